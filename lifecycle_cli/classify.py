@@ -1,0 +1,341 @@
+"""The classify pipeline: contacts joined with their facts, every rule applied as one expression."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+
+from .errors import InputError
+from .facts import KEY, ROW, consent_facts, deal_facts, parse_bool, parse_datetime, lowered, in_values
+from .rules import FACTS, Rules, to_polars
+from .sources import Source
+
+FACT = "__lc_f_"  #: prefix of the columns conditions read
+CUR = "__lc_current"  #: the stage id read from the file
+NEW = "__lc_new"  #: the stage id decided
+RULE = "__lc_rule"  #: the id of the rule or policy that decided
+EMPTY = "(empty)"  #: how a contact without a stage appears in counts
+SAMPLE_ROWS = 10
+STAGE_FORMATS = ("auto", "label", "value")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What classify will compute, before anything is read."""
+
+    frame: pl.LazyFrame  # output columns in order, then the internal columns
+    output_columns: tuple[str, ...]
+    link_counts: tuple[pl.LazyFrame, ...]  # one row of counts per joined source
+    sources: dict[str, str | None]
+
+
+@dataclass(frozen=True)
+class ClassifyResult:
+    """Everything a classify report shows; `to_dict()` is the JSON report."""
+
+    contacts_file: str
+    deals_file: str | None
+    consent_file: str | None
+    rules_file: str
+    output_file: str | None
+    contacts: int
+    changed: int
+    promotions: int
+    demotions: int
+    sideways: int
+    newly_staged: int
+    unchanged: int
+    stages: tuple[dict[str, Any], ...]  # id, label, before, after, delta
+    transitions: tuple[dict[str, Any], ...]  # from, to, count, direction
+    decided_by: tuple[dict[str, Any], ...]  # rule, description, stage, count
+    samples: tuple[dict[str, Any], ...]
+    links: dict[str, int]
+    missing_sources: tuple[str, ...]
+    warnings: tuple[str, ...] = field(default=())
+    checked_only: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "command": "classify",
+            "files": {
+                "contacts": self.contacts_file, "deals": self.deals_file, "consent": self.consent_file,
+                "rules": self.rules_file, "output": self.output_file,
+            },
+            "summary": {
+                "contacts": self.contacts, "changed": self.changed, "unchanged": self.unchanged,
+                "promotions": self.promotions, "demotions": self.demotions, "sideways": self.sideways,
+                "newly_staged": self.newly_staged,
+            },
+            "stages": list(self.stages),
+            "transitions": list(self.transitions),
+            "decided_by": list(self.decided_by),
+            "samples": list(self.samples),
+            "links": dict(self.links),
+            "missing_sources": list(self.missing_sources),
+            "warnings": list(self.warnings),
+            "checked_only": self.checked_only,
+        }
+
+
+def _stage_id_expr(raw: pl.Expr, rules: Rules) -> pl.Expr:
+    lookup = rules.stage_lookup()
+    return lowered(raw).replace_strict(list(lookup), list(lookup.values()), default=None, return_dtype=pl.String)
+
+
+def _stage_writer(stage_id: pl.Expr, rules: Rules, form: str) -> pl.Expr:
+    names = [s.id for s in rules.stages]
+    written = [s.label if form == "label" else s.value for s in rules.stages]
+    return stage_id.replace_strict(names, written, default=None, return_dtype=pl.String)
+
+
+def detect_stage_format(contacts: Source, rules: Rules, sample: int = 1000) -> str:
+    """'value' when most stage values in the first rows are HubSpot internal values, else 'label'."""
+    column = contacts.resolved["stage"]
+    head = contacts.frame.select(lowered(pl.col(column).cast(pl.String)).alias("s")).head(sample).collect()["s"].drop_nulls()
+    values = {s.value.lower() for s in rules.stages if s.value.lower() != s.label.lower()}
+    labels = {s.label.lower() for s in rules.stages if s.value.lower() != s.label.lower()}
+    as_value = head.is_in(list(values)).sum()
+    as_label = head.is_in(list(labels)).sum()
+    return "value" if as_value > as_label else "label"
+
+
+def plan_classify(contacts: Source, deals: Source | None, consent: Source | None, rules: Rules, *, stage_format: str = "auto") -> Plan:
+    spec = rules.columns["contacts"]
+    write_form = detect_stage_format(contacts, rules) if stage_format == "auto" else stage_format
+    stage_header = contacts.resolved["stage"]
+
+    typed = []
+    for name, col in spec.items():
+        text = contacts.text(name)
+        if col.type == "bool":
+            text = parse_bool(text, rules)
+        elif col.type == "datetime":
+            text = parse_datetime(text)
+        elif col.type == "float":
+            text = text.cast(pl.Float64, strict=False)
+        typed.append(text.alias(FACT + name))
+    email = lowered(contacts.text("email"))
+    frame = contacts.frame.with_row_index(ROW).with_columns(
+        contacts.text("record_id").alias(KEY),
+        *typed,
+        pl.when(email.str.contains("@")).then(email.str.split("@").list.last()).alias(FACT + "email_domain"),
+        _stage_id_expr(pl.col(stage_header).cast(pl.String), rules).alias(CUR),
+    ).with_columns(pl.col(CUR).alias(FACT + "current_stage"))
+
+    link_counts = []
+    deal_cols = ("deals", "won_deals", "open_deals", "lost_deals")
+    if deals is not None:
+        facts, counts = deal_facts(deals, contacts, rules)
+        frame = frame.join(facts.rename({c: FACT + c for c in deal_cols}), on=KEY, how="left", maintain_order="left")
+        # A contact without deals has zero of each (the deals file is known), not "unknown".
+        frame = frame.with_columns(pl.col(FACT + c).fill_null(0) for c in deal_cols)
+        link_counts.append(counts)
+    else:
+        frame = frame.with_columns(pl.lit(None, dtype=pl.Int64).alias(FACT + c) for c in deal_cols)
+
+    contact_doi = in_values(contacts.text("confirmation_status"), rules.values["double_opt_in_confirmed"]).fill_null(False)
+    unsubscribed = pl.col(FACT + "unsubscribed_all").fill_null(False) if "unsubscribed_all" in spec else pl.lit(False)
+    if consent is not None:
+        facts, counts = consent_facts(consent, contacts, rules)
+        frame = frame.join(facts, on=KEY, how="left", maintain_order="left").with_columns(
+            pl.col("consent_marketing").fill_null(False).alias(FACT + "marketing_consent"),
+            (contact_doi | pl.col("consent_double_opt_in").fill_null(False)).alias(FACT + "double_opt_in"),
+        ).drop("consent_marketing", "consent_double_opt_in")
+        link_counts.append(counts)
+    else:
+        opted_out = pl.col(FACT + "opted_out_marketing").fill_null(False) if "opted_out_marketing" in spec else pl.lit(False)
+        frame = frame.with_columns(
+            (~opted_out & ~unsubscribed).alias(FACT + "marketing_consent"),
+            contact_doi.alias(FACT + "double_opt_in"),
+        )
+
+    frame = frame.with_columns(_decide(rules, has_deals=deals is not None))
+    frame, output_columns = _output_columns(frame, contacts, rules, write_form, stage_header, stage_format)
+    sources = {"contacts": contacts.display, "deals": deals.display if deals else None, "consent": consent.display if consent else None}
+    return Plan(frame, tuple(output_columns), tuple(link_counts), sources)
+
+
+def _decide(rules: Rules, *, has_deals: bool) -> list[pl.Expr]:
+    col = lambda name: pl.col(FACT + name)  # noqa: E731
+    conditions = [to_polars(r.when, col, rules.values) for r in rules.rules]
+    stage_chain = rule_chain = None
+    for rule, cond in zip(rules.rules, conditions):
+        if stage_chain is None:
+            stage_chain, rule_chain = pl.when(cond).then(pl.lit(rule.stage)), pl.when(cond).then(pl.lit(rule.id))
+        else:
+            stage_chain, rule_chain = stage_chain.when(cond).then(pl.lit(rule.stage)), rule_chain.when(cond).then(pl.lit(rule.id))
+    derived, derived_rule = stage_chain.otherwise(None), rule_chain.otherwise(None)
+
+    current = pl.col(CUR)
+    overriding = [r.id for r in rules.rules if r.overrides_sticky]
+    not_overridden = ~derived_rule.is_in(overriding).fill_null(False)
+    differs = derived.ne_missing(current)
+    sticky = [s.id for s in rules.stages if s.sticky]
+    keep_sticky = not_overridden & current.is_in(sticky).fill_null(False) & differs
+    keep = [pl.when(keep_sticky).then(pl.lit(rules.sticky_rule_id))]
+    if not has_deals and rules.without_deals_keep:
+        keep_no_deals = not_overridden & current.is_in(list(rules.without_deals_keep)).fill_null(False) & differs
+        keep = [keep[0].when(keep_no_deals).then(pl.lit(rules.without_deals_id))]
+    decided_rule = keep[0].otherwise(derived_rule)
+    kept = decided_rule.is_in([rules.sticky_rule_id, rules.without_deals_id])
+    return [
+        pl.when(kept).then(current).otherwise(pl.coalesce(derived, current)).alias(NEW),
+        decided_rule.alias(RULE),
+    ]
+
+
+def _output_columns(frame: pl.LazyFrame, contacts: Source, rules: Rules, form: str, stage_header: str, stage_format: str):
+    raw_stage = pl.col(stage_header).cast(pl.String)
+    changed = pl.col(NEW).ne_missing(pl.col(CUR))
+    written = _stage_writer(pl.col(NEW), rules, form)
+    # Unchanged contacts keep the stage exactly as the file spells it, unless a form was asked for.
+    new_stage = pl.when(changed | pl.lit(stage_format != "auto")).then(pl.coalesce(written, raw_stage)).otherwise(raw_stage)
+    by_lower = {h.strip().lower(): h for h in contacts.headers}
+    extra = []
+    updates = [new_stage.alias(stage_header)]
+    for wanted, expr in (
+        (rules.previous_stage_column, raw_stage),
+        (rules.rule_column, pl.col(RULE)),
+    ):
+        header = by_lower.get(wanted.lower())
+        updates.append(expr.alias(header or wanted))
+        if header is None:
+            extra.append(wanted)
+    other_rule_sets = [(r.id, cond) for r in rules.rules for target, cond in r.sets if target == "other_type"]
+    existing = by_lower.get(rules.other_type_column.lower())
+    other_type = pl.col(existing).cast(pl.String) if existing else pl.lit(None, dtype=pl.String)
+    if other_rule_sets:
+        col = lambda name: pl.col(FACT + name)  # noqa: E731
+        chain = None
+        for rule_id, cond in other_rule_sets:
+            value = to_polars(cond, col, rules.values).cast(pl.String)
+            hit = pl.col(RULE) == rule_id
+            chain = pl.when(hit).then(value) if chain is None else chain.when(hit).then(value)
+        other_type = chain.otherwise(other_type)
+    if existing or other_rule_sets:
+        updates.append(other_type.alias(existing or rules.other_type_column))
+        if not existing:
+            extra.append(rules.other_type_column)
+    frame = frame.with_columns(updates)
+    columns = list(contacts.headers)
+    at = columns.index(stage_header) + 1
+    columns[at:at] = extra
+    return frame, columns
+
+
+def run_checks(df: pl.DataFrame, contacts: Source, rules: Rules) -> None:
+    """Raise InputError listing every unknown stage, duplicate or missing id, and unreadable boolean."""
+    problems: list[str] = []
+    stage_header = contacts.resolved["stage"]
+    unknown = (
+        df.filter(pl.col(CUR).is_null() & pl.col(stage_header).cast(pl.String).str.strip_chars().ne(""))
+        .group_by(pl.col(stage_header).cast(pl.String).alias("value"))
+        .agg(pl.len().alias("n"), (pl.col(ROW).min() + 2).alias("row"))
+        .sort("n", "value", descending=[True, False])
+    )
+    if unknown.height:
+        listed = ", ".join(f"'{r['value']}' ({r['n']} rows, first at row {r['row']})" for r in unknown.head(20).iter_rows(named=True))
+        known = ", ".join(f"{s.label} ({s.value})" for s in rules.stages)
+        problems.append(
+            f"column '{stage_header}': {unknown['n'].sum()} rows have a stage the rules do not know: {listed}\n"
+            f"    known stages: {known}\n"
+            f"    to map a custom stage (e.g. a numeric id), add it to that stage's aliases in {rules.path}"
+        )
+    id_header = contacts.resolved["record_id"]
+    missing = df.filter(pl.col(KEY).is_null())
+    if missing.height:
+        rows = ", ".join(str(r + 2) for r in missing[ROW].head(10))
+        problems.append(f"column '{id_header}': {missing.height} rows have no record id (rows {rows}{', ...' if missing.height > 10 else ''})")
+    dupes = df.filter(pl.col(KEY).is_not_null()).group_by(KEY).agg(pl.len().alias("n"), (pl.col(ROW).min() + 2).alias("row")).filter(pl.col("n") > 1).sort("row")
+    if dupes.height:
+        listed = ", ".join(f"{r[KEY]} ({r['n']} times)" for r in dupes.head(10).iter_rows(named=True))
+        problems.append(f"column '{id_header}': {dupes.height} record ids appear more than once: {listed}{', ...' if dupes.height > 10 else ''}")
+    spec = rules.columns["contacts"]
+    used = rules.referenced_columns() | {"unsubscribed_all", "opted_out_marketing"}
+    for name in sorted(used):
+        if name not in contacts.resolved or spec[name].type not in ("bool", "datetime"):
+            continue
+        header = contacts.resolved[name]
+        text = pl.col(header).cast(pl.String).str.strip_chars()
+        bad = df.filter(text.ne("") & pl.col(FACT + name).is_null())
+        if bad.height:
+            values = bad.group_by(text.alias("value")).agg(pl.len().alias("n")).sort("n", descending=True)
+            listed = ", ".join(f"'{r['value']}' ({r['n']})" for r in values.head(10).iter_rows(named=True))
+            rows = ", ".join(f"{r + 2} ({k})" for r, k in zip(bad[ROW].head(5), bad[KEY].head(5)))
+            expected = "true/false (" + "/".join(rules.values["true_values"][:3]) + " or " + "/".join(rules.values["false_values"][:3]) + ")" if spec[name].type == "bool" else "a date like 2024-03-12 09:14 or 2024-03-12T09:14:00Z"
+            needed_by = ", ".join(rules.rules_reading(name)) or "the built-in facts"
+            problems.append(
+                f"column '{header}': {bad.height} rows hold values that are not {expected}: {listed}; "
+                f"rows (record id): {rows}; needed by rule(s): {needed_by}"
+            )
+    if problems:
+        raise InputError(f"{contacts.display}: " + ("\n  ".join(["cannot classify:"] + problems)))
+
+
+def summarize(df: pl.DataFrame, plan: Plan, rules: Rules, contacts: Source, *, link_counts: dict[str, int],
+              output_file: str | None, checked_only: bool = False) -> ClassifyResult:
+    rank = {s.id: s.rank for s in rules.stages}
+    label = {s.id: s.label for s in rules.stages}
+    moves = df.group_by(pl.col(CUR).fill_null(EMPTY).alias("from"), pl.col(NEW).fill_null(EMPTY).alias("to")).agg(pl.len().alias("count"))
+    order = {s.id: i for i, s in enumerate(rules.stages)} | {EMPTY: -1}
+    transitions = []
+    totals = {"promotion": 0, "demotion": 0, "sideways": 0, "newly_staged": 0, "unchanged": 0}
+    for row in sorted(moves.iter_rows(named=True), key=lambda r: (order.get(r["from"], 99), order.get(r["to"], 99))):
+        direction = _direction(row["from"], row["to"], rank)
+        totals[direction] += row["count"]
+        transitions.append({"from": row["from"], "to": row["to"], "count": row["count"], "direction": direction})
+    before = dict(df.group_by(pl.col(CUR).fill_null(EMPTY)).len().iter_rows())
+    after = dict(df.group_by(pl.col(NEW).fill_null(EMPTY)).len().iter_rows())
+    stages = []
+    for stage_id in [EMPTY] + [s.id for s in rules.stages]:
+        b, a = before.get(stage_id, 0), after.get(stage_id, 0)
+        if not (a or b):
+            continue
+        stages.append({"stage": stage_id, "label": label.get(stage_id, EMPTY), "before": b, "after": a, "delta": a - b})
+    descriptions = {r.id: (r.description, r.stage) for r in rules.rules}
+    descriptions[rules.sticky_rule_id] = ("Kept: the contact was already in a sticky stage.", None)
+    descriptions[rules.without_deals_id] = ("Kept: no deals file was given, so open deals cannot be checked.", None)
+    decided = df.group_by(pl.col(RULE).fill_null("(no rule)")).len()
+    rule_order = [r.id for r in rules.rules] + [rules.sticky_rule_id, rules.without_deals_id]
+    decided_by = [
+        {"rule": rule_id, "description": descriptions.get(rule_id, ("", None))[0], "stage": descriptions.get(rule_id, ("", None))[1], "count": n}
+        for rule_id, n in sorted(decided.iter_rows(), key=lambda r: rule_order.index(r[0]) if r[0] in rule_order else 99)
+    ]
+    id_col = contacts.resolved["record_id"]
+    first, last = contacts.resolved.get("first_name"), contacts.resolved.get("last_name")
+    email_col = contacts.resolved.get("email")
+    changed = df.filter(pl.col(NEW).ne_missing(pl.col(CUR)))
+    samples = []
+    for row in changed.head(SAMPLE_ROWS).iter_rows(named=True):
+        name = " ".join(str(row[c]) for c in (first, last) if c and row.get(c))
+        samples.append({
+            "row": row[ROW] + 2, "record_id": row[id_col], "name": name or None,
+            "email": row[email_col] if email_col else None,
+            "from": row[CUR] or EMPTY, "to": row[NEW] or EMPTY, "rule": row[RULE],
+        })
+    missing = []
+    if plan.sources["deals"] is None:
+        missing.append("deals: no deals file given, so no one became Customer or Opportunity from deals; "
+                       f"contacts already at {', '.join(rules.stage(s).label for s in rules.without_deals_keep)} kept it")
+    if plan.sources["consent"] is None:
+        missing.append("consent: no consent file given, so marketing consent and double opt-in come from the contacts' own columns")
+    return ClassifyResult(
+        contacts_file=plan.sources["contacts"], deals_file=plan.sources["deals"], consent_file=plan.sources["consent"],
+        rules_file=rules.path, output_file=output_file, contacts=df.height, changed=changed.height,
+        promotions=totals["promotion"], demotions=totals["demotion"], sideways=totals["sideways"],
+        newly_staged=totals["newly_staged"], unchanged=totals["unchanged"],
+        stages=tuple(stages), transitions=tuple(transitions), decided_by=tuple(decided_by), samples=tuple(samples),
+        links=link_counts, missing_sources=tuple(missing), warnings=rules.warnings, checked_only=checked_only,
+    )
+
+
+def _direction(frm: str, to: str, rank: dict[str, int]) -> str:
+    if frm == to:
+        return "unchanged"
+    if frm == EMPTY:
+        return "newly_staged"
+    if rank.get(frm, -1) < 0 or rank.get(to, -1) < 0:
+        return "sideways"
+    return "promotion" if rank[to] > rank[frm] else "demotion"

@@ -1,0 +1,81 @@
+"""Write result files atomically: a temp file beside the target, renamed over it when complete."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import BinaryIO, Callable
+
+import polars as pl
+
+from .errors import OutputError
+from .sources import CsvDialect
+
+
+def csv_options(dialect: CsvDialect | None) -> dict:
+    d = dialect or CsvDialect()
+    return {
+        "separator": d.separator,
+        "line_terminator": d.line_terminator,
+        "include_bom": d.bom,
+        "quote_style": "always" if d.quote_all else "necessary",
+    }
+
+
+def write_table(df: pl.DataFrame, target: str, fmt: str, dialect: CsvDialect | None, *, stdout: BinaryIO | None = None) -> None:
+    """Write `df` as CSV (in the input's dialect) or Parquet to a path, or as CSV to stdout for "-"."""
+    if target == "-":
+        assert stdout is not None
+        df.write_csv(stdout, **csv_options(dialect))
+        stdout.flush()
+        return
+    if fmt == "parquet":
+        atomic_write(Path(target), lambda tmp: df.write_parquet(tmp))
+    else:
+        atomic_write(Path(target), lambda tmp: df.write_csv(tmp, **csv_options(dialect)))
+
+
+def write_text(target: str, text: str) -> None:
+    atomic_write(Path(target), lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+
+def atomic_write(target: Path, write: Callable[[str], None]) -> None:
+    """Run `write(tmp_path)` and move the finished file over `target`; on any failure remove the temp file."""
+    directory = target.parent if str(target.parent) else Path(".")
+    if not directory.is_dir():
+        raise OutputError(f"{target}: cannot write: the folder '{directory}' does not exist")
+    if target.is_dir():
+        raise OutputError(f"{target}: cannot write: it is a folder")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+    except OSError as exc:
+        raise OutputError(f"{target}: cannot write in '{directory}': {exc.strerror}") from None
+    os.close(fd)
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        if target.exists():
+            os.chmod(tmp, target.stat().st_mode & 0o777)
+        else:
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, target)
+    except OSError as exc:
+        _remove(tmp)
+        raise OutputError(f"{target}: cannot write: {exc.strerror or exc}") from None
+    except pl.exceptions.PolarsError as exc:
+        _remove(tmp)
+        raise OutputError(f"{target}: cannot write: {str(exc).splitlines()[0]}") from None
+    except BaseException:
+        _remove(tmp)
+        raise
+
+
+def _remove(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass

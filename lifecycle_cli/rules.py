@@ -1,0 +1,612 @@
+"""Load rules.yaml, check it, and compile every condition once into a Polars expression."""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Callable
+
+import polars as pl
+import sqlglot
+from sqlglot import exp
+
+from .errors import RulesError
+from .yamlnodes import LinedYaml, load_lined_yaml
+
+SOURCES = ("contacts", "deals", "consent")
+COLUMN_TYPES = {"text": "str", "boolean": "bool", "datetime": "datetime", "number": "float"}
+
+#: Columns each source must have (logical names); the rest are optional.
+REQUIRED_COLUMNS = {
+    "contacts": ("record_id", "stage"),
+    "deals": ("stage",),
+    "consent": ("subscription_type", "status", "timestamp"),
+}
+
+#: Logical columns the code itself reads (beyond those rule conditions name).
+BUILTIN_COLUMNS = {
+    "contacts": ("record_id", "stage", "email", "deal_ids", "confirmation_status", "opted_out_marketing", "unsubscribed_all", "first_name", "last_name"),
+    "deals": ("record_id", "stage", "is_won", "is_lost", "is_closed", "contact_ids"),
+    "consent": ("contact_id", "email", "subscription_type", "status", "double_opt_in", "timestamp"),
+}
+
+#: Value lists the facts are computed from; rules.yaml must define them.
+BUILTIN_VALUES = (
+    "won_deal_stages", "lost_deal_stages", "double_opt_in_confirmed",
+    "marketing_subscription_types", "subscribed_statuses", "true_values", "false_values",
+)
+
+#: Facts computed from the deals and consent files, with their types.
+FACTS = {
+    "deals": "int", "won_deals": "int", "open_deals": "int", "lost_deals": "int",
+    "marketing_consent": "bool", "double_opt_in": "bool", "email_domain": "str", "current_stage": "str",
+}
+
+TOP_KEYS = ("version", "stages", "columns", "values", "rules", "policies", "output")
+STAGE_KEYS = ("id", "label", "value", "aliases", "sticky", "ranked")
+RULE_KEYS = ("id", "stage", "description", "when", "overrides_sticky", "set")
+POLICY_KEYS = ("sticky", "without_deals")
+OUTPUT_KEYS = ("previous_stage_column", "rule_column", "other_type_column")
+SETTABLE = ("other_type",)
+
+
+@dataclass(frozen=True)
+class Stage:
+    id: str
+    label: str
+    value: str
+    aliases: tuple[str, ...]
+    sticky: bool
+    ranked: bool
+    rank: int
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    name: str
+    headers: tuple[str, ...]
+    type: str  # "str", "bool", "datetime" or "float"
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One SQL condition, parsed and checked; `expr` is built by `to_polars`."""
+
+    sql: str
+    tree: exp.Expression
+    names: frozenset[str]
+    where: str
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    stage: str
+    description: str
+    when: Condition
+    overrides_sticky: bool
+    sets: tuple[tuple[str, Condition], ...]
+    line: int
+
+
+@dataclass(frozen=True)
+class Rules:
+    path: str
+    stages: tuple[Stage, ...]
+    columns: dict[str, dict[str, ColumnSpec]]
+    values: dict[str, tuple[str, ...]]
+    rules: tuple[Rule, ...]
+    sticky_rule_id: str
+    without_deals_id: str
+    without_deals_keep: tuple[str, ...]
+    previous_stage_column: str
+    rule_column: str
+    other_type_column: str
+    warnings: tuple[str, ...] = field(default=())
+
+    def stage(self, stage_id: str) -> Stage:
+        return next(s for s in self.stages if s.id == stage_id)
+
+    def stage_lookup(self) -> dict[str, str]:
+        """Every accepted spelling (lower case, trimmed) of a stage, to its id."""
+        lookup: dict[str, str] = {}
+        for s in self.stages:
+            for spelling in (s.id, s.label, s.value, *s.aliases):
+                lookup.setdefault(spelling.strip().lower(), s.id)
+        return lookup
+
+    def referenced_columns(self) -> set[str]:
+        names: set[str] = set()
+        for rule in self.rules:
+            names |= rule.when.names
+            for _, cond in rule.sets:
+                names |= cond.names
+        return names & set(self.columns["contacts"])
+
+    def rules_reading(self, name: str) -> list[str]:
+        return [r.id for r in self.rules if name in r.when.names or any(name in c.names for _, c in r.sets)]
+
+
+# --------------------------------------------------------------------------- discovery
+
+
+def packaged_rules_path() -> Path:
+    packaged = resources.files("lifecycle_cli") / "rules.yaml"
+    if packaged.is_file():
+        return Path(str(packaged))
+    # Running from a source checkout: the default rules live at the repo root.
+    return Path(__file__).resolve().parent.parent / "rules.yaml"
+
+
+def discover_rules(explicit: str | None) -> tuple[Path, str]:
+    """--rules, then $LIFECYCLE_RULES, then ./rules.yaml, then the packaged default."""
+    if explicit:
+        return Path(explicit), explicit
+    env = os.environ.get("LIFECYCLE_RULES")
+    if env:
+        return Path(env), env
+    local = Path("rules.yaml")
+    if local.is_file():
+        return local, "rules.yaml"
+    return packaged_rules_path(), "default rules"
+
+
+def load_rules(path: Path, display: str | None = None) -> Rules:
+    doc = load_lined_yaml(path, display or str(path))
+    return _RulesBuilder(doc).build()
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _suggest(word: str, choices) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+class _RulesBuilder:
+    def __init__(self, doc: LinedYaml) -> None:
+        self.doc = doc
+
+    def fail(self, path: tuple, message: str) -> RulesError:
+        return RulesError(f"{self.doc.where(path)}: {message}")
+
+    def keys(self, mapping: Any, path: tuple, allowed: tuple[str, ...], what: str) -> dict:
+        if not isinstance(mapping, dict):
+            raise self.fail(path, f"{what} must be a mapping of keys to values")
+        for key in mapping:
+            if key not in allowed:
+                raise self.fail(path + (key,), f"unknown key '{key}' in {what}{_suggest(key, allowed)} (allowed: {', '.join(allowed)})")
+        return mapping
+
+    def text(self, value: Any, path: tuple, what: str, *, required: bool = True) -> str:
+        if value is None and not required:
+            return ""
+        if not isinstance(value, str) or (required and not value.strip()):
+            raise self.fail(path, f"{what} must be a non-empty text value")
+        return value
+
+    def text_list(self, value: Any, path: tuple, what: str) -> tuple[str, ...]:
+        if value is None:
+            return ()
+        if isinstance(value, str):
+            return (value,)
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise self.fail(path, f"{what} must be a list of text values")
+        return tuple(value)
+
+    def flag(self, value: Any, path: tuple, default: bool) -> bool:
+        if value is None:
+            return default
+        lowered = str(value).lower()
+        if lowered in ("true", "yes"):
+            return True
+        if lowered in ("false", "no"):
+            return False
+        raise self.fail(path, f"expected true or false, got '{value}'")
+
+    def build(self) -> Rules:
+        data = self.keys(self.doc.data if self.doc.data is not None else {}, (), TOP_KEYS, "the rules file")
+        for key in ("stages", "columns", "values", "rules"):
+            if key not in data:
+                raise self.fail((), f"missing top-level key '{key}'")
+        if str(data.get("version", "1")) != "1":
+            raise self.fail(("version",), f"unsupported rules version '{data['version']}' (this lifecycle reads version 1)")
+        stages = self.build_stages(data["stages"])
+        stage_ids = [s.id for s in stages]
+        columns = self.build_columns(data["columns"])
+        values = self.build_values(data["values"])
+        names = {name: spec.type for name, spec in columns["contacts"].items()} | FACTS
+        rules = self.build_rules(data["rules"], stage_ids, names, values)
+        policies = self.keys(data.get("policies") or {}, ("policies",), POLICY_KEYS, "policies")
+        sticky_id = self.text(policies.get("sticky", "sticky"), ("policies", "sticky"), "policies.sticky")
+        without = policies.get("without_deals") or {}
+        without = self.keys(without, ("policies", "without_deals"), ("id", "keep"), "policies.without_deals")
+        without_id = self.text(without.get("id", "kept-without-deals"), ("policies", "without_deals", "id"), "policies.without_deals.id")
+        keep = self.text_list(without.get("keep", ["opportunity"]), ("policies", "without_deals", "keep"), "policies.without_deals.keep")
+        for i, stage_id in enumerate(keep):
+            if stage_id not in stage_ids:
+                raise self.fail(("policies", "without_deals", "keep", i), f"unknown stage '{stage_id}'{_suggest(stage_id, stage_ids)} (stages: {', '.join(stage_ids)})")
+        output = self.keys(data.get("output") or {}, ("output",), OUTPUT_KEYS, "output")
+        rule_ids = {r.id for r in rules}
+        for policy_id, path in ((sticky_id, ("policies", "sticky")), (without_id, ("policies", "without_deals", "id"))):
+            if policy_id in rule_ids:
+                raise self.fail(path, f"policy id '{policy_id}' is also a rule id; give it another name")
+        return Rules(
+            path=self.doc.file,
+            stages=stages,
+            columns=columns,
+            values=values,
+            rules=rules,
+            sticky_rule_id=sticky_id,
+            without_deals_id=without_id,
+            without_deals_keep=keep,
+            previous_stage_column=self.text(output.get("previous_stage_column", "Previous Lifecycle Stage"), ("output", "previous_stage_column"), "output.previous_stage_column"),
+            rule_column=self.text(output.get("rule_column", "Lifecycle Rule"), ("output", "rule_column"), "output.rule_column"),
+            other_type_column=self.text(output.get("other_type_column", "Other Type"), ("output", "other_type_column"), "output.other_type_column"),
+            warnings=tuple(self.shadow_warnings(rules)),
+        )
+
+    def build_stages(self, raw: Any) -> tuple[Stage, ...]:
+        if not isinstance(raw, list) or not raw:
+            raise self.fail(("stages",), "stages must be a non-empty list, lowest stage first")
+        stages: list[Stage] = []
+        spellings: dict[str, str] = {}
+        rank = 0
+        for i, item in enumerate(raw):
+            path = ("stages", i)
+            item = self.keys(item, path, STAGE_KEYS, "a stage")
+            stage_id = self.text(item.get("id"), path + ("id",), "stage id")
+            if not re.fullmatch(r"[a-z][a-z0-9_]*", stage_id):
+                raise self.fail(path + ("id",), f"stage id '{stage_id}' must be lower case letters, digits and _")
+            ranked = self.flag(item.get("ranked"), path + ("ranked",), True)
+            stage = Stage(
+                id=stage_id,
+                label=self.text(item.get("label", stage_id), path + ("label",), "stage label"),
+                value=self.text(item.get("value", stage_id), path + ("value",), "stage value"),
+                aliases=self.text_list(item.get("aliases"), path + ("aliases",), "stage aliases"),
+                sticky=self.flag(item.get("sticky"), path + ("sticky",), False),
+                ranked=ranked,
+                rank=rank if ranked else -1,
+            )
+            rank += ranked
+            for spelling in (stage.id, stage.label, stage.value, *stage.aliases):
+                key = spelling.strip().lower()
+                if spellings.get(key, stage.id) != stage.id:
+                    raise self.fail(path, f"'{spelling}' names both stage '{spellings[key]}' and stage '{stage.id}'")
+                spellings[key] = stage.id
+            stages.append(stage)
+        return tuple(stages)
+
+    def build_columns(self, raw: Any) -> dict[str, dict[str, ColumnSpec]]:
+        raw = self.keys(raw, ("columns",), SOURCES, "columns")
+        out: dict[str, dict[str, ColumnSpec]] = {}
+        for source in SOURCES:
+            specs = raw.get(source) or {}
+            path = ("columns", source)
+            if not isinstance(specs, dict):
+                raise self.fail(path, f"columns.{source} must map column names to the headers to look for")
+            out[source] = {}
+            for name, spec in specs.items():
+                if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+                    raise self.fail(path + (name,), f"column name '{name}' must be lower case letters, digits and _ (it is used in conditions)")
+                if source == "contacts" and name in FACTS:
+                    raise self.fail(path + (name,), f"'{name}' is a computed fact; give the column another name")
+                if isinstance(spec, dict):
+                    self.keys(spec, path + (name,), ("headers", "type"), f"column '{name}'")
+                    headers = self.text_list(spec.get("headers"), path + (name, "headers"), "headers")
+                    type_name = spec.get("type", "text")
+                    if type_name not in COLUMN_TYPES:
+                        raise self.fail(path + (name, "type"), f"unknown column type '{type_name}'{_suggest(str(type_name), COLUMN_TYPES)} (allowed: {', '.join(COLUMN_TYPES)})")
+                else:
+                    headers = self.text_list(spec, path + (name,), f"the headers of column '{name}'")
+                    type_name = "text"
+                if not headers:
+                    raise self.fail(path + (name,), f"column '{name}' needs at least one header to look for")
+                out[source][name] = ColumnSpec(name, headers, COLUMN_TYPES[type_name])
+            for name in REQUIRED_COLUMNS[source]:
+                if name not in out[source]:
+                    raise self.fail(path, f"columns.{source} must name the '{name}' column")
+        return out
+
+    def build_values(self, raw: Any) -> dict[str, tuple[str, ...]]:
+        if not isinstance(raw, dict):
+            raise self.fail(("values",), "values must map list names to lists of values")
+        values = {name: self.text_list(v, ("values", name), f"value list '{name}'") for name, v in raw.items()}
+        for name in BUILTIN_VALUES:
+            if name not in values:
+                raise self.fail(("values",), f"missing value list '{name}' (the facts are computed from it)")
+        return values
+
+    def build_rules(self, raw: Any, stage_ids: list[str], names: dict[str, str], values: dict) -> tuple[Rule, ...]:
+        if not isinstance(raw, list) or not raw:
+            raise self.fail(("rules",), "rules must be a non-empty list")
+        rules: list[Rule] = []
+        seen: dict[str, int] = {}
+        for i, item in enumerate(raw):
+            path = ("rules", i)
+            item = self.keys(item, path, RULE_KEYS, "a rule")
+            rule_id = self.text(item.get("id"), path + ("id",), "rule id")
+            if rule_id in seen:
+                raise self.fail(path + ("id",), f"duplicate rule id '{rule_id}' (first used on line {seen[rule_id]})")
+            seen[rule_id] = self.doc.line(path + ("id",))
+            stage_id = self.text(item.get("stage"), path + ("stage",), f"the stage of rule '{rule_id}'")
+            if stage_id not in stage_ids:
+                raise self.fail(path + ("stage",), f"rule '{rule_id}': unknown stage '{stage_id}'{_suggest(stage_id, stage_ids)} (stages: {', '.join(stage_ids)})")
+            if "when" not in item:
+                raise self.fail(path, f"rule '{rule_id}' has no condition ('when:')")
+            when = parse_condition(item["when"], names, values, f"{self.doc.where(path + ('when',))}: rule '{rule_id}'", want_bool=True)
+            sets_raw = item.get("set") or {}
+            if not isinstance(sets_raw, dict):
+                raise self.fail(path + ("set",), f"rule '{rule_id}': set must map output columns to SQL expressions")
+            sets = []
+            for target, sql in sets_raw.items():
+                if target not in SETTABLE:
+                    raise self.fail(path + ("set", target), f"rule '{rule_id}': cannot set '{target}'{_suggest(target, SETTABLE)} (allowed: {', '.join(SETTABLE)})")
+                sets.append((target, parse_condition(sql, names, values, f"{self.doc.where(path + ('set', target))}: rule '{rule_id}' set {target}", want_bool=False)))
+            rules.append(Rule(
+                id=rule_id,
+                stage=stage_id,
+                description=self.text(item.get("description"), path + ("description",), "description", required=False),
+                when=when,
+                overrides_sticky=self.flag(item.get("overrides_sticky"), path + ("overrides_sticky",), False),
+                sets=tuple(sets),
+                line=self.doc.line(path),
+            ))
+        return tuple(rules)
+
+    def shadow_warnings(self, rules: tuple[Rule, ...]) -> list[str]:
+        warnings = []
+        for i, rule in enumerate(rules):
+            if _is_always_true(rule.when.tree):
+                for later in rules[i + 1:]:
+                    warnings.append(f"{self.doc.file}:{later.line}: rule '{later.id}' can never decide: rule '{rule.id}' before it always matches")
+                break
+        return warnings
+
+
+def _is_always_true(tree: exp.Expression) -> bool:
+    return isinstance(tree, exp.Boolean) and tree.this is True
+
+
+# --------------------------------------------------------------------------- conditions
+
+#: Function name -> (sqlglot node class, number of arguments or None for "one or more").
+FUNCTIONS: dict[str, type[exp.Expression]] = {
+    "lower": exp.Lower, "upper": exp.Upper, "trim": exp.Trim, "coalesce": exp.Coalesce, "length": exp.Length,
+}
+_COMPARISONS = {exp.EQ: "eq", exp.NEQ: "ne", exp.GT: "gt", exp.GTE: "ge", exp.LT: "lt", exp.LTE: "le"}
+_ARITHMETIC = {exp.Add: "add", exp.Sub: "sub", exp.Mul: "mul", exp.Div: "truediv"}
+_TYPE_WORDS = {"str": "text", "bool": "true/false", "int": "a number", "float": "a number", "datetime": "a date", "null": "NULL"}
+
+
+def parse_condition(sql: Any, names: dict[str, str], values: dict, where: str, *, want_bool: bool) -> Condition:
+    if isinstance(sql, bool):
+        sql = str(sql).lower()
+    if not isinstance(sql, str) or not sql.strip():
+        raise RulesError(f"{where}: the condition must be a non-empty SQL expression")
+    try:
+        tree = sqlglot.parse_one(sql)
+    except sqlglot.errors.ParseError as exc:
+        detail = exc.errors[0] if exc.errors else {}
+        column = f" at column {detail.get('col')}" if detail.get("col") else ""
+        description = detail.get("description", str(exc)).split("\n")[0]
+        raise RulesError(f"{where}: SQL syntax error{column}: {description}\n  condition: {sql}") from None
+    except sqlglot.errors.SqlglotError as exc:
+        raise RulesError(f"{where}: cannot read the condition: {str(exc).splitlines()[0]}\n  condition: {sql}") from None
+    checker = _Checker(names, values, where, sql)
+    result_type = checker.type_of(tree)
+    if want_bool and result_type not in ("bool", "null"):
+        raise RulesError(f"{where}: the condition must be true or false, but it gives {_TYPE_WORDS[result_type]}\n  condition: {sql}")
+    return Condition(sql=sql, tree=tree, names=frozenset(checker.seen), where=where)
+
+
+class _Checker:
+    """Walks a parsed condition: rejects what we cannot compile and works out each node's type."""
+
+    def __init__(self, names: dict[str, str], values: dict, where: str, sql: str) -> None:
+        self.names, self.values, self.where, self.sql = names, values, where, sql
+        self.seen: set[str] = set()
+
+    def fail(self, message: str) -> RulesError:
+        return RulesError(f"{self.where}: {message}\n  condition: {self.sql}")
+
+    def type_of(self, node: exp.Expression) -> str:
+        if isinstance(node, exp.Paren):
+            return self.type_of(node.this)
+        if isinstance(node, exp.Column):
+            if node.table:
+                raise self.fail(f"write column names without a table: '{node.sql()}'")
+            name = node.name.lower()
+            if name not in self.names:
+                raise self.fail(f"unknown column '{node.name}'{_suggest(name, self.names)} (known: {', '.join(sorted(self.names))})")
+            self.seen.add(name)
+            return self.names[name]
+        if isinstance(node, exp.Literal):
+            return "str" if node.is_string else "float"
+        if isinstance(node, exp.Boolean):
+            return "bool"
+        if isinstance(node, exp.Null):
+            return "null"
+        if isinstance(node, (exp.And, exp.Or)):
+            self.expect(node.this, "bool", node)
+            self.expect(node.expression, "bool", node)
+            return "bool"
+        if isinstance(node, exp.Not):
+            self.expect(node.this, "bool", node)
+            return "bool"
+        if type(node) in _COMPARISONS:
+            self.comparable(self.type_of(node.this), self.type_of(node.expression), node)
+            return "bool"
+        if type(node) in _ARITHMETIC or isinstance(node, exp.Neg):
+            for child in (node.this, node.args.get("expression")):
+                if child is not None:
+                    self.expect(child, "float", node)
+            return "float"
+        if isinstance(node, exp.In):
+            left = self.type_of(node.this)
+            field_ = node.args.get("field")
+            if isinstance(field_, exp.Parameter):
+                list_name = field_.name
+                if list_name not in self.values:
+                    raise self.fail(f"unknown value list '@{list_name}'{_suggest(list_name, self.values)} (defined under values: {', '.join(self.values)})")
+                if left not in ("str", "null"):
+                    raise self.fail(f"'IN @{list_name}' compares text, but '{node.this.sql()}' is {_TYPE_WORDS[left]}")
+                return "bool"
+            if node.args.get("query") is not None or field_ is not None:
+                raise self.fail("IN takes a list of values, like IN ('a', 'b'), or a value list, like IN @name")
+            for item in node.expressions:
+                if not isinstance(item, (exp.Literal, exp.Boolean, exp.Null)):
+                    raise self.fail(f"IN (...) takes plain values, not '{item.sql()}'")
+                self.comparable(left, self.type_of(item), node)
+            return "bool"
+        if isinstance(node, exp.Is):
+            self.type_of(node.this)
+            if not isinstance(node.expression, (exp.Null, exp.Boolean)):
+                raise self.fail(f"IS takes NULL, TRUE or FALSE, not '{node.expression.sql()}'")
+            return "bool"
+        if isinstance(node, (exp.Like, exp.ILike)):
+            self.expect(node.this, "str", node)
+            if not (isinstance(node.expression, exp.Literal) and node.expression.is_string):
+                raise self.fail("LIKE takes a quoted pattern, like '%@example.com'")
+            return "bool"
+        if isinstance(node, exp.Between):
+            left = self.type_of(node.this)
+            self.comparable(left, self.type_of(node.args["low"]), node)
+            self.comparable(left, self.type_of(node.args["high"]), node)
+            return "bool"
+        if isinstance(node, exp.Case):
+            if node.this is not None:
+                raise self.fail("write CASE WHEN condition THEN value ... END (CASE x WHEN ... is not supported)")
+            result = "null"
+            for branch in node.args.get("ifs") or []:
+                self.expect(branch.this, "bool", node)
+                result = self.merge(result, self.type_of(branch.args["true"]), node)
+            if node.args.get("default") is not None:
+                result = self.merge(result, self.type_of(node.args["default"]), node)
+            return result
+        if isinstance(node, exp.Parameter):
+            raise self.fail(f"a value list (@{node.name}) can only follow IN")
+        if isinstance(node, (exp.Lower, exp.Upper, exp.Trim)):
+            if isinstance(node, exp.Trim) and (node.args.get("expression") is not None or node.args.get("position")):
+                raise self.fail("trim() takes one argument")
+            self.expect(node.this, "str", node)
+            return "str"
+        if isinstance(node, exp.Length):
+            self.expect(node.this, "str", node)
+            return "float"
+        if isinstance(node, exp.Coalesce):
+            result = self.type_of(node.this)
+            for item in node.expressions:
+                result = self.merge(result, self.type_of(item), node)
+            return result
+        if isinstance(node, exp.Func):
+            name = node.sql_name().lower() if not isinstance(node, exp.Anonymous) else str(node.this).lower()
+            raise self.fail(f"unknown function '{name}'{_suggest(name, FUNCTIONS)} (available: {', '.join(FUNCTIONS)})")
+        raise self.fail(f"'{node.sql()}' is not supported in a condition")
+
+    def expect(self, node: exp.Expression, want: str, parent: exp.Expression) -> None:
+        got = self.type_of(node)
+        if got == "null" or got == want or (want == "float" and got == "int"):
+            return
+        raise self.fail(f"'{node.sql()}' is {_TYPE_WORDS[got]}, but '{parent.key.upper()}' needs {_TYPE_WORDS[want]}")
+
+    def comparable(self, left: str, right: str, node: exp.Expression) -> None:
+        numeric = ("int", "float")
+        if "null" in (left, right) or left == right or (left in numeric and right in numeric):
+            return
+        if left == "datetime" and right == "str" or left == "str" and right == "datetime":
+            return
+        raise self.fail(f"cannot compare {_TYPE_WORDS[left]} with {_TYPE_WORDS[right]} in '{node.sql()}'")
+
+    def merge(self, left: str, right: str, node: exp.Expression) -> str:
+        if left == "null":
+            return right
+        if right == "null" or left == right:
+            return left
+        if left in ("int", "float") and right in ("int", "float"):
+            return "float"
+        raise self.fail(f"'{node.sql()}' mixes {_TYPE_WORDS[left]} and {_TYPE_WORDS[right]}")
+
+
+def to_polars(cond: Condition, col: Callable[[str], pl.Expr], values: dict[str, tuple[str, ...]]) -> pl.Expr:
+    """Compile a checked condition into one Polars expression (columns come from `col`)."""
+    return _compile(cond.tree, col, values)
+
+
+def _like_regex(pattern: str) -> str:
+    out = []
+    for ch in pattern:
+        out.append(".*" if ch == "%" else "." if ch == "_" else re.escape(ch))
+    return "(?s)^" + "".join(out) + "$"
+
+
+def _compile(node: exp.Expression, col: Callable[[str], pl.Expr], values: dict) -> pl.Expr:
+    c = lambda n: _compile(n, col, values)  # noqa: E731
+    if isinstance(node, exp.Paren):
+        return c(node.this)
+    if isinstance(node, exp.Column):
+        return col(node.name.lower())
+    if isinstance(node, exp.Literal):
+        if node.is_string:
+            return pl.lit(node.this, dtype=pl.String)
+        number = float(node.this)
+        return pl.lit(int(number) if number.is_integer() else number)
+    if isinstance(node, exp.Boolean):
+        return pl.lit(bool(node.this), dtype=pl.Boolean)
+    if isinstance(node, exp.Null):
+        return pl.lit(None)
+    if isinstance(node, exp.And):
+        return c(node.this) & c(node.expression)
+    if isinstance(node, exp.Or):
+        return c(node.this) | c(node.expression)
+    if isinstance(node, exp.Not):
+        return ~c(node.this)
+    if type(node) in _COMPARISONS:
+        return getattr(c(node.this), _COMPARISONS[type(node)])(c(node.expression))
+    if type(node) in _ARITHMETIC:
+        return getattr(c(node.this), _ARITHMETIC[type(node)])(c(node.expression))
+    if isinstance(node, exp.Neg):
+        return -c(node.this)
+    if isinstance(node, exp.In):
+        field_ = node.args.get("field")
+        if isinstance(field_, exp.Parameter):
+            wanted = [v.strip().lower() for v in values[field_.name]]
+            return c(node.this).str.strip_chars().str.to_lowercase().is_in(wanted)
+        left = c(node.this)
+        return pl.any_horizontal([left == c(item) for item in node.expressions])
+    if isinstance(node, exp.Is):
+        target = c(node.this)
+        if isinstance(node.expression, exp.Null):
+            return target.is_null()
+        return (target == pl.lit(bool(node.expression.this))).fill_null(False)
+    if isinstance(node, (exp.Like, exp.ILike)):
+        regex = _like_regex(node.expression.this)
+        if isinstance(node, exp.ILike):
+            regex = "(?i)" + regex
+        return c(node.this).str.contains(regex)
+    if isinstance(node, exp.Between):
+        target = c(node.this)
+        return (target >= c(node.args["low"])) & (target <= c(node.args["high"]))
+    if isinstance(node, exp.Case):
+        branches = node.args.get("ifs") or []
+        chain = pl.when(c(branches[0].this)).then(c(branches[0].args["true"]))
+        for branch in branches[1:]:
+            chain = chain.when(c(branch.this)).then(c(branch.args["true"]))
+        default = node.args.get("default")
+        return chain.otherwise(c(default) if default is not None else pl.lit(None))
+    if isinstance(node, exp.Lower):
+        return c(node.this).str.to_lowercase()
+    if isinstance(node, exp.Upper):
+        return c(node.this).str.to_uppercase()
+    if isinstance(node, exp.Trim):
+        return c(node.this).str.strip_chars()
+    if isinstance(node, exp.Length):
+        return c(node.this).str.len_chars()
+    if isinstance(node, exp.Coalesce):
+        return pl.coalesce([c(node.this), *(c(e) for e in node.expressions)])
+    raise AssertionError(f"unchecked node {node.key}")  # the checker rejects everything else
