@@ -16,6 +16,7 @@ FACT = "__lc_f_"  #: prefix of the columns conditions read
 CUR = "__lc_current"  #: the stage id read from the file
 NEW = "__lc_new"  #: the stage id decided
 RULE = "__lc_rule"  #: the id of the rule or policy that decided
+RAW = "__lc_raw_stage"  #: the stage exactly as the file spells it
 EMPTY = "(empty)"  #: how a contact without a stage appears in counts
 SAMPLE_ROWS = 10
 STAGE_FORMATS = ("auto", "label", "value")
@@ -122,6 +123,7 @@ def plan_classify(contacts: Source, deals: Source | None, consent: Source | None
         *typed,
         pl.when(email.str.contains("@")).then(email.str.split("@").list.last()).alias(FACT + "email_domain"),
         _stage_id_expr(pl.col(stage_header).cast(pl.String), rules).alias(CUR),
+        pl.col(stage_header).cast(pl.String).alias(RAW),
     ).with_columns(pl.col(CUR).alias(FACT + "current_stage"))
 
     link_counts = []
@@ -187,7 +189,7 @@ def _decide(rules: Rules, *, has_deals: bool) -> list[pl.Expr]:
 
 
 def _output_columns(frame: pl.LazyFrame, contacts: Source, rules: Rules, form: str, stage_header: str, stage_format: str):
-    raw_stage = pl.col(stage_header).cast(pl.String)
+    raw_stage = pl.col(RAW)
     changed = pl.col(NEW).ne_missing(pl.col(CUR))
     written = _stage_writer(pl.col(NEW), rules, form)
     # Unchanged contacts keep the stage exactly as the file spells it, unless a form was asked for.
@@ -230,8 +232,8 @@ def run_checks(df: pl.DataFrame, contacts: Source, rules: Rules) -> None:
     problems: list[str] = []
     stage_header = contacts.resolved["stage"]
     unknown = (
-        df.filter(pl.col(CUR).is_null() & pl.col(stage_header).cast(pl.String).str.strip_chars().ne(""))
-        .group_by(pl.col(stage_header).cast(pl.String).alias("value"))
+        df.filter(pl.col(CUR).is_null() & pl.col(RAW).str.strip_chars().ne(""))
+        .group_by(pl.col(RAW).alias("value"))
         .agg(pl.len().alias("n"), (pl.col(ROW).min() + 2).alias("row"))
         .sort("n", "value", descending=[True, False])
     )
@@ -307,8 +309,14 @@ def summarize(df: pl.DataFrame, plan: Plan, rules: Rules, contacts: Source, *, l
     first, last = contacts.resolved.get("first_name"), contacts.resolved.get("last_name")
     email_col = contacts.resolved.get("email")
     changed = df.filter(pl.col(NEW).ne_missing(pl.col(CUR)))
+    # One example per kind of move, demotions first: they are what a reviewer checks.
+    priority = {"demotion": 0, "sideways": 1, "promotion": 2, "newly_staged": 3}
+    examples = sorted(
+        changed.unique(subset=[CUR, NEW], keep="first", maintain_order=True).iter_rows(named=True),
+        key=lambda r: (priority[_direction(r[CUR] or EMPTY, r[NEW] or EMPTY, rank)], r[ROW]),
+    )
     samples = []
-    for row in changed.head(SAMPLE_ROWS).iter_rows(named=True):
+    for row in examples[:SAMPLE_ROWS]:
         name = " ".join(str(row[c]) for c in (first, last) if c and row.get(c))
         samples.append({
             "row": row[ROW] + 2, "record_id": row[id_col], "name": name or None,

@@ -135,6 +135,8 @@ def classify(
 
         rules_path, rules_display = discover_rules(rules)
         ruleset = load_rules(rules_path, rules_display)
+        for warning in ruleset.warnings:
+            sys.stderr.write(f"lifecycle: warning: {warning}\n")
         inputs = [p for p in (contacts, deals, consent) if p]
         if inputs.count("-") > 1:
             raise InputError("only one input can come from stdin (-)")

@@ -98,8 +98,6 @@ def render_classify(result: dict[str, Any], console: Console) -> None:
         parts += [Text(""), sample]
     for note in result["missing_sources"]:
         parts += [Text(f"Note: {note}.", style="yellow")]
-    for warning in result["warnings"]:
-        parts += [Text(f"Warning: {warning}", style="yellow")]
     console.print(Panel(Group(*parts), title=title, title_align="left", expand=False))
 
 

@@ -1,0 +1,83 @@
+"""Shared helpers: run the real `lifecycle` entry point in a subprocess and write realistic exports."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+
+CONTACT_HEADERS = [
+    "Record ID", "First Name", "Last Name", "Email", "Lifecycle Stage", "Lead Status", "Contact owner",
+    "Create Date", "Last Activity Date", "Last Contacted", "Marketing contact status", "Unsubscribed from all email",
+    "Opted out of email: Marketing Information", "Marketing email confirmation status",
+    "Legal basis for processing contact's data", "Contact type", "Associated Company IDs", "Associated Deal IDs",
+    "Number of Associated Deals", "Became a Lead Date",
+]
+DEAL_HEADERS = [
+    "Record ID", "Deal Name", "Deal Stage", "Pipeline", "Amount", "Close Date", "Create Date", "Deal owner",
+    "Is Closed Won", "Is closed lost", "Is Deal Closed?", "Associated Contact IDs", "Associated Company IDs",
+]
+CONSENT_HEADERS = ["Contact ID", "Email", "Subscription type", "Status", "Legal basis", "Double opt-in", "Timestamp"]
+
+OK, CHANGES, USAGE = 0, 1, 2
+
+
+@dataclass
+class Run:
+    code: int
+    stdout: str
+    stderr: str
+
+
+def run_cli(*args: str | Path, stdin: bytes | None = None, cwd: Path | None = None, env: dict | None = None) -> Run:
+    """Run `python -m lifecycle_cli ARGS` for real and capture what a user would see."""
+    full_env = {k: v for k, v in os.environ.items() if k != "LIFECYCLE_RULES"}
+    full_env.update({"NO_COLOR": "1", "COLUMNS": "200", **(env or {})})
+    proc = subprocess.run(
+        [sys.executable, "-m", "lifecycle_cli", *map(str, args)],
+        input=stdin, capture_output=True, cwd=cwd or ROOT, env=full_env, timeout=300,
+    )
+    return Run(proc.returncode, proc.stdout.decode("utf-8", "replace"), proc.stderr.decode("utf-8", "replace"))
+
+
+def invoke_assert_code(code: int, *args: str | Path, **kwargs) -> Run:
+    run = run_cli(*args, **kwargs)
+    assert run.code == code, f"exit {run.code}, expected {code}\nstdout:\n{run.stdout[-3000:]}\nstderr:\n{run.stderr[-3000:]}"
+    if code == USAGE:
+        assert "Traceback" not in run.stderr
+        assert "lifecycle: error:" in run.stderr or "Usage:" in run.stderr
+    return run
+
+
+def write_csv(path: Path, headers: list[str], rows: list[dict], *, delimiter: str = ",", encoding: str = "utf-8", newline: str = "\n") -> Path:
+    unknown = {k for row in rows for k in row} - set(headers)
+    assert not unknown, f"columns not in the export: {unknown}"
+    with path.open("w", encoding=encoding, newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=headers, delimiter=delimiter, lineterminator=newline)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({h: row.get(h, "") for h in headers})
+    return path
+
+
+def read_csv(path: Path, delimiter: str = ",") -> list[dict[str, str]]:
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        return list(csv.DictReader(fh, delimiter=delimiter))
+
+
+@pytest.fixture
+def examples(tmp_path: Path) -> Path:
+    """A private copy of examples/, so tests never write beside the real files."""
+    target = tmp_path / "examples"
+    target.mkdir()
+    for name in ("contacts.csv", "deals.csv", "consent.csv"):
+        (target / name).write_bytes((EXAMPLES / name).read_bytes())
+    return target
