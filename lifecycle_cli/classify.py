@@ -347,3 +347,20 @@ def _direction(frm: str, to: str, rank: dict[str, int]) -> str:
     if rank.get(frm, -1) < 0 or rank.get(to, -1) < 0:
         return "sideways"
     return "promotion" if rank[to] > rank[frm] else "demotion"
+
+
+def classify(contacts: Source, deals: Source | None, consent: Source | None, rules: Rules, *,
+             stage_format: str = "auto", output_file: str | None = None, checked_only: bool = False) -> tuple[pl.DataFrame, ClassifyResult]:
+    """Classify every contact: (the output table, the result the report shows)."""
+    plan = plan_classify(contacts, deals, consent, rules, stage_format=stage_format)
+    try:
+        df, *counts = pl.collect_all([plan.frame, *plan.link_counts])
+    except pl.exceptions.PolarsError as exc:
+        files = ", ".join(f for f in plan.sources.values() if f)
+        raise InputError(f"cannot read the input ({files}): {str(exc).splitlines()[0]}") from None
+    run_checks(df, contacts, rules)
+    links: dict[str, int] = {}
+    for frame in counts:
+        links.update({k: int(v or 0) for k, v in frame.row(0, named=True).items()})
+    result = summarize(df, plan, rules, contacts, link_counts=links, output_file=output_file, checked_only=checked_only)
+    return df.select(plan.output_columns), result

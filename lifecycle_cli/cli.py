@@ -125,9 +125,7 @@ def classify(
     """
 
     def body() -> int:
-        import polars as pl
-
-        from .classify import plan_classify, run_checks, summarize
+        from .classify import classify as classify_contacts
         from .output import write_table, write_text
         from .report import render_classify, to_json
         from .rules import discover_rules, load_rules
@@ -154,20 +152,10 @@ def classify(
         deals_src = read(deals, "deals") if deals else None
         consent_src = read(consent, "consent") if consent else None
 
-        plan = plan_classify(contacts_src, deals_src, consent_src, ruleset, stage_format=stage_values.value)
-        try:
-            df, *counts = pl.collect_all([plan.frame, *plan.link_counts])
-        except pl.exceptions.PolarsError as exc:
-            files = ", ".join(inputs)
-            raise InputError(f"cannot read the input ({files}): {str(exc).splitlines()[0]}") from None
-        run_checks(df, contacts_src, ruleset)
-        links: dict[str, int] = {}
-        for frame in counts:
-            links.update({k: int(v or 0) for k, v in frame.row(0, named=True).items()})
-        written = None if check else target
-        result = summarize(df, plan, ruleset, contacts_src, link_counts=links, output_file=written, checked_only=check)
+        table, result = classify_contacts(contacts_src, deals_src, consent_src, ruleset, stage_format=stage_values.value,
+                                          output_file=None if check else target, checked_only=check)
         if not check:
-            write_table(df.select(plan.output_columns), target, contacts_src.format, contacts_src.dialect, stdout=sys.stdout.buffer)
+            write_table(table, target, contacts_src.format, contacts_src.dialect, stdout=sys.stdout.buffer)
         if report:
             write_text(report, to_json(result.to_dict()))
         if not quiet:
