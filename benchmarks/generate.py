@@ -14,6 +14,9 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from datetime import date, timedelta
 from functools import cache
 from pathlib import Path
@@ -167,21 +170,44 @@ EMAIL_LASTS = pl.Series([a for _, a in LAST_NAMES])
 DEAL_NAMES = pl.Series([f"{c} – {p}" for c in COMPANY_NAMES for p in PRODUCTS])
 
 
+#: Resolution of the weights in pick(): values are drawn through a lookup table this long.
+PICK_TABLE = 10_000
+
+
+@cache
+def _vocabulary(items: tuple[tuple[str | None, float], ...]) -> tuple[pl.Series, np.ndarray]:
+    vocab = pl.Series([value for value, _ in items], dtype=pl.String)
+    weights = np.array([weight for _, weight in items])
+    bounds = np.round(np.cumsum(weights) / weights.sum() * PICK_TABLE).astype(np.int64)
+    table = np.repeat(np.arange(len(items), dtype=np.uint32), np.diff(bounds, prepend=0))
+    return vocab, table
+
+
 def pick(rng: np.random.Generator, n: int, weights: dict[str | None, float]) -> pl.Series:
     """Draw n values from a weighted vocabulary (None = empty cell)."""
-    vocab = pl.Series(list(weights), dtype=pl.String)
-    p = np.fromiter(weights.values(), dtype=np.float64)
-    return vocab.gather(rng.choice(len(vocab), size=n, p=p / p.sum()))
+    vocab, table = _vocabulary(tuple(weights.items()))
+    return vocab.gather(table[rng.integers(0, PICK_TABLE, n)])
 
 
-def where(mask: np.ndarray, values: pl.Series | str, otherwise: pl.Series | None = None) -> pl.Series:
+def where(
+    mask: np.ndarray, values: pl.Series | str, otherwise: pl.Series | None = None
+) -> pl.Series:
     """values where mask is true, else otherwise (or empty)."""
     alt = pl.lit(None, dtype=pl.String) if otherwise is None else otherwise
     then = pl.lit(values) if isinstance(values, str) else values
     return pl.select(pl.when(pl.Series(mask)).then(then).otherwise(alt)).to_series()
 
 
+def restyle(
+    values: pl.Series, mask: np.ndarray, change: Callable[[pl.Series], pl.Series]
+) -> pl.Series:
+    """values with change() applied to the rows in mask only (cheap for a small share)."""
+    rows = np.flatnonzero(mask)
+    return values.clone().scatter(rows, change(values.gather(rows)))
+
+
 def concat(*parts: pl.Series | str) -> pl.Series:
+    """Row-wise concatenation of series and literal strings."""
     return pl.select(
         pl.concat_str([p if isinstance(p, pl.Series) else pl.lit(p) for p in parts])
     ).to_series()
@@ -206,20 +232,27 @@ def minute_vocabulary() -> pl.Series:
     """Each minute of a day with its separator: ' 09:14', 'T09:14:00Z', ' 9:14 AM'."""
     plain = [f" {h:02d}:{m:02d}" for h in range(24) for m in range(60)]
     iso = [f"T{h:02d}:{m:02d}:00Z" for h in range(24) for m in range(60)]
-    us = [f" {(h % 12) or 12}:{m:02d} {'AM' if h < 12 else 'PM'}" for h in range(24) for m in range(60)]
+    us = [
+        f" {(h % 12) or 12}:{m:02d} {'AM' if h < 12 else 'PM'}"
+        for h in range(24)
+        for m in range(60)
+    ]
     return pl.Series(plain + iso + us)
 
 
 @cache
 def second_vocabulary() -> pl.Series:
-    return pl.Series([f"T{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}Z" for s in range(86_400)])
+    """Each second of a day as the time part of an ISO 8601 UTC timestamp: 'T08:15:00Z'."""
+    return pl.Series(
+        [f"T{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}Z" for s in range(86_400)]
+    )
 
 
 def dates(
     rng: np.random.Generator, n: int, first: date, last: date, present: float,
     formats: tuple[float, float, float] = (0.5, 0.3, 0.2),
 ) -> pl.Series:
-    """Date-times in the mix real exports show: '2024-03-12 09:14', ISO 8601, '3/15/2024 2:30 PM'."""
+    """Date-times as exports mix them: '2024-03-12 09:14', ISO 8601, '3/15/2024 2:30 PM'."""
     days = (last - first).days + 1
     fmt = rng.choice(3, size=n, p=formats)
     day = fmt * days + rng.integers(0, days, n)
@@ -235,18 +268,26 @@ def timestamps(rng: np.random.Generator, n: int, first: date, last: date) -> pl.
     return concat(day, second_vocabulary().gather(rng.integers(0, 86_400, n)))
 
 
+def empty(size: int) -> pl.Series:
+    return pl.repeat(None, size, dtype=pl.String, eager=True)
+
+
 def join_per_key(keys: np.ndarray, values: pl.Series, size: int) -> tuple[pl.Series, np.ndarray]:
-    """';'-joined values per key 0..size-1 (empty where none) and the count per key."""
-    grouped = (
-        pl.DataFrame({"key": keys, "value": values})
-        .sort("key", maintain_order=True)
-        .group_by("key", maintain_order=True)
-        .agg(pl.col("value").str.join(";"), pl.len().alias("n"))
-    )
-    joined = pl.repeat(None, size, dtype=pl.String, eager=True).scatter(grouped["key"], grouped["value"])
-    counts = np.zeros(size, dtype=np.int64)
-    counts[grouped["key"].to_numpy()] = grouped["n"].to_numpy()
-    return joined, counts
+    """';'-joined values per key 0..size-1 (in input order; empty where none), and counts."""
+    order = np.argsort(keys, kind="stable")
+    keys, values = keys[order], values.gather(order)
+    row = np.arange(len(keys))
+    run_start = np.maximum.accumulate(np.where(np.r_[True, keys[1:] != keys[:-1]], row, 0))
+    position = row - run_start  # 0 for a key's first value, 1 for its second, ...
+    columns = [
+        empty(size).scatter(keys[at], values.filter(pl.Series(at)))
+        for at in (position == p for p in range(int(position.max(initial=-1)) + 1))
+    ]
+    counts = np.bincount(keys, minlength=size)
+    if not columns:
+        return empty(size), counts
+    joined = pl.select(pl.concat_str(columns, separator=";", ignore_nulls=True)).to_series()
+    return where(counts > 0, joined), counts
 
 
 def booleans(rng: np.random.Generator, value: np.ndarray) -> pl.Series:
@@ -255,7 +296,9 @@ def booleans(rng: np.random.Generator, value: np.ndarray) -> pl.Series:
     return pl.Series(BOOLEANS).gather(spelling * 2 + value.astype(np.int64))
 
 
-def deal_stage_index(rng: np.random.Generator, outcome: np.ndarray, custom: np.ndarray) -> np.ndarray:
+def deal_stage_index(
+    rng: np.random.Generator, outcome: np.ndarray, custom: np.ndarray
+) -> np.ndarray:
     """Index into DEAL_STAGES for outcome 0 open / 1 won / 2 lost, default or custom pipeline."""
     n = len(outcome)
     label = rng.random(n) < 0.2
@@ -267,7 +310,9 @@ def deal_stage_index(rng: np.random.Generator, outcome: np.ndarray, custom: np.n
     return np.where(custom, custom_stage, default)
 
 
-def chunk(seed: int, number: int, start: int, stop: int, total: int):
+def chunk(
+    seed: int, number: int, start: int, stop: int, total: int
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """Contacts start..stop-1 with their deals and consent events, as three DataFrames."""
     rng = np.random.default_rng([seed, number])
     n = stop - start
@@ -286,12 +331,13 @@ def chunk(seed: int, number: int, start: int, stop: int, total: int):
         "@",
         pick(rng, n, DOMAINS),
     )
-    email = where(rng.random(n) < 0.03, email.str.to_titlecase(), email)
+    email = restyle(email, rng.random(n) < 0.03, lambda e: e.str.to_titlecase())
     email = where(rng.random(n) < 0.98, email)  # some contacts have no email
     create = dates(rng, n, date(2019, 1, 1), date(2024, 12, 31), present=1.0)
     company = ids(COMPANY_ID_BASE, rng.integers(0, companies, n), 0)
     second_company = ids(COMPANY_ID_BASE, rng.integers(0, companies, n), 0)
-    company = where(rng.random(n) < 0.03, concat(company, ";", second_company), company)
+    two = rng.random(n) < 0.03
+    company = restyle(company, two, lambda c: concat(c, ";", second_company.filter(pl.Series(two))))
     contacts = {
         "Record ID": contact_ids,
         "First Name": FIRST_DISPLAY.gather(first),
@@ -328,7 +374,9 @@ def chunk(seed: int, number: int, start: int, stop: int, total: int):
         "Record ID": deal_ids,
         "Deal Name": DEAL_NAMES.gather(rng.integers(0, len(DEAL_NAMES), nd)),
         "Deal Stage": pl.Series(DEAL_STAGES).gather(deal_stage_index(rng, outcome, custom)),
-        "Pipeline": where(custom, "Partner pipeline", pick(rng, nd, {"Sales Pipeline": 80, "default": 20})),
+        "Pipeline": where(
+            custom, "Partner pipeline", pick(rng, nd, {"Sales Pipeline": 80, "default": 20})
+        ),
         "Amount": where(rng.random(nd) < 0.9, amount),
         "Close Date": dates(rng, nd, date(2021, 1, 1), date(2025, 12, 31), present=0.9,
                             formats=(0.7, 0.2, 0.1)),
@@ -353,12 +401,12 @@ def chunk(seed: int, number: int, start: int, stop: int, total: int):
         contact_ids.gather(link_contact),
     )
     # a contact drawn twice for the same deal is linked once
-    unique = pl.select(
-        pl.struct(d=pl.Series(link_deal), c=pl.Series(link_contact)).is_first_distinct()
-    ).to_series().to_numpy() | orphan
+    unique = pl.Series(link_deal * n + link_contact).is_first_distinct().to_numpy() | orphan
     on_deal = unique & (side != 2)
     on_contact = unique & (side != 1) & ~orphan
-    deals["Associated Contact IDs"], _ = join_per_key(link_deal[on_deal], link_contact_id.filter(pl.Series(on_deal)), nd)
+    deals["Associated Contact IDs"], _ = join_per_key(
+        link_deal[on_deal], link_contact_id.filter(pl.Series(on_deal)), nd
+    )
     deals["Associated Company IDs"] = where(
         rng.random(nd) < 0.75, ids(COMPANY_ID_BASE, rng.integers(0, companies, nd), 0)
     )
@@ -377,18 +425,18 @@ def chunk(seed: int, number: int, start: int, stop: int, total: int):
     has_email = event_email.is_not_null().to_numpy()
     key = np.where(has_email, rng.choice(3, size=ne, p=[0.65, 0.25, 0.10]), 0)  # id, email, both
     style = rng.choice(3, size=ne, p=[0.7, 0.15, 0.15])  # as is, upper case, stray spaces
-    styled = where(style == 1, event_email.str.to_uppercase(), event_email)
-    styled = where(style == 2, concat(" ", event_email, " "), styled)
+    styled = restyle(event_email, style == 1, lambda e: e.str.to_uppercase())
+    styled = restyle(styled, style == 2, lambda e: concat(" ", e, " "))
     event_id = where(key != 1, contact_ids.gather(event_contact))
     event_email = where(key != 0, styled)
     orphan = rng.random(ne) < 0.003  # events of people not among the contacts
     orphan_by_email = orphan & (rng.random(ne) < 0.5)
-    event_id = where(
-        orphan & ~orphan_by_email, ids(ORPHAN_ID_BASE, rng.integers(0, 10_000_000, ne), 0),
-        where(~orphan, event_id),
+    orphan_ids = ids(ORPHAN_ID_BASE, rng.integers(0, 10_000_000, ne), 0)
+    event_id = where(orphan & ~orphan_by_email, orphan_ids, where(~orphan, event_id))
+    gone = np.flatnonzero(orphan_by_email)
+    event_email = where(~orphan, event_email).scatter(
+        gone, concat("former.contact", pl.Series(start + gone).cast(pl.String), "@gone.example")
     )
-    gone = concat("former.contact", pl.Series(start + np.arange(ne)).cast(pl.String), "@gone.example")
-    event_email = where(orphan_by_email, gone, where(~orphan, event_email))
     consent = pl.DataFrame({
         "Contact ID": event_id,
         "Email": event_email,
@@ -411,16 +459,24 @@ def generate(contacts: int, out: Path, seed: int = 42) -> dict[str, int]:
     out.mkdir(parents=True, exist_ok=True)
     names = ("contacts.csv", "deals.csv", "consent.csv")
     rows = dict.fromkeys(names, 0)
-    files = [open(out / name, "wb") for name in names]
-    try:
+    with ExitStack() as stack:
+        files = [stack.enter_context(open(out / name, "wb")) for name in names]
+        # One writer thread: chunk k is written while chunk k+1 is generated, in order.
+        writer = stack.enter_context(ThreadPoolExecutor(max_workers=1))
+        pending = None
+
+        def write(frames: tuple[pl.DataFrame, ...], header: bool) -> None:
+            for name, fh, frame in zip(names, files, frames, strict=True):
+                frame.write_csv(fh, include_header=header)
+                rows[name] += frame.height
+
         for number, start in enumerate(range(0, contacts, CHUNK)):
             frames = chunk(seed, number, start, min(start + CHUNK, contacts), contacts)
-            for name, fh, frame in zip(names, files, frames):
-                frame.write_csv(fh, include_header=number == 0)
-                rows[name] += frame.height
-    finally:
-        for fh in files:
-            fh.close()
+            if pending is not None:
+                pending.result()
+            pending = writer.submit(write, frames, number == 0)
+        if pending is not None:
+            pending.result()
     return rows
 
 

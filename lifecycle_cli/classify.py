@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import polars as pl
@@ -153,39 +153,38 @@ def plan_classify(contacts: Source, deals: Source | None, consent: Source | None
             contact_doi.alias(FACT + "double_opt_in"),
         )
 
-    frame = frame.with_columns(_decide(rules, has_deals=deals is not None))
+    frame = _decide(frame, rules, has_deals=deals is not None)
     frame, output_columns = _output_columns(frame, contacts, rules, write_form, stage_header, stage_format)
     sources = {"contacts": contacts.display, "deals": deals.display if deals else None, "consent": consent.display if consent else None}
     return Plan(frame, tuple(output_columns), tuple(link_counts), sources)
 
 
-def _decide(rules: Rules, *, has_deals: bool) -> list[pl.Expr]:
+def _decide(frame: pl.LazyFrame, rules: Rules, *, has_deals: bool) -> pl.LazyFrame:
+    """Add NEW and RULE: the first matching rule, then the sticky and missing-source policies."""
     col = lambda name: pl.col(FACT + name)  # noqa: E731
-    conditions = [to_polars(r.when, col, rules.values) for r in rules.rules]
-    stage_chain = rule_chain = None
-    for rule, cond in zip(rules.rules, conditions):
-        if stage_chain is None:
-            stage_chain, rule_chain = pl.when(cond).then(pl.lit(rule.stage)), pl.when(cond).then(pl.lit(rule.id))
-        else:
-            stage_chain, rule_chain = stage_chain.when(cond).then(pl.lit(rule.stage)), rule_chain.when(cond).then(pl.lit(rule.id))
-    derived, derived_rule = stage_chain.otherwise(None), rule_chain.otherwise(None)
-
-    current = pl.col(CUR)
-    overriding = [r.id for r in rules.rules if r.overrides_sticky]
-    not_overridden = ~derived_rule.is_in(overriding).fill_null(False)
-    differs = derived.ne_missing(current)
+    # One when/then chain gives the index of the first rule that matches; stage and rule id
+    # are looked up from it, so every condition is evaluated once per row.
+    chain = None
+    for i, rule in enumerate(rules.rules):
+        cond = to_polars(rule.when, col, rules.values)
+        chain = pl.when(cond).then(pl.lit(i, dtype=pl.Int32)) if chain is None else chain.when(cond).then(pl.lit(i, dtype=pl.Int32))
+    index = list(range(len(rules.rules)))
+    frame = frame.with_columns(chain.otherwise(None).alias("__lc_rule_index"))
+    frame = frame.with_columns(
+        pl.col("__lc_rule_index").replace_strict(index, [r.stage for r in rules.rules], default=None, return_dtype=pl.String).alias("__lc_derived"),
+        pl.col("__lc_rule_index").replace_strict(index, [r.id for r in rules.rules], default=None, return_dtype=pl.String).alias("__lc_derived_rule"),
+        pl.col("__lc_rule_index").is_in([i for i, r in enumerate(rules.rules) if r.overrides_sticky]).fill_null(False).alias("__lc_overrides"),
+    )
+    current, derived = pl.col(CUR), pl.col("__lc_derived")
+    may_keep = ~pl.col("__lc_overrides") & derived.ne_missing(current)
     sticky = [s.id for s in rules.stages if s.sticky]
-    keep_sticky = not_overridden & current.is_in(sticky).fill_null(False) & differs
-    keep = [pl.when(keep_sticky).then(pl.lit(rules.sticky_rule_id))]
+    decided = pl.when(may_keep & current.is_in(sticky).fill_null(False)).then(pl.lit(rules.sticky_rule_id))
     if not has_deals and rules.without_deals_keep:
-        keep_no_deals = not_overridden & current.is_in(list(rules.without_deals_keep)).fill_null(False) & differs
-        keep = [keep[0].when(keep_no_deals).then(pl.lit(rules.without_deals_id))]
-    decided_rule = keep[0].otherwise(derived_rule)
-    kept = decided_rule.is_in([rules.sticky_rule_id, rules.without_deals_id])
-    return [
-        pl.when(kept).then(current).otherwise(pl.coalesce(derived, current)).alias(NEW),
-        decided_rule.alias(RULE),
-    ]
+        keep = current.is_in(list(rules.without_deals_keep)).fill_null(False)
+        decided = decided.when(may_keep & keep).then(pl.lit(rules.without_deals_id))
+    frame = frame.with_columns(decided.otherwise(pl.col("__lc_derived_rule")).alias(RULE))
+    kept = pl.col(RULE).is_in([rules.sticky_rule_id, rules.without_deals_id])
+    return frame.with_columns(pl.when(kept).then(current).otherwise(pl.coalesce(derived, current)).alias(NEW))
 
 
 def _output_columns(frame: pl.LazyFrame, contacts: Source, rules: Rules, form: str, stage_header: str, stage_format: str):
@@ -352,11 +351,13 @@ def _direction(frm: str, to: str, rank: dict[str, int]) -> str:
 def classify(contacts: Source, deals: Source | None, consent: Source | None, rules: Rules, *,
              stage_format: str = "auto", output_file: str | None = None, checked_only: bool = False) -> tuple[pl.DataFrame, ClassifyResult]:
     """Classify every contact: (the output table, the result the report shows)."""
-    plan = plan_classify(contacts, deals, consent, rules, stage_format=stage_format)
     try:
+        # The contacts are read by the main pipeline and by every join: parse the file once.
+        contacts = replace(contacts, frame=contacts.frame.collect().lazy())
+        plan = plan_classify(contacts, deals, consent, rules, stage_format=stage_format)
         df, *counts = pl.collect_all([plan.frame, *plan.link_counts])
     except pl.exceptions.PolarsError as exc:
-        files = ", ".join(f for f in plan.sources.values() if f)
+        files = ", ".join(s.display for s in (contacts, deals, consent) if s)
         raise InputError(f"cannot read the input ({files}): {str(exc).splitlines()[0]}") from None
     run_checks(df, contacts, rules)
     links: dict[str, int] = {}

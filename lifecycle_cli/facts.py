@@ -39,14 +39,32 @@ def bad_bool(expr: pl.Expr, rules: Rules) -> pl.Expr:
     return expr.is_not_null() & parse_bool(expr, rules).is_null()
 
 
-def parse_datetime(expr: pl.Expr) -> pl.Expr:
-    """ISO 8601 (with or without offset), `2024-03-12 09:14`, or `3/15/2024 2:30 PM`, as naive UTC."""
-    aware = [
+def parse_datetime(expr: pl.Expr, sample: pl.Series | None = None) -> pl.Expr:
+    """ISO 8601 (with or without offset), `2024-03-12 09:14`, or `3/15/2024 2:30 PM`, as naive UTC.
+
+    Every format tried costs a full parse of the column, so with a `sample` of the
+    column's values only the formats that read some of them are tried.
+    """
+    aware, naive = _AWARE_FORMATS, _NAIVE_FORMATS
+    if sample is not None and len(sample):
+        frame = pl.DataFrame({"v": sample.cast(pl.String).str.strip_chars()})
+        fits = lambda fmt, **kw: frame.select(pl.col("v").str.to_datetime(fmt, strict=False, **kw).is_not_null().any()).item()  # noqa: E731
+        aware = tuple(f for f in _AWARE_FORMATS if fits(f, time_zone="UTC"))
+        naive = tuple(f for f in _NAIVE_FORMATS if fits(f, time_unit="us"))
+        if not aware and not naive:
+            aware, naive = _AWARE_FORMATS, _NAIVE_FORMATS
+    parsed = [
         expr.str.to_datetime(f, strict=False, time_zone="UTC").dt.replace_time_zone(None).cast(pl.Datetime("us"))
-        for f in _AWARE_FORMATS
-    ]
-    naive = [expr.str.to_datetime(f, strict=False, time_unit="us") for f in _NAIVE_FORMATS]
-    return pl.coalesce(aware + naive)
+        for f in aware
+    ] + [expr.str.to_datetime(f, strict=False, time_unit="us") for f in naive]
+    return parsed[0] if len(parsed) == 1 else pl.coalesce(parsed)
+
+
+def column_sample(source: Source, name: str, n: int = 10_000) -> pl.Series | None:
+    """The first `n` non-empty values of a logical column (one short read of the file's head)."""
+    if not source.has(name):
+        return None
+    return source.frame.select(source.text(name).alias("v")).head(n * 2).collect()["v"].drop_nulls().head(n)
 
 
 def split_ids(expr: pl.Expr) -> pl.Expr:
@@ -131,16 +149,22 @@ def consent_facts(consent: Source, contacts: Source, rules: Rules) -> tuple[pl.L
             in_values(consent.text("double_opt_in"), v["double_opt_in_confirmed"])
             | in_values(consent.text("double_opt_in"), v["true_values"])
         ).fill_null(False).alias("doi"),
-        parse_datetime(consent.text("timestamp")).alias("ts"),
+        parse_datetime(consent.text("timestamp"), column_sample(consent, "timestamp")).alias("ts"),
     )
-    keys = contact_keys(contacts)
-    by_id = events.join(keys.with_columns(pl.col(KEY).alias("contact_id")), on="contact_id", how="inner")
-    emails = contacts.frame.select(contacts.text("record_id").alias(KEY), lowered(contacts.text("email")).alias("email")).drop_nulls()
-    by_email = events.join(by_id.select(ROW), on=ROW, how="anti").join(emails, on="email", how="inner")
-    matched = pl.concat([by_id.select(ROW, KEY, "marketing", "subscription_type", "subscribed", "doi", "ts"),
-                         by_email.select(ROW, KEY, "marketing", "subscription_type", "subscribed", "doi", "ts")])
-    marketing = matched.filter(pl.col("marketing"))
-    latest = marketing.group_by(KEY, "subscription_type").agg(
+    known_ids = contact_keys(contacts).select(pl.col(KEY).alias("contact_id"), pl.lit(True).alias("id_known"))
+    emails = contacts.frame.select(contacts.text("record_id").alias("email_key"), lowered(contacts.text("email")).alias("email")).drop_nulls()
+    # One pass over the events: a known Contact ID decides, else every contact with that email.
+    # (Materialised once: facts and counts both read it, and re-parsing timestamps is the costly part.)
+    matched = (
+        events.join(known_ids, on="contact_id", how="left")
+        .join(emails, on="email", how="left")
+        .with_columns(pl.when(pl.col("id_known")).then(pl.col("contact_id")).otherwise(pl.col("email_key")).alias(KEY))
+        .select(ROW, KEY, "marketing", "subscription_type", "subscribed", "doi", "ts")
+        .collect()
+    )
+    total = matched[ROW].n_unique()
+    matched = matched.lazy().filter(pl.col(KEY).is_not_null()).unique(subset=[ROW, KEY])
+    latest = matched.filter(pl.col("marketing")).group_by(KEY, "subscription_type").agg(
         pl.col("subscribed").sort_by("ts", ROW, nulls_last=False).last().alias("subscribed"),
         pl.col("doi").any().alias("doi"),
     )
@@ -148,11 +172,9 @@ def consent_facts(consent: Source, contacts: Source, rules: Rules) -> tuple[pl.L
         pl.col("subscribed").any().alias("consent_marketing"),
         pl.col("doi").any().alias("consent_double_opt_in"),
     )
-    counts = pl.concat([
-        events.select(pl.len().alias("consent_rows")),
-        matched.select(pl.col(ROW).n_unique().alias("consent_rows_matched")),
-        matched.select(pl.col(ROW).n_unique().alias("_m")),
-    ], how="horizontal").select(
-        "consent_rows", "consent_rows_matched", (pl.col("consent_rows") - pl.col("_m")).alias("consent_rows_unknown_contact")
+    counts = matched.select(
+        pl.lit(total).alias("consent_rows"),
+        pl.col(ROW).n_unique().alias("consent_rows_matched"),
+        (pl.lit(total) - pl.col(ROW).n_unique()).alias("consent_rows_unknown_contact"),
     )
     return facts, counts
