@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from pathlib import Path
@@ -27,8 +28,14 @@ def write_table(df: pl.DataFrame, target: str, fmt: str, dialect: CsvDialect | N
     """Write `df` as CSV (in the input's dialect) or Parquet to a path, or as CSV to stdout for "-"."""
     if target == "-":
         assert stdout is not None
-        df.write_csv(stdout, **csv_options(dialect))
-        stdout.flush()
+        try:
+            df.write_csv(stdout, **csv_options(dialect))
+            stdout.flush()
+        except OSError as exc:
+            # Polars reports a closed pipe (`| head`) as a plain OSError.
+            if exc.errno == errno.EPIPE or "Broken pipe" in str(exc):
+                raise BrokenPipeError(errno.EPIPE, "Broken pipe") from None
+            raise
         return
     if fmt == "parquet":
         atomic_write(Path(target), lambda tmp: df.write_parquet(tmp))

@@ -30,18 +30,15 @@ def render_classify(result: dict[str, Any], console: Console) -> None:
     head.add_column()
     head.add_row("Contacts", f"{files['contacts']}  ({s['contacts']:,} contacts)")
     links = result["links"]
-    if files["deals"]:
-        unknown = links.get("deals_with_unknown_contacts", 0)
-        head.add_row("Deals", f"{files['deals']}  ({links.get('deal_rows', 0):,} deals, {links.get('deals_linked', 0):,} linked to contacts"
-                     + (f", {unknown:,} refer to contact ids not in the contacts file" if unknown else "") + ")")
-    else:
-        head.add_row("Deals", Text("not given", style="yellow"))
-    if files["consent"]:
-        unknown = links.get("consent_rows_unknown_contact", 0)
-        head.add_row("Consent", f"{files['consent']}  ({links.get('consent_rows', 0):,} events, {links.get('consent_rows_matched', 0):,} matched to contacts"
-                     + (f", {unknown:,} for unknown contacts" if unknown else "") + ")")
-    else:
-        head.add_row("Consent", Text("not given", style="yellow"))
+    for role, what, total, matched, unknown, unknown_words in (
+        ("Deals", "deals", "deal_rows", "deals_linked", "deals_with_unknown_contacts", "refer to contact ids not in the contacts file"),
+        ("Consent", "consent", "consent_rows", "consent_rows_matched", "consent_rows_unknown_contact", "for unknown contacts"),
+    ):
+        if not files[what]:
+            head.add_row(role, Text("not given", style="yellow"))
+            continue
+        extra = f", {links.get(unknown, 0):,} {unknown_words}" if links.get(unknown) else ""
+        head.add_row(role, f"{files[what]}  ({links.get(total, 0):,} rows, {links.get(matched, 0):,} matched to contacts{extra})")
     head.add_row("Rules", files["rules"])
     if files["output"]:
         head.add_row("Written", files["output"])

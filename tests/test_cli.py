@@ -186,3 +186,26 @@ def test_version_and_help() -> None:
     help_text = invoke_assert_code(OK, "classify", "--help").stdout
     for option in ("--deals", "--consent", "--rules", "--check", "--quiet", "--report", "--stage-values"):
         assert option in help_text
+
+
+def test_stdout_closed_early_is_quiet(tmp_path: Path) -> None:
+    """`lifecycle classify big.csv -o - | head -1` ends without a trace (the pipe closes mid-write)."""
+    import subprocess
+    import sys
+
+    rows = [{"Record ID": str(10_000 + i), "Email": f"p{i}@acme.example", "Lifecycle Stage": "lead", "First Name": "x" * 40}
+            for i in range(60_000)]
+    big = write_csv(tmp_path / "big.csv", CONTACT_HEADERS, rows)
+    proc = subprocess.run(f'"{sys.executable}" -m lifecycle_cli classify "{big}" -o - -q | head -1; exit ${{PIPESTATUS[0]}}',
+                          shell=True, executable="/bin/bash", capture_output=True, text=True, timeout=120)
+    assert proc.stdout.startswith("Record ID,")
+    assert proc.stdout.count("\n") == 1
+    assert proc.stderr == ""
+    assert proc.returncode == OK
+
+
+def test_debug_shows_the_trace_only_when_asked(tmp_path: Path) -> None:
+    plain = invoke_assert_code(USAGE, "classify", tmp_path / "missing.csv")
+    assert "Traceback" not in plain.stderr
+    debug = run_cli("classify", tmp_path / "missing.csv", "--debug")
+    assert debug.code == USAGE and "Traceback" in debug.stderr and "contacts file not found" in debug.stderr
