@@ -8,6 +8,7 @@ from typing import Any
 import polars as pl
 
 from .errors import InputError
+from .moves import EMPTY, sample_order, summarize_moves
 from .facts import KEY, ROW, consent_facts, deal_facts, parse_bool, parse_datetime, lowered, in_values
 from .rules import FACTS, Rules, to_polars
 from .sources import Source
@@ -17,7 +18,6 @@ CUR = "__lc_current"  #: the stage id read from the file
 NEW = "__lc_new"  #: the stage id decided
 RULE = "__lc_rule"  #: the id of the rule or policy that decided
 RAW = "__lc_raw_stage"  #: the stage exactly as the file spells it
-EMPTY = "(empty)"  #: how a contact without a stage appears in counts
 SAMPLE_ROWS = 10
 STAGE_FORMATS = ("auto", "label", "value")
 
@@ -277,24 +277,11 @@ def run_checks(df: pl.DataFrame, contacts: Source, rules: Rules) -> None:
 
 def summarize(df: pl.DataFrame, plan: Plan, rules: Rules, contacts: Source, *, link_counts: dict[str, int],
               output_file: str | None, checked_only: bool = False) -> ClassifyResult:
-    rank = {s.id: s.rank for s in rules.stages}
-    label = {s.id: s.label for s in rules.stages}
-    moves = df.group_by(pl.col(CUR).fill_null(EMPTY).alias("from"), pl.col(NEW).fill_null(EMPTY).alias("to")).agg(pl.len().alias("count"))
-    order = {s.id: i for i, s in enumerate(rules.stages)} | {EMPTY: -1}
-    transitions = []
-    totals = {"promotion": 0, "demotion": 0, "sideways": 0, "newly_staged": 0, "unchanged": 0}
-    for row in sorted(moves.iter_rows(named=True), key=lambda r: (order.get(r["from"], 99), order.get(r["to"], 99))):
-        direction = _direction(row["from"], row["to"], rank)
-        totals[direction] += row["count"]
-        transitions.append({"from": row["from"], "to": row["to"], "count": row["count"], "direction": direction})
-    before = dict(df.group_by(pl.col(CUR).fill_null(EMPTY)).len().iter_rows())
-    after = dict(df.group_by(pl.col(NEW).fill_null(EMPTY)).len().iter_rows())
-    stages = []
-    for stage_id in [EMPTY] + [s.id for s in rules.stages]:
-        b, a = before.get(stage_id, 0), after.get(stage_id, 0)
-        if not (a or b):
-            continue
-        stages.append({"stage": stage_id, "label": label.get(stage_id, EMPTY), "before": b, "after": a, "delta": a - b})
+    moves = summarize_moves(
+        df.group_by(pl.col(CUR).fill_null(EMPTY).alias("from"), pl.col(NEW).fill_null(EMPTY).alias("to")).agg(pl.len().alias("count")),
+        rules,
+    )
+    totals = moves.totals
     descriptions = {r.id: (r.description, r.stage) for r in rules.rules}
     descriptions[rules.sticky_rule_id] = ("Kept: the contact was already in a sticky stage.", None)
     descriptions[rules.without_deals_id] = ("Kept: no deals file was given, so open deals cannot be checked.", None)
@@ -308,11 +295,10 @@ def summarize(df: pl.DataFrame, plan: Plan, rules: Rules, contacts: Source, *, l
     first, last = contacts.resolved.get("first_name"), contacts.resolved.get("last_name")
     email_col = contacts.resolved.get("email")
     changed = df.filter(pl.col(NEW).ne_missing(pl.col(CUR)))
-    # One example per kind of move, demotions first: they are what a reviewer checks.
-    priority = {"demotion": 0, "sideways": 1, "promotion": 2, "newly_staged": 3}
+    # One example per kind of move, demotions first.
     examples = sorted(
         changed.unique(subset=[CUR, NEW], keep="first", maintain_order=True).iter_rows(named=True),
-        key=lambda r: (priority[_direction(r[CUR] or EMPTY, r[NEW] or EMPTY, rank)], r[ROW]),
+        key=lambda r: (sample_order(r[CUR], r[NEW], rules), r[ROW]),
     )
     samples = []
     for row in examples[:SAMPLE_ROWS]:
@@ -332,20 +318,10 @@ def summarize(df: pl.DataFrame, plan: Plan, rules: Rules, contacts: Source, *, l
         contacts_file=plan.sources["contacts"], deals_file=plan.sources["deals"], consent_file=plan.sources["consent"],
         rules_file=rules.path, output_file=output_file, contacts=df.height, changed=changed.height,
         promotions=totals["promotion"], demotions=totals["demotion"], sideways=totals["sideways"],
-        newly_staged=totals["newly_staged"], unchanged=totals["unchanged"],
-        stages=tuple(stages), transitions=tuple(transitions), decided_by=tuple(decided_by), samples=tuple(samples),
+        newly_staged=totals["newly_staged"], unchanged=totals["unchanged"] + totals["cleared"],
+        stages=moves.stages, transitions=moves.transitions, decided_by=tuple(decided_by), samples=tuple(samples),
         links=link_counts, missing_sources=tuple(missing), warnings=rules.warnings, checked_only=checked_only,
     )
-
-
-def _direction(frm: str, to: str, rank: dict[str, int]) -> str:
-    if frm == to:
-        return "unchanged"
-    if frm == EMPTY:
-        return "newly_staged"
-    if rank.get(frm, -1) < 0 or rank.get(to, -1) < 0:
-        return "sideways"
-    return "promotion" if rank[to] > rank[frm] else "demotion"
 
 
 def classify(contacts: Source, deals: Source | None, consent: Source | None, rules: Rules, *,

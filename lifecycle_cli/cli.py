@@ -40,6 +40,23 @@ DelimiterOpt = Annotated[Optional[str], typer.Option(
     "--delimiter", metavar="CHAR", help="CSV delimiter of the inputs. Default: detected from the header (, ; tab |).")]
 EncodingOpt = Annotated[Optional[str], typer.Option(
     "--encoding", metavar="NAME", help="Text encoding of CSV inputs, e.g. cp1252 for files saved by Excel. Default: UTF-8.")]
+ReportOpt = Annotated[Optional[list[str]], typer.Option(
+    "--report", metavar="FILE",
+    help="Also write the report to FILE: .json, .md (Markdown), .html (a page to open in a browser), else text. Repeatable.")]
+FailOnOpt = Annotated[Optional[list[str]], typer.Option(
+    "--fail-on", metavar="GATE",
+    help="Exit 1 when the result has: any, demotion, promotion, sideways, added, removed, or a move such as customer->lead "
+         "(stage names or *). Repeatable.")]
+
+
+class Format(str, Enum):
+    text = "text"
+    json = "json"
+    markdown = "markdown"
+    html = "html"
+
+
+FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Report format: text (for the terminal), json, markdown, html.")]
 
 
 def _version(value: bool) -> None:
@@ -55,11 +72,12 @@ def _root(
     """Put every CRM contact into the right lifecycle stage, and show what changed."""
 
 
-def _console(no_color: bool):
+def _console(no_color: bool, stream=None):
     from rich.console import Console
 
-    return Console(stderr=True, no_color=no_color or bool(os.environ.get("NO_COLOR")), highlight=False,
-                   width=None if sys.stderr.isatty() else 120)
+    stream = stream or sys.stderr
+    return Console(file=stream, no_color=no_color or bool(os.environ.get("NO_COLOR")), highlight=False,
+                   width=None if stream.isatty() else 120)
 
 
 def _run(debug: bool, body: Callable[[], int]) -> None:
@@ -97,6 +115,65 @@ def _silence_stdout() -> None:
         pass
 
 
+def _load_rules(explicit: str | None):
+    from .rules import discover_rules, load_rules
+
+    path, display = discover_rules(explicit)
+    ruleset = load_rules(path, display)
+    for warning in ruleset.warnings:
+        sys.stderr.write(f"lifecycle: warning: {warning}\n")
+    return ruleset
+
+
+def _reader(inputs: list[str], delimiter: str | None, encoding: str | None):
+    """A function opening one input; stdin (-) is read once, for the one input that names it."""
+    from .sources import read_source
+
+    if inputs.count("-") > 1:
+        raise InputError("only one input can come from stdin (-)")
+    if delimiter is not None and len(delimiter.encode()) != 1:
+        raise InputError(f"--delimiter must be one character, got '{delimiter}' (for tab, type --delimiter $'\\t')")
+    stdin = sys.stdin.buffer.read() if "-" in inputs else None
+
+    def read(spec: str, role: str, columns):
+        return read_source(spec, role, columns, stdin=stdin if spec == "-" else None, delimiter=delimiter, encoding=encoding)
+
+    return read
+
+
+def _emit(result: dict, fmt: "Format", reports: list[str], gates, *, quiet: bool, no_color: bool, text_stream, data_stream) -> int:
+    """Print the report, write --report files, and apply --fail-on gates; returns the exit code."""
+    from .gates import tripped
+    from .output import write_text
+    from .report import format_for_path, render, render_rich
+
+    if fmt == Format.text:
+        if not quiet:
+            render_rich(result, _console(no_color, text_stream))
+    else:
+        data_stream.write(render(result, fmt.value))
+        data_stream.flush()
+    for path in reports:
+        kind = format_for_path(path)
+        write_text(path, _text_report(result) if kind == "text" else render(result, kind))
+    failures = tripped(gates, result)
+    for line in failures:
+        sys.stderr.write(f"lifecycle: {line}\n")
+    return EXIT_CHANGES if failures else EXIT_OK
+
+
+def _text_report(result: dict) -> str:
+    import io
+
+    from rich.console import Console
+
+    from .report import render_rich
+
+    buffer = io.StringIO()
+    render_rich(result, Console(file=buffer, width=120, no_color=True, highlight=False, color_system=None))
+    return buffer.getvalue()
+
+
 def _default_output(contacts: str) -> str:
     path = Path(contacts)
     return str(path.with_name(f"{path.stem}.reclassified{path.suffix or '.csv'}"))
@@ -111,7 +188,9 @@ def classify(
     output: Annotated[Optional[str], typer.Option("--output", "-o", metavar="OUT", help="Where to write the reclassified contacts (- for stdout). Default: CONTACTS.reclassified.csv beside the input.")] = None,
     stage_values: Annotated[StageValues, typer.Option("--stage-values", help="How to write changed stages: label (Marketing Lead), value (HubSpot internal, marketingqualifiedlead), or auto (as most of the file does; unchanged stages are left as written).")] = StageValues.auto,
     check: Annotated[bool, typer.Option("--check", help="Write no reclassified file; exit 1 if any contact would change stage (for CI).")] = False,
-    report: Annotated[Optional[str], typer.Option("--report", metavar="FILE", help="Also write the report as JSON to FILE.")] = None,
+    fail_on: FailOnOpt = None,
+    fmt: FormatOpt = Format.text,
+    report: ReportOpt = None,
     delimiter: DelimiterOpt = None,
     encoding: EncodingOpt = None,
     quiet: QuietOpt = False,
@@ -126,43 +205,73 @@ def classify(
 
     def body() -> int:
         from .classify import classify as classify_contacts
-        from .output import write_table, write_text
-        from .report import render_classify, to_json
-        from .rules import discover_rules, load_rules
-        from .sources import read_source
+        from .gates import parse_gates
+        from .output import write_table
 
-        rules_path, rules_display = discover_rules(rules)
-        ruleset = load_rules(rules_path, rules_display)
-        for warning in ruleset.warnings:
-            sys.stderr.write(f"lifecycle: warning: {warning}\n")
+        ruleset = _load_rules(rules)
+        gates = parse_gates(fail_on or [], ruleset)
         inputs = [p for p in (contacts, deals, consent) if p]
-        if inputs.count("-") > 1:
-            raise InputError("only one input can come from stdin (-)")
-        if delimiter is not None and len(delimiter.encode()) != 1:
-            raise InputError(f"--delimiter must be one character, got '{delimiter}' (use a real tab, e.g. --delimiter $'\\t')")
         target = output or ("-" if contacts == "-" else _default_output(contacts))
         if target != "-" and not check:
             for given in inputs:
                 if given != "-" and Path(given).resolve() == Path(target).resolve():
                     raise OutputError(f"{target}: the output would overwrite the input file {given}; choose another --output")
-        stdin = sys.stdin.buffer.read() if "-" in inputs else None
-        read = lambda spec, role: read_source(spec, role, ruleset.columns[role], stdin=stdin if spec == "-" else None,  # noqa: E731
-                                              delimiter=delimiter, encoding=encoding)
-        contacts_src = read(contacts, "contacts")
-        deals_src = read(deals, "deals") if deals else None
-        consent_src = read(consent, "consent") if consent else None
+        read = _reader(inputs, delimiter, encoding)
+        contacts_src = read(contacts, "contacts", ruleset.columns["contacts"])
+        deals_src = read(deals, "deals", ruleset.columns["deals"]) if deals else None
+        consent_src = read(consent, "consent", ruleset.columns["consent"]) if consent else None
 
         table, result = classify_contacts(contacts_src, deals_src, consent_src, ruleset, stage_format=stage_values.value,
                                           output_file=None if check else target, checked_only=check)
         if not check:
             write_table(table, target, contacts_src.format, contacts_src.dialect, stdout=sys.stdout.buffer)
-        if report:
-            write_text(report, to_json(result.to_dict()))
-        if not quiet:
-            render_classify(result.to_dict(), _console(no_color))
+        # The text report is a message (stderr); other formats are data, on stdout unless the CSV went there.
+        data_stream = sys.stderr if target == "-" else sys.stdout
+        code = _emit(result.to_dict(), fmt, report or [], gates, quiet=quiet, no_color=no_color,
+                     text_stream=sys.stderr, data_stream=data_stream)
         if check and result.changed:
             return EXIT_CHANGES
-        return EXIT_OK
+        return code
+
+    _run(debug, body)
+
+
+@app.command()
+def diff(
+    before: Annotated[str, typer.Argument(metavar="BEFORE", help="The earlier export (CSV or Parquet).")],
+    after: Annotated[str, typer.Argument(metavar="AFTER", help="The later export, or the reclassified file.")],
+    key: Annotated[Optional[str], typer.Option("--key", metavar="COL", help="Column that identifies a record. Default: Record ID (from the rules).")] = None,
+    stage: Annotated[Optional[str], typer.Option("--stage", metavar="COL", help="Stage column. Default: Lifecycle Stage (from the rules).")] = None,
+    columns: Annotated[Optional[str], typer.Option("--columns", metavar="A,B", help="Also count changes in these columns (comma-separated headers).")] = None,
+    rules: RulesOpt = None,
+    fail_on: FailOnOpt = None,
+    fmt: FormatOpt = Format.text,
+    report: ReportOpt = None,
+    delimiter: DelimiterOpt = None,
+    encoding: EncodingOpt = None,
+    quiet: QuietOpt = False,
+    no_color: NoColorOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Show whose stage changed between two exports, in which direction, and how many.
+
+    Stage values are compared the way classify reads them: labels, HubSpot values and
+    aliases are the same stage, whichever form each file uses.
+    """
+
+    def body() -> int:
+        from .diff import diff as diff_exports
+        from .diff import diff_columns
+        from .gates import parse_gates
+
+        ruleset = _load_rules(rules)
+        gates = parse_gates(fail_on or [], ruleset)
+        wanted = diff_columns(ruleset, key, stage)
+        read = _reader([before, after], delimiter, encoding)
+        extra = tuple(c.strip() for c in (columns or "").split(",") if c.strip())
+        result = diff_exports(read(before, "contacts", wanted), read(after, "contacts", wanted), ruleset, columns=extra)
+        return _emit(result.to_dict(), fmt, report or [], gates, quiet=quiet, no_color=no_color,
+                     text_stream=sys.stdout, data_stream=sys.stdout)
 
     _run(debug, body)
 

@@ -1,102 +1,334 @@
-"""Render a result object: Rich for the terminal, JSON for machines."""
+"""Render a classify or diff result (its `to_dict()`) as Rich text, JSON, Markdown or HTML."""
 
 from __future__ import annotations
 
+import html
 import json
 from typing import Any
 
-from rich.console import Console, Group
-from rich.panel import Panel
-from rich.table import Table
-from rich.text import Text
-
-ARROWS = {"promotion": "▲ up", "demotion": "▼ down", "sideways": "◆ other", "newly_staged": "+ new", "unchanged": "= same"}
-STYLES = {"promotion": "green", "demotion": "bold red", "sideways": "yellow", "newly_staged": "cyan", "unchanged": "dim"}
-
-
-def to_json(result: dict[str, Any]) -> str:
-    return json.dumps(result, indent=2, ensure_ascii=False) + "\n"
+FORMATS = ("text", "json", "markdown", "html")
+#: Words and glyphs for each kind of move: colour is never the only carrier of meaning.
+MOVE_WORDS = {
+    "promotion": "▲ up", "demotion": "▼ down", "sideways": "◆ to/from Other",
+    "newly_staged": "+ new", "cleared": "− cleared", "unchanged": "= same",
+}
+RICH_STYLES = {"promotion": "green", "demotion": "bold red", "sideways": "yellow", "newly_staged": "cyan", "cleared": "magenta", "unchanged": "dim"}
 
 
-def _label(stages: list[dict[str, Any]], stage_id: str) -> str:
-    return next((s["label"] for s in stages if s["stage"] == stage_id), stage_id)
+def render(result: dict[str, Any], fmt: str) -> str:
+    """JSON, Markdown or HTML text of a result (text goes through `render_rich`)."""
+    if fmt == "json":
+        return json.dumps(result, indent=2, ensure_ascii=False) + "\n"
+    if fmt == "markdown":
+        return to_markdown(result)
+    if fmt == "html":
+        return to_html(result)
+    raise ValueError(fmt)
 
 
-def render_classify(result: dict[str, Any], console: Console) -> None:
-    s, files, stages = result["summary"], result["files"], result["stages"]
-    title = "lifecycle classify — check only, nothing written" if result["checked_only"] else "lifecycle classify"
+def format_for_path(path: str) -> str:
+    lowered = path.lower()
+    for suffix, fmt in ((".json", "json"), (".md", "markdown"), (".markdown", "markdown"), (".html", "html"), (".htm", "html")):
+        if lowered.endswith(suffix):
+            return fmt
+    return "text"
+
+
+# --------------------------------------------------------------------------- shared wording
+
+
+def label(result: dict[str, Any], stage_id: str) -> str:
+    return next((s["label"] for s in result["stages"] if s["stage"] == stage_id), stage_id)
+
+
+def title(result: dict[str, Any]) -> str:
+    files = result["files"]
+    if result["command"] == "diff":
+        return f"lifecycle diff: {files['before']} → {files['after']}"
+    suffix = " (check only, nothing written)" if result.get("checked_only") else ""
+    return f"lifecycle classify: {files['contacts']}{suffix}"
+
+
+def headline(result: dict[str, Any]) -> str:
+    s = result["summary"]
+    moves = (f"{s['promotions']:,} up, {s['demotions']:,} down, {s['sideways']:,} to or from Other, "
+             f"{s['newly_staged']:,} newly staged")
+    if result["command"] == "diff":
+        cleared = f", {s['cleared']:,} cleared" if s["cleared"] else ""
+        return (f"{s['changed']:,} of {s['common']:,} records in both files changed stage: {moves}{cleared}; "
+                f"{s['unchanged']:,} unchanged. {s['added']:,} added, {s['removed']:,} removed.")
+    return f"{s['changed']:,} of {s['contacts']:,} contacts change stage: {moves}; {s['unchanged']:,} unchanged."
+
+
+def file_rows(result: dict[str, Any]) -> list[tuple[str, str]]:
+    files, rows = result["files"], []
+    if result["command"] == "diff":
+        s = result["summary"]
+        rows.append(("Before", f"{files['before']} ({s['rows_before']:,} rows)"))
+        rows.append(("After", f"{files['after']} ({s['rows_after']:,} rows)"))
+        cols = result["columns"]
+        rows.append(("Matched on", f"{cols['key']}; stage column {cols['stage']}" + (f"; rule column {cols['rule']}" if cols["rule"] else "")))
+    else:
+        links = result["links"]
+        rows.append(("Contacts", f"{files['contacts']} ({result['summary']['contacts']:,} contacts)"))
+        for role, what, total, matched, unknown, words in (
+            ("Deals", "deals", "deal_rows", "deals_linked", "deals_with_unknown_contacts", "refer to contact ids not in the contacts file"),
+            ("Consent", "consent", "consent_rows", "consent_rows_matched", "consent_rows_unknown_contact", "for unknown contacts"),
+        ):
+            if not files[what]:
+                rows.append((role, "not given"))
+                continue
+            extra = f", {links.get(unknown, 0):,} {words}" if links.get(unknown) else ""
+            rows.append((role, f"{files[what]} ({links.get(total, 0):,} rows, {links.get(matched, 0):,} matched to contacts{extra})"))
+        if files["output"]:
+            rows.append(("Written", files["output"]))
+    rows.append(("Rules", files["rules"]))
+    return rows
+
+
+def present_stages(result: dict[str, Any]) -> list[str]:
+    return [row["stage"] for row in result["stages"]]
+
+
+def notes(result: dict[str, Any]) -> list[str]:
+    return [f"Note: {n}." for n in result.get("missing_sources", [])]
+
+
+# --------------------------------------------------------------------------- Rich
+
+
+def render_rich(result: dict[str, Any], console) -> None:
+    from rich.console import Group
+    from rich.panel import Panel
+    from rich.table import Table
+    from rich.text import Text
+
     head = Table.grid(padding=(0, 2))
     head.add_column(style="bold")
     head.add_column()
-    head.add_row("Contacts", f"{files['contacts']}  ({s['contacts']:,} contacts)")
-    links = result["links"]
-    for role, what, total, matched, unknown, unknown_words in (
-        ("Deals", "deals", "deal_rows", "deals_linked", "deals_with_unknown_contacts", "refer to contact ids not in the contacts file"),
-        ("Consent", "consent", "consent_rows", "consent_rows_matched", "consent_rows_unknown_contact", "for unknown contacts"),
-    ):
-        if not files[what]:
-            head.add_row(role, Text("not given", style="yellow"))
-            continue
-        extra = f", {links.get(unknown, 0):,} {unknown_words}" if links.get(unknown) else ""
-        head.add_row(role, f"{files[what]}  ({links.get(total, 0):,} rows, {links.get(matched, 0):,} matched to contacts{extra})")
-    head.add_row("Rules", files["rules"])
-    if files["output"]:
-        head.add_row("Written", files["output"])
-    summary = Text()
-    summary.append(f"{s['changed']:,} of {s['contacts']:,} contacts change stage: ", style="bold")
-    summary.append(f"{s['promotions']:,} up", style="green")
-    summary.append(", ")
-    summary.append(f"{s['demotions']:,} down", style="bold red")
-    summary.append(f", {s['sideways']:,} to or from Other, {s['newly_staged']:,} newly staged; {s['unchanged']:,} unchanged.")
+    for name, value in file_rows(result):
+        head.add_row(name, Text(value, style="yellow") if value == "not given" else value)
 
     counts = Table(title="Stages", title_justify="left", show_edge=False)
-    counts.add_column("Stage")
-    counts.add_column("Before", justify="right")
-    counts.add_column("After", justify="right")
-    counts.add_column("Change", justify="right")
-    for row in stages:
+    for name, justify in (("Stage", "left"), ("Before", "right"), ("After", "right"), ("Change", "right")):
+        counts.add_column(name, justify=justify)
+    for row in result["stages"]:
         delta = row["delta"]
         counts.add_row(row["label"], f"{row['before']:,}", f"{row['after']:,}",
                        Text(f"{delta:+,}" if delta else "0", style="green" if delta > 0 else "red" if delta < 0 else "dim"))
 
-    present = [row["stage"] for row in stages if row["before"] or row["after"]]
-    matrix = Table(title="Transitions (rows: before, columns: after)", title_justify="left", show_edge=False)
+    stages = present_stages(result)
+    matrix = Table(title="Transitions (rows: before, columns: after; ▲ up ▼ down ◆ Other)", title_justify="left", show_edge=False)
     matrix.add_column("from \\ to")
-    for stage_id in present:
-        matrix.add_column(_label(stages, stage_id), justify="right")
+    for stage_id in stages:
+        matrix.add_column(label(result, stage_id), justify="right")
     cells = {(t["from"], t["to"]): t for t in result["transitions"]}
-    for frm in present:
+    for frm in stages:
         row = []
-        for to in present:
+        for to in stages:
             t = cells.get((frm, to))
-            if not t:
-                row.append(Text("·", style="dim"))
-            else:
-                row.append(Text(f"{t['count']:,}", style=STYLES[t["direction"]]))
-        matrix.add_row(_label(stages, frm), *row)
+            glyph = "" if not t or t["direction"] == "unchanged" else MOVE_WORDS[t["direction"]][0] + " "
+            row.append(Text(f"{glyph}{t['count']:,}", style=RICH_STYLES[t["direction"]]) if t else Text("·", style="dim"))
+        matrix.add_row(label(result, frm), *row)
 
-    rules = Table(title="Decided by", title_justify="left", show_edge=False)
-    rules.add_column("Rule")
-    rules.add_column("Contacts", justify="right")
-    rules.add_column("What it means")
-    for row in result["decided_by"]:
-        rules.add_row(row["rule"], f"{row['count']:,}", row["description"] or "")
-
-    parts: list[Any] = [head, Text(""), summary, Text(""), counts, Text(""), matrix, Text(""), rules]
+    parts: list[Any] = [head, Text(""), Text(headline(result), style="bold"), Text(""), counts, Text(""), matrix]
+    if result.get("decided_by"):
+        rules = Table(title="Decided by", title_justify="left", show_edge=False)
+        for name, justify in (("Rule", "left"), ("Contacts", "right"), ("What it means", "left")):
+            rules.add_column(name, justify=justify)
+        for row in result["decided_by"]:
+            rules.add_row(row["rule"], f"{row['count']:,}", row["description"] or "")
+        parts += [Text(""), rules]
+    if result.get("column_changes"):
+        changes = Table(title="Other columns that changed", title_justify="left", show_edge=False)
+        changes.add_column("Column")
+        changes.add_column("Records", justify="right")
+        for column, n in result["column_changes"].items():
+            changes.add_row(column, f"{n:,}")
+        parts += [Text(""), changes]
     if result["samples"]:
-        sample = Table(title="Some of the changes", title_justify="left", show_edge=False)
-        for name in ("Row", "Record ID", "Name", "From", "To", "Direction", "Rule"):
+        sample = Table(title="Examples of the changes", title_justify="left", show_edge=False)
+        for name in ("Row", "Record ID", "Name", "From", "To", "Move", "Rule"):
             sample.add_column(name)
         for row in result["samples"]:
-            direction = _direction_of(result, row["from"], row["to"])
+            kind = _move_of(result, row["from"], row["to"])
             sample.add_row(str(row["row"]), str(row["record_id"]), row["name"] or row["email"] or "",
-                           _label(stages, row["from"]), _label(stages, row["to"]),
-                           Text(ARROWS[direction], style=STYLES[direction]), row["rule"] or "")
+                           label(result, row["from"]), label(result, row["to"]),
+                           Text(MOVE_WORDS[kind], style=RICH_STYLES[kind]), row["rule"] or "")
         parts += [Text(""), sample]
-    for note in result["missing_sources"]:
-        parts += [Text(f"Note: {note}.", style="yellow")]
-    console.print(Panel(Group(*parts), title=title, title_align="left", expand=False))
+    for note in notes(result):
+        parts.append(Text(note, style="yellow"))
+    console.print(Panel(Group(*parts), title=title(result), title_align="left", expand=False))
 
 
-def _direction_of(result: dict[str, Any], frm: str, to: str) -> str:
+def _move_of(result: dict[str, Any], frm: str, to: str) -> str:
     return next((t["direction"] for t in result["transitions"] if t["from"] == frm and t["to"] == to), "unchanged")
+
+
+# --------------------------------------------------------------------------- Markdown
+
+
+def _md(text: Any) -> str:
+    return str(text if text is not None else "").replace("|", "\\|").replace("\n", " ")
+
+
+def _md_table(headers: list[str], rows: list[list[Any]], right: set[int] = frozenset()) -> list[str]:
+    lines = ["| " + " | ".join(_md(h) for h in headers) + " |",
+             "|" + "|".join("--:" if i in right else "---" for i in range(len(headers))) + "|"]
+    lines += ["| " + " | ".join(_md(c) for c in row) + " |" for row in rows]
+    return lines + [""]
+
+
+def to_markdown(result: dict[str, Any]) -> str:
+    out = [f"## {_md(title(result))}", "", f"**{_md(headline(result))}**", ""]
+    out += _md_table(["", ""], [[f"**{k}**", v] for k, v in file_rows(result)])
+    out += ["### Stages", ""]
+    out += _md_table(["Stage", "Before", "After", "Change"],
+                     [[r["label"], f"{r['before']:,}", f"{r['after']:,}", f"{r['delta']:+,}" if r["delta"] else "0"] for r in result["stages"]],
+                     right={1, 2, 3})
+    stages = present_stages(result)
+    cells = {(t["from"], t["to"]): t for t in result["transitions"]}
+    out += ["### Transitions", "", "Rows: stage before; columns: stage after. ▲ up, ▼ down, ◆ to or from Other, = unchanged.", ""]
+    rows = []
+    for frm in stages:
+        row = [f"**{label(result, frm)}**"]
+        for to in stages:
+            t = cells.get((frm, to))
+            row.append(f"{MOVE_WORDS[t['direction']][0]} {t['count']:,}" if t else "·")
+        rows.append(row)
+    out += _md_table(["from \\ to"] + [label(result, s) for s in stages], rows, right=set(range(1, len(stages) + 1)))
+    demotions = [t for t in result["transitions"] if t["direction"] == "demotion"]
+    if demotions:
+        out += ["### ▼ Demotions", ""]
+        out += _md_table(["From", "To", "Records"], [[label(result, t["from"]), label(result, t["to"]), f"{t['count']:,}"] for t in demotions], right={2})
+    if result.get("decided_by"):
+        out += ["### Decided by", ""]
+        out += _md_table(["Rule", "Contacts", "What it means"], [[r["rule"], f"{r['count']:,}", r["description"] or ""] for r in result["decided_by"]], right={1})
+    if result.get("column_changes"):
+        out += ["### Other columns that changed", ""]
+        out += _md_table(["Column", "Records"], [[c, f"{n:,}"] for c, n in result["column_changes"].items()], right={1})
+    if result["samples"]:
+        out += ["### Examples of the changes", ""]
+        out += _md_table(["Row", "Record ID", "Name", "From", "To", "Move", "Rule"], [
+            [r["row"], r["record_id"], r["name"] or r["email"] or "", label(result, r["from"]), label(result, r["to"]),
+             MOVE_WORDS[_move_of(result, r["from"], r["to"])], r["rule"] or ""] for r in result["samples"]])
+    out += [n for n in notes(result)] + ([""] if notes(result) else [])
+    return "\n".join(out).rstrip("\n") + "\n"
+
+
+# --------------------------------------------------------------------------- HTML
+
+_CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;margin:0;background:#f6f7f9;color:#1d2330}
+main{max-width:1100px;margin:0 auto;padding:24px}
+h1{font-size:1.4rem;margin:0 0 8px}h2{font-size:1.1rem;margin:28px 0 8px}
+.headline{font-size:1.05rem;font-weight:600;background:#fff;border-left:4px solid #3b6fd8;padding:10px 14px}
+table{border-collapse:collapse;background:#fff;margin:6px 0}
+th,td{padding:5px 10px;border-bottom:1px solid #e3e6eb;text-align:left;font-size:.92rem}
+td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
+tr.demotion td{background:#fde8e8}tr.demotion td:first-child{border-left:4px solid #c62828}
+.up{color:#1b7a35}.down{color:#c62828;font-weight:600}.side{color:#8a6100}.dim{color:#8a93a3}
+.legend span{margin-right:16px}
+svg text{font-family:inherit}
+"""
+
+
+def _e(text: Any) -> str:
+    return html.escape(str(text if text is not None else ""))
+
+
+def _table(headers: list[str], rows: list[list[str]], numeric: set[int] = frozenset(), row_classes: list[str] | None = None) -> str:
+    head = "".join(f'<th{" class=n" if i in numeric else ""} scope="col">{_e(h)}</th>' for i, h in enumerate(headers))
+    body = []
+    for r, row in enumerate(rows):
+        cls = f' class="{row_classes[r]}"' if row_classes and row_classes[r] else ""
+        body.append(f"<tr{cls}>" + "".join(f'<td{" class=n" if i in numeric else ""}>{c}</td>' for i, c in enumerate(row)) + "</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+_MOVE_CLASS = {"promotion": "up", "demotion": "down", "sideways": "side", "unchanged": "dim", "newly_staged": "", "cleared": "side"}
+_HEAT = {"promotion": (27, 122, 53), "demotion": (198, 40, 40), "sideways": (200, 140, 0), "newly_staged": (59, 111, 216),
+         "cleared": (140, 60, 160), "unchanged": (120, 130, 145)}
+
+
+def _heatmap(result: dict[str, Any]) -> str:
+    """The transition matrix as an inline SVG heatmap: one cell per (before, after), glyph + count in each."""
+    stages = present_stages(result)
+    cells = {(t["from"], t["to"]): t for t in result["transitions"]}
+    peak = max((t["count"] for t in result["transitions"]), default=1) or 1
+    cw, ch, left, top = 96, 38, 150, 70
+    width, height = left + cw * len(stages) + 10, top + ch * len(stages) + 10
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-labelledby="heat-title" width="{width}" height="{height}" '
+             f'viewBox="0 0 {width} {height}"><title id="heat-title">Transitions from the stage before (rows) to the stage after (columns)</title>',
+             f'<text x="{left - 8}" y="{top - 48}" text-anchor="end" font-size="12" fill="#555">before ↓ / after →</text>']
+    for j, stage in enumerate(stages):
+        x = left + j * cw + cw / 2
+        parts.append(f'<text x="{x}" y="{top - 12}" text-anchor="middle" font-size="12" font-weight="600">{_e(label(result, stage))}</text>')
+    for i, frm in enumerate(stages):
+        y = top + i * ch
+        parts.append(f'<text x="{left - 8}" y="{y + ch / 2 + 4}" text-anchor="end" font-size="12" font-weight="600">{_e(label(result, frm))}</text>')
+        for j, to in enumerate(stages):
+            x = left + j * cw
+            t = cells.get((frm, to))
+            if not t:
+                parts.append(f'<rect x="{x}" y="{y}" width="{cw - 2}" height="{ch - 2}" fill="#f0f1f4"/>')
+                continue
+            r, g, b = _HEAT[t["direction"]]
+            alpha = 0.15 + 0.85 * (t["count"] / peak) ** 0.5
+            stroke = ' stroke="#c62828" stroke-width="2"' if t["direction"] == "demotion" else ""
+            dark = alpha > 0.55
+            glyph = MOVE_WORDS[t["direction"]][0]
+            parts.append(f'<rect x="{x}" y="{y}" width="{cw - 2}" height="{ch - 2}" fill="rgba({r},{g},{b},{alpha:.2f})"{stroke}>'
+                         f'<title>{_e(label(result, frm))} → {_e(label(result, to))}: {t["count"]:,} ({_e(MOVE_WORDS[t["direction"]])})</title></rect>')
+            parts.append(f'<text x="{x + cw / 2 - 1}" y="{y + ch / 2 + 4}" text-anchor="middle" font-size="13" '
+                         f'fill="{"#fff" if dark else "#1d2330"}">{glyph} {t["count"]:,}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _bars(row: dict[str, Any], peak: int) -> str:
+    w = 220
+    b, a = (w * row["before"] / peak if peak else 0), (w * row["after"] / peak if peak else 0)
+    return (f'<svg width="{w}" height="22" role="img" aria-label="before {row["before"]:,}, after {row["after"]:,}">'
+            f'<rect x="0" y="2" width="{b:.1f}" height="8" fill="#9aa5b8"/><rect x="0" y="12" width="{a:.1f}" height="8" fill="#3b6fd8"/></svg>')
+
+
+def to_html(result: dict[str, Any]) -> str:
+    peak = max([max(r["before"], r["after"]) for r in result["stages"]] or [1])
+    stage_rows = [[_e(r["label"]), f"{r['before']:,}", f"{r['after']:,}",
+                   f'<span class="{"up" if r["delta"] > 0 else "down" if r["delta"] < 0 else "dim"}">{r["delta"]:+,}</span>' if r["delta"] else "0",
+                   _bars(r, peak)] for r in result["stages"]]
+    sections = [
+        f"<h1>{_e(title(result))}</h1>",
+        f'<p class="headline">{_e(headline(result))}</p>',
+        "<h2>Files</h2>" + _table(["", ""], [[f"<strong>{_e(k)}</strong>", _e(v)] for k, v in file_rows(result)]),
+        "<h2>Stages</h2>" + _table(["Stage", "Before", "After", "Change", "Before (grey) / after (blue)"], stage_rows, numeric={1, 2, 3}),
+        "<h2>Transitions</h2>" + '<p class="legend"><span class="up">▲ up</span><span class="down">▼ down (outlined)</span>'
+        '<span class="side">◆ to or from Other</span><span>+ newly staged</span><span class="dim">= unchanged</span></p>' + _heatmap(result),
+    ]
+    moves = [t for t in result["transitions"] if t["direction"] != "unchanged"]
+    if moves:
+        moves.sort(key=lambda t: (t["direction"] != "demotion", -t["count"]))
+        sections.append("<h2>Changes by transition (demotions first)</h2>" + _table(
+            ["Move", "From", "To", "Records"],
+            [[f'<span class="{_MOVE_CLASS[t["direction"]]}">{_e(MOVE_WORDS[t["direction"]])}</span>', _e(label(result, t["from"])),
+              _e(label(result, t["to"])), f"{t['count']:,}"] for t in moves],
+            numeric={3}, row_classes=["demotion" if t["direction"] == "demotion" else "" for t in moves]))
+    if result.get("decided_by"):
+        sections.append("<h2>Decided by</h2>" + _table(["Rule", "Contacts", "What it means"],
+                        [[_e(r["rule"]), f"{r['count']:,}", _e(r["description"])] for r in result["decided_by"]], numeric={1}))
+    if result.get("column_changes"):
+        sections.append("<h2>Other columns that changed</h2>" + _table(["Column", "Records"],
+                        [[_e(c), f"{n:,}"] for c, n in result["column_changes"].items()], numeric={1}))
+    if result["samples"]:
+        kinds = [_move_of(result, r["from"], r["to"]) for r in result["samples"]]
+        sections.append("<h2>Examples of the changes</h2>" + _table(
+            ["Row", "Record ID", "Name", "From", "To", "Move", "Rule"],
+            [[_e(r["row"]), _e(r["record_id"]), _e(r["name"] or r["email"] or ""), _e(label(result, r["from"])), _e(label(result, r["to"])),
+              f'<span class="{_MOVE_CLASS[k]}">{_e(MOVE_WORDS[k])}</span>', _e(r["rule"] or "")] for r, k in zip(result["samples"], kinds)],
+            numeric={0}, row_classes=["demotion" if k == "demotion" else "" for k in kinds]))
+    sections += [f"<p>{_e(n)}</p>" for n in notes(result)]
+    return ("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+            f"<title>{_e(title(result))}</title><style>{_CSS}</style></head>\n<body><main>\n"
+            + "\n".join(sections) + "\n</main></body></html>\n")

@@ -40,7 +40,7 @@ def test_examples_quick_start(examples: Path) -> None:
     changed = sum(a["Lifecycle Stage"] != b["Lifecycle Stage"] for a, b in zip(rows_in, rows_out))
     assert f"of {len(rows_in)} contacts change stage" in run.stderr
     assert changed > 0
-    for section in ("Stages", "Transitions", "Decided by", "Some of the changes"):
+    for section in ("Stages", "Transitions", "Decided by", "Examples of the changes"):
         assert section in run.stderr
 
 

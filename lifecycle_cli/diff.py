@@ -1,0 +1,165 @@
+"""Compare two exports of the same CRM: whose stage changed, in which direction, and how many."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+
+from .errors import InputError
+from .facts import lowered
+from .moves import EMPTY, sample_order, summarize_moves
+from .rules import ColumnSpec, Rules
+from .sources import Source
+
+SAMPLES_PER_TRANSITION = 2
+MAX_SAMPLES = 20
+
+
+@dataclass(frozen=True)
+class DiffResult:
+    """Everything a diff report shows; `to_dict()` is the JSON report."""
+
+    before_file: str
+    after_file: str
+    rules_file: str
+    key_column: str
+    stage_column: str
+    rows_before: int
+    rows_after: int
+    added: int
+    removed: int
+    common: int
+    changed: int
+    totals: dict[str, int]
+    stages: tuple[dict[str, Any], ...]
+    transitions: tuple[dict[str, Any], ...]
+    samples: tuple[dict[str, Any], ...]
+    column_changes: dict[str, int] = field(default_factory=dict)
+    rule_column: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "command": "diff",
+            "files": {"before": self.before_file, "after": self.after_file, "rules": self.rules_file},
+            "columns": {"key": self.key_column, "stage": self.stage_column, "rule": self.rule_column},
+            "summary": {
+                "rows_before": self.rows_before, "rows_after": self.rows_after, "added": self.added, "removed": self.removed,
+                "common": self.common, "changed": self.changed, "unchanged": self.totals["unchanged"],
+                "promotions": self.totals["promotion"], "demotions": self.totals["demotion"],
+                "sideways": self.totals["sideways"], "newly_staged": self.totals["newly_staged"], "cleared": self.totals["cleared"],
+            },
+            "stages": list(self.stages),
+            "transitions": list(self.transitions),
+            "samples": list(self.samples),
+            "column_changes": dict(self.column_changes),
+        }
+
+
+def diff_columns(rules: Rules, key: str | None, stage: str | None) -> dict[str, ColumnSpec]:
+    """The contact columns a diff reads, with --key / --stage overriding the rules' headers."""
+    columns = dict(rules.columns["contacts"])
+    if key:
+        columns["record_id"] = ColumnSpec("record_id", (key,), "str")
+    if stage:
+        columns["stage"] = ColumnSpec("stage", (stage,), "str")
+    return columns
+
+
+def _project(source: Source, rules: Rules, extra: list[str], rule_header: str | None) -> pl.DataFrame:
+    """Only the columns the diff needs (the rest of each file is never held in memory)."""
+    lookup = rules.stage_lookup()
+    raw = pl.col(source.resolved["stage"]).cast(pl.String)
+    exprs = [
+        source.text("record_id").alias("key"),
+        raw.alias("raw"),
+        lowered(raw).replace_strict(list(lookup), list(lookup.values()), default=None, return_dtype=pl.String).alias("stage"),
+    ]
+    if rule_header:
+        exprs.append(pl.col(rule_header).cast(pl.String).alias("rule"))
+    exprs += [pl.col(h).cast(pl.String).alias(f"col:{h}") for h in extra]
+    frame = source.frame.select(exprs).with_row_index("row")
+    try:
+        return frame.collect()
+    except pl.exceptions.PolarsError as exc:
+        raise InputError(f"{source.display}: cannot read as CSV: {str(exc).splitlines()[0]}") from None
+
+
+def _check(df: pl.DataFrame, source: Source, rules: Rules) -> list[str]:
+    problems = []
+    unknown = (
+        df.filter(pl.col("stage").is_null() & pl.col("raw").str.strip_chars().ne(""))
+        .group_by("raw").agg(pl.len().alias("n"), (pl.col("row").min() + 2).alias("first"))
+        .sort("n", "raw", descending=[True, False])
+    )
+    if unknown.height:
+        listed = ", ".join(f"'{r['raw']}' ({r['n']} rows, first at row {r['first']})" for r in unknown.head(20).iter_rows(named=True))
+        problems.append(f"{source.display}: column '{source.resolved['stage']}' has stages the rules do not know: {listed}; "
+                        f"map them in the aliases of {rules.path}")
+    missing = df.filter(pl.col("key").is_null())
+    if missing.height:
+        rows = ", ".join(str(r + 2) for r in missing["row"].head(10))
+        problems.append(f"{source.display}: column '{source.resolved['record_id']}': {missing.height} rows have no id (rows {rows})")
+    dupes = df.filter(pl.col("key").is_not_null() & pl.col("key").is_duplicated()).group_by("key").len().sort("key")
+    if dupes.height:
+        listed = ", ".join(f"{k} ({n} times)" for k, n in dupes.head(10).iter_rows())
+        problems.append(f"{source.display}: column '{source.resolved['record_id']}': {dupes.height} ids appear more than once: {listed}")
+    return problems
+
+
+def diff(before: Source, after: Source, rules: Rules, *, columns: tuple[str, ...] = ()) -> DiffResult:
+    for source in (before, after):
+        absent = [c for c in columns if c not in source.headers]
+        if absent:
+            raise InputError(f"{source.display}: --columns names columns the file does not have: {', '.join(absent)}")
+    rule_header = next((h for h in after.headers if h.strip().lower() == rules.rule_column.lower()), None)
+    b = _project(before, rules, list(columns), None)
+    a = _project(after, rules, list(columns), rule_header)
+    problems = _check(b, before, rules) + _check(a, after, rules)
+    if problems:
+        raise InputError("cannot compare:\n  " + "\n  ".join(problems))
+
+    joined = b.join(a, on="key", how="full", coalesce=True, suffix="_after")
+    in_before, in_after = pl.col("row").is_not_null(), pl.col("row_after").is_not_null()
+    both = joined.filter(in_before & in_after)
+    frm, to = pl.col("stage").fill_null(EMPTY), pl.col("stage_after").fill_null(EMPTY)
+    moves = summarize_moves(both.group_by(frm.alias("from"), to.alias("to")).agg(pl.len().alias("count")), rules)
+    changed = both.filter(pl.col("stage").ne_missing(pl.col("stage_after")))
+    column_changes = {c: int(both.select(pl.col(f"col:{c}").ne_missing(pl.col(f"col:{c}_after")).sum()).item()) for c in columns}
+    samples = _samples(changed, after, rules, rule_header is not None)
+    return DiffResult(
+        before_file=before.display, after_file=after.display, rules_file=rules.path,
+        key_column=after.resolved["record_id"], stage_column=after.resolved["stage"],
+        rows_before=b.height, rows_after=a.height,
+        added=int(joined.select((~in_before).sum()).item()), removed=int(joined.select((~in_after).sum()).item()),
+        common=both.height, changed=changed.height, totals=moves.totals, stages=moves.stages,
+        transitions=moves.transitions, samples=samples, column_changes=column_changes,
+        rule_column=rule_header,
+    )
+
+
+def _samples(changed: pl.DataFrame, after: Source, rules: Rules, has_rule: bool) -> tuple[dict[str, Any], ...]:
+    picked = (
+        changed.sort("row_after")
+        .group_by("stage", "stage_after", maintain_order=True).head(SAMPLES_PER_TRANSITION)
+    )
+    rows = sorted(picked.iter_rows(named=True), key=lambda r: (sample_order(r["stage"], r["stage_after"], rules), r["row_after"]))[:MAX_SAMPLES]
+    if not rows:
+        return ()
+    # Names and emails only for the few sampled contacts: one more pass over AFTER, filtered by id.
+    wanted = [r["key"] for r in rows]
+    people = {}
+    name_cols = [after.text(n).alias(n) for n in ("first_name", "last_name", "email")]
+    found = after.frame.select(after.text("record_id").alias("key"), *name_cols).filter(pl.col("key").is_in(wanted)).collect()
+    for row in found.iter_rows(named=True):
+        name = " ".join(v for v in (row["first_name"], row["last_name"]) if v)
+        people[row["key"]] = (name or None, row["email"])
+    return tuple(
+        {
+            "row": r["row_after"] + 2, "record_id": r["key"], "name": people.get(r["key"], (None, None))[0],
+            "email": people.get(r["key"], (None, None))[1], "from": r["stage"] or EMPTY, "to": r["stage_after"] or EMPTY,
+            "rule": r.get("rule") if has_rule else None,
+        }
+        for r in rows
+    )
