@@ -1,0 +1,118 @@
+"""`lifecycle diff` and the --fail-on gates, through the real entry point."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import CHANGES, CONTACT_HEADERS, OK, ROOT, USAGE, invoke_assert_code, write_csv
+from lifecycle_cli.diff import diff, diff_columns
+from lifecycle_cli.rules import load_rules
+from lifecycle_cli.sources import read_source
+
+RULES = load_rules(ROOT / "rules.yaml", str(ROOT / "rules.yaml"))
+
+
+def export(path: Path, rows: list[tuple[str, str]], **extra: str) -> Path:
+    """A contacts export with (Record ID, Lifecycle Stage) rows."""
+    return write_csv(path, CONTACT_HEADERS, [{"Record ID": i, "Lifecycle Stage": s, "Email": f"{i}@x.example", **extra} for i, s in rows])
+
+
+@pytest.fixture
+def pair(tmp_path: Path) -> tuple[Path, Path]:
+    before = export(tmp_path / "before.csv", [("1", "lead"), ("2", "Marketing Qualified Lead"), ("3", "customer"),
+                                              ("4", "SQL"), ("5", "opportunity"), ("6", "lead")])
+    # Same CRM a week later, written with labels instead of internal values: 1 promoted, 2 demoted,
+    # 3 unchanged (other spelling), 4 -> Other, 5 removed, 7 added.
+    after = export(tmp_path / "after.csv", [("1", "Customer"), ("2", "Lead"), ("3", "Customer"), ("4", "Other"),
+                                            ("6", "LEAD"), ("7", "Lead")])
+    return before, after
+
+
+def test_diff_counts_every_kind_of_change(pair, tmp_path: Path) -> None:
+    run = invoke_assert_code(OK, "diff", *pair, "--format", "json")
+    data = json.loads(run.stdout)
+    s = data["summary"]
+    assert (s["rows_before"], s["rows_after"], s["added"], s["removed"], s["common"]) == (6, 6, 1, 1, 5)
+    assert (s["changed"], s["promotions"], s["demotions"], s["sideways"], s["unchanged"]) == (3, 1, 1, 1, 2)
+    moves = {(t["from"], t["to"]): (t["count"], t["direction"]) for t in data["transitions"]}
+    assert moves[("lead", "customer")] == (1, "promotion")
+    assert moves[("marketing_lead", "lead")] == (1, "demotion")
+    assert moves[("sales_lead", "other")] == (1, "sideways")
+    assert moves[("customer", "customer")] == (1, "unchanged")
+    assert {r["record_id"] for r in data["samples"]} == {"1", "2", "4"}
+    assert data["samples"][0]["to"] == "lead"  # demotions first
+
+
+def test_json_equals_the_result_object(pair) -> None:
+    run = invoke_assert_code(OK, "diff", *pair, "--format", "json", "--rules", ROOT / "rules.yaml")
+    columns = diff_columns(RULES, None, None)
+    result = diff(read_source(str(pair[0]), "contacts", columns), read_source(str(pair[1]), "contacts", columns), RULES)
+    assert json.loads(run.stdout) == result.to_dict()
+
+
+@pytest.mark.parametrize("gate,code", [
+    ("any", CHANGES), ("demotion", CHANGES), ("demotions", CHANGES), ("promotion", CHANGES), ("sideways", CHANGES),
+    ("added", CHANGES), ("removed", CHANGES), ("marketing_lead->lead", CHANGES), ("MQL->*", CHANGES),
+    ("customer->lead", OK), ("*->evangelist", OK), ("lead->customer", CHANGES),
+])
+def test_diff_gates(pair, gate: str, code: int) -> None:
+    run = invoke_assert_code(code, "diff", *pair, "--fail-on", gate, "-q")
+    assert run.stdout == ""
+    assert (f"--fail-on {gate}" in run.stderr) == (code == CHANGES)
+
+
+def test_gates_on_an_unchanged_pair_pass(tmp_path: Path) -> None:
+    same = export(tmp_path / "a.csv", [("1", "lead"), ("2", "customer")])
+    twin = export(tmp_path / "b.csv", [("1", "Lead"), ("2", "CUSTOMER")])
+    for gate in ("any", "demotion", "added", "removed", "*->*"):
+        invoke_assert_code(OK, "diff", same, twin, "--fail-on", gate, "-q")
+
+
+@pytest.mark.parametrize("gate", ["demotoin", "customer->vip", "->"])
+def test_unknown_gate_is_a_usage_error(pair, gate: str) -> None:
+    run = invoke_assert_code(USAGE, "diff", *pair, "--fail-on", gate)
+    assert "--fail-on" in run.stderr
+
+
+def test_classify_gates(examples: Path) -> None:
+    args = ["classify", examples / "contacts.csv", "--deals", examples / "deals.csv", "--consent", examples / "consent.csv", "-q"]
+    invoke_assert_code(CHANGES, *args, "--fail-on", "demotion")
+    invoke_assert_code(OK, *args, "--fail-on", "added")  # classify never adds or removes records
+    invoke_assert_code(OK, *args, "--fail-on", "customer->lead")  # Customer is sticky
+    run = invoke_assert_code(CHANGES, *args, "--fail-on", "customer->other")
+    assert "moved customer -> other" in run.stderr
+    assert (examples / "contacts.reclassified.csv").exists()  # gates judge; they do not stop the write
+
+
+def test_custom_key_and_stage_columns_and_column_changes(tmp_path: Path) -> None:
+    headers = ["Contact", "Phase", "Owner"]
+    before = write_csv(tmp_path / "b.csv", headers, [{"Contact": "a", "Phase": "lead", "Owner": "Ann"}, {"Contact": "b", "Phase": "lead", "Owner": "Bo"}])
+    after = write_csv(tmp_path / "a.csv", headers, [{"Contact": "a", "Phase": "opportunity", "Owner": "Ann"}, {"Contact": "b", "Phase": "lead", "Owner": "Cy"}])
+    run = invoke_assert_code(OK, "diff", before, after, "--key", "Contact", "--stage", "Phase", "--columns", "Owner", "-f", "json")
+    data = json.loads(run.stdout)
+    assert data["summary"]["promotions"] == 1 and data["column_changes"] == {"Owner": 1}
+    bad = invoke_assert_code(USAGE, "diff", before, after, "--key", "Contact", "--stage", "Phase", "--columns", "Budget")
+    assert "Budget" in bad.stderr
+
+
+def test_duplicate_ids_and_unknown_stages_are_errors(tmp_path: Path) -> None:
+    before = export(tmp_path / "b.csv", [("1", "lead"), ("1", "lead"), ("2", "lead")])
+    after = export(tmp_path / "a.csv", [("1", "lead"), ("2", "VIP")])
+    run = invoke_assert_code(USAGE, "diff", before, after)
+    assert "ids appear more than once: 1 (2 times)" in run.stderr
+    assert "'VIP' (1 rows, first at row 3)" in run.stderr
+
+
+def test_diff_of_classify_output_shows_its_rules(examples: Path) -> None:
+    invoke_assert_code(OK, "classify", examples / "contacts.csv", "--deals", examples / "deals.csv", "--consent", examples / "consent.csv", "-q")
+    run = invoke_assert_code(OK, "diff", examples / "contacts.csv", examples / "contacts.reclassified.csv", "-f", "json")
+    data = json.loads(run.stdout)
+    assert data["columns"]["rule"] == "Lifecycle Rule"
+    assert all(s["rule"] for s in data["samples"])
+    classify_json = invoke_assert_code(OK, "classify", examples / "contacts.csv", "--deals", examples / "deals.csv",
+                                       "--consent", examples / "consent.csv", "-o", examples / "again.csv", "-f", "json").stdout
+    # diff of input vs output agrees with what classify reported.
+    assert json.loads(classify_json)["transitions"] == data["transitions"]
