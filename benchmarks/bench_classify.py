@@ -1,10 +1,13 @@
-"""Time `lifecycle classify` on generated exports and report wall time and peak memory.
+"""Time `lifecycle classify` against pandas and DuckDB peers on the same generated exports.
 
-    python benchmarks/bench_classify.py --contacts 1000000 [--runs 1]
+    python benchmarks/bench_classify.py --contacts 1000000 [--runs 1] [--skip pandas]
 
-Generates the exports once (benchmarks/data/<size>/, reused on later runs), then runs
-the real command in a subprocess per run. Peers (pandas, DuckDB) join this table in
-the performance work; until then it prints lifecycle's own numbers.
+Generates the exports once (benchmarks/data/<size>/, reused on later runs), then runs,
+each in its own subprocess: the real `lifecycle classify` command, peer_pandas.py and
+peer_duckdb.py (the same default-rules classification written by hand). It measures
+wall time and peak RSS of each, checks that all outputs give every contact the same
+stage (and rule), and prints a table with ratios against lifecycle. Exit status 1 when
+any output disagrees or a tool failed.
 """
 
 from __future__ import annotations
@@ -15,7 +18,12 @@ import sys
 import time
 from pathlib import Path
 
+import polars as pl
+
 HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+TOOLS = ("lifecycle", "pandas", "duckdb")
+EXAMPLES = 10
 
 
 def measure(cmd: list[str]) -> tuple[float, float]:
@@ -30,27 +38,109 @@ def measure(cmd: list[str]) -> tuple[float, float]:
     out = subprocess.run([sys.executable, "-c", wrapper, *cmd], capture_output=True, text=True, check=True)
     seconds, peak, rc = out.stdout.split()
     if rc != "0":
-        raise SystemExit(f"command failed ({rc}): {' '.join(cmd)}\n{out.stderr}")
+        raise RuntimeError(f"command failed ({rc}): {' '.join(cmd)}\n{out.stderr}")
     return float(seconds), float(peak)
+
+
+def commands(data: Path) -> dict[str, tuple[list[str], Path]]:
+    """tool -> (command, output file)."""
+    inputs = [str(data / f) for f in ("contacts.csv", "deals.csv", "consent.csv")]
+    out = {tool: data / f"out.{tool}.csv" for tool in TOOLS}
+    return {
+        "lifecycle": ([sys.executable, "-m", "lifecycle_cli", "classify", inputs[0], "--deals", inputs[1],
+                       "--consent", inputs[2], "-o", str(out["lifecycle"]), "-q"], out["lifecycle"]),
+        "pandas": ([sys.executable, str(HERE / "peer_pandas.py"), *inputs, str(out["pandas"])], out["pandas"]),
+        "duckdb": ([sys.executable, str(HERE / "peer_duckdb.py"), *inputs, str(out["duckdb"])], out["duckdb"]),
+    }
+
+
+def read_output(tool: str, path: Path) -> pl.DataFrame:
+    """Record ID, stage id and rule id of one tool's output."""
+    if tool != "lifecycle":
+        frame = pl.read_csv(path, infer_schema=False, columns=["Record ID", "Stage", "Rule"])
+        return frame.rename({"Stage": f"stage_{tool}", "Rule": f"rule_{tool}"})
+    from lifecycle_cli.rules import load_rules
+
+    lookup = load_rules(ROOT / "rules.yaml").stage_lookup()
+    frame = pl.read_csv(path, infer_schema=False, columns=["Record ID", "Lifecycle Stage", "Lifecycle Rule"])
+    stage = pl.col("Lifecycle Stage").str.strip_chars().str.to_lowercase()
+    return frame.select(
+        "Record ID",
+        stage.replace_strict(list(lookup), list(lookup.values()), default=None).alias("stage_lifecycle"),
+        pl.col("Lifecycle Rule").alias("rule_lifecycle"),
+    )
+
+
+def compare(outputs: dict[str, Path]) -> int:
+    """Print disagreements between the tools' outputs; return how many contacts disagree."""
+    tools = list(outputs)
+    frames = {tool: read_output(tool, path) for tool, path in outputs.items()}
+    joined = frames[tools[0]]
+    for tool in tools[1:]:
+        joined = joined.join(frames[tool], on="Record ID", how="full", coalesce=True)
+    stage_cols, rule_cols = [f"stage_{t}" for t in tools], [f"rule_{t}" for t in tools]
+    differs = lambda cols: pl.any_horizontal(pl.col(c).ne_missing(pl.col(cols[0])) for c in cols[1:])  # noqa: E731
+    stage_bad = joined.filter(differs(stage_cols))
+    rule_bad = joined.filter(differs(rule_cols) & ~differs(stage_cols))
+    print(f"compared {joined.height:,} contacts across {', '.join(tools)}: "
+          f"{stage_bad.height:,} disagree on the stage, {rule_bad.height:,} more on the rule only")
+    for title, bad in (("stage", stage_bad), ("rule", rule_bad)):
+        if bad.height:
+            print(f"  {title} disagreements by pattern:")
+            patterns = bad.group_by(stage_cols + rule_cols).len().sort("len", descending=True)
+            with pl.Config(tbl_rows=EXAMPLES, tbl_cols=-1, tbl_width_chars=200, fmt_str_lengths=20):
+                print(patterns.head(EXAMPLES))
+                print(f"  first {EXAMPLES} contacts:")
+                print(bad.head(EXAMPLES))
+    return stage_bad.height + rule_bad.height
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--contacts", type=int, default=1_000_000)
-    parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--runs", type=int, default=1, help="runs per tool; the table shows the fastest")
+    parser.add_argument("--skip", action="append", choices=TOOLS[1:], default=[], help="leave out a peer (repeatable)")
     args = parser.parse_args()
     data = HERE / "data" / f"{args.contacts}"
     if not (data / "consent.csv").exists():
         subprocess.run([sys.executable, str(HERE / "generate.py"), "--contacts", str(args.contacts), "--out", str(data)], check=True)
-    cmd = [sys.executable, "-m", "lifecycle_cli", "classify", str(data / "contacts.csv"), "--deals", str(data / "deals.csv"),
-           "--consent", str(data / "consent.csv"), "-o", str(data / "contacts.reclassified.csv"), "-q"]
     size_mb = sum((data / f).stat().st_size for f in ("contacts.csv", "deals.csv", "consent.csv")) / 1e6
     print(f"{args.contacts:,} contacts, {size_mb:,.0f} MB of CSV in")
-    print(f"{'tool':<22}{'seconds':>10}{'peak MB':>10}")
-    for _ in range(args.runs):
-        seconds, peak = measure(cmd)
-        print(f"{'lifecycle classify':<22}{seconds:>10.1f}{peak:>10.0f}")
-    return 0
+
+    results: dict[str, tuple[float, float]] = {}
+    outputs: dict[str, Path] = {}
+    failed: list[str] = []
+    for tool, (cmd, out) in commands(data).items():
+        if tool in args.skip:
+            continue
+        out.unlink(missing_ok=True)
+        try:
+            runs = [measure(cmd) for _ in range(args.runs)]
+        except RuntimeError as exc:
+            print(f"{tool}: {exc}", file=sys.stderr)
+            failed.append(tool)
+            continue
+        for seconds, peak in runs:
+            print(f"  {tool:<10} {seconds:8.1f} s {peak:8.0f} MB", flush=True)
+        results[tool] = min(runs)
+        outputs[tool] = out
+
+    disagreements = compare(outputs) if len(outputs) > 1 else 0
+
+    base = results.get("lifecycle")
+    print(f"\n{'tool':<12}{'seconds':>10}{'peak MB':>10}{'time/lc':>10}{'mem/lc':>10}")
+    for tool, (seconds, peak) in results.items():
+        ratios = f"{seconds / base[0]:>10.2f}{peak / base[1]:>10.2f}" if base else ""
+        print(f"{tool:<12}{seconds:>10.1f}{peak:>10.0f}{ratios}")
+    for tool in failed:
+        print(f"{tool:<12}{'failed':>10}")
+    if base and "duckdb" in results:
+        d = results["duckdb"]
+        print(f"lifecycle vs DuckDB: {base[0] / d[0]:.2f}x its time (target <= 0.9 at 10M), "
+              f"{base[1] / d[1]:.2f}x its peak memory (target <= 1.0 at 10M)")
+    if base and "pandas" in results:
+        print(f"lifecycle is {results['pandas'][0] / base[0]:.1f}x faster than pandas (target >= 8 at 1M)")
+    return 1 if disagreements or failed else 0
 
 
 if __name__ == "__main__":

@@ -1,0 +1,174 @@
+"""Peer implementation for the benchmark: the default rules.yaml classification as one DuckDB query.
+
+    python benchmarks/peer_duckdb.py CONTACTS DEALS CONSENT OUT
+
+Writes OUT with `Record ID`, `Stage` (stage id) and `Rule` (the id of the rule or policy
+that decided), like peer_pandas.py. Every file is read with all_varchar=true; the
+value lists are the defaults of rules.yaml, hard-coded. One `COPY (query) TO` statement.
+Timestamps are cast to TIMESTAMPTZ (without the ICU extension DuckDB reads zone-less
+times as UTC, as lifecycle does).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import duckdb
+
+
+def sql_list(values: list[str]) -> str:
+    """A SQL IN list of the values trimmed and lower-cased (compare with lower(trim(x)))."""
+    return "(" + ", ".join("'" + v.strip().lower().replace("'", "''") + "'" for v in values) + ")"
+
+
+def lit(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+OTHER_KINDS = sql_list(["Employee", "Applicant", "Partner", "Competitor", "Vendor"])
+INTERNAL_DOMAINS = sql_list(["lifecycle-demo.com"])
+WON_DEAL_STAGES = sql_list(["closedwon", "Closed Won"])
+LOST_DEAL_STAGES = sql_list(["closedlost", "Closed Lost"])
+SALES_LEAD_STATUSES = sql_list(["Attempted to contact", "ATTEMPTED_TO_CONTACT", "Connected", "In progress",
+                                "IN_PROGRESS", "Open deal", "OPEN_DEAL"])
+CONFIRMED = ["Confirmed", "User clicked confirmation", "HubSpot Rep. marked confirmed",
+             "Customer marked confirmed", "Confirmed from previous behavior", "Confirmed due to form"]
+DOUBLE_OPT_IN_CONFIRMED = sql_list(CONFIRMED)
+MARKETING_SUBSCRIPTION_TYPES = sql_list(["Marketing Information"])
+SUBSCRIBED_STATUSES = sql_list(["Subscribed", "SUBSCRIBED"])
+TRUE_VALUES = ["true", "yes", "y", "1", "ja", "wahr"]
+DOI_EVENT = sql_list(CONFIRMED + TRUE_VALUES)
+TRUE = sql_list(TRUE_VALUES)
+
+STAGES = {
+    "subscriber": ["subscriber", "Subscriber", "Abonnent"],
+    "lead": ["lead", "Lead", "Leads"],
+    "marketing_lead": ["marketing_lead", "Marketing Lead", "marketingqualifiedlead", "Marketing Qualified Lead",
+                       "Marketing-qualified lead", "MQL", "Marketingqualifizierter Lead"],
+    "sales_lead": ["sales_lead", "Sales Lead", "salesqualifiedlead", "Sales Qualified Lead", "Sales-qualified lead",
+                   "SQL", "Vertriebsqualifizierter Lead"],
+    "opportunity": ["opportunity", "Opportunity", "Verkaufschance"],
+    "customer": ["customer", "Customer", "Kunde"],
+    "evangelist": ["evangelist", "Evangelist", "Advocate", "Fürsprecher"],
+    "other": ["other", "Other", "Andere", "Sonstige"],
+}
+CURRENT_STAGE = "CASE " + " ".join(
+    f"WHEN lower(trim(\"Lifecycle Stage\")) IN {sql_list(spellings)} THEN '{stage}'" for stage, spellings in STAGES.items()
+) + " END"
+
+CSV = "header = true, all_varchar = true, delim = ',', quote = '\"', escape = '\"'"
+
+
+def query(contacts: str, deals: str, consent: str, out: str) -> str:
+    return f"""
+COPY (
+WITH
+contacts AS (
+    SELECT
+        "Record ID" AS record_id,
+        nullif(trim("Record ID"), '') AS key,
+        nullif(lower(trim("Email")), '') AS email,
+        {CURRENT_STAGE} AS current_stage,
+        lower(trim("Contact type")) IN {OTHER_KINDS} AS other_kind,
+        lower(trim("Lead Status")) IN {SALES_LEAD_STATUSES} AS sales_status,
+        nullif(trim("Last Contacted"), '') IS NOT NULL AS contacted,
+        coalesce(lower(trim("Unsubscribed from all email")) IN {TRUE}, false) AS unsubscribed,
+        coalesce(lower(trim("Marketing email confirmation status")) IN {DOUBLE_OPT_IN_CONFIRMED}, false) AS contact_doi,
+        "Associated Deal IDs" AS deal_ids
+    FROM read_csv({lit(contacts)}, {CSV})
+),
+known AS (SELECT DISTINCT key FROM contacts WHERE key IS NOT NULL),
+deals AS (
+    SELECT
+        row_number() OVER () AS row,
+        nullif(trim("Record ID"), '') AS deal_id,
+        coalesce(lower(trim("Deal Stage")) IN {WON_DEAL_STAGES}, false)
+            OR coalesce(lower(trim("Is Closed Won")) IN {TRUE}, false) AS won,
+        coalesce(lower(trim("Deal Stage")) IN {LOST_DEAL_STAGES}, false)
+            OR coalesce(lower(trim("Is closed lost")) IN {TRUE}, false)
+            OR coalesce(lower(trim("Is Deal Closed?")) IN {TRUE}, false) AS lost_flag,
+        "Associated Contact IDs" AS contact_ids
+    FROM read_csv({lit(deals)}, {CSV})
+),
+links AS (
+    SELECT row, key FROM (
+        SELECT row, trim(unnest(string_split(replace(contact_ids, ',', ';'), ';'))) AS key FROM deals
+    ) JOIN known USING (key)
+    UNION  -- distinct (deal, contact) pairs
+    SELECT d.row, l.key FROM (
+        SELECT key, trim(unnest(string_split(replace(deal_ids, ',', ';'), ';'))) AS deal_id
+        FROM contacts WHERE key IS NOT NULL
+    ) l JOIN deals d ON d.deal_id = l.deal_id
+),
+deal_facts AS (
+    SELECT key,
+           count(*) FILTER (WHERE d.won) AS won_deals,
+           count(*) FILTER (WHERE NOT d.won AND NOT d.lost_flag) AS open_deals
+    FROM links JOIN deals d USING (row)
+    GROUP BY key
+),
+events AS (
+    SELECT
+        row_number() OVER () AS row,
+        nullif(trim("Contact ID"), '') AS cid,
+        nullif(lower(trim("Email")), '') AS email,
+        lower(trim("Subscription type")) AS type,
+        coalesce(lower(trim("Status")) IN {SUBSCRIBED_STATUSES}, false) AS subscribed,
+        coalesce(lower(trim("Double opt-in")) IN {DOI_EVENT}, false) AS doi,
+        try_cast(trim("Timestamp") AS TIMESTAMPTZ) AS ts
+    FROM read_csv({lit(consent)}, {CSV})
+),
+matched AS (  -- a known Contact ID decides; else every contact with that email
+    SELECT DISTINCT e.row, coalesce(k.key, c.key) AS key, e.type, e.subscribed, e.doi, e.ts
+    FROM events e
+    LEFT JOIN known k ON k.key = e.cid
+    LEFT JOIN (SELECT key, email FROM contacts WHERE key IS NOT NULL AND email IS NOT NULL) c
+        ON k.key IS NULL AND c.email = e.email
+    WHERE e.type IN {MARKETING_SUBSCRIPTION_TYPES} AND coalesce(k.key, c.key) IS NOT NULL
+),
+latest AS (  -- latest event per contact and subscription type; ties: the later row
+    SELECT key,
+           arg_max(subscribed, {{'t': coalesce(ts, '-infinity'::TIMESTAMPTZ), 'r': row}}) AS subscribed,
+           bool_or(doi) AS doi
+    FROM matched GROUP BY key, type
+),
+consent_facts AS (
+    SELECT key, bool_or(subscribed) AS consent_marketing, bool_or(doi) AS consent_doi FROM latest GROUP BY key
+),
+decided AS (
+    SELECT c.record_id, c.current_stage,
+        CASE
+            WHEN c.other_kind OR coalesce(trim(split_part(c.email, '@', -1)) IN {INTERNAL_DOMAINS} AND c.email LIKE '%@%', false)
+                THEN 'other'
+            WHEN coalesce(d.won_deals, 0) > 0 THEN 'customer'
+            WHEN coalesce(d.open_deals, 0) > 0 THEN 'opportunity'
+            WHEN c.sales_status OR c.contacted THEN 'sales_lead'
+            WHEN (c.contact_doi OR coalesce(f.consent_doi, false)) AND coalesce(f.consent_marketing, false)
+                 AND NOT c.unsubscribed THEN 'marketing_lead'
+            ELSE 'lead'
+        END AS derived
+    FROM contacts c
+    LEFT JOIN deal_facts d USING (key)
+    LEFT JOIN consent_facts f USING (key)
+),
+kept AS (
+    SELECT *, derived <> 'other' AND derived IS DISTINCT FROM current_stage
+              AND coalesce(current_stage IN ('customer', 'evangelist', 'other'), false) AS sticky
+    FROM decided
+)
+SELECT record_id AS "Record ID",
+       CASE WHEN sticky THEN current_stage ELSE derived END AS "Stage",
+       CASE WHEN sticky THEN 'sticky' ELSE derived END AS "Rule"
+FROM kept
+) TO {lit(out)} (HEADER, DELIMITER ',')
+"""
+
+
+def main(contacts: str, deals: str, consent: str, out: str) -> None:
+    duckdb.connect().execute(query(contacts, deals, consent, out))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 5:
+        sys.exit(f"usage: {sys.argv[0]} CONTACTS DEALS CONSENT OUT")
+    main(*sys.argv[1:])
