@@ -252,7 +252,8 @@ def run_checks(df: pl.DataFrame, contacts: Source, rules: Rules) -> None:
     dupes = df.filter(pl.col(KEY).is_not_null()).group_by(KEY).agg(pl.len().alias("n"), (pl.col(ROW).min() + 2).alias("row")).filter(pl.col("n") > 1).sort("row")
     if dupes.height:
         listed = ", ".join(f"{r[KEY]} ({r['n']} times)" for r in dupes.head(10).iter_rows(named=True))
-        problems.append(f"column '{id_header}': {dupes.height} record ids appear more than once: {listed}{', ...' if dupes.height > 10 else ''}")
+        problems.append(f"column '{id_header}': {dupes.height} record ids appear more than once: {listed}{', ...' if dupes.height > 10 else ''} "
+                        "(--on-duplicate keep-first keeps the first row of each)")
     spec = rules.columns["contacts"]
     used = rules.referenced_columns() | {"unsubscribed_all", "opted_out_marketing"}
     for name in sorted(used):
@@ -325,8 +326,13 @@ def summarize(df: pl.DataFrame, plan: Plan, rules: Rules, contacts: Source, *, l
 
 
 def classify(contacts: Source, deals: Source | None, consent: Source | None, rules: Rules, *,
-             stage_format: str = "auto", output_file: str | None = None, checked_only: bool = False) -> tuple[pl.DataFrame, ClassifyResult]:
-    """Classify every contact: (the output table, the result the report shows)."""
+             stage_format: str = "auto", output_file: str | None = None, checked_only: bool = False,
+             on_duplicate: str = "error") -> tuple[pl.DataFrame, ClassifyResult]:
+    """Classify every contact: (the output table, the result the report shows).
+
+    on_duplicate: "error" stops on a repeated Record ID; "keep-first" keeps the first
+    row of each id and leaves the later ones out of the output (the report counts them).
+    """
     try:
         # The contacts are read by the main pipeline and by every join: parse the file once.
         contacts = replace(contacts, frame=contacts.frame.collect().lazy())
@@ -335,9 +341,20 @@ def classify(contacts: Source, deals: Source | None, consent: Source | None, rul
     except pl.exceptions.PolarsError as exc:
         files = ", ".join(s.display for s in (contacts, deals, consent) if s)
         raise InputError(f"cannot read the input ({files}): {str(exc).splitlines()[0]}") from None
+    warnings: list[str] = []
+    if on_duplicate == "keep-first":
+        first = pl.col(KEY).is_null() | (pl.col(ROW) == pl.col(ROW).min().over(KEY))
+        dropped = df.filter(~first)
+        if dropped.height:
+            rows = ", ".join(str(r + 2) for r in dropped[ROW].head(10))
+            warnings.append(f"{contacts.display}: left out {dropped.height:,} rows whose Record ID appeared earlier "
+                            f"(--on-duplicate keep-first): rows {rows}{', ...' if dropped.height > 10 else ''}")
+            df = df.filter(first)
     run_checks(df, contacts, rules)
     links: dict[str, int] = {}
     for frame in counts:
         links.update({k: int(v or 0) for k, v in frame.row(0, named=True).items()})
     result = summarize(df, plan, rules, contacts, link_counts=links, output_file=output_file, checked_only=checked_only)
+    if warnings:
+        result = replace(result, warnings=result.warnings + tuple(warnings))
     return df.select(plan.output_columns), result

@@ -49,6 +49,11 @@ FailOnOpt = Annotated[Optional[list[str]], typer.Option(
          "(stage names or *). Repeatable.")]
 
 
+class Duplicates(str, Enum):
+    error = "error"
+    keep_first = "keep-first"
+
+
 class Format(str, Enum):
     text = "text"
     json = "json"
@@ -188,6 +193,8 @@ def classify(
     output: Annotated[Optional[str], typer.Option("--output", "-o", metavar="OUT", help="Where to write the reclassified contacts (- for stdout). Default: CONTACTS.reclassified.csv beside the input.")] = None,
     stage_values: Annotated[StageValues, typer.Option("--stage-values", help="How to write changed stages: label (Marketing Lead), value (HubSpot internal, marketingqualifiedlead), or auto (as most of the file does; unchanged stages are left as written).")] = StageValues.auto,
     check: Annotated[bool, typer.Option("--check", help="Write no reclassified file; exit 1 if any contact would change stage (for CI).")] = False,
+    in_place: Annotated[bool, typer.Option("--in-place", help="Overwrite CONTACTS with the result, keeping the original as CONTACTS.bak.")] = False,
+    on_duplicate: Annotated[Duplicates, typer.Option("--on-duplicate", help="A Record ID that appears twice: error (stop), or keep-first (classify the first row, leave the others out and report them).")] = Duplicates.error,
     fail_on: FailOnOpt = None,
     fmt: FormatOpt = Format.text,
     report: ReportOpt = None,
@@ -206,13 +213,15 @@ def classify(
     def body() -> int:
         from .classify import classify as classify_contacts
         from .gates import parse_gates
-        from .output import write_table
+        from .output import backup_file, write_table
 
         ruleset = _load_rules(rules)
         gates = parse_gates(fail_on or [], ruleset)
         inputs = [p for p in (contacts, deals, consent) if p]
-        target = output or ("-" if contacts == "-" else _default_output(contacts))
-        if target != "-" and not check:
+        if in_place and (output or contacts == "-"):
+            raise OutputError("--in-place writes over CONTACTS itself: it cannot be combined with --output or stdin")
+        target = contacts if in_place else output or ("-" if contacts == "-" else _default_output(contacts))
+        if target != "-" and not check and not in_place:
             for given in inputs:
                 if given != "-" and Path(given).resolve() == Path(target).resolve():
                     raise OutputError(f"{target}: the output would overwrite the input file {given}; choose another --output")
@@ -222,7 +231,12 @@ def classify(
         consent_src = read(consent, "consent", ruleset.columns["consent"]) if consent else None
 
         table, result = classify_contacts(contacts_src, deals_src, consent_src, ruleset, stage_format=stage_values.value,
-                                          output_file=None if check else target, checked_only=check)
+                                          output_file=None if check else target, checked_only=check,
+                                          on_duplicate=on_duplicate.value)
+        for warning in result.warnings[len(ruleset.warnings):]:
+            sys.stderr.write(f"lifecycle: warning: {warning}\n")
+        if in_place and not check:
+            backup_file(contacts)
         if not check:
             write_table(table, target, contacts_src.format, contacts_src.dialect, stdout=sys.stdout.buffer)
         # The text report is a message (stderr); other formats are data, on stdout unless the CSV went there.

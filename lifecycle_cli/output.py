@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
+import signal
 import tempfile
+import threading
 from pathlib import Path
 from typing import BinaryIO, Callable
 
@@ -47,6 +50,14 @@ def write_text(target: str, text: str) -> None:
     atomic_write(Path(target), lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
 
+def backup_file(path: str) -> str:
+    """Copy `path` to `path.bak` (atomically, keeping its bytes) before it is overwritten."""
+    source = Path(path)
+    backup = source.with_name(source.name + ".bak")
+    atomic_write(backup, lambda tmp: shutil.copyfile(source, tmp))
+    return str(backup)
+
+
 def atomic_write(target: Path, write: Callable[[str], None]) -> None:
     """Run `write(tmp_path)` and move the finished file over `target`; on any failure remove the temp file."""
     directory = target.parent if str(target.parent) else Path(".")
@@ -77,12 +88,28 @@ def atomic_write(target: Path, write: Callable[[str], None]) -> None:
         _remove(tmp)
         raise OutputError(f"{target}: cannot write: {str(exc).splitlines()[0]}") from None
     except BaseException:
-        _remove(tmp)
+        # A second Ctrl-C can land between any two steps here; retry until the temp file is gone.
+        while True:
+            try:
+                _remove(tmp)
+                break
+            except KeyboardInterrupt:
+                continue
         raise
 
 
 def _remove(path: str) -> None:
+    """Delete a temp file, even while a Ctrl-C is being handled.
+
+    Polars re-raises a Ctrl-C it caught, so a second KeyboardInterrupt can be pending:
+    ignore SIGINT for the moment it takes to unlink, or the temp file would stay behind.
+    """
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
     try:
         os.unlink(path)
     except FileNotFoundError:
         pass
+    finally:
+        if main:
+            signal.signal(signal.SIGINT, previous)

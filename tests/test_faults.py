@@ -1,0 +1,106 @@
+"""Faults while writing: Ctrl-C, SIGKILL, a full disk, in-place runs. Nothing half-written, no input changed."""
+
+from __future__ import annotations
+
+import os
+import resource
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import CONTACT_HEADERS, OK, ROOT, USAGE, invoke_assert_code, read_csv, write_csv
+
+PREVIOUS = b"Record ID,Lifecycle Stage\n1,lead\n"  # what the target held before the run
+
+
+@pytest.fixture(scope="module")
+def big(tmp_path_factory) -> Path:
+    """~45 MB of generated contacts: big enough that writing the output takes a moment."""
+    folder = tmp_path_factory.mktemp("big")
+    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "generate.py"), "--contacts", "200000", "--out", str(folder)],
+                   check=True, capture_output=True)
+    return folder / "contacts.csv"
+
+
+def start(big: Path, target: Path, **kwargs) -> subprocess.Popen:
+    env = {**os.environ, "NO_COLOR": "1"}
+    return subprocess.Popen([sys.executable, "-m", "lifecycle_cli", "classify", str(big), "-o", str(target), "-q"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, **kwargs)
+
+
+def wait_for_temp(folder: Path, proc: subprocess.Popen, timeout: float = 120) -> bool:
+    """True once the output's temp file exists (the write has begun)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        if any(p.name.endswith(".tmp") for p in folder.iterdir()):
+            return True
+        time.sleep(0.005)
+    return False
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["SIGINT", "SIGKILL"])
+def test_signal_during_write_leaves_the_previous_file(big: Path, tmp_path: Path, sig: signal.Signals) -> None:
+    target = tmp_path / "out.csv"
+    target.write_bytes(PREVIOUS)
+    before = big.read_bytes()
+    proc = start(big, target)
+    assert wait_for_temp(tmp_path, proc), "the write never started"
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=120)
+    if sig == signal.SIGINT:
+        assert proc.returncode == 130, err.decode()
+        assert b"interrupted" in err and b"Traceback" not in err
+        assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")], "Ctrl-C must remove the temp file"
+    else:
+        assert proc.returncode == -signal.SIGKILL
+    assert target.read_bytes() == PREVIOUS, "the target is the previous file or the complete new one, never half"
+    assert big.read_bytes() == before
+
+
+def test_full_disk_is_a_clear_error_and_leaves_nothing(big: Path, tmp_path: Path) -> None:
+    """A size-limited file (RLIMIT_FSIZE) stands in for a full disk: the write fails with EFBIG."""
+    target = tmp_path / "out.csv"
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20))
+
+    proc = start(big, target, preexec_fn=limit)
+    _, err = proc.communicate(timeout=300)
+    message = err.decode()
+    assert proc.returncode == USAGE, message
+    assert f"lifecycle: error: {target}: cannot write" in message and "Traceback" not in message
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_output_inside_a_file_path_is_refused(tmp_path: Path) -> None:
+    contacts = write_csv(tmp_path / "c.csv", CONTACT_HEADERS, [{"Record ID": "1", "Lifecycle Stage": "lead"}])
+    run = invoke_assert_code(USAGE, "classify", contacts, "-o", contacts / "out.csv")
+    assert "does not exist" in run.stderr
+
+
+def test_in_place_keeps_a_backup(tmp_path: Path) -> None:
+    rows = [{"Record ID": "1", "Lifecycle Stage": "lead", "Lead Status": "Connected"}, {"Record ID": "2", "Lifecycle Stage": "SQL"}]
+    contacts = write_csv(tmp_path / "c.csv", CONTACT_HEADERS, rows)
+    original = contacts.read_bytes()
+    invoke_assert_code(OK, "classify", contacts, "--in-place", "-q")
+    assert (tmp_path / "c.csv.bak").read_bytes() == original
+    out = read_csv(contacts)
+    assert [(r["Lifecycle Stage"], r["Previous Lifecycle Stage"]) for r in out] == [("Sales Lead", "lead"), ("Lead", "SQL")]
+    invoke_assert_code(USAGE, "classify", contacts, "--in-place", "-o", tmp_path / "x.csv")
+
+
+def test_on_duplicate_keep_first(tmp_path: Path) -> None:
+    rows = [{"Record ID": "1", "Lifecycle Stage": "lead", "First Name": "first"},
+            {"Record ID": "2", "Lifecycle Stage": "lead"},
+            {"Record ID": "1", "Lifecycle Stage": "customer", "First Name": "second"}]
+    contacts = write_csv(tmp_path / "c.csv", CONTACT_HEADERS, rows)
+    refused = invoke_assert_code(USAGE, "classify", contacts)
+    assert "keep-first" in refused.stderr
+    run = invoke_assert_code(OK, "classify", contacts, "--on-duplicate", "keep-first", "-q")
+    assert "left out 1 rows whose Record ID appeared earlier" in run.stderr and "rows 4" in run.stderr
+    out = read_csv(tmp_path / "c.reclassified.csv")
+    assert [(r["Record ID"], r["First Name"]) for r in out] == [("1", "first"), ("2", "")]
