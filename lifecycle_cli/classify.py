@@ -9,7 +9,7 @@ import polars as pl
 
 from .errors import InputError
 from .moves import EMPTY, sample_order, summarize_moves
-from .facts import KEY, ROW, consent_facts, deal_facts, parse_bool, parse_datetime, lowered, in_values
+from .facts import KEY, ROW, consent_facts, deal_facts, in_values, lowered, parse_bool, parse_datetime, unreadable_values
 from .rules import FACTS, Rules, to_polars
 from .sources import Source
 
@@ -226,8 +226,14 @@ def _output_columns(frame: pl.LazyFrame, contacts: Source, rules: Rules, form: s
     return frame, columns
 
 
-def run_checks(df: pl.DataFrame, contacts: Source, rules: Rules) -> None:
-    """Raise InputError listing every unknown stage, duplicate or missing id, and unreadable boolean."""
+def _expected(kind: str, rules: Rules) -> str:
+    if kind == "bool":
+        return "true/false (" + "/".join(rules.values["true_values"][:3]) + " or " + "/".join(rules.values["false_values"][:3]) + ")"
+    return "a date like 2024-03-12 09:14, 2024-03-12T09:14:00Z or 3/15/2024 2:30 PM"
+
+
+def run_checks(df: pl.DataFrame, contacts: Source, rules: Rules, other_problems: list[str] = ()) -> None:
+    """Raise InputError listing every unknown stage, duplicate or missing id, and unreadable value."""
     problems: list[str] = []
     stage_header = contacts.resolved["stage"]
     unknown = (
@@ -266,14 +272,17 @@ def run_checks(df: pl.DataFrame, contacts: Source, rules: Rules) -> None:
             values = bad.group_by(text.alias("value")).agg(pl.len().alias("n")).sort("n", descending=True)
             listed = ", ".join(f"'{r['value']}' ({r['n']})" for r in values.head(10).iter_rows(named=True))
             rows = ", ".join(f"{r + 2} ({k})" for r, k in zip(bad[ROW].head(5), bad[KEY].head(5)))
-            expected = "true/false (" + "/".join(rules.values["true_values"][:3]) + " or " + "/".join(rules.values["false_values"][:3]) + ")" if spec[name].type == "bool" else "a date like 2024-03-12 09:14 or 2024-03-12T09:14:00Z"
+            expected = _expected(spec[name].type, rules)
             needed_by = ", ".join(rules.rules_reading(name)) or "the built-in facts"
             problems.append(
                 f"column '{header}': {bad.height} rows hold values that are not {expected}: {listed}; "
                 f"rows (record id): {rows}; needed by rule(s): {needed_by}"
             )
     if problems:
-        raise InputError(f"{contacts.display}: " + ("\n  ".join(["cannot classify:"] + problems)))
+        problems = [f"{contacts.display}: {p}" for p in problems]
+    problems += list(other_problems)
+    if problems:
+        raise InputError("cannot classify:\n  " + "\n  ".join(problems))
 
 
 def summarize(df: pl.DataFrame, plan: Plan, rules: Rules, contacts: Source, *, link_counts: dict[str, int],
@@ -337,7 +346,12 @@ def classify(contacts: Source, deals: Source | None, consent: Source | None, rul
         # The contacts are read by the main pipeline and by every join: parse the file once.
         contacts = replace(contacts, frame=contacts.frame.collect().lazy())
         plan = plan_classify(contacts, deals, consent, rules, stage_format=stage_format)
-        df, *counts = pl.collect_all([plan.frame, *plan.link_counts])
+        checks = [(src, facts_used, frame) for src, names, facts_used in (
+            (deals, ("is_won", "is_lost", "is_closed"), ("deals", "won_deals", "open_deals", "lost_deals")),
+            (consent, ("timestamp",), ("marketing_consent", "double_opt_in")),
+        ) if src is not None and (frame := unreadable_values(src, rules, names)) is not None]
+        df, *rest = pl.collect_all([plan.frame, *plan.link_counts, *(frame for _, _, frame in checks)])
+        counts, bad = rest[: len(plan.link_counts)], rest[len(plan.link_counts):]
     except pl.exceptions.PolarsError as exc:
         files = ", ".join(s.display for s in (contacts, deals, consent) if s)
         raise InputError(f"cannot read the input ({files}): {str(exc).splitlines()[0]}") from None
@@ -350,7 +364,17 @@ def classify(contacts: Source, deals: Source | None, consent: Source | None, rul
             warnings.append(f"{contacts.display}: left out {dropped.height:,} rows whose Record ID appeared earlier "
                             f"(--on-duplicate keep-first): rows {rows}{', ...' if dropped.height > 10 else ''}")
             df = df.filter(first)
-    run_checks(df, contacts, rules)
+    problems = []
+    for (src, facts_used, _), found in zip(checks, bad):
+        if found.height:
+            needed_by = sorted({rule for fact in facts_used for rule in rules.rules_reading(fact)})
+            for column, rows in found.sort("first_row").group_by("column", maintain_order=True):
+                kind = rows["kind"][0]
+                expected = _expected(kind, rules)
+                listed = ", ".join(f"'{r['value']}' ({r['count']}, first at row {r['first_row']})" for r in rows.sort("count", descending=True).head(10).iter_rows(named=True))
+                problems.append(f"{src.display}: column '{column[0]}': {rows['count'].sum()} rows hold values that are not {expected}: "
+                                f"{listed}; needed by rule(s): {', '.join(needed_by) or 'none'}")
+    run_checks(df, contacts, rules, problems)
     links: dict[str, int] = {}
     for frame in counts:
         links.update({k: int(v or 0) for k, v in frame.row(0, named=True).items()})

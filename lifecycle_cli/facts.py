@@ -72,6 +72,26 @@ def split_ids(expr: pl.Expr) -> pl.Expr:
     return expr.str.replace_all(",", ";").str.split(";")
 
 
+def unreadable_values(source: Source, rules: Rules, names: tuple[str, ...]) -> pl.LazyFrame | None:
+    """Values of boolean and date columns that do not read as one: column, value, count, first row."""
+    parts = []
+    for name in names:
+        if not source.has(name):
+            continue
+        kind = rules.columns[source.role][name].type
+        text = source.text(name)
+        parsed = parse_bool(text, rules) if kind == "bool" else parse_datetime(text, column_sample(source, name))
+        parts.append(
+            source.frame.with_row_index(ROW)
+            .select(ROW, text.alias("value"), parsed.is_null().alias("bad"))
+            .filter(pl.col("value").is_not_null() & pl.col("bad"))
+            .group_by("value")
+            .agg(pl.len().alias("count"), (pl.col(ROW).min() + 2).alias("first_row"))
+            .select(pl.lit(source.resolved[name]).alias("column"), pl.lit(kind).alias("kind"), "value", "count", "first_row")
+        )
+    return pl.concat(parts) if parts else None
+
+
 def contact_keys(contacts: Source) -> pl.LazyFrame:
     return contacts.frame.select(contacts.text("record_id").alias(KEY)).drop_nulls().unique()
 

@@ -360,8 +360,17 @@ class _RulesBuilder:
         return tuple(rules)
 
     def shadow_warnings(self, rules: tuple[Rule, ...]) -> list[str]:
+        """Rules that can never decide: constant false, same condition as an earlier rule, or after a catch-all."""
         warnings = []
+        seen: dict[str, str] = {}
         for i, rule in enumerate(rules):
+            where = f"{self.doc.file}:{rule.line}: rule '{rule.id}'"
+            normal = rule.when.tree.sql(normalize=True)
+            if isinstance(rule.when.tree, exp.Boolean) and rule.when.tree.this is False:
+                warnings.append(f"{where} can never match: its condition is always false")
+            elif normal in seen:
+                warnings.append(f"{where} can never decide: rule '{seen[normal]}' before it has the same condition")
+            seen.setdefault(normal, rule.id)
             if _is_always_true(rule.when.tree):
                 for later in rules[i + 1:]:
                     warnings.append(f"{self.doc.file}:{later.line}: rule '{later.id}' can never decide: rule '{rule.id}' before it always matches")

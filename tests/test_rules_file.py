@@ -57,6 +57,28 @@ def test_shadowed_rule_is_a_warning(tmp_path: Path, examples: Path) -> None:
     assert "rule 'opportunity' can never decide" in run.stderr
 
 
+@pytest.mark.parametrize("old,new,words", [
+    ("    when: open_deals > 0", "    when: won_deals > 0", "rule 'opportunity' can never decide: rule 'customer' before it has the same condition"),
+    ("    when: open_deals > 0", "    when: \"false\"", "rule 'opportunity' can never match: its condition is always false"),
+])
+def test_rules_that_never_decide_are_warnings(tmp_path: Path, examples: Path, old: str, new: str, words: str) -> None:
+    rules, line = broken_rules(tmp_path, old, new)
+    run = invoke_assert_code(0, "classify", examples / "contacts.csv", "--rules", rules, "-o", tmp_path / "out.csv")
+    assert f"lifecycle: warning: {rules}:" in run.stderr and words in run.stderr
+
+
+def test_unreadable_deal_and_consent_values_name_the_rule(tmp_path: Path, examples: Path) -> None:
+    deals = (examples / "deals.csv").read_text(encoding="utf-8").splitlines()
+    header = deals[0].split(",")
+    won = header.index("Is Closed Won")
+    cells = deals[1].split(",")
+    cells[won] = "perhaps"
+    (examples / "deals.csv").write_text("\n".join([deals[0], ",".join(cells), *deals[2:]]) + "\n", encoding="utf-8")
+    run = invoke_assert_code(USAGE, "classify", examples / "contacts.csv", "--deals", examples / "deals.csv")
+    assert "column 'Is Closed Won': 1 rows hold values that are not true/false" in run.stderr
+    assert "'perhaps' (1, first at row 2)" in run.stderr and "needed by rule(s): customer, opportunity" in run.stderr
+
+
 def test_missing_rules_file(examples: Path) -> None:
     run = invoke_assert_code(USAGE, "classify", examples / "contacts.csv", "--rules", "nope.yaml")
     assert "nope.yaml: rules file not found" in run.stderr
