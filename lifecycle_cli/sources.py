@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import codecs
+import csv
 import difflib
 import io
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import charset_normalizer
 import polars as pl
 
 from .errors import InputError
@@ -15,7 +18,12 @@ from .rules import REQUIRED_COLUMNS, ColumnSpec
 
 #: Delimiters we recognise in a header line, most common first (ties go to the earlier one).
 DELIMITERS = (",", ";", "\t", "|")
-SNIFF_BYTES = 1 << 16
+#: How much of a file we look at to detect its encoding, delimiter and header.
+SNIFF_BYTES = 1 << 20
+#: Gzip's magic number: the file must be unpacked first.
+GZIP_MAGIC = b"\x1f\x8b"
+#: Most bad rows an error message lists.
+MAX_LISTED = 10
 
 
 @dataclass(frozen=True)
@@ -108,45 +116,159 @@ def read_source(
 
 
 def _scan_csv(spec, path, stdin, delimiter, encoding, role):
-    if path is not None:
-        try:
-            with path.open("rb") as fh:
-                head = fh.read(SNIFF_BYTES)
-        except OSError as exc:
-            raise InputError(f"{spec}: cannot read the {role} file: {exc.strerror}") from None
-    else:
-        head = (stdin or b"")[:SNIFF_BYTES]
-    if not head.strip():
-        raise InputError(f"{spec}: the {role} file is empty; expected a header row and data rows")
+    """Read a CSV export as UTF-8 text in its own dialect, or raise an InputError saying what is wrong with it."""
+    head = _read_head(spec, path, stdin, role)
+    if head.startswith(GZIP_MAGIC):
+        # Reading it would work, but the default output name would then end in .gz and hold plain CSV.
+        unpack = f"gunzip {spec}" if path is not None else "gunzip -c FILE | lifecycle classify - ..."
+        raise InputError(f"{spec}: the {role} file is gzip-compressed; unpack it first ({unpack})")
+    codec = _choose_codec(spec, role, head, encoding)
     data: bytes | None = stdin if path is None else None
-    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or (encoding and encoding.lower().replace("_", "-") not in ("utf-8", "utf8", "utf-8-sig")):
+    if codec is not None:
         # Not UTF-8: decode the whole file once and hand Polars UTF-8 bytes.
-        raw = path.read_bytes() if path is not None else stdin
-        codec = encoding or "utf-16"
-        try:
-            data = raw.decode(codec).encode("utf-8")
-        except (UnicodeDecodeError, LookupError) as exc:
-            raise InputError(f"{spec}: cannot decode the {role} file as {codec}: {exc}") from None
+        data = _decode(spec, role, path.read_bytes() if path is not None else stdin, codec)
         head = data[:SNIFF_BYTES]
-    else:
-        try:
-            head.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            if exc.start < len(head) - 4:  # not just a character cut by the sniff window
-                raise InputError(
-                    f"{spec}: the {role} file is not UTF-8 (byte {exc.start} of the file); "
-                    "if Excel saved it, pass --encoding cp1252 or save it as 'CSV UTF-8'"
-                ) from None
+    _check_text(spec, role, head)
     dialect = detect_dialect(head)
     if delimiter:
         dialect = CsvDialect(delimiter, dialect.quote_all, dialect.line_terminator, dialect.bom)
+    _check_header(spec, role, head, dialect.separator)
+    frame = _read_frame(spec, role, path, data, dialect.separator)
+    return frame, tuple(frame.collect_schema().names()), dialect
+
+
+def _read_head(spec: str, path: Path | None, stdin: bytes | None, role: str) -> bytes:
+    """The first SNIFF_BYTES of the file, enough to tell its encoding and dialect."""
+    if path is None:
+        return (stdin or b"")[:SNIFF_BYTES]
+    try:
+        with path.open("rb") as fh:
+            return fh.read(SNIFF_BYTES)
+    except OSError as exc:
+        raise InputError(f"{spec}: cannot read the {role} file: {exc.strerror}") from None
+
+
+def _choose_codec(spec: str, role: str, head: bytes, encoding: str | None) -> str | None:
+    """The codec to decode the file with, or None when it is UTF-8 (with or without BOM) already."""
+    if encoding:
+        try:
+            name = codecs.lookup(encoding).name
+        except LookupError:
+            raise InputError(f"--encoding: unknown encoding '{encoding}' (try utf-8, cp1252, latin-1 or utf-16)") from None
+        return None if name in ("utf-8", "utf-8-sig") else encoding
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"  # Excel's "Unicode text"
+    if b"\0" in head:
+        raise _not_text(spec, role)
+    if _is_utf8(head):
+        return None
+    return _detect_encoding(spec, role, head)
+
+
+def _is_utf8(head: bytes) -> bool:
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # A character cut in two by the sniff window is not an error.
+        return len(head) == SNIFF_BYTES and exc.start >= len(head) - 3 and exc.reason == "unexpected end of data"
+    return True
+
+
+def _detect_encoding(spec: str, role: str, head: bytes) -> str:
+    """The encoding charset-normalizer finds for bytes that are not UTF-8, cp1252 where it fits as well."""
+    best = charset_normalizer.from_bytes(head).best()
+    if best is None:
+        raise _not_text(spec, role)
+    # Statistics cannot tell the Western code pages apart on a short export (it may say cp1250 for "Müller");
+    # Excel on a Western Windows writes cp1252, so it wins whenever it reads the bytes as cleanly.
+    western = charset_normalizer.from_bytes(head, cp_isolation=["cp1252"]).best()
+    return "cp1252" if western is not None and western.chaos <= best.chaos else best.encoding
+
+
+def _decode(spec: str, role: str, raw: bytes, codec: str) -> bytes:
+    try:
+        return raw.decode(codec).encode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"{spec}: cannot decode the {role} file as {codec} (line {_line_at(raw, exc.start)}, byte {exc.start}); "
+            "pass the right --encoding or save it as 'CSV UTF-8'"
+        ) from None
+
+
+def _line_at(raw: bytes, offset: int) -> int:
+    return raw.count(b"\n", 0, offset) + 1
+
+
+def _not_text(spec: str, role: str) -> InputError:
+    return InputError(f"{spec}: the {role} file does not look like a CSV text file (is it a spreadsheet, archive or image?)")
+
+
+def _check_text(spec: str, role: str, head: bytes) -> None:
+    if not head.lstrip(codecs.BOM_UTF8).strip():
+        raise InputError(f"{spec}: the {role} file is empty; expected a header row and data rows")
+    if b"\0" in head:
+        raise _not_text(spec, role)
+
+
+def _check_header(spec: str, role: str, head: bytes, separator: str) -> None:
+    """Reject repeated header names: Polars would rename one, and the output would not match the input."""
+    text = head.decode("utf-8-sig", errors="replace")
+    try:
+        header = next(csv.reader(io.StringIO(text, newline=""), delimiter=separator, strict=True), [])
+    except csv.Error as err:
+        raise _quote_error(spec, role, 1, err) from None
+    if any("\n" in name or "\r" in name for name in header):
+        # Polars would take the rest of the file as one header name.
+        raise _quote_error(spec, role, 1, "a header name runs over the end of the line")
+    positions: dict[str, list[int]] = {}
+    for number, name in enumerate(header, start=1):
+        positions.setdefault(name, []).append(number)
+    repeated = [f"{repr(name) if name else 'empty'} (columns {', '.join(map(str, at))})"
+                for name, at in positions.items() if len(at) > 1]
+    if repeated:
+        raise InputError(f"{spec}: the {role} file repeats column headers: {'; '.join(repeated)}; "
+                         "rename or remove the duplicates")
+
+
+def _quote_error(spec: str, role: str, row: int, detail: object) -> InputError:
+    return InputError(f"{spec}: the {role} file has a quoted field that is not closed properly in row {row} ({detail}); "
+                      'every field that starts with " needs a closing " and quotes inside it doubled ("")')
+
+
+def _read_frame(spec: str, role: str, path: Path | None, data: bytes | None, separator: str) -> pl.LazyFrame:
+    """Parse the whole CSV now, so a broken file fails here with its row numbers, not mid-pipeline."""
     source = io.BytesIO(data) if data is not None else path
     try:
-        frame = pl.scan_csv(source, separator=dialect.separator, infer_schema=False, quote_char='"')
-        headers = tuple(frame.collect_schema().names())
+        return pl.scan_csv(source, separator=separator, infer_schema=False, quote_char='"').collect().lazy()
     except pl.exceptions.PolarsError as exc:
-        raise InputError(f"{spec}: cannot read the {role} file as CSV: {str(exc).splitlines()[0]}") from None
-    return frame, headers, dialect
+        raw = data if data is not None else path.read_bytes()
+        raise _diagnose(spec, role, raw, separator, exc) from None
+
+
+def _diagnose(spec: str, role: str, raw: bytes, separator: str, exc: Exception) -> InputError:
+    """Say which rows Polars could not read, scanning the file again with the csv module."""
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        return InputError(f"{spec}: the {role} file is not UTF-8 at line {_line_at(raw, err.start)} (byte {err.start}); "
+                          "if Excel saved it, pass --encoding cp1252 or save it as 'CSV UTF-8'")
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=separator, strict=True)
+    expected, ragged, row = 0, [], 0  # row: the last row read whole; the header is row 1
+    try:
+        for row, fields in enumerate(reader, start=1):
+            if row == 1:
+                expected = len(fields)
+            elif len(fields) > expected:
+                ragged.append(f"row {row} ({len(fields)} fields)")
+    except csv.Error as err:
+        return _quote_error(spec, role, row + 1, err)
+    if ragged:
+        more = f" and {len(ragged) - MAX_LISTED} more" if len(ragged) > MAX_LISTED else ""
+        return InputError(f"{spec}: the {role} file has rows with more fields than its header's {expected}: "
+                          f"{', '.join(ragged[:MAX_LISTED])}{more}; check the delimiter and quoting of those rows")
+    # Polars quotes cell values between backticks in its messages: leave them out, they may be personal data.
+    reason = re.sub(r"`[^`]*`", "a value", str(exc).splitlines()[0])
+    return InputError(f"{spec}: cannot read the {role} file as CSV: {reason}")
 
 
 def resolve_columns(spec: str, role: str, headers: tuple[str, ...], columns: dict[str, ColumnSpec]) -> dict[str, str]:
