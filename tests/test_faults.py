@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CONTACT_HEADERS, OK, ROOT, USAGE, invoke_assert_code, read_csv, write_csv
+from conftest import CONTACT_HEADERS, OK, ROOT, USAGE, invoke_assert_code, read_csv, run_cli, write_csv
 
 PREVIOUS = b"Record ID,Lifecycle Stage\n1,lead\n"  # what the target held before the run
 
@@ -104,3 +104,51 @@ def test_on_duplicate_keep_first(tmp_path: Path) -> None:
     assert "left out 1 rows whose Record ID appeared earlier" in run.stderr and "rows 4" in run.stderr
     out = read_csv(tmp_path / "c.reclassified.csv")
     assert [(r["Record ID"], r["First Name"]) for r in out] == [("1", "first"), ("2", "")]
+
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path):
+    """A 64 KiB tmpfs: a real full disk (needs root, as CI has; skipped elsewhere)."""
+    mount_point = tmp_path / "disk"
+    mount_point.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount_point)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (not root)")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", str(mount_point)], check=True)
+
+
+def test_real_full_disk(big: Path, tiny_disk: Path) -> None:
+    target = tiny_disk / "out.csv"
+    proc = start(big, target)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == USAGE, err.decode()
+    assert "No space left on device" in err.decode() and b"Traceback" not in err
+    assert list(tiny_disk.iterdir()) == []
+
+
+def test_read_only_folder(tiny_disk: Path, tmp_path: Path) -> None:
+    contacts = write_csv(tmp_path / "c.csv", CONTACT_HEADERS, [{"Record ID": "1", "Lifecycle Stage": "lead"}])
+    subprocess.run(["mount", "-o", "remount,ro", str(tiny_disk)], check=True)
+    run = invoke_assert_code(USAGE, "classify", contacts, "-o", tiny_disk / "out.csv")
+    assert "Read-only file system" in run.stderr
+
+
+def test_errors_never_show_personal_data_even_with_debug(tmp_path: Path) -> None:
+    """Messages name record ids, rows and columns; names and emails never appear, traces carry no locals."""
+    secret = {"First Name": "Zebulon", "Last Name": "Quixote-Secret", "Email": "zebulon.private@secret.example"}
+    rows = [
+        {"Record ID": "11", "Lifecycle Stage": "lead", "Unsubscribed from all email": "kinda", **secret},
+        {"Record ID": "11", "Lifecycle Stage": "VIP", **secret},
+        {"Record ID": "12", "Lifecycle Stage": "lead", "Opted out of email: Marketing Information": "nah", **secret},
+    ]
+    contacts = write_csv(tmp_path / "c.csv", CONTACT_HEADERS, rows)
+    plain = invoke_assert_code(USAGE, "classify", contacts)
+    debug = run_cli("classify", contacts, "--debug")
+    assert debug.code == USAGE and "Traceback" in debug.stderr
+    for run in (plain, debug):
+        assert "11 (2 times)" in run.stderr and "'VIP'" in run.stderr and "'kinda'" in run.stderr
+        for value in secret.values():
+            assert value not in run.stderr
