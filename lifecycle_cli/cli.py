@@ -290,5 +290,68 @@ def diff(
     _run(debug, body)
 
 
+class Dialect(str, Enum):
+    duckdb = "duckdb"
+    spark = "spark"
+    databricks = "databricks"
+    bigquery = "bigquery"
+    snowflake = "snowflake"
+    postgres = "postgres"
+
+
+@app.command()
+def sql(
+    dialect: Annotated[Dialect, typer.Option("--dialect", help="SQL dialect of the warehouse or engine that runs the query.")],
+    contacts_table: Annotated[str, typer.Option("--contacts-table", metavar="NAME", help="Table or view holding the contacts export (columns named as in the export).")] = "contacts",
+    deals_table: Annotated[Optional[str], typer.Option("--deals-table", metavar="NAME", help="Table or view holding the deals export.")] = "deals",
+    consent_table: Annotated[Optional[str], typer.Option("--consent-table", metavar="NAME", help="Table or view holding the consent records.")] = "consent",
+    no_deals: Annotated[bool, typer.Option("--no-deals", help="There is no deals table (deal rules cannot fire, as in classify without --deals).")] = False,
+    no_consent: Annotated[bool, typer.Option("--no-consent", help="There is no consent table (the contacts' own columns decide).")] = False,
+    contacts_header: Annotated[Optional[str], typer.Option("--contacts-header", metavar="FILE", help="An export whose header row lists the contacts table's columns; the output then has exactly classify's columns. Needed for spark and postgres.")] = None,
+    deals_header: Annotated[Optional[str], typer.Option("--deals-header", metavar="FILE", help="An export whose header row lists the deals table's columns.")] = None,
+    consent_header: Annotated[Optional[str], typer.Option("--consent-header", metavar="FILE", help="An export whose header row lists the consent table's columns.")] = None,
+    stage_values: Annotated[StageValues, typer.Option("--stage-values", help="Write the new stage as its label or its HubSpot value (auto means label here).")] = StageValues.label,
+    output: Annotated[Optional[str], typer.Option("--output", "-o", metavar="FILE", help="Write the query to FILE instead of stdout.")] = None,
+    rules: RulesOpt = None,
+    delimiter: DelimiterOpt = None,
+    encoding: EncodingOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Print the whole classification as one SQL query, to run the same rules in a warehouse or on Spark.
+
+    The query reads tables named like the exports (columns = the export's headers, as text)
+    and returns every contact with the stage updated, the previous stage and the deciding rule.
+    """
+
+    def body() -> int:
+        from .output import write_text
+        from .sql import STAR_REPLACE_DIALECTS, build_query
+
+        ruleset = _load_rules(rules)
+        if dialect.value not in STAR_REPLACE_DIALECTS and not contacts_header:
+            raise InputError(f"--dialect {dialect.value} needs --contacts-header FILE: an export whose header row lists "
+                             "the contacts table's columns, so the query can name every output column")
+        headers = {}
+        read = _reader([p for p in (contacts_header, deals_header, consent_header) if p], delimiter, encoding)
+        for role, path in (("contacts", contacts_header), ("deals", deals_header), ("consent", consent_header)):
+            if path:
+                headers[role] = list(read(path, role, ruleset.columns[role]).headers)
+        try:
+            query = build_query(
+                ruleset, dialect=dialect.value, contacts=contacts_table,
+                deals=None if no_deals else deals_table, consent=None if no_consent else consent_table,
+                headers=headers, stage_values="value" if stage_values == StageValues.value else "label",
+            )
+        except ValueError as exc:
+            raise InputError(str(exc)) from None
+        if output and output != "-":
+            write_text(output, query + "\n")
+        else:
+            sys.stdout.write(query + "\n")
+        return EXIT_OK
+
+    _run(debug, body)
+
+
 def main() -> None:
     app(prog_name="lifecycle")

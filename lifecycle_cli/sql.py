@@ -1,0 +1,426 @@
+"""The whole classification as one SQL query, transpiled by sqlglot to the warehouse's dialect."""
+
+from __future__ import annotations
+
+from sqlglot import exp, parse_one
+
+from .rules import REQUIRED_COLUMNS, Condition, Rules
+
+#: Dialects that can drop and replace columns of `SELECT *`: without the contacts'
+#: headers the query can only be written for these.
+STAR_REPLACE_DIALECTS = ("duckdb", "bigquery", "snowflake", "databricks")
+
+#: Date-time formats, as regexes whose named groups are the parts (digits only, so casts are safe).
+#: ISO 8601 (`2024-03-12T09:14:00Z`, `2024-03-12 09:14`, `2024-03-12`); the offset needs seconds,
+#: as in facts.py's formats.
+_ISO = (
+    "^(?P<y>[0-9]{4})-(?P<mo>[0-9]{1,2})-(?P<d>[0-9]{1,2})"
+    "(?:[T ](?P<h>[0-9]{1,2}):(?P<mi>[0-9]{2})"
+    "(?::(?P<s>[0-9]{2})(?:[.](?P<f>[0-9]+))?(?P<z>Z|[+-][0-9]{2}:?[0-9]{2})?)?)?$"
+)
+#: US: `3/15/2024 2:30 PM`, `3/15/2024 14:30`, `3/15/2024`.
+_US = (
+    "^(?P<mo>[0-9]{1,2})/(?P<d>[0-9]{1,2})/(?P<y>[0-9]{4})"
+    "(?: (?P<h>[0-9]{1,2}):(?P<mi>[0-9]{2})(?::(?P<s>[0-9]{2}))?(?: ?(?P<p>[AaPp][Mm]))?)?$"
+)
+#: The dialect the query is written in before sqlglot transpiles it.
+TEMPLATE_DIALECT = "duckdb"
+_PARTS = ("y", "mo", "d", "h", "mi", "s", "f", "z", "p")
+
+
+def build_query(
+    rules: Rules,
+    *,
+    dialect: str,
+    contacts: str = "contacts",
+    deals: str | None = "deals",
+    consent: str | None = "consent",
+    headers: dict[str, list[str]] | None = None,
+    stage_values: str = "label",
+) -> str:
+    """One SQL query that classifies every contact as `lifecycle classify` does.
+
+    `contacts`, `deals` and `consent` name tables (or views) whose columns are the raw
+    export headers as text; `deals=None` / `consent=None` means that source is not given.
+    `headers[role]` lists a table's actual columns: logical columns are then resolved as
+    sources.resolve_columns does, and the output columns are exactly classify's. Without
+    them the first header of each column spec is assumed, and the output is `SELECT *`
+    with the stage replaced (only dialects in STAR_REPLACE_DIALECTS can write that).
+    The stage column is written as the new stage's label (`stage_values="value"`: the
+    HubSpot internal value).
+    """
+    if stage_values not in ("label", "value"):
+        raise ValueError(f"stage_values must be 'label' or 'value', not {stage_values!r}")
+    query = _Builder(rules, dialect, headers or {}, stage_values).query(contacts, deals, consent)
+    return parse_one(query, read=TEMPLATE_DIALECT).sql(dialect=dialect, pretty=True)
+
+
+# --------------------------------------------------------------------------- SQL text helpers
+# The query is written as text in DuckDB's SQL (its functions have exact meanings in sqlglot,
+# e.g. REGEXP_EXTRACT's group), every name and value rendered by sqlglot itself, then parsed
+# once and generated for the target dialect.
+
+
+def _ident(name: str) -> str:
+    return exp.to_identifier(name, quoted=True).sql(TEMPLATE_DIALECT)
+
+
+def _col(table: str, name: str) -> str:
+    return f"{table}.{_ident(name)}"
+
+
+def _str(value: str) -> str:
+    return exp.Literal.string(value).sql(TEMPLATE_DIALECT)
+
+
+def _lowered(sql: str) -> str:
+    return f"LOWER(TRIM({sql}))"
+
+
+def _in_values(sql: str, values: tuple[str, ...]) -> str:
+    """Membership ignoring case and surrounding spaces (`IN @list`); NULL stays NULL."""
+    wanted = sorted({v.strip().lower() for v in values})
+    if not wanted:
+        return f"(CASE WHEN {sql} IS NULL THEN NULL ELSE FALSE END)"
+    return f"({_lowered(sql)} IN ({', '.join(_str(v) for v in wanted)}))"
+
+
+def _split_ids(sql: str) -> str:
+    """`;`-joined id lists (HubSpot), tolerating commas."""
+    return f"SPLIT(REPLACE({sql}, ',', ';'), ';')"
+
+
+def _regex_part(pattern: str, part: str | None) -> str:
+    """The pattern with only `part` as a capturing group (BigQuery allows one group)."""
+    for name in _PARTS:
+        pattern = pattern.replace(f"(?P<{name}>", "(" if name == part else "(?:")
+    return pattern
+
+
+def _datetime_parts(text: str) -> dict[str, str]:
+    """SQL for each part of a date-time in any accepted format (NULL when absent or unparsed)."""
+    parts = {}
+    for part in _PARTS:
+        choices = []
+        for pattern in (_ISO, _US):
+            if f"(?P<{part}>" in pattern:
+                extract = f"NULLIF(REGEXP_EXTRACT({text}, {_str(_regex_part(pattern, part))}, 1), '')"
+                choices.append(f"WHEN REGEXP_LIKE({text}, {_str(_regex_part(pattern, None))}) THEN {extract}")
+        parts[part] = f"(CASE {' '.join(choices)} END)" if choices else "CAST(NULL AS VARCHAR)"
+    return parts
+
+
+def _epoch(p: dict[str, str]) -> str:
+    """Seconds since 1970 (UTC) from the text parts; NULL when the date-time is invalid."""
+    y, mo, d = (f"CAST({p[k]} AS BIGINT)" for k in ("y", "mo", "d"))
+    h, mi, s = (f"COALESCE(CAST({p[k]} AS BIGINT), 0)" for k in ("h", "mi", "s"))
+    frac = f"COALESCE(CAST(CONCAT('0.', {p['f']}) AS DOUBLE), 0)"
+    pm = f"UPPER({p['p']})"
+    hour = f"(CASE WHEN {p['p']} IS NULL THEN {h} WHEN {pm} = 'AM' THEN {h} % 12 ELSE {h} % 12 + 12 END)"
+    zone = p["z"]
+    offset = (
+        f"(CASE WHEN {zone} IS NULL OR {zone} = 'Z' THEN 0 ELSE "
+        f"(CASE WHEN SUBSTRING({zone}, 1, 1) = '-' THEN -1 ELSE 1 END) * "
+        f"(CAST(SUBSTRING({zone}, 2, 2) AS BIGINT) * 3600 + CAST(SUBSTRING(REPLACE({zone}, ':', ''), 4, 2) AS BIGINT) * 60) END)"
+    )
+    # days from the civil date (Howard Hinnant's days_from_civil), in plain arithmetic
+    yy = f"({y} - CASE WHEN {mo} <= 2 THEN 1 ELSE 0 END)"
+    era = f"FLOOR({yy} / 400)"
+    yoe = f"({yy} - {era} * 400)"
+    doy = f"(FLOOR((153 * (({mo} + 9) % 12) + 2) / 5) + {d} - 1)"
+    doe = f"({yoe} * 365 + FLOOR({yoe} / 4) - FLOOR({yoe} / 100) + {doy})"
+    days = f"({era} * 146097 + {doe} - 719468)"
+    hour_ok = (
+        f"(CASE WHEN {p['p']} IS NULL THEN {h} <= 23 ELSE {h} BETWEEN 1 AND 12 END)"
+    )
+    valid = f"{mo} BETWEEN 1 AND 12 AND {d} BETWEEN 1 AND 31 AND {hour_ok} AND {mi} <= 59 AND {s} <= 59"
+    return (
+        f"(CASE WHEN {valid} THEN CAST({days} * 86400 + {hour} * 3600 + {mi} * 60 + {s} AS DOUBLE) "
+        f"+ {frac} - {offset} END)"
+    )
+
+
+class _Builder:
+    def __init__(self, rules: Rules, dialect: str, headers: dict[str, list[str]], stage_values: str) -> None:
+        self.rules, self.dialect, self.headers, self.stage_values = rules, dialect, headers, stage_values
+        self.resolved = {role: self._resolve(role) for role in rules.columns}
+
+    def _resolve(self, role: str) -> dict[str, str]:
+        """Logical column -> header, as sources.resolve_columns does (first header when unknown)."""
+        specs = self.rules.columns[role]
+        if role not in self.headers:
+            return {name: spec.headers[0] for name, spec in specs.items()}
+        by_lower = {h.strip().lower(): h for h in self.headers[role]}
+        resolved = {}
+        for name, spec in specs.items():
+            for candidate in spec.headers:
+                if candidate.strip().lower() in by_lower:
+                    resolved[name] = by_lower[candidate.strip().lower()]
+                    break
+        missing = [specs[n].headers[0] for n in REQUIRED_COLUMNS[role] if n not in resolved]
+        if missing:
+            raise ValueError(f"the {role} table has no column {', '.join(map(repr, missing))} (headers: {self.headers[role]})")
+        return resolved
+
+    def text(self, role: str, table: str, name: str) -> str:
+        """The column as trimmed text, empty as NULL; NULL when the table lacks it."""
+        if name not in self.resolved[role]:
+            return "CAST(NULL AS VARCHAR)"
+        return f"NULLIF(TRIM(CAST({_col(table, self.resolved[role][name])} AS VARCHAR)), '')"
+
+    def parse_bool(self, sql: str) -> str:
+        v = self.rules.values
+        return f"(CASE WHEN {_in_values(sql, v['true_values'])} THEN TRUE WHEN {_in_values(sql, v['false_values'])} THEN FALSE END)"
+
+    def table(self, name: str) -> str:
+        return exp.to_table(name, dialect=self.dialect).sql(TEMPLATE_DIALECT)
+
+    # ------------------------------------------------------------------ the query
+
+    def query(self, contacts: str, deals: str | None, consent: str | None) -> str:
+        rules, v = self.rules, self.rules.values
+        spec = rules.columns["contacts"]
+        ctes: list[tuple[str, str]] = []
+        text = lambda name: self.text("contacts", "c", name)  # noqa: E731
+
+        typed = []
+        for name, col in spec.items():
+            value = text(name)
+            if col.type == "bool":
+                value = self.parse_bool(value)
+            elif col.type == "datetime":
+                value = f"TO_TIMESTAMP({_epoch(_datetime_parts(value))})"
+            elif col.type == "float":
+                value = f"(CASE WHEN REGEXP_LIKE({value}, '^[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?$') THEN CAST({value} AS DOUBLE) END)"
+            typed.append(f"{value} AS {_ident('__f_' + name)}")
+        email = _lowered(text("email"))
+        raw_stage = f"CAST({_col('c', self.resolved['contacts']['stage'])} AS VARCHAR)"
+        lookup = rules.stage_lookup()
+        current = f"(CASE {_lowered(raw_stage)} {' '.join(f'WHEN {_str(k)} THEN {_str(s)}' for k, s in lookup.items())} END)"
+        ctes.append(("__lc_base", f"""
+            SELECT c.*, {text('record_id')} AS __lc_key, {', '.join(typed)},
+              {email} AS __lc_email,
+              CASE WHEN {email} LIKE '%@%' THEN REGEXP_EXTRACT({email}, '@([^@]*)$', 1) END AS __f_email_domain,
+              {raw_stage} AS __lc_raw, {current} AS __lc_cur
+            FROM {self.table(contacts)} AS c"""))
+        ctes.append(("__lc_keys", "SELECT DISTINCT __lc_key FROM __lc_base WHERE __lc_key IS NOT NULL"))
+
+        joins = []
+        deal_cols = ("deals", "won_deals", "open_deals", "lost_deals")
+        if deals is not None:
+            ctes += self.deal_ctes(deals)
+            joins.append("LEFT JOIN __lc_deal_facts AS df ON df.__lc_key = b.__lc_key")
+            deal_facts = [f"COALESCE(df.{c}, 0) AS __f_{c}" for c in deal_cols]
+        else:
+            deal_facts = [f"CAST(NULL AS BIGINT) AS __f_{c}" for c in deal_cols]
+
+        contact_doi = f"COALESCE({_in_values('b.__f_confirmation_status' if 'confirmation_status' in spec else 'CAST(NULL AS VARCHAR)', v['double_opt_in_confirmed'])}, FALSE)"
+        unsubscribed = "COALESCE(b.__f_unsubscribed_all, FALSE)" if "unsubscribed_all" in spec else "FALSE"
+        if consent is not None:
+            ctes += self.consent_ctes(consent)
+            joins.append("LEFT JOIN __lc_consent_facts AS cf ON cf.__lc_key = b.__lc_key")
+            consent_facts = [
+                "COALESCE(cf.consent_marketing, FALSE) AS __f_marketing_consent",
+                f"{contact_doi} OR COALESCE(cf.consent_double_opt_in, FALSE) AS __f_double_opt_in",
+            ]
+        else:
+            opted_out = "COALESCE(b.__f_opted_out_marketing, FALSE)" if "opted_out_marketing" in spec else "FALSE"
+            consent_facts = [
+                f"NOT {opted_out} AND NOT {unsubscribed} AS __f_marketing_consent",
+                f"{contact_doi} AS __f_double_opt_in",
+            ]
+        ctes.append(("__lc_facts", f"""
+            SELECT b.*, {', '.join(deal_facts + consent_facts)}, b.__lc_cur AS __f_current_stage
+            FROM __lc_base AS b {' '.join(joins)}"""))
+
+        # The first rule whose condition is true decides (its index), then the policies.
+        branches = " ".join(f"WHEN {self.condition(r.when)} THEN {i}" for i, r in enumerate(rules.rules))
+        ctes.append(("__lc_first", f"SELECT f.*, CASE {branches} END AS __lc_index FROM __lc_facts AS f"))
+        by_index = lambda values: "CASE __lc_index " + " ".join(f"WHEN {i} THEN {x}" for i, x in enumerate(values)) + " END"  # noqa: E731
+        overrides = [i for i, r in enumerate(rules.rules) if r.overrides_sticky]
+        overrides_sql = f"COALESCE(__lc_index IN ({', '.join(map(str, overrides))}), FALSE)" if overrides else "FALSE"
+        ctes.append(("__lc_derived", f"""
+            SELECT f.*, {by_index([_str(r.stage) for r in rules.rules])} AS __lc_stage,
+              {by_index([_str(r.id) for r in rules.rules])} AS __lc_stage_rule,
+              NOT {overrides_sql} AS __lc_may_keep_rule
+            FROM __lc_first AS f"""))
+        # A policy may keep the current stage unless the deciding rule overrides it.
+        may_keep = "(__lc_may_keep_rule AND __lc_stage IS DISTINCT FROM __lc_cur)"
+        sticky = [_str(s.id) for s in rules.stages if s.sticky]
+        policy = []
+        if sticky:
+            policy.append(f"WHEN {may_keep} AND COALESCE(__lc_cur IN ({', '.join(sticky)}), FALSE) THEN {_str(rules.sticky_rule_id)}")
+        if deals is None and rules.without_deals_keep:
+            keep = ", ".join(_str(s) for s in rules.without_deals_keep)
+            policy.append(f"WHEN {may_keep} AND COALESCE(__lc_cur IN ({keep}), FALSE) THEN {_str(rules.without_deals_id)}")
+        rule_sql = f"CASE {' '.join(policy)} ELSE __lc_stage_rule END" if policy else "__lc_stage_rule"
+        ctes.append(("__lc_ruled", f"SELECT d.*, {rule_sql} AS __lc_rule FROM __lc_derived AS d"))
+        kept = ", ".join(_str(x) for x in (rules.sticky_rule_id, rules.without_deals_id))
+        ctes.append(("__lc_decided", f"""
+            SELECT r.*, CASE WHEN COALESCE(__lc_rule IN ({kept}), FALSE) THEN __lc_cur ELSE COALESCE(__lc_stage, __lc_cur) END AS __lc_new
+            FROM __lc_ruled AS r"""))
+
+        with_sql = ",\n".join(f"{name} AS ({body})" for name, body in ctes)
+        return f"WITH {with_sql}\n{self.output()}"
+
+    def output(self) -> str:
+        rules = self.rules
+        stage_header = self.resolved["contacts"]["stage"]
+        written = "CASE __lc_new " + " ".join(
+            f"WHEN {_str(s.id)} THEN {_str(s.label if self.stage_values == 'label' else s.value)}" for s in rules.stages
+        ) + " END"
+        new_stage = f"COALESCE({written}, __lc_raw)"
+        other_sets = [(r.id, cond) for r in rules.rules for target, cond in r.sets if target == "other_type"]
+        known = self.headers.get("contacts")
+        by_lower = {h.strip().lower(): h for h in known} if known is not None else {}
+        existing_other = by_lower.get(rules.other_type_column.lower())
+        other = f"CAST({_col('o', existing_other)} AS VARCHAR)" if existing_other else "CAST(NULL AS VARCHAR)"
+        if other_sets:
+            hits = " ".join(
+                f"WHEN __lc_rule = {_str(rule_id)} THEN CAST({self.condition(cond)} AS VARCHAR)" for rule_id, cond in other_sets
+            )
+            other = f"CASE {hits} ELSE {other} END"
+        updates = {
+            stage_header: new_stage,
+        }
+        extra: list[tuple[str, str]] = []
+        for wanted, sql in ((rules.previous_stage_column, "__lc_raw"), (rules.rule_column, "__lc_rule")):
+            header = by_lower.get(wanted.lower())
+            if header:
+                updates[header] = sql
+            else:
+                extra.append((wanted, sql))
+        if existing_other or other_sets:
+            if existing_other:
+                updates[existing_other] = other
+            else:
+                extra.append((rules.other_type_column, other))
+        if known is not None:
+            items = []
+            for header in known:
+                items.append(f"{updates[header]} AS {_ident(header)}" if header in updates else _col("o", header))
+                if header == stage_header:
+                    items += [f"{sql} AS {_ident(name)}" for name, sql in extra]
+            return f"SELECT {', '.join(items)} FROM __lc_decided AS o"
+        if self.dialect not in STAR_REPLACE_DIALECTS:
+            raise ValueError(
+                f"{self.dialect} cannot replace a column of SELECT *: pass the contacts table's headers "
+                "(headers={'contacts': [...]}) so the query can list its columns"
+            )
+        helpers = [
+            "__lc_key", *(f"__f_{n}" for n in self.rules.columns["contacts"]), "__lc_email", "__f_email_domain", "__lc_raw", "__lc_cur",
+            *(f"__f_{c}" for c in ("deals", "won_deals", "open_deals", "lost_deals", "marketing_consent", "double_opt_in", "current_stage")),
+            "__lc_index", "__lc_stage", "__lc_stage_rule", "__lc_may_keep_rule", "__lc_rule", "__lc_new",
+        ]
+        replaced = ", ".join(f"{sql} AS {_ident(h)}" for h, sql in updates.items())
+        added = "".join(f", {sql} AS {_ident(name)}" for name, sql in extra)
+        return f"SELECT o.* EXCEPT ({', '.join(helpers)}) REPLACE ({replaced}){added} FROM __lc_decided AS o"
+
+    # ------------------------------------------------------------------ facts
+
+    def deal_ctes(self, deals: str) -> list[tuple[str, str]]:
+        v = self.rules.values
+        text = lambda name: self.text("deals", "d", name)  # noqa: E731
+        stage = text("stage")
+        won = f"COALESCE({_in_values(stage, v['won_deal_stages'])} OR {self.parse_bool(text('is_won'))}, FALSE)"
+        lost_any = (
+            f"COALESCE({_in_values(stage, v['lost_deal_stages'])} OR {self.parse_bool(text('is_lost'))} "
+            f"OR {self.parse_bool(text('is_closed'))}, FALSE)"
+        )
+        # A deal row's number only tells rows apart; ordering by every column the facts read
+        # makes it deterministic (rows equal in all of them are interchangeable).
+        order = ", ".join(
+            f"{text(n)} NULLS FIRST" for n in ("record_id", "stage", "is_won", "is_lost", "is_closed", "contact_ids")
+        )
+        ctes = [
+            ("__lc_deal_rows", f"""
+                SELECT ROW_NUMBER() OVER (ORDER BY {order}) AS rn, {text('record_id')} AS deal_id,
+                  {won} AS won, NOT {won} AND {lost_any} AS lost, {text('contact_ids')} AS contact_ids
+                FROM {self.table(deals)} AS d"""),
+            ("__lc_deal_side", f"""
+                SELECT x.rn, k.__lc_key FROM (
+                  SELECT dr.rn, TRIM(u.id) AS id FROM __lc_deal_rows AS dr
+                  CROSS JOIN UNNEST({_split_ids('dr.contact_ids')}) AS u(id)
+                ) AS x JOIN __lc_keys AS k ON k.__lc_key = x.id"""),
+        ]
+        pairs = "SELECT rn, __lc_key FROM __lc_deal_side"
+        if "deal_ids" in self.resolved["contacts"] and "record_id" in self.resolved["deals"]:
+            ctes.append(("__lc_contact_side", f"""
+                SELECT dr.rn, x.__lc_key FROM (
+                  SELECT b.__lc_key, TRIM(u.id) AS id FROM __lc_base AS b
+                  CROSS JOIN UNNEST({_split_ids('b.__f_deal_ids')}) AS u(id)
+                  WHERE b.__lc_key IS NOT NULL
+                ) AS x JOIN __lc_deal_rows AS dr ON dr.deal_id = x.id"""))
+            pairs += " UNION SELECT rn, __lc_key FROM __lc_contact_side"
+        ctes.append(("__lc_deal_pairs", pairs))
+        ctes.append(("__lc_deal_facts", """
+            SELECT p.__lc_key, COUNT(*) AS deals,
+              SUM(CASE WHEN dr.won THEN 1 ELSE 0 END) AS won_deals,
+              SUM(CASE WHEN NOT dr.won AND NOT dr.lost THEN 1 ELSE 0 END) AS open_deals,
+              SUM(CASE WHEN dr.lost THEN 1 ELSE 0 END) AS lost_deals
+            FROM __lc_deal_pairs AS p JOIN __lc_deal_rows AS dr ON dr.rn = p.rn
+            GROUP BY p.__lc_key"""))
+        return ctes
+
+    def consent_ctes(self, consent: str) -> list[tuple[str, str]]:
+        v = self.rules.values
+        text = lambda name: self.text("consent", "s", name)  # noqa: E731
+        doi = text("double_opt_in")
+        parts = _datetime_parts("t.ts_text")
+        order = ", ".join(
+            f"{text(n)} NULLS FIRST" for n in ("contact_id", "email", "subscription_type", "status", "double_opt_in", "timestamp")
+        )
+        return [
+            # SQL tables have no row order, so the row number orders by every column the facts
+            # read: deterministic, and it breaks ties between events with the same timestamp
+            # (classify lets the later row of the file win instead).
+            ("__lc_events", f"""
+                SELECT ROW_NUMBER() OVER (ORDER BY {order}) AS rn, {text('contact_id')} AS contact_id,
+                  {_lowered(text('email'))} AS email,
+                  {_in_values(text('subscription_type'), v['marketing_subscription_types'])} AS marketing,
+                  {_lowered(text('subscription_type'))} AS subscription_type,
+                  {_in_values(text('status'), v['subscribed_statuses'])} AS subscribed,
+                  COALESCE({_in_values(doi, v['double_opt_in_confirmed'])} OR {_in_values(doi, v['true_values'])}, FALSE) AS doi,
+                  {text('timestamp')} AS ts_text
+                FROM {self.table(consent)} AS s"""),
+            # The parts first, so the date arithmetic reads columns instead of repeating regexes.
+            ("__lc_events_parts", f"""
+                SELECT t.*, {', '.join(f'{sql} AS __p_{part}' for part, sql in parts.items())}
+                FROM __lc_events AS t WHERE t.marketing"""),
+            ("__lc_events_ts", f"SELECT t.*, {_epoch({part: f't.__p_{part}' for part in parts})} AS ts FROM __lc_events_parts AS t"),
+            ("__lc_emails", "SELECT DISTINCT __lc_key, __lc_email AS email FROM __lc_base WHERE __lc_key IS NOT NULL AND __lc_email IS NOT NULL"),
+            # A known Contact ID decides; else every contact with that email.
+            ("__lc_matched", """
+                SELECT DISTINCT e.rn, CASE WHEN k.__lc_key IS NOT NULL THEN e.contact_id ELSE m.__lc_key END AS __lc_key,
+                  e.subscription_type, e.subscribed, e.doi, e.ts
+                FROM __lc_events_ts AS e
+                LEFT JOIN __lc_keys AS k ON k.__lc_key = e.contact_id
+                LEFT JOIN __lc_emails AS m ON m.email = e.email"""),
+            ("__lc_latest", """
+                SELECT __lc_key, subscribed, doi,
+                  ROW_NUMBER() OVER (PARTITION BY __lc_key, subscription_type ORDER BY ts DESC NULLS LAST, rn DESC) AS pick
+                FROM __lc_matched WHERE __lc_key IS NOT NULL"""),
+            ("__lc_consent_facts", """
+                SELECT __lc_key,
+                  MAX(CASE WHEN pick = 1 AND subscribed THEN 1 ELSE 0 END) = 1 AS consent_marketing,
+                  MAX(CASE WHEN doi THEN 1 ELSE 0 END) = 1 AS consent_double_opt_in
+                FROM __lc_latest GROUP BY __lc_key"""),
+        ]
+
+    # ------------------------------------------------------------------ conditions
+
+    def condition(self, cond: Condition) -> str:
+        """A rule condition with its names bound to the fact columns and `IN @list` expanded."""
+        values = self.rules.values
+
+        def bind(node: exp.Expression) -> exp.Expression:
+            if isinstance(node, exp.Column):
+                return exp.column("__f_" + node.name.lower())
+            if isinstance(node, exp.In) and isinstance(node.args.get("field"), exp.Parameter):
+                return parse_one(_in_values(node.this.transform(bind).sql(TEMPLATE_DIALECT), values[node.args["field"].name]), read=TEMPLATE_DIALECT)
+            if isinstance(node, exp.Is) and isinstance(node.expression, exp.Boolean):
+                # x IS TRUE: not every engine has it; true only when x equals the value
+                return exp.func("COALESCE", exp.EQ(this=node.this.transform(bind), expression=node.expression.copy()), exp.false())
+            return node
+
+        return f"({cond.tree.copy().transform(bind).sql(TEMPLATE_DIALECT)})"

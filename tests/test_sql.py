@@ -1,0 +1,256 @@
+"""`build_query`: the SQL classification gives every contact the stage and rule `lifecycle classify` gives."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from datetime import timezone
+from pathlib import Path
+
+import pytest
+import sqlglot
+
+from lifecycle_cli.rules import load_rules
+from lifecycle_cli.sql import build_query
+
+from conftest import EXAMPLES, ROOT, read_csv, run_cli
+
+try:
+    import duckdb
+except ImportError:  # a test dependency: only a local run without it may skip
+    if os.environ.get("CI"):
+        raise
+    pytest.skip("duckdb is not installed", allow_module_level=True)
+
+RULES = load_rules(ROOT / "rules.yaml")
+#: (deals given, consent given): every combination of the optional sources.
+SOURCES = [(True, True), (True, False), (False, True), (False, False)]
+COMPARED = ("Record ID", "Lifecycle Stage", "Lifecycle Rule")
+
+
+def headers_of(path: Path) -> list[str]:
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        return next(csv.reader(fh))
+
+
+def query_for(folder: Path, dialect: str, deals: bool, consent: bool) -> str:
+    return build_query(
+        RULES,
+        dialect=dialect,
+        deals="deals" if deals else None,
+        consent="consent" if consent else None,
+        headers={name: headers_of(folder / f"{name}.csv") for name in ("contacts", "deals", "consent")},
+    )
+
+
+def classified(folder: Path, out: Path, deals: bool, consent: bool) -> dict[str, tuple[str, str]]:
+    """Record ID -> (stage label, rule) from the real CLI."""
+    args = [folder / "contacts.csv"]
+    if deals:
+        args += ["--deals", folder / "deals.csv"]
+    if consent:
+        args += ["--consent", folder / "consent.csv"]
+    run = run_cli("classify", *args, "-o", out, "--stage-values", "label", "-q")
+    assert run.code in (0, 1), run.stderr
+    return {row["Record ID"]: (row["Lifecycle Stage"], row["Lifecycle Rule"]) for row in read_csv(out)}
+
+
+def by_record(columns: list[str], rows) -> dict[str, tuple[str, str]]:
+    at = [columns.index(name) for name in COMPARED]
+    return {row[at[0]]: (row[at[1]] or "", row[at[2]] or "") for row in rows}
+
+
+def assert_same(got: dict, expected: dict) -> None:
+    assert len(got) == len(expected)
+    wrong = {k: (got.get(k), v) for k, v in expected.items() if got.get(k) != v}
+    assert not wrong, f"{len(wrong)} contacts differ (sql, classify), e.g. {dict(list(wrong.items())[:5])}"
+
+
+def run_duckdb(folder: Path, deals: bool, consent: bool) -> tuple[list[str], list[tuple]]:
+    con = duckdb.connect()
+    for name in ("contacts", "deals", "consent"):
+        con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_csv('{folder / name}.csv', all_varchar = true, header = true)")
+    cursor = con.execute(query_for(folder, "duckdb", deals, consent))
+    return [d[0] for d in cursor.description], cursor.fetchall()
+
+
+@pytest.fixture(scope="session")
+def generated(tmp_path_factory) -> Path:
+    """100,000 contacts with their deals and consent events (benchmarks/generate.py)."""
+    out = tmp_path_factory.mktemp("generated")
+    subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "generate.py"), "--contacts", "100000", "--out", str(out)],
+        check=True, capture_output=True, timeout=600,
+    )
+    return out
+
+
+@pytest.fixture(scope="session")
+def generated_expected(generated: Path, tmp_path_factory) -> dict[str, tuple[str, str]]:
+    return classified(generated, tmp_path_factory.mktemp("classified") / "out.csv", True, True)
+
+
+# --------------------------------------------------------------------------- DuckDB
+
+
+@pytest.mark.parametrize(("deals", "consent"), SOURCES, ids=lambda flag: "with" if flag else "without")
+def test_duckdb_matches_classify_on_examples(tmp_path: Path, deals: bool, consent: bool) -> None:
+    columns, rows = run_duckdb(EXAMPLES, deals, consent)
+    assert_same(by_record(columns, rows), classified(EXAMPLES, tmp_path / "out.csv", deals, consent))
+
+
+def test_duckdb_output_columns_are_classifys(tmp_path: Path) -> None:
+    columns, rows = run_duckdb(EXAMPLES, True, True)
+    classify_out = tmp_path / "out.csv"
+    classified(EXAMPLES, classify_out, True, True)
+    assert columns == headers_of(classify_out)
+    expected = [tuple(row.get(c) or None for c in columns) for row in read_csv(classify_out)]
+    assert sorted(rows, key=lambda r: r[0]) == sorted(expected, key=lambda r: r[0])
+
+
+def test_duckdb_matches_classify_on_100k_contacts(generated: Path, generated_expected: dict) -> None:
+    columns, rows = run_duckdb(generated, True, True)
+    assert_same(by_record(columns, rows), generated_expected)
+
+
+def test_without_headers_duckdb_selects_star_with_the_stage_replaced(tmp_path: Path) -> None:
+    con = duckdb.connect()
+    for name in ("contacts", "deals", "consent"):
+        con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_csv('{EXAMPLES / name}.csv', all_varchar = true, header = true)")
+    cursor = con.execute(build_query(RULES, dialect="duckdb"))
+    columns = [d[0] for d in cursor.description]
+    assert columns == headers_of(EXAMPLES / "contacts.csv") + ["Previous Lifecycle Stage", "Lifecycle Rule", "Other Type"]
+    assert_same(by_record(columns, cursor.fetchall()), classified(EXAMPLES, tmp_path / "out.csv", True, True))
+
+
+# --------------------------------------------------------------------------- other dialects
+
+
+@pytest.mark.parametrize("dialect", ["bigquery", "snowflake", "postgres", "spark", "duckdb"])
+@pytest.mark.parametrize(("deals", "consent"), SOURCES, ids=lambda flag: "with" if flag else "without")
+def test_query_transpiles_and_parses_back(dialect: str, deals: bool, consent: bool) -> None:
+    sql = query_for(EXAMPLES, dialect, deals, consent)
+    parsed = sqlglot.parse_one(sql, read=dialect, error_level=sqlglot.ErrorLevel.RAISE)
+    assert isinstance(parsed, sqlglot.exp.Query)
+
+
+def test_without_headers_dialects_lacking_star_replace_are_refused() -> None:
+    with pytest.raises(ValueError, match="headers"):
+        build_query(RULES, dialect="postgres")
+
+
+# --------------------------------------------------------------------------- Spark
+
+
+def _spark_or_skip():
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip("pyspark is not installed (the Spark tests run whenever CI is set)")
+    return SparkSession
+
+
+@pytest.fixture(scope="module")
+def spark():
+    SparkSession = _spark_or_skip()
+    session = (
+        SparkSession.builder.master("local[2]").appName("lifecycle-sql-test")
+        .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.session.timeZone", "UTC")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
+def run_spark(spark, folder: Path, deals: bool, consent: bool) -> tuple[list[str], list[tuple]]:
+    for name in ("contacts", "deals", "consent"):
+        frame = spark.read.csv(str(folder / f"{name}.csv"), header=True, inferSchema=False, escape='"', encoding="UTF-8")
+        frame.createOrReplaceTempView(name)
+    result = spark.sql(query_for(folder, "spark", deals, consent))
+    return result.columns, [tuple(row) for row in result.select(*(f"`{c}`" for c in COMPARED)).collect()]
+
+
+@pytest.mark.spark
+@pytest.mark.parametrize(("deals", "consent"), SOURCES, ids=lambda flag: "with" if flag else "without")
+def test_spark_matches_classify_on_examples(spark, tmp_path: Path, deals: bool, consent: bool) -> None:
+    columns, rows = run_spark(spark, EXAMPLES, deals, consent)
+    expected = classified(EXAMPLES, tmp_path / "out.csv", deals, consent)
+    assert columns == headers_of(tmp_path / "out.csv")
+    assert_same(by_record(list(COMPARED), rows), expected)
+
+
+@pytest.mark.spark
+def test_spark_matches_classify_on_100k_contacts(spark, generated: Path, generated_expected: dict) -> None:
+    _, rows = run_spark(spark, generated, True, True)
+    assert_same(by_record(list(COMPARED), rows), generated_expected)
+
+
+# --------------------------------------------------------------------------- date-times
+
+#: Consent timestamps as exports write them, and values that are not date-times.
+DATETIMES = [
+    "2024-03-12T09:14:00Z", "2024-03-12T09:14:00.250Z", "2024-03-12 09:14:05", "2024-03-12 09:14",
+    "2024-03-12T09:14", "2024-03-12", "2024-03-12T09:14:00+02:00", "2024-03-01T00:30:00+01:00",
+    "2023-12-31T23:30:00-01:30", "3/15/2024 2:30 PM", "3/15/2024 12:05 AM", "12/1/2024 12:59 PM",
+    "3/15/2024 2:30:15 PM", "3/15/2024 14:30", "3/15/2024", "2024-02-29 23:59", "1969-12-31 23:59",
+    "not a date", "2024-13-01", "3/15/2024 13:30 PM", "",
+]
+
+
+def epoch_sql(dialect: str) -> str:
+    from lifecycle_cli.sql import TEMPLATE_DIALECT, _datetime_parts, _epoch
+
+    values = " UNION ALL ".join(f"SELECT {i} AS i, {sqlglot.exp.Literal.string(v).sql()} AS v" for i, v in enumerate(DATETIMES))
+    ts = _epoch(_datetime_parts("NULLIF(TRIM(v), '')"))
+    template = f"SELECT i, {ts} AS ts FROM ({values}) AS t ORDER BY i"
+    return sqlglot.parse_one(template, read=TEMPLATE_DIALECT).sql(dialect=dialect)
+
+
+def expected_epochs() -> list[float | None]:
+    import polars as pl
+
+    from lifecycle_cli.facts import parse_datetime
+
+    parsed = pl.DataFrame({"v": DATETIMES}).select(parse_datetime(pl.col("v").str.strip_chars()).alias("ts"))["ts"]
+    return [None if t is None else t.replace(tzinfo=timezone.utc).timestamp() for t in parsed]
+
+
+def test_duckdb_parses_date_times_as_classify_does() -> None:
+    got = [ts for _, ts in duckdb.connect().execute(epoch_sql("duckdb")).fetchall()]
+    assert got == pytest.approx(expected_epochs(), nan_ok=False)
+
+
+@pytest.mark.spark
+def test_spark_parses_date_times_as_classify_does(spark) -> None:
+    got = [row["ts"] for row in spark.sql(epoch_sql("spark")).collect()]
+    assert got == pytest.approx(expected_epochs())
+
+
+def test_lifecycle_sql_command_runs_on_duckdb(tmp_path: Path) -> None:
+    """`lifecycle sql` through the real entry point: the printed query classifies the examples like classify."""
+    query_file = tmp_path / "classify.sql"
+    run = run_cli("sql", "--dialect", "duckdb", "--contacts-header", EXAMPLES / "contacts.csv", "--deals-header",
+                  EXAMPLES / "deals.csv", "--consent-header", EXAMPLES / "consent.csv", "-o", query_file)
+    assert run.code == 0, run.stderr
+    printed = run_cli("sql", "--dialect", "duckdb", "--contacts-header", EXAMPLES / "contacts.csv", "--deals-header",
+                      EXAMPLES / "deals.csv", "--consent-header", EXAMPLES / "consent.csv")
+    assert printed.stdout == query_file.read_text(encoding="utf-8")
+    con = duckdb.connect()
+    for name in ("contacts", "deals", "consent"):
+        con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_csv('{EXAMPLES / name}.csv', all_varchar = true, header = true)")
+    cursor = con.execute(query_file.read_text(encoding="utf-8"))
+    got = by_record([d[0] for d in cursor.description], cursor.fetchall())
+    assert_same(got, classified(EXAMPLES, tmp_path / "out.csv", True, True))
+
+
+def test_lifecycle_sql_needs_headers_for_spark() -> None:
+    run = run_cli("sql", "--dialect", "spark")
+    assert run.code == 2 and "--contacts-header" in run.stderr and "Traceback" not in run.stderr
