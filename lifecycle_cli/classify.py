@@ -1,35 +1,34 @@
-"""The classify pipeline: contacts joined with their facts, every rule applied as one expression."""
+"""The classify pipeline: contacts joined with their facts, every rule applied as one expression.
+
+It reads the exports in three passes so that memory stays far below the size of the
+files: (1) per-contact facts from deals and consent, and the record ids; (2) the
+decision for every contact, kept as a narrow table of small columns, from which the
+report and the input checks are computed; (3) the output, streamed from the contacts
+file with the decisions alongside, only once the checks have passed.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
 
 from .errors import InputError
-from .moves import EMPTY, sample_order, summarize_moves
 from .facts import KEY, ROW, consent_facts, deal_facts, in_values, lowered, parse_bool, parse_datetime, unreadable_values
-from .rules import FACTS, Rules, to_polars
-from .sources import Source
+from .moves import EMPTY, sample_order, summarize_moves
+from .rules import Rules, to_polars
+from .sources import Source, explain_read_error
 
 FACT = "__lc_f_"  #: prefix of the columns conditions read
 CUR = "__lc_current"  #: the stage id read from the file
 NEW = "__lc_new"  #: the stage id decided
 RULE = "__lc_rule"  #: the id of the rule or policy that decided
 RAW = "__lc_raw_stage"  #: the stage exactly as the file spells it
+OTHER = "__lc_other_type"  #: the Other Type a rule set (null: keep the file's)
+BAD = "__lc_bad_"  #: prefix of flags for values that do not read as their type
 SAMPLE_ROWS = 10
 STAGE_FORMATS = ("auto", "label", "value")
-
-
-@dataclass(frozen=True)
-class Plan:
-    """What classify will compute, before anything is read."""
-
-    frame: pl.LazyFrame  # output columns in order, then the internal columns
-    output_columns: tuple[str, ...]
-    link_counts: tuple[pl.LazyFrame, ...]  # one row of counts per joined source
-    sources: dict[str, str | None]
 
 
 @dataclass(frozen=True)
@@ -80,6 +79,14 @@ class ClassifyResult:
         }
 
 
+@dataclass(frozen=True)
+class Classification:
+    """A classify run: the report's result, and the output table as a lazy frame to stream or collect."""
+
+    result: ClassifyResult
+    output: pl.LazyFrame
+
+
 def _stage_id_expr(raw: pl.Expr, rules: Rules) -> pl.Expr:
     lookup = rules.stage_lookup()
     return lowered(raw).replace_strict(list(lookup), list(lookup.values()), default=None, return_dtype=pl.String)
@@ -102,61 +109,61 @@ def detect_stage_format(contacts: Source, rules: Rules, sample: int = 1000) -> s
     return "value" if as_value > as_label else "label"
 
 
-def plan_classify(contacts: Source, deals: Source | None, consent: Source | None, rules: Rules, *, stage_format: str = "auto") -> Plan:
+def _typed_contacts(contacts: Source, rules: Rules) -> pl.LazyFrame:
+    """Row number, key, current stage and every column a condition or fact reads, typed."""
     spec = rules.columns["contacts"]
-    write_form = detect_stage_format(contacts, rules) if stage_format == "auto" else stage_format
-    stage_header = contacts.resolved["stage"]
-
-    typed = []
+    used = rules.referenced_columns() | {"unsubscribed_all", "opted_out_marketing"}
+    typed, checked = [], []  # checked: flags for values that do not read as their type
     for name, col in spec.items():
+        if name not in used:
+            continue
         text = contacts.text(name)
+        value = text
         if col.type == "bool":
-            text = parse_bool(text, rules)
+            value = parse_bool(text, rules)
         elif col.type == "datetime":
-            text = parse_datetime(text)
+            value = parse_datetime(text)
         elif col.type == "float":
-            text = text.cast(pl.Float64, strict=False)
-        typed.append(text.alias(FACT + name))
+            value = text.cast(pl.Float64, strict=False)
+        typed.append(value.alias(FACT + name))
+        if col.type in ("bool", "datetime") and contacts.has(name):
+            checked.append((text.is_not_null() & value.is_null()).alias(BAD + name))
     email = lowered(contacts.text("email"))
-    frame = contacts.frame.with_row_index(ROW).with_columns(
+    raw = pl.col(contacts.resolved["stage"]).cast(pl.String)
+    doi = in_values(contacts.text("confirmation_status"), rules.values["double_opt_in_confirmed"]).fill_null(False)
+    return contacts.frame.with_row_index(ROW).select(
+        ROW,
         contacts.text("record_id").alias(KEY),
         *typed,
+        *checked,
         pl.when(email.str.contains("@")).then(email.str.split("@").list.last()).alias(FACT + "email_domain"),
-        _stage_id_expr(pl.col(stage_header).cast(pl.String), rules).alias(CUR),
-        pl.col(stage_header).cast(pl.String).alias(RAW),
+        _stage_id_expr(raw, rules).alias(CUR),
+        raw.alias(RAW),
+        doi.alias("__lc_contact_doi"),
     ).with_columns(pl.col(CUR).alias(FACT + "current_stage"))
 
-    link_counts = []
+
+def _with_facts(frame: pl.LazyFrame, deals: pl.DataFrame | None, consent: pl.DataFrame | None, rules: Rules) -> pl.LazyFrame:
+    """Join the per-contact deal and consent facts (already small tables) onto the contacts."""
+    spec = rules.columns["contacts"]
     deal_cols = ("deals", "won_deals", "open_deals", "lost_deals")
     if deals is not None:
-        facts, counts = deal_facts(deals, contacts, rules)
-        frame = frame.join(facts.rename({c: FACT + c for c in deal_cols}), on=KEY, how="left", maintain_order="left")
+        frame = frame.join(deals.lazy().rename({c: FACT + c for c in deal_cols}), on=KEY, how="left", maintain_order="left")
         # A contact without deals has zero of each (the deals file is known), not "unknown".
         frame = frame.with_columns(pl.col(FACT + c).fill_null(0) for c in deal_cols)
-        link_counts.append(counts)
     else:
         frame = frame.with_columns(pl.lit(None, dtype=pl.Int64).alias(FACT + c) for c in deal_cols)
-
-    contact_doi = in_values(contacts.text("confirmation_status"), rules.values["double_opt_in_confirmed"]).fill_null(False)
     unsubscribed = pl.col(FACT + "unsubscribed_all").fill_null(False) if "unsubscribed_all" in spec else pl.lit(False)
     if consent is not None:
-        facts, counts = consent_facts(consent, contacts, rules)
-        frame = frame.join(facts, on=KEY, how="left", maintain_order="left").with_columns(
+        return frame.join(consent.lazy(), on=KEY, how="left", maintain_order="left").with_columns(
             pl.col("consent_marketing").fill_null(False).alias(FACT + "marketing_consent"),
-            (contact_doi | pl.col("consent_double_opt_in").fill_null(False)).alias(FACT + "double_opt_in"),
-        ).drop("consent_marketing", "consent_double_opt_in")
-        link_counts.append(counts)
-    else:
-        opted_out = pl.col(FACT + "opted_out_marketing").fill_null(False) if "opted_out_marketing" in spec else pl.lit(False)
-        frame = frame.with_columns(
-            (~opted_out & ~unsubscribed).alias(FACT + "marketing_consent"),
-            contact_doi.alias(FACT + "double_opt_in"),
+            (pl.col("__lc_contact_doi") | pl.col("consent_double_opt_in").fill_null(False)).alias(FACT + "double_opt_in"),
         )
-
-    frame = _decide(frame, rules, has_deals=deals is not None)
-    frame, output_columns = _output_columns(frame, contacts, rules, write_form, stage_header, stage_format)
-    sources = {"contacts": contacts.display, "deals": deals.display if deals else None, "consent": consent.display if consent else None}
-    return Plan(frame, tuple(output_columns), tuple(link_counts), sources)
+    opted_out = pl.col(FACT + "opted_out_marketing").fill_null(False) if "opted_out_marketing" in spec else pl.lit(False)
+    return frame.with_columns(
+        (~opted_out & ~unsubscribed).alias(FACT + "marketing_consent"),
+        pl.col("__lc_contact_doi").alias(FACT + "double_opt_in"),
+    )
 
 
 def _decide(frame: pl.LazyFrame, rules: Rules, *, has_deals: bool) -> pl.LazyFrame:
@@ -187,43 +194,51 @@ def _decide(frame: pl.LazyFrame, rules: Rules, *, has_deals: bool) -> pl.LazyFra
     return frame.with_columns(pl.when(kept).then(current).otherwise(pl.coalesce(derived, current)).alias(NEW))
 
 
-def _output_columns(frame: pl.LazyFrame, contacts: Source, rules: Rules, form: str, stage_header: str, stage_format: str):
-    raw_stage = pl.col(RAW)
-    changed = pl.col(NEW).ne_missing(pl.col(CUR))
-    written = _stage_writer(pl.col(NEW), rules, form)
+def _other_type(rules: Rules) -> pl.Expr | None:
+    """The Other Type value the deciding rule sets, or None when no rule sets one."""
+    col = lambda name: pl.col(FACT + name)  # noqa: E731
+    chain = None
+    for rule in rules.rules:
+        for target, cond in rule.sets:
+            if target == "other_type":
+                value, hit = to_polars(cond, col, rules.values).cast(pl.String), pl.col(RULE) == rule.id
+                chain = pl.when(hit).then(value) if chain is None else chain.when(hit).then(value)
+    return chain.otherwise(None) if chain is not None else None
+
+
+def _output(contacts: Source, decisions: pl.DataFrame, rules: Rules, form: str, stage_format: str) -> tuple[pl.LazyFrame, list[str]]:
+    """The output table: every input column in order, the stage updated, the new columns beside it."""
+    stage_header = contacts.resolved["stage"]
+    raw = pl.col(stage_header).cast(pl.String)
+    current = _stage_id_expr(raw, rules)
+    new = pl.col(NEW).cast(pl.String)
+    changed = new.ne_missing(current)
+    written = _stage_writer(new, rules, form)
     # Unchanged contacts keep the stage exactly as the file spells it, unless a form was asked for.
-    new_stage = pl.when(changed | pl.lit(stage_format != "auto")).then(pl.coalesce(written, raw_stage)).otherwise(raw_stage)
+    new_stage = pl.when(changed | pl.lit(stage_format != "auto")).then(pl.coalesce(written, raw)).otherwise(raw)
     by_lower = {h.strip().lower(): h for h in contacts.headers}
-    extra = []
+    extra: list[str] = []
     updates = [new_stage.alias(stage_header)]
-    for wanted, expr in (
-        (rules.previous_stage_column, raw_stage),
-        (rules.rule_column, pl.col(RULE)),
-    ):
+    for wanted, expr in ((rules.previous_stage_column, raw), (rules.rule_column, pl.col(RULE).cast(pl.String))):
         header = by_lower.get(wanted.lower())
         updates.append(expr.alias(header or wanted))
         if header is None:
             extra.append(wanted)
-    other_rule_sets = [(r.id, cond) for r in rules.rules for target, cond in r.sets if target == "other_type"]
     existing = by_lower.get(rules.other_type_column.lower())
-    other_type = pl.col(existing).cast(pl.String) if existing else pl.lit(None, dtype=pl.String)
-    if other_rule_sets:
-        col = lambda name: pl.col(FACT + name)  # noqa: E731
-        chain = None
-        for rule_id, cond in other_rule_sets:
-            value = to_polars(cond, col, rules.values).cast(pl.String)
-            hit = pl.col(RULE) == rule_id
-            chain = pl.when(hit).then(value) if chain is None else chain.when(hit).then(value)
-        other_type = chain.otherwise(other_type)
-    if existing or other_rule_sets:
-        updates.append(other_type.alias(existing or rules.other_type_column))
+    if OTHER in decisions.columns:
+        kept = pl.col(existing).cast(pl.String) if existing else pl.lit(None, dtype=pl.String)
+        updates.append(pl.coalesce(pl.col(OTHER), kept).alias(existing or rules.other_type_column))
         if not existing:
             extra.append(rules.other_type_column)
-    frame = frame.with_columns(updates)
     columns = list(contacts.headers)
     at = columns.index(stage_header) + 1
     columns[at:at] = extra
-    return frame, columns
+    # The decisions are in file order, one per row kept: set them beside the file's own rows.
+    side = decisions.select([c for c in (NEW, RULE, OTHER, "__lc_keep") if c in decisions.columns])
+    frame = pl.concat([contacts.frame, side.lazy()], how="horizontal")
+    if "__lc_keep" in side.columns:
+        frame = frame.filter(pl.col("__lc_keep"))
+    return frame.with_columns(updates).select(columns), columns
 
 
 def _expected(kind: str, rules: Rules) -> str:
@@ -232,12 +247,116 @@ def _expected(kind: str, rules: Rules) -> str:
     return "a date like 2024-03-12 09:14, 2024-03-12T09:14:00Z or 3/15/2024 2:30 PM"
 
 
-def run_checks(df: pl.DataFrame, contacts: Source, rules: Rules, other_problems: list[str] = ()) -> None:
-    """Raise InputError listing every unknown stage, duplicate or missing id, and unreadable value."""
-    problems: list[str] = []
+def classify(contacts: Source, deals: Source | None, consent: Source | None, rules: Rules, *,
+             stage_format: str = "auto", output_file: str | None = None, checked_only: bool = False,
+             on_duplicate: str = "error") -> Classification:
+    """Classify every contact: the result the report shows, and the output to stream.
+
+    on_duplicate: "error" stops on a repeated Record ID; "keep-first" keeps the first
+    row of each id and leaves the later ones out of the output (the report counts them).
+    Raises InputError, listing every problem found, before anything is written.
+    """
+    try:
+        return _classify(contacts, deals, consent, rules, stage_format, output_file, checked_only, on_duplicate)
+    except pl.exceptions.PolarsError as exc:
+        raise explain_read_error([contacts, deals, consent], exc) from None
+
+
+def _classify(contacts, deals, consent, rules, stage_format, output_file, checked_only, on_duplicate) -> Classification:
+    # Pass 1: facts per contact, link counts, unreadable deal/consent values, repeated ids.
+    ids = contacts.frame.with_row_index(ROW).select(ROW, contacts.text("record_id").alias(KEY))
+    repeated = ids.filter(pl.col(KEY).is_not_null()).group_by(KEY).agg(pl.len().alias("n"), pl.col(ROW).min().alias("first")).filter(pl.col("n") > 1)
+    missing_ids = ids.filter(pl.col(KEY).is_null()).select(pl.len().alias("n"), pl.col(ROW).head(10).implode().alias("rows"))
+    lazies: dict[str, pl.LazyFrame] = {"repeated": repeated, "missing_ids": missing_ids}
+    if deals is not None:
+        lazies["deal_facts"], lazies["deal_counts"] = deal_facts(deals, contacts, rules)
+    if consent is not None:
+        lazies["consent_facts"], lazies["consent_counts"] = consent_facts(consent, contacts, rules)
+    # Facts read a few columns of deals and consent; parse every field once so that a broken
+    # row (more fields than the header) stops the run. The contacts' output pass does the same.
+    for src in (deals, consent, contacts if checked_only else None):
+        if src is not None and src.format == "csv":
+            lazies[f"parse_{src.role}"] = src.frame.select(pl.all().null_count())
+    checks = []
+    for src, names, facts_used in ((deals, ("is_won", "is_lost", "is_closed"), ("deals", "won_deals", "open_deals", "lost_deals")),
+                                   (consent, ("timestamp",), ("marketing_consent", "double_opt_in"))):
+        if src is not None and (frame := unreadable_values(src, rules, names)) is not None:
+            lazies[f"bad_{src.role}"] = frame
+            checks.append((src, facts_used, f"bad_{src.role}"))
+    got = dict(zip(lazies, pl.collect_all(list(lazies.values()))))
+
+    problems, warnings = [], []
+    repeated_df = got["repeated"].sort("first")
+    id_header = contacts.resolved["record_id"]
+    if repeated_df.height and on_duplicate != "keep-first":
+        listed = ", ".join(f"{r[KEY]} ({r['n']} times)" for r in repeated_df.head(10).iter_rows(named=True))
+        problems.append(f"{contacts.display}: column '{id_header}': {repeated_df.height} record ids appear more than once: "
+                        f"{listed}{', ...' if repeated_df.height > 10 else ''} (--on-duplicate keep-first keeps the first row of each)")
+    n_missing = got["missing_ids"]["n"][0]
+    if n_missing:
+        rows = ", ".join(str(r + 2) for r in got["missing_ids"]["rows"][0])
+        problems.append(f"{contacts.display}: column '{id_header}': {n_missing} rows have no record id (rows {rows}{', ...' if n_missing > 10 else ''})")
+    for src, facts_used, key in checks:
+        problems += _bad_value_problems(src, got[key], rules, sorted({r for f in facts_used for r in rules.rules_reading(f)}))
+
+    # Pass 2: every contact's decision, as a narrow table.
+    frame = _with_facts(_typed_contacts(contacts, rules), got.get("deal_facts"), got.get("consent_facts"), rules)
+    frame = _decide(frame, rules, has_deals=deals is not None)
+    stage_ids = pl.Enum([s.id for s in rules.stages])
+    rule_ids = pl.Enum(list(dict.fromkeys([r.id for r in rules.rules] + [rules.sticky_rule_id, rules.without_deals_id])))
+    other = _other_type(rules)
+    bad_cols = [c for c in frame.collect_schema().names() if c.startswith(BAD)]
+    narrow = [
+        ROW, pl.col(CUR).cast(stage_ids), pl.col(NEW).cast(stage_ids), pl.col(RULE).cast(rule_ids),
+        pl.when(pl.col(CUR).is_null() & pl.col(RAW).str.strip_chars().ne("")).then(pl.col(RAW)).alias(RAW),
+        *bad_cols,
+    ]
+    if other is not None:
+        narrow.append(other.alias(OTHER))
+    if repeated_df.height and on_duplicate == "keep-first":
+        firsts = repeated_df.lazy().select(KEY, pl.col("first").alias("__lc_first"))
+        frame = frame.join(firsts, on=KEY, how="left", maintain_order="left")
+        narrow.append((pl.col("__lc_first").is_null() | (pl.col(ROW) == pl.col("__lc_first"))).alias("__lc_keep"))
+    decisions = frame.select(narrow).collect().sort(ROW)
+
+    if "__lc_keep" in decisions.columns:
+        dropped = decisions.filter(~pl.col("__lc_keep"))
+        rows = ", ".join(str(r + 2) for r in dropped[ROW].head(10))
+        warnings.append(f"{contacts.display}: left out {dropped.height:,} rows whose Record ID appeared earlier "
+                        f"(--on-duplicate keep-first): rows {rows}{', ...' if dropped.height > 10 else ''}")
+    kept = decisions.filter(pl.col("__lc_keep")) if "__lc_keep" in decisions.columns else decisions
+    problems = _contact_problems(kept, contacts, rules) + problems
+    if problems:
+        raise InputError("cannot classify:\n  " + "\n  ".join(problems))
+
+    links: dict[str, int] = {}
+    for key in ("deal_counts", "consent_counts"):
+        if key in got:
+            links.update({k: int(v or 0) for k, v in got[key].row(0, named=True).items()})
+    sources = {"contacts": contacts.display, "deals": deals.display if deals else None, "consent": consent.display if consent else None}
+    result = _summarize(kept, contacts, rules, sources, links, output_file, checked_only, tuple(warnings))
+    # Pass 3 (lazy): the output, streamed by whoever writes it.
+    form = detect_stage_format(contacts, rules) if stage_format == "auto" else stage_format
+    output, _ = _output(contacts, decisions, rules, form, stage_format)
+    return Classification(result, output)
+
+
+def _bad_value_problems(src: Source, found: pl.DataFrame, rules: Rules, needed_by: list[str]) -> list[str]:
+    problems = []
+    for (column,), rows in found.sort("first_row").group_by("column", maintain_order=True):
+        listed = ", ".join(f"'{r['value']}' ({r['count']}, first at row {r['first_row']})"
+                           for r in rows.sort("count", descending=True).head(10).iter_rows(named=True))
+        problems.append(f"{src.display}: column '{column}': {rows['count'].sum()} rows hold values that are not "
+                        f"{_expected(rows['kind'][0], rules)}: {listed}; needed by rule(s): {', '.join(needed_by) or 'none'}")
+    return problems
+
+
+def _contact_problems(decisions: pl.DataFrame, contacts: Source, rules: Rules) -> list[str]:
+    """Unknown stage values and unreadable typed values in the contacts, from the narrow table."""
+    problems = []
     stage_header = contacts.resolved["stage"]
     unknown = (
-        df.filter(pl.col(CUR).is_null() & pl.col(RAW).str.strip_chars().ne(""))
+        decisions.filter(pl.col(RAW).is_not_null())
         .group_by(pl.col(RAW).alias("value"))
         .agg(pl.len().alias("n"), (pl.col(ROW).min() + 2).alias("row"))
         .sort("n", "value", descending=[True, False])
@@ -246,139 +365,85 @@ def run_checks(df: pl.DataFrame, contacts: Source, rules: Rules, other_problems:
         listed = ", ".join(f"'{r['value']}' ({r['n']} rows, first at row {r['row']})" for r in unknown.head(20).iter_rows(named=True))
         known = ", ".join(f"{s.label} ({s.value})" for s in rules.stages)
         problems.append(
-            f"column '{stage_header}': {unknown['n'].sum()} rows have a stage the rules do not know: {listed}\n"
+            f"{contacts.display}: column '{stage_header}': {unknown['n'].sum()} rows have a stage the rules do not know: {listed}\n"
             f"    known stages: {known}\n"
             f"    to map a custom stage (e.g. a numeric id), add it to that stage's aliases in {rules.path}"
         )
-    id_header = contacts.resolved["record_id"]
-    missing = df.filter(pl.col(KEY).is_null())
-    if missing.height:
-        rows = ", ".join(str(r + 2) for r in missing[ROW].head(10))
-        problems.append(f"column '{id_header}': {missing.height} rows have no record id (rows {rows}{', ...' if missing.height > 10 else ''})")
-    dupes = df.filter(pl.col(KEY).is_not_null()).group_by(KEY).agg(pl.len().alias("n"), (pl.col(ROW).min() + 2).alias("row")).filter(pl.col("n") > 1).sort("row")
-    if dupes.height:
-        listed = ", ".join(f"{r[KEY]} ({r['n']} times)" for r in dupes.head(10).iter_rows(named=True))
-        problems.append(f"column '{id_header}': {dupes.height} record ids appear more than once: {listed}{', ...' if dupes.height > 10 else ''} "
-                        "(--on-duplicate keep-first keeps the first row of each)")
     spec = rules.columns["contacts"]
-    used = rules.referenced_columns() | {"unsubscribed_all", "opted_out_marketing"}
-    for name in sorted(used):
-        if name not in contacts.resolved or spec[name].type not in ("bool", "datetime"):
+    for flag in sorted(c for c in decisions.columns if c.startswith(BAD)):
+        name = flag[len(BAD):]
+        bad_rows = decisions.filter(pl.col(flag))[ROW]
+        if not len(bad_rows):
             continue
         header = contacts.resolved[name]
-        text = pl.col(header).cast(pl.String).str.strip_chars()
-        bad = df.filter(text.ne("") & pl.col(FACT + name).is_null())
-        if bad.height:
-            values = bad.group_by(text.alias("value")).agg(pl.len().alias("n")).sort("n", descending=True)
-            listed = ", ".join(f"'{r['value']}' ({r['n']})" for r in values.head(10).iter_rows(named=True))
-            rows = ", ".join(f"{r + 2} ({k})" for r, k in zip(bad[ROW].head(5), bad[KEY].head(5)))
-            expected = _expected(spec[name].type, rules)
-            needed_by = ", ".join(rules.rules_reading(name)) or "the built-in facts"
-            problems.append(
-                f"column '{header}': {bad.height} rows hold values that are not {expected}: {listed}; "
-                f"rows (record id): {rows}; needed by rule(s): {needed_by}"
-            )
-    if problems:
-        problems = [f"{contacts.display}: {p}" for p in problems]
-    problems += list(other_problems)
-    if problems:
-        raise InputError("cannot classify:\n  " + "\n  ".join(problems))
+        details = _rows_of(contacts, bad_rows.head(1000).to_list(), [header])
+        text = details[header].str.strip_chars()
+        values = details.group_by(text.alias("value")).agg(pl.len().alias("n")).sort("n", "value", descending=[True, False])
+        listed = ", ".join(f"'{r['value']}' ({r['n']})" for r in values.head(10).iter_rows(named=True))
+        rows = ", ".join(f"{r + 2} ({k})" for r, k in details.select(ROW, KEY).head(5).iter_rows())
+        needed_by = ", ".join(rules.rules_reading(name)) or "the built-in facts"
+        problems.append(
+            f"{contacts.display}: column '{header}': {len(bad_rows)} rows hold values that are not {_expected(spec[name].type, rules)}: "
+            f"{listed}; rows (record id): {rows}; needed by rule(s): {needed_by}"
+        )
+    return problems
 
 
-def summarize(df: pl.DataFrame, plan: Plan, rules: Rules, contacts: Source, *, link_counts: dict[str, int],
-              output_file: str | None, checked_only: bool = False) -> ClassifyResult:
+def _rows_of(contacts: Source, rows: list[int], headers: list[str]) -> pl.DataFrame:
+    """A few rows of the contacts file by row number (one more filtered pass over it)."""
+    return (
+        contacts.frame.with_row_index(ROW)
+        .filter(pl.col(ROW).is_in(rows))
+        .select(ROW, contacts.text("record_id").alias(KEY), *[pl.col(h).cast(pl.String) for h in dict.fromkeys(headers)])
+        .collect()
+        .sort(ROW)
+    )
+
+
+def _summarize(decisions: pl.DataFrame, contacts: Source, rules: Rules, sources: dict, links: dict[str, int],
+               output_file: str | None, checked_only: bool, warnings: tuple[str, ...]) -> ClassifyResult:
+    cur, new = pl.col(CUR).cast(pl.String), pl.col(NEW).cast(pl.String)
     moves = summarize_moves(
-        df.group_by(pl.col(CUR).fill_null(EMPTY).alias("from"), pl.col(NEW).fill_null(EMPTY).alias("to")).agg(pl.len().alias("count")),
+        decisions.group_by(cur.fill_null(EMPTY).alias("from"), new.fill_null(EMPTY).alias("to")).agg(pl.len().alias("count")),
         rules,
     )
     totals = moves.totals
     descriptions = {r.id: (r.description, r.stage) for r in rules.rules}
     descriptions[rules.sticky_rule_id] = ("Kept: the contact was already in a sticky stage.", None)
     descriptions[rules.without_deals_id] = ("Kept: no deals file was given, so open deals cannot be checked.", None)
-    decided = df.group_by(pl.col(RULE).fill_null("(no rule)")).len()
+    decided = decisions.group_by(pl.col(RULE).cast(pl.String).fill_null("(no rule)")).len()
     rule_order = [r.id for r in rules.rules] + [rules.sticky_rule_id, rules.without_deals_id]
     decided_by = [
         {"rule": rule_id, "description": descriptions.get(rule_id, ("", None))[0], "stage": descriptions.get(rule_id, ("", None))[1], "count": n}
         for rule_id, n in sorted(decided.iter_rows(), key=lambda r: rule_order.index(r[0]) if r[0] in rule_order else 99)
     ]
-    id_col = contacts.resolved["record_id"]
-    first, last = contacts.resolved.get("first_name"), contacts.resolved.get("last_name")
-    email_col = contacts.resolved.get("email")
-    changed = df.filter(pl.col(NEW).ne_missing(pl.col(CUR)))
-    # One example per kind of move, demotions first.
-    examples = sorted(
-        changed.unique(subset=[CUR, NEW], keep="first", maintain_order=True).iter_rows(named=True),
-        key=lambda r: (sample_order(r[CUR], r[NEW], rules), r[ROW]),
-    )
+    changed = decisions.filter(new.ne_missing(cur))
+    # One example per kind of move, demotions first; names and emails only for those rows.
+    firsts = changed.group_by(CUR, NEW).agg(pl.col(ROW).min(), pl.col(RULE).sort_by(ROW).first())
+    picked = sorted(firsts.iter_rows(named=True), key=lambda r: (sample_order(r[CUR], r[NEW], rules), r[ROW]))[:SAMPLE_ROWS]
+    names = [contacts.resolved[c] for c in ("first_name", "last_name", "email") if c in contacts.resolved]
+    people = {r[ROW]: r for r in _rows_of(contacts, [r[ROW] for r in picked], names).iter_rows(named=True)} if picked else {}
+    first, last, email = (contacts.resolved.get(c) for c in ("first_name", "last_name", "email"))
     samples = []
-    for row in examples[:SAMPLE_ROWS]:
-        name = " ".join(str(row[c]) for c in (first, last) if c and row.get(c))
+    for row in picked:
+        person = people.get(row[ROW], {})
+        name = " ".join(str(person[c]) for c in (first, last) if c and person.get(c))
         samples.append({
-            "row": row[ROW] + 2, "record_id": row[id_col], "name": name or None,
-            "email": row[email_col] if email_col else None,
+            "row": row[ROW] + 2, "record_id": person.get(KEY), "name": name or None,
+            "email": person.get(email) if email else None,
             "from": row[CUR] or EMPTY, "to": row[NEW] or EMPTY, "rule": row[RULE],
         })
     missing = []
-    if plan.sources["deals"] is None:
+    if sources["deals"] is None:
         missing.append("deals: no deals file given, so no one became Customer or Opportunity from deals; "
                        f"contacts already at {', '.join(rules.stage(s).label for s in rules.without_deals_keep)} kept it")
-    if plan.sources["consent"] is None:
+    if sources["consent"] is None:
         missing.append("consent: no consent file given, so marketing consent and double opt-in come from the contacts' own columns")
     return ClassifyResult(
-        contacts_file=plan.sources["contacts"], deals_file=plan.sources["deals"], consent_file=plan.sources["consent"],
-        rules_file=rules.path, output_file=output_file, contacts=df.height, changed=changed.height,
+        contacts_file=sources["contacts"], deals_file=sources["deals"], consent_file=sources["consent"],
+        rules_file=rules.path, output_file=output_file, contacts=decisions.height, changed=changed.height,
         promotions=totals["promotion"], demotions=totals["demotion"], sideways=totals["sideways"],
         newly_staged=totals["newly_staged"], unchanged=totals["unchanged"] + totals["cleared"],
         stages=moves.stages, transitions=moves.transitions, decided_by=tuple(decided_by), samples=tuple(samples),
-        links=link_counts, missing_sources=tuple(missing), warnings=rules.warnings, checked_only=checked_only,
+        links=links, missing_sources=tuple(missing), warnings=rules.warnings + warnings, checked_only=checked_only,
     )
-
-
-def classify(contacts: Source, deals: Source | None, consent: Source | None, rules: Rules, *,
-             stage_format: str = "auto", output_file: str | None = None, checked_only: bool = False,
-             on_duplicate: str = "error") -> tuple[pl.DataFrame, ClassifyResult]:
-    """Classify every contact: (the output table, the result the report shows).
-
-    on_duplicate: "error" stops on a repeated Record ID; "keep-first" keeps the first
-    row of each id and leaves the later ones out of the output (the report counts them).
-    """
-    try:
-        # The contacts are read by the main pipeline and by every join: parse the file once.
-        contacts = replace(contacts, frame=contacts.frame.collect().lazy())
-        plan = plan_classify(contacts, deals, consent, rules, stage_format=stage_format)
-        checks = [(src, facts_used, frame) for src, names, facts_used in (
-            (deals, ("is_won", "is_lost", "is_closed"), ("deals", "won_deals", "open_deals", "lost_deals")),
-            (consent, ("timestamp",), ("marketing_consent", "double_opt_in")),
-        ) if src is not None and (frame := unreadable_values(src, rules, names)) is not None]
-        df, *rest = pl.collect_all([plan.frame, *plan.link_counts, *(frame for _, _, frame in checks)])
-        counts, bad = rest[: len(plan.link_counts)], rest[len(plan.link_counts):]
-    except pl.exceptions.PolarsError as exc:
-        files = ", ".join(s.display for s in (contacts, deals, consent) if s)
-        raise InputError(f"cannot read the input ({files}): {str(exc).splitlines()[0]}") from None
-    warnings: list[str] = []
-    if on_duplicate == "keep-first":
-        first = pl.col(KEY).is_null() | (pl.col(ROW) == pl.col(ROW).min().over(KEY))
-        dropped = df.filter(~first)
-        if dropped.height:
-            rows = ", ".join(str(r + 2) for r in dropped[ROW].head(10))
-            warnings.append(f"{contacts.display}: left out {dropped.height:,} rows whose Record ID appeared earlier "
-                            f"(--on-duplicate keep-first): rows {rows}{', ...' if dropped.height > 10 else ''}")
-            df = df.filter(first)
-    problems = []
-    for (src, facts_used, _), found in zip(checks, bad):
-        if found.height:
-            needed_by = sorted({rule for fact in facts_used for rule in rules.rules_reading(fact)})
-            for column, rows in found.sort("first_row").group_by("column", maintain_order=True):
-                kind = rows["kind"][0]
-                expected = _expected(kind, rules)
-                listed = ", ".join(f"'{r['value']}' ({r['count']}, first at row {r['first_row']})" for r in rows.sort("count", descending=True).head(10).iter_rows(named=True))
-                problems.append(f"{src.display}: column '{column[0]}': {rows['count'].sum()} rows hold values that are not {expected}: "
-                                f"{listed}; needed by rule(s): {', '.join(needed_by) or 'none'}")
-    run_checks(df, contacts, rules, problems)
-    links: dict[str, int] = {}
-    for frame in counts:
-        links.update({k: int(v or 0) for k, v in frame.row(0, named=True).items()})
-    result = summarize(df, plan, rules, contacts, link_counts=links, output_file=output_file, checked_only=checked_only)
-    if warnings:
-        result = replace(result, warnings=result.warnings + tuple(warnings))
-    return df.select(plan.output_columns), result

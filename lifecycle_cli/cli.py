@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 import traceback
 from enum import Enum
@@ -213,7 +214,10 @@ def classify(
     def body() -> int:
         from .classify import classify as classify_contacts
         from .gates import parse_gates
+        import polars as pl
+
         from .output import backup_file, write_table
+        from .sources import find_read_error
 
         ruleset = _load_rules(rules)
         gates = parse_gates(fail_on or [], ruleset)
@@ -230,15 +234,20 @@ def classify(
         deals_src = read(deals, "deals", ruleset.columns["deals"]) if deals else None
         consent_src = read(consent, "consent", ruleset.columns["consent"]) if consent else None
 
-        table, result = classify_contacts(contacts_src, deals_src, consent_src, ruleset, stage_format=stage_values.value,
-                                          output_file=None if check else target, checked_only=check,
-                                          on_duplicate=on_duplicate.value)
+        run = classify_contacts(contacts_src, deals_src, consent_src, ruleset, stage_format=stage_values.value,
+                                output_file=None if check else target, checked_only=check, on_duplicate=on_duplicate.value)
+        result = run.result
         for warning in result.warnings[len(ruleset.warnings):]:
             sys.stderr.write(f"lifecycle: warning: {warning}\n")
         if in_place and not check:
             backup_file(contacts)
         if not check:
-            write_table(table, target, contacts_src.format, contacts_src.dialect, stdout=sys.stdout.buffer)
+            try:
+                write_table(run.output, target, contacts_src.format, contacts_src.dialect, stdout=sys.stdout.buffer)
+            except pl.exceptions.PolarsError as exc:
+                # The output streams from the contacts file: a row Polars cannot parse shows up here.
+                raise find_read_error([contacts_src], exc) or OutputError(
+                    f"{target}: cannot write: {re.sub(r'`[^`]*`', 'a value', str(exc).splitlines()[0])}") from None
         # The text report is a message (stderr); other formats are data, on stdout unless the CSV went there.
         data_stream = sys.stderr if target == "-" else sys.stdout
         code = _emit(result.to_dict(), fmt, report or [], gates, quiet=quiet, no_color=no_color,

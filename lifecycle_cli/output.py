@@ -27,12 +27,12 @@ def csv_options(dialect: CsvDialect | None) -> dict:
     }
 
 
-def write_table(df: pl.DataFrame, target: str, fmt: str, dialect: CsvDialect | None, *, stdout: BinaryIO | None = None) -> None:
-    """Write `df` as CSV (in the input's dialect) or Parquet to a path, or as CSV to stdout for "-"."""
+def write_table(table: pl.LazyFrame, target: str, fmt: str, dialect: CsvDialect | None, *, stdout: BinaryIO | None = None) -> None:
+    """Stream `table` as CSV (in the input's dialect) or Parquet to a path, or as CSV to stdout for "-"."""
     if target == "-":
         assert stdout is not None
         try:
-            df.write_csv(stdout, **csv_options(dialect))
+            table.sink_csv(stdout, **csv_options(dialect))
             stdout.flush()
         except OSError as exc:
             # Polars reports a closed pipe (`| head`) as a plain OSError.
@@ -41,9 +41,9 @@ def write_table(df: pl.DataFrame, target: str, fmt: str, dialect: CsvDialect | N
             raise
         return
     if fmt == "parquet":
-        atomic_write(Path(target), lambda tmp: df.write_parquet(tmp))
+        atomic_write(Path(target), lambda tmp: table.sink_parquet(tmp))
     else:
-        atomic_write(Path(target), lambda tmp: df.write_csv(tmp, **csv_options(dialect)))
+        atomic_write(Path(target), lambda tmp: table.sink_csv(tmp, **csv_options(dialect)))
 
 
 def write_text(target: str, text: str) -> None:
@@ -84,9 +84,6 @@ def atomic_write(target: Path, write: Callable[[str], None]) -> None:
     except OSError as exc:
         _remove(tmp)
         raise OutputError(f"{target}: cannot write: {exc.strerror or exc}") from None
-    except pl.exceptions.PolarsError as exc:
-        _remove(tmp)
-        raise OutputError(f"{target}: cannot write: {str(exc).splitlines()[0]}") from None
     except BaseException:
         # A second Ctrl-C can land between any two steps here; retry until the temp file is gone.
         while True:

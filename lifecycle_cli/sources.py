@@ -48,6 +48,7 @@ class Source:
     frame: pl.LazyFrame
     headers: tuple[str, ...]
     resolved: dict[str, str]  # logical column name -> header in this file
+    data: bytes | None = None  # the decoded bytes when the file was not read from disk as UTF-8
 
     def has(self, name: str) -> bool:
         return name in self.resolved
@@ -110,9 +111,9 @@ def read_source(
             raise InputError(f"{spec}: cannot read as Parquet: {str(exc).splitlines()[0]}") from None
         dialect = None
     else:
-        frame, headers, dialect = _scan_csv(spec, path, stdin, delimiter, encoding, role)
+        frame, headers, dialect, data = _scan_csv(spec, path, stdin, delimiter, encoding, role)
     resolved = resolve_columns(spec, role, headers, columns)
-    return Source(role, spec, path, fmt, dialect, frame, headers, resolved)
+    return Source(role, spec, path, fmt, dialect, frame, headers, resolved, None if fmt == "parquet" else data)
 
 
 def _scan_csv(spec, path, stdin, delimiter, encoding, role):
@@ -133,8 +134,8 @@ def _scan_csv(spec, path, stdin, delimiter, encoding, role):
     if delimiter:
         dialect = CsvDialect(delimiter, dialect.quote_all, dialect.line_terminator, dialect.bom)
     _check_header(spec, role, head, dialect.separator)
-    frame = _read_frame(spec, role, path, data, dialect.separator)
-    return frame, tuple(frame.collect_schema().names()), dialect
+    frame = _read_frame(path, data, dialect.separator)
+    return frame, tuple(frame.collect_schema().names()), dialect, data
 
 
 def _read_head(spec: str, path: Path | None, stdin: bytes | None, role: str) -> bytes:
@@ -235,14 +236,32 @@ def _quote_error(spec: str, role: str, row: int, detail: object) -> InputError:
                       'every field that starts with " needs a closing " and quotes inside it doubled ("")')
 
 
-def _read_frame(spec: str, role: str, path: Path | None, data: bytes | None, separator: str) -> pl.LazyFrame:
-    """Parse the whole CSV now, so a broken file fails here with its row numbers, not mid-pipeline."""
+def _read_frame(path: Path | None, data: bytes | None, separator: str) -> pl.LazyFrame:
+    """The CSV as a lazy scan: rows are parsed only when a pipeline runs (see `explain_read_error`)."""
     source = io.BytesIO(data) if data is not None else path
-    try:
-        return pl.scan_csv(source, separator=separator, infer_schema=False, quote_char='"').collect().lazy()
-    except pl.exceptions.PolarsError as exc:
-        raw = data if data is not None else path.read_bytes()
-        raise _diagnose(spec, role, raw, separator, exc) from None
+    return pl.scan_csv(source, separator=separator, infer_schema=False, quote_char='"')
+
+
+def find_read_error(sources: list[Source | None], exc: Exception) -> InputError | None:
+    """Polars failed while reading: the file and rows at fault, found with the csv module, or None."""
+    for source in sources:
+        if source is None or source.format != "csv":
+            continue
+        raw = source.data if source.data is not None else source.path.read_bytes() if source.path else b""
+        error = _diagnose(source.display, source.role, raw, source.dialect.separator, exc)
+        if not error.message.startswith(f"{source.display}: cannot read the {source.role} file as CSV:"):
+            return error
+    return None
+
+
+def explain_read_error(sources: list[Source | None], exc: Exception) -> InputError:
+    """An InputError for a Polars failure while reading `sources`, as precise as we can make it."""
+    found = find_read_error(sources, exc)
+    if found is not None:
+        return found
+    files = ", ".join(s.display for s in sources if s is not None)
+    reason = re.sub(r"`[^`]*`", "a value", str(exc).splitlines()[0])
+    return InputError(f"cannot read the input ({files}): {reason}")
 
 
 def _diagnose(spec: str, role: str, raw: bytes, separator: str, exc: Exception) -> InputError:

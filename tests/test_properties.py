@@ -79,9 +79,9 @@ def write(path: Path, headers: list[str], rows: list[dict], delimiter: str = ","
 
 def run(contacts: Path, deals: Path, consent: Path, out: Path):
     sources = [read_source(str(p), role, RULES.columns[role]) for p, role in ((contacts, "contacts"), (deals, "deals"), (consent, "consent"))]
-    table, result = classify(*sources, RULES)
-    write_table(table, str(out), "csv", sources[0].dialect)
-    return table, result
+    run = classify(*sources, RULES)
+    write_table(run.output, str(out), "csv", sources[0].dialect)
+    return run.output.collect(), run.result
 
 
 def read_rows(path: Path, delimiter: str) -> list[dict[str, str]]:
