@@ -15,7 +15,9 @@ from typing import Any
 import polars as pl
 
 from .errors import InputError
-from .facts import KEY, ROW, consent_facts, deal_facts, in_values, lowered, parse_bool, parse_datetime, unreadable_values
+from .facts import (
+    KEY, ROW, ContactIds, consent_facts, deal_facts, in_values, lowered, parse_bool, parse_datetime, read_contact_ids,
+)
 from .moves import EMPTY, sample_order, summarize_moves
 from .rules import Rules, to_polars
 from .sources import Source, explain_read_error
@@ -109,7 +111,7 @@ def detect_stage_format(contacts: Source, rules: Rules, sample: int = 1000) -> s
     return "value" if as_value > as_label else "label"
 
 
-def _typed_contacts(contacts: Source, rules: Rules) -> pl.LazyFrame:
+def _typed_contacts(contacts: Source, rules: Rules, ids: ContactIds) -> pl.LazyFrame:
     """Row number, key, current stage and every column a condition or fact reads, typed."""
     spec = rules.columns["contacts"]
     used = rules.referenced_columns() | {"unsubscribed_all", "opted_out_marketing"}
@@ -117,23 +119,23 @@ def _typed_contacts(contacts: Source, rules: Rules) -> pl.LazyFrame:
     for name, col in spec.items():
         if name not in used:
             continue
-        text = contacts.text(name)
-        value = text
-        if col.type == "bool":
-            value = parse_bool(text, rules)
+        if col.type == "bool":  # booleans read straight from the raw text: no trimming pass needed
+            value = parse_bool(contacts.raw(name), rules)
         elif col.type == "datetime":
-            value = parse_datetime(text)
+            value = parse_datetime(contacts.text(name))
         elif col.type == "float":
-            value = text.cast(pl.Float64, strict=False)
+            value = contacts.text(name).cast(pl.Float64, strict=False)
+        else:
+            value = contacts.text(name)
         typed.append(value.alias(FACT + name))
         if col.type in ("bool", "datetime") and contacts.has(name):
-            checked.append((text.is_not_null() & value.is_null()).alias(BAD + name))
+            checked.append((contacts.raw(name).str.contains(r"\S") & value.is_null()).alias(BAD + name))
     email = lowered(contacts.text("email"))
     raw = pl.col(contacts.resolved["stage"]).cast(pl.String)
-    doi = in_values(contacts.text("confirmation_status"), rules.values["double_opt_in_confirmed"]).fill_null(False)
+    doi = in_values(contacts.raw("confirmation_status"), rules.values["double_opt_in_confirmed"]).fill_null(False)
     return contacts.frame.with_row_index(ROW).select(
         ROW,
-        contacts.text("record_id").alias(KEY),
+        ids.key(contacts.text("record_id")).alias(KEY),
         *typed,
         *checked,
         pl.when(email.str.contains("@")).then(email.str.split("@").list.last()).alias(FACT + "email_domain"),
@@ -263,26 +265,24 @@ def classify(contacts: Source, deals: Source | None, consent: Source | None, rul
 
 
 def _classify(contacts, deals, consent, rules, stage_format, output_file, checked_only, on_duplicate) -> Classification:
-    # Pass 1: facts per contact, link counts, unreadable deal/consent values, repeated ids.
-    ids = contacts.frame.with_row_index(ROW).select(ROW, contacts.text("record_id").alias(KEY))
-    repeated = ids.filter(pl.col(KEY).is_not_null()).group_by(KEY).agg(pl.len().alias("n"), pl.col(ROW).min().alias("first")).filter(pl.col("n") > 1)
-    missing_ids = ids.filter(pl.col(KEY).is_null()).select(pl.len().alias("n"), pl.col(ROW).head(10).implode().alias("rows"))
+    # Pass 1: the record ids (once), facts per contact, link counts, unreadable values, repeated ids.
+    ids = read_contact_ids(contacts, email=consent is not None, deal_ids=deals is not None)
+    id_frame = ids.frame.lazy()
+    repeated = id_frame.filter(pl.col(KEY).is_not_null()).group_by(KEY).agg(pl.len().alias("n"), pl.col(ROW).min().alias("first")).filter(pl.col("n") > 1)
+    missing_ids = id_frame.filter(pl.col(KEY).is_null()).select(pl.len().alias("n"), pl.col(ROW).head(10).implode().alias("rows"))
     lazies: dict[str, pl.LazyFrame] = {"repeated": repeated, "missing_ids": missing_ids}
-    if deals is not None:
-        lazies["deal_facts"], lazies["deal_counts"] = deal_facts(deals, contacts, rules)
-    if consent is not None:
-        lazies["consent_facts"], lazies["consent_counts"] = consent_facts(consent, contacts, rules)
-    # Facts read a few columns of deals and consent; parse every field once so that a broken
-    # row (more fields than the header) stops the run. The contacts' output pass does the same.
-    for src in (deals, consent, contacts if checked_only else None):
-        if src is not None and src.format == "csv":
-            lazies[f"parse_{src.role}"] = src.frame.select(pl.all().null_count())
     checks = []
-    for src, names, facts_used in ((deals, ("is_won", "is_lost", "is_closed"), ("deals", "won_deals", "open_deals", "lost_deals")),
-                                   (consent, ("timestamp",), ("marketing_consent", "double_opt_in"))):
-        if src is not None and (frame := unreadable_values(src, rules, names)) is not None:
-            lazies[f"bad_{src.role}"] = frame
+    for src, facts_of, facts_used in ((deals, deal_facts, ("deals", "won_deals", "open_deals", "lost_deals")),
+                                      (consent, consent_facts, ("marketing_consent", "double_opt_in"))):
+        if src is None:
+            continue
+        lazies[f"{src.role}_facts"], lazies[f"{src.role}_counts"], bad = facts_of(src, ids, rules)
+        if bad is not None:
+            lazies[f"bad_{src.role}"] = bad
             checks.append((src, facts_used, f"bad_{src.role}"))
+    if checked_only and contacts.format == "csv":
+        # No output pass will parse every field of the contacts: check for broken rows here.
+        lazies["parse_contacts"] = contacts.frame.select(pl.all().null_count())
     got = dict(zip(lazies, pl.collect_all(list(lazies.values()))))
 
     problems, warnings = [], []
@@ -300,7 +300,7 @@ def _classify(contacts, deals, consent, rules, stage_format, output_file, checke
         problems += _bad_value_problems(src, got[key], rules, sorted({r for f in facts_used for r in rules.rules_reading(f)}))
 
     # Pass 2: every contact's decision, as a narrow table.
-    frame = _with_facts(_typed_contacts(contacts, rules), got.get("deal_facts"), got.get("consent_facts"), rules)
+    frame = _with_facts(_typed_contacts(contacts, rules, ids), got.get("deals_facts"), got.get("consent_facts"), rules)
     frame = _decide(frame, rules, has_deals=deals is not None)
     stage_ids = pl.Enum([s.id for s in rules.stages])
     rule_ids = pl.Enum(list(dict.fromkeys([r.id for r in rules.rules] + [rules.sticky_rule_id, rules.without_deals_id])))
@@ -330,7 +330,7 @@ def _classify(contacts, deals, consent, rules, stage_format, output_file, checke
         raise InputError("cannot classify:\n  " + "\n  ".join(problems))
 
     links: dict[str, int] = {}
-    for key in ("deal_counts", "consent_counts"):
+    for key in ("deals_counts", "consent_counts"):
         if key in got:
             links.update({k: int(v or 0) for k, v in got[key].row(0, named=True).items()})
     sources = {"contacts": contacts.display, "deals": deals.display if deals else None, "consent": consent.display if consent else None}

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import polars as pl
 
-from .rules import Rules
+from .rules import Rules, one_of
 from .sources import Source
 
 KEY = "__lc_key"  #: the contact's Record ID, trimmed: the join key everywhere
@@ -23,7 +25,7 @@ def lowered(expr: pl.Expr) -> pl.Expr:
 
 def in_values(expr: pl.Expr, values: tuple[str, ...]) -> pl.Expr:
     """Membership ignoring case and surrounding spaces, as `IN @list` does in conditions."""
-    return lowered(expr).is_in([v.strip().lower() for v in values])
+    return one_of(expr, values)
 
 
 def parse_bool(expr: pl.Expr, rules: Rules) -> pl.Expr:
@@ -72,60 +74,108 @@ def split_ids(expr: pl.Expr) -> pl.Expr:
     return expr.str.replace_all(",", ";").str.split(";")
 
 
-def unreadable_values(source: Source, rules: Rules, names: tuple[str, ...]) -> pl.LazyFrame | None:
-    """Values of boolean and date columns that do not read as one: column, value, count, first row."""
+BAD_VALUE = "bad:"  #: prefix of columns holding a value that does not read as its type (else null)
+ALL_FIELDS = "__lc_fields"  #: a per-row value that needs every field parsed (so broken rows fail here)
+
+
+def bad_value(source: Source, name: str, parsed: pl.Expr) -> pl.Expr:
+    """The trimmed text where `parsed` could not read it (null where it could or the cell is blank)."""
+    text = source.text(name)
+    return pl.when(text.is_not_null() & parsed.is_null()).then(text).alias(BAD_VALUE + name)
+
+
+def every_field() -> pl.Expr:
+    # Facts read a few columns; Polars then skips the others and would not notice a row with
+    # more fields than the header. Touching every column makes the scan parse each field.
+    return pl.sum_horizontal(pl.all().is_null()).alias(ALL_FIELDS)
+
+
+def unreadable_values(frame: pl.LazyFrame, source: Source, rules: Rules) -> pl.LazyFrame | None:
+    """From a frame with BAD_VALUE columns: column, kind, value, count, first row."""
     parts = []
-    for name in names:
-        if not source.has(name):
-            continue
-        kind = rules.columns[source.role][name].type
-        text = source.text(name)
-        parsed = parse_bool(text, rules) if kind == "bool" else parse_datetime(text, column_sample(source, name))
+    for name in [c[len(BAD_VALUE):] for c in frame.collect_schema().names() if c.startswith(BAD_VALUE)]:
         parts.append(
-            source.frame.with_row_index(ROW)
-            .select(ROW, text.alias("value"), parsed.is_null().alias("bad"))
-            .filter(pl.col("value").is_not_null() & pl.col("bad"))
-            .group_by("value")
+            frame.filter(pl.col(BAD_VALUE + name).is_not_null())
+            .group_by(pl.col(BAD_VALUE + name).alias("value"))
             .agg(pl.len().alias("count"), (pl.col(ROW).min() + 2).alias("first_row"))
-            .select(pl.lit(source.resolved[name]).alias("column"), pl.lit(kind).alias("kind"), "value", "count", "first_row")
+            .select(pl.lit(source.resolved[name]).alias("column"), pl.lit(rules.columns[source.role][name].type).alias("kind"),
+                    "value", pl.col("count").cast(pl.UInt32), pl.col("first_row").cast(pl.Int64))
         )
     return pl.concat(parts) if parts else None
 
 
-def contact_keys(contacts: Source) -> pl.LazyFrame:
-    return contacts.frame.select(contacts.text("record_id").alias(KEY)).drop_nulls().unique()
+#: A HubSpot/Salesforce-style numeric id without leading zeros: such ids are joined as integers.
+CANONICAL_ID = r"^[1-9][0-9]{0,17}$"
 
 
-def deal_facts(deals: Source, contacts: Source, rules: Rules) -> tuple[pl.LazyFrame, pl.LazyFrame]:
-    """(facts per contact key: deals, won_deals, open_deals, lost_deals; one row of link counts)."""
+@dataclass(frozen=True)
+class ContactIds:
+    """The contacts' record ids, read once: row number, key (and email, deal ids when joins need them).
+
+    When every id is a plain number the keys are integers (joins and groupings on them are
+    several times cheaper than on text); otherwise they stay text, exactly as written.
+    """
+
+    frame: pl.DataFrame  # ROW, KEY, and optionally "email", "deal_ids"
+    integer: bool
+
+    def key(self, text: pl.Expr) -> pl.Expr:
+        """An id read elsewhere (a deal's contact ids, a consent row) as a key comparable to KEY."""
+        if not self.integer:
+            return text
+        return pl.when(text.str.contains(CANONICAL_ID)).then(text.str.to_integer(strict=False))
+
+    def known(self) -> pl.LazyFrame:
+        return self.frame.lazy().select(KEY).drop_nulls().unique()
+
+
+def read_contact_ids(contacts: Source, *, email: bool, deal_ids: bool) -> ContactIds:
+    text = contacts.text("record_id")
+    extra = []
+    if email:
+        extra.append(lowered(contacts.text("email")).alias("email"))
+    if deal_ids and contacts.has("deal_ids"):
+        extra.append(contacts.text("deal_ids").alias("deal_ids"))
+    frame = contacts.frame.with_row_index(ROW).select(ROW, text.alias(KEY), *extra).collect()
+    keys = frame[KEY].drop_nulls()
+    integer = bool(len(keys)) and bool(keys.str.contains(CANONICAL_ID).all())
+    if integer:
+        frame = frame.with_columns(pl.col(KEY).str.to_integer())
+    return ContactIds(frame, integer)
+
+
+def deal_facts(deals: Source, ids: ContactIds, rules: Rules) -> tuple[pl.LazyFrame, pl.LazyFrame, pl.LazyFrame | None]:
+    """(facts per contact key: deals, won_deals, open_deals, lost_deals; one row of link counts; unreadable values)."""
     v = rules.values
-    stage = deals.text("stage")
-    won = (in_values(stage, v["won_deal_stages"]) | parse_bool(deals.text("is_won"), rules)).fill_null(False)
+    stage = deals.raw("stage")
+    won = (in_values(stage, v["won_deal_stages"]) | parse_bool(deals.raw("is_won"), rules)).fill_null(False)
     lost = ~won & (
         in_values(stage, v["lost_deal_stages"])
-        | parse_bool(deals.text("is_lost"), rules)
-        | parse_bool(deals.text("is_closed"), rules)
+        | parse_bool(deals.raw("is_lost"), rules)
+        | parse_bool(deals.raw("is_closed"), rules)
     ).fill_null(False)
+    # Deals are read once into a compact table: every link and count below reads it.
     flags = deals.frame.with_row_index(ROW).select(
         ROW,
         deals.text("record_id").alias("deal_id"),
         won.alias("won"),
         lost.alias("lost"),
         deals.text("contact_ids").alias("contact_ids"),
-    )
-    keys = contact_keys(contacts).with_columns(pl.lit(True).alias("known"))
+        *[bad_value(deals, name, parse_bool(deals.raw(name), rules)) for name in ("is_won", "is_lost", "is_closed") if deals.has(name)],
+        every_field(),
+    ).collect().lazy()
     by_deal = (
-        flags.select(ROW, split_ids(pl.col("contact_ids")).alias(KEY))
-        .explode(KEY)
-        .with_columns(pl.col(KEY).str.strip_chars())
-        .filter(pl.col(KEY).is_not_null() & (pl.col(KEY) != ""))
-        .join(keys, on=KEY, how="left")
+        flags.select(ROW, split_ids(pl.col("contact_ids")).alias("ref"))
+        .explode("ref")
+        .with_columns(pl.col("ref").str.strip_chars())
+        .filter(pl.col("ref").is_not_null() & (pl.col("ref") != ""))
+        .with_columns(ids.key(pl.col("ref")).alias(KEY))
     )
-    pairs = [by_deal.filter(pl.col("known")).select(ROW, KEY)]
+    pairs = [by_deal.filter(pl.col(KEY).is_not_null()).select(ROW, KEY)]
     from_contacts = None
-    if contacts.has("deal_ids") and deals.has("record_id"):
+    if "deal_ids" in ids.frame.columns and deals.has("record_id"):
         from_contacts = (
-            contacts.frame.select(contacts.text("record_id").alias(KEY), split_ids(contacts.text("deal_ids")).alias("deal_id"))
+            ids.frame.lazy().select(KEY, split_ids(pl.col("deal_ids")).alias("deal_id"))
             .explode("deal_id")
             .with_columns(pl.col("deal_id").str.strip_chars())
             .filter(pl.col("deal_id").is_not_null() & (pl.col("deal_id") != "") & pl.col(KEY).is_not_null())
@@ -143,48 +193,55 @@ def deal_facts(deals: Source, contacts: Source, rules: Rules) -> tuple[pl.LazyFr
             pl.col("lost").sum().cast(pl.Int64).alias("lost_deals"),
         )
     )
+    known = ids.known()
+    unknown = by_deal.join(known, on=KEY, how="anti")
     counts = [
         flags.select(pl.len().alias("deal_rows")),
-        linked.select(pl.col(ROW).n_unique().alias("deals_linked")),
-        by_deal.filter(pl.col("known").is_null()).select(
-            pl.len().alias("unknown_contact_refs"), pl.col(ROW).n_unique().alias("deals_with_unknown_contacts")
-        ),
+        linked.join(known, on=KEY, how="semi").select(pl.col(ROW).n_unique().alias("deals_linked")),
+        unknown.select(pl.len().alias("unknown_contact_refs"), pl.col(ROW).n_unique().alias("deals_with_unknown_contacts")),
     ]
     if from_contacts is not None:
         counts.append(from_contacts.select(pl.col(ROW).is_null().sum().alias("contact_deal_ids_not_in_deals")))
-    return facts, pl.concat(counts, how="horizontal")
+    return facts, pl.concat(counts, how="horizontal"), unreadable_values(flags, deals, rules)
 
 
-def consent_facts(consent: Source, contacts: Source, rules: Rules) -> tuple[pl.LazyFrame, pl.LazyFrame]:
-    """(facts per contact key: marketing_consent, consent_double_opt_in; one row of link counts)."""
+def consent_facts(consent: Source, ids: ContactIds, rules: Rules) -> tuple[pl.LazyFrame, pl.LazyFrame, pl.LazyFrame | None]:
+    """(facts per contact key: marketing_consent, consent_double_opt_in; one row of link counts; unreadable values)."""
     v = rules.values
+    # The marketing type as its position in the list (null: not a marketing type).
+    subscription = consent.raw("subscription_type")
+    kind = None
+    for i, name in enumerate(dict.fromkeys(v["marketing_subscription_types"])):
+        hit = in_values(subscription, (name,))
+        kind = pl.when(hit).then(pl.lit(i, dtype=pl.Int16)) if kind is None else kind.when(hit).then(pl.lit(i, dtype=pl.Int16))
     events = consent.frame.with_row_index(ROW).select(
         ROW,
-        consent.text("contact_id").alias("contact_id"),
+        ids.key(consent.text("contact_id")).alias("cid"),
         lowered(consent.text("email")).alias("email"),
-        in_values(consent.text("subscription_type"), v["marketing_subscription_types"]).alias("marketing"),
-        lowered(consent.text("subscription_type")).alias("subscription_type"),
-        in_values(consent.text("status"), v["subscribed_statuses"]).alias("subscribed"),
-        (
-            in_values(consent.text("double_opt_in"), v["double_opt_in_confirmed"])
-            | in_values(consent.text("double_opt_in"), v["true_values"])
-        ).fill_null(False).alias("doi"),
-        parse_datetime(consent.text("timestamp"), column_sample(consent, "timestamp")).alias("ts"),
-    )
-    known_ids = contact_keys(contacts).select(pl.col(KEY).alias("contact_id"), pl.lit(True).alias("id_known"))
-    emails = contacts.frame.select(contacts.text("record_id").alias("email_key"), lowered(contacts.text("email")).alias("email")).drop_nulls()
-    # One pass over the events: a known Contact ID decides, else every contact with that email.
-    # (Materialised once: facts and counts both read it, and re-parsing timestamps is the costly part.)
+        (kind.otherwise(None) if kind is not None else pl.lit(None, dtype=pl.Int16)).alias("type"),
+        in_values(consent.raw("status"), v["subscribed_statuses"]).fill_null(False).alias("subscribed"),
+        in_values(consent.raw("double_opt_in"), v["double_opt_in_confirmed"] + v["true_values"]).fill_null(False).alias("doi"),
+        (ts := parse_datetime(consent.text("timestamp"), column_sample(consent, "timestamp"))).alias("ts"),
+        *([bad_value(consent, "timestamp", ts)] if consent.has("timestamp") else []),
+        every_field(),
+    ).collect()
+    bad = unreadable_values(events.lazy(), consent, rules)
+    events = events.lazy()
+    known = ids.known().select(pl.col(KEY).alias("cid"), pl.lit(True).alias("id_known"))
+    by_id = events.join(known, on="cid", how="left", maintain_order="left")
+    # A known Contact ID decides; otherwise every contact with that email (trimmed, any case).
+    needs_email = pl.col("id_known").is_null()
+    emails = ids.frame.lazy().select(pl.col(KEY).alias("email_key"), "email").drop_nulls()
     matched = (
-        events.join(known_ids, on="contact_id", how="left")
+        by_id.with_columns(pl.when(needs_email).then(pl.col("email")).alias("email"))
         .join(emails, on="email", how="left")
-        .with_columns(pl.when(pl.col("id_known")).then(pl.col("contact_id")).otherwise(pl.col("email_key")).alias(KEY))
-        .select(ROW, KEY, "marketing", "subscription_type", "subscribed", "doi", "ts")
+        .select(ROW, pl.when(needs_email).then(pl.col("email_key")).otherwise(pl.col("cid")).alias(KEY), "type", "subscribed", "doi", "ts")
         .collect()
     )
-    total = matched[ROW].n_unique()
-    matched = matched.lazy().filter(pl.col(KEY).is_not_null()).unique(subset=[ROW, KEY])
-    latest = matched.filter(pl.col("marketing")).group_by(KEY, "subscription_type").agg(
+    del events
+    total = int(matched[ROW].n_unique())
+    found = matched.lazy().filter(pl.col(KEY).is_not_null())
+    latest = found.filter(pl.col("type").is_not_null()).unique(subset=[ROW, KEY]).group_by(KEY, "type").agg(
         pl.col("subscribed").sort_by("ts", ROW, nulls_last=False).last().alias("subscribed"),
         pl.col("doi").any().alias("doi"),
     )
@@ -192,9 +249,9 @@ def consent_facts(consent: Source, contacts: Source, rules: Rules) -> tuple[pl.L
         pl.col("subscribed").any().alias("consent_marketing"),
         pl.col("doi").any().alias("consent_double_opt_in"),
     )
-    counts = matched.select(
+    counts = found.select(
         pl.lit(total).alias("consent_rows"),
         pl.col(ROW).n_unique().alias("consent_rows_matched"),
         (pl.lit(total) - pl.col(ROW).n_unique()).alias("consent_rows_unknown_contact"),
     )
-    return facts, counts
+    return facts, counts, bad

@@ -547,6 +547,18 @@ def to_polars(cond: Condition, col: Callable[[str], pl.Expr], values: dict[str, 
     return _compile(cond.tree, col, values)
 
 
+def one_of(expr: pl.Expr, values: tuple[str, ...]) -> pl.Expr:
+    """True when the text is one of `values`, ignoring case and surrounding spaces (null stays null).
+
+    One case-insensitive regex scan: several times cheaper than trimming and lower-casing
+    every value first, which matters on millions of rows.
+    """
+    if not values:
+        return pl.when(expr.is_null()).then(None).otherwise(False)
+    alternatives = "|".join(re.escape(v.strip()) for v in dict.fromkeys(values))
+    return expr.str.contains(rf"(?i)^\s*(?:{alternatives})\s*$")
+
+
 def _like_regex(pattern: str) -> str:
     out = []
     for ch in pattern:
@@ -584,8 +596,7 @@ def _compile(node: exp.Expression, col: Callable[[str], pl.Expr], values: dict) 
     if isinstance(node, exp.In):
         field_ = node.args.get("field")
         if isinstance(field_, exp.Parameter):
-            wanted = [v.strip().lower() for v in values[field_.name]]
-            return c(node.this).str.strip_chars().str.to_lowercase().is_in(wanted)
+            return one_of(c(node.this), values[field_.name])
         left = c(node.this)
         return pl.any_horizontal([left == c(item) for item in node.expressions])
     if isinstance(node, exp.Is):

@@ -53,6 +53,12 @@ class Source:
     def has(self, name: str) -> bool:
         return name in self.resolved
 
+    def raw(self, name: str) -> pl.Expr:
+        """The column exactly as read (text); null when the file lacks the column."""
+        if name not in self.resolved:
+            return pl.lit(None, dtype=pl.String)
+        return pl.col(self.resolved[name]).cast(pl.String)
+
     def text(self, name: str) -> pl.Expr:
         """The column as trimmed text, empty cells as null; null when the file lacks the column."""
         if name not in self.resolved:
