@@ -8,10 +8,10 @@ from typing import Any
 import polars as pl
 
 from .errors import InputError
-from .facts import lowered
+from .facts import CANONICAL_ID, lowered
 from .moves import EMPTY, sample_order, summarize_moves
 from .rules import ColumnSpec, Rules
-from .sources import Source
+from .sources import Source, explain_read_error
 
 SAMPLES_PER_TRANSITION = 2
 MAX_SAMPLES = 20
@@ -68,28 +68,33 @@ def diff_columns(rules: Rules, key: str | None, stage: str | None) -> dict[str, 
 
 
 def _project(source: Source, rules: Rules, extra: list[str], rule_header: str | None) -> pl.DataFrame:
-    """Only the columns the diff needs (the rest of each file is never held in memory)."""
+    """Only what the diff needs, in small types: the rest of each file is never held in memory."""
     lookup = rules.stage_lookup()
     raw = pl.col(source.resolved["stage"]).cast(pl.String)
+    stage = lowered(raw).replace_strict(list(lookup), list(lookup.values()), default=None, return_dtype=pl.String)
     exprs = [
         source.text("record_id").alias("key"),
-        raw.alias("raw"),
-        lowered(raw).replace_strict(list(lookup), list(lookup.values()), default=None, return_dtype=pl.String).alias("stage"),
+        stage.cast(pl.Enum([s.id for s in rules.stages])).alias("stage"),
+        # The spelling is kept only where the rules do not know it (for the error message).
+        pl.when(stage.is_null() & raw.str.contains(r"\S")).then(raw).alias("raw"),
     ]
     if rule_header:
-        exprs.append(pl.col(rule_header).cast(pl.String).alias("rule"))
+        exprs.append(pl.col(rule_header).cast(pl.Categorical).alias("rule"))
     exprs += [pl.col(h).cast(pl.String).alias(f"col:{h}") for h in extra]
-    frame = source.frame.select(exprs).with_row_index("row")
-    try:
-        return frame.collect()
-    except pl.exceptions.PolarsError as exc:
-        raise InputError(f"{source.display}: cannot read as CSV: {str(exc).splitlines()[0]}") from None
+    return source.frame.select(exprs).with_row_index("row").collect()
+
+
+def _integer_keys(*frames: pl.DataFrame) -> tuple[pl.DataFrame, ...]:
+    """Plain-number ids (no leading zeros) as integers in every frame, or all left as text."""
+    if all(f["key"].drop_nulls().str.contains(CANONICAL_ID).all() for f in frames):
+        return tuple(f.with_columns(pl.col("key").str.to_integer()) for f in frames)
+    return frames
 
 
 def _check(df: pl.DataFrame, source: Source, rules: Rules) -> list[str]:
     problems = []
     unknown = (
-        df.filter(pl.col("stage").is_null() & pl.col("raw").str.strip_chars().ne(""))
+        df.filter(pl.col("raw").is_not_null())
         .group_by("raw").agg(pl.len().alias("n"), (pl.col("row").min() + 2).alias("first"))
         .sort("n", "raw", descending=[True, False])
     )
@@ -114,16 +119,21 @@ def diff(before: Source, after: Source, rules: Rules, *, columns: tuple[str, ...
         if absent:
             raise InputError(f"{source.display}: --columns names columns the file does not have: {', '.join(absent)}")
     rule_header = next((h for h in after.headers if h.strip().lower() == rules.rule_column.lower()), None)
-    b = _project(before, rules, list(columns), None)
-    a = _project(after, rules, list(columns), rule_header)
+    try:
+        b = _project(before, rules, list(columns), None)
+        a = _project(after, rules, list(columns), rule_header)
+    except pl.exceptions.PolarsError as exc:
+        raise explain_read_error([before, after], exc) from None
     problems = _check(b, before, rules) + _check(a, after, rules)
     if problems:
         raise InputError("cannot compare:\n  " + "\n  ".join(problems))
 
+    b, a = _integer_keys(b.drop("raw"), a.drop("raw"))
     joined = b.join(a, on="key", how="full", coalesce=True, suffix="_after")
     in_before, in_after = pl.col("row").is_not_null(), pl.col("row_after").is_not_null()
     both = joined.filter(in_before & in_after)
-    frm, to = pl.col("stage").fill_null(EMPTY), pl.col("stage_after").fill_null(EMPTY)
+    frm = pl.col("stage").cast(pl.String).fill_null(EMPTY)
+    to = pl.col("stage_after").cast(pl.String).fill_null(EMPTY)
     moves = summarize_moves(both.group_by(frm.alias("from"), to.alias("to")).agg(pl.len().alias("count")), rules)
     changed = both.filter(pl.col("stage").ne_missing(pl.col("stage_after")))
     column_changes = {c: int(both.select(pl.col(f"col:{c}").ne_missing(pl.col(f"col:{c}_after")).sum()).item()) for c in columns}
@@ -140,6 +150,7 @@ def diff(before: Source, after: Source, rules: Rules, *, columns: tuple[str, ...
 
 
 def _samples(changed: pl.DataFrame, after: Source, rules: Rules, has_rule: bool) -> tuple[dict[str, Any], ...]:
+    changed = changed.with_columns(pl.col("stage", "stage_after").cast(pl.String))
     picked = (
         changed.sort("row_after")
         .group_by("stage", "stage_after", maintain_order=True).head(SAMPLES_PER_TRANSITION)
@@ -147,19 +158,24 @@ def _samples(changed: pl.DataFrame, after: Source, rules: Rules, has_rule: bool)
     rows = sorted(picked.iter_rows(named=True), key=lambda r: (sample_order(r["stage"], r["stage_after"], rules), r["row_after"]))[:MAX_SAMPLES]
     if not rows:
         return ()
-    # Names and emails only for the few sampled contacts: one more pass over AFTER, filtered by id.
-    wanted = [r["key"] for r in rows]
+    # Ids, names and emails only for the few sampled rows: one more pass over AFTER, by row number.
+    wanted = [r["row_after"] for r in rows]
+    found = (
+        after.frame.with_row_index("row")
+        .filter(pl.col("row").is_in(wanted))
+        .select("row", after.text("record_id").alias("key"), *[after.text(n).alias(n) for n in ("first_name", "last_name", "email")])
+        .collect()
+    )
     people = {}
-    name_cols = [after.text(n).alias(n) for n in ("first_name", "last_name", "email")]
-    found = after.frame.select(after.text("record_id").alias("key"), *name_cols).filter(pl.col("key").is_in(wanted)).collect()
     for row in found.iter_rows(named=True):
         name = " ".join(v for v in (row["first_name"], row["last_name"]) if v)
-        people[row["key"]] = (name or None, row["email"])
+        people[row["row"]] = (row["key"], name or None, row["email"])
     return tuple(
         {
-            "row": r["row_after"] + 2, "record_id": r["key"], "name": people.get(r["key"], (None, None))[0],
-            "email": people.get(r["key"], (None, None))[1], "from": r["stage"] or EMPTY, "to": r["stage_after"] or EMPTY,
-            "rule": r.get("rule") if has_rule else None,
+            "row": r["row_after"] + 2, "record_id": people.get(r["row_after"], (None,) * 3)[0],
+            "name": people.get(r["row_after"], (None,) * 3)[1], "email": people.get(r["row_after"], (None,) * 3)[2],
+            "from": r["stage"] or EMPTY, "to": r["stage_after"] or EMPTY,
+            "rule": str(r["rule"]) if has_rule and r.get("rule") is not None else None,
         }
         for r in rows
     )
