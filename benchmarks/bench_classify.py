@@ -100,6 +100,7 @@ def main() -> int:
     parser.add_argument("--contacts", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=1, help="runs per tool; the table shows the fastest")
     parser.add_argument("--skip", action="append", choices=TOOLS[1:], default=[], help="leave out a peer (repeatable)")
+    parser.add_argument("--no-diff", action="store_true", help="do not also time lifecycle diff")
     args = parser.parse_args()
     data = HERE / "data" / f"{args.contacts}"
     if not (data / "consent.csv").exists():
@@ -140,6 +141,13 @@ def main() -> int:
               f"{base[1] / d[1]:.2f}x its peak memory (target <= 1.0 at 10M)")
     if base and "pandas" in results:
         print(f"lifecycle is {results['pandas'][0] / base[0]:.1f}x faster than pandas (target >= 8 at 1M)")
+    lifecycle_out = outputs.get("lifecycle")
+    if lifecycle_out is not None and not args.no_diff:
+        # diff of two exports of this size: the input and lifecycle's reclassified file.
+        files_mb = (data / "contacts.csv").stat().st_size / 1e6 + lifecycle_out.stat().st_size / 1e6
+        seconds, peak = measure([sys.executable, "-m", "lifecycle_cli", "diff", str(data / "contacts.csv"), str(lifecycle_out), "-q"])
+        print(f"lifecycle diff of two {args.contacts:,}-row files ({files_mb:,.0f} MB): {seconds:.1f} s, "
+              f"peak {peak:,.0f} MB ({peak / files_mb:.2f}x the size of the files)")
     return 1 if disagreements or failed else 0
 
 

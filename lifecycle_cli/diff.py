@@ -161,7 +161,7 @@ def _samples(changed: pl.DataFrame, after: Source, rules: Rules, has_rule: bool)
     # Ids, names and emails only for the few sampled rows: one more pass over AFTER, by row number.
     wanted = [r["row_after"] for r in rows]
     found = (
-        after.frame.with_row_index("row")
+        after.frame.head(max(wanted) + 1).with_row_index("row")
         .filter(pl.col("row").is_in(wanted))
         .select("row", after.text("record_id").alias("key"), *[after.text(n).alias(n) for n in ("first_name", "last_name", "email")])
         .collect()

@@ -225,8 +225,10 @@ def consent_facts(consent: Source, ids: ContactIds, rules: Rules) -> tuple[pl.La
         *([bad_value(consent, "timestamp", ts)] if consent.has("timestamp") else []),
         every_field(),
     ).collect()
+    # Collected now, so the wide events table can be freed as soon as the matching is done.
     bad = unreadable_values(events.lazy(), consent, rules)
-    events = events.lazy()
+    bad = bad.collect().lazy() if bad is not None else None
+    events = events.select(ROW, "cid", "email", "type", "subscribed", "doi", "ts").lazy()
     known = ids.known().select(pl.col(KEY).alias("cid"), pl.lit(True).alias("id_known"))
     by_id = events.join(known, on="cid", how="left", maintain_order="left")
     # A known Contact ID decides; otherwise every contact with that email (trimmed, any case).
