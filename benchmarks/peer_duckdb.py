@@ -15,6 +15,8 @@ import sys
 
 import duckdb
 
+import peer_vocabulary as vocab
+
 
 def sql_list(values: list[str]) -> str:
     """A SQL IN list of the values trimmed and lower-cased (compare with lower(trim(x)))."""
@@ -25,33 +27,19 @@ def lit(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-OTHER_KINDS = sql_list(["Employee", "Applicant", "Partner", "Competitor", "Vendor"])
-INTERNAL_DOMAINS = sql_list(["lifecycle-demo.com"])
-WON_DEAL_STAGES = sql_list(["closedwon", "Closed Won"])
-LOST_DEAL_STAGES = sql_list(["closedlost", "Closed Lost"])
-SALES_LEAD_STATUSES = sql_list(["Attempted to contact", "ATTEMPTED_TO_CONTACT", "Connected", "In progress",
-                                "IN_PROGRESS", "Open deal", "OPEN_DEAL"])
-CONFIRMED = ["Confirmed", "User clicked confirmation", "HubSpot Rep. marked confirmed",
-             "Customer marked confirmed", "Confirmed from previous behavior", "Confirmed due to form"]
+OTHER_KINDS = sql_list(vocab.OTHER_KINDS)
+INTERNAL_DOMAINS = sql_list(vocab.INTERNAL_DOMAINS)
+WON_DEAL_STAGES = sql_list(vocab.WON_DEAL_STAGES)
+LOST_DEAL_STAGES = sql_list(vocab.LOST_DEAL_STAGES)
+SALES_LEAD_STATUSES = sql_list(vocab.SALES_LEAD_STATUSES)
+CONFIRMED = vocab.DOUBLE_OPT_IN_CONFIRMED
 DOUBLE_OPT_IN_CONFIRMED = sql_list(CONFIRMED)
-MARKETING_SUBSCRIPTION_TYPES = sql_list(["Marketing Information"])
-SUBSCRIBED_STATUSES = sql_list(["Subscribed", "SUBSCRIBED"])
-TRUE_VALUES = ["true", "yes", "y", "1", "ja", "wahr"]
+MARKETING_SUBSCRIPTION_TYPES = sql_list(vocab.MARKETING_SUBSCRIPTION_TYPES)
+SUBSCRIBED_STATUSES = sql_list(vocab.SUBSCRIBED_STATUSES)
+TRUE_VALUES = vocab.TRUE_VALUES
 DOI_EVENT = sql_list(CONFIRMED + TRUE_VALUES)
 TRUE = sql_list(TRUE_VALUES)
-
-STAGES = {
-    "subscriber": ["subscriber", "Subscriber", "Abonnent"],
-    "lead": ["lead", "Lead", "Leads"],
-    "marketing_lead": ["marketing_lead", "Marketing Lead", "marketingqualifiedlead", "Marketing Qualified Lead",
-                       "Marketing-qualified lead", "MQL", "Marketingqualifizierter Lead"],
-    "sales_lead": ["sales_lead", "Sales Lead", "salesqualifiedlead", "Sales Qualified Lead", "Sales-qualified lead",
-                   "SQL", "Vertriebsqualifizierter Lead"],
-    "opportunity": ["opportunity", "Opportunity", "Verkaufschance"],
-    "customer": ["customer", "Customer", "Kunde"],
-    "evangelist": ["evangelist", "Evangelist", "Advocate", "Fürsprecher"],
-    "other": ["other", "Other", "Andere", "Sonstige"],
-}
+STAGES = vocab.STAGES
 CURRENT_STAGE = "CASE " + " ".join(
     f"WHEN lower(trim(\"Lifecycle Stage\")) IN {sql_list(spellings)} THEN '{stage}'" for stage, spellings in STAGES.items()
 ) + " END"

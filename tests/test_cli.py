@@ -209,3 +209,20 @@ def test_debug_shows_the_trace_only_when_asked(tmp_path: Path) -> None:
     assert "Traceback" not in plain.stderr
     debug = run_cli("classify", tmp_path / "missing.csv", "--debug")
     assert debug.code == USAGE and "Traceback" in debug.stderr and "contacts file not found" in debug.stderr
+
+
+def test_classify_json_format_is_the_result_object(examples: Path) -> None:
+    """`--format json` prints exactly `ClassifyResult.to_dict()` (the CSV goes to its file, the JSON to stdout)."""
+    from lifecycle_cli.classify import classify
+    from lifecycle_cli.rules import load_rules
+    from lifecycle_cli.sources import read_source
+
+    from conftest import ROOT
+
+    out = examples / "out.csv"
+    args = ["classify", examples / "contacts.csv", "--deals", examples / "deals.csv", "--consent", examples / "consent.csv"]
+    run = invoke_assert_code(OK, *args, "-o", out, "--format", "json", "--rules", ROOT / "rules.yaml")
+    rules = load_rules(ROOT / "rules.yaml", str(ROOT / "rules.yaml"))
+    sources = [read_source(str(examples / f"{n}.csv"), n, rules.columns[n]) for n in ("contacts", "deals", "consent")]
+    result = classify(*sources, rules, output_file=str(out)).result
+    assert json.loads(run.stdout) == result.to_dict()
