@@ -287,6 +287,9 @@ def _classify(contacts, deals, consent, rules, stage_format, output_file, checke
         # No output pass will parse every field of the contacts: check for broken rows here.
         lazies["parse_contacts"] = contacts.frame.select(pl.all().null_count())
     got = dict(zip(lazies, pl.collect_all(list(lazies.values()))))
+    # Emails and deal ids were only needed for the facts: free them before the decision pass.
+    del lazies, id_frame, repeated, missing_ids
+    ids = ContactIds(ids.frame.select(ROW, KEY), ids.integer)
 
     problems, warnings = [], []
     repeated_df = got["repeated"].sort("first")

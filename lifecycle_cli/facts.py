@@ -214,30 +214,33 @@ def consent_facts(consent: Source, ids: ContactIds, rules: Rules) -> tuple[pl.La
     for i, name in enumerate(dict.fromkeys(v["marketing_subscription_types"])):
         hit = in_values(subscription, (name,))
         kind = pl.when(hit).then(pl.lit(i, dtype=pl.Int16)) if kind is None else kind.when(hit).then(pl.lit(i, dtype=pl.Int16))
-    events = consent.frame.with_row_index(ROW).select(
-        ROW,
-        ids.key(consent.text("contact_id")).alias("cid"),
-        lowered(consent.text("email")).alias("email"),
-        (kind.otherwise(None) if kind is not None else pl.lit(None, dtype=pl.Int16)).alias("type"),
-        in_values(consent.raw("status"), v["subscribed_statuses"]).fill_null(False).alias("subscribed"),
-        in_values(consent.raw("double_opt_in"), v["double_opt_in_confirmed"] + v["true_values"]).fill_null(False).alias("doi"),
-        (ts := parse_datetime(consent.text("timestamp"), column_sample(consent, "timestamp"))).alias("ts"),
-        *([bad_value(consent, "timestamp", ts)] if consent.has("timestamp") else []),
-        every_field(),
-    ).collect()
-    # Collected now, so the wide events table can be freed as soon as the matching is done.
+    known = ids.known().select(pl.col(KEY).alias("cid"), pl.lit(True).alias("id_known"))
+    # A known Contact ID decides; otherwise every contact with that email (trimmed, any case).
+    # The email is kept only for the rows that need it, so the events table stays small.
+    events = (
+        consent.frame.with_row_index(ROW).select(
+            ROW,
+            ids.key(consent.text("contact_id")).alias("cid"),
+            consent.raw("email").alias("email"),
+            (kind.otherwise(None) if kind is not None else pl.lit(None, dtype=pl.Int16)).alias("type"),
+            in_values(consent.raw("status"), v["subscribed_statuses"]).fill_null(False).alias("subscribed"),
+            in_values(consent.raw("double_opt_in"), v["double_opt_in_confirmed"] + v["true_values"]).fill_null(False).alias("doi"),
+            (ts := parse_datetime(consent.text("timestamp"), column_sample(consent, "timestamp"))).alias("ts"),
+            *([bad_value(consent, "timestamp", ts)] if consent.has("timestamp") else []),
+            every_field(),
+        )
+        .join(known, on="cid", how="left", maintain_order="left")
+        .with_columns(pl.when(pl.col("id_known").is_null()).then(lowered(pl.col("email"))).alias("email"))
+        .collect()
+    )
     bad = unreadable_values(events.lazy(), consent, rules)
     bad = bad.collect().lazy() if bad is not None else None
-    events = events.select(ROW, "cid", "email", "type", "subscribed", "doi", "ts").lazy()
-    known = ids.known().select(pl.col(KEY).alias("cid"), pl.lit(True).alias("id_known"))
-    by_id = events.join(known, on="cid", how="left", maintain_order="left")
-    # A known Contact ID decides; otherwise every contact with that email (trimmed, any case).
-    needs_email = pl.col("id_known").is_null()
     emails = ids.frame.lazy().select(pl.col(KEY).alias("email_key"), "email").drop_nulls()
     matched = (
-        by_id.with_columns(pl.when(needs_email).then(pl.col("email")).alias("email"))
+        events.lazy().select(ROW, "cid", "id_known", "email", "type", "subscribed", "doi", "ts")
         .join(emails, on="email", how="left")
-        .select(ROW, pl.when(needs_email).then(pl.col("email_key")).otherwise(pl.col("cid")).alias(KEY), "type", "subscribed", "doi", "ts")
+        .select(ROW, pl.when(pl.col("id_known").is_null()).then(pl.col("email_key")).otherwise(pl.col("cid")).alias(KEY),
+                "type", "subscribed", "doi", "ts")
         .collect()
     )
     del events
