@@ -17,6 +17,7 @@ import polars as pl
 from .errors import InputError
 from .facts import (
     KEY, ROW, ContactIds, consent_facts, deal_facts, in_values, lowered, parse_bool, parse_datetime, read_contact_ids,
+    stage_id,
 )
 from .moves import EMPTY, sample_order, summarize_moves
 from .rules import Rules, to_polars
@@ -30,7 +31,6 @@ RAW = "__lc_raw_stage"  #: the stage exactly as the file spells it
 OTHER = "__lc_other_type"  #: the Other Type a rule set (null: keep the file's)
 BAD = "__lc_bad_"  #: prefix of flags for values that do not read as their type
 SAMPLE_ROWS = 10
-STAGE_FORMATS = ("auto", "label", "value")
 
 
 @dataclass(frozen=True)
@@ -89,11 +89,6 @@ class Classification:
     output: pl.LazyFrame
 
 
-def _stage_id_expr(raw: pl.Expr, rules: Rules) -> pl.Expr:
-    lookup = rules.stage_lookup()
-    return lowered(raw).replace_strict(list(lookup), list(lookup.values()), default=None, return_dtype=pl.String)
-
-
 def _stage_writer(stage_id: pl.Expr, rules: Rules, form: str) -> pl.Expr:
     names = [s.id for s in rules.stages]
     written = [s.label if form == "label" else s.value for s in rules.stages]
@@ -142,7 +137,7 @@ def _typed_contacts(contacts: Source, rules: Rules, ids: ContactIds) -> pl.LazyF
         *typed,
         *checked,
         domain.alias(FACT + "email_domain"),
-        _stage_id_expr(raw, rules).alias(CUR),
+        stage_id(raw, rules).alias(CUR),
         raw.alias(RAW),
         doi.alias("__lc_contact_doi"),
     ).with_columns(pl.col(CUR).alias(FACT + "current_stage"))
@@ -211,13 +206,12 @@ def _other_type(rules: Rules) -> pl.Expr | None:
     return chain.otherwise(None) if chain is not None else None
 
 
-def _output(contacts: Source, decisions: pl.DataFrame, rules: Rules, form: str, stage_format: str) -> tuple[pl.LazyFrame, list[str]]:
+def _output(contacts: Source, decisions: pl.DataFrame, rules: Rules, form: str, stage_format: str) -> pl.LazyFrame:
     """The output table: every input column in order, the stage updated, the new columns beside it."""
     stage_header = contacts.resolved["stage"]
     raw = pl.col(stage_header).cast(pl.String)
-    current = _stage_id_expr(raw, rules)
     new = pl.col(NEW).cast(pl.String)
-    changed = new.ne_missing(current)
+    changed = pl.col(NEW).ne_missing(pl.col(CUR))
     written = _stage_writer(new, rules, form)
     # Unchanged contacts keep the stage exactly as the file spells it, unless a form was asked for.
     new_stage = pl.when(changed | pl.lit(stage_format != "auto")).then(pl.coalesce(written, raw)).otherwise(raw)
@@ -239,11 +233,11 @@ def _output(contacts: Source, decisions: pl.DataFrame, rules: Rules, form: str, 
     at = columns.index(stage_header) + 1
     columns[at:at] = extra
     # The decisions are in file order, one per row kept: set them beside the file's own rows.
-    side = decisions.select([c for c in (NEW, RULE, OTHER, "__lc_keep") if c in decisions.columns])
+    side = decisions.select([c for c in (CUR, NEW, RULE, OTHER, "__lc_keep") if c in decisions.columns])
     frame = pl.concat([contacts.frame, side.lazy()], how="horizontal")
     if "__lc_keep" in side.columns:
         frame = frame.filter(pl.col("__lc_keep"))
-    return frame.with_columns(updates).select(columns), columns
+    return frame.with_columns(updates).select(columns)
 
 
 def _expected(kind: str, rules: Rules) -> str:
@@ -343,8 +337,7 @@ def _classify(contacts, deals, consent, rules, stage_format, output_file, checke
     result = _summarize(kept, contacts, rules, sources, links, output_file, checked_only, tuple(warnings))
     # Pass 3 (lazy): the output, streamed by whoever writes it.
     form = detect_stage_format(contacts, rules) if stage_format == "auto" else stage_format
-    output, _ = _output(contacts, decisions, rules, form, stage_format)
-    return Classification(result, output)
+    return Classification(result, _output(contacts, decisions, rules, form, stage_format))
 
 
 def _bad_value_problems(src: Source, found: pl.DataFrame, rules: Rules, needed_by: list[str]) -> list[str]:

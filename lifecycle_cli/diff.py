@@ -8,7 +8,7 @@ from typing import Any
 import polars as pl
 
 from .errors import InputError
-from .facts import CANONICAL_ID, lowered
+from .facts import all_canonical, stage_id
 from .moves import EMPTY, sample_order, summarize_moves
 from .rules import ColumnSpec, Rules
 from .sources import Source, explain_read_error
@@ -69,9 +69,8 @@ def diff_columns(rules: Rules, key: str | None, stage: str | None) -> dict[str, 
 
 def _project(source: Source, rules: Rules, extra: list[str], rule_header: str | None) -> pl.DataFrame:
     """Only what the diff needs, in small types: the rest of each file is never held in memory."""
-    lookup = rules.stage_lookup()
     raw = pl.col(source.resolved["stage"]).cast(pl.String)
-    stage = lowered(raw).replace_strict(list(lookup), list(lookup.values()), default=None, return_dtype=pl.String)
+    stage = stage_id(raw, rules)
     exprs = [
         source.text("record_id").alias("key"),
         stage.cast(pl.Enum([s.id for s in rules.stages])).alias("stage"),
@@ -86,7 +85,7 @@ def _project(source: Source, rules: Rules, extra: list[str], rule_header: str | 
 
 def _integer_keys(*frames: pl.DataFrame) -> tuple[pl.DataFrame, ...]:
     """Plain-number ids (no leading zeros) as integers in every frame, or all left as text."""
-    if all(f["key"].drop_nulls().str.contains(CANONICAL_ID).all() for f in frames):
+    if all(all_canonical(f["key"]) for f in frames):
         return tuple(f.with_columns(pl.col("key").str.to_integer()) for f in frames)
     return frames
 

@@ -23,6 +23,12 @@ def lowered(expr: pl.Expr) -> pl.Expr:
     return expr.str.strip_chars().str.to_lowercase()
 
 
+def stage_id(raw: pl.Expr, rules: Rules) -> pl.Expr:
+    """A stage as the file spells it (label, HubSpot value or alias, any case) to its id; null if unknown."""
+    lookup = rules.stage_lookup()
+    return lowered(raw).replace_strict(list(lookup), list(lookup.values()), default=None, return_dtype=pl.String)
+
+
 def in_values(expr: pl.Expr, values: tuple[str, ...]) -> pl.Expr:
     """Membership ignoring case and surrounding spaces, as `IN @list` does in conditions."""
     return one_of(expr, values)
@@ -35,10 +41,6 @@ def parse_bool(expr: pl.Expr, rules: Rules) -> pl.Expr:
         .when(in_values(expr, rules.values["false_values"])).then(False)
         .otherwise(None)
     )
-
-
-def bad_bool(expr: pl.Expr, rules: Rules) -> pl.Expr:
-    return expr.is_not_null() & parse_bool(expr, rules).is_null()
 
 
 def parse_datetime(expr: pl.Expr, sample: pl.Series | None = None) -> pl.Expr:
@@ -108,6 +110,12 @@ def unreadable_values(frame: pl.LazyFrame, source: Source, rules: Rules) -> pl.L
 CANONICAL_ID = r"^[1-9][0-9]{0,17}$"
 
 
+def all_canonical(keys: pl.Series) -> bool:
+    """True when every id (ignoring blanks) is a plain number, so it can be joined as an integer."""
+    keys = keys.drop_nulls()
+    return bool(len(keys)) and bool(keys.str.contains(CANONICAL_ID).all())
+
+
 @dataclass(frozen=True)
 class ContactIds:
     """The contacts' record ids, read once: row number, key (and email, deal ids when joins need them).
@@ -137,8 +145,7 @@ def read_contact_ids(contacts: Source, *, email: bool, deal_ids: bool) -> Contac
     if deal_ids and contacts.has("deal_ids"):
         extra.append(contacts.text("deal_ids").alias("deal_ids"))
     frame = contacts.frame.with_row_index(ROW).select(ROW, text.alias(KEY), *extra).collect()
-    keys = frame[KEY].drop_nulls()
-    integer = bool(len(keys)) and bool(keys.str.contains(CANONICAL_ID).all())
+    integer = all_canonical(frame[KEY])
     if integer:
         frame = frame.with_columns(pl.col(KEY).str.to_integer())
     return ContactIds(frame, integer)

@@ -27,13 +27,6 @@ REQUIRED_COLUMNS = {
     "consent": ("subscription_type", "status", "timestamp"),
 }
 
-#: Logical columns the code itself reads (beyond those rule conditions name).
-BUILTIN_COLUMNS = {
-    "contacts": ("record_id", "stage", "email", "deal_ids", "confirmation_status", "opted_out_marketing", "unsubscribed_all", "first_name", "last_name"),
-    "deals": ("record_id", "stage", "is_won", "is_lost", "is_closed", "contact_ids"),
-    "consent": ("contact_id", "email", "subscription_type", "status", "double_opt_in", "timestamp"),
-}
-
 #: Value lists the facts are computed from; rules.yaml must define them.
 BUILTIN_VALUES = (
     "won_deal_stages", "lost_deal_stages", "double_opt_in_confirmed",
