@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import sys
 import traceback
 from enum import Enum
@@ -217,7 +216,7 @@ def classify(
         import polars as pl
 
         from .output import backup_file, write_table
-        from .sources import find_read_error
+        from .sources import find_read_error, polars_reason
 
         ruleset = _load_rules(rules)
         gates = parse_gates(fail_on or [], ruleset)
@@ -246,8 +245,7 @@ def classify(
                 write_table(run.output, target, contacts_src.format, contacts_src.dialect, stdout=sys.stdout.buffer)
             except pl.exceptions.PolarsError as exc:
                 # The output streams from the contacts file: a row Polars cannot parse shows up here.
-                raise find_read_error([contacts_src], exc) or OutputError(
-                    f"{target}: cannot write: {re.sub(r'`[^`]*`', 'a value', str(exc).splitlines()[0])}") from None
+                raise find_read_error([contacts_src]) or OutputError(f"{target}: cannot write: {polars_reason(exc)}") from None
         # The text report is a message (stderr); other formats are data, on stdout unless the CSV went there.
         data_stream = sys.stderr if target == "-" else sys.stdout
         code = _emit(result.to_dict(), fmt, report or [], gates, quiet=quiet, no_color=no_color,

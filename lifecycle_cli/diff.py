@@ -159,12 +159,8 @@ def _samples(changed: pl.DataFrame, after: Source, rules: Rules, has_rule: bool)
         return ()
     # Ids, names and emails only for the few sampled rows: one more pass over AFTER, by row number.
     wanted = [r["row_after"] for r in rows]
-    found = (
-        after.frame.head(max(wanted) + 1).with_row_index("row")
-        .filter(pl.col("row").is_in(wanted))
-        .select("row", after.text("record_id").alias("key"), *[after.text(n).alias(n) for n in ("first_name", "last_name", "email")])
-        .collect()
-    )
+    found = after.rows_at(wanted, after.text("record_id").alias("key"),
+                          *[after.text(n).alias(n) for n in ("first_name", "last_name", "email")])
     people = {}
     for row in found.iter_rows(named=True):
         name = " ".join(v for v in (row["first_name"], row["last_name"]) if v)

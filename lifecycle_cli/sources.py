@@ -53,6 +53,18 @@ class Source:
     def has(self, name: str) -> bool:
         return name in self.resolved
 
+    def rows_at(self, rows: list[int], *exprs: pl.Expr, index: str = "row") -> pl.DataFrame:
+        """A few rows by 0-based row number (column `index`), with `exprs`; reads only up to the last of them."""
+        if not rows:
+            return self.frame.head(0).with_row_index(index).select(index, *exprs).collect()
+        return (
+            self.frame.head(max(rows) + 1).with_row_index(index)
+            .filter(pl.col(index).is_in(rows))
+            .select(index, *exprs)
+            .collect()
+            .sort(index)
+        )
+
     def raw(self, name: str) -> pl.Expr:
         """The column exactly as read (text); null when the file lacks the column."""
         if name not in self.resolved:
@@ -248,30 +260,34 @@ def _read_frame(path: Path | None, data: bytes | None, separator: str) -> pl.Laz
     return pl.scan_csv(source, separator=separator, infer_schema=False, quote_char='"')
 
 
-def find_read_error(sources: list[Source | None], exc: Exception) -> InputError | None:
+def polars_reason(exc: Exception) -> str:
+    """The first line of a Polars error, without the cell values it quotes (they may be personal data)."""
+    return re.sub(r"`[^`]*`", "a value", str(exc).splitlines()[0])
+
+
+def find_read_error(sources: list[Source | None]) -> InputError | None:
     """Polars failed while reading: the file and rows at fault, found with the csv module, or None."""
     for source in sources:
         if source is None or source.format != "csv":
             continue
         raw = source.data if source.data is not None else source.path.read_bytes() if source.path else b""
-        error = _diagnose(source.display, source.role, raw, source.dialect.separator, exc)
-        if not error.message.startswith(f"{source.display}: cannot read the {source.role} file as CSV:"):
+        error = _diagnose(source.display, source.role, raw, source.dialect.separator)
+        if error is not None:
             return error
     return None
 
 
 def explain_read_error(sources: list[Source | None], exc: Exception) -> InputError:
     """An InputError for a Polars failure while reading `sources`, as precise as we can make it."""
-    found = find_read_error(sources, exc)
+    found = find_read_error(sources)
     if found is not None:
         return found
     files = ", ".join(s.display for s in sources if s is not None)
-    reason = re.sub(r"`[^`]*`", "a value", str(exc).splitlines()[0])
-    return InputError(f"cannot read the input ({files}): {reason}")
+    return InputError(f"cannot read the input ({files}): {polars_reason(exc)}")
 
 
-def _diagnose(spec: str, role: str, raw: bytes, separator: str, exc: Exception) -> InputError:
-    """Say which rows Polars could not read, scanning the file again with the csv module."""
+def _diagnose(spec: str, role: str, raw: bytes, separator: str) -> InputError | None:
+    """Say which rows Polars could not read, scanning the file again with the csv module (None: none found)."""
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:
@@ -291,9 +307,7 @@ def _diagnose(spec: str, role: str, raw: bytes, separator: str, exc: Exception) 
         more = f" and {len(ragged) - MAX_LISTED} more" if len(ragged) > MAX_LISTED else ""
         return InputError(f"{spec}: the {role} file has rows with more fields than its header's {expected}: "
                           f"{', '.join(ragged[:MAX_LISTED])}{more}; check the delimiter and quoting of those rows")
-    # Polars quotes cell values between backticks in its messages: leave them out, they may be personal data.
-    reason = re.sub(r"`[^`]*`", "a value", str(exc).splitlines()[0])
-    return InputError(f"{spec}: cannot read the {role} file as CSV: {reason}")
+    return None
 
 
 def resolve_columns(spec: str, role: str, headers: tuple[str, ...], columns: dict[str, ColumnSpec]) -> dict[str, str]:
