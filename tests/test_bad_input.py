@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CONTACT_HEADERS, DEAL_HEADERS, OK, USAGE, invoke_assert_code, read_csv, run_cli, write_csv
+from conftest import CONSENT_HEADERS, CONTACT_HEADERS, DEAL_HEADERS, OK, USAGE, invoke_assert_code, read_csv, run_cli, write_csv
 
 #: Contacts whose names need more than ASCII; Lead Status "Connected" makes every one a Sales Lead.
 PEOPLE = [
@@ -167,6 +167,54 @@ def test_ragged_deals_file_is_named(tmp_path: Path) -> None:
     run = invoke_assert_code(USAGE, "classify", contacts, "--deals", deals)
     assert f"{deals}: the deals file has rows with more fields than its header" in run.stderr and "row 3" in run.stderr
     assert not (tmp_path / "contacts.reclassified.csv").exists()
+
+
+def test_ragged_consent_file_is_named(tmp_path: Path) -> None:
+    contacts = write_csv(tmp_path / "contacts.csv", CONTACT_HEADERS, ROWS)
+    event = {"Contact ID": "101", "Subscription type": "Marketing Information", "Status": "Subscribed",
+             "Timestamp": "2024-03-01T10:00:00Z"}
+    consent = write_csv(tmp_path / "consent.csv", CONSENT_HEADERS, [event, event])
+    lines = consent.read_text(encoding="utf-8").splitlines()
+    lines[2] += ",opted in at the fair"  # row 3 has one field too many
+    consent.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    run = invoke_assert_code(USAGE, "classify", contacts, "--consent", consent)
+    assert f"{consent}: the consent file has rows with more fields than its header" in run.stderr and "row 3" in run.stderr
+    assert not (tmp_path / "contacts.reclassified.csv").exists()
+
+
+def test_consent_timestamps_in_another_format_after_the_first_rows_are_read(tmp_path: Path) -> None:
+    """The format of a timestamp column is guessed from its first 10,000 values; a later export
+    appended in US format must still be read, not reported as unreadable."""
+    contacts = [{**p, "Lifecycle Stage": "Lead", "Marketing email confirmation status": "Confirmed"} for p in PEOPLE]
+    contacts_file = write_csv(tmp_path / "contacts.csv", CONTACT_HEADERS, contacts)
+    filler = [{"Contact ID": "555", "Subscription type": "Marketing Information", "Status": "Subscribed",
+               "Timestamp": f"2023-01-01T{i // 3600 % 24:02d}:{i // 60 % 60:02d}:{i % 60:02d}Z"} for i in range(10_500)]
+    events = [
+        # 101 subscribed, then unsubscribed later in US format: the later event decides.
+        {"Contact ID": "101", "Subscription type": "Marketing Information", "Status": "Subscribed", "Timestamp": "2024-03-01T10:00:00Z"},
+        {"Contact ID": "101", "Subscription type": "Marketing Information", "Status": "Unsubscribed", "Timestamp": "3/15/2024 2:30 PM"},
+        # 102 unsubscribed, then subscribed again in US format.
+        {"Contact ID": "102", "Subscription type": "Marketing Information", "Status": "Unsubscribed", "Timestamp": "2024-03-01T10:00:00Z"},
+        {"Contact ID": "102", "Subscription type": "Marketing Information", "Status": "Subscribed", "Timestamp": "3/15/2024 2:30 PM"},
+        # 103: a US-format event that happened before the ISO one.
+        {"Contact ID": "103", "Subscription type": "Marketing Information", "Status": "Subscribed", "Timestamp": "2024-03-01T10:00:00Z"},
+        {"Contact ID": "103", "Subscription type": "Marketing Information", "Status": "Unsubscribed", "Timestamp": "1/15/2024 9:05 AM"},
+    ]
+    consent = write_csv(tmp_path / "consent.csv", CONSENT_HEADERS, filler + events)
+    invoke_assert_code(OK, "classify", contacts_file, "--consent", consent, "-q")
+    stages = {r["Record ID"]: r["Lifecycle Stage"] for r in read_csv(tmp_path / "contacts.reclassified.csv")}
+    assert stages == {"101": "Lead", "102": "Marketing Lead", "103": "Marketing Lead"}
+
+
+def test_unreadable_consent_timestamp_after_the_first_rows_is_reported(tmp_path: Path) -> None:
+    contacts_file = write_csv(tmp_path / "contacts.csv", CONTACT_HEADERS, ROWS)
+    filler = [{"Contact ID": "101", "Subscription type": "Marketing Information", "Status": "Subscribed",
+               "Timestamp": "2024-03-01T10:00:00Z"}] * 10_500
+    bad = {"Contact ID": "102", "Subscription type": "Marketing Information", "Status": "Subscribed", "Timestamp": "yesterday"}
+    consent = write_csv(tmp_path / "consent.csv", CONSENT_HEADERS, filler + [bad])
+    run = invoke_assert_code(USAGE, "classify", contacts_file, "--consent", consent)
+    assert f"{consent}: column 'Timestamp': 1 rows hold values that are not a date" in run.stderr
+    assert "'yesterday' (1, first at row 10502)" in run.stderr
 
 
 def test_unterminated_quote(tmp_path: Path) -> None:
