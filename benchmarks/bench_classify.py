@@ -4,10 +4,11 @@
 
 Generates the exports once (benchmarks/data/<size>/, reused on later runs), then runs,
 each in its own subprocess: the real `lifecycle classify` command, peer_pandas.py and
-peer_duckdb.py (the same default-rules classification written by hand). It measures
-wall time and peak RSS of each, checks that all outputs give every contact the same
-stage (and rule), and prints a table with ratios against lifecycle. Exit status 1 when
-any output disagrees or a tool failed.
+peer_duckdb.py (the same default-rules classification written by hand; all three write
+the whole reclassified contacts file). It measures wall time and peak RSS of each, checks
+that all outputs have the same columns and number of rows as lifecycle's and give every
+contact the same stage (and rule), and prints a table with ratios against lifecycle.
+Exit status 1 when any output disagrees or a tool failed.
 """
 
 from __future__ import annotations
@@ -54,27 +55,47 @@ def commands(data: Path) -> dict[str, tuple[list[str], Path]]:
     }
 
 
-def read_output(tool: str, path: Path) -> pl.DataFrame:
-    """Record ID, stage id and rule id of one tool's output."""
-    if tool != "lifecycle":
-        frame = pl.read_csv(path, infer_schema=False, columns=["Record ID", "Stage", "Rule"])
-        return frame.rename({"Stage": f"stage_{tool}", "Rule": f"rule_{tool}"})
-    from lifecycle_cli.rules import load_rules
-
-    lookup = load_rules(ROOT / "rules.yaml").stage_lookup()
+def read_output(tool: str, path: Path, lookup: dict[str, str]) -> pl.DataFrame:
+    """Record ID, stage id (the written stage through the rules' lookup) and rule id of one tool's output."""
     frame = pl.read_csv(path, infer_schema=False, columns=["Record ID", "Lifecycle Stage", "Lifecycle Rule"])
     stage = pl.col("Lifecycle Stage").str.strip_chars().str.to_lowercase()
     return frame.select(
         "Record ID",
-        stage.replace_strict(list(lookup), list(lookup.values()), default=None).alias("stage_lifecycle"),
-        pl.col("Lifecycle Rule").alias("rule_lifecycle"),
+        stage.replace_strict(list(lookup), list(lookup.values()), default=None).alias(f"stage_{tool}"),
+        pl.col("Lifecycle Rule").alias(f"rule_{tool}"),
     )
 
 
-def compare(outputs: dict[str, Path]) -> int:
-    """Print disagreements between the tools' outputs; return how many contacts disagree."""
+def check_shape(outputs: dict[str, Path], frames: dict[str, pl.DataFrame]) -> int:
+    """Print where an output's header or row count differs from the first tool's; return how many outputs do."""
     tools = list(outputs)
-    frames = {tool: read_output(tool, path) for tool, path in outputs.items()}
+    headers = {tool: pl.scan_csv(path, infer_schema=False).collect_schema().names() for tool, path in outputs.items()}
+    base, bad = tools[0], 0
+    for tool in tools[1:]:
+        problems = []
+        if headers[tool] != headers[base]:
+            missing = [c for c in headers[base] if c not in headers[tool]]
+            extra = [c for c in headers[tool] if c not in headers[base]]
+            problems.append(f"header differs from {base}'s: missing {missing}, extra {extra}"
+                            + ("" if missing or extra else f", order {headers[tool]}"))
+        if frames[tool].height != frames[base].height:
+            problems.append(f"{frames[tool].height:,} rows, {base} has {frames[base].height:,}")
+        if problems:
+            bad += 1
+            print(f"{tool}: " + "; ".join(problems))
+    if not bad:
+        print(f"all outputs have {base}'s {len(headers[base])} columns in its order and {frames[base].height:,} rows")
+    return bad
+
+
+def compare(outputs: dict[str, Path]) -> int:
+    """Print disagreements between the outputs; return how many contacts (and misshapen outputs) disagree."""
+    from lifecycle_cli.rules import load_rules
+
+    lookup = load_rules(ROOT / "rules.yaml").stage_lookup()
+    tools = list(outputs)
+    frames = {tool: read_output(tool, path, lookup) for tool, path in outputs.items()}
+    bad_shape = check_shape(outputs, frames)
     joined = frames[tools[0]]
     for tool in tools[1:]:
         joined = joined.join(frames[tool], on="Record ID", how="full", coalesce=True)
@@ -92,7 +113,7 @@ def compare(outputs: dict[str, Path]) -> int:
                 print(patterns.head(EXAMPLES))
                 print(f"  first {EXAMPLES} contacts:")
                 print(bad.head(EXAMPLES))
-    return stage_bad.height + rule_bad.height
+    return stage_bad.height + rule_bad.height + bad_shape
 
 
 def main() -> int:

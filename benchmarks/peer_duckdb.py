@@ -2,15 +2,22 @@
 
     python benchmarks/peer_duckdb.py CONTACTS DEALS CONSENT OUT
 
-Writes OUT with `Record ID`, `Stage` (stage id) and `Rule` (the id of the rule or policy
-that decided), like peer_pandas.py. Every file is read with all_varchar=true; the
-value lists are the defaults of rules.yaml, hard-coded. One `COPY (query) TO` statement.
-Timestamps are cast to TIMESTAMPTZ (without the ICU extension DuckDB reads zone-less
-times as UTC, as lifecycle does).
+Does the job `lifecycle classify` does, like peer_pandas.py: writes OUT as the whole
+contacts file (every column, in order, values untouched, rows in file order) with
+`Lifecycle Stage` updated and, right after it, `Previous Lifecycle Stage`, `Lifecycle
+Rule` (the id of the rule or policy that decided) and `Other Type`. A changed stage is
+written as the HubSpot internal value or the label, whichever the first 1,000 stages of
+the file mostly use; an unchanged stage keeps the file's spelling. Every file is read
+with all_varchar=true; the value lists are the defaults of rules.yaml, hard-coded. One
+`COPY (query) TO` statement; only the contacts' header line is read beforehand (with
+Python's csv module) to list the output columns in order. Timestamps are cast to
+TIMESTAMPTZ (without the ICU extension DuckDB reads zone-less times as UTC, as lifecycle
+does).
 """
 
 from __future__ import annotations
 
+import csv
 import sys
 
 import duckdb
@@ -44,16 +51,61 @@ CURRENT_STAGE = "CASE " + " ".join(
     f"WHEN lower(trim(\"Lifecycle Stage\")) IN {sql_list(spellings)} THEN '{stage}'" for stage, spellings in STAGES.items()
 ) + " END"
 
+# rules.yaml `stages:` label and HubSpot value: how a changed stage is written.
+LABEL = {"subscriber": "Subscriber", "lead": "Lead", "marketing_lead": "Marketing Lead", "sales_lead": "Sales Lead",
+         "opportunity": "Opportunity", "customer": "Customer", "evangelist": "Evangelist", "other": "Other"}
+VALUE = {"subscriber": "subscriber", "lead": "lead", "marketing_lead": "marketingqualifiedlead",
+         "sales_lead": "salesqualifiedlead", "opportunity": "opportunity", "customer": "customer",
+         "evangelist": "evangelist", "other": "other"}
+# Stages whose value and label differ tell which of the two a file uses.
+DIFFERENT = [i for i in VALUE if VALUE[i].lower() != LABEL[i].lower()]
+VALUE_ONLY = sql_list([VALUE[i] for i in DIFFERENT])
+LABEL_ONLY = sql_list([LABEL[i] for i in DIFFERENT])
+FORM_SAMPLE = 1000
+
+
+def written(form: dict[str, str]) -> str:
+    """The stage id in column `stage` as the file would spell it in that form."""
+    return "CASE stage " + " ".join(f"WHEN '{i}' THEN {lit(w)}" for i, w in form.items()) + " END"
+
+
+def ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def output_columns(header: list[str]) -> str:
+    """The file's columns in order, the stage replaced and the three new columns after it."""
+    columns = []
+    for name in header:
+        if name == "Lifecycle Stage":
+            columns += [
+                f"CASE WHEN stage IS NOT DISTINCT FROM current_stage THEN f.\"Lifecycle Stage\""
+                f" WHEN (SELECT as_value FROM form) THEN {written(VALUE)} ELSE {written(LABEL)} END AS \"Lifecycle Stage\"",
+                'f."Lifecycle Stage" AS "Previous Lifecycle Stage"',
+                'rule AS "Lifecycle Rule"',
+                "CASE WHEN rule = 'other' THEN CASE WHEN other_kind THEN trim(f.\"Contact type\") ELSE 'Employee' END END"
+                ' AS "Other Type"',
+            ]
+        else:
+            columns.append(f"f.{ident(name)}")
+    return ",\n       ".join(columns)
+
+
 CSV = "header = true, all_varchar = true, delim = ',', quote = '\"', escape = '\"'"
 
 
-def query(contacts: str, deals: str, consent: str, out: str) -> str:
+def query(contacts: str, deals: str, consent: str, out: str, header: list[str]) -> str:
     return f"""
 COPY (
 WITH
+file AS (SELECT row_number() OVER () AS lc_row, * FROM read_csv({lit(contacts)}, {CSV})),
+form AS (  -- values or labels: what most of the first stages of the file are
+    SELECT count(*) FILTER (WHERE s IN {VALUE_ONLY}) > count(*) FILTER (WHERE s IN {LABEL_ONLY}) AS as_value
+    FROM (SELECT lower(trim("Lifecycle Stage")) AS s FROM file WHERE lc_row <= {FORM_SAMPLE})
+),
 contacts AS (
     SELECT
-        "Record ID" AS record_id,
+        lc_row,
         nullif(trim("Record ID"), '') AS key,
         nullif(lower(trim("Email")), '') AS email,
         {CURRENT_STAGE} AS current_stage,
@@ -63,7 +115,7 @@ contacts AS (
         coalesce(lower(trim("Unsubscribed from all email")) IN {TRUE}, false) AS unsubscribed,
         coalesce(lower(trim("Marketing email confirmation status")) IN {DOUBLE_OPT_IN_CONFIRMED}, false) AS contact_doi,
         "Associated Deal IDs" AS deal_ids
-    FROM read_csv({lit(contacts)}, {CSV})
+    FROM file
 ),
 known AS (SELECT DISTINCT key FROM contacts WHERE key IS NOT NULL),
 deals AS (
@@ -124,7 +176,7 @@ consent_facts AS (
     SELECT key, bool_or(subscribed) AS consent_marketing, bool_or(doi) AS consent_doi FROM latest GROUP BY key
 ),
 decided AS (
-    SELECT c.record_id, c.current_stage,
+    SELECT c.lc_row, c.current_stage, c.other_kind,
         CASE
             WHEN c.other_kind OR coalesce(trim(split_part(c.email, '@', -1)) IN {INTERNAL_DOMAINS} AND c.email LIKE '%@%', false)
                 THEN 'other'
@@ -140,20 +192,26 @@ decided AS (
     LEFT JOIN consent_facts f USING (key)
 ),
 kept AS (
-    SELECT *, derived <> 'other' AND derived IS DISTINCT FROM current_stage
-              AND coalesce(current_stage IN ('customer', 'evangelist', 'other'), false) AS sticky
-    FROM decided
+    SELECT lc_row, current_stage, other_kind,
+           CASE WHEN sticky THEN current_stage ELSE derived END AS stage,
+           CASE WHEN sticky THEN 'sticky' ELSE derived END AS rule
+    FROM (
+        SELECT *, derived <> 'other' AND derived IS DISTINCT FROM current_stage
+                  AND coalesce(current_stage IN ('customer', 'evangelist', 'other'), false) AS sticky
+        FROM decided
+    )
 )
-SELECT record_id AS "Record ID",
-       CASE WHEN sticky THEN current_stage ELSE derived END AS "Stage",
-       CASE WHEN sticky THEN 'sticky' ELSE derived END AS "Rule"
-FROM kept
+SELECT {output_columns(header)}
+FROM file f JOIN kept USING (lc_row)
+ORDER BY lc_row
 ) TO {lit(out)} (HEADER, DELIMITER ',')
 """
 
 
 def main(contacts: str, deals: str, consent: str, out: str) -> None:
-    duckdb.connect().execute(query(contacts, deals, consent, out))
+    with open(contacts, newline="", encoding="utf-8-sig") as f:
+        header = next(csv.reader(f))
+    duckdb.connect().execute(query(contacts, deals, consent, out, header))
 
 
 if __name__ == "__main__":

@@ -2,12 +2,17 @@
 
     python benchmarks/peer_pandas.py CONTACTS DEALS CONSENT OUT
 
-Writes OUT with `Record ID`, `Stage` (stage id: lead, marketing_lead, sales_lead,
-opportunity, customer, evangelist, other, subscriber) and `Rule` (the id of the rule or
-policy that decided). Written as a competent pandas user would: every column read as
-text, vectorised string operations, merges and group-bys; no per-row Python code.
-The value lists are the defaults of rules.yaml, hard-coded. Only HubSpot's default
-headers are read (no header aliases, no dialect sniffing, no input checks).
+Does the job `lifecycle classify` does: writes OUT as the whole contacts file (every
+column, in order, values untouched) with `Lifecycle Stage` updated and, right after it,
+`Previous Lifecycle Stage` (the stage as the file had it), `Lifecycle Rule` (the id of
+the rule or policy that decided) and `Other Type` (contacts decided by rule `other`).
+A changed stage is written as the HubSpot internal value or the label, whichever the
+first 1,000 stages of the file mostly use (lifecycle's `--stage-values auto`); an
+unchanged stage keeps the file's spelling. Written as a competent pandas user would:
+every column read as text, vectorised string operations, merges and group-bys; no
+per-row Python code. The value lists are the defaults of rules.yaml, hard-coded. Only
+HubSpot's default headers are read (no header aliases, no dialect sniffing, no input
+checks).
 """
 
 from __future__ import annotations
@@ -27,6 +32,17 @@ STAGE_LOOKUP: dict[str, str] = {}
 for _id, _spellings in STAGES.items():
     for _s in _spellings:
         STAGE_LOOKUP.setdefault(_s.strip().lower(), _id)
+
+# rules.yaml `stages:` label and HubSpot value: how a changed stage is written.
+LABEL = {"subscriber": "Subscriber", "lead": "Lead", "marketing_lead": "Marketing Lead", "sales_lead": "Sales Lead",
+         "opportunity": "Opportunity", "customer": "Customer", "evangelist": "Evangelist", "other": "Other"}
+VALUE = {"subscriber": "subscriber", "lead": "lead", "marketing_lead": "marketingqualifiedlead",
+         "sales_lead": "salesqualifiedlead", "opportunity": "opportunity", "customer": "customer",
+         "evangelist": "evangelist", "other": "other"}
+# Stages whose value and label differ tell which of the two a file uses.
+VALUE_ONLY = [VALUE[i].lower() for i in VALUE if VALUE[i].lower() != LABEL[i].lower()]
+LABEL_ONLY = [LABEL[i].lower() for i in VALUE if VALUE[i].lower() != LABEL[i].lower()]
+FORM_SAMPLE = 1000
 
 READ = dict(dtype=str, keep_default_na=False)
 
@@ -109,39 +125,54 @@ def consent_facts(consent_path: str, contacts: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([consent, doi], axis=1)
 
 
-def main(contacts_path: str, deals_path: str, consent_path: str, out: str) -> None:
-    c = pd.read_csv(contacts_path, usecols=[
-        "Record ID", "Email", "Lifecycle Stage", "Lead Status", "Last Contacted", "Contact type",
-        "Unsubscribed from all email", "Marketing email confirmation status", "Associated Deal IDs",
-    ], **READ)
-    c["key"] = c["Record ID"].str.strip()
-    c["email"] = low(c["Email"])
+def stage_form(stage: pd.Series) -> dict[str, str]:
+    """Values when most of the first stages are HubSpot internal values, else labels."""
+    head = low(stage.head(FORM_SAMPLE))
+    return VALUE if head.isin(VALUE_ONLY).sum() > head.isin(LABEL_ONLY).sum() else LABEL
 
-    facts = c[["key"]].join(deal_facts(deals_path, c), on="key").join(consent_facts(consent_path, c), on="key")
+
+def main(contacts_path: str, deals_path: str, consent_path: str, out: str) -> None:
+    c = pd.read_csv(contacts_path, **READ)  # the whole file: it is written back out
+    ids = pd.DataFrame({"key": c["Record ID"].str.strip(), "email": low(c["Email"]),
+                        "Associated Deal IDs": c["Associated Deal IDs"]})
+
+    facts = ids[["key"]].join(deal_facts(deals_path, ids), on="key").join(consent_facts(consent_path, ids), on="key")
     won = facts["won_deals"].fillna(0).to_numpy() > 0
     open_ = facts["open_deals"].fillna(0).to_numpy() > 0
     consent = facts["consent_marketing"].fillna(False).astype(bool).to_numpy()
     doi = is_in(c["Marketing email confirmation status"], DOUBLE_OPT_IN_CONFIRMED).to_numpy() | \
         facts["consent_doi"].fillna(False).astype(bool).to_numpy()
 
-    has_at = c["email"].str.contains("@", regex=False)
-    domain = c["email"].str.rsplit("@", n=1).str[-1].where(has_at, "")
-    other = (is_in(c["Contact type"], OTHER_KINDS) | is_in(domain, INTERNAL_DOMAINS)).to_numpy()
+    has_at = ids["email"].str.contains("@", regex=False)
+    domain = ids["email"].str.rsplit("@", n=1).str[-1].where(has_at, "")
+    other_kind = is_in(c["Contact type"], OTHER_KINDS).to_numpy()
+    other = other_kind | is_in(domain, INTERNAL_DOMAINS).to_numpy()
     sales = (is_in(c["Lead Status"], SALES_LEAD_STATUSES) | (c["Last Contacted"].str.strip() != "")).to_numpy()
     unsubscribed = is_in(c["Unsubscribed from all email"], TRUE_VALUES).to_numpy()
     marketing = doi & consent & ~unsubscribed
+    del ids, facts
 
     # The first rule that matches decides (rule ids are the stage ids).
     derived = np.select([other, won, open_, sales, marketing],
                         ["other", "customer", "opportunity", "sales_lead", "marketing_lead"], default="lead")
-    current = low(c["Lifecycle Stage"]).map(STAGE_LOOKUP).to_numpy(dtype=object)
+    previous = c["Lifecycle Stage"]
+    current = low(previous).map(STAGE_LOOKUP).to_numpy(dtype=object)
     current_known = pd.notna(current)
     keep = (derived != "other") & (derived != current) & current_known & np.isin(current, STICKY)
-    pd.DataFrame({
-        "Record ID": c["Record ID"],
-        "Stage": np.where(keep, current, derived),
-        "Rule": np.where(keep, "sticky", derived),
-    }).to_csv(out, index=False)
+    stage = np.where(keep, current, derived)
+    rule = np.where(keep, "sticky", derived)
+
+    # Changed stages in the file's form; unchanged ones keep the file's spelling.
+    changed = stage != current  # an unknown current stage (NaN) always differs
+    written = pd.Series(stage, index=c.index).map(stage_form(previous))
+    other_type = np.where(rule == "other", np.where(other_kind, c["Contact type"].str.strip(), "Employee"), "")
+
+    at = c.columns.get_loc("Lifecycle Stage") + 1
+    c.insert(at, "Previous Lifecycle Stage", previous)
+    c.insert(at + 1, "Lifecycle Rule", rule)
+    c.insert(at + 2, "Other Type", other_type)
+    c["Lifecycle Stage"] = previous.where(~changed, written)
+    c.to_csv(out, index=False)
 
 
 if __name__ == "__main__":
