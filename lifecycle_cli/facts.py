@@ -162,9 +162,6 @@ class ContactIds:
             return text
         return pl.when(text.str.contains(CANONICAL_ID)).then(text.str.to_integer(strict=False))
 
-    def known(self) -> pl.LazyFrame:
-        return self.frame.lazy().select(KEY).drop_nulls().unique()
-
 
 def read_contact_ids(contacts: Source, *, email: bool, deal_ids: bool) -> ContactIds:
     text = contacts.text("record_id")
@@ -200,14 +197,17 @@ def deal_facts(deals: Source, ids: ContactIds, rules: Rules) -> tuple[pl.LazyFra
         *[bad_value(deals, name, parse_bool(deals.raw(name), rules)) for name in ("is_won", "is_lost", "is_closed") if deals.has(name)],
         *every_field(deals, ("record_id", "stage", "is_won", "is_lost", "is_closed", "contact_ids")),
     ).collect().lazy()
+    # The (deal row, contact) links, worked out once: facts and link counts both read them.
+    keys = ids.frame[KEY].drop_nulls()
     by_deal = (
         flags.select(ROW, split_ids(pl.col("contact_ids")).alias("ref"))
         .explode("ref")
         .with_columns(pl.col("ref").str.strip_chars())
         .filter(pl.col("ref").is_not_null() & (pl.col("ref") != ""))
-        .with_columns(ids.key(pl.col("ref")).alias(KEY))
+        .select(ROW, (key := ids.key(pl.col("ref"))).alias(KEY), key.is_in(keys.implode()).fill_null(False).alias("known"))
+        .collect()
     )
-    pairs = [by_deal.filter(pl.col(KEY).is_not_null()).select(ROW, KEY)]
+    pairs = [by_deal.filter(pl.col("known")).select(ROW, KEY)]
     from_contacts = None
     if "deal_ids" in ids.frame.columns and deals.has("record_id"):
         from_contacts = (
@@ -216,11 +216,13 @@ def deal_facts(deals: Source, ids: ContactIds, rules: Rules) -> tuple[pl.LazyFra
             .with_columns(pl.col("deal_id").str.strip_chars())
             .filter(pl.col("deal_id").is_not_null() & (pl.col("deal_id") != "") & pl.col(KEY).is_not_null())
             .join(flags.select(ROW, "deal_id"), on="deal_id", how="left")
+            .select(ROW, KEY)
+            .collect()
         )
-        pairs.append(from_contacts.filter(pl.col(ROW).is_not_null()).select(ROW, KEY))
+        pairs.append(from_contacts.filter(pl.col(ROW).is_not_null()))
     linked = pl.concat(pairs).unique()
     facts = (
-        linked.join(flags.select(ROW, "won", "lost"), on=ROW, how="inner")
+        linked.lazy().join(flags.select(ROW, "won", "lost"), on=ROW, how="inner")
         .group_by(KEY)
         .agg(
             pl.len().cast(pl.Int64).alias("deals"),
@@ -229,15 +231,14 @@ def deal_facts(deals: Source, ids: ContactIds, rules: Rules) -> tuple[pl.LazyFra
             pl.col("lost").sum().cast(pl.Int64).alias("lost_deals"),
         )
     )
-    known = ids.known()
-    unknown = by_deal.join(known, on=KEY, how="anti")
+    unknown = by_deal.filter(~pl.col("known"))
     counts = [
         flags.select(pl.len().alias("deal_rows")),
-        linked.join(known, on=KEY, how="semi").select(pl.col(ROW).n_unique().alias("deals_linked")),
-        unknown.select(pl.len().alias("unknown_contact_refs"), pl.col(ROW).n_unique().alias("deals_with_unknown_contacts")),
+        linked.lazy().select(pl.col(ROW).n_unique().alias("deals_linked")),
+        unknown.lazy().select(pl.len().alias("unknown_contact_refs"), pl.col(ROW).n_unique().alias("deals_with_unknown_contacts")),
     ]
     if from_contacts is not None:
-        counts.append(from_contacts.select(pl.col(ROW).is_null().sum().alias("contact_deal_ids_not_in_deals")))
+        counts.append(from_contacts.lazy().select(pl.col(ROW).is_null().sum().alias("contact_deal_ids_not_in_deals")))
     return facts, pl.concat(counts, how="horizontal"), unreadable_values(flags, deals, rules)
 
 
@@ -250,7 +251,7 @@ def consent_facts(consent: Source, ids: ContactIds, rules: Rules) -> tuple[pl.La
     for i, name in enumerate(dict.fromkeys(v["marketing_subscription_types"])):
         hit = in_values(subscription, (name,))
         kind = pl.when(hit).then(pl.lit(i, dtype=pl.Int16)) if kind is None else kind.when(hit).then(pl.lit(i, dtype=pl.Int16))
-    known = ids.known().select(pl.col(KEY).alias("cid"), pl.lit(True).alias("id_known"))
+    keys = ids.frame[KEY].drop_nulls().implode()
     # A known Contact ID decides; otherwise every contact with that email (trimmed, any case).
     # The email is kept only for the rows that need it, so the events table stays small.
     events = (
@@ -265,8 +266,8 @@ def consent_facts(consent: Source, ids: ContactIds, rules: Rules) -> tuple[pl.La
             *([bad_value(consent, "timestamp", ts)] if consent.has("timestamp") else []),
             *every_field(consent, ("contact_id", "email", "subscription_type", "status", "double_opt_in", "timestamp")),
         )
-        .join(known, on="cid", how="left", maintain_order="left")
-        .with_columns(pl.when(pl.col("id_known").is_null()).then(lowered(pl.col("email"))).alias("email"))
+        .with_columns(pl.col("cid").is_in(keys).fill_null(False).alias("id_known"))
+        .with_columns(pl.when(~pl.col("id_known")).then(lowered(pl.col("email"))).alias("email"))
         .collect()
     )
     if consent.has("timestamp"):
@@ -275,17 +276,20 @@ def consent_facts(consent: Source, ids: ContactIds, rules: Rules) -> tuple[pl.La
     bad = unreadable_values(events.lazy(), consent, rules)
     bad = bad.collect().lazy() if bad is not None else None
     emails = ids.frame.lazy().select(pl.col(KEY).alias("email_key"), "email").drop_nulls()
-    matched = (
-        events.lazy().select(ROW, "cid", "id_known", "email", "type", "subscribed", "doi", "ts")
-        .join(emails, on="email", how="left")
-        .select(ROW, pl.when(pl.col("id_known").is_null()).then(pl.col("email_key")).otherwise(pl.col("cid")).alias(KEY),
-                "type", "subscribed", "doi", "ts")
-        .collect()
+    cols = ("type", "subscribed", "doi", "ts")
+    by_id = events.lazy().filter(pl.col("id_known")).select(ROW, pl.col("cid").alias(KEY), *cols)
+    # Two contacts may share an email: the event then counts for both (and once for each).
+    by_email = (
+        events.lazy().filter(~pl.col("id_known") & pl.col("email").is_not_null())
+        .join(emails, on="email", how="inner")
+        .select(ROW, pl.col("email_key").alias(KEY), *cols)
+        .unique(subset=[ROW, KEY])
     )
+    matched = pl.concat([by_id, by_email]).collect()
+    total = events.height
     del events
-    total = int(matched[ROW].n_unique())
-    found = matched.lazy().filter(pl.col(KEY).is_not_null())
-    latest = found.filter(pl.col("type").is_not_null()).unique(subset=[ROW, KEY]).group_by(KEY, "type").agg(
+    found = matched.lazy()  # every row has a contact key
+    latest = found.filter(pl.col("type").is_not_null()).group_by(KEY, "type").agg(
         pl.col("subscribed").sort_by("ts", ROW, nulls_last=False).last().alias("subscribed"),
         pl.col("doi").any().alias("doi"),
     )
