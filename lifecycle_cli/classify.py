@@ -152,14 +152,14 @@ def _with_facts(frame: pl.LazyFrame, deals: pl.DataFrame | None, consent: pl.Dat
     spec = rules.columns["contacts"]
     deal_cols = ("deals", "won_deals", "open_deals", "lost_deals")
     if deals is not None:
-        frame = frame.join(deals.lazy().rename({c: FACT + c for c in deal_cols}), on=KEY, how="left", maintain_order="left")
+        frame = frame.join(deals.lazy().rename({c: FACT + c for c in deal_cols}), on=KEY, how="left")
         # A contact without deals has zero of each (the deals file is known), not "unknown".
         frame = frame.with_columns(pl.col(FACT + c).fill_null(0) for c in deal_cols)
     else:
         frame = frame.with_columns(pl.lit(None, dtype=pl.Int64).alias(FACT + c) for c in deal_cols)
     unsubscribed = pl.col(FACT + "unsubscribed_all").fill_null(False) if "unsubscribed_all" in spec else pl.lit(False)
     if consent is not None:
-        return frame.join(consent.lazy(), on=KEY, how="left", maintain_order="left").with_columns(
+        return frame.join(consent.lazy(), on=KEY, how="left").with_columns(
             pl.col("consent_marketing").fill_null(False).alias(FACT + "marketing_consent"),
             (pl.col("__lc_contact_doi") | pl.col("consent_double_opt_in").fill_null(False)).alias(FACT + "double_opt_in"),
         )
@@ -324,7 +324,7 @@ def _classify(contacts, deals, consent, rules, stage_format, output_file, checke
         narrow.append(other.alias(OTHER))
     if repeated_df.height and on_duplicate == "keep-first":
         firsts = repeated_df.lazy().select(KEY, pl.col("first").alias("__lc_first"))
-        frame = frame.join(firsts, on=KEY, how="left", maintain_order="left")
+        frame = frame.join(firsts, on=KEY, how="left")
         narrow.append((pl.col("__lc_first").is_null() | (pl.col(ROW) == pl.col("__lc_first"))).alias("__lc_keep"))
     decisions = frame.select(narrow).collect().sort(ROW)
 
