@@ -14,6 +14,7 @@ Exit status 1 when any output disagrees or a tool failed.
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import time
@@ -122,7 +123,11 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=1, help="runs per tool; the table shows the fastest")
     parser.add_argument("--skip", action="append", choices=TOOLS[1:], default=[], help="leave out a peer (repeatable)")
     parser.add_argument("--no-diff", action="store_true", help="do not also time lifecycle diff")
+    parser.add_argument("--duckdb-memory-limit", metavar="SIZE",
+                        help="run DuckDB with this memory_limit (e.g. 5GB; it may spill to disk) instead of its default, 80%% of RAM")
     args = parser.parse_args()
+    if args.duckdb_memory_limit:
+        os.environ["DUCKDB_MEMORY_LIMIT"] = args.duckdb_memory_limit  # read by peer_duckdb.py
     data = HERE / "data" / f"{args.contacts}"
     if not (data / "consent.csv").exists():
         subprocess.run([sys.executable, str(HERE / "generate.py"), "--contacts", str(args.contacts), "--out", str(data)], check=True)

@@ -18,6 +18,7 @@ does).
 from __future__ import annotations
 
 import csv
+import os
 import sys
 
 import duckdb
@@ -211,7 +212,11 @@ ORDER BY lc_row
 def main(contacts: str, deals: str, consent: str, out: str) -> None:
     with open(contacts, newline="", encoding="utf-8-sig") as f:
         header = next(csv.reader(f))
-    duckdb.connect().execute(query(contacts, deals, consent, out, header))
+    con = duckdb.connect()
+    limit = os.environ.get("DUCKDB_MEMORY_LIMIT")
+    if limit:  # by default DuckDB may use 80% of the machine's memory
+        con.execute(f"SET memory_limit = {lit(limit)}")
+    con.execute(query(contacts, deals, consent, out, header))
 
 
 if __name__ == "__main__":
