@@ -20,6 +20,7 @@ from .facts import (
     stage_id,
 )
 from .moves import EMPTY, sample_order, summarize_moves
+from .problems import missing_ids, repeated_ids, unknown_stages
 from .rules import Rules, to_polars
 from .sources import Source, explain_read_error
 
@@ -275,8 +276,8 @@ def _classify(contacts, deals, consent, rules, stage_format, output_file, checke
     ids = read_contact_ids(contacts, email=consent is not None, deal_ids=deals is not None)
     id_frame = ids.frame.lazy()
     repeated = id_frame.filter(pl.col(KEY).is_not_null()).group_by(KEY).agg(pl.len().alias("n"), pl.col(ROW).min().alias("first")).filter(pl.col("n") > 1)
-    missing_ids = id_frame.filter(pl.col(KEY).is_null()).select(pl.len().alias("n"), pl.col(ROW).head(10).implode().alias("rows"))
-    lazies: dict[str, pl.LazyFrame] = {"repeated": repeated, "missing_ids": missing_ids}
+    no_ids = id_frame.filter(pl.col(KEY).is_null()).select(pl.len().alias("n"), pl.col(ROW).head(10).implode().alias("rows"))
+    lazies: dict[str, pl.LazyFrame] = {"repeated": repeated, "no_ids": no_ids}
     checks = []
     for src, facts_of, facts_used in ((deals, deal_facts, ("deals", "won_deals", "open_deals", "lost_deals")),
                                       (consent, consent_facts, ("marketing_consent", "double_opt_in"))):
@@ -291,20 +292,16 @@ def _classify(contacts, deals, consent, rules, stage_format, output_file, checke
         lazies["parse_contacts"] = contacts.frame.select(pl.all().null_count())
     got = dict(zip(lazies, pl.collect_all(list(lazies.values()))))
     # Emails and deal ids were only needed for the facts: free them before the decision pass.
-    del lazies, id_frame, repeated, missing_ids
+    del lazies, id_frame, repeated, no_ids
     ids = ContactIds(ids.frame.select(ROW, KEY), ids.integer)
 
     problems, warnings = [], []
     repeated_df = got["repeated"].sort("first")
     id_header = contacts.resolved["record_id"]
-    if repeated_df.height and on_duplicate != "keep-first":
-        listed = ", ".join(f"{r[KEY]} ({r['n']} times)" for r in repeated_df.head(10).iter_rows(named=True))
-        problems.append(f"{contacts.display}: column '{id_header}': {repeated_df.height} record ids appear more than once: "
-                        f"{listed}{', ...' if repeated_df.height > 10 else ''} (--on-duplicate keep-first keeps the first row of each)")
-    n_missing = got["missing_ids"]["n"][0]
-    if n_missing:
-        rows = ", ".join(str(r + 2) for r in got["missing_ids"]["rows"][0])
-        problems.append(f"{contacts.display}: column '{id_header}': {n_missing} rows have no record id (rows {rows}{', ...' if n_missing > 10 else ''})")
+    if on_duplicate != "keep-first":
+        problems.append(repeated_ids(repeated_df, KEY, contacts.display, id_header,
+                                     " (--on-duplicate keep-first keeps the first row of each)"))
+    problems.append(missing_ids(got["no_ids"]["n"][0], got["no_ids"]["rows"][0].to_list(), contacts.display, id_header))
     for src, facts_used, key in checks:
         problems += _bad_value_problems(src, got[key], rules, sorted({r for f in facts_used for r in rules.rules_reading(f)}))
 
@@ -334,7 +331,7 @@ def _classify(contacts, deals, consent, rules, stage_format, output_file, checke
         warnings.append(f"{contacts.display}: left out {dropped.height:,} rows whose Record ID appeared earlier "
                         f"(--on-duplicate keep-first): rows {rows}{', ...' if dropped.height > 10 else ''}")
     kept = decisions.filter(pl.col("__lc_keep")) if "__lc_keep" in decisions.columns else decisions
-    problems = _contact_problems(kept, contacts, rules) + problems
+    problems = [p for p in _contact_problems(kept, contacts, rules) + problems if p]
     if problems:
         raise InputError("cannot classify:\n  " + "\n  ".join(problems))
 
@@ -361,22 +358,7 @@ def _bad_value_problems(src: Source, found: pl.DataFrame, rules: Rules, needed_b
 
 def _contact_problems(decisions: pl.DataFrame, contacts: Source, rules: Rules) -> list[str]:
     """Unknown stage values and unreadable typed values in the contacts, from the narrow table."""
-    problems = []
-    stage_header = contacts.resolved["stage"]
-    unknown = (
-        decisions.filter(pl.col(RAW).is_not_null())
-        .group_by(pl.col(RAW).alias("value"))
-        .agg(pl.len().alias("n"), (pl.col(ROW).min() + 2).alias("row"))
-        .sort("n", "value", descending=[True, False])
-    )
-    if unknown.height:
-        listed = ", ".join(f"'{r['value']}' ({r['n']} rows, first at row {r['row']})" for r in unknown.head(20).iter_rows(named=True))
-        known = ", ".join(f"{s.label} ({s.value})" for s in rules.stages)
-        problems.append(
-            f"{contacts.display}: column '{stage_header}': {unknown['n'].sum()} rows have a stage the rules do not know: {listed}\n"
-            f"    known stages: {known}\n"
-            f"    to map a custom stage (e.g. a numeric id), add it to that stage's aliases in {rules.path}"
-        )
+    problems = [unknown_stages(decisions, RAW, ROW, contacts.display, contacts.resolved["stage"], rules)]
     spec = rules.columns["contacts"]
     for flag in sorted(c for c in decisions.columns if c.startswith(BAD)):
         name = flag[len(BAD):]

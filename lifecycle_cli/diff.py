@@ -10,6 +10,7 @@ import polars as pl
 from .errors import InputError
 from .facts import all_canonical, stage_id
 from .moves import EMPTY, sample_order, summarize_moves
+from .problems import missing_ids, repeated_ids, unknown_stages
 from .rules import ColumnSpec, Rules
 from .sources import Source, explain_read_error
 
@@ -91,25 +92,19 @@ def _integer_keys(*frames: pl.DataFrame) -> tuple[pl.DataFrame, ...]:
 
 
 def _check(df: pl.DataFrame, source: Source, rules: Rules) -> list[str]:
-    problems = []
-    unknown = (
-        df.filter(pl.col("raw").is_not_null())
-        .group_by("raw").agg(pl.len().alias("n"), (pl.col("row").min() + 2).alias("first"))
-        .sort("n", "raw", descending=[True, False])
+    header = source.resolved["record_id"]
+    missing = df.filter(pl.col("key").is_null())["row"]
+    repeated = (
+        df.filter(pl.col("key").is_not_null())
+        .group_by("key").agg(pl.len().alias("n"), pl.col("row").min().alias("first"))
+        .filter(pl.col("n") > 1)
     )
-    if unknown.height:
-        listed = ", ".join(f"'{r['raw']}' ({r['n']} rows, first at row {r['first']})" for r in unknown.head(20).iter_rows(named=True))
-        problems.append(f"{source.display}: column '{source.resolved['stage']}' has stages the rules do not know: {listed}; "
-                        f"map them in the aliases of {rules.path}")
-    missing = df.filter(pl.col("key").is_null())
-    if missing.height:
-        rows = ", ".join(str(r + 2) for r in missing["row"].head(10))
-        problems.append(f"{source.display}: column '{source.resolved['record_id']}': {missing.height} rows have no id (rows {rows})")
-    dupes = df.filter(pl.col("key").is_not_null() & pl.col("key").is_duplicated()).group_by("key").len().sort("key")
-    if dupes.height:
-        listed = ", ".join(f"{k} ({n} times)" for k, n in dupes.head(10).iter_rows())
-        problems.append(f"{source.display}: column '{source.resolved['record_id']}': {dupes.height} ids appear more than once: {listed}")
-    return problems
+    problems = [
+        unknown_stages(df, "raw", "row", source.display, source.resolved["stage"], rules),
+        repeated_ids(repeated, "key", source.display, header),
+        missing_ids(len(missing), missing.head(10).to_list(), source.display, header),
+    ]
+    return [p for p in problems if p]
 
 
 def diff(before: Source, after: Source, rules: Rules, *, columns: tuple[str, ...] = ()) -> DiffResult:

@@ -106,6 +106,24 @@ def test_duplicate_ids_and_unknown_stages_are_errors(tmp_path: Path) -> None:
     assert "'VIP' (1 rows, first at row 3)" in run.stderr
 
 
+def test_classify_and_diff_word_the_same_problems_alike(tmp_path: Path) -> None:
+    """One contacts file with a repeated id, a row without an id and an unknown stage: both
+    commands name each problem in the same words."""
+    rows = [("7", "lead"), ("7", "lead"), ("", "lead"), ("8", "VIP"), ("9", "customer")]
+    bad = export(tmp_path / "contacts.csv", rows)
+    good = export(tmp_path / "good.csv", [("7", "lead"), ("9", "customer")])
+    from_classify = invoke_assert_code(USAGE, "classify", bad).stderr
+    from_diff = invoke_assert_code(USAGE, "diff", good, bad).stderr
+    problems = [line.strip() for line in from_classify.splitlines()[1:] if line.strip()]
+    # classify adds how to keep the first row of each repeated id; diff has no such option.
+    assert problems[-2].endswith(" (--on-duplicate keep-first keeps the first row of each)")
+    problems[-2] = problems[-2].removesuffix(" (--on-duplicate keep-first keeps the first row of each)")
+    assert problems == [line.strip() for line in from_diff.splitlines()[1:] if line.strip()]
+    assert f"{bad}: column 'Record ID': 1 record ids appear more than once: 7 (2 times)" in problems
+    assert f"{bad}: column 'Record ID': 1 rows have no record id (rows 4)" in problems
+    assert any("'VIP' (1 rows, first at row 5)" in line for line in problems)
+
+
 def test_diff_of_classify_output_shows_its_rules(examples: Path) -> None:
     invoke_assert_code(OK, "classify", examples / "contacts.csv", "--deals", examples / "deals.csv", "--consent", examples / "consent.csv", "-q")
     run = invoke_assert_code(OK, "diff", examples / "contacts.csv", examples / "contacts.reclassified.csv", "-f", "json")
