@@ -366,7 +366,7 @@ def _contact_problems(decisions: pl.DataFrame, contacts: Source, rules: Rules) -
         if not len(bad_rows):
             continue
         header = contacts.resolved[name]
-        details = _rows_of(contacts, bad_rows.head(1000).to_list(), [header])
+        details = _rows_of(contacts, bad_rows.to_list(), [header])  # every bad row: the counts are exact
         text = details[header].str.strip_chars()
         values = details.group_by(text.alias("value")).agg(pl.len().alias("n")).sort("n", "value", descending=[True, False])
         listed = ", ".join(f"'{r['value']}' ({r['n']})" for r in values.head(10).iter_rows(named=True))

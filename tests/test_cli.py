@@ -181,6 +181,16 @@ def test_duplicate_ids_and_bad_booleans_are_all_reported(tmp_path: Path) -> None
     assert "secret.person" not in run.stderr  # no personal data in errors
 
 
+def test_unreadable_values_are_counted_over_the_whole_file(tmp_path: Path) -> None:
+    """1,200 rows say 'maybe', then 1,500 say 'unknown': every one is counted, not a sample."""
+    values = ["maybe"] * 1200 + ["unknown"] * 1500 + ["yes"] * 300
+    rows = [{"Record ID": str(1000 + i), "Lifecycle Stage": "lead", "Unsubscribed from all email": v} for i, v in enumerate(values)]
+    run = invoke_assert_code(USAGE, "classify", write_csv(tmp_path / "c.csv", CONTACT_HEADERS, rows))
+    assert "column 'Unsubscribed from all email': 2700 rows hold values that are not true/false" in run.stderr
+    assert "'unknown' (1500), 'maybe' (1200)" in run.stderr
+    assert "rows (record id): 2 (1000), 3 (1001)" in run.stderr
+
+
 def test_version_and_help() -> None:
     assert invoke_assert_code(OK, "--version").stdout.startswith("lifecycle ")
     help_text = invoke_assert_code(OK, "classify", "--help").stdout
