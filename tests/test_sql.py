@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import csv
+import glob
+import io
 import os
+import shlex
+import shutil
 import subprocess
 import sys
+import tempfile
 from datetime import timezone
 from pathlib import Path
 
@@ -13,7 +18,7 @@ import pytest
 import sqlglot
 
 from lifecycle_cli.rules import load_rules
-from lifecycle_cli.sql import build_query
+from lifecycle_cli.sql import build_query, transpile
 
 from conftest import EXAMPLES, ROOT, read_csv, run_cli
 
@@ -193,6 +198,149 @@ def test_spark_matches_classify_on_100k_contacts(spark, generated: Path, generat
     assert_same(by_record(list(COMPARED), rows), generated_expected)
 
 
+# --------------------------------------------------------------------------- PostgreSQL
+
+
+class Postgres:
+    """A throwaway PostgreSQL server (unix socket only, in a temp dir), driven with psql.
+
+    Postgres refuses to run as root: as root the server runs as the `postgres` system user
+    (Debian's package creates it) and psql, as root, connects to it with trust auth.
+    """
+
+    def __init__(self) -> None:
+        self.bin = self._binaries()
+        self.psql = str(self.bin / "psql") if (self.bin / "psql").exists() else shutil.which("psql")
+        self.as_user: list[str] = []
+        owner = None
+        if os.geteuid() == 0:
+            import pwd
+
+            try:
+                owner = pwd.getpwnam("postgres")
+            except KeyError:
+                pytest.fail("running as root, PostgreSQL needs the 'postgres' system user (Debian's postgresql package creates it)")
+            self.as_user = ["runuser", "-u", "postgres", "--"]
+        # Not pytest's tmp_path: its parent is private to root, and a socket path must be short.
+        self.dir = Path(tempfile.mkdtemp(prefix="lifecycle-pg-"))
+        if owner is not None:
+            os.chown(self.dir, owner.pw_uid, owner.pw_gid)
+        self.data, self.log = self.dir / "data", self.dir / "server.log"
+        self.loaded: dict[Path, str] = {}
+        # No TCP port, a socket only this session knows; durability off (the data is thrown away).
+        # The time zone is not UTC (+12:45 / +13:45) on purpose: the results must not depend on it.
+        options = [
+            "-c", "listen_addresses=", "-k", str(self.dir), "-c", "fsync=off", "-c", "synchronous_commit=off",
+            "-c", "full_page_writes=off", "-c", "work_mem=64MB", "-c", "TimeZone=Pacific/Chatham",
+        ]
+        try:
+            self._server("initdb", "-D", self.data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync")
+            self._server("pg_ctl", "-D", self.data, "-l", self.log, "-w", "-t", "60", "-o", shlex.join(options), "start")
+        except BaseException:
+            self.stop()
+            raise
+
+    @staticmethod
+    def _binaries() -> Path:
+        found = sorted(
+            (Path(p).parent for p in glob.glob("/usr/lib/postgresql/*/bin/postgres")),
+            key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,
+        )
+        on_path = shutil.which("pg_ctl")
+        if on_path and (Path(on_path).parent / "postgres").exists():
+            found.append(Path(on_path).parent)
+        if not found or not (shutil.which("psql") or (found[-1] / "psql").exists()):
+            pytest.fail(
+                "PostgreSQL's binaries are missing (no /usr/lib/postgresql/*/bin/postgres, or no psql): the postgres "
+                "tests need a local server; install the Debian package 'postgresql' (.ci/run does), "
+                "or deselect them with -m 'not postgres'"
+            )
+        return found[-1]
+
+    def _server(self, program: str, *args: str | Path) -> None:
+        cmd = [*self.as_user, str(self.bin / program), *map(str, args)]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        if proc.returncode:
+            log = self.log.read_text(errors="replace")[-3000:] if self.log.exists() else ""
+            pytest.fail(f"{program} failed ({proc.returncode}):\n{proc.stderr[-3000:]}\n{log}")
+
+    def stop(self) -> None:
+        try:
+            if (self.data / "postmaster.pid").exists():
+                self._server("pg_ctl", "-D", self.data, "-m", "immediate", "-w", "stop")
+        finally:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def psql_script(self, script: str) -> str:
+        cmd = [self.psql, "-h", str(self.dir), "-U", "postgres", "-d", "postgres", "-X", "-q", "-v", "ON_ERROR_STOP=1"]
+        proc = subprocess.run(
+            cmd, input=script, capture_output=True, text=True, encoding="utf-8", timeout=600,
+            env={**{k: v for k, v in os.environ.items() if not k.startswith("PG")}, "PGCLIENTENCODING": "UTF8"},
+        )
+        assert proc.returncode == 0, f"psql failed ({proc.returncode}):\n{proc.stderr[-5000:]}"
+        return proc.stdout
+
+    def load(self, folder: Path) -> str:
+        """The folder's contacts, deals and consent as text tables in a schema of their own (once)."""
+        folder = folder.resolve()
+        if folder not in self.loaded:
+            schema = f"src{len(self.loaded)}"
+            script = [f"CREATE SCHEMA {schema}; SET search_path TO {schema};"]
+            for name in ("contacts", "deals", "consent"):
+                path = folder / f"{name}.csv"
+                columns = ", ".join(f"{sqlglot.exp.to_identifier(h, quoted=True).sql('postgres')} text" for h in headers_of(path))
+                script.append(f"CREATE UNLOGGED TABLE {name} ({columns});")
+                # \copy reads the file on psql's side; HEADER skips the header row (and any BOM on it).
+                script.append(f"\\copy {name} from {sqlglot.exp.Literal.string(str(path)).sql('postgres')} with (format csv, header true, encoding 'UTF8')")
+                script.append(f"ANALYZE {name};")
+            self.psql_script("\n".join(script) + "\n")
+            self.loaded[folder] = schema
+        return self.loaded[folder]
+
+    def run(self, query: str, schema: str = "public") -> tuple[list[str], list[list[str]]]:
+        """The query's result as CSV text (NULL and '' both read as '')."""
+        out = self.psql_script(f"SET search_path TO {schema};\nCOPY ({query}) TO STDOUT WITH (FORMAT csv, HEADER true);\n")
+        columns, *rows = list(csv.reader(io.StringIO(out, newline="")))
+        return columns, rows
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    server = Postgres()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def run_postgres(postgres: Postgres, folder: Path, deals: bool, consent: bool) -> tuple[list[str], list[list[str]]]:
+    return postgres.run(query_for(folder, "postgres", deals, consent), postgres.load(folder))
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(("deals", "consent"), SOURCES, ids=lambda flag: "with" if flag else "without")
+def test_postgres_matches_classify_on_examples(postgres, tmp_path: Path, deals: bool, consent: bool) -> None:
+    columns, rows = run_postgres(postgres, EXAMPLES, deals, consent)
+    expected = classified(EXAMPLES, tmp_path / "out.csv", deals, consent)
+    assert columns == headers_of(tmp_path / "out.csv")
+    assert_same(by_record(columns, rows), expected)
+
+
+@pytest.mark.postgres
+def test_postgres_output_is_classifys(postgres, tmp_path: Path) -> None:
+    columns, rows = run_postgres(postgres, EXAMPLES, True, True)
+    classify_out = tmp_path / "out.csv"
+    classified(EXAMPLES, classify_out, True, True)
+    expected = [[row.get(c) or "" for c in columns] for row in read_csv(classify_out)]
+    assert sorted(rows) == sorted(expected)
+
+
+@pytest.mark.postgres
+def test_postgres_matches_classify_on_100k_contacts(postgres, generated: Path, generated_expected: dict) -> None:
+    columns, rows = run_postgres(postgres, generated, True, True)
+    assert_same(by_record(columns, rows), generated_expected)
+
+
 # --------------------------------------------------------------------------- date-times
 
 #: Consent timestamps as exports write them, and values that are not date-times.
@@ -206,12 +354,14 @@ DATETIMES = [
 
 
 def epoch_sql(dialect: str) -> str:
-    from lifecycle_cli.sql import TEMPLATE_DIALECT, _datetime_parts, _epoch
+    """DATETIMES parsed as the consent timestamps are (lifecycle_cli.sql's CTEs for `dialect`)."""
+    from lifecycle_cli.sql import TEMPLATE_DIALECT, _timestamp_ctes
 
+    assert TEMPLATE_DIALECT == "duckdb"
     values = " UNION ALL ".join(f"SELECT {i} AS i, {sqlglot.exp.Literal.string(v).sql()} AS v" for i, v in enumerate(DATETIMES))
-    ts = _epoch(_datetime_parts("NULLIF(TRIM(v), '')"))
-    template = f"SELECT i, {ts} AS ts FROM ({values}) AS t ORDER BY i"
-    return sqlglot.parse_one(template, read=TEMPLATE_DIALECT).sql(dialect=dialect)
+    ctes = [("__v", f"SELECT i, NULLIF(TRIM(v), '') AS v FROM ({values}) AS t"), *_timestamp_ctes("__v", "v", "__v", dialect)]
+    template = f"WITH {', '.join(f'{name} AS ({body})' for name, body in ctes)} SELECT i, ts FROM __v_ts ORDER BY i"
+    return transpile(template, dialect)
 
 
 def expected_epochs() -> list[float | None]:
@@ -231,6 +381,13 @@ def test_duckdb_parses_date_times_as_classify_does() -> None:
 @pytest.mark.spark
 def test_spark_parses_date_times_as_classify_does(spark) -> None:
     got = [row["ts"] for row in spark.sql(epoch_sql("spark")).collect()]
+    assert got == pytest.approx(expected_epochs())
+
+
+@pytest.mark.postgres
+def test_postgres_parses_date_times_as_classify_does(postgres) -> None:
+    _, rows = postgres.run(epoch_sql("postgres"))
+    got = [None if ts == "" else float(ts) for _, ts in rows]
     assert got == pytest.approx(expected_epochs())
 
 
