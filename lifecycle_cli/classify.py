@@ -387,22 +387,26 @@ def _rows_of(contacts: Source, rows: list[int], headers: list[str]) -> pl.DataFr
 
 def _summarize(decisions: pl.DataFrame, contacts: Source, rules: Rules, sources: dict, links: dict[str, int],
                output_file: str | None, checked_only: bool, warnings: tuple[str, ...]) -> ClassifyResult:
-    cur, new = pl.col(CUR).cast(pl.String), pl.col(NEW).cast(pl.String)
+    # Grouped on the small Enum columns; only the few groups are turned into text.
     moves = summarize_moves(
-        decisions.group_by(cur.fill_null(EMPTY).alias("from"), new.fill_null(EMPTY).alias("to")).agg(pl.len().alias("count")),
+        decisions.group_by(CUR, NEW).agg(pl.len().alias("count")).select(
+            pl.col(CUR).cast(pl.String).fill_null(EMPTY).alias("from"),
+            pl.col(NEW).cast(pl.String).fill_null(EMPTY).alias("to"),
+            "count",
+        ),
         rules,
     )
     totals = moves.totals
     descriptions = {r.id: (r.description, r.stage) for r in rules.rules}
     descriptions[rules.sticky_rule_id] = ("Kept: the contact was already in a sticky stage.", None)
     descriptions[rules.without_deals_id] = ("Kept: no deals file was given, so open deals cannot be checked.", None)
-    decided = decisions.group_by(pl.col(RULE).cast(pl.String).fill_null("(no rule)")).len()
+    decided = decisions.group_by(RULE).len().select(pl.col(RULE).cast(pl.String).fill_null("(no rule)"), "len")
     rule_order = [r.id for r in rules.rules] + [rules.sticky_rule_id, rules.without_deals_id]
     decided_by = [
         {"rule": rule_id, "description": descriptions.get(rule_id, ("", None))[0], "stage": descriptions.get(rule_id, ("", None))[1], "count": n}
         for rule_id, n in sorted(decided.iter_rows(), key=lambda r: rule_order.index(r[0]) if r[0] in rule_order else 99)
     ]
-    changed = decisions.filter(new.ne_missing(cur))
+    changed = decisions.filter(pl.col(NEW).ne_missing(pl.col(CUR)))
     # One example per kind of move, demotions first; names and emails only for those rows.
     firsts = changed.group_by(CUR, NEW).agg(pl.col(ROW).min(), pl.col(RULE).sort_by(ROW).first())
     picked = sorted(firsts.iter_rows(named=True), key=lambda r: (sample_order(r[CUR], r[NEW], rules), r[ROW]))[:SAMPLE_ROWS]
