@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import polars as pl
 
@@ -162,6 +163,14 @@ class ContactIds:
             return text
         return pl.when(text.str.contains(CANONICAL_ID)).then(text.str.to_integer(strict=False))
 
+    @cached_property
+    def _known(self) -> pl.Series:
+        return self.frame[KEY].drop_nulls().implode()
+
+    def is_known(self, key: pl.Expr) -> pl.Expr:
+        """Whether a key (from `key`) is one of the contacts' record ids; false for null."""
+        return key.is_in(self._known).fill_null(False)
+
 
 def read_contact_ids(contacts: Source, *, email: bool, deal_ids: bool) -> ContactIds:
     text = contacts.text("record_id")
@@ -198,13 +207,12 @@ def deal_facts(deals: Source, ids: ContactIds, rules: Rules) -> tuple[pl.LazyFra
         *every_field(deals, ("record_id", "stage", "is_won", "is_lost", "is_closed", "contact_ids")),
     ).collect().lazy()
     # The (deal row, contact) links, worked out once: facts and link counts both read them.
-    keys = ids.frame[KEY].drop_nulls()
     by_deal = (
         flags.select(ROW, split_ids(pl.col("contact_ids")).alias("ref"))
         .explode("ref")
         .with_columns(pl.col("ref").str.strip_chars())
         .filter(pl.col("ref").is_not_null() & (pl.col("ref") != ""))
-        .select(ROW, (key := ids.key(pl.col("ref"))).alias(KEY), key.is_in(keys.implode()).fill_null(False).alias("known"))
+        .select(ROW, (key := ids.key(pl.col("ref"))).alias(KEY), ids.is_known(key).alias("known"))
         .collect()
     )
     pairs = [by_deal.filter(pl.col("known")).select(ROW, KEY)]
@@ -251,7 +259,6 @@ def consent_facts(consent: Source, ids: ContactIds, rules: Rules) -> tuple[pl.La
     for i, name in enumerate(dict.fromkeys(v["marketing_subscription_types"])):
         hit = in_values(subscription, (name,))
         kind = pl.when(hit).then(pl.lit(i, dtype=pl.Int16)) if kind is None else kind.when(hit).then(pl.lit(i, dtype=pl.Int16))
-    keys = ids.frame[KEY].drop_nulls().implode()
     # A known Contact ID decides; otherwise every contact with that email (trimmed, any case).
     # The email is kept only for the rows that need it, so the events table stays small.
     events = (
@@ -266,7 +273,7 @@ def consent_facts(consent: Source, ids: ContactIds, rules: Rules) -> tuple[pl.La
             *([bad_value(consent, "timestamp", ts)] if consent.has("timestamp") else []),
             *every_field(consent, ("contact_id", "email", "subscription_type", "status", "double_opt_in", "timestamp")),
         )
-        .with_columns(pl.col("cid").is_in(keys).fill_null(False).alias("id_known"))
+        .with_columns(ids.is_known(pl.col("cid")).alias("id_known"))
         .with_columns(pl.when(~pl.col("id_known")).then(lowered(pl.col("email"))).alias("email"))
         .collect()
     )
