@@ -17,7 +17,7 @@ import polars as pl
 from .errors import InputError
 from .facts import (
     KEY, ROW, ContactIds, consent_facts, deal_facts, in_values, lowered, parse_bool, parse_datetime, read_contact_ids,
-    stage_id,
+    stage_id, unknown_spelling,
 )
 from .moves import EMPTY, sample_order, summarize_moves
 from .problems import missing_ids, repeated_ids, unknown_stages
@@ -28,7 +28,7 @@ FACT = "__lc_f_"  #: prefix of the columns conditions read
 CUR = "__lc_current"  #: the stage id read from the file
 NEW = "__lc_new"  #: the stage id decided
 RULE = "__lc_rule"  #: the id of the rule or policy that decided
-RAW = "__lc_raw_stage"  #: the stage exactly as the file spells it
+RAW = "__lc_raw_stage"  #: the stage as the file spells it, only where the rules do not know it
 OTHER = "__lc_other_type"  #: the Other Type a rule set (null: keep the file's)
 BAD = "__lc_bad_"  #: prefix of flags for values that do not read as their type
 SAMPLE_ROWS = 10
@@ -142,8 +142,8 @@ def _typed_contacts(contacts: Source, rules: Rules, ids: ContactIds) -> pl.LazyF
         *typed,
         *checked,
         domain.alias(FACT + "email_domain"),
-        stage_id(raw, rules).alias(CUR),
-        raw.alias(RAW),
+        (current := stage_id(raw, rules)).alias(CUR),
+        unknown_spelling(raw, current).alias(RAW),
         doi.alias("__lc_contact_doi"),
     ).with_columns(pl.col(CUR).alias(FACT + "current_stage"))
 
@@ -314,7 +314,7 @@ def _classify(contacts, deals, consent, rules, stage_format, output_file, checke
     bad_cols = [c for c in frame.collect_schema().names() if c.startswith(BAD)]
     narrow = [
         ROW, pl.col(CUR).cast(stage_ids), pl.col(NEW).cast(stage_ids), pl.col(RULE).cast(rule_ids),
-        pl.when(pl.col(CUR).is_null() & pl.col(RAW).str.strip_chars().ne("")).then(pl.col(RAW)).alias(RAW),
+        RAW,
         *bad_cols,
     ]
     if other is not None:

@@ -8,7 +8,7 @@ from typing import Any
 import polars as pl
 
 from .errors import InputError
-from .facts import all_canonical, stage_id
+from .facts import all_canonical, stage_id, unknown_spelling
 from .moves import EMPTY, sample_order, summarize_moves
 from .problems import missing_ids, repeated_ids, unknown_stages
 from .rules import ColumnSpec, Rules
@@ -75,8 +75,7 @@ def _project(source: Source, rules: Rules, extra: list[str], rule_header: str | 
     exprs = [
         source.text("record_id").alias("key"),
         stage.cast(pl.Enum([s.id for s in rules.stages])).alias("stage"),
-        # The spelling is kept only where the rules do not know it (for the error message).
-        pl.when(stage.is_null() & raw.str.contains(r"\S")).then(raw).alias("raw"),
+        unknown_spelling(raw, stage).alias("raw"),  # for the error message
     ]
     if rule_header:
         exprs.append(pl.col(rule_header).cast(pl.Categorical).alias("rule"))

@@ -35,6 +35,11 @@ def stage_id(raw: pl.Expr, rules: Rules) -> pl.Expr:
     return lowered(raw).replace_strict(list(lookup), list(lookup.values()), default=None, return_dtype=pl.String)
 
 
+def unknown_spelling(raw: pl.Expr, stage: pl.Expr) -> pl.Expr:
+    """The stage as the file writes it where the rules do not know it (null elsewhere, blanks included)."""
+    return pl.when(stage.is_null() & raw.str.contains(r"\S")).then(raw)
+
+
 def in_values(expr: pl.Expr, values: tuple[str, ...]) -> pl.Expr:
     """Membership ignoring case and surrounding spaces, as `IN @list` does in conditions."""
     return one_of(expr, values)
