@@ -52,17 +52,9 @@ CURRENT_STAGE = "CASE " + " ".join(
     f"WHEN lower(trim(\"Lifecycle Stage\")) IN {sql_list(spellings)} THEN '{stage}'" for stage, spellings in STAGES.items()
 ) + " END"
 
-# rules.yaml `stages:` label and HubSpot value: how a changed stage is written.
-LABEL = {"subscriber": "Subscriber", "lead": "Lead", "marketing_lead": "Marketing Lead", "sales_lead": "Sales Lead",
-         "opportunity": "Opportunity", "customer": "Customer", "evangelist": "Evangelist", "other": "Other"}
-VALUE = {"subscriber": "subscriber", "lead": "lead", "marketing_lead": "marketingqualifiedlead",
-         "sales_lead": "salesqualifiedlead", "opportunity": "opportunity", "customer": "customer",
-         "evangelist": "evangelist", "other": "other"}
-# Stages whose value and label differ tell which of the two a file uses.
-DIFFERENT = [i for i in VALUE if VALUE[i].lower() != LABEL[i].lower()]
-VALUE_ONLY = sql_list([VALUE[i] for i in DIFFERENT])
-LABEL_ONLY = sql_list([LABEL[i] for i in DIFFERENT])
-FORM_SAMPLE = 1000
+LABEL, VALUE, FORM_SAMPLE = vocab.LABEL, vocab.VALUE, vocab.FORM_SAMPLE
+VALUE_ONLY = sql_list(vocab.VALUE_ONLY)
+LABEL_ONLY = sql_list(vocab.LABEL_ONLY)
 
 
 def written(form: dict[str, str]) -> str:

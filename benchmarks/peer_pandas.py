@@ -24,7 +24,8 @@ import pandas as pd
 
 from peer_vocabulary import (  # noqa: E402  (the default rules, shared by both peers)
     DOUBLE_OPT_IN_CONFIRMED, FALSE_VALUES, INTERNAL_DOMAINS, LOST_DEAL_STAGES, MARKETING_SUBSCRIPTION_TYPES, OTHER_KINDS,
-    SALES_LEAD_STATUSES, STAGES, SUBSCRIBED_STATUSES, TRUE_VALUES, WON_DEAL_STAGES,
+    SALES_LEAD_STATUSES, STAGES, SUBSCRIBED_STATUSES, TRUE_VALUES, WON_DEAL_STAGES, LABEL, VALUE, VALUE_ONLY,
+    LABEL_ONLY, FORM_SAMPLE,
 )
 
 STICKY = ["customer", "evangelist", "other"]
@@ -32,17 +33,6 @@ STAGE_LOOKUP: dict[str, str] = {}
 for _id, _spellings in STAGES.items():
     for _s in _spellings:
         STAGE_LOOKUP.setdefault(_s.strip().lower(), _id)
-
-# rules.yaml `stages:` label and HubSpot value: how a changed stage is written.
-LABEL = {"subscriber": "Subscriber", "lead": "Lead", "marketing_lead": "Marketing Lead", "sales_lead": "Sales Lead",
-         "opportunity": "Opportunity", "customer": "Customer", "evangelist": "Evangelist", "other": "Other"}
-VALUE = {"subscriber": "subscriber", "lead": "lead", "marketing_lead": "marketingqualifiedlead",
-         "sales_lead": "salesqualifiedlead", "opportunity": "opportunity", "customer": "customer",
-         "evangelist": "evangelist", "other": "other"}
-# Stages whose value and label differ tell which of the two a file uses.
-VALUE_ONLY = [VALUE[i].lower() for i in VALUE if VALUE[i].lower() != LABEL[i].lower()]
-LABEL_ONLY = [LABEL[i].lower() for i in VALUE if VALUE[i].lower() != LABEL[i].lower()]
-FORM_SAMPLE = 1000
 
 READ = dict(dtype=str, keep_default_na=False)
 
@@ -128,7 +118,7 @@ def consent_facts(consent_path: str, contacts: pd.DataFrame) -> pd.DataFrame:
 def stage_form(stage: pd.Series) -> dict[str, str]:
     """Values when most of the first stages are HubSpot internal values, else labels."""
     head = low(stage.head(FORM_SAMPLE))
-    return VALUE if head.isin(VALUE_ONLY).sum() > head.isin(LABEL_ONLY).sum() else LABEL
+    return VALUE if head.isin(norm(VALUE_ONLY)).sum() > head.isin(norm(LABEL_ONLY)).sum() else LABEL
 
 
 def main(contacts_path: str, deals_path: str, consent_path: str, out: str) -> None:

@@ -27,3 +27,15 @@ STAGES = {
     "evangelist": ["evangelist", "Evangelist", "Advocate", "Fürsprecher"],
     "other": ["other", "Other", "Andere", "Sonstige"],
 }
+
+# --- rules.yaml `stages:` label and HubSpot value: how a changed stage is written ------
+LABEL = {"subscriber": "Subscriber", "lead": "Lead", "marketing_lead": "Marketing Lead", "sales_lead": "Sales Lead",
+         "opportunity": "Opportunity", "customer": "Customer", "evangelist": "Evangelist", "other": "Other"}
+VALUE = {"subscriber": "subscriber", "lead": "lead", "marketing_lead": "marketingqualifiedlead",
+         "sales_lead": "salesqualifiedlead", "opportunity": "opportunity", "customer": "customer",
+         "evangelist": "evangelist", "other": "other"}
+# Stages whose value and label differ tell which of the two a file uses (as lifecycle's
+# --stage-values auto does, from the first FORM_SAMPLE stages of the file).
+VALUE_ONLY = [VALUE[i] for i in VALUE if VALUE[i].lower() != LABEL[i].lower()]
+LABEL_ONLY = [LABEL[i] for i in VALUE if VALUE[i].lower() != LABEL[i].lower()]
+FORM_SAMPLE = 1000
