@@ -296,7 +296,7 @@ def _classify(contacts, deals, consent, rules, stage_format, output_file, checke
     ids = ContactIds(ids.frame.select(ROW, KEY), ids.integer)
 
     problems, warnings = [], []
-    repeated_df = got["repeated"].sort("first")
+    repeated_df = got["repeated"]
     id_header = contacts.resolved["record_id"]
     if on_duplicate != "keep-first":
         problems.append(repeated_ids(repeated_df, KEY, contacts.display, id_header,
