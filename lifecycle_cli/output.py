@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import errno
+import glob
 import os
+import secrets
 import shutil
-import signal
 import tempfile
-import threading
 from pathlib import Path
 from typing import BinaryIO, Callable
 
@@ -15,6 +15,10 @@ import polars as pl
 
 from .errors import OutputError
 from .sources import CsvDialect
+
+
+# The files this run has finished writing, so an interrupted run can say which ones changed.
+WRITTEN: list[str] = []
 
 
 def csv_options(dialect: CsvDialect | None) -> dict:
@@ -41,38 +45,53 @@ def write_table(table: pl.LazyFrame, target: str, fmt: str, dialect: CsvDialect 
             raise
         return
     if fmt == "parquet":
-        atomic_write(Path(target), lambda tmp: table.sink_parquet(tmp))
+        atomic_write(Path(target), lambda fh: table.sink_parquet(fh))
     else:
-        atomic_write(Path(target), lambda tmp: table.sink_csv(tmp, **csv_options(dialect)))
+        atomic_write(Path(target), lambda fh: table.sink_csv(fh, **csv_options(dialect)))
 
 
 def write_text(target: str, text: str) -> None:
-    atomic_write(Path(target), lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+    atomic_write(Path(target), lambda fh: fh.write(text.encode("utf-8")))
 
 
 def backup_file(path: str) -> str:
     """Copy `path` to `path.bak` (atomically, keeping its bytes) before it is overwritten."""
     source = Path(path)
     backup = source.with_name(source.name + ".bak")
-    atomic_write(backup, lambda tmp: shutil.copyfile(source, tmp))
+
+    def copy(fh: BinaryIO) -> None:
+        with open(source, "rb") as src:
+            shutil.copyfileobj(src, fh, 1 << 20)
+
+    atomic_write(backup, copy)
     return str(backup)
 
 
-def atomic_write(target: Path, write: Callable[[str], None]) -> None:
-    """Run `write(tmp_path)` and move the finished file over `target`; on any failure remove the temp file."""
+def atomic_write(target: Path, write: Callable[[BinaryIO], object]) -> None:
+    """Run `write(file)` on a temp file beside `target` and move it over `target` once complete.
+
+    On any failure, Ctrl-C included, the temp file is removed and `target` is left as it was.
+    Two details make that hold:
+    - The temp file's name starts with a random tag chosen before the file exists, so the
+      cleanup finds it even when Ctrl-C lands between its creation and the line that names it.
+    - The writer gets an open file, not a path. Polars writes through its own copy of the
+      descriptor, so a write still winding down after Ctrl-C cannot create the file again
+      once the cleanup has removed it.
+    """
     directory = target.parent if str(target.parent) else Path(".")
     if not directory.is_dir():
         raise OutputError(f"{target}: cannot write: the folder '{directory}' does not exist")
     if target.is_dir():
         raise OutputError(f"{target}: cannot write: it is a folder")
+    prefix = f".{target.name}.{secrets.token_hex(4)}."
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
-    except OSError as exc:
-        raise OutputError(f"{target}: cannot write in '{directory}': {exc.strerror}") from None
-    os.close(fd)
-    try:
-        write(tmp)
-        with open(tmp, "rb+") as fh:
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=directory)
+        except OSError as exc:
+            raise OutputError(f"{target}: cannot write in '{directory}': {exc.strerror}") from None
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
             os.fsync(fh.fileno())
         if target.exists():
             os.chmod(tmp, target.stat().st_mode & 0o777)
@@ -81,32 +100,21 @@ def atomic_write(target: Path, write: Callable[[str], None]) -> None:
             os.umask(umask)
             os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, target)
-    except OSError as exc:
-        _remove(tmp)
-        raise OutputError(f"{target}: cannot write: {exc.strerror or exc}") from None
-    except BaseException:
-        # A second Ctrl-C can land between any two steps here; retry until the temp file is gone.
+        WRITTEN.append(str(target))
+    except BaseException as exc:
+        # Polars hands back a Ctrl-C it caught and Python then raises the same Ctrl-C again,
+        # at any point of this cleanup, even on entering a function: retry until the temp file is gone.
         while True:
             try:
-                _remove(tmp)
+                _remove_temp(directory, prefix)
                 break
             except KeyboardInterrupt:
                 continue
+        if isinstance(exc, OSError):
+            raise OutputError(f"{target}: cannot write: {exc.strerror or exc}") from None
         raise
 
 
-def _remove(path: str) -> None:
-    """Delete a temp file, even while a Ctrl-C is being handled.
-
-    Polars re-raises a Ctrl-C it caught, so a second KeyboardInterrupt can be pending:
-    ignore SIGINT for the moment it takes to unlink, or the temp file would stay behind.
-    """
-    main = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
-    finally:
-        if main:
-            signal.signal(signal.SIGINT, previous)
+def _remove_temp(directory: Path, prefix: str) -> None:
+    for path in directory.glob(glob.escape(prefix) + "*.tmp"):
+        path.unlink(missing_ok=True)

@@ -61,6 +61,65 @@ def test_signal_during_write_leaves_the_previous_file(big: Path, tmp_path: Path,
     assert big.read_bytes() == before
 
 
+@pytest.fixture(scope="module")
+def complete(big: Path, tmp_path_factory) -> bytes:
+    """The output of an uninterrupted run, to tell a complete file from a half-written one."""
+    target = tmp_path_factory.mktemp("complete") / "out.csv"
+    proc = start(big, target)
+    proc.communicate(timeout=300)
+    assert proc.returncode == OK
+    return target.read_bytes()
+
+
+@pytest.mark.parametrize("presses", [(0.0, 0.0), (0.0, 0.02), (0.1,), (0.3,), (0.6, 0.6)],
+                         ids=["twice-at-once", "twice-20ms-apart", "at-100ms", "at-300ms", "twice-at-600ms"])
+def test_ctrl_c_at_any_moment_leaves_a_complete_file_or_the_previous_one(
+        big: Path, complete: bytes, tmp_path: Path, presses: tuple[float, ...]) -> None:
+    """Ctrl-C pressed once or twice, early in the write, late in it, or as the run finishes."""
+    target = tmp_path / "out.csv"
+    target.write_bytes(PREVIOUS)
+    proc = start(big, target)
+    assert wait_for_temp(tmp_path, proc), "the write never started"
+    for pause in presses:
+        time.sleep(pause)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert not [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")], err.decode()
+    assert target.read_bytes() in (PREVIOUS, complete), "the target is the previous file or the complete new one"
+    assert b"Traceback" not in err
+    if proc.returncode == 130:
+        said = err.decode()
+        if target.read_bytes() == PREVIOUS:
+            assert "interrupted; no output file was changed" in said
+        else:
+            assert f"interrupted after writing {target} (complete)" in said
+    else:
+        # The run had finished, or Python was already shutting down (killed by SIGINT).
+        assert proc.returncode in (OK, -signal.SIGINT), err.decode()
+
+
+def test_ctrl_c_after_the_backup_says_which_file_was_written(big: Path, tmp_path: Path) -> None:
+    """--in-place writes the .bak first: Ctrl-C during the main write must name the backup as written."""
+    contacts = tmp_path / "contacts.csv"
+    contacts.write_bytes(big.read_bytes())
+    original = contacts.read_bytes()
+    env = {**os.environ, "NO_COLOR": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "lifecycle_cli", "classify", str(contacts), "--in-place", "-q"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if any(p.name.endswith(".tmp") and not p.name.startswith(".contacts.csv.bak.") for p in tmp_path.iterdir()):
+            break
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err.decode()
+    assert f"interrupted after writing {tmp_path / 'contacts.csv.bak'} (complete)" in err.decode()
+    assert contacts.read_bytes() == original and (tmp_path / "contacts.csv.bak").read_bytes() == original
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["contacts.csv", "contacts.csv.bak"]
+
+
 def test_full_disk_is_a_clear_error_and_leaves_nothing(big: Path, tmp_path: Path) -> None:
     """A size-limited file (RLIMIT_FSIZE) stands in for a full disk: the write fails with EFBIG."""
     target = tmp_path / "out.csv"
