@@ -87,6 +87,8 @@ def _console(no_color: bool, stream=None):
 
 def _run(debug: bool, body: Callable[[], int]) -> None:
     """Run a command body and turn every outcome into an exit code and, for errors, one clear line."""
+    written = _written_files()
+    written.clear()
     try:
         code = body()
     except LifecycleError as exc:
@@ -95,8 +97,14 @@ def _run(debug: bool, body: Callable[[], int]) -> None:
         sys.stderr.write(f"lifecycle: error: {exc}\n")
         code = exc.exit_code
     except KeyboardInterrupt:
-        sys.stderr.write("lifecycle: interrupted; no output file was changed\n")
         code = EXIT_INTERRUPTED
+        # Polars hands back a Ctrl-C it caught and Python can raise the same Ctrl-C again here.
+        while True:
+            try:
+                _say_interrupted()
+                break
+            except KeyboardInterrupt:
+                continue
     except BrokenPipeError:
         # The reader went away (`| head`): stop quietly, as other Unix tools do.
         _silence_stdout()
@@ -110,6 +118,20 @@ def _run(debug: bool, body: Callable[[], int]) -> None:
             sys.stderr.write(f"lifecycle: internal error: {type(exc).__name__}; run again with --debug for details, and please report it\n")
         code = 3
     raise typer.Exit(code)
+
+
+def _say_interrupted() -> None:
+    done = _written_files()
+    if done:
+        sys.stderr.write(f"lifecycle: interrupted after writing {', '.join(done)} (complete); nothing was half-written\n")
+    else:
+        sys.stderr.write("lifecycle: interrupted; no output file was changed\n")
+
+
+def _written_files() -> list[str]:
+    """The files this run has completed (the output module records them; not loaded means none)."""
+    output = sys.modules.get(f"{__package__}.output")
+    return output.WRITTEN if output else []
 
 
 def _silence_stdout() -> None:

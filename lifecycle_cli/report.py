@@ -45,8 +45,9 @@ def title(result: dict[str, Any]) -> str:
     files = result["files"]
     if result["command"] == "diff":
         return f"lifecycle diff: {files['before']} → {files['after']}"
-    suffix = " (check only, nothing written)" if result.get("checked_only") else ""
-    return f"lifecycle classify: {files['contacts']}{suffix}"
+    # The mode comes before the path: a narrow terminal cuts the end of a panel title.
+    mode = ", check only (nothing written)" if result.get("checked_only") else ""
+    return f"lifecycle classify{mode}: {files['contacts']}"
 
 
 def headline(result: dict[str, Any]) -> str:
