@@ -26,17 +26,19 @@ def big(tmp_path_factory) -> Path:
     return folder / "contacts.csv"
 
 
-def start(big: Path, target: Path, **kwargs) -> subprocess.Popen:
+def start(big: Path, target: Path | None, *options: str, **kwargs) -> subprocess.Popen:
+    """`lifecycle classify BIG -o TARGET -q` (or with `options` instead of `-o TARGET`), in a subprocess."""
     env = {**os.environ, "NO_COLOR": "1"}
-    return subprocess.Popen([sys.executable, "-m", "lifecycle_cli", "classify", str(big), "-o", str(target), "-q"],
+    where = ("-o", str(target)) if target is not None else ()
+    return subprocess.Popen([sys.executable, "-m", "lifecycle_cli", "classify", str(big), *where, *options, "-q"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, **kwargs)
 
 
-def wait_for_temp(folder: Path, proc: subprocess.Popen, timeout: float = 120) -> bool:
-    """True once the output's temp file exists (the write has begun)."""
+def wait_for_temp(folder: Path, proc: subprocess.Popen, timeout: float = 120, skip: str | None = None) -> bool:
+    """True once a temp file exists (the write has begun), not counting names starting with `skip`."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and proc.poll() is None:
-        if any(p.name.endswith(".tmp") for p in folder.iterdir()):
+        if any(p.name.endswith(".tmp") and not (skip and p.name.startswith(skip)) for p in folder.iterdir()):
             return True
         time.sleep(0.005)
     return False
@@ -104,14 +106,8 @@ def test_ctrl_c_after_the_backup_says_which_file_was_written(big: Path, tmp_path
     contacts = tmp_path / "contacts.csv"
     contacts.write_bytes(big.read_bytes())
     original = contacts.read_bytes()
-    env = {**os.environ, "NO_COLOR": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "lifecycle_cli", "classify", str(contacts), "--in-place", "-q"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and proc.poll() is None:
-        if any(p.name.endswith(".tmp") and not p.name.startswith(".contacts.csv.bak.") for p in tmp_path.iterdir()):
-            break
-        time.sleep(0.005)
+    proc = start(contacts, None, "--in-place")
+    assert wait_for_temp(tmp_path, proc, skip=".contacts.csv.bak."), "the write never started"
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err.decode()
