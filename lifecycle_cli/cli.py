@@ -87,8 +87,7 @@ def _console(no_color: bool, stream=None):
 
 def _run(debug: bool, body: Callable[[], int]) -> None:
     """Run a command body and turn every outcome into an exit code and, for errors, one clear line."""
-    written = _written_files()
-    written.clear()
+    _written_files().clear()  # the in-process test runner calls _run many times
     try:
         code = body()
     except LifecycleError as exc:
