@@ -20,7 +20,7 @@ from .facts import (
     stage_id, unknown_spelling,
 )
 from .moves import EMPTY, sample_order, summarize_moves
-from .problems import missing_ids, repeated_ids, unknown_stages
+from .problems import LISTED, missing_ids, repeated_ids, unknown_stages
 from .rules import Rules, to_polars
 from .sources import Source, explain_read_error
 
@@ -276,7 +276,7 @@ def _classify(contacts, deals, consent, rules, stage_format, output_file, checke
     ids = read_contact_ids(contacts, email=consent is not None, deal_ids=deals is not None)
     id_frame = ids.frame.lazy()
     repeated = id_frame.filter(pl.col(KEY).is_not_null()).group_by(KEY).agg(pl.len().alias("n"), pl.col(ROW).min().alias("first")).filter(pl.col("n") > 1)
-    no_ids = id_frame.filter(pl.col(KEY).is_null()).select(pl.len().alias("n"), pl.col(ROW).head(10).implode().alias("rows"))
+    no_ids = id_frame.filter(pl.col(KEY).is_null()).select(pl.len().alias("n"), pl.col(ROW).head(LISTED).implode().alias("rows"))
     lazies: dict[str, pl.LazyFrame] = {"repeated": repeated, "no_ids": no_ids}
     checks = []
     for src, facts_of, facts_used in ((deals, deal_facts, ("deals", "won_deals", "open_deals", "lost_deals")),

@@ -10,7 +10,7 @@ import polars as pl
 from .errors import InputError
 from .facts import all_canonical, stage_id, unknown_spelling
 from .moves import EMPTY, sample_order, summarize_moves
-from .problems import missing_ids, repeated_ids, unknown_stages
+from .problems import LISTED, missing_ids, repeated_ids, unknown_stages
 from .rules import ColumnSpec, Rules
 from .sources import Source, explain_read_error
 
@@ -101,7 +101,7 @@ def _check(df: pl.DataFrame, source: Source, rules: Rules) -> list[str]:
     problems = [
         unknown_stages(df, "raw", "row", source.display, source.resolved["stage"], rules),
         repeated_ids(repeated, "key", source.display, header),
-        missing_ids(len(missing), missing.head(10).to_list(), source.display, header),
+        missing_ids(len(missing), missing.head(LISTED).to_list(), source.display, header),
     ]
     return [p for p in problems if p]
 
