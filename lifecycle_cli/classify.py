@@ -20,8 +20,11 @@ from .facts import (
     stage_id, unknown_spelling,
 )
 from .moves import EMPTY, sample_order, summarize_moves
+from .diagnostics import Diagnostics
+from .links import check_links
 from .problems import LISTED, missing_ids, repeated_ids, unknown_stages
-from .rules import Rules, to_polars
+from .logic import DEAL_FACTS, DERIVED_INPUTS, Known, availability, derived_facts, inputs_of, known
+from .rules import Rules, to_polars, to_polars_tree
 from .sources import Source, explain_read_error
 
 FACT = "__lc_f_"  #: prefix of the columns conditions read
@@ -30,6 +33,8 @@ NEW = "__lc_new"  #: the stage id decided
 RULE = "__lc_rule"  #: the id of the rule or policy that decided
 RAW = "__lc_raw_stage"  #: the stage as the file spells it, only where the rules do not know it
 OTHER = "__lc_other_type"  #: the Other Type a rule set (null: keep the file's)
+UNKNOWN_AT = "__lc_unknown_at"  #: the index of the undecided rule that kept the stage (null: none did)
+SPELLING = "__lc_spelling"  #: the stage as the file spells it, trimmed
 BAD = "__lc_bad_"  #: prefix of flags for values that do not read as their type
 SAMPLE_ROWS = 10
 
@@ -56,8 +61,13 @@ class ClassifyResult:
     samples: tuple[dict[str, Any], ...]
     links: dict[str, int]
     missing_sources: tuple[str, ...]
-    warnings: tuple[str, ...] = field(default=())
+    missing_columns: tuple[dict[str, Any], ...] = field(default=())
+    diagnostics: tuple[dict[str, Any], ...] = field(default=())
     checked_only: bool = False
+
+    @property
+    def warnings(self) -> list[str]:
+        return [d["message"] for d in self.diagnostics if d["severity"] == "warning"]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -77,6 +87,8 @@ class ClassifyResult:
             "samples": list(self.samples),
             "links": dict(self.links),
             "missing_sources": list(self.missing_sources),
+            "missing_columns": list(self.missing_columns),
+            "diagnostics": list(self.diagnostics),
             "warnings": list(self.warnings),
             "checked_only": self.checked_only,
         }
@@ -88,43 +100,31 @@ class Classification:
 
     result: ClassifyResult
     output: pl.LazyFrame
-
-
-def _stage_writer(stage_id: pl.Expr, rules: Rules, form: str) -> pl.Expr:
-    names = [s.id for s in rules.stages]
-    written = [s.label if form == "label" else s.value for s in rules.stages]
-    return stage_id.replace_strict(names, written, default=None, return_dtype=pl.String)
-
-
-def detect_stage_format(contacts: Source, rules: Rules, sample: int = 1000) -> str:
-    """'value' when most stage values in the first rows are HubSpot internal values, else 'label'."""
-    column = contacts.resolved["stage"]
-    head = contacts.frame.select(lowered(pl.col(column).cast(pl.String)).alias("s")).head(sample).collect()["s"].drop_nulls()
-    values = {s.value.lower() for s in rules.stages if s.value.lower() != s.label.lower()}
-    labels = {s.label.lower() for s in rules.stages if s.value.lower() != s.label.lower()}
-    as_value = head.is_in(list(values)).sum()
-    as_label = head.is_in(list(labels)).sum()
-    return "value" if as_value > as_label else "label"
+    added_columns: tuple[str, ...] = ()  #: written right after the stage column
 
 
 def _typed_contacts(contacts: Source, rules: Rules, ids: ContactIds) -> pl.LazyFrame:
-    """Row number, key, current stage and every column a condition or fact reads, typed."""
+    """Row number, key, current stage and every column a condition or fact reads, typed.
+
+    A column the file lacks is a typed NULL here: `logic.known` says where that leaves a
+    condition undecided, and wherever it is decided, NULL gives the right value.
+    """
     spec = rules.columns["contacts"]
-    used = rules.referenced_columns() | {"unsubscribed_all", "opted_out_marketing"}
+    used = rules.referenced_columns() | set(DERIVED_INPUTS)
     typed, checked = [], []  # checked: flags for values that do not read as their type
-    for name, col in spec.items():
-        if name not in used:
-            continue
-        if col.type == "bool":  # booleans read straight from the raw text: no trimming pass needed
+    for name in sorted(used):
+        col = spec.get(name)
+        kind = col.type if col is not None else DERIVED_INPUTS[name]
+        if kind == "bool":  # booleans read straight from the raw text: no trimming pass needed
             value = parse_bool(contacts.raw(name), rules)
-        elif col.type == "datetime":
+        elif kind == "datetime":
             value = parse_datetime(contacts.text(name))
-        elif col.type == "float":
+        elif kind == "float":
             value = contacts.text(name).cast(pl.Float64, strict=False)
         else:
             value = contacts.text(name)
         typed.append(value.alias(FACT + name))
-        if col.type in ("bool", "datetime") and contacts.has(name):
+        if kind in ("bool", "datetime") and contacts.has(name):
             checked.append((contacts.raw(name).str.contains(r"\S") & value.is_null()).alias(BAD + name))
     # The part after the last @, trimmed and lower-cased (cut out first: cheaper than lowering the
     # whole email; splitting is cheaper than a regex).
@@ -133,7 +133,6 @@ def _typed_contacts(contacts: Source, rules: Rules, ids: ContactIds) -> pl.LazyF
         email.str.split("@").list.last().str.strip_chars().str.to_lowercase()
     )
     raw = pl.col(contacts.resolved["stage"]).cast(pl.String)
-    doi = in_values(contacts.raw("confirmation_status"), rules.values["double_opt_in_confirmed"]).fill_null(False)
     # The keys were computed in pass 1, in file order: set them beside the rows instead of again.
     rows = pl.concat([contacts.frame, ids.frame.lazy().select(KEY)], how="horizontal")
     return rows.with_row_index(ROW).select(
@@ -144,83 +143,133 @@ def _typed_contacts(contacts: Source, rules: Rules, ids: ContactIds) -> pl.LazyF
         domain.alias(FACT + "email_domain"),
         (current := stage_id(raw, rules)).alias(CUR),
         unknown_spelling(raw, current).alias(RAW),
-        doi.alias("__lc_contact_doi"),
+        raw.str.strip_chars().alias(SPELLING),
     ).with_columns(pl.col(CUR).alias(FACT + "current_stage"))
 
 
 def _with_facts(frame: pl.LazyFrame, deals: pl.DataFrame | None, consent: pl.DataFrame | None, rules: Rules) -> pl.LazyFrame:
-    """Join the per-contact deal and consent facts (already small tables) onto the contacts."""
-    spec = rules.columns["contacts"]
-    deal_cols = ("deals", "won_deals", "open_deals", "lost_deals")
-    if deals is not None:
-        frame = frame.join(deals.lazy().rename({c: FACT + c for c in deal_cols}), on=KEY, how="left")
-        # A contact without deals has zero of each (the deals file is known), not "unknown".
-        frame = frame.with_columns(pl.col(FACT + c).fill_null(0) for c in deal_cols)
-    else:
-        frame = frame.with_columns(pl.lit(None, dtype=pl.Int64).alias(FACT + c) for c in deal_cols)
-    unsubscribed = pl.col(FACT + "unsubscribed_all").fill_null(False) if "unsubscribed_all" in spec else pl.lit(False)
-    if consent is not None:
-        return frame.join(consent.lazy(), on=KEY, how="left").with_columns(
-            pl.col("consent_marketing").fill_null(False).alias(FACT + "marketing_consent"),
-            (pl.col("__lc_contact_doi") | pl.col("consent_double_opt_in").fill_null(False)).alias(FACT + "double_opt_in"),
-        )
-    opted_out = pl.col(FACT + "opted_out_marketing").fill_null(False) if "opted_out_marketing" in spec else pl.lit(False)
-    return frame.with_columns(
-        (~opted_out & ~unsubscribed).alias(FACT + "marketing_consent"),
-        pl.col("__lc_contact_doi").alias(FACT + "double_opt_in"),
-    )
-
-
-def _decide(frame: pl.LazyFrame, rules: Rules, *, has_deals: bool) -> pl.LazyFrame:
-    """Add NEW and RULE: the first matching rule, then the sticky and missing-source policies."""
+    """Join the per-contact deal and consent facts (already small tables) onto the contacts,
+    then work out the derived facts (logic.DERIVED_FACTS) from them and the contact's columns."""
     col = lambda name: pl.col(FACT + name)  # noqa: E731
-    # One when/then chain gives the index of the first rule that matches; stage and rule id
-    # are looked up from it, so every condition is evaluated once per row.
+    if deals is not None:
+        frame = frame.join(deals.lazy().rename({c: FACT + c for c in DEAL_FACTS}), on=KEY, how="left")
+        # A contact without deals has zero of each (the deals file is known), not "unknown".
+        frame = frame.with_columns(pl.col(FACT + c).fill_null(0) for c in DEAL_FACTS)
+    else:
+        frame = frame.with_columns(pl.lit(None, dtype=pl.Int64).alias(FACT + c) for c in DEAL_FACTS)
+    if consent is not None:
+        frame = frame.join(consent.lazy(), on=KEY, how="left").with_columns(
+            # No marketing event for a contact is a fact: no consent, no confirmation.
+            pl.col("consent_marketing").fill_null(False).alias(FACT + "consent_marketing"),
+            pl.col("consent_double_opt_in").fill_null(False).alias(FACT + "consent_double_opt_in"),
+        )
+    for name, tree in derived_facts(consent is not None).items():
+        frame = frame.with_columns(to_polars_tree(tree, col, rules.values).alias(FACT + name))
+    return frame
+
+
+def _decide(frame: pl.LazyFrame, rules: Rules, available: dict[str, Known]) -> pl.LazyFrame:
+    """Add NEW, RULE and UNKNOWN_AT: the rule walk, then the sticky policy.
+
+    Walking the rules in order, a rule that is true decides; false goes on; undecided (it
+    reads something missing, see logic.py) keeps the contact's current stage when that is
+    the rule's stage (the unknown policy), else goes on. One when/then chain gives the
+    index of the deciding step: i for rule i, n + i for "kept at rule i".
+    """
+    col = lambda name: pl.col(FACT + name)  # noqa: E731
+    n = len(rules.rules)
     chain = None
+
+    def add(cond: pl.Expr, index: int) -> None:
+        nonlocal chain
+        step = pl.lit(index, dtype=pl.Int32)
+        chain = pl.when(cond).then(step) if chain is None else chain.when(cond).then(step)
+
     for i, rule in enumerate(rules.rules):
         cond = to_polars(rule.when, col, rules.values)
-        chain = pl.when(cond).then(pl.lit(i, dtype=pl.Int32)) if chain is None else chain.when(cond).then(pl.lit(i, dtype=pl.Int32))
-    index = list(range(len(rules.rules)))
-    frame = frame.with_columns(chain.otherwise(None).alias("__lc_rule_index"))
+        decided = known(rule.when.tree, available)
+        at_stage = pl.col(CUR) == pl.lit(rule.stage)
+        if decided is True:
+            add(cond, i)
+        elif decided is False:
+            add(at_stage, n + i)
+        else:
+            decided_expr = to_polars_tree(decided, col, rules.values)
+            add(decided_expr & cond, i)
+            add(~decided_expr & at_stage, n + i)
+    frame = frame.with_columns(chain.otherwise(None).alias("__lc_step"))
+    step = pl.col("__lc_step")
+    index = list(range(n))
     frame = frame.with_columns(
-        pl.col("__lc_rule_index").replace_strict(index, [r.stage for r in rules.rules], default=None, return_dtype=pl.String).alias("__lc_derived"),
-        pl.col("__lc_rule_index").replace_strict(index, [r.id for r in rules.rules], default=None, return_dtype=pl.String).alias("__lc_derived_rule"),
-        pl.col("__lc_rule_index").is_in([i for i, r in enumerate(rules.rules) if r.overrides_sticky]).fill_null(False).alias("__lc_overrides"),
+        pl.when(step < n).then(step).replace_strict(index, [r.stage for r in rules.rules], default=None,
+                                                    return_dtype=pl.String).alias("__lc_derived"),
+        pl.when(step < n).then(step).replace_strict(index, [r.id for r in rules.rules], default=None,
+                                                    return_dtype=pl.String).alias("__lc_derived_rule"),
+        step.is_in([i for i, r in enumerate(rules.rules) if r.overrides_sticky]).fill_null(False).alias("__lc_overrides"),
+        pl.when(step >= n).then(step - n).cast(pl.Int16).alias(UNKNOWN_AT),
     )
     current, derived = pl.col(CUR), pl.col("__lc_derived")
+    # A sticky stage names the sticky policy even where an undecided rule kept it as well.
     may_keep = ~pl.col("__lc_overrides") & derived.ne_missing(current)
     sticky = [s.id for s in rules.stages if s.sticky]
-    decided = pl.when(may_keep & current.is_in(sticky).fill_null(False)).then(pl.lit(rules.sticky_rule_id))
-    if not has_deals and rules.without_deals_keep:
-        keep = current.is_in(list(rules.without_deals_keep)).fill_null(False)
-        decided = decided.when(may_keep & keep).then(pl.lit(rules.without_deals_id))
-    frame = frame.with_columns(decided.otherwise(pl.col("__lc_derived_rule")).alias(RULE))
-    kept = pl.col(RULE).is_in([rules.sticky_rule_id, rules.without_deals_id])
+    frame = frame.with_columns(
+        pl.when(may_keep & current.is_in(sticky).fill_null(False)).then(pl.lit(rules.sticky_rule_id))
+        .when(pl.col(UNKNOWN_AT).is_not_null()).then(pl.lit(rules.unknown_rule_id))
+        .otherwise(pl.col("__lc_derived_rule")).alias(RULE)
+    )
+    kept = pl.col(RULE).is_in([rules.sticky_rule_id, rules.unknown_rule_id])
     return frame.with_columns(pl.when(kept).then(current).otherwise(pl.coalesce(derived, current)).alias(NEW))
 
 
-def _other_type(rules: Rules) -> pl.Expr | None:
-    """The Other Type value the deciding rule sets, or None when no rule sets one."""
+def _other_type(rules: Rules, available: dict[str, Known]) -> pl.Expr | None:
+    """The Other Type value the deciding rule sets (where it can be worked out), or None when no rule sets one."""
     col = lambda name: pl.col(FACT + name)  # noqa: E731
     chain = None
     for rule in rules.rules:
         for target, cond in rule.sets:
-            if target == "other_type":
-                value, hit = to_polars(cond, col, rules.values).cast(pl.String), pl.col(RULE) == rule.id
-                chain = pl.when(hit).then(value) if chain is None else chain.when(hit).then(value)
+            if target != "other_type":
+                continue
+            decided = known(cond.tree, available)
+            if decided is False:
+                continue
+            value, hit = to_polars(cond, col, rules.values).cast(pl.String), pl.col(RULE) == rule.id
+            if decided is not True:
+                hit = hit & to_polars_tree(decided, col, rules.values)
+            chain = pl.when(hit).then(value) if chain is None else chain.when(hit).then(value)
     return chain.otherwise(None) if chain is not None else None
 
 
-def _output(contacts: Source, decisions: pl.DataFrame, rules: Rules, form: str, stage_format: str) -> pl.LazyFrame:
-    """The output table: every input column in order, the stage updated, the new columns beside it."""
+def _spellings(decisions: pl.DataFrame, rules: Rules) -> dict[str, str]:
+    """How to write each stage: the file's most common spelling of it, else the HubSpot internal value.
+
+    Never a label the portal may not have: rules.yaml's labels are suggested renames.
+    """
+    counts = (decisions.filter(pl.col(CUR).is_not_null() & pl.col(SPELLING).is_not_null())
+              .group_by(pl.col(CUR).cast(pl.String), pl.col(SPELLING).cast(pl.String)).len()
+              .sort(["len", SPELLING], descending=[True, False]))
+    found: dict[str, str] = {}
+    for stage, spelling, _ in counts.iter_rows():
+        found.setdefault(stage, spelling)
+    return {s.id: found.get(s.id, s.value) for s in rules.stages}
+
+
+def _output(contacts: Source, decisions: pl.DataFrame, rules: Rules, stage_format: str,
+            spellings: dict[str, str] | None) -> tuple[pl.LazyFrame, list[str]]:
+    """The output table (every input column in order, the stage updated, the new columns beside
+    it), and the names of the columns added right after the stage column."""
     stage_header = contacts.resolved["stage"]
     raw = pl.col(stage_header).cast(pl.String)
     # The new stage as it will be written, worked out here on the narrow table (a lookup inside
     # the streamed pass costs gigabytes at 10M rows). Null: keep the file's spelling, which is
     # what unchanged contacts get unless a form was asked for.
     changed = pl.col(NEW).ne_missing(pl.col(CUR))
-    written = _stage_writer(pl.col(NEW).cast(pl.String), rules, form)
-    rewrite = changed | pl.lit(stage_format != "auto")
+    ids = [s.id for s in rules.stages]
+    if spellings is not None:
+        forms = [spellings[i] for i in ids]
+    else:
+        forms = [s.label if stage_format == "label" else s.value for s in rules.stages]
+    written = pl.col(NEW).cast(pl.String).replace_strict(ids, forms, default=None, return_dtype=pl.String)
+    rewrite = changed | pl.lit(spellings is None)
     side = decisions.select(
         pl.when(rewrite).then(written).cast(pl.Categorical).alias("__lc_written"),
         pl.col(RULE),
@@ -247,7 +296,7 @@ def _output(contacts: Source, decisions: pl.DataFrame, rules: Rules, form: str, 
     frame = pl.concat([contacts.frame, side.lazy()], how="horizontal")
     if "__lc_keep" in side.columns:
         frame = frame.filter(pl.col("__lc_keep"))
-    return frame.with_columns(updates).select(columns)
+    return frame.with_columns(updates).select(columns), extra
 
 
 def _expected(kind: str, rules: Rules) -> str:
@@ -272,14 +321,18 @@ def classify(contacts: Source, deals: Source | None, consent: Source | None, rul
 
 
 def _classify(contacts, deals, consent, rules, stage_format, output_file, checked_only, on_duplicate) -> Classification:
-    # Pass 1: the record ids (once), facts per contact, link counts, unreadable values, repeated ids.
-    ids = read_contact_ids(contacts, email=consent is not None, deal_ids=deals is not None)
+    found = Diagnostics()
+    # Step 1, facts: the record ids (once), facts per contact, link counts, unreadable values, repeated ids.
+    ids = read_contact_ids(contacts, email=consent is not None or (deals is not None and deals.has("contact_email")),
+                           deal_ids=deals is not None)
     id_frame = ids.frame.lazy()
     repeated = id_frame.filter(pl.col(KEY).is_not_null()).group_by(KEY).agg(pl.len().alias("n"), pl.col(ROW).min().alias("first")).filter(pl.col("n") > 1)
     no_ids = id_frame.filter(pl.col(KEY).is_null()).select(pl.len().alias("n"), pl.col(ROW).head(LISTED).implode().alias("rows"))
-    lazies: dict[str, pl.LazyFrame] = {"repeated": repeated, "no_ids": no_ids}
+    rounded = id_frame.filter(pl.col(KEY).cast(pl.String).str.contains(EXCEL_ROUNDED)).select(
+        pl.len().alias("n"), pl.col(ROW).head(LISTED).implode().alias("rows"))
+    lazies: dict[str, pl.LazyFrame] = {"repeated": repeated, "no_ids": no_ids, "rounded": rounded}
     checks = []
-    for src, facts_of, facts_used in ((deals, deal_facts, ("deals", "won_deals", "open_deals", "lost_deals")),
+    for src, facts_of, facts_used in ((deals, deal_facts, DEAL_FACTS),
                                       (consent, consent_facts, ("marketing_consent", "double_opt_in"))):
         if src is None:
             continue
@@ -291,36 +344,41 @@ def _classify(contacts, deals, consent, rules, stage_format, output_file, checke
         # No output pass will parse every field of the contacts: check for broken rows here.
         lazies["parse_contacts"] = contacts.frame.select(pl.all().null_count())
     got = dict(zip(lazies, pl.collect_all(list(lazies.values()))))
-    # Emails and deal ids were only needed for the facts: free them before the decision pass.
-    del lazies, id_frame, repeated, no_ids
-    ids = ContactIds(ids.frame.select(ROW, KEY), ids.integer)
+    del lazies, id_frame, repeated, no_ids, rounded
 
-    problems, warnings = [], []
-    repeated_df = got["repeated"]
     id_header = contacts.resolved["record_id"]
-    if on_duplicate != "keep-first":
-        problems.append(repeated_ids(repeated_df, KEY, contacts.display, id_header,
-                                     " (--on-duplicate keep-first keeps the first row of each)"))
-    problems.append(missing_ids(got["no_ids"]["n"][0], got["no_ids"]["rows"][0].to_list(), contacts.display, id_header))
+    _id_problems(found, got, contacts, id_header, on_duplicate)
     for src, facts_used, key in checks:
-        problems += _bad_value_problems(src, got[key], rules, sorted({r for f in facts_used for r in rules.rules_reading(f)}))
+        for message in _bad_value_problems(src, got[key], rules, sorted({r for f in facts_used for r in rules.rules_reading(f)})):
+            found.error("bad-value", message, file=src.display)
+    links: dict[str, int] = {}
+    for key in ("deals_counts", "consent_counts"):
+        if key in got:
+            links.update({k: int(v or 0) for k, v in got[key].row(0, named=True).items()})
+    for src in (deals, consent):
+        if src is not None:
+            check_links(found, src, links, ids, contacts, rules.columns[src.role])
+    # Emails and deal ids were only needed for the facts: free them before the decision pass.
+    ids = ContactIds(ids.frame.select(ROW, KEY), ids.integer)
+    found.stop_on_errors()
 
-    # Pass 2: every contact's decision, as a narrow table.
+    # Step 2, decide: every contact's decision, as a narrow table.
+    available = availability(set(rules.columns["contacts"]), set(contacts.resolved),
+                             set(deals.resolved) if deals else None, set(consent.resolved) if consent else None)
     frame = _with_facts(_typed_contacts(contacts, rules, ids), got.get("deals_facts"), got.get("consent_facts"), rules)
-    frame = _decide(frame, rules, has_deals=deals is not None)
+    frame = _decide(frame, rules, available)
     stage_ids = pl.Enum([s.id for s in rules.stages])
-    rule_ids = pl.Enum(list(dict.fromkeys([r.id for r in rules.rules] + [rules.sticky_rule_id, rules.without_deals_id])))
-    other = _other_type(rules)
+    rule_ids = pl.Enum(list(dict.fromkeys([r.id for r in rules.rules] + [rules.sticky_rule_id, rules.unknown_rule_id])))
+    other = _other_type(rules, available)
     bad_cols = [c for c in frame.collect_schema().names() if c.startswith(BAD)]
     narrow = [
         ROW, pl.col(CUR).cast(stage_ids), pl.col(NEW).cast(stage_ids), pl.col(RULE).cast(rule_ids),
-        RAW,
-        *bad_cols,
+        UNKNOWN_AT, RAW, pl.col(SPELLING).cast(pl.Categorical), *bad_cols,
     ]
     if other is not None:
         narrow.append(other.alias(OTHER))
-    if repeated_df.height and on_duplicate == "keep-first":
-        firsts = repeated_df.lazy().select(KEY, pl.col("first").alias("__lc_first"))
+    if got["repeated"].height and on_duplicate == "keep-first":
+        firsts = got["repeated"].lazy().select(KEY, pl.col("first").alias("__lc_first"))
         frame = frame.join(firsts, on=KEY, how="left")
         narrow.append((pl.col("__lc_first").is_null() | (pl.col(ROW) == pl.col("__lc_first"))).alias("__lc_keep"))
     decisions = frame.select(narrow).collect().sort(ROW)
@@ -328,22 +386,50 @@ def _classify(contacts, deals, consent, rules, stage_format, output_file, checke
     if "__lc_keep" in decisions.columns:
         dropped = decisions.filter(~pl.col("__lc_keep"))
         rows = ", ".join(str(r + 2) for r in dropped[ROW].head(10))
-        warnings.append(f"{contacts.display}: left out {dropped.height:,} rows whose Record ID appeared earlier "
-                        f"(--on-duplicate keep-first): rows {rows}{', ...' if dropped.height > 10 else ''}")
+        found.warn("left-out-repeats", f"{contacts.display}: left out {dropped.height:,} rows whose Record ID appeared "
+                   f"earlier (--on-duplicate keep-first): rows {rows}{', ...' if dropped.height > 10 else ''}",
+                   file=contacts.display, column=id_header, row=int(dropped[ROW][0]) + 2)
     kept = decisions.filter(pl.col("__lc_keep")) if "__lc_keep" in decisions.columns else decisions
-    problems = [p for p in _contact_problems(kept, contacts, rules) + problems if p]
-    if problems:
-        raise InputError("cannot classify:\n  " + "\n  ".join(problems))
+    for message in filter(None, _contact_problems(kept, contacts, rules)):
+        found.error("bad-value" if "hold values" in message else "unknown-stage", message, file=contacts.display)
+    found.stop_on_errors()
 
-    links: dict[str, int] = {}
-    for key in ("deals_counts", "consent_counts"):
-        if key in got:
-            links.update({k: int(v or 0) for k, v in got[key].row(0, named=True).items()})
+    # Step 3, summarize: what the missing files and columns made undecided, and the report.
+    missing = missing_inputs(rules, available, contacts, deals, consent, kept, found)
+    for warning in rules.warnings:
+        found.warn("rules", warning, file=rules.path)
     sources = {"contacts": contacts.display, "deals": deals.display if deals else None, "consent": consent.display if consent else None}
-    result = _summarize(kept, contacts, rules, sources, links, output_file, checked_only, tuple(warnings))
-    # Pass 3 (lazy): the output, streamed by whoever writes it.
-    form = detect_stage_format(contacts, rules) if stage_format == "auto" else stage_format
-    return Classification(result, _output(contacts, decisions, rules, form, stage_format))
+    result = _summarize(kept, contacts, rules, sources, links, output_file, checked_only, found, missing)
+    # Step 4, plan the output (lazy): streamed by whoever writes it.
+    spellings = _spellings(kept, rules) if stage_format == "auto" else None
+    output, added = _output(contacts, decisions, rules, stage_format, spellings)
+    return Classification(result, output, tuple(added))
+
+
+#: An id Excel rounded to scientific notation (5.12346E+10): many ids then collide.
+EXCEL_ROUNDED = r"^\s*[0-9](?:[.,][0-9]+)?[eE]\+[0-9]+\s*$"
+EXCEL_HINT = ("Excel rounded these ids to scientific notation when the file was opened and saved there; export "
+              "again from HubSpot and open it with Data > From Text/CSV, setting the ID columns to Text, or use the "
+              "export without Excel")
+
+
+def _id_problems(found: Diagnostics, got: dict, contacts: Source, id_header: str, on_duplicate: str) -> None:
+    """Repeated, missing and Excel-rounded record ids."""
+    rounded = int(got["rounded"]["n"][0])
+    hint = EXCEL_HINT if rounded else None
+    if on_duplicate != "keep-first":
+        message = repeated_ids(got["repeated"], KEY, contacts.display, id_header,
+                               " (--on-duplicate keep-first keeps the first row of each)")
+        found.error("excel-rounded-ids" if rounded else "repeated-id", message, file=contacts.display,
+                    column=id_header, hint=hint)
+    found.error("missing-id", missing_ids(got["no_ids"]["n"][0], got["no_ids"]["rows"][0].to_list(), contacts.display,
+                                          id_header), file=contacts.display, column=id_header)
+    if rounded and not any(d.code == "excel-rounded-ids" for d in found.items):
+        rows = got["rounded"]["rows"][0].to_list()
+        found.warn("excel-rounded-ids", f"{contacts.display}: column '{id_header}': {rounded:,} record ids are in "
+                   f"scientific notation (rows {', '.join(str(r + 2) for r in rows)}{', ...' if rounded > len(rows) else ''}); "
+                   "they will not match the ids in other files", file=contacts.display, column=id_header,
+                   row=rows[0] + 2, hint=EXCEL_HINT)
 
 
 def _bad_value_problems(src: Source, found: pl.DataFrame, rules: Rules, needed_by: list[str]) -> list[str]:
@@ -386,7 +472,8 @@ def _rows_of(contacts: Source, rows: list[int], headers: list[str]) -> pl.DataFr
 
 
 def _summarize(decisions: pl.DataFrame, contacts: Source, rules: Rules, sources: dict, links: dict[str, int],
-               output_file: str | None, checked_only: bool, warnings: tuple[str, ...]) -> ClassifyResult:
+               output_file: str | None, checked_only: bool, found: Diagnostics,
+               missing_columns: list[dict[str, Any]]) -> ClassifyResult:
     # Grouped on the small Enum columns; only the few groups are turned into text.
     moves = summarize_moves(
         decisions.group_by(CUR, NEW).agg(pl.len().alias("count")).select(
@@ -399,9 +486,10 @@ def _summarize(decisions: pl.DataFrame, contacts: Source, rules: Rules, sources:
     totals = moves.totals
     descriptions = {r.id: (r.description, r.stage) for r in rules.rules}
     descriptions[rules.sticky_rule_id] = ("Kept: the contact was already in a sticky stage.", None)
-    descriptions[rules.without_deals_id] = ("Kept: no deals file was given, so open deals cannot be checked.", None)
+    descriptions[rules.unknown_rule_id] = ("Kept: a rule for the contact's current stage could not be decided "
+                                           "(a file or column it reads is missing).", None)
     decided = decisions.group_by(RULE).len().select(pl.col(RULE).cast(pl.String).fill_null("(no rule)"), "len")
-    rule_order = [r.id for r in rules.rules] + [rules.sticky_rule_id, rules.without_deals_id]
+    rule_order = [r.id for r in rules.rules] + [rules.sticky_rule_id, rules.unknown_rule_id]
     decided_by = [
         {"rule": rule_id, "description": descriptions.get(rule_id, ("", None))[0], "stage": descriptions.get(rule_id, ("", None))[1], "count": n}
         for rule_id, n in sorted(decided.iter_rows(), key=lambda r: rule_order.index(r[0]) if r[0] in rule_order else 99)
@@ -422,10 +510,14 @@ def _summarize(decisions: pl.DataFrame, contacts: Source, rules: Rules, sources:
             "email": person.get(email) if email else None,
             "from": row[CUR] or EMPTY, "to": row[NEW] or EMPTY, "rule": row[RULE],
         })
+    kept_at = _kept_at(decisions)
     missing = []
+    deal_rules = [i for i, r in enumerate(rules.rules) if r.when.names & set(DEAL_FACTS)]
     if sources["deals"] is None:
-        missing.append("deals: no deals file given, so no one became Customer or Opportunity from deals; "
-                       f"contacts already at {', '.join(rules.stage(s).label for s in rules.without_deals_keep)} kept it")
+        kept = sum(kept_at.get(i, 0) for i in deal_rules)
+        names = ", ".join(rules.rules[i].id for i in deal_rules) or "none"
+        missing.append(f"deals: no deals file given, so the deal rules ({names}) cannot "
+                       f"fire and nobody is demoted for lack of deals; {kept:,} contacts kept their stage because of it")
     if sources["consent"] is None:
         missing.append("consent: no consent file given, so marketing consent and double opt-in come from the contacts' own columns")
     return ClassifyResult(
@@ -434,5 +526,47 @@ def _summarize(decisions: pl.DataFrame, contacts: Source, rules: Rules, sources:
         promotions=totals["promotion"], demotions=totals["demotion"], sideways=totals["sideways"],
         newly_staged=totals["newly_staged"], unchanged=totals["unchanged"] + totals["cleared"],
         stages=moves.stages, transitions=moves.transitions, decided_by=tuple(decided_by), samples=tuple(samples),
-        links=links, missing_sources=tuple(missing), warnings=rules.warnings + warnings, checked_only=checked_only,
+        links=links, missing_sources=tuple(missing), missing_columns=tuple(missing_columns),
+        diagnostics=tuple(d.to_dict() for d in found.items), checked_only=checked_only,
     )
+
+
+def _kept_at(decisions: pl.DataFrame) -> dict[str, int]:
+    """How many contacts each rule kept at their stage because it could not be decided (by rule index)."""
+    counts = decisions.filter(pl.col(UNKNOWN_AT).is_not_null()).group_by(UNKNOWN_AT).len()
+    return {int(i): int(n) for i, n in counts.iter_rows()}
+
+
+def missing_inputs(rules: Rules, available: dict[str, Known], contacts: Source, deals: Source | None,
+                   consent: Source | None, decisions: pl.DataFrame, found: Diagnostics) -> list[dict[str, Any]]:
+    """Each column the rules read that a given file lacks: the rules it leaves undecided and how many
+    contacts kept their stage because of it (a warning each), and rules that can never decide."""
+    with_consent = consent is not None
+    kept_at = _kept_at(decisions)
+    by_column: dict[tuple[str, str], list[int]] = {}
+    for i, rule in enumerate(rules.rules):
+        names = set(rule.when.names).union(*(c.names for _, c in rule.sets))
+        inputs = set().union(*(inputs_of(n, with_consent) for n in names)) if names else set()
+        missing = sorted(x for x in inputs if available.get(x, True) is False and x not in DEAL_FACTS
+                         and x != "consent_marketing")
+        for name in missing:
+            where = ("consent", "double_opt_in") if name == "consent_double_opt_in" else ("contacts", name)
+            by_column.setdefault(where, []).append(i)
+        if missing and known(rule.when.tree, available) is False:
+            found.warn("rule-never-decides", f"{rules.path}:{rule.line}: rule '{rule.id}' reads only columns the "
+                       f"files lack ({', '.join(missing)}), so it can never decide; check the headers under "
+                       "columns: in the rules file", file=rules.path, row=rule.line)
+    out = []
+    sources = {"contacts": contacts, "consent": consent}
+    for (role, name), indexes in by_column.items():
+        src = sources[role]
+        headers = rules.columns[role][name].headers
+        kept = sum(kept_at.get(i, 0) for i in indexes)
+        rule_ids = [rules.rules[i].id for i in indexes]
+        out.append({"source": role, "column": name, "header": headers[0], "rules": rule_ids, "kept": kept})
+        looked_for = ", ".join(f"'{h}'" for h in headers[:4]) + (", ..." if len(headers) > 4 else "")
+        found.warn("missing-column", f"{src.display}: no column {looked_for} ({name}): rule(s) {', '.join(rule_ids)} "
+                   f"cannot be decided from it; {kept:,} contacts kept their stage because of it",
+                   file=src.display, column=headers[0],
+                   hint=f"if the export has it under another header, add that header to columns.{role}.{name} in {rules.path}")
+    return out

@@ -42,7 +42,7 @@ FACTS = {
 TOP_KEYS = ("version", "stages", "columns", "values", "rules", "policies", "output")
 STAGE_KEYS = ("id", "label", "value", "aliases", "sticky", "ranked")
 RULE_KEYS = ("id", "stage", "description", "when", "overrides_sticky", "set")
-POLICY_KEYS = ("sticky", "without_deals")
+POLICY_KEYS = ("sticky", "unknown", "without_deals")
 OUTPUT_KEYS = ("previous_stage_column", "rule_column", "other_type_column")
 SETTABLE = ("other_type",)
 
@@ -94,8 +94,7 @@ class Rules:
     values: dict[str, tuple[str, ...]]
     rules: tuple[Rule, ...]
     sticky_rule_id: str
-    without_deals_id: str
-    without_deals_keep: tuple[str, ...]
+    unknown_rule_id: str
     previous_stage_column: str
     rule_column: str
     other_type_column: str
@@ -217,18 +216,21 @@ class _RulesBuilder:
         rules = self.build_rules(data["rules"], stage_ids, names, values)
         policies = self.keys(data.get("policies") or {}, ("policies",), POLICY_KEYS, "policies")
         sticky_id = self.text(policies.get("sticky", "sticky"), ("policies", "sticky"), "policies.sticky")
-        without = policies.get("without_deals") or {}
-        without = self.keys(without, ("policies", "without_deals"), ("id", "keep"), "policies.without_deals")
-        without_id = self.text(without.get("id", "kept-without-deals"), ("policies", "without_deals", "id"), "policies.without_deals.id")
-        keep = self.text_list(without.get("keep", ["opportunity"]), ("policies", "without_deals", "keep"), "policies.without_deals.keep")
-        for i, stage_id in enumerate(keep):
-            if stage_id not in stage_ids:
-                raise self.fail(("policies", "without_deals", "keep", i), f"unknown stage '{stage_id}'{_suggest(stage_id, stage_ids)} (stages: {', '.join(stage_ids)})")
+        unknown_id = self.text(policies.get("unknown", "kept-unknown"), ("policies", "unknown"), "policies.unknown")
+        warnings = self.shadow_warnings(rules)
+        if "without_deals" in policies:
+            # Replaced by one mechanism for every file and column that is missing (policies.unknown).
+            warnings.append(f"{self.doc.where(('policies', 'without_deals'))}: policies.without_deals is no longer "
+                            "used: a rule that cannot be decided because a file or column is missing keeps a contact "
+                            f"already at its stage (rule column: '{unknown_id}', set with policies.unknown); "
+                            "remove without_deals")
         output = self.keys(data.get("output") or {}, ("output",), OUTPUT_KEYS, "output")
         rule_ids = {r.id for r in rules}
-        for policy_id, path in ((sticky_id, ("policies", "sticky")), (without_id, ("policies", "without_deals", "id"))):
+        for policy_id, path in ((sticky_id, ("policies", "sticky")), (unknown_id, ("policies", "unknown"))):
             if policy_id in rule_ids:
                 raise self.fail(path, f"policy id '{policy_id}' is also a rule id; give it another name")
+        if sticky_id == unknown_id:
+            raise self.fail(("policies", "unknown"), f"policies.unknown and policies.sticky are both '{sticky_id}'")
         return Rules(
             path=self.doc.file,
             stages=stages,
@@ -236,12 +238,11 @@ class _RulesBuilder:
             values=values,
             rules=rules,
             sticky_rule_id=sticky_id,
-            without_deals_id=without_id,
-            without_deals_keep=keep,
+            unknown_rule_id=unknown_id,
             previous_stage_column=self.text(output.get("previous_stage_column", "Previous Lifecycle Stage"), ("output", "previous_stage_column"), "output.previous_stage_column"),
             rule_column=self.text(output.get("rule_column", "Lifecycle Rule"), ("output", "rule_column"), "output.rule_column"),
             other_type_column=self.text(output.get("other_type_column", "Other Type"), ("output", "other_type_column"), "output.other_type_column"),
-            warnings=tuple(self.shadow_warnings(rules)),
+            warnings=tuple(warnings),
         )
 
     def build_stages(self, raw: Any) -> tuple[Stage, ...]:
@@ -538,6 +539,11 @@ class _Checker:
 def to_polars(cond: Condition, col: Callable[[str], pl.Expr], values: dict[str, tuple[str, ...]]) -> pl.Expr:
     """Compile a checked condition into one Polars expression (columns come from `col`)."""
     return _compile(cond.tree, col, values)
+
+
+def to_polars_tree(tree: exp.Expression, col: Callable[[str], pl.Expr], values: dict[str, tuple[str, ...]]) -> pl.Expr:
+    """Compile a condition tree built by lifecycle itself (derived facts, logic.known's expressions)."""
+    return _compile(tree, col, values)
 
 
 def one_of(expr: pl.Expr, values: tuple[str, ...]) -> pl.Expr:

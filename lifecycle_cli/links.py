@@ -1,0 +1,64 @@
+"""Do the deals and consent files link to the contacts? A file that links nothing is a wrong link column, not a fact."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from .diagnostics import Diagnostics
+from .facts import KEY, ContactIds, lowered, split_ids
+from .rules import ColumnSpec
+from .sources import Source
+
+#: (total rows, rows linked) in the link counts, and the link columns tried, per role.
+COUNTS = {"deals": ("deal_rows", "deals_linked"), "consent": ("consent_rows", "consent_rows_matched")}
+LINK_COLUMNS = {"deals": ("contact_ids", "contact_email"), "consent": ("contact_id", "email")}
+
+
+def check_links(found: Diagnostics, src: Source, links: dict[str, int], ids: ContactIds, contacts: Source,
+                specs: dict[str, ColumnSpec]) -> None:
+    """An error when no row of `src` links to a contact, a warning when fewer than half do."""
+    total_key, linked_key = COUNTS[src.role]
+    total, linked = links.get(total_key, 0), links.get(linked_key, 0)
+    if total == 0 or linked * 2 >= total:
+        return
+    tried = [f"'{src.resolved[name]}'" for name in LINK_COLUMNS[src.role] if src.has(name)]
+    if src.role == "deals" and contacts.has("deal_ids"):
+        tried.append(f"the contacts' '{contacts.resolved['deal_ids']}'")
+    tried_text = ", ".join(tried) if tried else "no link column found"
+    if linked:
+        found.warn("weak-link", f"{src.display}: only {linked:,} of {total:,} rows link to a contact in "
+                   f"{contacts.display} (through {tried_text}); the others are left out",
+                   file=src.display, column=tried[0].strip("'") if tried else None,
+                   hint="check that both files come from the same portal and export")
+        return
+    best = suggest_link(src, ids)
+    hint = None
+    if best is not None:
+        header, matched, kind = best
+        name = "contact_email" if kind == "email" and src.role == "deals" else "email" if kind == "email" else (
+            "contact_ids" if src.role == "deals" else "contact_id")
+        hint = (f"column '{header}' holds contact {'emails' if kind == 'email' else 'ids'} that match "
+                f"{matched:,} rows: add '{header}' to columns.{src.role}.{name} in your rules file")
+    accepted = [h for name in LINK_COLUMNS[src.role] if name in specs for h in specs[name].headers]
+    found.error("no-link", f"{src.display}: none of its {total:,} rows links to a contact in {contacts.display}; "
+                f"link columns tried: {tried_text} (headers looked for: {', '.join(repr(h) for h in accepted)})",
+                file=src.display, column=tried[0].strip("'") if tried else None, hint=hint)
+
+
+def suggest_link(src: Source, ids: ContactIds) -> tuple[str, int, str] | None:
+    """The header of `src` whose values match the most contacts' ids or emails: (header, rows, "id"/"email")."""
+    keys = ids.frame.select(pl.col(KEY).cast(pl.String).alias("ref")).drop_nulls().unique()
+    emails = ids.frame.select(pl.col("email").alias("ref")).drop_nulls().unique() if "email" in ids.frame.columns else None
+    best: tuple[str, int, str] | None = None
+    for header in src.headers:
+        refs = (src.frame.with_row_index("__row")
+                .select("__row", split_ids(pl.col(header).cast(pl.String)).alias("ref"))
+                .explode("ref").with_columns(pl.col("ref").str.strip_chars()))
+        for kind, table, ref in (("id", keys, pl.col("ref")), ("email", emails, lowered(pl.col("ref")))):
+            if table is None:
+                continue
+            rows = (refs.with_columns(ref.alias("ref")).join(table.lazy(), on="ref", how="semi")
+                    .select(pl.col("__row").n_unique()).collect().item())
+            if rows and (best is None or rows > best[1]):
+                best = (header, rows, kind)
+    return best

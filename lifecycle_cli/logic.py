@@ -1,0 +1,174 @@
+"""Unknown is not false: when a condition's value is decided although some columns are missing.
+
+A column the export lacks, or a fact from a file that was not given, is *unknown*: it
+could hold any value, empty included. A condition over it follows SQL's three-valued
+logic, with one difference from SQL's NULL: where the value depends on the unknown
+input, the condition is neither true nor false but undecided, and the rule walk keeps
+the contact's current stage at that rule instead of reading it as false.
+
+`known(tree, availability)` gives, for a parsed condition, when its value is decided:
+`True` (always: it reads nothing unknown), `False` (never), or a SQL boolean expression
+that is never NULL (decided on some rows only, e.g. `TRUE OR unknown`). The value itself
+is the condition evaluated with every unknown input as NULL: wherever it is decided,
+NULL-propagation gives the right answer (`FALSE AND NULL` is false, `TRUE OR NULL` is
+true, `coalesce(x, NULL)` is x where x is set). Both engines read the same expressions:
+classify compiles them to Polars, `lifecycle sql` writes them as SQL.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Union
+
+from sqlglot import exp
+
+#: When a value is decided: always, never, or where a (never NULL) SQL expression holds.
+Known = Union[bool, exp.Expression]
+
+
+def and_(*parts: Known) -> Known:
+    rest = [p for p in parts if p is not True]
+    if any(p is False for p in rest):
+        return False
+    if not rest:
+        return True
+    return rest[0] if len(rest) == 1 else exp.and_(*(p.copy() for p in rest))
+
+
+def or_(*parts: Known) -> Known:
+    rest = [p for p in parts if p is not False]
+    if any(p is True for p in rest):
+        return True
+    if not rest:
+        return False
+    return rest[0] if len(rest) == 1 else exp.or_(*(p.copy() for p in rest))
+
+
+def not_(part: Known) -> Known:
+    return (not part) if isinstance(part, bool) else exp.not_(part.copy())
+
+
+# The operand is parenthesised: `a AND b IS FALSE` would read as `a AND (b IS FALSE)` in SQL text.
+def is_true(node: exp.Expression) -> exp.Expression:
+    return exp.Is(this=exp.Paren(this=node.copy()), expression=exp.true())
+
+
+def is_false(node: exp.Expression) -> exp.Expression:
+    return exp.Is(this=exp.Paren(this=node.copy()), expression=exp.false())
+
+
+def is_set(node: exp.Expression) -> exp.Expression:
+    return exp.not_(exp.Is(this=exp.Paren(this=node.copy()), expression=exp.Null()))
+
+
+def known(node: exp.Expression, availability: Mapping[str, bool]) -> Known:
+    """When `node`'s value is decided, given which names are available (missing names: False)."""
+    k = lambda n: known(n, availability)  # noqa: E731
+    if isinstance(node, exp.Paren):
+        return k(node.this)
+    if isinstance(node, exp.Column):
+        return availability.get(node.name.lower(), True)
+    if isinstance(node, (exp.Literal, exp.Boolean, exp.Null, exp.Parameter)):
+        return True
+    if isinstance(node, exp.And):
+        a, b = node.this, node.expression
+        ka, kb = k(a), k(b)
+        # FALSE AND anything is false.
+        return or_(and_(ka, kb), and_(ka, is_false(a)), and_(kb, is_false(b)))
+    if isinstance(node, exp.Or):
+        a, b = node.this, node.expression
+        ka, kb = k(a), k(b)
+        # TRUE OR anything is true.
+        return or_(and_(ka, kb), and_(ka, is_true(a)), and_(kb, is_true(b)))
+    if isinstance(node, exp.Coalesce):
+        # coalesce(a, b, ...): decided where a is decided and set, or a is decided empty and the rest is decided.
+        args = [node.this, *node.expressions]
+        acc: Known = k(args[-1])
+        for arg in reversed(args[:-1]):
+            acc = and_(k(arg), or_(is_set(arg), acc))
+        return acc
+    if isinstance(node, exp.Case):
+        default = node.args.get("default")
+        acc = k(default) if default is not None else True
+        for branch in reversed(node.args.get("ifs") or []):
+            cond, value = branch.this, branch.args["true"]
+            taken = is_true(cond)
+            acc = and_(k(cond), or_(and_(taken, k(value)), and_(not_(taken), acc)))
+        return acc
+    # Everything else (comparisons, IN, LIKE, BETWEEN, IS, NOT, arithmetic, functions) is
+    # decided exactly where all its inputs are.
+    return and_(*(k(child) for child in _children(node)))
+
+
+def _children(node: exp.Expression) -> list[exp.Expression]:
+    out = []
+    for value in node.args.values():
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, exp.Expression):
+                out.append(item)
+    return out
+
+
+def reads(node: exp.Expression) -> set[str]:
+    """The names a condition reads."""
+    return {c.name.lower() for c in node.find_all(exp.Column)}
+
+
+# --------------------------------------------------------------------------- derived facts
+
+#: Facts worked out from the contact's own columns, each defined once as a condition: classify
+#: compiles it to Polars and `lifecycle sql` writes it, so the two cannot drift, and a missing
+#: column makes the fact unknown exactly as it would a rule. `consent_double_opt_in` and
+#: `consent_marketing` are the per-contact facts from a consent file.
+DERIVED_FACTS = {
+    "without_consent": {
+        "marketing_consent": "NOT coalesce(opted_out_marketing, false) AND NOT coalesce(unsubscribed_all, false)",
+        "double_opt_in": "coalesce(confirmation_status IN @double_opt_in_confirmed, false)",
+    },
+    "with_consent": {
+        "marketing_consent": "consent_marketing",
+        "double_opt_in": "coalesce(confirmation_status IN @double_opt_in_confirmed, false) OR consent_double_opt_in",
+    },
+}
+#: Columns the derived facts read: every run reads them (as empty when the rules do not declare them).
+DERIVED_INPUTS = {"opted_out_marketing": "bool", "unsubscribed_all": "bool", "confirmation_status": "str"}
+
+
+def derived_facts(with_consent: bool) -> dict[str, exp.Expression]:
+    """The derived facts' definitions, parsed."""
+    import sqlglot
+
+    return {name: sqlglot.parse_one(sql)
+            for name, sql in DERIVED_FACTS["with_consent" if with_consent else "without_consent"].items()}
+
+
+#: Facts from the deals file: unknown when no deals file was given.
+DEAL_FACTS = ("deals", "won_deals", "open_deals", "lost_deals")
+
+
+def availability(declared: set[str], contacts: set[str], deals: set[str] | None,
+                 consent: set[str] | None) -> dict[str, Known]:
+    """When each name a condition may read is decided.
+
+    `declared`: the contact columns the rules declare; `contacts`: those the export has;
+    `deals` / `consent`: the logical columns those files have, None when not given.
+    """
+    av: dict[str, Known] = {name: name in contacts for name in declared}
+    for name in DERIVED_INPUTS:
+        av.setdefault(name, True)  # not declared: read as empty, which is a fact
+    for name in DEAL_FACTS:
+        av[name] = deals is not None
+    av["consent_marketing"] = consent is not None
+    av["consent_double_opt_in"] = consent is not None and "double_opt_in" in consent
+    av["email_domain"] = "email" in contacts or "email" not in declared
+    av["current_stage"] = True
+    for name, tree in derived_facts(consent is not None).items():
+        av[name] = known(tree, av)
+    return av
+
+
+def inputs_of(name: str, with_consent: bool) -> set[str]:
+    """The base names a fact or column stands for (a derived fact: the names its definition reads)."""
+    tree = derived_facts(with_consent).get(name)
+    if tree is None:
+        return {"email"} if name == "email_domain" else {name}
+    return set().union(*(inputs_of(n, with_consent) for n in reads(tree)))
