@@ -224,19 +224,22 @@ def _decide(frame: pl.LazyFrame, rules: Rules, available: dict[str, Known]) -> p
 def _other_type(rules: Rules, available: dict[str, Known]) -> pl.Expr | None:
     """The Other Type value the deciding rule sets (where it can be worked out), or None when no rule sets one."""
     col = lambda name: pl.col(FACT + name)  # noqa: E731
-    chain = None
+    chain, any_set = None, False
     for rule in rules.rules:
         for target, cond in rule.sets:
             if target != "other_type":
                 continue
+            any_set = True
             decided = known(cond.tree, available)
             if decided is False:
-                continue
+                continue  # cannot be worked out: keep the file's
             value, hit = to_polars(cond, col, rules.values).cast(pl.String), pl.col(RULE) == rule.id
             if decided is not True:
                 hit = hit & to_polars_tree(decided, col, rules.values)
             chain = pl.when(hit).then(value) if chain is None else chain.when(hit).then(value)
-    return chain.otherwise(None) if chain is not None else None
+    if chain is None:
+        return pl.lit(None, dtype=pl.String) if any_set else None
+    return chain.otherwise(None)
 
 
 def _spellings(decisions: pl.DataFrame, rules: Rules) -> dict[str, str]:
@@ -360,7 +363,6 @@ def _classify(contacts, deals, consent, rules, stage_format, output_file, checke
             check_links(found, src, links, ids, contacts, rules.columns[src.role])
     # Emails and deal ids were only needed for the facts: free them before the decision pass.
     ids = ContactIds(ids.frame.select(ROW, KEY), ids.integer)
-    found.stop_on_errors()
 
     # Step 2, decide: every contact's decision, as a narrow table.
     available = availability(set(rules.columns["contacts"]), set(contacts.resolved),
@@ -390,8 +392,11 @@ def _classify(contacts, deals, consent, rules, stage_format, output_file, checke
                    f"earlier (--on-duplicate keep-first): rows {rows}{', ...' if dropped.height > 10 else ''}",
                    file=contacts.display, column=id_header, row=int(dropped[ROW][0]) + 2)
     kept = decisions.filter(pl.col("__lc_keep")) if "__lc_keep" in decisions.columns else decisions
+    # The contacts' own problems are listed first: they are what the user fixes first.
+    first = Diagnostics()
     for message in filter(None, _contact_problems(kept, contacts, rules)):
-        found.error("bad-value" if "hold values" in message else "unknown-stage", message, file=contacts.display)
+        first.error("bad-value" if "hold values" in message else "unknown-stage", message, file=contacts.display)
+    found.items[:0] = first.items
     found.stop_on_errors()
 
     # Step 3, summarize: what the missing files and columns made undecided, and the report.

@@ -43,6 +43,12 @@ EncodingOpt = Annotated[Optional[str], typer.Option(
 ReportOpt = Annotated[Optional[list[str]], typer.Option(
     "--report", metavar="FILE",
     help="Also write the report to FILE: .json, .md (Markdown), .html (a page to open in a browser), else text. Repeatable.")]
+PresetOpt = Annotated[Optional[str], typer.Option(
+    "--preset", metavar="NAME",
+    help="Built-in rules for an export's language or CRM: hubspot (the default), hubspot-de (German HubSpot; "
+         "chosen by itself when the contacts have German headers).")]
+StrictOpt = Annotated[bool, typer.Option(
+    "--strict", help="Treat every warning (missing columns, weak links, short rows, ...) as an error: exit 2, write nothing. For cron.")]
 FailOnOpt = Annotated[Optional[list[str]], typer.Option(
     "--fail-on", metavar="GATE",
     help="Exit 1 when the result has: any, demotion, promotion, sideways, added, removed, or a move such as customer->lead "
@@ -141,10 +147,20 @@ def _silence_stdout() -> None:
         pass
 
 
-def _load_rules(explicit: str | None):
-    from .rules import discover_rules, load_rules
+def _load_rules(explicit: str | None, preset: str | None = None, contacts: str | None = None):
+    """--rules, --preset, $LIFECYCLE_RULES, ./rules.yaml, else the built-in rules; for a German
+    HubSpot export (German header row) the built-in hubspot-de preset."""
+    from .rules import discover_rules, load_rules, preset_path
+    from .sources import looks_german
 
-    path, display = discover_rules(explicit)
+    if explicit and preset:
+        raise InputError("--rules and --preset both choose the rules; give one of them")
+    if preset:
+        path, display = preset_path(preset), f"preset {preset}"
+    else:
+        path, display = discover_rules(explicit)
+        if display == "default rules" and contacts and contacts != "-" and looks_german(contacts):
+            path, display = preset_path("hubspot-de"), f"preset hubspot-de (German headers in {contacts})"
     ruleset = load_rules(path, display)
     for warning in ruleset.warnings:
         sys.stderr.write(f"lifecycle: warning: {warning}\n")
@@ -211,6 +227,8 @@ def classify(
     deals: Annotated[Optional[str], typer.Option("--deals", metavar="FILE", help="Deals export. Without it, deal rules cannot fire and nobody is demoted for lack of deals.")] = None,
     consent: Annotated[Optional[str], typer.Option("--consent", metavar="FILE", help="Consent records (one row per subscription event). Without it, the contacts' own opt-out and confirmation columns decide.")] = None,
     rules: RulesOpt = None,
+    preset: PresetOpt = None,
+    strict: StrictOpt = False,
     output: Annotated[Optional[str], typer.Option("--output", "-o", metavar="OUT", help="Where to write the reclassified contacts (- for stdout). Default: CONTACTS.reclassified.csv beside the input.")] = None,
     stage_values: Annotated[StageValues, typer.Option("--stage-values", help="How to write changed stages: label (Marketing Lead), value (HubSpot internal, marketingqualifiedlead), or auto (as most of the file does; unchanged stages are left as written).")] = StageValues.auto,
     check: Annotated[bool, typer.Option("--check", help="Write no reclassified file; exit 1 if any contact would change stage (for CI).")] = False,
@@ -236,10 +254,11 @@ def classify(
         from .gates import parse_gates
         import polars as pl
 
+        from .diagnostics import strict_failure
         from .output import backup_file, write_table
-        from .sources import find_read_error, polars_reason
+        from .sources import find_read_error, output_header_line, polars_reason
 
-        ruleset = _load_rules(rules)
+        ruleset = _load_rules(rules, preset, contacts)
         gates = parse_gates(fail_on or [], ruleset)
         inputs = [p for p in (contacts, deals, consent) if p]
         if in_place and (output or contacts == "-"):
@@ -257,13 +276,25 @@ def classify(
         run = classify_contacts(contacts_src, deals_src, consent_src, ruleset, stage_format=stage_values.value,
                                 output_file=None if check else target, checked_only=check, on_duplicate=on_duplicate.value)
         result = run.result
-        for warning in result.warnings[len(ruleset.warnings):]:
-            sys.stderr.write(f"lifecycle: warning: {warning}\n")
+        # The text report lists the warnings itself; otherwise (quiet, JSON, ...) they go to stderr here.
+        shown_in_report = fmt == Format.text and not quiet
+        for found in () if shown_in_report else result.diagnostics:
+            if found["severity"] == "warning" and found["code"] != "rules":  # rules warnings were shown on loading
+                hint = f"\n  hint: {found['hint']}" if found.get("hint") else ""
+                sys.stderr.write(f"lifecycle: warning: {found['message']}{hint}\n")
+        if strict:
+            failure = strict_failure(list(result.diagnostics))
+            if failure is not None:
+                raise failure
         if in_place and not check:
             backup_file(contacts)
         if not check:
+            header_line = None
+            if contacts_src.format == "csv" and contacts_src.header_line is not None:
+                header_line = output_header_line(contacts_src, contacts_src.resolved["stage"], list(run.added_columns))
             try:
-                write_table(run.output, target, contacts_src.format, contacts_src.dialect, stdout=sys.stdout.buffer)
+                write_table(run.output, target, contacts_src.format, contacts_src.dialect, stdout=sys.stdout.buffer,
+                            header_line=header_line)
             except pl.exceptions.PolarsError as exc:
                 # The output streams from the contacts file: a row Polars cannot parse shows up here.
                 raise find_read_error([contacts_src]) or OutputError(f"{target}: cannot write: {polars_reason(exc)}") from None

@@ -25,6 +25,12 @@ def check_links(found: Diagnostics, src: Source, links: dict[str, int], ids: Con
     if src.role == "deals" and contacts.has("deal_ids"):
         tried.append(f"the contacts' '{contacts.resolved['deal_ids']}'")
     tried_text = ", ".join(tried) if tried else "no link column found"
+    refs = links.get("deals_with_refs", 0) + links.get("contact_deal_ids_not_in_deals", 0)
+    if src.role == "deals" and not linked and tried and not refs:
+        # The link column is there but empty: deals without contacts, not a wrong column.
+        found.warn("weak-link", f"{src.display}: none of its {total:,} rows names a contact ({tried_text} are empty), "
+                   "so no deal counts for any contact", file=src.display, column=tried[0].strip("'"))
+        return
     if linked:
         found.warn("weak-link", f"{src.display}: only {linked:,} of {total:,} rows link to a contact in "
                    f"{contacts.display} (through {tried_text}); the others are left out",

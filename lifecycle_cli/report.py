@@ -95,6 +95,20 @@ def notes(result: dict[str, Any]) -> list[str]:
     return [f"Note: {n}." for n in result.get("missing_sources", [])]
 
 
+MISSING_HEADERS = ["Missing column", "File", "Rules it leaves undecided", "Contacts kept at their stage"]
+
+
+def missing_rows(result: dict[str, Any]) -> list[list[str]]:
+    """Columns the rules read that a file lacks: what they left undecided."""
+    return [[m["header"], m["source"], ", ".join(m["rules"]), f"{m['kept']:,}"] for m in result.get("missing_columns", [])]
+
+
+def warning_lines(result: dict[str, Any]) -> list[str]:
+    """Every warning of the run, with its hint."""
+    return [f"Warning: {d['message']}" + (f" (hint: {d['hint']})" if d.get("hint") else "")
+            for d in result.get("diagnostics", []) if d["severity"] == "warning"]
+
+
 # --------------------------------------------------------------------------- Rich
 
 
@@ -157,8 +171,17 @@ def render_rich(result: dict[str, Any], console) -> None:
                            label(result, row["from"]), label(result, row["to"]),
                            Text(MOVE_WORDS[kind], style=RICH_STYLES[kind]), row["rule"] or "")
         parts += [Text(""), sample]
+    if missing_rows(result):
+        missing = Table(title="Columns the files lack (unknown, not empty)", title_justify="left", show_edge=False)
+        for i, name in enumerate(MISSING_HEADERS):
+            missing.add_column(name, justify="right" if i == 3 else "left")
+        for row in missing_rows(result):
+            missing.add_row(*row)
+        parts += [Text(""), missing]
     for note in notes(result):
         parts.append(Text(note, style="yellow"))
+    for line in warning_lines(result):
+        parts.append(Text(line, style="yellow"))
     console.print(Panel(Group(*parts), title=title(result), title_align="left", expand=False))
 
 
@@ -213,7 +236,12 @@ def to_markdown(result: dict[str, Any]) -> str:
         out += _md_table(["Row", "Record ID", "Name", "From", "To", "Move", "Rule"], [
             [r["row"], r["record_id"], r["name"] or r["email"] or "", label(result, r["from"]), label(result, r["to"]),
              MOVE_WORDS[_move_of(result, r["from"], r["to"])], r["rule"] or ""] for r in result["samples"]])
+    if missing_rows(result):
+        out += ["### Columns the files lack (unknown, not empty)", ""]
+        out += _md_table(MISSING_HEADERS, missing_rows(result), right={3})
     out += [n for n in notes(result)] + ([""] if notes(result) else [])
+    if warning_lines(result):
+        out += ["### Warnings", ""] + [f"- {line.removeprefix('Warning: ')}" for line in warning_lines(result)] + [""]
     return "\n".join(out).rstrip("\n") + "\n"
 
 
@@ -328,7 +356,13 @@ def to_html(result: dict[str, Any]) -> str:
             [[_e(r["row"]), _e(r["record_id"]), _e(r["name"] or r["email"] or ""), _e(label(result, r["from"])), _e(label(result, r["to"])),
               f'<span class="{_MOVE_CLASS[k]}">{_e(MOVE_WORDS[k])}</span>', _e(r["rule"] or "")] for r, k in zip(result["samples"], kinds)],
             numeric={0}, row_classes=["demotion" if k == "demotion" else "" for k in kinds]))
+    if missing_rows(result):
+        sections.append("<h2>Columns the files lack (unknown, not empty)</h2>"
+                        + _table(MISSING_HEADERS, [[_e(c) for c in row] for row in missing_rows(result)], numeric={3}))
     sections += [f"<p>{_e(n)}</p>" for n in notes(result)]
+    if warning_lines(result):
+        sections.append("<h2>Warnings</h2><ul>" + "".join(f"<li>{_e(line.removeprefix('Warning: '))}</li>"
+                                                          for line in warning_lines(result)) + "</ul>")
     return ("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
             f"<title>{_e(title(result))}</title><style>{_CSS}</style></head>\n<body><main>\n"

@@ -147,6 +147,18 @@ def discover_rules(explicit: str | None) -> tuple[Path, str]:
     return packaged_rules_path(), "default rules"
 
 
+#: Packaged rules files (lifecycle_cli/presets/NAME.yaml); "hubspot" is the default rules.
+PRESETS = ("hubspot", "hubspot-de")
+
+
+def preset_path(name: str) -> Path:
+    if name not in PRESETS:
+        raise RulesError(f"--preset: unknown preset '{name}'{_suggest(name, PRESETS)} (presets: {', '.join(PRESETS)})")
+    if name == "hubspot":
+        return packaged_rules_path()
+    return Path(str(resources.files("lifecycle_cli") / "presets" / f"{name}.yaml"))
+
+
 def load_rules(path: Path, display: str | None = None) -> Rules:
     doc = load_lined_yaml(path, display or str(path))
     return _RulesBuilder(doc).build()
