@@ -10,13 +10,14 @@ file with the decisions alongside, only once the checks have passed.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 import polars as pl
 
 from .errors import InputError
 from .facts import (
-    KEY, ROW, ContactIds, consent_facts, deal_facts, in_values, lowered, parse_bool, parse_datetime, read_contact_ids,
+    KEY, ROW, ContactIds, column_sample, consent_facts, deal_facts, parse_bool, parse_datetime, read_contact_ids,
     stage_id, unknown_spelling,
 )
 from .moves import EMPTY, sample_order, summarize_moves
@@ -25,7 +26,7 @@ from .links import check_links
 from .problems import LISTED, missing_ids, repeated_ids, unknown_stages
 from .logic import DEAL_FACTS, DERIVED_INPUTS, Known, availability, derived_facts, inputs_of, known
 from .rules import Rules, to_polars, to_polars_tree
-from .sources import Source, explain_read_error
+from .sources import Source, explain_read_error, short_rows
 
 FACT = "__lc_f_"  #: prefix of the columns conditions read
 CUR = "__lc_current"  #: the stage id read from the file
@@ -343,6 +344,11 @@ def _classify(contacts, deals, consent, rules, stage_format, output_file, checke
         if bad is not None:
             lazies[f"bad_{src.role}"] = bad
             checks.append((src, facts_used, f"bad_{src.role}"))
+    if consent is not None and consent.has("timestamp"):
+        ts = parse_datetime(consent.text("timestamp"), column_sample(consent, "timestamp"))
+        now = datetime.now(timezone.utc).replace(tzinfo=None)
+        lazies["future"] = consent.frame.with_row_index(ROW).select(
+            (ts > pl.lit(now)).sum().alias("n"), pl.col(ROW).filter(ts > pl.lit(now)).head(LISTED).implode().alias("rows"))
     if checked_only and contacts.format == "csv":
         # No output pass will parse every field of the contacts: check for broken rows here.
         lazies["parse_contacts"] = contacts.frame.select(pl.all().null_count())
@@ -358,6 +364,7 @@ def _classify(contacts, deals, consent, rules, stage_format, output_file, checke
     for key in ("deals_counts", "consent_counts"):
         if key in got:
             links.update({k: int(v or 0) for k, v in got[key].row(0, named=True).items()})
+    _file_problems(found, got, [contacts, deals, consent], rules)
     for src in (deals, consent):
         if src is not None:
             check_links(found, src, links, ids, contacts, rules.columns[src.role])
@@ -409,6 +416,28 @@ def _classify(contacts, deals, consent, rules, stage_format, output_file, checke
     spellings = _spellings(kept, rules) if stage_format == "auto" else None
     output, added = _output(contacts, decisions, rules, stage_format, spellings)
     return Classification(result, output, tuple(added))
+
+
+def _file_problems(found: Diagnostics, got: dict, sources: list[Source | None], rules: Rules) -> None:
+    """Short rows (Excel drops trailing empty fields) and consent events dated in the future."""
+    for src in sources:
+        if src is None:
+            continue
+        count, rows = short_rows(src)
+        if count:
+            listed = ", ".join(map(str, rows)) + (", ..." if count > len(rows) else "")
+            found.warn("short-rows", f"{src.display}: {count:,} rows have fewer fields than the header (rows {listed}); "
+                       "their missing fields were read as empty", file=src.display, row=rows[0],
+                       hint="Excel drops trailing empty fields when it saves a CSV; if fields are missing in the "
+                            "middle of a row, check its delimiters and quotes")
+    if "future" in got and got["future"]["n"][0]:
+        count, rows = int(got["future"]["n"][0]), got["future"]["rows"][0].to_list()
+        src = next(s for s in sources if s is not None and s.role == "consent")
+        found.warn("future-timestamp", f"{src.display}: column '{src.resolved['timestamp']}': {count:,} consent events "
+                   f"are dated in the future (rows {', '.join(str(r + 2) for r in rows)}"
+                   f"{', ...' if count > len(rows) else ''}); they count as the latest event of their contact",
+                   file=src.display, column=src.resolved["timestamp"], row=rows[0] + 2,
+                   hint="check the timestamps' time zone and date format (day and month swapped?)")
 
 
 #: An id Excel rounded to scientific notation (5.12346E+10): many ids then collide.
@@ -558,7 +587,7 @@ def missing_inputs(rules: Rules, available: dict[str, Known], contacts: Source, 
             where = ("consent", "double_opt_in") if name == "consent_double_opt_in" else ("contacts", name)
             by_column.setdefault(where, []).append(i)
         if missing and known(rule.when.tree, available) is False:
-            found.warn("rule-never-decides", f"{rules.path}:{rule.line}: rule '{rule.id}' reads only columns the "
+            found.warn("rule-never-decides", f"{rules.path}, line {rule.line}: rule '{rule.id}' reads only columns the "
                        f"files lack ({', '.join(missing)}), so it can never decide; check the headers under "
                        "columns: in the rules file", file=rules.path, row=rule.line)
     out = []

@@ -277,7 +277,7 @@ def classify(
                                 output_file=None if check else target, checked_only=check, on_duplicate=on_duplicate.value)
         result = run.result
         # The text report lists the warnings itself; otherwise (quiet, JSON, ...) they go to stderr here.
-        shown_in_report = fmt == Format.text and not quiet
+        shown_in_report = (fmt == Format.text and not quiet) or strict  # --strict lists them in its error
         for found in () if shown_in_report else result.diagnostics:
             if found["severity"] == "warning" and found["code"] != "rules":  # rules warnings were shown on loading
                 hint = f"\n  hint: {found['hint']}" if found.get("hint") else ""
