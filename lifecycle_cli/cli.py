@@ -273,8 +273,19 @@ def classify(
         deals_src = read(deals, "deals", ruleset.columns["deals"]) if deals else None
         consent_src = read(consent, "consent", ruleset.columns["consent"]) if consent else None
 
-        run = classify_contacts(contacts_src, deals_src, consent_src, ruleset, stage_format=stage_values.value,
-                                output_file=None if check else target, checked_only=check, on_duplicate=on_duplicate.value)
+        try:
+            run = classify_contacts(contacts_src, deals_src, consent_src, ruleset, stage_format=stage_values.value,
+                                    output_file=None if check else target, checked_only=check,
+                                    on_duplicate=on_duplicate.value)
+        except InputError as exc:
+            if fmt == Format.json and getattr(exc, "diagnostics", None):
+                # Tools reading the JSON report get the findings that stopped the run too.
+                import json
+
+                stream = sys.stderr if target == "-" else sys.stdout
+                stream.write(json.dumps({"command": "classify", "stopped": True, "diagnostics": exc.diagnostics},
+                                        indent=2, ensure_ascii=False) + "\n")
+            raise
         result = run.result
         # The text report lists the warnings itself; otherwise (quiet, JSON, ...) they go to stderr here.
         shown_in_report = (fmt == Format.text and not quiet) or strict  # --strict lists them in its error

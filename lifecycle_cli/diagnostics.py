@@ -59,7 +59,9 @@ class Diagnostics:
     def stop_on_errors(self, what: str = "cannot classify") -> None:
         """Raise one InputError listing every error found so far (nothing has been written yet)."""
         if self.errors:
-            raise InputError(f"{what}:\n  " + "\n  ".join(str(d) for d in self.errors))
+            error = InputError(f"{what}:\n  " + "\n  ".join(str(d) for d in self.errors))
+            error.diagnostics = [d.to_dict() for d in self.items]  # for --format json
+            raise error
 
 
 def strict_failure(diagnostics: list[dict[str, Any]]) -> InputError | None:

@@ -26,7 +26,8 @@ def check_links(found: Diagnostics, src: Source, links: dict[str, int], ids: Con
         tried.append(f"the contacts' '{contacts.resolved['deal_ids']}'")
     tried_text = ", ".join(tried) if tried else "no link column found"
     refs = links.get("deals_with_refs", 0) + links.get("contact_deal_ids_not_in_deals", 0)
-    if src.role == "deals" and not linked and tried and not refs:
+    own_link = [name for name in LINK_COLUMNS[src.role] if src.has(name)]
+    if src.role == "deals" and not linked and own_link and not refs:
         # The link column is there but empty: deals without contacts, not a wrong column.
         found.warn("weak-link", f"{src.display}: none of its {total:,} rows names a contact ({tried_text} are empty), "
                    "so no deal counts for any contact", file=src.display, column=tried[0].strip("'"))
