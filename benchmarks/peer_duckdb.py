@@ -159,11 +159,15 @@ matched AS (  -- a known Contact ID decides; else every contact with that email
         ON k.key IS NULL AND c.email = e.email
     WHERE e.type IN {MARKETING_SUBSCRIPTION_TYPES} AND coalesce(k.key, c.key) IS NOT NULL
 ),
-latest AS (  -- latest event per contact and subscription type; ties: the later row
+ordered AS (  -- events in order: timestamp (none first), then the later row
+    SELECT key, type, subscribed, doi, {{'t': coalesce(ts, '-infinity'::TIMESTAMPTZ), 'r': row}} AS place FROM matched
+),
+latest AS (  -- latest event per contact and subscription type; double opt-in only after the last lapse
     SELECT key,
-           arg_max(subscribed, {{'t': coalesce(ts, '-infinity'::TIMESTAMPTZ), 'r': row}}) AS subscribed,
-           bool_or(doi) AS doi
-    FROM matched GROUP BY key, type
+           arg_max(subscribed, place) AS subscribed,
+           coalesce(max(place) FILTER (WHERE doi) > max(place) FILTER (WHERE NOT subscribed),
+                    max(place) FILTER (WHERE doi) IS NOT NULL) AS doi
+    FROM ordered GROUP BY key, type
 ),
 consent_facts AS (
     SELECT key, bool_or(subscribed) AS consent_marketing, bool_or(doi) AS consent_doi FROM latest GROUP BY key

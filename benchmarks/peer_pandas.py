@@ -107,11 +107,19 @@ def consent_facts(consent_path: str, contacts: pd.DataFrame) -> pd.DataFrame:
     by_email = events[~known & (events["email"] != "")].drop(columns="cid").merge(emails, on="email").drop(columns="email")
     matched = pd.concat([by_id, by_email], ignore_index=True).drop_duplicates(["row", "key"])
 
-    # Latest event per contact and subscription type (ties: the later row); no timestamp sorts first.
-    latest = (matched.sort_values(["ts", "row"], na_position="first")
-              .drop_duplicates(["key", "type"], keep="last"))
+    # Events in order (ties: the later row); no timestamp sorts first.
+    ordered = matched.sort_values(["ts", "row"], na_position="first")
+    # Latest event per contact and subscription type.
+    latest = ordered.drop_duplicates(["key", "type"], keep="last")
     consent = latest.groupby("key", sort=False)["subscribed"].any().rename("consent_marketing")
-    doi = matched.groupby("key", sort=False)["doi"].any().rename("consent_doi")
+    # Double opt-in belongs to the current consent: a confirmation counts only after the
+    # type's last lapse (any status not subscribed).
+    position = np.arange(len(ordered))
+    marks = pd.DataFrame({"key": ordered["key"].to_numpy(), "type": ordered["type"].to_numpy(),
+                          "lapse": np.where(ordered["subscribed"].to_numpy(), -1, position),
+                          "confirmed": np.where(ordered["doi"].to_numpy(), position, -1)})
+    by_type = marks.groupby(["key", "type"], sort=False)[["lapse", "confirmed"]].max()
+    doi = (by_type["confirmed"] > by_type["lapse"]).groupby(level="key", sort=False).any().rename("consent_doi")
     return pd.concat([consent, doi], axis=1)
 
 

@@ -18,7 +18,10 @@ ROW = "__lc_row"  #: 0-based data row of a file, for error messages
 _UTC_Z = "%Y-%m-%dT%H:%M:%SZ"
 _NAIVE_FORMATS = (
     "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M",
-    "%m/%d/%Y %I:%M %p", "%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y %H:%M", "%m/%d/%Y", "%Y-%m-%d",
+    "%m/%d/%Y %I:%M %p", "%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y %H:%M", "%m/%d/%Y",
+    # HubSpot's German interface: `12.03.2024 09:14`, `12.03.2024 09:14:05`, `12.03.2024` (day first).
+    "%d.%m.%Y %H:%M", "%d.%m.%Y %H:%M:%S", "%d.%m.%Y",
+    "%Y-%m-%d",
 )
 _AWARE_FORMATS = ("%Y-%m-%dT%H:%M:%S%.f%#z", "%Y-%m-%d %H:%M:%S%.f%#z")
 #: (format, has an offset), in order of preference.
@@ -208,8 +211,9 @@ def deal_facts(deals: Source, ids: ContactIds, rules: Rules) -> tuple[pl.LazyFra
         won.alias("won"),
         lost.alias("lost"),
         deals.text("contact_ids").alias("contact_ids"),
+        deals.text("contact_email").alias("contact_emails"),
         *[bad_value(deals, name, parse_bool(deals.raw(name), rules)) for name in ("is_won", "is_lost", "is_closed") if deals.has(name)],
-        *every_field(deals, ("record_id", "stage", "is_won", "is_lost", "is_closed", "contact_ids")),
+        *every_field(deals, ("record_id", "stage", "is_won", "is_lost", "is_closed", "contact_ids", "contact_email")),
     ).collect().lazy()
     # The (deal row, contact) links, worked out once: facts and link counts both read them.
     by_deal = (
@@ -221,6 +225,17 @@ def deal_facts(deals: Source, ids: ContactIds, rules: Rules) -> tuple[pl.LazyFra
         .collect()
     )
     pairs = [by_deal.filter(pl.col("known")).select(ROW, KEY)]
+    if deals.has("contact_email") and "email" in ids.frame.columns:
+        # Deals exported with the contact's email instead of its id (any case, trimmed).
+        pairs.append(
+            flags.select(ROW, split_ids(pl.col("contact_emails")).alias("ref"))
+            .explode("ref")
+            .select(ROW, lowered(pl.col("ref")).alias("email"))
+            .filter(pl.col("email").is_not_null() & (pl.col("email") != ""))
+            .join(ids.frame.lazy().select(KEY, "email").drop_nulls(), on="email", how="inner")
+            .select(ROW, KEY)
+            .collect()
+        )
     from_contacts = None
     if "deal_ids" in ids.frame.columns and deals.has("record_id"):
         from_contacts = (
@@ -246,7 +261,9 @@ def deal_facts(deals: Source, ids: ContactIds, rules: Rules) -> tuple[pl.LazyFra
     )
     unknown = by_deal.filter(~pl.col("known"))
     counts = [
-        flags.select(pl.len().alias("deal_rows")),
+        flags.select(pl.len().alias("deal_rows"),
+                     (pl.col("contact_ids").is_not_null() | pl.col("contact_emails").is_not_null()).sum()
+                     .alias("deals_with_refs")),
         linked.lazy().select(pl.col(ROW).n_unique().alias("deals_linked")),
         unknown.lazy().select(pl.len().alias("unknown_contact_refs"), pl.col(ROW).n_unique().alias("deals_with_unknown_contacts")),
     ]
@@ -301,9 +318,29 @@ def consent_facts(consent: Source, ids: ContactIds, rules: Rules) -> tuple[pl.La
     total = events.height
     del events
     found = matched.lazy()  # every row has a contact key
-    latest = found.filter(pl.col("type").is_not_null()).group_by(KEY, "type").agg(
-        pl.col("subscribed").sort_by("ts", ROW, nulls_last=False).last().alias("subscribed"),
-        pl.col("doi").any().alias("doi"),
+    # An event's place in order (timestamp, none first; then file row) as one number, so that
+    # the latest event, the last lapse and the last confirmation of a contact and type are
+    # plain maxima, without sorting: bits 32 and up the timestamp (0 when none), bits 0-31 the row.
+    at = (pl.col("ts").cast(pl.Int64).cast(pl.Int128) + pl.lit(2**63 + 1, pl.Int128)).fill_null(0) * pl.lit(
+        2**32, pl.Int128
+    ) + pl.col(ROW).cast(pl.Int128)
+    # The latest event decides consent. Double opt-in belongs to the current consent: a
+    # confirmation counts only when no lapse (any status not subscribed) of the type came
+    # after it; one on the lapse itself ends with it.
+    latest = (
+        found.filter(pl.col("type").is_not_null())
+        .select(KEY, "type", "subscribed", "doi", at.alias("at"))
+        .group_by(KEY, "type")
+        .agg(
+            pl.col("at").max().alias("last"),
+            pl.when(~pl.col("subscribed")).then("at").max().alias("lapse"),
+            pl.when(pl.col("doi")).then("at").max().alias("confirmed"),
+        )
+        .select(
+            KEY,
+            (pl.col("lapse").is_null() | (pl.col("lapse") < pl.col("last"))).alias("subscribed"),
+            (pl.col("confirmed") > pl.col("lapse").fill_null(-1)).fill_null(False).alias("doi"),
+        )
     )
     facts = latest.group_by(KEY).agg(
         pl.col("subscribed").any().alias("consent_marketing"),

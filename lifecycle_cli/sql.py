@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from sqlglot import exp, parse_one
 
+from .logic import DEAL_FACTS, DERIVED_INPUTS, availability, derived_facts, known
 from .rules import REQUIRED_COLUMNS, Condition, Rules
 
 #: Dialects that can drop and replace columns of `SELECT *`: without the contacts'
@@ -27,7 +28,12 @@ _US = (
     "^(?P<mo>[0-9]{1,2})/(?P<d>[0-9]{1,2})/(?P<y>[0-9]{4})"
     "(?: (?P<h>[0-9]{1,2}):(?P<mi>[0-9]{2})(?::(?P<s>[0-9]{2}))?(?: ?(?P<p>[AaPp][Mm]))?)?$"
 )
-_FORMATS = (_ISO, _US)
+#: German (HubSpot's German interface), day first: `12.03.2024 09:14`, `12.03.2024 09:14:05`, `12.03.2024`.
+_DE = (
+    "^(?P<d>[0-9]{1,2})[.](?P<mo>[0-9]{1,2})[.](?P<y>[0-9]{4})"
+    "(?: (?P<h>[0-9]{1,2}):(?P<mi>[0-9]{2})(?::(?P<s>[0-9]{2}))?)?$"
+)
+_FORMATS = (_ISO, _US, _DE)
 #: The dialect the query is written in before sqlglot transpiles it.
 TEMPLATE_DIALECT = "duckdb"
 _PARTS = ("y", "mo", "d", "h", "mi", "s", "f", "z", "p")
@@ -263,19 +269,21 @@ class _Builder:
     # ------------------------------------------------------------------ the query
 
     def query(self, contacts: str, deals: str | None, consent: str | None) -> str:
-        rules, v = self.rules, self.rules.values
+        rules = self.rules
         spec = rules.columns["contacts"]
+        self.with_consent = consent is not None
         ctes: list[tuple[str, str]] = []
         text = lambda name: self.text("contacts", "c", name)  # noqa: E731
 
         typed = []
-        for name, col in spec.items():
-            value = text(name)
-            if col.type == "bool":
+        for name in [*spec, *(n for n in DERIVED_INPUTS if n not in spec)]:
+            kind = spec[name].type if name in spec else DERIVED_INPUTS[name]
+            value = text(name) if name in spec else "CAST(NULL AS VARCHAR)"
+            if kind == "bool":
                 value = self.parse_bool(value)
-            elif col.type == "datetime":
+            elif kind == "datetime":
                 value = f"TO_TIMESTAMP({_epoch(_datetime_parts(value))})"
-            elif col.type == "float":
+            elif kind == "float":
                 value = f"(CASE WHEN REGEXP_LIKE({value}, '^[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?$') THEN CAST({value} AS DOUBLE) END)"
             typed.append(f"{value} AS {_ident('__f_' + name)}")
         email = _lowered(text("email"))
@@ -291,56 +299,62 @@ class _Builder:
         ctes.append(("__lc_keys", "SELECT DISTINCT __lc_key FROM __lc_base WHERE __lc_key IS NOT NULL"))
 
         joins = []
-        deal_cols = ("deals", "won_deals", "open_deals", "lost_deals")
         if deals is not None:
             ctes += self.deal_ctes(deals)
             joins.append("LEFT JOIN __lc_deal_facts AS df ON df.__lc_key = b.__lc_key")
-            deal_facts = [f"COALESCE(df.{c}, 0) AS __f_{c}" for c in deal_cols]
+            leaves = [f"COALESCE(df.{c}, 0) AS __f_{c}" for c in DEAL_FACTS]
         else:
-            deal_facts = [f"CAST(NULL AS BIGINT) AS __f_{c}" for c in deal_cols]
-
-        contact_doi = f"COALESCE({_in_values('b.__f_confirmation_status' if 'confirmation_status' in spec else 'CAST(NULL AS VARCHAR)', v['double_opt_in_confirmed'])}, FALSE)"
-        unsubscribed = "COALESCE(b.__f_unsubscribed_all, FALSE)" if "unsubscribed_all" in spec else "FALSE"
+            leaves = [f"CAST(NULL AS BIGINT) AS __f_{c}" for c in DEAL_FACTS]
         if consent is not None:
             ctes += self.consent_ctes(consent)
             joins.append("LEFT JOIN __lc_consent_facts AS cf ON cf.__lc_key = b.__lc_key")
-            consent_facts = [
-                "COALESCE(cf.consent_marketing, FALSE) AS __f_marketing_consent",
-                f"{contact_doi} OR COALESCE(cf.consent_double_opt_in, FALSE) AS __f_double_opt_in",
-            ]
-        else:
-            opted_out = "COALESCE(b.__f_opted_out_marketing, FALSE)" if "opted_out_marketing" in spec else "FALSE"
-            consent_facts = [
-                f"NOT {opted_out} AND NOT {unsubscribed} AS __f_marketing_consent",
-                f"{contact_doi} AS __f_double_opt_in",
-            ]
-        ctes.append(("__lc_facts", f"""
-            SELECT b.*, {', '.join(deal_facts + consent_facts)}, b.__lc_cur AS __f_current_stage
+            leaves += ["COALESCE(cf.consent_marketing, FALSE) AS __f_consent_marketing",
+                       "COALESCE(cf.consent_double_opt_in, FALSE) AS __f_consent_double_opt_in"]
+        ctes.append(("__lc_leaves", f"""
+            SELECT b.*, {', '.join(leaves)}, b.__lc_cur AS __f_current_stage
             FROM __lc_base AS b {' '.join(joins)}"""))
+        # The derived facts, from their one definition (logic.DERIVED_FACTS).
+        derived = ", ".join(f"{self.condition_tree(tree)} AS __f_{name}"
+                            for name, tree in derived_facts(consent is not None).items())
+        ctes.append(("__lc_facts", f"SELECT f.*, {derived} FROM __lc_leaves AS f"))
 
-        # The first rule whose condition is true decides (its index), then the policies.
-        branches = " ".join(f"WHEN {self.condition(r.when)} THEN {i}" for i, r in enumerate(rules.rules))
-        ctes.append(("__lc_first", f"SELECT f.*, CASE {branches} END AS __lc_index FROM __lc_facts AS f"))
+        # The rule walk (see classify._decide): rule i decides where it is decided and true (step i);
+        # where it is undecided, a contact at its stage keeps it (step n + i).
+        available = self.available = self.availability(deals is not None, consent is not None)
+        n = len(rules.rules)
+        branches = []
+        for i, r in enumerate(rules.rules):
+            decided = known(r.when.tree, available)
+            at_stage = f"__lc_cur = {_str(r.stage)}"
+            if decided is True:
+                branches.append(f"WHEN {self.condition(r.when)} THEN {i}")
+            elif decided is False:
+                branches.append(f"WHEN {at_stage} THEN {n + i}")
+            else:
+                k = self.condition_tree(decided)
+                branches.append(f"WHEN {k} AND {self.condition(r.when)} THEN {i}")
+                branches.append(f"WHEN NOT {k} AND {at_stage} THEN {n + i}")
+        ctes.append(("__lc_first", f"SELECT f.*, CASE {' '.join(branches)} END AS __lc_index FROM __lc_facts AS f"))
         by_index = lambda values: "CASE __lc_index " + " ".join(f"WHEN {i} THEN {x}" for i, x in enumerate(values)) + " END"  # noqa: E731
         overrides = [i for i, r in enumerate(rules.rules) if r.overrides_sticky]
         overrides_sql = f"COALESCE(__lc_index IN ({', '.join(map(str, overrides))}), FALSE)" if overrides else "FALSE"
         ctes.append(("__lc_derived", f"""
             SELECT f.*, {by_index([_str(r.stage) for r in rules.rules])} AS __lc_stage,
               {by_index([_str(r.id) for r in rules.rules])} AS __lc_stage_rule,
-              NOT {overrides_sql} AS __lc_may_keep_rule
+              NOT {overrides_sql} AS __lc_may_keep_rule,
+              CASE WHEN __lc_index >= {n} THEN __lc_index - {n} END AS __lc_unknown_at
             FROM __lc_first AS f"""))
-        # A policy may keep the current stage unless the deciding rule overrides it.
+        # A policy may keep the current stage unless the deciding rule overrides it; a sticky stage
+        # names the sticky policy even where an undecided rule kept it as well.
         may_keep = "(__lc_may_keep_rule AND __lc_stage IS DISTINCT FROM __lc_cur)"
         sticky = [_str(s.id) for s in rules.stages if s.sticky]
         policy = []
         if sticky:
             policy.append(f"WHEN {may_keep} AND COALESCE(__lc_cur IN ({', '.join(sticky)}), FALSE) THEN {_str(rules.sticky_rule_id)}")
-        if deals is None and rules.without_deals_keep:
-            keep = ", ".join(_str(s) for s in rules.without_deals_keep)
-            policy.append(f"WHEN {may_keep} AND COALESCE(__lc_cur IN ({keep}), FALSE) THEN {_str(rules.without_deals_id)}")
-        rule_sql = f"CASE {' '.join(policy)} ELSE __lc_stage_rule END" if policy else "__lc_stage_rule"
+        policy.append(f"WHEN __lc_unknown_at IS NOT NULL THEN {_str(rules.unknown_rule_id)}")
+        rule_sql = f"CASE {' '.join(policy)} ELSE __lc_stage_rule END"
         ctes.append(("__lc_ruled", f"SELECT d.*, {rule_sql} AS __lc_rule FROM __lc_derived AS d"))
-        kept = ", ".join(_str(x) for x in (rules.sticky_rule_id, rules.without_deals_id))
+        kept = ", ".join(_str(x) for x in (rules.sticky_rule_id, rules.unknown_rule_id))
         ctes.append(("__lc_decided", f"""
             SELECT r.*, CASE WHEN COALESCE(__lc_rule IN ({kept}), FALSE) THEN __lc_cur ELSE COALESCE(__lc_stage, __lc_cur) END AS __lc_new
             FROM __lc_ruled AS r"""))
@@ -356,14 +370,19 @@ class _Builder:
         ) + " END"
         new_stage = f"COALESCE({written}, __lc_raw)"
         other_sets = [(r.id, cond) for r in rules.rules for target, cond in r.sets if target == "other_type"]
-        known = self.headers.get("contacts")
-        by_lower = {h.strip().lower(): h for h in known} if known is not None else {}
+        listed = self.headers.get("contacts")
+        by_lower = {h.strip().lower(): h for h in listed} if listed is not None else {}
         existing_other = by_lower.get(rules.other_type_column.lower())
         other = f"CAST({_col('o', existing_other)} AS VARCHAR)" if existing_other else "CAST(NULL AS VARCHAR)"
         if other_sets:
-            hits = " ".join(
-                f"WHEN __lc_rule = {_str(rule_id)} THEN CAST({self.condition(cond)} AS VARCHAR)" for rule_id, cond in other_sets
-            )
+            hits = []
+            for rule_id, cond in other_sets:
+                decided = known(cond.tree, self.available)
+                if decided is False:
+                    continue  # the value cannot be worked out: keep the file's
+                where = "" if decided is True else f" AND {self.condition_tree(decided)}"
+                hits.append(f"WHEN __lc_rule = {_str(rule_id)}{where} THEN CAST({self.condition(cond)} AS VARCHAR)")
+            hits = " ".join(hits) or "WHEN FALSE THEN NULL"
             other = f"CASE {hits} ELSE {other} END"
         updates = {
             stage_header: new_stage,
@@ -380,9 +399,9 @@ class _Builder:
                 updates[existing_other] = other
             else:
                 extra.append((rules.other_type_column, other))
-        if known is not None:
+        if listed is not None:
             items = []
-            for header in known:
+            for header in listed:
                 items.append(f"{updates[header]} AS {_ident(header)}" if header in updates else _col("o", header))
                 if header == stage_header:
                     items += [f"{sql} AS {_ident(name)}" for name, sql in extra]
@@ -392,10 +411,13 @@ class _Builder:
                 f"{self.dialect} cannot replace a column of SELECT *: pass the contacts table's headers "
                 "(headers={'contacts': [...]}) so the query can list its columns"
             )
+        spec = self.rules.columns["contacts"]
         helpers = [
-            "__lc_key", *(f"__f_{n}" for n in self.rules.columns["contacts"]), "__lc_email", "__f_email_domain", "__lc_raw", "__lc_cur",
-            *(f"__f_{c}" for c in ("deals", "won_deals", "open_deals", "lost_deals", "marketing_consent", "double_opt_in", "current_stage")),
-            "__lc_index", "__lc_stage", "__lc_stage_rule", "__lc_may_keep_rule", "__lc_rule", "__lc_new",
+            "__lc_key", *(f"__f_{n}" for n in [*spec, *(n for n in DERIVED_INPUTS if n not in spec)]),
+            "__lc_email", "__f_email_domain", "__lc_raw", "__lc_cur",
+            *(f"__f_{c}" for c in (*DEAL_FACTS, "marketing_consent", "double_opt_in", "current_stage")),
+            *(("__f_consent_marketing", "__f_consent_double_opt_in") if self.with_consent else ()),
+            "__lc_index", "__lc_stage", "__lc_stage_rule", "__lc_may_keep_rule", "__lc_unknown_at", "__lc_rule", "__lc_new",
         ]
         replaced = ", ".join(f"{sql} AS {_ident(h)}" for h, sql in updates.items())
         added = "".join(f", {sql} AS {_ident(name)}" for name, sql in extra)
@@ -477,20 +499,34 @@ class _Builder:
                 LEFT JOIN __lc_keys AS k ON k.__lc_key = e.contact_id
                 LEFT JOIN __lc_emails AS m ON m.email = e.email"""),
             ("__lc_latest", """
-                SELECT __lc_key, subscribed, doi,
+                SELECT __lc_key, subscription_type, subscribed, doi,
                   ROW_NUMBER() OVER (PARTITION BY __lc_key, subscription_type ORDER BY ts DESC NULLS LAST, rn DESC) AS pick
                 FROM __lc_matched WHERE __lc_key IS NOT NULL"""),
+            # Per contact and type: the latest event decides consent, and a double opt-in counts
+            # only when no lapse (any status not subscribed) came after it (pick counts back
+            # from the latest event, 1; one on the lapse itself ends with it).
+            ("__lc_by_type", """
+                SELECT __lc_key,
+                  MAX(CASE WHEN pick = 1 AND subscribed THEN 1 ELSE 0 END) AS consented,
+                  MIN(CASE WHEN doi THEN pick END) AS confirmed,
+                  MIN(CASE WHEN NOT COALESCE(subscribed, FALSE) THEN pick END) AS lapsed
+                FROM __lc_latest GROUP BY __lc_key, subscription_type"""),
             ("__lc_consent_facts", """
                 SELECT __lc_key,
-                  MAX(CASE WHEN pick = 1 AND subscribed THEN 1 ELSE 0 END) = 1 AS consent_marketing,
-                  MAX(CASE WHEN doi THEN 1 ELSE 0 END) = 1 AS consent_double_opt_in
-                FROM __lc_latest GROUP BY __lc_key"""),
+                  MAX(consented) = 1 AS consent_marketing,
+                  MAX(CASE WHEN confirmed IS NOT NULL AND (lapsed IS NULL OR confirmed < lapsed) THEN 1 ELSE 0 END) = 1
+                    AS consent_double_opt_in
+                FROM __lc_by_type GROUP BY __lc_key"""),
         ]
 
     # ------------------------------------------------------------------ conditions
 
     def condition(self, cond: Condition) -> str:
         """A rule condition with its names bound to the fact columns and `IN @list` expanded."""
+        return self.condition_tree(cond.tree)
+
+    def condition_tree(self, tree: exp.Expression) -> str:
+        """A condition tree (a rule's, a derived fact's or logic.known's) as SQL over the fact columns."""
         values = self.rules.values
 
         def bind(node: exp.Expression) -> exp.Expression:
@@ -503,4 +539,11 @@ class _Builder:
                 return exp.func("COALESCE", exp.EQ(this=node.this.transform(bind), expression=node.expression.copy()), exp.false())
             return node
 
-        return f"({cond.tree.copy().transform(bind).sql(TEMPLATE_DIALECT)})"
+        return f"({tree.copy().transform(bind).sql(TEMPLATE_DIALECT)})"
+
+    def availability(self, with_deals: bool, with_consent: bool) -> dict:
+        """Which names are decided, as logic.availability works it out for classify."""
+        resolved = self.resolved
+        return availability(set(self.rules.columns["contacts"]), set(resolved["contacts"]),
+                            set(resolved["deals"]) if with_deals else None,
+                            set(resolved["consent"]) if with_consent else None)
