@@ -373,7 +373,8 @@ def _classify(contacts, deals, consent, rules, stage_format, output_file, checke
 
     # Step 2, decide: every contact's decision, as a narrow table.
     available = availability(set(rules.columns["contacts"]), set(contacts.resolved),
-                             set(deals.resolved) if deals else None, set(consent.resolved) if consent else None)
+                             set(deals.resolved) if deals else None, set(consent.resolved) if consent else None,
+                             "double_opt_in" in rules.columns["consent"])
     frame = _with_facts(_typed_contacts(contacts, rules, ids), got.get("deals_facts"), got.get("consent_facts"), rules)
     frame = _decide(frame, rules, available)
     stage_ids = pl.Enum([s.id for s in rules.stages])

@@ -146,7 +146,7 @@ DEAL_FACTS = ("deals", "won_deals", "open_deals", "lost_deals")
 
 
 def availability(declared: set[str], contacts: set[str], deals: set[str] | None,
-                 consent: set[str] | None) -> dict[str, Known]:
+                 consent: set[str] | None, consent_declares_doi: bool = True) -> dict[str, Known]:
     """When each name a condition may read is decided.
 
     `declared`: the contact columns the rules declare; `contacts`: those the export has;
@@ -158,7 +158,8 @@ def availability(declared: set[str], contacts: set[str], deals: set[str] | None,
     for name in DEAL_FACTS:
         av[name] = deals is not None
     av["consent_marketing"] = consent is not None
-    av["consent_double_opt_in"] = consent is not None and "double_opt_in" in consent
+    # A rules file without a double opt-in column for consent reads none there: a fact, not unknown.
+    av["consent_double_opt_in"] = consent is not None and ("double_opt_in" in consent or not consent_declares_doi)
     av["email_domain"] = "email" in contacts or "email" not in declared
     av["current_stage"] = True
     for name, tree in derived_facts(consent is not None).items():

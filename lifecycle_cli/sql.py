@@ -241,17 +241,10 @@ class _Builder:
         specs = self.rules.columns[role]
         if role not in self.headers:
             return {name: spec.headers[0] for name, spec in specs.items()}
-        by_lower = {h.strip().lower(): h for h in self.headers[role]}
-        resolved = {}
-        for name, spec in specs.items():
-            for candidate in spec.headers:
-                if candidate.strip().lower() in by_lower:
-                    resolved[name] = by_lower[candidate.strip().lower()]
-                    break
-        missing = [specs[n].headers[0] for n in REQUIRED_COLUMNS[role] if n not in resolved]
-        if missing:
-            raise ValueError(f"the {role} table has no column {', '.join(map(repr, missing))} (headers: {self.headers[role]})")
-        return resolved
+        from .sources import resolve_columns
+
+        # The same matching as classify: case, spaces, _ and - ignored, HubSpot's internal names known.
+        return resolve_columns(f"the {role} table", role, tuple(self.headers[role]), specs)
 
     def text(self, role: str, table: str, name: str) -> str:
         """The column as trimmed text, empty as NULL; NULL when the table lacks it."""
@@ -546,4 +539,5 @@ class _Builder:
         resolved = self.resolved
         return availability(set(self.rules.columns["contacts"]), set(resolved["contacts"]),
                             set(resolved["deals"]) if with_deals else None,
-                            set(resolved["consent"]) if with_consent else None)
+                            set(resolved["consent"]) if with_consent else None,
+                            "double_opt_in" in self.rules.columns["consent"])
