@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -28,6 +29,30 @@ DEAL_HEADERS = [
 CONSENT_HEADERS = ["Contact ID", "Email", "Subscription type", "Status", "Legal basis", "Double opt-in", "Timestamp"]
 
 OK, CHANGES, USAGE = 0, 1, 2
+
+
+def _normal(text: str) -> str:
+    return re.sub(r"[\s_\-]+", "", text.strip().lower())
+
+
+def _stage_ids() -> dict[str, str]:
+    """Every spelling of a stage in rules.yaml (label, HubSpot value, aliases), normalised, to its id."""
+    import yaml
+
+    rules = yaml.safe_load((ROOT / "rules.yaml").read_text(encoding="utf-8"))
+    return {_normal(spelling): stage["id"] for stage in rules["stages"]
+            for spelling in [stage["id"], stage["label"], stage["value"], *(stage.get("aliases") or [])]}
+
+
+STAGE_IDS = _stage_ids()
+
+
+def stage_id(spelling: str) -> str:
+    """The stage id of a spelling as an output writes it ("" for an empty stage)."""
+    if not spelling.strip():
+        return ""
+    assert _normal(spelling) in STAGE_IDS, f"a stage spelling rules.yaml does not know: {spelling!r}"
+    return STAGE_IDS[_normal(spelling)]
 
 
 @dataclass

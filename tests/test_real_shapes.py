@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ROOT, USAGE, Run, run_cli
+from conftest import ROOT, USAGE, Run, run_cli, stage_id
 
 SHAPES_DIR = Path(__file__).parent / "real_shapes"
 SHAPES = sorted(p.name for p in SHAPES_DIR.iterdir() if (p / "expected.yaml").is_file())
@@ -46,27 +46,6 @@ ERROR_SHAPES = [s for s in SHAPES if SPECS[s]["exit"] != 0]
 STRICT_SHAPES = [s for s in SHAPES if "strict_exit" in SPECS[s]]
 TWIN_SHAPES = [s for s in SHAPES if "twin" in SPECS[s]]
 SAME_OUTPUT_SHAPES = [s for s in SHAPES if "same_output_with" in SPECS[s]]
-
-
-def _normal(text: str) -> str:
-    return re.sub(r"[\s_\-]+", "", text.strip().lower())
-
-
-def _stage_ids() -> dict[str, str]:
-    """Every spelling of a stage in rules.yaml (label, HubSpot value, aliases), normalised, to its id."""
-    rules = yaml.safe_load((ROOT / "rules.yaml").read_text(encoding="utf-8"))
-    ids = {}
-    for stage in rules["stages"]:
-        for spelling in [stage["id"], stage["label"], stage["value"], *(stage.get("aliases") or [])]:
-            ids[_normal(spelling)] = stage["id"]
-    return ids
-
-
-STAGE_IDS = _stage_ids()
-
-
-def stage_id(spelling: str) -> str:
-    return STAGE_IDS.get(_normal(spelling), f"<unknown spelling {spelling!r}>") if spelling.strip() else ""
 
 
 # --------------------------------------------------------------------------- running a shape

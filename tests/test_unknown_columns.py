@@ -13,16 +13,14 @@ And `lifecycle sql` must agree with classify on such an export, `kept-unknown` i
 from __future__ import annotations
 
 import csv
-import re
 import shutil
 from pathlib import Path
 
 import pytest
-import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from conftest import EXAMPLES, ROOT, USAGE, read_csv, run_cli
+from conftest import EXAMPLES, ROOT, USAGE, read_csv, run_cli, stage_id
 
 EXPORTS = ("contacts.csv", "deals.csv", "consent.csv")
 #: The stage order of DOMAIN.md; Subscriber, Evangelist and Other are not compared.
@@ -37,29 +35,6 @@ def headers_of(path: Path) -> list[str]:
 
 #: (export, header) for every column of the three example exports.
 COLUMNS = [(name, header) for name in EXPORTS for header in headers_of(EXAMPLES / name)]
-
-
-def _normal(text: str) -> str:
-    return re.sub(r"[\s_\-]+", "", text.strip().lower())
-
-
-def _stage_ids() -> dict[str, str]:
-    rules = yaml.safe_load((ROOT / "rules.yaml").read_text(encoding="utf-8"))
-    ids = {}
-    for stage in rules["stages"]:
-        for spelling in [stage["id"], stage["label"], stage["value"], *(stage.get("aliases") or [])]:
-            ids[_normal(spelling)] = stage["id"]
-    return ids
-
-
-STAGE_IDS = _stage_ids()
-
-
-def stage_id(spelling: str) -> str:
-    if not spelling.strip():
-        return ""
-    assert _normal(spelling) in STAGE_IDS, f"a stage spelling rules.yaml does not know: {spelling!r}"
-    return STAGE_IDS[_normal(spelling)]
 
 
 def copy_without(folder: Path, drop: tuple[str, str] | None) -> None:
