@@ -10,15 +10,14 @@ file with the decisions alongside, only once the checks have passed.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any
 
 import polars as pl
 
 from .errors import InputError
 from .facts import (
-    KEY, ROW, ContactIds, column_sample, consent_facts, deal_facts, parse_bool, parse_datetime, read_contact_ids,
-    stage_id, unknown_spelling,
+    FUTURE_EVENTS, FUTURE_ROWS, KEY, ROW, ContactIds, consent_facts, deal_facts, parse_bool, parse_datetime,
+    read_contact_ids, stage_id, unknown_spelling,
 )
 from .moves import EMPTY, sample_order, summarize_moves
 from .diagnostics import Diagnostics
@@ -344,11 +343,6 @@ def _classify(contacts, deals, consent, rules, stage_format, output_file, checke
         if bad is not None:
             lazies[f"bad_{src.role}"] = bad
             checks.append((src, facts_used, f"bad_{src.role}"))
-    if consent is not None and consent.has("timestamp"):
-        ts = parse_datetime(consent.text("timestamp"), column_sample(consent, "timestamp"))
-        now = datetime.now(timezone.utc).replace(tzinfo=None)
-        lazies["future"] = consent.frame.with_row_index(ROW).select(
-            (ts > pl.lit(now)).sum().alias("n"), pl.col(ROW).filter(ts > pl.lit(now)).head(LISTED).implode().alias("rows"))
     if checked_only and contacts.format == "csv":
         # No output pass will parse every field of the contacts: check for broken rows here.
         lazies["parse_contacts"] = contacts.frame.select(pl.all().null_count())
@@ -361,10 +355,15 @@ def _classify(contacts, deals, consent, rules, stage_format, output_file, checke
         for message in _bad_value_problems(src, got[key], rules, sorted({r for f in facts_used for r in rules.rules_reading(f)})):
             found.error("bad-value", message, file=src.display)
     links: dict[str, int] = {}
+    future: tuple[int, list[int]] = (0, [])
     for key in ("deals_counts", "consent_counts"):
         if key in got:
-            links.update({k: int(v or 0) for k, v in got[key].row(0, named=True).items()})
-    _file_problems(found, got, [contacts, deals, consent], rules)
+            counts = got[key].row(0, named=True)
+            if FUTURE_EVENTS in counts:
+                future = (counts.pop(FUTURE_EVENTS), counts.pop(FUTURE_ROWS))
+            links.update({k: int(v or 0) for k, v in counts.items()})
+    records = {"contacts": ids.frame.height, "deals": links.get("deal_rows"), "consent": links.get("consent_rows")}
+    _file_problems(found, [contacts, deals, consent], records, future)
     for src in (deals, consent):
         if src is not None:
             check_links(found, src, links, ids, contacts, rules.columns[src.role])
@@ -408,31 +407,34 @@ def _classify(contacts, deals, consent, rules, stage_format, output_file, checke
     found.stop_on_errors()
 
     # Step 3, summarize: what the missing files and columns made undecided, and the report.
-    missing = missing_inputs(rules, available, contacts, deals, consent, kept, found)
+    kept_at = _kept_at(kept)
+    missing = missing_inputs(rules, available, contacts, consent, kept_at, found)
     for warning in rules.warnings:
         found.warn("rules", warning, file=rules.path)
     sources = {"contacts": contacts.display, "deals": deals.display if deals else None, "consent": consent.display if consent else None}
-    result = _summarize(kept, contacts, rules, sources, links, output_file, checked_only, found, missing)
+    result = _summarize(kept, contacts, rules, sources, links, output_file, checked_only, found, missing, kept_at)
     # Step 4, plan the output (lazy): streamed by whoever writes it.
     spellings = _spellings(kept, rules) if stage_format == "auto" else None
     output, added = _output(contacts, decisions, rules, stage_format, spellings)
     return Classification(result, output, tuple(added))
 
 
-def _file_problems(found: Diagnostics, got: dict, sources: list[Source | None], rules: Rules) -> None:
-    """Short rows (Excel drops trailing empty fields) and consent events dated in the future."""
+def _file_problems(found: Diagnostics, sources: list[Source | None], records: dict[str, int | None],
+                   future: tuple[int, list[int]]) -> None:
+    """Short rows (Excel drops trailing empty fields) and consent events dated in the future
+    (`future`: how many, and the first of their 0-based rows); `records`: each file's rows, as read."""
     for src in sources:
         if src is None:
             continue
-        count, rows = short_rows(src)
+        count, rows = short_rows(src, records=records[src.role])
         if count:
             listed = ", ".join(map(str, rows)) + (", ..." if count > len(rows) else "")
             found.warn("short-rows", f"{src.display}: {count:,} rows have fewer fields than the header (rows {listed}); "
                        "their missing fields were read as empty", file=src.display, row=rows[0],
                        hint="Excel drops trailing empty fields when it saves a CSV; if fields are missing in the "
                             "middle of a row, check its delimiters and quotes")
-    if "future" in got and got["future"]["n"][0]:
-        count, rows = int(got["future"]["n"][0]), got["future"]["rows"][0].to_list()
+    count, rows = future
+    if count:
         src = next(s for s in sources if s is not None and s.role == "consent")
         found.warn("future-timestamp", f"{src.display}: column '{src.resolved['timestamp']}': {count:,} consent events "
                    f"are dated in the future (rows {', '.join(str(r + 2) for r in rows)}"
@@ -451,15 +453,15 @@ EXCEL_HINT = ("Excel rounded these ids to scientific notation when the file was 
 def _id_problems(found: Diagnostics, got: dict, contacts: Source, id_header: str, on_duplicate: str) -> None:
     """Repeated, missing and Excel-rounded record ids."""
     rounded = int(got["rounded"]["n"][0])
-    hint = EXCEL_HINT if rounded else None
-    if on_duplicate != "keep-first":
+    collided = on_duplicate != "keep-first" and got["repeated"].height > 0
+    if collided:
         message = repeated_ids(got["repeated"], KEY, contacts.display, id_header,
                                " (--on-duplicate keep-first keeps the first row of each)")
         found.error("excel-rounded-ids" if rounded else "repeated-id", message, file=contacts.display,
-                    column=id_header, hint=hint)
+                    column=id_header, hint=EXCEL_HINT if rounded else None)
     found.error("missing-id", missing_ids(got["no_ids"]["n"][0], got["no_ids"]["rows"][0].to_list(), contacts.display,
                                           id_header), file=contacts.display, column=id_header)
-    if rounded and not any(d.code == "excel-rounded-ids" for d in found.items):
+    if rounded and not collided:
         rows = got["rounded"]["rows"][0].to_list()
         found.warn("excel-rounded-ids", f"{contacts.display}: column '{id_header}': {rounded:,} record ids are in "
                    f"scientific notation (rows {', '.join(str(r + 2) for r in rows)}{', ...' if rounded > len(rows) else ''}); "
@@ -508,7 +510,7 @@ def _rows_of(contacts: Source, rows: list[int], headers: list[str]) -> pl.DataFr
 
 def _summarize(decisions: pl.DataFrame, contacts: Source, rules: Rules, sources: dict, links: dict[str, int],
                output_file: str | None, checked_only: bool, found: Diagnostics,
-               missing_columns: list[dict[str, Any]]) -> ClassifyResult:
+               missing_columns: list[dict[str, Any]], kept_at: dict[int, int]) -> ClassifyResult:
     # Grouped on the small Enum columns; only the few groups are turned into text.
     moves = summarize_moves(
         decisions.group_by(CUR, NEW).agg(pl.len().alias("count")).select(
@@ -545,7 +547,6 @@ def _summarize(decisions: pl.DataFrame, contacts: Source, rules: Rules, sources:
             "email": person.get(email) if email else None,
             "from": row[CUR] or EMPTY, "to": row[NEW] or EMPTY, "rule": row[RULE],
         })
-    kept_at = _kept_at(decisions)
     missing = []
     deal_rules = [i for i, r in enumerate(rules.rules) if r.when.names & set(DEAL_FACTS)]
     if sources["deals"] is None:
@@ -566,18 +567,17 @@ def _summarize(decisions: pl.DataFrame, contacts: Source, rules: Rules, sources:
     )
 
 
-def _kept_at(decisions: pl.DataFrame) -> dict[str, int]:
+def _kept_at(decisions: pl.DataFrame) -> dict[int, int]:
     """How many contacts each rule kept at their stage because it could not be decided (by rule index)."""
     counts = decisions.filter(pl.col(UNKNOWN_AT).is_not_null()).group_by(UNKNOWN_AT).len()
     return {int(i): int(n) for i, n in counts.iter_rows()}
 
 
-def missing_inputs(rules: Rules, available: dict[str, Known], contacts: Source, deals: Source | None,
-                   consent: Source | None, decisions: pl.DataFrame, found: Diagnostics) -> list[dict[str, Any]]:
+def missing_inputs(rules: Rules, available: dict[str, Known], contacts: Source, consent: Source | None,
+                   kept_at: dict[int, int], found: Diagnostics) -> list[dict[str, Any]]:
     """Each column the rules read that a given file lacks: the rules it leaves undecided and how many
     contacts kept their stage because of it (a warning each), and rules that can never decide."""
     with_consent = consent is not None
-    kept_at = _kept_at(decisions)
     by_column: dict[tuple[str, str], list[int]] = {}
     for i, rule in enumerate(rules.rules):
         names = set(rule.when.names).union(*(c.names for _, c in rule.sets))

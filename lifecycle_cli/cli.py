@@ -254,7 +254,7 @@ def classify(
         from .gates import parse_gates
         import polars as pl
 
-        from .diagnostics import strict_failure
+        from .diagnostics import describe, strict_failure
         from .output import backup_file, write_table
         from .sources import find_read_error, output_header_line, polars_reason
 
@@ -291,8 +291,7 @@ def classify(
         shown_in_report = (fmt == Format.text and not quiet) or strict  # --strict lists them in its error
         for found in () if shown_in_report else result.diagnostics:
             if found["severity"] == "warning" and found["code"] != "rules":  # rules warnings were shown on loading
-                hint = f"\n  hint: {found['hint']}" if found.get("hint") else ""
-                sys.stderr.write(f"lifecycle: warning: {found['message']}{hint}\n")
+                sys.stderr.write(f"lifecycle: warning: {describe(found, indent='  ')}\n")
         if strict:
             failure = strict_failure(list(result.diagnostics))
             if failure is not None:

@@ -29,7 +29,12 @@ class Diagnostic:
         return {k: out[k] for k in ("code", "severity", "file", "row", "column", "message", "hint")}
 
     def __str__(self) -> str:
-        return self.message + (f"\n    hint: {self.hint}" if self.hint else "")
+        return describe(self.to_dict())
+
+
+def describe(found: dict[str, Any], indent: str = "    ") -> str:
+    """A finding (as in `Diagnostic.to_dict()`) for a terminal: the message, then its hint."""
+    return found["message"] + (f"\n{indent}hint: {found['hint']}" if found.get("hint") else "")
 
 
 @dataclass
@@ -69,5 +74,5 @@ def strict_failure(diagnostics: list[dict[str, Any]]) -> InputError | None:
     warnings = [d for d in diagnostics if d["severity"] == WARNING]
     if not warnings:
         return None
-    lines = [d["message"] + (f"\n    hint: {d['hint']}" if d.get("hint") else "") for d in warnings]
+    lines = [describe(d) for d in warnings]
     return InputError(f"--strict: {len(warnings)} warning(s), so nothing was written:\n  " + "\n  ".join(lines))

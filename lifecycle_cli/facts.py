@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from functools import cached_property
 
 import polars as pl
@@ -272,6 +273,11 @@ def deal_facts(deals: Source, ids: ContactIds, rules: Rules) -> tuple[pl.LazyFra
     return facts, pl.concat(counts, how="horizontal"), unreadable_values(flags, deals, rules)
 
 
+#: Columns of consent_facts' counts that are not link counts: events dated in the future, and
+#: the first FUTURE_LISTED of their 0-based rows.
+FUTURE_EVENTS, FUTURE_ROWS, FUTURE_LISTED = "future_events", "future_event_rows", 10
+
+
 def consent_facts(consent: Source, ids: ContactIds, rules: Rules) -> tuple[pl.LazyFrame, pl.LazyFrame, pl.LazyFrame | None]:
     """(facts per contact key: marketing_consent, consent_double_opt_in; one row of link counts; unreadable values)."""
     v = rules.values
@@ -316,6 +322,8 @@ def consent_facts(consent: Source, ids: ContactIds, rules: Rules) -> tuple[pl.La
     )
     matched = pl.concat([by_id, by_email]).collect()
     total = events.height
+    # Events dated after now stay the latest of their contact: classify warns about them.
+    future = events.filter(pl.col("ts") > datetime.now(timezone.utc).replace(tzinfo=None))[ROW]
     del events
     found = matched.lazy()  # every row has a contact key
     # An event's place in order (timestamp, none first; then file row) as one number, so that
@@ -350,5 +358,7 @@ def consent_facts(consent: Source, ids: ContactIds, rules: Rules) -> tuple[pl.La
         pl.lit(total).alias("consent_rows"),
         pl.col(ROW).n_unique().alias("consent_rows_matched"),
         (pl.lit(total) - pl.col(ROW).n_unique()).alias("consent_rows_unknown_contact"),
+        pl.lit(future.len()).alias(FUTURE_EVENTS),
+        pl.lit(future.head(FUTURE_LISTED).implode()).alias(FUTURE_ROWS),
     )
     return facts, counts, bad

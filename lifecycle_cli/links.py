@@ -11,6 +11,7 @@ from .sources import Source
 
 #: (total rows, rows linked) in the link counts, and the link columns tried, per role.
 COUNTS = {"deals": ("deal_rows", "deals_linked"), "consent": ("consent_rows", "consent_rows_matched")}
+#: The link columns per role: (by contact id, by contact email).
 LINK_COLUMNS = {"deals": ("contact_ids", "contact_email"), "consent": ("contact_id", "email")}
 
 
@@ -21,35 +22,34 @@ def check_links(found: Diagnostics, src: Source, links: dict[str, int], ids: Con
     total, linked = links.get(total_key, 0), links.get(linked_key, 0)
     if total == 0 or linked * 2 >= total:
         return
-    tried = [f"'{src.resolved[name]}'" for name in LINK_COLUMNS[src.role] if src.has(name)]
+    own = [src.resolved[name] for name in LINK_COLUMNS[src.role] if src.has(name)]  # this file's link headers
+    column = own[0] if own else None
+    tried = [f"'{header}'" for header in own]
     if src.role == "deals" and contacts.has("deal_ids"):
         tried.append(f"the contacts' '{contacts.resolved['deal_ids']}'")
     tried_text = ", ".join(tried) if tried else "no link column found"
     refs = links.get("deals_with_refs", 0) + links.get("contact_deal_ids_not_in_deals", 0)
-    own_link = [name for name in LINK_COLUMNS[src.role] if src.has(name)]
-    if src.role == "deals" and not linked and own_link and not refs:
+    if src.role == "deals" and not linked and own and not refs:
         # The link column is there but empty: deals without contacts, not a wrong column.
         found.warn("weak-link", f"{src.display}: none of its {total:,} rows names a contact ({tried_text} are empty), "
-                   "so no deal counts for any contact", file=src.display, column=tried[0].strip("'"))
+                   "so no deal counts for any contact", file=src.display, column=column)
         return
     if linked:
         found.warn("weak-link", f"{src.display}: only {linked:,} of {total:,} rows link to a contact in "
                    f"{contacts.display} (through {tried_text}); the others are left out",
-                   file=src.display, column=tried[0].strip("'") if tried else None,
-                   hint="check that both files come from the same portal and export")
+                   file=src.display, column=column, hint="check that both files come from the same portal and export")
         return
     best = suggest_link(src, ids)
     hint = None
     if best is not None:
         header, matched, kind = best
-        name = "contact_email" if kind == "email" and src.role == "deals" else "email" if kind == "email" else (
-            "contact_ids" if src.role == "deals" else "contact_id")
+        name = LINK_COLUMNS[src.role][kind == "email"]
         hint = (f"column '{header}' holds contact {'emails' if kind == 'email' else 'ids'} that match "
                 f"{matched:,} rows: add '{header}' to columns.{src.role}.{name} in your rules file")
     accepted = [h for name in LINK_COLUMNS[src.role] if name in specs for h in specs[name].headers]
     found.error("no-link", f"{src.display}: none of its {total:,} rows links to a contact in {contacts.display}; "
                 f"link columns tried: {tried_text} (headers looked for: {', '.join(repr(h) for h in accepted)})",
-                file=src.display, column=tried[0].strip("'") if tried else None, hint=hint)
+                file=src.display, column=column, hint=hint)
 
 
 def suggest_link(src: Source, ids: ContactIds) -> tuple[str, int, str] | None:

@@ -17,6 +17,7 @@ classify compiles them to Polars, `lifecycle sql` writes them as SQL.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Mapping, Union
 
 from sqlglot import exp
@@ -25,22 +26,22 @@ from sqlglot import exp
 Known = Union[bool, exp.Expression]
 
 
-def and_(*parts: Known) -> Known:
-    rest = [p for p in parts if p is not True]
-    if any(p is False for p in rest):
-        return False
+def _fold(parts: tuple[Known, ...], unit: bool, join) -> Known:
+    """AND (unit True) or OR (unit False) of `parts`, folding the constants away."""
+    rest = [p for p in parts if p is not unit]
+    if any(p is (not unit) for p in rest):
+        return not unit
     if not rest:
-        return True
-    return rest[0] if len(rest) == 1 else exp.and_(*(p.copy() for p in rest))
+        return unit
+    return rest[0] if len(rest) == 1 else join(*(p.copy() for p in rest))
+
+
+def and_(*parts: Known) -> Known:
+    return _fold(parts, True, exp.and_)
 
 
 def or_(*parts: Known) -> Known:
-    rest = [p for p in parts if p is not False]
-    if any(p is True for p in rest):
-        return True
-    if not rest:
-        return False
-    return rest[0] if len(rest) == 1 else exp.or_(*(p.copy() for p in rest))
+    return _fold(parts, False, exp.or_)
 
 
 def not_(part: Known) -> Known:
@@ -133,8 +134,9 @@ DERIVED_FACTS = {
 DERIVED_INPUTS = {"opted_out_marketing": "bool", "unsubscribed_all": "bool", "confirmation_status": "str"}
 
 
+@lru_cache(maxsize=2)
 def derived_facts(with_consent: bool) -> dict[str, exp.Expression]:
-    """The derived facts' definitions, parsed."""
+    """The derived facts' definitions, parsed (once: callers read the trees, never change them)."""
     import sqlglot
 
     return {name: sqlglot.parse_one(sql)

@@ -105,7 +105,7 @@ def missing_rows(result: dict[str, Any]) -> list[list[str]]:
 
 def warning_lines(result: dict[str, Any]) -> list[str]:
     """Every warning of the run, with its hint."""
-    return [f"Warning: {d['message']}" + (f" (hint: {d['hint']})" if d.get("hint") else "")
+    return [d["message"] + (f" (hint: {d['hint']})" if d.get("hint") else "")
             for d in result.get("diagnostics", []) if d["severity"] == "warning"]
 
 
@@ -181,7 +181,7 @@ def render_rich(result: dict[str, Any], console) -> None:
     for note in notes(result):
         parts.append(Text(note, style="yellow"))
     for line in warning_lines(result):
-        parts.append(Text(line, style="yellow"))
+        parts.append(Text(f"Warning: {line}", style="yellow"))
     console.print(Panel(Group(*parts), title=title(result), title_align="left", expand=False))
 
 
@@ -241,7 +241,7 @@ def to_markdown(result: dict[str, Any]) -> str:
         out += _md_table(MISSING_HEADERS, missing_rows(result), right={3})
     out += [n for n in notes(result)] + ([""] if notes(result) else [])
     if warning_lines(result):
-        out += ["### Warnings", ""] + [f"- {line.removeprefix('Warning: ')}" for line in warning_lines(result)] + [""]
+        out += ["### Warnings", ""] + [f"- {line}" for line in warning_lines(result)] + [""]
     return "\n".join(out).rstrip("\n") + "\n"
 
 
@@ -361,7 +361,7 @@ def to_html(result: dict[str, Any]) -> str:
                         + _table(MISSING_HEADERS, [[_e(c) for c in row] for row in missing_rows(result)], numeric={3}))
     sections += [f"<p>{_e(n)}</p>" for n in notes(result)]
     if warning_lines(result):
-        sections.append("<h2>Warnings</h2><ul>" + "".join(f"<li>{_e(line.removeprefix('Warning: '))}</li>"
+        sections.append("<h2>Warnings</h2><ul>" + "".join(f"<li>{_e(line)}</li>"
                                                           for line in warning_lines(result)) + "</ul>")
     return ("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
