@@ -86,7 +86,9 @@ def _root(
 def _console(no_color: bool, stream=None):
     from rich.console import Console
 
-    stream = stream or sys.stderr
+    from .streams import tolerant
+
+    stream = tolerant(stream or sys.stderr)
     return Console(file=stream, no_color=no_color or bool(os.environ.get("NO_COLOR")), highlight=False,
                    width=None if stream.isatty() else 120)
 
@@ -99,7 +101,7 @@ def _run(debug: bool, body: Callable[[], int]) -> None:
     except LifecycleError as exc:
         if debug:
             traceback.print_exc()
-        sys.stderr.write(f"lifecycle: error: {exc}\n")
+        _say(f"lifecycle: error: {exc}\n")
         code = exc.exit_code
     except KeyboardInterrupt:
         code = EXIT_INTERRUPTED
@@ -116,13 +118,33 @@ def _run(debug: bool, body: Callable[[], int]) -> None:
         code = EXIT_OK
     except typer.Exit:
         raise
+    except OSError as exc:
+        from .streams import stream_write_failure
+
+        message = stream_write_failure(exc)
+        if message is None:
+            raise
+        if debug:
+            traceback.print_exc()
+        _say(f"lifecycle: error: {message}\n")
+        _silence_stdout()  # what is still buffered for stdout cannot be written either
+        code = EXIT_USAGE
     except Exception as exc:  # a bug, not a user mistake
         if debug:
             traceback.print_exc()
         else:
-            sys.stderr.write(f"lifecycle: internal error: {type(exc).__name__}; run again with --debug for details, and please report it\n")
+            _say(f"lifecycle: internal error: {type(exc).__name__}; run again with --debug for details, and please report it\n")
         code = 3
     raise typer.Exit(code)
+
+
+def _say(message: str) -> None:
+    """Write a message on stderr, if there is one to write on (it may be closed, `2>&-`)."""
+    try:
+        sys.stderr.write(message)
+        sys.stderr.flush()
+    except (LifecycleError, OSError):
+        pass
 
 
 def _say_interrupted() -> None:
@@ -188,13 +210,13 @@ def _emit(result: dict, fmt: "Format", reports: list[str], gates, *, quiet: bool
     from .gates import tripped
     from .output import write_text
     from .report import format_for_path, render, render_rich
+    from .streams import write_data
 
     if fmt == Format.text:
         if not quiet:
             render_rich(result, _console(no_color, text_stream))
     else:
-        data_stream.write(render(result, fmt.value))
-        data_stream.flush()
+        write_data(data_stream, render(result, fmt.value))
     for path in reports:
         kind = format_for_path(path)
         write_text(path, _text_report(result) if kind == "text" else render(result, kind))
@@ -395,6 +417,7 @@ def sql(
     def body() -> int:
         from .output import write_text
         from .sql import STAR_REPLACE_DIALECTS, build_query
+        from .streams import write_data
 
         ruleset = _load_rules(rules)
         if dialect.value not in STAR_REPLACE_DIALECTS and not contacts_header:
@@ -416,11 +439,14 @@ def sql(
         if output and output != "-":
             write_text(output, query + "\n")
         else:
-            sys.stdout.write(query + "\n")
+            write_data(sys.stdout, query + "\n")
         return EXIT_OK
 
     _run(debug, body)
 
 
 def main() -> None:
+    from .streams import guard_standard_streams
+
+    guard_standard_streams()
     app(prog_name="lifecycle")
