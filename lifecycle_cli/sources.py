@@ -217,7 +217,9 @@ def _choose_codec(spec: str, role: str, head: bytes, encoding: str | None) -> st
         except LookupError:
             raise InputError(f"--encoding: unknown encoding '{encoding}' (try utf-8, cp1252, latin-1 or utf-16)") from None
         try:
-            b"".decode(name)  # rot13, base64, zlib ... are codecs too, but not of text
+            b"a".decode(name)  # rot13, base64, zlib ... are codecs too, but not of text
+        except UnicodeDecodeError:
+            pass
         except LookupError:
             raise InputError(f"--encoding: '{encoding}' is not a text encoding (try utf-8, cp1252, latin-1 or utf-16)") from None
         return None if name in ("utf-8", "utf-8-sig") else encoding
