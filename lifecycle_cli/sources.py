@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import atexit
 import codecs
 import csv
 import dataclasses
 import difflib
 import io
+import os
 import re
+import shutil
+import stat
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -112,8 +117,8 @@ def read_source(
     encoding: str | None = None,
 ) -> Source:
     """Open one export. `spec` is a path or "-" (then `stdin` holds the bytes)."""
-    path = None if spec == "-" else Path(spec)
-    fmt = "parquet" if path is not None and path.suffix.lower() in (".parquet", ".pq") else "csv"
+    path = None if spec == "-" else readable_path(spec, role)
+    fmt = "parquet" if path is not None and Path(spec).suffix.lower() in (".parquet", ".pq") else "csv"
     if path is not None:
         if not path.exists():
             raise InputError(f"{spec}: {role} file not found")
@@ -468,6 +473,53 @@ def _diagnose(spec: str, role: str, raw: bytes, separator: str) -> InputError | 
     return None
 
 
+#: Streams (named pipes, `<(...)`) read into a private temporary file: spec -> that file.
+_SPOOLED: dict[str, Path] = {}
+
+
+def readable_path(spec: str, role: str = "input") -> Path:
+    """The file to read `spec` from, as often as needed (the header is sniffed, then Polars scans it).
+
+    A named pipe or a process substitution (`<(gunzip -c contacts.csv.gz)`, /dev/fd/N) can be read
+    only once: it is copied once into a private temporary file (mode 0600, removed at exit).
+    A device (a terminal, /dev/zero) is refused: it has no end to read to.
+    """
+    if spec in _SPOOLED:
+        return _SPOOLED[spec]
+    path = Path(spec)
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return path  # missing or unreadable: said where it is opened
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        raise InputError(f"{spec}: is a device, not a {role} export; give the path of the exported file "
+                         "(or - with the file piped in)")
+    if not (stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)):
+        return path
+    fd, name = tempfile.mkstemp(prefix="lifecycle-", suffix=path.suffix or ".csv")  # mode 0600
+    spool = Path(name)
+    _SPOOLED[spec] = spool
+    if len(_SPOOLED) == 1:
+        atexit.register(remove_spooled)
+    try:
+        with os.fdopen(fd, "wb") as out, path.open("rb") as stream:
+            shutil.copyfileobj(stream, out, 1 << 20)
+    except OSError as exc:
+        raise InputError(f"{spec}: cannot read the {role} stream: {exc.strerror} "
+                         f"(it is copied to {tempfile.gettempdir()} first, to be read twice)") from None
+    return spool
+
+
+def remove_spooled() -> None:
+    """Remove the temporary copies of streams this run read."""
+    while _SPOOLED:
+        _, spool = _SPOOLED.popitem()
+        try:
+            spool.unlink()
+        except OSError:
+            pass
+
+
 #: Headers only a German HubSpot export has (normalised): such a file gets the hubspot-de preset.
 GERMAN_HEADERS = frozenset({"datensatzid", "lebenszyklusphase", "lifecyclephase", "vorname", "nachname"})
 
@@ -475,9 +527,9 @@ GERMAN_HEADERS = frozenset({"datensatzid", "lebenszyklusphase", "lifecyclephase"
 def looks_german(path: str) -> bool:
     """Whether the header row of the export at `path` is a German HubSpot one (False when unreadable)."""
     try:
-        with open(path, "rb") as fh:
+        with open(readable_path(path), "rb") as fh:
             head = fh.read(64 * 1024)
-    except OSError:
+    except (OSError, InputError):
         return False
     for codec in ("utf-8-sig", "cp1252"):
         try:
