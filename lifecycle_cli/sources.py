@@ -10,7 +10,7 @@ import difflib
 import io
 import os
 import re
-import shutil
+import select
 import stat
 import sys
 import tempfile
@@ -496,18 +496,41 @@ def readable_path(spec: str, role: str = "input") -> Path:
                          "(or - with the file piped in)")
     if not (stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)):
         return path
-    fd, name = tempfile.mkstemp(prefix="lifecycle-", suffix=path.suffix or ".csv")  # mode 0600
-    spool = Path(name)
-    _SPOOLED[spec] = spool
-    if len(_SPOOLED) == 1:
-        atexit.register(remove_spooled)
     try:
-        with os.fdopen(fd, "wb") as out, path.open("rb") as stream:
-            shutil.copyfileobj(stream, out, 1 << 20)
+        stream = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except OSError as exc:
-        raise InputError(f"{spec}: cannot read the {role} stream: {exc.strerror} "
-                         f"(it is copied to {tempfile.gettempdir()} first, to be read twice)") from None
+        raise InputError(f"{spec}: cannot read the {role} stream: {exc.strerror}") from None
+    try:
+        fd, name = tempfile.mkstemp(prefix="lifecycle-", suffix=path.suffix or ".csv")  # mode 0600
+        spool = Path(name)
+        _SPOOLED[spec] = spool
+        if len(_SPOOLED) == 1:
+            atexit.register(remove_spooled)
+        with os.fdopen(fd, "wb") as out:
+            _copy_stream(stream, out)
+    except OSError as exc:
+        raise InputError(f"{spec}: cannot read the {role} stream into {tempfile.gettempdir()} "
+                         f"(it is read once, to a temporary file): {exc.strerror}") from None
+    finally:
+        os.close(stream)
     return spool
+
+
+def _copy_stream(stream: int, out) -> None:
+    """Copy a non-blocking pipe to `out` until its writer closes it, waking up often enough for
+    Ctrl-C to stop the run: a blocked read would not see it while Polars' threads run."""
+    poll = select.poll()
+    poll.register(stream, select.POLLIN)
+    while True:
+        if not poll.poll(200):
+            continue  # no writer yet, or it is slow: wait on (a named pipe nobody writes to waits for Ctrl-C)
+        try:
+            chunk = os.read(stream, 1 << 20)
+        except BlockingIOError:
+            continue
+        if not chunk:
+            return
+        out.write(chunk)
 
 
 def remove_spooled() -> None:
