@@ -404,6 +404,57 @@ def parse_condition(sql: Any, names: dict[str, str], values: dict, where: str, *
         sql = str(sql).lower()
     if not isinstance(sql, str) or not sql.strip():
         raise RulesError(f"{where}: the condition must be a non-empty SQL expression")
+    depth = _nesting(sql)
+    if depth > MAX_NESTING:
+        raise RulesError(f"{where}: the condition nests parentheses {depth} deep; at most {MAX_NESTING} levels "
+                         f"are supported\n  condition: {_shorten(sql)}")
+    try:
+        return _parse_checked(sql, names, values, where, want_bool)
+    except RecursionError:
+        raise RulesError(f"{where}: the condition is too deeply nested to read (split it, or use IN (...) "
+                         f"or IN @list for long lists of alternatives)\n  condition: {_shorten(sql)}") from None
+
+
+#: Deepest parentheses in a condition: real ones have a handful, and each level costs sqlglot
+#: (and `lifecycle sql`) many stack frames.
+MAX_NESTING = 25
+#: Deepest condition tree (a chain of 400 ORs is 400 deep): compiling and writing SQL recurse.
+MAX_DEPTH = 400
+
+
+def _depth(tree: exp.Expression) -> int:
+    """The depth of a parsed condition, counted without recursion."""
+    deepest, stack = 0, [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in node.iter_expressions())
+    return deepest
+
+
+def _nesting(sql: str) -> int:
+    """How deep the parentheses of `sql` go, outside quoted text."""
+    depth = deepest = 0
+    quote = None
+    for ch in sql:
+        if quote:
+            if ch == quote:
+                quote = None
+        elif ch in "'\"`":
+            quote = ch
+        elif ch == "(":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch == ")":
+            depth -= 1
+    return deepest
+
+
+def _shorten(sql: str, limit: int = 200) -> str:
+    return sql if len(sql) <= limit else f"{sql[:limit]}... ({len(sql):,} characters)"
+
+
+def _parse_checked(sql: str, names: dict[str, str], values: dict, where: str, want_bool: bool) -> Condition:
     try:
         tree = sqlglot.parse_one(sql)
     except sqlglot.errors.ParseError as exc:
@@ -413,6 +464,8 @@ def parse_condition(sql: Any, names: dict[str, str], values: dict, where: str, *
         raise RulesError(f"{where}: SQL syntax error{column}: {description}\n  condition: {sql}") from None
     except sqlglot.errors.SqlglotError as exc:
         raise RulesError(f"{where}: cannot read the condition: {str(exc).splitlines()[0]}\n  condition: {sql}") from None
+    if _depth(tree) > MAX_DEPTH:
+        raise RecursionError  # said by parse_condition
     checker = _Checker(names, values, where, sql)
     result_type = checker.type_of(tree)
     if want_bool and result_type not in ("bool", "null"):
