@@ -531,6 +531,7 @@ class _Checker:
                 if not isinstance(item, (exp.Literal, exp.Boolean, exp.Null)):
                     raise self.fail(f"IN (...) takes plain values, not '{item.sql()}'")
                 self.comparable(left, self.type_of(item), node)
+            node.meta[_LEFT_TYPE] = left  # the compiler tests membership in one step where it can
             return "bool"
         if isinstance(node, exp.Is):
             self.type_of(node.this)
@@ -611,6 +612,33 @@ def to_polars_tree(tree: exp.Expression, col: Callable[[str], pl.Expr], values: 
     return _compile(tree, col, values)
 
 
+#: Key of an IN node's `meta`: the type of the value tested (set by the checker).
+_LEFT_TYPE = "lifecycle_left_type"
+#: Past this many values, `one_of` looks values up instead of matching one regex of alternatives.
+MANY_VALUES = 200
+
+
+def _in_list(node: exp.In, left: pl.Expr) -> pl.Expr | None:
+    """`x IN ('a', 'b', ...)` as one membership test, with SQL's NULLs (x NULL, or not found
+    and NULL in the list: NULL); None when the values are not all text or all numbers.
+
+    A chain of 20,000 comparisons took 46 s and 4 GB on a large export; this takes a blink.
+    """
+    kind = node.meta.get(_LEFT_TYPE)
+    items = [item for item in node.expressions if not isinstance(item, exp.Null)]
+    with_null = len(items) < len(node.expressions)
+    if not items or not all(isinstance(item, exp.Literal) for item in items):
+        return None
+    if kind in ("str", "null") and all(item.is_string for item in items):
+        member = left.is_in(pl.lit(pl.Series([item.this for item in items], dtype=pl.String)).implode())
+    elif kind in ("int", "float") and not any(item.is_string for item in items):
+        member = left.cast(pl.Float64).is_in(
+            pl.lit(pl.Series([float(item.this) for item in items], dtype=pl.Float64)).implode())
+    else:
+        return None
+    return pl.when(member).then(True).otherwise(None) if with_null else member
+
+
 def one_of(expr: pl.Expr, values: tuple[str, ...]) -> pl.Expr:
     """True when the text is one of `values`, ignoring case and surrounding spaces (null stays null).
 
@@ -619,6 +647,9 @@ def one_of(expr: pl.Expr, values: tuple[str, ...]) -> pl.Expr:
     """
     if not values:
         return pl.when(expr.is_null()).then(None).otherwise(False)
+    if len(values) > MANY_VALUES:  # one regex of thousands of alternatives is slow to build and run
+        wanted = pl.Series(list(dict.fromkeys(v.strip().lower() for v in values)), dtype=pl.String)
+        return expr.str.strip_chars().str.to_lowercase().is_in(pl.lit(wanted).implode())
     alternatives = "|".join(re.escape(v.strip()) for v in dict.fromkeys(values))
     return expr.str.contains(rf"(?i)^\s*(?:{alternatives})\s*$")
 
@@ -662,6 +693,9 @@ def _compile(node: exp.Expression, col: Callable[[str], pl.Expr], values: dict) 
         if isinstance(field_, exp.Parameter):
             return one_of(c(node.this), values[field_.name])
         left = c(node.this)
+        fast = _in_list(node, left)
+        if fast is not None:
+            return fast
         return pl.any_horizontal([left == c(item) for item in node.expressions])
     if isinstance(node, exp.Is):
         target = c(node.this)
