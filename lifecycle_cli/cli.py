@@ -278,7 +278,7 @@ def classify(
 
         from .diagnostics import describe, strict_failure
         from .output import backup_file, write_table
-        from .sources import find_read_error, output_header_line, polars_reason
+        from .sources import check_parses, find_read_error, output_header_line, polars_reason
 
         ruleset = _load_rules(rules, preset, contacts)
         gates = parse_gates(fail_on or [], ruleset)
@@ -324,6 +324,8 @@ def classify(
             header_line = None
             if contacts_src.format == "csv" and contacts_src.header_line is not None:
                 header_line = output_header_line(contacts_src, contacts_src.resolved["stage"], list(run.added_columns))
+            if target == "-":
+                check_parses(contacts_src)  # what went to stdout cannot be taken back
             try:
                 write_table(run.output, target, contacts_src.format, contacts_src.dialect, stdout=sys.stdout.buffer,
                             header_line=header_line)

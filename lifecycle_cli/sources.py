@@ -31,6 +31,12 @@ SNIFF_BYTES = 1 << 20
 GZIP_MAGIC = b"\x1f\x8b"
 #: Most bad rows an error message lists.
 MAX_LISTED = 10
+#: Parquet's magic number: such a file is Parquet whatever its name says.
+PARQUET_MAGIC = b"PAR1"
+
+# A notes field may hold a whole e-mail thread: the csv module's 128 KB default would report the
+# row holding it as broken, instead of the row that is.
+csv.field_size_limit(2**31 - 1)
 
 
 @dataclass(frozen=True)
@@ -145,6 +151,9 @@ def _scan_csv(spec, path, stdin, delimiter, encoding, role):
         # Reading it would work, but the default output name would then end in .gz and hold plain CSV.
         unpack = f"gunzip {spec}" if path is not None else "gunzip -c FILE | lifecycle classify - ..."
         raise InputError(f"{spec}: the {role} file is gzip-compressed; unpack it first ({unpack})")
+    if head.startswith(PARQUET_MAGIC):
+        raise InputError(f"{spec}: the {role} file is a Parquet file, not a CSV; rename it to end in .parquet "
+                         "to read it as Parquet")
     codec = _choose_codec(spec, role, head, encoding)
     data: bytes | None = stdin if path is None else None
     raw_head = head
@@ -153,6 +162,7 @@ def _scan_csv(spec, path, stdin, delimiter, encoding, role):
         data = _decode(spec, role, path.read_bytes() if path is not None else stdin, codec)
         head = data[:SNIFF_BYTES]
     _check_text(spec, role, head)
+    _check_lines(spec, role, head)
     dialect = detect_dialect(head)
     if delimiter:
         dialect = dataclasses.replace(dialect, separator=delimiter)
@@ -231,10 +241,28 @@ def _choose_codec(spec: str, role: str, head: bytes, encoding: str | None) -> st
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "utf-16"  # Excel's "Unicode text"
     if b"\0" in head:
-        raise _not_text(spec, role)
+        raise _utf16_without_bom(spec, role, head) or _not_text(spec, role)
     if _is_utf8(head):
         return None
     return _detect_encoding(spec, role, head)
+
+
+def _utf16_without_bom(spec: str, role: str, head: bytes) -> InputError | None:
+    """An error with the --encoding to pass for UTF-16 text without a byte order mark (every other
+    byte of Latin text is NUL), or None when the NULs do not fall that way."""
+    sample = head[: 64 * 1024 - (64 * 1024) % 2]
+    even, odd = sample[0::2].count(0), sample[1::2].count(0)
+    half = len(sample) // 2
+    for nuls, other, codec in ((odd, even, "utf-16-le"), (even, odd, "utf-16-be")):
+        if half and nuls > 0.6 * half and other < 0.05 * half:
+            try:
+                sample.decode(codec)
+            except UnicodeDecodeError as exc:
+                if exc.start < len(sample) - 4:  # a character cut by the sample's end is fine
+                    continue
+            return InputError(f"{spec}: the {role} file looks like UTF-16 text without a byte order mark "
+                              f"(Excel's 'Unicode Text' has one); pass --encoding {codec}")
+    return None
 
 
 def _is_utf8(head: bytes) -> bool:
@@ -280,6 +308,18 @@ def _check_text(spec: str, role: str, head: bytes) -> None:
         raise InputError(f"{spec}: the {role} file is empty; expected a header row and data rows")
     if b"\0" in head:
         raise _not_text(spec, role)
+
+
+def _check_lines(spec: str, role: str, head: bytes) -> None:
+    """A CSV export has a short header line: refuse a file with no line feed in its first megabyte."""
+    if b"\n" in head:
+        return
+    if b"\r" in head.rstrip(b"\r"):
+        raise InputError(f"{spec}: the {role} file ends its lines with a carriage return only (CR, as classic "
+                         "Mac OS did); save it again with Windows (CRLF) or Unix (LF) line ends")
+    if len(head) >= SNIFF_BYTES:
+        raise InputError(f"{spec}: the {role} file has no line break in its first {SNIFF_BYTES >> 20} MB: its first "
+                         "line is longer than any header row; is it a CSV export? (a CSV has one row per line)")
 
 
 def _check_header(spec: str, role: str, head: bytes, separator: str) -> list[str]:
@@ -470,6 +510,11 @@ def _diagnose(spec: str, role: str, raw: bytes, separator: str) -> InputError | 
         more = f" and {len(ragged) - MAX_LISTED} more" if len(ragged) > MAX_LISTED else ""
         return InputError(f"{spec}: the {role} file has rows with more fields than its header's {expected}: "
                           f"{', '.join(ragged[:MAX_LISTED])}{more}; check the delimiter and quoting of those rows")
+    lone_cr = _lone_cr_line(raw)
+    if lone_cr is not None:
+        return InputError(f"{spec}: the {role} file has a bare carriage return (CR, without the line feed of a line "
+                          f"end) outside quotes on line {lone_cr}: some programs end a row there, others do not; "
+                          "remove it, or save the file again with Windows (CRLF) or Unix (LF) line ends")
     return None
 
 
@@ -541,6 +586,32 @@ def remove_spooled() -> None:
             spool.unlink()
         except OSError:
             pass
+
+
+def _lone_cr_line(raw: bytes) -> int | None:
+    """The line of the first carriage return outside quotes that no line feed follows, or None.
+
+    The csv module takes it as a line end, Polars as a character of the row: the two then disagree
+    about the rows after it, so it has to be found before they are compared.
+    """
+    for found in re.finditer(rb"\r(?!\n)", raw):
+        at = found.start()
+        if at == len(raw) - 1:
+            break  # a CR ending the file ends the last row
+        if raw.count(b'"', 0, at) % 2 == 0:
+            return _line_at(raw, at)
+    return None
+
+
+def check_parses(source: Source) -> None:
+    """Read every row once, so a row that cannot be read stops the run before a stream (stdout) gets
+    the first byte of an output that could not be finished."""
+    if source.format != "csv":
+        return
+    try:
+        source.frame.select(pl.all().null_count()).collect()
+    except pl.exceptions.PolarsError as exc:
+        raise explain_read_error([source], exc) from None
 
 
 #: Headers only a German HubSpot export has (normalised): such a file gets the hubspot-de preset.
