@@ -118,18 +118,17 @@ def _run(debug: bool, body: Callable[[], int]) -> None:
         code = EXIT_OK
     except typer.Exit:
         raise
-    except OSError as exc:
+    except Exception as exc:
         from .streams import stream_write_failure
 
-        message = stream_write_failure(exc)
-        if message is None:
-            raise
-        if debug:
-            traceback.print_exc()
-        _say(f"lifecycle: error: {message}\n")
-        _silence_stdout()  # what is still buffered for stdout cannot be written either
-        code = EXIT_USAGE
-    except Exception as exc:  # a bug, not a user mistake
+        message = stream_write_failure(exc) if isinstance(exc, OSError) else None
+        if message is not None:  # a standard stream closed or full, the working directory gone
+            if debug:
+                traceback.print_exc()
+            _say(f"lifecycle: error: {message}\n")
+            _silence_stdout()  # what is still buffered for stdout cannot be written either
+            raise typer.Exit(EXIT_USAGE)
+        # A bug, not a user mistake.
         if debug:
             traceback.print_exc()
         else:
@@ -150,9 +149,9 @@ def _say(message: str) -> None:
 def _say_interrupted() -> None:
     done = _written_files()
     if done:
-        sys.stderr.write(f"lifecycle: interrupted after writing {', '.join(done)} (complete); nothing was half-written\n")
+        _say(f"lifecycle: interrupted after writing {', '.join(done)} (complete); nothing was half-written\n")
     else:
-        sys.stderr.write("lifecycle: interrupted; no output file was changed\n")
+        _say("lifecycle: interrupted; no output file was changed\n")
 
 
 def _written_files() -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import sys
 
 from .errors import InputError, OutputError
@@ -125,6 +126,13 @@ def stream_write_failure(exc: OSError) -> str | None:
     if cwd_gone():
         return ("the current directory no longer exists (it was deleted or moved while the shell was in it); "
                 "cd to an existing directory, or give every path in full")
-    if exc.filename is None and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EBADF):
-        return f"cannot write to stdout: {os.strerror(exc.errno)}; redirect it to a device or file with room"
+    text = str(exc)
+    if text.startswith(tuple(f"{name} is closed (" for name in _NAMES.values())):
+        return text  # a ClosedStream's error, passed back by Polars as an OSError
+    number = exc.errno
+    if number is None:  # Polars: "No space left on device (os error 28)"
+        found = re.search(r"\(os error (\d+)\)", text)
+        number = int(found.group(1)) if found else None
+    if exc.filename is None and number in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EBADF):
+        return f"cannot write to stdout: {os.strerror(number)}; redirect it to a device or file with room"
     return None

@@ -188,6 +188,20 @@ def test_stdout_on_a_full_device(examples: Path, args: tuple) -> None:
     assert "Exception ignored" not in run.stderr
 
 
+def test_csv_from_parquet_to_a_closed_or_full_stdout(examples: Path) -> None:
+    """Polars writes this CSV itself, and hands the failure back as a bare OSError: it was a traceback."""
+    import polars as pl
+
+    pl.read_csv(examples / "contacts.csv", infer_schema=False).write_parquet(examples / "contacts.parquet")
+    closed = shell("$LC classify contacts.parquet -o - -q >&-", cwd=examples)
+    assert closed.returncode == USAGE, closed.stderr.decode()
+    assert closed.stderr.decode().startswith("lifecycle: error: stdout is closed")
+    if Path("/dev/full").exists():
+        with open("/dev/full", "wb") as full:
+            run = cli("classify", "contacts.parquet", "-o", "-", "-q", cwd=examples, stdout=full)
+        is_error(run, "cannot write to stdout: No space left on device")
+
+
 @pytest.mark.parametrize("encoding", ["latin-1", "ascii"])
 def test_reports_on_stdout_in_a_narrow_encoding(tmp_path: Path, encoding: str) -> None:
     """PYTHONIOENCODING=latin-1 stopped the Markdown report at the first ▲ or name it lacks; the
