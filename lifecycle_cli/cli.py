@@ -450,4 +450,8 @@ def main() -> None:
     from .streams import guard_standard_streams
 
     guard_standard_streams()
-    app(prog_name="lifecycle")
+    try:
+        app(prog_name="lifecycle")
+    except LifecycleError as exc:  # --help or --version to a closed stdout: before any command runs
+        _say(f"lifecycle: error: {exc}\n")
+        sys.exit(exc.exit_code)

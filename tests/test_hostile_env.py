@@ -160,6 +160,9 @@ def test_closed_stdout_with_a_json_report_is_a_clear_error(examples: Path) -> No
     err = proc.stderr.decode()
     assert proc.returncode == USAGE, err
     assert "lifecycle: error: stdout is closed" in err and "Traceback" not in err
+    version = shell("$LC --version >&-", cwd=examples)  # written by the option parser, before any command
+    assert version.returncode == USAGE
+    assert version.stderr.decode().startswith("lifecycle: error: stdout is closed")
 
 
 def test_closed_stderr(examples: Path) -> None:
