@@ -8,9 +8,7 @@ import csv
 import io
 import os
 import resource
-import shutil
 import signal
-import stat
 import subprocess
 import sys
 import threading
@@ -19,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CONTACT_HEADERS, EXAMPLES, OK, ROOT, USAGE, Run, invoke_assert_code, read_csv, run_cli
+from conftest import CONTACT_HEADERS, EXAMPLES, OK, ROOT, USAGE, Run, invoke_assert_code, run_cli
 
 RULES = (ROOT / "rules.yaml").read_text(encoding="utf-8")
 OTHER_WHEN = "when: contact_type IN @other_kinds OR email_domain IN @internal_domains"
