@@ -12,7 +12,7 @@ from typing import Annotated, Callable, Optional
 import typer
 
 from . import __version__
-from .errors import EXIT_CHANGES, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, InputError, LifecycleError, OutputError
+from .errors import EXIT_CHANGES, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, InputError, LifecycleError, OutputError, Terminated
 
 app = typer.Typer(
     name="lifecycle",
@@ -94,6 +94,7 @@ def _console(no_color: bool, stream=None):
 def _run(debug: bool, body: Callable[[], int]) -> None:
     """Run a command body and turn every outcome into an exit code and, for errors, one clear line."""
     _written_files().clear()  # the in-process test runner calls _run many times
+    previous = _catch_signals()
     try:
         code = body()
     except LifecycleError as exc:
@@ -110,6 +111,14 @@ def _run(debug: bool, body: Callable[[], int]) -> None:
                 break
             except KeyboardInterrupt:
                 continue
+    except Terminated as exc:
+        import signal
+
+        name = signal.Signals(exc.signum).name
+        done = _written_files()
+        changed = f"after writing {', '.join(done)} (complete); nothing was half-written" if done else "no output file was changed"
+        sys.stderr.write(f"lifecycle: stopped by {name}; {changed}\n")
+        code = 128 + exc.signum
     except BrokenPipeError:
         # The reader went away (`| head`): stop quietly, as other Unix tools do.
         _silence_stdout()
@@ -122,7 +131,45 @@ def _run(debug: bool, body: Callable[[], int]) -> None:
         else:
             sys.stderr.write(f"lifecycle: internal error: {type(exc).__name__}; run again with --debug for details, and please report it\n")
         code = 3
+    finally:
+        _restore_signals(previous)
     raise typer.Exit(code)
+
+
+#: Signals whose default action ends the process: each is turned into a `Terminated` so the
+#: temp files of a write in progress are removed (SIGINT is Python's KeyboardInterrupt already).
+_STOP_SIGNALS = ("SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGALRM", "SIGXCPU", "SIGXFSZ")
+
+
+def _catch_signals() -> dict:
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+
+    def stop(signum, _frame):
+        raise Terminated(signum)
+
+    previous = {}
+    for name in _STOP_SIGNALS:
+        number = getattr(signal, name, None)
+        if number is None:
+            continue
+        try:
+            if signal.getsignal(number) == signal.SIG_IGN:
+                continue  # `nohup` ignores SIGHUP on purpose: keep it that way
+            previous[number] = signal.signal(number, stop)
+        except (OSError, ValueError):
+            pass
+    return previous
+
+
+def _restore_signals(previous: dict) -> None:
+    import signal
+
+    for number, handler in previous.items():
+        signal.signal(number, handler)
 
 
 def _say_interrupted() -> None:
@@ -149,7 +196,7 @@ def _silence_stdout() -> None:
 
 def _load_rules(explicit: str | None, preset: str | None = None, contacts: str | None = None):
     """--rules, --preset, $LIFECYCLE_RULES, ./rules.yaml, else the built-in rules; for a German
-    HubSpot export (German header row) the built-in hubspot-de preset."""
+    HubSpot export (German header row) the built-in hubspot-de preset. Returns the rules and their file."""
     from .rules import discover_rules, load_rules, preset_path
     from .sources import looks_german
 
@@ -164,7 +211,7 @@ def _load_rules(explicit: str | None, preset: str | None = None, contacts: str |
     ruleset = load_rules(path, display)
     for warning in ruleset.warnings:
         sys.stderr.write(f"lifecycle: warning: {warning}\n")
-    return ruleset
+    return ruleset, path
 
 
 def _reader(inputs: list[str], delimiter: str | None, encoding: str | None):
@@ -183,21 +230,24 @@ def _reader(inputs: list[str], delimiter: str | None, encoding: str | None):
     return read
 
 
-def _emit(result: dict, fmt: "Format", reports: list[str], gates, *, quiet: bool, no_color: bool, text_stream, data_stream) -> int:
-    """Print the report, write --report files, and apply --fail-on gates; returns the exit code."""
+def _emit(result: dict, fmt: "Format", reports: list[str], gates, plan, *, quiet: bool, no_color: bool,
+          text_stream, data_stream) -> int:
+    """Write the --report files and everything else staged in `plan` (together), then print the
+    report and apply the --fail-on gates; returns the exit code."""
     from .gates import tripped
-    from .output import write_text
+    from .output import text_writer
     from .report import format_for_path, render, render_rich
 
+    for path in reports:
+        kind = format_for_path(path)
+        plan.stage(path, text_writer(_text_report(result) if kind == "text" else render(result, kind)))
+    plan.commit()
     if fmt == Format.text:
         if not quiet:
             render_rich(result, _console(no_color, text_stream))
     else:
         data_stream.write(render(result, fmt.value))
         data_stream.flush()
-    for path in reports:
-        kind = format_for_path(path)
-        write_text(path, _text_report(result) if kind == "text" else render(result, kind))
     failures = tripped(gates, result)
     for line in failures:
         sys.stderr.write(f"lifecycle: {line}\n")
@@ -229,10 +279,10 @@ def classify(
     rules: RulesOpt = None,
     preset: PresetOpt = None,
     strict: StrictOpt = False,
-    output: Annotated[Optional[str], typer.Option("--output", "-o", metavar="OUT", help="Where to write the reclassified contacts (- for stdout). Default: CONTACTS.reclassified.csv beside the input.")] = None,
+    output: Annotated[Optional[str], typer.Option("--output", "-o", metavar="OUT", help="Where to write the reclassified contacts: a .parquet name writes Parquet, any other CSV (in the input's delimiter and encoding); - for stdout. Default: CONTACTS.reclassified.csv beside the input.")] = None,
     stage_values: Annotated[StageValues, typer.Option("--stage-values", help="How to write changed stages: label (Marketing Lead), value (HubSpot internal, marketingqualifiedlead), or auto (as most of the file does; unchanged stages are left as written).")] = StageValues.auto,
     check: Annotated[bool, typer.Option("--check", help="Write no reclassified file; exit 1 if any contact would change stage (for CI).")] = False,
-    in_place: Annotated[bool, typer.Option("--in-place", help="Overwrite CONTACTS with the result, keeping the original as CONTACTS.bak.")] = False,
+    in_place: Annotated[bool, typer.Option("--in-place", help="Overwrite CONTACTS with the result, keeping the original as CONTACTS.bak (CONTACTS.bak-2, -3, ... when an earlier run's backup is there: no backup is ever replaced).")] = False,
     on_duplicate: Annotated[Duplicates, typer.Option("--on-duplicate", help="A Record ID that appears twice: error (stop), or keep-first (classify the first row, leave the others out and report them).")] = Duplicates.error,
     fail_on: FailOnOpt = None,
     fmt: FormatOpt = Format.text,
@@ -255,19 +305,28 @@ def classify(
         import polars as pl
 
         from .diagnostics import describe, strict_failure
-        from .output import backup_file, write_table
+        from .output import OutputPlan, backup_path, backup_writer, output_format, write_table
         from .sources import find_read_error, output_header_line, polars_reason
 
-        ruleset = _load_rules(rules, preset, contacts)
+        ruleset, rules_file = _load_rules(rules, preset, contacts)
         gates = parse_gates(fail_on or [], ruleset)
         inputs = [p for p in (contacts, deals, consent) if p]
         if in_place and (output or contacts == "-"):
             raise OutputError("--in-place writes over CONTACTS itself: it cannot be combined with --output or stdin")
         target = contacts if in_place else output or ("-" if contacts == "-" else _default_output(contacts))
-        if target != "-" and not check and not in_place:
-            for given in inputs:
-                if given != "-" and Path(given).resolve() == Path(target).resolve():
-                    raise OutputError(f"{target}: the output would overwrite the input file {given}; choose another --output")
+        plan = OutputPlan()
+        for path, what in ((contacts, "contacts file"), (deals, "deals file"), (consent, "consent file"),
+                           (rules_file, "rules file")):
+            plan.read(path, what)
+        backup = earlier_backup = None
+        if not check:
+            plan.write(target, "reclassified contacts", in_place=in_place)
+            if in_place:
+                backup, earlier_backup = backup_path(contacts)
+                plan.write(backup, "backup of the contacts file")
+        for path in report or []:
+            plan.write(path, "report")
+        plan.check()  # before anything is read: a clash costs nothing yet
         read = _reader(inputs, delimiter, encoding)
         contacts_src = read(contacts, "contacts", ruleset.columns["contacts"])
         deals_src = read(deals, "deals", ruleset.columns["deals"]) if deals else None
@@ -296,22 +355,28 @@ def classify(
             failure = strict_failure(list(result.diagnostics))
             if failure is not None:
                 raise failure
-        if in_place and not check:
-            backup_file(contacts)
-        if not check:
-            header_line = None
-            if contacts_src.format == "csv" and contacts_src.header_line is not None:
-                header_line = output_header_line(contacts_src, contacts_src.resolved["stage"], list(run.added_columns))
-            try:
-                write_table(run.output, target, contacts_src.format, contacts_src.dialect, stdout=sys.stdout.buffer,
-                            header_line=header_line)
-            except pl.exceptions.PolarsError as exc:
-                # The output streams from the contacts file: a row Polars cannot parse shows up here.
-                raise find_read_error([contacts_src]) or OutputError(f"{target}: cannot write: {polars_reason(exc)}") from None
-        # The text report is a message (stderr); other formats are data, on stdout unless the CSV went there.
-        data_stream = sys.stderr if target == "-" else sys.stdout
-        code = _emit(result.to_dict(), fmt, report or [], gates, quiet=quiet, no_color=no_color,
-                     text_stream=sys.stderr, data_stream=data_stream)
+        with plan:
+            if backup is not None:
+                plan.stage(backup, backup_writer(contacts), exclusive=True)
+            if not check:
+                out_format = output_format(target, contacts_src.format, in_place=in_place)
+                dialect = contacts_src.dialect if contacts_src.format == "csv" else None
+                header_line = None
+                if out_format == "csv" and contacts_src.format == "csv" and contacts_src.header_line is not None:
+                    header_line = output_header_line(contacts_src, contacts_src.resolved["stage"], list(run.added_columns))
+                try:
+                    write_table(run.output, target, out_format, dialect, stdout=sys.stdout.buffer,
+                                header_line=header_line, plan=plan)
+                except pl.exceptions.PolarsError as exc:
+                    # The output streams from the contacts file: a row Polars cannot parse shows up here.
+                    raise find_read_error([contacts_src]) or OutputError(f"{target}: cannot write: {polars_reason(exc)}") from None
+            # The text report is a message (stderr); other formats are data, on stdout unless the CSV went there.
+            data_stream = sys.stderr if target == "-" else sys.stdout
+            code = _emit(result.to_dict(), fmt, report or [], gates, plan, quiet=quiet, no_color=no_color,
+                         text_stream=sys.stderr, data_stream=data_stream)
+        if earlier_backup is not None:
+            sys.stderr.write(f"lifecycle: kept the original as {backup}; {earlier_backup} is an earlier run's backup "
+                             "and was left as it was\n")
         if check and result.changed:
             return EXIT_CHANGES
         return code
@@ -347,14 +412,24 @@ def diff(
         from .diff import diff_columns
         from .gates import parse_gates
 
-        ruleset = _load_rules(rules)
+        from .output import OutputPlan
+
+        ruleset, rules_file = _load_rules(rules)
         gates = parse_gates(fail_on or [], ruleset)
+        plan = OutputPlan()
+        plan.read(before, "earlier export")
+        plan.read(after, "later export")
+        plan.read(rules_file, "rules file")
+        for path in report or []:
+            plan.write(path, "report")
+        plan.check()
         wanted = diff_columns(ruleset, key, stage)
         read = _reader([before, after], delimiter, encoding)
         extra = tuple(c.strip() for c in (columns or "").split(",") if c.strip())
         result = diff_exports(read(before, "contacts", wanted), read(after, "contacts", wanted), ruleset, columns=extra)
-        return _emit(result.to_dict(), fmt, report or [], gates, quiet=quiet, no_color=no_color,
-                     text_stream=sys.stdout, data_stream=sys.stdout)
+        with plan:
+            return _emit(result.to_dict(), fmt, report or [], gates, plan, quiet=quiet, no_color=no_color,
+                         text_stream=sys.stdout, data_stream=sys.stdout)
 
     _run(debug, body)
 
@@ -393,10 +468,17 @@ def sql(
     """
 
     def body() -> int:
-        from .output import write_text
+        from .output import OutputPlan, write_text
         from .sql import STAR_REPLACE_DIALECTS, build_query
 
-        ruleset = _load_rules(rules)
+        ruleset, rules_file = _load_rules(rules)
+        plan = OutputPlan()
+        plan.read(rules_file, "rules file")
+        for path, what in ((contacts_header, "contacts header file"), (deals_header, "deals header file"),
+                           (consent_header, "consent header file")):
+            plan.read(path, what)
+        plan.write(output, "query")
+        plan.check()
         if dialect.value not in STAR_REPLACE_DIALECTS and not contacts_header:
             raise InputError(f"--dialect {dialect.value} needs --contacts-header FILE: an export whose header row lists "
                              "the contacts table's columns, so the query can name every output column")
@@ -404,7 +486,9 @@ def sql(
         read = _reader([p for p in (contacts_header, deals_header, consent_header) if p], delimiter, encoding)
         for role, path in (("contacts", contacts_header), ("deals", deals_header), ("consent", consent_header)):
             if path:
-                headers[role] = list(read(path, role, ruleset.columns[role]).headers)
+                source = read(path, role, ruleset.columns[role])
+                # As the file has them: a warehouse loads `"Note ""A"""` as Note "A", as a CSV reader should.
+                headers[role] = list(source.file_headers or source.headers)
         try:
             query = build_query(
                 ruleset, dialect=dialect.value, contacts=contacts_table,
