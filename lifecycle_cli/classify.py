@@ -101,6 +101,9 @@ class Classification:
     result: ClassifyResult
     output: pl.LazyFrame
     added_columns: tuple[str, ...] = ()  #: written right after the stage column
+    #: The contacts whose stage changed: record_id (as the file has it), previous and new (stage
+    #: ids; previous null for a contact that had none), other_type (null where no rule set one).
+    changes: pl.LazyFrame | None = None
 
 
 def _typed_contacts(contacts: Source, rules: Rules, ids: ContactIds) -> pl.LazyFrame:
@@ -416,7 +419,20 @@ def _classify(contacts, deals, consent, rules, stage_format, output_file, checke
     # Step 4, plan the output (lazy): streamed by whoever writes it.
     spellings = _spellings(kept, rules) if stage_format == "auto" else None
     output, added = _output(contacts, decisions, rules, stage_format, spellings)
-    return Classification(result, output, tuple(added))
+    return Classification(result, output, tuple(added), _changes(contacts, decisions))
+
+
+def _changes(contacts: Source, decisions: pl.DataFrame) -> pl.LazyFrame:
+    """The changed contacts, for re-import files: their record id as written and the move."""
+    side = decisions.select(
+        pl.col(CUR).cast(pl.String).alias("previous"), pl.col(NEW).cast(pl.String).alias("new"),
+        (pl.col(OTHER) if OTHER in decisions.columns else pl.lit(None, dtype=pl.String)).alias("other_type"),
+        (pl.col("__lc_keep") if "__lc_keep" in decisions.columns else pl.lit(True)).alias("__lc_keep"),
+    )
+    ids = contacts.frame.select(pl.col(contacts.resolved["record_id"]).cast(pl.String).str.strip_chars().alias("record_id"))
+    return (pl.concat([ids, side.lazy()], how="horizontal")
+            .filter(pl.col("__lc_keep") & pl.col("new").ne_missing(pl.col("previous")))
+            .drop("__lc_keep"))
 
 
 def _file_problems(found: Diagnostics, sources: list[Source | None], records: dict[str, int | None],

@@ -266,6 +266,23 @@ def _text_report(result: dict) -> str:
     return buffer.getvalue()
 
 
+def import_files(run, contacts_src, ruleset):
+    """The HubSpot re-import files of a classify run (see hubspot_import)."""
+    from .hubspot_import import ImportObject, build
+
+    contacts = ImportObject("contacts", run.changes.collect(), _file_header(contacts_src, "record_id"),
+                            _file_header(contacts_src, "stage"), ruleset.other_type_column)
+    return build([contacts], ruleset, contacts_src.display)
+
+
+def _file_header(source, name: str) -> str:
+    """A resolved column's header as the file spells it (Polars' name can differ: repeats, quotes)."""
+    header = source.resolved[name]
+    if len(source.file_headers) == len(source.headers):
+        return source.file_headers[list(source.headers).index(header)]
+    return header
+
+
 def _default_output(contacts: str) -> str:
     path = Path(contacts)
     return str(path.with_name(f"{path.stem}.reclassified{path.suffix or '.csv'}"))
@@ -282,6 +299,7 @@ def classify(
     output: Annotated[Optional[str], typer.Option("--output", "-o", metavar="OUT", help="Where to write the reclassified contacts: a .parquet name writes Parquet, any other CSV (in the input's delimiter and encoding); - for stdout. Default: CONTACTS.reclassified.csv beside the input.")] = None,
     stage_values: Annotated[StageValues, typer.Option("--stage-values", help="How to write changed stages: label (Marketing Lead), value (HubSpot internal, marketingqualifiedlead), or auto (as most of the file does; unchanged stages are left as written).")] = StageValues.auto,
     check: Annotated[bool, typer.Option("--check", help="Write no reclassified file; exit 1 if any contact would change stage (for CI).")] = False,
+    hubspot_import: Annotated[Optional[str], typer.Option("--hubspot-import", metavar="DIR", help="Also write the files to import the changes back into HubSpot into DIR (created if needed): contacts-1-clear-stage.csv (records moving back, whose stage must first be cleared), contacts-2-set-stage.csv (every changed record, HubSpot internal values) and README.txt (the order and the import settings).")] = None,
     in_place: Annotated[bool, typer.Option("--in-place", help="Overwrite CONTACTS with the result, keeping the original as CONTACTS.bak (CONTACTS.bak-2, -3, ... when an earlier run's backup is there: no backup is ever replaced).")] = False,
     on_duplicate: Annotated[Duplicates, typer.Option("--on-duplicate", help="A Record ID that appears twice: error (stop), or keep-first (classify the first row, leave the others out and report them).")] = Duplicates.error,
     fail_on: FailOnOpt = None,
@@ -305,7 +323,8 @@ def classify(
         import polars as pl
 
         from .diagnostics import describe, strict_failure
-        from .output import OutputPlan, backup_path, backup_writer, output_format, write_table
+        from .hubspot_import import file_names as import_file_names
+        from .output import OutputPlan, backup_path, backup_writer, output_format, text_writer, write_table
         from .sources import find_read_error, output_header_line, polars_reason
 
         ruleset, rules_file = _load_rules(rules, preset, contacts)
@@ -326,6 +345,10 @@ def classify(
                 plan.write(backup, "backup of the contacts file")
         for path in report or []:
             plan.write(path, "report")
+        if hubspot_import:
+            plan.folder(hubspot_import, "HubSpot import folder")
+            for name in import_file_names(["contacts"]):
+                plan.write(os.path.join(hubspot_import, name), "HubSpot import file")
         plan.check()  # before anything is read: a clash costs nothing yet
         read = _reader(inputs, delimiter, encoding)
         contacts_src = read(contacts, "contacts", ruleset.columns["contacts"])
@@ -358,6 +381,10 @@ def classify(
         with plan:
             if backup is not None:
                 plan.stage(backup, backup_writer(contacts), exclusive=True)
+            if hubspot_import:
+                files = import_files(run, contacts_src, ruleset)
+                for name, text in files.files.items():
+                    plan.stage(os.path.join(hubspot_import, name), text_writer(text))
             if not check:
                 out_format = output_format(target, contacts_src.format, in_place=in_place)
                 dialect = contacts_src.dialect if contacts_src.format == "csv" else None
