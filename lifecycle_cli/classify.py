@@ -64,6 +64,7 @@ class ClassifyResult:
     missing_columns: tuple[dict[str, Any], ...] = field(default=())
     diagnostics: tuple[dict[str, Any], ...] = field(default=())
     checked_only: bool = False
+    companies: dict[str, Any] | None = None  #: the companies section (see companies.py), when classified
 
     @property
     def warnings(self) -> list[str]:
@@ -91,6 +92,7 @@ class ClassifyResult:
             "diagnostics": list(self.diagnostics),
             "warnings": list(self.warnings),
             "checked_only": self.checked_only,
+            **({"companies": self.companies} if self.companies is not None else {}),
         }
 
 
@@ -104,6 +106,12 @@ class Classification:
     #: The contacts whose stage changed: record_id (as the file has it), previous and new (stage
     #: ids; previous null for a contact that had none), other_type (null where no rule set one).
     changes: pl.LazyFrame | None = None
+    #: With a companies file: the companies written as the contacts are, and their changes.
+    companies_output: pl.LazyFrame | None = None
+    companies_added: tuple[str, ...] = ()
+    companies_changes: pl.DataFrame | None = None
+    #: ROW and NEW (stage id) of every contact classified, for the companies roll-up.
+    contact_stages: pl.DataFrame | None = None
 
 
 def _typed_contacts(contacts: Source, rules: Rules, ids: ContactIds) -> pl.LazyFrame:
@@ -313,17 +321,35 @@ def _expected(kind: str, rules: Rules) -> str:
 
 def classify(contacts: Source, deals: Source | None, consent: Source | None, rules: Rules, *,
              stage_format: str = "auto", output_file: str | None = None, checked_only: bool = False,
-             on_duplicate: str = "error") -> Classification:
+             on_duplicate: str = "error", companies: Source | None = None) -> Classification:
     """Classify every contact: the result the report shows, and the output to stream.
 
     on_duplicate: "error" stops on a repeated Record ID; "keep-first" keeps the first
     row of each id and leaves the later ones out of the output (the report counts them).
     Raises InputError, listing every problem found, before anything is written.
+    `companies`: a companies export whose stages are rolled up from the contacts and deals.
     """
     try:
-        return _classify(contacts, deals, consent, rules, stage_format, output_file, checked_only, on_duplicate)
+        run = _classify(contacts, deals, consent, rules, stage_format, output_file, checked_only, on_duplicate)
+        if companies is None:
+            return run
+        return _with_companies(run, companies, contacts, deals, rules, stage_format)
     except pl.exceptions.PolarsError as exc:
-        raise explain_read_error([contacts, deals, consent], exc) from None
+        raise explain_read_error([contacts, deals, consent, companies], exc) from None
+
+
+def _with_companies(run: Classification, companies: Source, contacts: Source, deals: Source | None, rules: Rules,
+                    stage_format: str) -> Classification:
+    from dataclasses import replace
+
+    from .companies import classify_companies
+
+    found = Diagnostics()
+    done = classify_companies(companies, contacts, run.contact_stages, deals, rules, found)
+    spellings = _spellings(done.decisions, rules) if stage_format == "auto" else None
+    output, added = _output(companies, done.decisions, rules, stage_format, spellings)
+    return replace(run, result=replace(run.result, companies=done.summary), companies_output=output,
+                   companies_added=tuple(added), companies_changes=done.changes)
 
 
 def _classify(contacts, deals, consent, rules, stage_format, output_file, checked_only, on_duplicate) -> Classification:
@@ -419,7 +445,8 @@ def _classify(contacts, deals, consent, rules, stage_format, output_file, checke
     # Step 4, plan the output (lazy): streamed by whoever writes it.
     spellings = _spellings(kept, rules) if stage_format == "auto" else None
     output, added = _output(contacts, decisions, rules, stage_format, spellings)
-    return Classification(result, output, tuple(added), _changes(contacts, decisions))
+    return Classification(result, output, tuple(added), _changes(contacts, decisions),
+                          contact_stages=kept.select(ROW, NEW))
 
 
 def _changes(contacts: Source, decisions: pl.DataFrame) -> pl.LazyFrame:

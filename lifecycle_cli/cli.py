@@ -266,13 +266,34 @@ def _text_report(result: dict) -> str:
     return buffer.getvalue()
 
 
-def import_files(run, contacts_src, ruleset):
+def import_files(run, contacts_src, ruleset, companies_src=None):
     """The HubSpot re-import files of a classify run (see hubspot_import)."""
     from .hubspot_import import ImportObject, build
 
-    contacts = ImportObject("contacts", run.changes.collect(), _file_header(contacts_src, "record_id"),
-                            _file_header(contacts_src, "stage"), ruleset.other_type_column)
-    return build([contacts], ruleset, contacts_src.display)
+    objects = [ImportObject("contacts", run.changes.collect(), _file_header(contacts_src, "record_id"),
+                            _file_header(contacts_src, "stage"), ruleset.other_type_column)]
+    if companies_src is not None:
+        objects.append(ImportObject("companies", run.companies_changes, _file_header(companies_src, "record_id"),
+                                    _file_header(companies_src, "stage")))
+    return build(objects, ruleset, contacts_src.display)
+
+
+def write_companies(run, companies_src, target: str, plan) -> None:
+    """Stage the reclassified companies: as the contacts are written (format by name, the input's header)."""
+    import polars as pl
+
+    from .output import output_format, write_table
+    from .sources import find_read_error, output_header_line, polars_reason
+
+    out_format = output_format(target, companies_src.format)
+    header_line = None
+    if out_format == "csv" and companies_src.format == "csv" and companies_src.header_line is not None:
+        header_line = output_header_line(companies_src, companies_src.resolved["stage"], list(run.companies_added))
+    try:
+        write_table(run.companies_output, target, out_format, companies_src.dialect if companies_src.format == "csv" else None,
+                    header_line=header_line, plan=plan)
+    except pl.exceptions.PolarsError as exc:
+        raise find_read_error([companies_src]) or OutputError(f"{target}: cannot write: {polars_reason(exc)}") from None
 
 
 def _file_header(source, name: str) -> str:
@@ -293,6 +314,8 @@ def classify(
     contacts: Annotated[str, typer.Argument(metavar="CONTACTS", help="Contacts export (CSV or Parquet; - reads CSV from stdin).")],
     deals: Annotated[Optional[str], typer.Option("--deals", metavar="FILE", help="Deals export. Without it, deal rules cannot fire and nobody is demoted for lack of deals.")] = None,
     consent: Annotated[Optional[str], typer.Option("--consent", metavar="FILE", help="Consent records (one row per subscription event). Without it, the contacts' own opt-out and confirmation columns decide.")] = None,
+    companies: Annotated[Optional[str], typer.Option("--companies", metavar="FILE", help="Companies export: each company gets the highest stage among its contacts (Other contacts do not count) and its own deals (won: Customer, open: Opportunity), written to --companies-output.")] = None,
+    companies_output: Annotated[Optional[str], typer.Option("--companies-output", metavar="OUT", help="Where to write the reclassified companies (.parquet: Parquet, else CSV). Default: COMPANIES.reclassified.csv beside the input.")] = None,
     rules: RulesOpt = None,
     preset: PresetOpt = None,
     strict: StrictOpt = False,
@@ -329,14 +352,22 @@ def classify(
 
         ruleset, rules_file = _load_rules(rules, preset, contacts)
         gates = parse_gates(fail_on or [], ruleset)
-        inputs = [p for p in (contacts, deals, consent) if p]
+        inputs = [p for p in (contacts, deals, consent, companies) if p]
+        if companies_output and not companies:
+            raise InputError("--companies-output needs --companies FILE: the companies export to reclassify")
         if in_place and (output or contacts == "-"):
             raise OutputError("--in-place writes over CONTACTS itself: it cannot be combined with --output or stdin")
         target = contacts if in_place else output or ("-" if contacts == "-" else _default_output(contacts))
         plan = OutputPlan()
         for path, what in ((contacts, "contacts file"), (deals, "deals file"), (consent, "consent file"),
-                           (rules_file, "rules file")):
+                           (companies, "companies file"), (rules_file, "rules file")):
             plan.read(path, what)
+        companies_target = None
+        if companies and not check:
+            companies_target = companies_output or ("-" if companies == "-" else _default_output(companies))
+            if companies_target == "-":
+                raise OutputError("--companies-output - (stdout) is not supported: give a file name")
+            plan.write(companies_target, "reclassified companies")
         backup = earlier_backup = None
         if not check:
             plan.write(target, "reclassified contacts", in_place=in_place)
@@ -347,18 +378,19 @@ def classify(
             plan.write(path, "report")
         if hubspot_import:
             plan.folder(hubspot_import, "HubSpot import folder")
-            for name in import_file_names(["contacts"]):
+            for name in import_file_names(["contacts", "companies"] if companies else ["contacts"]):
                 plan.write(os.path.join(hubspot_import, name), "HubSpot import file")
         plan.check()  # before anything is read: a clash costs nothing yet
         read = _reader(inputs, delimiter, encoding)
         contacts_src = read(contacts, "contacts", ruleset.columns["contacts"])
         deals_src = read(deals, "deals", ruleset.columns["deals"]) if deals else None
         consent_src = read(consent, "consent", ruleset.columns["consent"]) if consent else None
+        companies_src = read(companies, "companies", ruleset.columns["companies"]) if companies else None
 
         try:
             run = classify_contacts(contacts_src, deals_src, consent_src, ruleset, stage_format=stage_values.value,
                                     output_file=None if check else target, checked_only=check,
-                                    on_duplicate=on_duplicate.value)
+                                    on_duplicate=on_duplicate.value, companies=companies_src)
         except InputError as exc:
             if fmt == Format.json and getattr(exc, "diagnostics", None):
                 # Tools reading the JSON report get the findings that stopped the run too.
@@ -382,7 +414,7 @@ def classify(
             if backup is not None:
                 plan.stage(backup, backup_writer(contacts), exclusive=True)
             if hubspot_import:
-                files = import_files(run, contacts_src, ruleset)
+                files = import_files(run, contacts_src, ruleset, companies_src)
                 for name, text in files.files.items():
                     plan.stage(os.path.join(hubspot_import, name), text_writer(text))
             if not check:
@@ -397,6 +429,8 @@ def classify(
                 except pl.exceptions.PolarsError as exc:
                     # The output streams from the contacts file: a row Polars cannot parse shows up here.
                     raise find_read_error([contacts_src]) or OutputError(f"{target}: cannot write: {polars_reason(exc)}") from None
+            if companies_target is not None:
+                write_companies(run, companies_src, companies_target, plan)
             # The text report is a message (stderr); other formats are data, on stdout unless the CSV went there.
             data_stream = sys.stderr if target == "-" else sys.stdout
             code = _emit(result.to_dict(), fmt, report or [], gates, plan, quiet=quiet, no_color=no_color,

@@ -17,7 +17,7 @@ from sqlglot import exp
 from .errors import RulesError
 from .yamlnodes import LinedYaml, load_lined_yaml
 
-SOURCES = ("contacts", "deals", "consent")
+SOURCES = ("contacts", "deals", "consent", "companies")
 COLUMN_TYPES = {"text": "str", "boolean": "bool", "datetime": "datetime", "number": "float"}
 
 #: Columns each source must have (logical names); the rest are optional.
@@ -25,6 +25,20 @@ REQUIRED_COLUMNS = {
     "contacts": ("record_id", "stage"),
     "deals": ("stage",),
     "consent": ("subscription_type", "status", "timestamp"),
+    "companies": ("record_id", "stage"),
+}
+
+#: Columns a rules file may leave out, with the headers HubSpot exports use: the companies
+#: export, and the company links of contacts and deals (rules files written before companies).
+DEFAULT_COLUMNS = {
+    "companies": {
+        "record_id": ("Record ID", "Record ID - Company", "hs_object_id", "Company ID", "Datensatz-ID"),
+        "stage": ("Lifecycle Stage", "lifecyclestage", "Lifecycle-Phase", "Lebenszyklusphase"),
+        "name": ("Company name", "Name", "name", "Firmenname"),
+    },
+    "contacts": {"company_ids": ("Associated Company IDs", "Associated Company ID", "Record ID - Company",
+                                 "associatedcompanyid", "Company IDs")},
+    "deals": {"company_ids": ("Associated Company IDs", "Associated Company ID", "Record ID - Company", "Company IDs")},
 }
 
 #: Value lists the facts are computed from; rules.yaml must define them.
@@ -297,6 +311,11 @@ class _RulesBuilder:
             if not isinstance(specs, dict):
                 raise self.fail(path, f"columns.{source} must map column names to the headers to look for")
             out[source] = {}
+            defaults = DEFAULT_COLUMNS.get(source, {})
+            if source == "companies" and source not in raw:
+                specs = {n: list(h) for n, h in defaults.items()}
+            elif source != "companies":
+                specs = {**{n: list(h) for n, h in defaults.items() if n not in specs}, **specs}
             for name, spec in specs.items():
                 if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
                     raise self.fail(path + (name,), f"column name '{name}' must be lower case letters, digits and _ (it is used in conditions)")
