@@ -567,5 +567,38 @@ def sql(
     _run(debug, body)
 
 
+@app.command("test")
+def test_rules(
+    rules_file: Annotated[Optional[str], typer.Argument(metavar="[RULES]", help="Rules file whose test cases to run. Default: as classify finds it ($LIFECYCLE_RULES, ./rules.yaml, the built-in rules).")] = None,
+    preset: PresetOpt = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the failures and the summary line.")] = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Run the test cases of a rules file (its tests: section) and show which pass.
+
+    Each case is a contact (with its deals and consent events) and the stage and rule it
+    should get; exit 1 when any case fails.
+
+    Example: lifecycle test rules.yaml
+    """
+
+    def body() -> int:
+        from .rule_tests import load_cases, report_lines, run_cases
+
+        ruleset, path = _load_rules(rules_file, preset)
+        cases = load_cases(path, ruleset.path)
+        if not cases:
+            raise InputError(f"{ruleset.path}: has no test cases; add a tests: section (lifecycle init writes one "
+                             "with examples)")
+        outcomes, seconds = run_cases(cases, ruleset)
+        lines, ok = report_lines(outcomes, seconds, ruleset.path)
+        if quiet:
+            lines = [line for line in lines if not line.endswith(" PASSED")]
+        sys.stdout.write("\n".join(lines) + "\n")
+        return EXIT_OK if ok else EXIT_CHANGES
+
+    _run(debug, body)
+
+
 def main() -> None:
     app(prog_name="lifecycle")

@@ -53,7 +53,7 @@ FACTS = {
     "marketing_consent": "bool", "double_opt_in": "bool", "email_domain": "str", "current_stage": "str",
 }
 
-TOP_KEYS = ("version", "stages", "columns", "values", "rules", "policies", "output")
+TOP_KEYS = ("version", "stages", "columns", "values", "rules", "policies", "output", "tests")
 STAGE_KEYS = ("id", "label", "value", "aliases", "sticky", "ranked")
 RULE_KEYS = ("id", "stage", "description", "when", "overrides_sticky", "set")
 POLICY_KEYS = ("sticky", "unknown", "without_deals")
