@@ -600,5 +600,93 @@ def test_rules(
     _run(debug, body)
 
 
+class RulesFormat(str, Enum):
+    text = "text"
+    json = "json"
+    markdown = "markdown"
+
+
+@app.command("rules")
+def show_rules(
+    rules_file: Annotated[Optional[str], typer.Argument(metavar="[RULES]", help="Rules file to show. Default: as classify finds it.")] = None,
+    preset: PresetOpt = None,
+    fmt: Annotated[RulesFormat, typer.Option("--format", "-f", help="text, json or markdown (e.g. for a pull request).")] = RulesFormat.text,
+    no_color: NoColorOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """List the stages and the rules in order, with what each rule means.
+
+    Example: lifecycle rules --format markdown > RULES.md
+    """
+
+    def body() -> int:
+        import json
+
+        from .rules_view import render_rich, to_dict, to_markdown
+
+        ruleset, path = _load_rules(rules_file, preset)
+        view = to_dict(ruleset, path)
+        if fmt == RulesFormat.json:
+            sys.stdout.write(json.dumps(view, indent=2, ensure_ascii=False) + "\n")
+        elif fmt == RulesFormat.markdown:
+            sys.stdout.write(to_markdown(view))
+        else:
+            render_rich(view, _console(no_color, sys.stdout))
+        return EXIT_OK
+
+    _run(debug, body)
+
+
+@app.command()
+def init(
+    preset: Annotated[str, typer.Option("--preset", metavar="NAME", help="Which rules to start from: hubspot (default), hubspot-de (German HubSpot) or salesforce.")] = "hubspot",
+    force: Annotated[bool, typer.Option("--force", help="Overwrite a rules.yaml (and its test case files) already here.")] = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Write a commented starter rules.yaml, with its test cases, into the current folder.
+
+    Edit it, check it with `lifecycle validate`, test it with `lifecycle test`; classify
+    then finds it by itself when run from this folder or on a contacts file beside it.
+
+    Example: lifecycle init --preset hubspot-de
+    """
+
+    def body() -> int:
+        import glob
+
+        from .output import OutputPlan, backup_writer
+        from .rules import load_rules, preset_path
+        from .yamlnodes import load_lined_yaml
+
+        source = preset_path(preset)
+        load_rules(source, f"preset {preset}")  # a preset that does not load is a bug, not a starter
+        copies = [(source, Path("rules.yaml"))]
+        doc = load_lined_yaml(source, f"preset {preset}")
+        for item in (doc.data or {}).get("tests") or []:
+            if isinstance(item, dict) and set(item) == {"include"}:
+                for match in sorted(glob.glob(str(source.parent / item["include"]))):
+                    copies.append((Path(match), Path(match).relative_to(source.parent)))
+        existing = [str(target) for _, target in copies if os.path.lexists(target)]
+        if existing and not force:
+            raise OutputError(f"{', '.join(existing)} already exist{'s' if len(existing) == 1 else ''} here; "
+                              "lifecycle init does not overwrite them (use --force to replace them)")
+        plan = OutputPlan()
+        for target in sorted({t.parent for _, t in copies if str(t.parent) != "."}):
+            plan.folder(str(target), "folder of test cases")
+        for _, target in copies:
+            plan.write(str(target), "starter rules" if target.name == "rules.yaml" else "test cases")
+        plan.check()
+        with plan:
+            for src, target in copies:
+                plan.stage(str(target), backup_writer(str(src)))
+            plan.commit()
+        sys.stderr.write(f"lifecycle: wrote {', '.join(str(t) for _, t in copies[:3])}"
+                         f"{f' and {len(copies) - 3} more' if len(copies) > 3 else ''} (from preset {preset}); "
+                         "check them with: lifecycle validate && lifecycle test\n")
+        return EXIT_OK
+
+    _run(debug, body)
+
+
 def main() -> None:
     app(prog_name="lifecycle")

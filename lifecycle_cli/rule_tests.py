@@ -211,7 +211,7 @@ def _headers(spec: dict, rows: list[dict[str, str]], missing: set[str]) -> list[
         own = [h for h in used if normalise_header(h) in accepted]
         header = own[0] if own else column.headers[0]
         claimed |= set(own)
-        if normalise_header(header) not in missing and header not in headers:
+        if not accepted & missing and header not in headers:  # a missing column, however the case spells it
             headers.append(header)
     headers += [h for h in used if h not in claimed and h not in headers and normalise_header(h) not in missing]
     return headers
