@@ -606,6 +606,53 @@ class RulesFormat(str, Enum):
     markdown = "markdown"
 
 
+@app.command()
+def validate(
+    rules_file: Annotated[Optional[str], typer.Argument(metavar="[RULES]", help="Rules file to check. Default: as classify finds it.")] = None,
+    preset: PresetOpt = None,
+    fmt: Annotated[RulesFormat, typer.Option("--format", "-f", help="text or json.")] = RulesFormat.text,
+    debug: DebugOpt = False,
+) -> None:
+    """Check a rules file without any data and list every problem at once, each with its line.
+
+    Exit 0 when the file is clean, 1 when it has problems (warnings included).
+
+    Example: lifecycle validate rules.yaml
+    """
+
+    def body() -> int:
+        import json
+
+        from .rules import discover_rules, preset_path, validate_rules
+
+        if rules_file and preset:
+            raise InputError("give a rules file or --preset, not both")
+        path, display = (preset_path(preset), f"preset {preset}") if preset else discover_rules(rules_file)
+        if not path.exists():
+            raise InputError(f"{display}: rules file not found")
+        problems = validate_rules(path, display)
+        if fmt == RulesFormat.json:
+            sys.stdout.write(json.dumps({"command": "validate", "rules_file": display, "ok": not problems,
+                                         "problems": problems}, indent=2, ensure_ascii=False) + "\n")
+        else:
+            for p in problems:
+                where = f"{p['file']}:{p['line']}" if p["line"] else p["file"]
+                sys.stdout.write(f"{where}: {p['severity']}: {_terminal_safe(p['message'])}\n")
+                if p["hint"]:
+                    sys.stdout.write(f"  hint: {_terminal_safe(p['hint'])}\n")
+            errors = sum(p["severity"] == "error" for p in problems)
+            sys.stdout.write(f"{display}: {errors} errors, {len(problems) - errors} warnings\n" if problems
+                             else f"{display}: no problems found\n")
+        return EXIT_CHANGES if problems else EXIT_OK
+
+    _run(debug, body)
+
+
+def _terminal_safe(text: str) -> str:
+    """Control characters (terminal escape sequences) shown escaped, never sent to the terminal."""
+    return "".join(c if c in "\n\t" or (c.isprintable() and c != "\x1b") else f"\\x{ord(c):02x}" for c in text)
+
+
 @app.command("rules")
 def show_rules(
     rules_file: Annotated[Optional[str], typer.Argument(metavar="[RULES]", help="Rules file to show. Default: as classify finds it.")] = None,
