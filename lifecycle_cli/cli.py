@@ -606,6 +606,51 @@ class RulesFormat(str, Enum):
     markdown = "markdown"
 
 
+class ExplainFormat(str, Enum):
+    text = "text"
+    json = "json"
+
+
+@app.command()
+def explain(
+    contacts: Annotated[str, typer.Argument(metavar="CONTACTS", help="Contacts export (CSV or Parquet).")],
+    record_id: Annotated[str, typer.Argument(metavar="ID", help="The contact's Record ID.")],
+    deals: Annotated[Optional[str], typer.Option("--deals", metavar="FILE", help="Deals export, as for classify.")] = None,
+    consent: Annotated[Optional[str], typer.Option("--consent", metavar="FILE", help="Consent records, as for classify.")] = None,
+    rules: RulesOpt = None,
+    preset: PresetOpt = None,
+    fmt: Annotated[ExplainFormat, typer.Option("--format", "-f", help="text or json.")] = ExplainFormat.text,
+    delimiter: DelimiterOpt = None,
+    encoding: EncodingOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Show why one contact gets its stage: the columns read, the deals and consent events that
+    link to it, the facts, and every rule in order as true, false or unknown, part by part.
+
+    Example: lifecycle explain contacts.csv 51234567899 --deals deals.csv --consent consent.csv
+    """
+
+    def body() -> int:
+        import json
+
+        from .explain import explain as explain_contact
+        from .explain import render_text
+
+        ruleset, _ = _load_rules(rules, preset, contacts)
+        read = _reader([p for p in (contacts, deals, consent) if p], delimiter, encoding)
+        contacts_src = read(contacts, "contacts", ruleset.columns["contacts"])
+        deals_src = read(deals, "deals", ruleset.columns["deals"]) if deals else None
+        consent_src = read(consent, "consent", ruleset.columns["consent"]) if consent else None
+        view = explain_contact(contacts_src, deals_src, consent_src, ruleset, record_id)
+        if fmt == ExplainFormat.json:
+            sys.stdout.write(json.dumps(view, indent=2, ensure_ascii=False, default=str) + "\n")
+        else:
+            sys.stdout.write(render_text(view, ruleset))
+        return EXIT_OK
+
+    _run(debug, body)
+
+
 @app.command()
 def validate(
     rules_file: Annotated[Optional[str], typer.Argument(metavar="[RULES]", help="Rules file to check. Default: as classify finds it.")] = None,
