@@ -32,7 +32,8 @@ class StageValues(str, Enum):
 
 RulesOpt = Annotated[Optional[str], typer.Option(
     "--rules", metavar="FILE",
-    help="Rules file. Default: $LIFECYCLE_RULES, else ./rules.yaml, else the built-in rules.")]
+    help="Rules file. Default: $LIFECYCLE_RULES, else rules.yaml in the current folder, else rules.yaml beside "
+         "the contacts file, else the built-in rules. Every report names the file used and a hash of it.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print no report; files asked for are still written.")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show the full error trace (for bug reports).")]
 NoColorOpt = Annotated[bool, typer.Option("--no-color", help="No colours in the report (also: NO_COLOR=1).")]
@@ -205,7 +206,7 @@ def _load_rules(explicit: str | None, preset: str | None = None, contacts: str |
     if preset:
         path, display = preset_path(preset), f"preset {preset}"
     else:
-        path, display = discover_rules(explicit)
+        path, display = discover_rules(explicit, contacts)
         if display == "default rules" and contacts and contacts != "-" and looks_german(contacts):
             path, display = preset_path("hubspot-de"), f"preset hubspot-de (German headers in {contacts})"
     ruleset = load_rules(path, display)
@@ -231,12 +232,14 @@ def _reader(inputs: list[str], delimiter: str | None, encoding: str | None):
 
 
 def _emit(result: dict, fmt: "Format", reports: list[str], gates, plan, *, quiet: bool, no_color: bool,
-          text_stream, data_stream) -> int:
+          text_stream, data_stream, rules_path: Path | None = None) -> int:
     """Write the --report files and everything else staged in `plan` (together), then print the
     report and apply the --fail-on gates; returns the exit code."""
     from .gates import tripped
     from .output import text_writer
     from .report import format_for_path, render, render_rich
+
+    result["run"] = _run_facts(rules_path)
 
     for path in reports:
         kind = format_for_path(path)
@@ -252,6 +255,21 @@ def _emit(result: dict, fmt: "Format", reports: list[str], gates, plan, *, quiet
     for line in failures:
         sys.stderr.write(f"lifecycle: {line}\n")
     return EXIT_CHANGES if failures else EXIT_OK
+
+
+def _run_facts(rules_path: Path | None) -> dict:
+    """When the report was made and from which rules (a short hash of the file: which version).
+    SOURCE_DATE_EPOCH, the reproducible-builds convention, fixes the time."""
+    from datetime import datetime, timezone
+
+    from .rules_view import rules_hash
+
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    try:
+        at = datetime.fromtimestamp(int(epoch), timezone.utc) if epoch else datetime.now(timezone.utc)
+    except (ValueError, OverflowError, OSError):
+        at = datetime.now(timezone.utc)
+    return {"at": at.strftime("%Y-%m-%dT%H:%M:%SZ"), "rules_hash": rules_hash(rules_path) if rules_path else None}
 
 
 def _text_report(result: dict) -> str:
@@ -434,7 +452,7 @@ def classify(
             # The text report is a message (stderr); other formats are data, on stdout unless the CSV went there.
             data_stream = sys.stderr if target == "-" else sys.stdout
             code = _emit(result.to_dict(), fmt, report or [], gates, plan, quiet=quiet, no_color=no_color,
-                         text_stream=sys.stderr, data_stream=data_stream)
+                         text_stream=sys.stderr, data_stream=data_stream, rules_path=rules_file)
         if earlier_backup is not None:
             sys.stderr.write(f"lifecycle: kept the original as {backup}; {earlier_backup} is an earlier run's backup "
                              "and was left as it was\n")
@@ -475,7 +493,7 @@ def diff(
 
         from .output import OutputPlan
 
-        ruleset, rules_file = _load_rules(rules)
+        ruleset, rules_file = _load_rules(rules, None, before)
         gates = parse_gates(fail_on or [], ruleset)
         plan = OutputPlan()
         plan.read(before, "earlier export")
@@ -490,7 +508,7 @@ def diff(
         result = diff_exports(read(before, "contacts", wanted), read(after, "contacts", wanted), ruleset, columns=extra)
         with plan:
             return _emit(result.to_dict(), fmt, report or [], gates, plan, quiet=quiet, no_color=no_color,
-                         text_stream=sys.stdout, data_stream=sys.stdout)
+                         text_stream=sys.stdout, data_stream=sys.stdout, rules_path=rules_file)
 
     _run(debug, body)
 
