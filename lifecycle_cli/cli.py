@@ -257,6 +257,53 @@ def _emit(result: dict, fmt: "Format", reports: list[str], gates, plan, *, quiet
     return EXIT_CHANGES if failures else EXIT_OK
 
 
+class _NoDisplay:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+    @staticmethod
+    def step(name: str, rows: int | None = None) -> None:
+        pass
+
+
+class _Display:
+    """A fresh terminal progress line each time it is entered (reading/deciding, then writing)."""
+
+    def __init__(self, no_color: bool, what: str) -> None:
+        self.no_color, self.what, self.current = no_color, what, None
+        self.rows: int | None = None
+
+    def __enter__(self):
+        from .progress import TerminalProgress
+
+        self.current = TerminalProgress(_console(self.no_color), self.what).__enter__()
+        if self.rows is not None:
+            self.current("continuing", rows=self.rows)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.current.__exit__(*exc)
+        self.current = None
+
+    def step(self, name: str, rows: int | None = None) -> None:
+        if rows is not None:
+            self.rows = rows
+        if self.current is not None:
+            self.current(name, rows=rows)
+
+
+def _progress(quiet: bool, no_color: bool, what: str):
+    """A progress line on stderr for long runs: only on a terminal, never with -q (nor in cron logs)."""
+    try:
+        interactive = sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        interactive = False
+    return _Display(no_color, what) if interactive and not quiet else _NoDisplay()
+
+
 def _run_facts(rules_path: Path | None) -> dict:
     """When the report was made and from which rules (a short hash of the file: which version).
     SOURCE_DATE_EPOCH, the reproducible-builds convention, fixes the time."""
@@ -405,10 +452,12 @@ def classify(
         consent_src = read(consent, "consent", ruleset.columns["consent"]) if consent else None
         companies_src = read(companies, "companies", ruleset.columns["companies"]) if companies else None
 
+        show = _progress(quiet, no_color, "classify")
         try:
-            run = classify_contacts(contacts_src, deals_src, consent_src, ruleset, stage_format=stage_values.value,
-                                    output_file=None if check else target, checked_only=check,
-                                    on_duplicate=on_duplicate.value, companies=companies_src)
+            with show:
+                run = classify_contacts(contacts_src, deals_src, consent_src, ruleset, stage_format=stage_values.value,
+                                        output_file=None if check else target, checked_only=check,
+                                        on_duplicate=on_duplicate.value, companies=companies_src, progress=show.step)
         except InputError as exc:
             if fmt == Format.json and getattr(exc, "diagnostics", None):
                 # Tools reading the JSON report get the findings that stopped the run too.
@@ -429,26 +478,28 @@ def classify(
             if failure is not None:
                 raise failure
         with plan:
-            if backup is not None:
-                plan.stage(backup, backup_writer(contacts), exclusive=True)
-            if hubspot_import:
-                files = import_files(run, contacts_src, ruleset, companies_src)
-                for name, text in files.files.items():
-                    plan.stage(os.path.join(hubspot_import, name), text_writer(text))
-            if not check:
-                out_format = output_format(target, contacts_src.format, in_place=in_place)
-                dialect = contacts_src.dialect if contacts_src.format == "csv" else None
-                header_line = None
-                if out_format == "csv" and contacts_src.format == "csv" and contacts_src.header_line is not None:
-                    header_line = output_header_line(contacts_src, contacts_src.resolved["stage"], list(run.added_columns))
-                try:
-                    write_table(run.output, target, out_format, dialect, stdout=sys.stdout.buffer,
-                                header_line=header_line, plan=plan)
-                except pl.exceptions.PolarsError as exc:
-                    # The output streams from the contacts file: a row Polars cannot parse shows up here.
-                    raise find_read_error([contacts_src]) or OutputError(f"{target}: cannot write: {polars_reason(exc)}") from None
-            if companies_target is not None:
-                write_companies(run, companies_src, companies_target, plan)
+            with show:
+                show.step("writing the output")
+                if backup is not None:
+                    plan.stage(backup, backup_writer(contacts), exclusive=True)
+                if hubspot_import:
+                    files = import_files(run, contacts_src, ruleset, companies_src)
+                    for name, text in files.files.items():
+                        plan.stage(os.path.join(hubspot_import, name), text_writer(text))
+                if not check:
+                    out_format = output_format(target, contacts_src.format, in_place=in_place)
+                    dialect = contacts_src.dialect if contacts_src.format == "csv" else None
+                    header_line = None
+                    if out_format == "csv" and contacts_src.format == "csv" and contacts_src.header_line is not None:
+                        header_line = output_header_line(contacts_src, contacts_src.resolved["stage"], list(run.added_columns))
+                    try:
+                        write_table(run.output, target, out_format, dialect, stdout=sys.stdout.buffer,
+                                    header_line=header_line, plan=plan)
+                    except pl.exceptions.PolarsError as exc:
+                        # The output streams from the contacts file: a row Polars cannot parse shows up here.
+                        raise find_read_error([contacts_src]) or OutputError(f"{target}: cannot write: {polars_reason(exc)}") from None
+                if companies_target is not None:
+                    write_companies(run, companies_src, companies_target, plan)
             # The text report is a message (stderr); other formats are data, on stdout unless the CSV went there.
             data_stream = sys.stderr if target == "-" else sys.stdout
             code = _emit(result.to_dict(), fmt, report or [], gates, plan, quiet=quiet, no_color=no_color,
