@@ -20,6 +20,7 @@ from .facts import (
     read_contact_ids, stage_id, unknown_spelling,
 )
 from .moves import EMPTY, sample_order, summarize_moves
+from .progress import StepCallback, no_progress
 from .diagnostics import Diagnostics
 from .links import check_links
 from .problems import LISTED, missing_ids, repeated_ids, unknown_stages
@@ -64,6 +65,7 @@ class ClassifyResult:
     missing_columns: tuple[dict[str, Any], ...] = field(default=())
     diagnostics: tuple[dict[str, Any], ...] = field(default=())
     checked_only: bool = False
+    companies: dict[str, Any] | None = None  #: the companies section (see companies.py), when classified
 
     @property
     def warnings(self) -> list[str]:
@@ -91,6 +93,7 @@ class ClassifyResult:
             "diagnostics": list(self.diagnostics),
             "warnings": list(self.warnings),
             "checked_only": self.checked_only,
+            **({"companies": self.companies} if self.companies is not None else {}),
         }
 
 
@@ -101,6 +104,15 @@ class Classification:
     result: ClassifyResult
     output: pl.LazyFrame
     added_columns: tuple[str, ...] = ()  #: written right after the stage column
+    #: The contacts whose stage changed: record_id (as the file has it), previous and new (stage
+    #: ids; previous null for a contact that had none), other_type (null where no rule set one).
+    changes: pl.LazyFrame | None = None
+    #: With a companies file: the companies written as the contacts are, and their changes.
+    companies_output: pl.LazyFrame | None = None
+    companies_added: tuple[str, ...] = ()
+    companies_changes: pl.DataFrame | None = None
+    #: ROW and NEW (stage id) of every contact classified, for the companies roll-up.
+    contact_stages: pl.DataFrame | None = None
 
 
 def _typed_contacts(contacts: Source, rules: Rules, ids: ContactIds) -> pl.LazyFrame:
@@ -328,21 +340,43 @@ def _expected(kind: str, rules: Rules) -> str:
 
 def classify(contacts: Source, deals: Source | None, consent: Source | None, rules: Rules, *,
              stage_format: str = "auto", output_file: str | None = None, checked_only: bool = False,
-             on_duplicate: str = "error") -> Classification:
+             on_duplicate: str = "error", companies: Source | None = None,
+             progress: StepCallback = no_progress) -> Classification:
     """Classify every contact: the result the report shows, and the output to stream.
 
     on_duplicate: "error" stops on a repeated Record ID; "keep-first" keeps the first
     row of each id and leaves the later ones out of the output (the report counts them).
     Raises InputError, listing every problem found, before anything is written.
+    `companies`: a companies export whose stages are rolled up from the contacts and deals.
     """
     try:
-        return _classify(contacts, deals, consent, rules, stage_format, output_file, checked_only, on_duplicate)
+        run = _classify(contacts, deals, consent, rules, stage_format, output_file, checked_only, on_duplicate, progress)
+        if companies is None:
+            return run
+        progress("rolling up the companies")
+        return _with_companies(run, companies, contacts, deals, rules, stage_format)
     except pl.exceptions.PolarsError as exc:
-        raise explain_read_error([contacts, deals, consent], exc) from None
+        raise explain_read_error([contacts, deals, consent, companies], exc) from None
 
 
-def _classify(contacts, deals, consent, rules, stage_format, output_file, checked_only, on_duplicate) -> Classification:
+def _with_companies(run: Classification, companies: Source, contacts: Source, deals: Source | None, rules: Rules,
+                    stage_format: str) -> Classification:
+    from dataclasses import replace
+
+    from .companies import classify_companies
+
     found = Diagnostics()
+    done = classify_companies(companies, contacts, run.contact_stages, deals, rules, found)
+    spellings = _spellings(done.decisions, rules) if stage_format == "auto" else None
+    output, added = _output(companies, done.decisions, rules, stage_format, spellings)
+    return replace(run, result=replace(run.result, companies=done.summary), companies_output=output,
+                   companies_added=tuple(added), companies_changes=done.changes)
+
+
+def _classify(contacts, deals, consent, rules, stage_format, output_file, checked_only, on_duplicate,
+              progress: StepCallback = no_progress) -> Classification:
+    found = Diagnostics()
+    progress("reading the contacts' record ids")
     # Step 1, facts: the record ids (once), facts per contact, link counts, unreadable values, repeated ids.
     ids = read_contact_ids(contacts, email=consent is not None or (deals is not None and deals.has("contact_email")),
                            deal_ids=deals is not None)
@@ -361,6 +395,7 @@ def _classify(contacts, deals, consent, rules, stage_format, output_file, checke
         if bad is not None:
             lazies[f"bad_{src.role}"] = bad
             checks.append((src, facts_used, f"bad_{src.role}"))
+    progress("working out the deal and consent facts", rows=ids.frame.height)
     if checked_only and contacts.format == "csv":
         # No output pass will parse every field of the contacts: check for broken rows here.
         lazies["parse_contacts"] = contacts.frame.select(pl.all().null_count())
@@ -389,6 +424,7 @@ def _classify(contacts, deals, consent, rules, stage_format, output_file, checke
     ids = ContactIds(ids.frame.select(ROW, KEY), ids.integer)
 
     # Step 2, decide: every contact's decision, as a narrow table.
+    progress("deciding every contact's stage")
     available = availability(set(rules.columns["contacts"]), set(contacts.resolved),
                              set(deals.resolved) if deals else None, set(consent.resolved) if consent else None,
                              "double_opt_in" in rules.columns["consent"])
@@ -425,6 +461,7 @@ def _classify(contacts, deals, consent, rules, stage_format, output_file, checke
     found.stop_on_errors()
 
     # Step 3, summarize: what the missing files and columns made undecided, and the report.
+    progress("summarizing")
     kept_at = _kept_at(kept)
     missing = missing_inputs(rules, available, contacts, consent, kept_at, found)
     for warning in rules.warnings:
@@ -434,7 +471,21 @@ def _classify(contacts, deals, consent, rules, stage_format, output_file, checke
     # Step 4, plan the output (lazy): streamed by whoever writes it.
     spellings = _spellings(kept, rules) if stage_format == "auto" else None
     output, added = _output(contacts, decisions, rules, stage_format, spellings)
-    return Classification(result, output, tuple(added))
+    return Classification(result, output, tuple(added), _changes(contacts, decisions),
+                          contact_stages=kept.select(ROW, NEW))
+
+
+def _changes(contacts: Source, decisions: pl.DataFrame) -> pl.LazyFrame:
+    """The changed contacts, for re-import files: their record id as written and the move."""
+    side = decisions.select(
+        pl.col(CUR).cast(pl.String).alias("previous"), pl.col(NEW).cast(pl.String).alias("new"),
+        (pl.col(OTHER) if OTHER in decisions.columns else pl.lit(None, dtype=pl.String)).alias("other_type"),
+        (pl.col("__lc_keep") if "__lc_keep" in decisions.columns else pl.lit(True)).alias("__lc_keep"),
+    )
+    ids = contacts.frame.select(pl.col(contacts.resolved["record_id"]).cast(pl.String).str.strip_chars().alias("record_id"))
+    return (pl.concat([ids, side.lazy()], how="horizontal")
+            .filter(pl.col("__lc_keep") & pl.col("new").ne_missing(pl.col("previous")))
+            .drop("__lc_keep"))
 
 
 def _file_problems(found: Diagnostics, sources: list[Source | None], records: dict[str, int | None],

@@ -12,7 +12,7 @@ from typing import Annotated, Callable, Optional
 import typer
 
 from . import __version__
-from .errors import EXIT_CHANGES, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, InputError, LifecycleError, OutputError
+from .errors import EXIT_CHANGES, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, InputError, LifecycleError, OutputError, Terminated
 
 app = typer.Typer(
     name="lifecycle",
@@ -32,7 +32,8 @@ class StageValues(str, Enum):
 
 RulesOpt = Annotated[Optional[str], typer.Option(
     "--rules", metavar="FILE",
-    help="Rules file. Default: $LIFECYCLE_RULES, else ./rules.yaml, else the built-in rules.")]
+    help="Rules file. Default: $LIFECYCLE_RULES, else rules.yaml in the current folder, else rules.yaml beside "
+         "the contacts file, else the built-in rules. Every report names the file used and a hash of it.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print no report; files asked for are still written.")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show the full error trace (for bug reports).")]
 NoColorOpt = Annotated[bool, typer.Option("--no-color", help="No colours in the report (also: NO_COLOR=1).")]
@@ -96,6 +97,7 @@ def _console(no_color: bool, stream=None):
 def _run(debug: bool, body: Callable[[], int]) -> None:
     """Run a command body and turn every outcome into an exit code and, for errors, one clear line."""
     _written_files().clear()  # the in-process test runner calls _run many times
+    previous = _catch_signals()
     try:
         code = body()
     except LifecycleError as exc:
@@ -112,6 +114,14 @@ def _run(debug: bool, body: Callable[[], int]) -> None:
                 break
             except KeyboardInterrupt:
                 continue
+    except Terminated as exc:
+        import signal
+
+        name = signal.Signals(exc.signum).name
+        done = _written_files()
+        changed = f"after writing {', '.join(done)} (complete); nothing was half-written" if done else "no output file was changed"
+        _say(f"lifecycle: stopped by {name}; {changed}\n")
+        code = 128 + exc.signum
     except BrokenPipeError:
         # The reader went away (`| head`): stop quietly, as other Unix tools do.
         _silence_stdout()
@@ -134,7 +144,45 @@ def _run(debug: bool, body: Callable[[], int]) -> None:
         else:
             _say(f"lifecycle: internal error: {type(exc).__name__}; run again with --debug for details, and please report it\n")
         code = 3
+    finally:
+        _restore_signals(previous)
     raise typer.Exit(code)
+
+
+#: Signals whose default action ends the process: each is turned into a `Terminated` so the
+#: temp files of a write in progress are removed (SIGINT is Python's KeyboardInterrupt already).
+_STOP_SIGNALS = ("SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGALRM", "SIGXCPU", "SIGXFSZ")
+
+
+def _catch_signals() -> dict:
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+
+    def stop(signum, _frame):
+        raise Terminated(signum)
+
+    previous = {}
+    for name in _STOP_SIGNALS:
+        number = getattr(signal, name, None)
+        if number is None:
+            continue
+        try:
+            if signal.getsignal(number) == signal.SIG_IGN:
+                continue  # `nohup` ignores SIGHUP on purpose: keep it that way
+            previous[number] = signal.signal(number, stop)
+        except (OSError, ValueError):
+            pass
+    return previous
+
+
+def _restore_signals(previous: dict) -> None:
+    import signal
+
+    for number, handler in previous.items():
+        signal.signal(number, handler)
 
 
 def _say(message: str) -> None:
@@ -170,7 +218,7 @@ def _silence_stdout() -> None:
 
 def _load_rules(explicit: str | None, preset: str | None = None, contacts: str | None = None):
     """--rules, --preset, $LIFECYCLE_RULES, ./rules.yaml, else the built-in rules; for a German
-    HubSpot export (German header row) the built-in hubspot-de preset."""
+    HubSpot export (German header row) the built-in hubspot-de preset. Returns the rules and their file."""
     from .rules import discover_rules, load_rules, preset_path
     from .sources import looks_german
 
@@ -179,13 +227,13 @@ def _load_rules(explicit: str | None, preset: str | None = None, contacts: str |
     if preset:
         path, display = preset_path(preset), f"preset {preset}"
     else:
-        path, display = discover_rules(explicit)
+        path, display = discover_rules(explicit, contacts)
         if display == "default rules" and contacts and contacts != "-" and looks_german(contacts):
             path, display = preset_path("hubspot-de"), f"preset hubspot-de (German headers in {contacts})"
     ruleset = load_rules(path, display)
     for warning in ruleset.warnings:
         sys.stderr.write(f"lifecycle: warning: {warning}\n")
-    return ruleset
+    return ruleset, path
 
 
 def _reader(inputs: list[str], delimiter: str | None, encoding: str | None):
@@ -204,25 +252,92 @@ def _reader(inputs: list[str], delimiter: str | None, encoding: str | None):
     return read
 
 
-def _emit(result: dict, fmt: "Format", reports: list[str], gates, *, quiet: bool, no_color: bool, text_stream, data_stream) -> int:
-    """Print the report, write --report files, and apply --fail-on gates; returns the exit code."""
+def _emit(result: dict, fmt: "Format", reports: list[str], gates, plan, *, quiet: bool, no_color: bool,
+          text_stream, data_stream, rules_path: Path | None = None) -> int:
+    """Write the --report files and everything else staged in `plan` (together), then print the
+    report and apply the --fail-on gates; returns the exit code."""
     from .gates import tripped
-    from .output import write_text
+    from .output import text_writer
     from .report import format_for_path, render, render_rich
     from .streams import write_data
 
+    result["run"] = _run_facts(rules_path)
+
+    for path in reports:
+        kind = format_for_path(path)
+        plan.stage(path, text_writer(_text_report(result) if kind == "text" else render(result, kind)))
+    plan.commit()
     if fmt == Format.text:
         if not quiet:
             render_rich(result, _console(no_color, text_stream))
     else:
         write_data(data_stream, render(result, fmt.value))
-    for path in reports:
-        kind = format_for_path(path)
-        write_text(path, _text_report(result) if kind == "text" else render(result, kind))
     failures = tripped(gates, result)
     for line in failures:
         sys.stderr.write(f"lifecycle: {line}\n")
     return EXIT_CHANGES if failures else EXIT_OK
+
+
+class _NoDisplay:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+    @staticmethod
+    def step(name: str, rows: int | None = None) -> None:
+        pass
+
+
+class _Display:
+    """A fresh terminal progress line each time it is entered (reading/deciding, then writing)."""
+
+    def __init__(self, no_color: bool, what: str) -> None:
+        self.no_color, self.what, self.current = no_color, what, None
+        self.rows: int | None = None
+
+    def __enter__(self):
+        from .progress import TerminalProgress
+
+        self.current = TerminalProgress(_console(self.no_color), self.what).__enter__()
+        if self.rows is not None:
+            self.current("continuing", rows=self.rows)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.current.__exit__(*exc)
+        self.current = None
+
+    def step(self, name: str, rows: int | None = None) -> None:
+        if rows is not None:
+            self.rows = rows
+        if self.current is not None:
+            self.current(name, rows=rows)
+
+
+def _progress(quiet: bool, no_color: bool, what: str):
+    """A progress line on stderr for long runs: only on a terminal, never with -q (nor in cron logs)."""
+    try:
+        interactive = sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        interactive = False
+    return _Display(no_color, what) if interactive and not quiet else _NoDisplay()
+
+
+def _run_facts(rules_path: Path | None) -> dict:
+    """When the report was made and from which rules (a short hash of the file: which version).
+    SOURCE_DATE_EPOCH, the reproducible-builds convention, fixes the time."""
+    from datetime import datetime, timezone
+
+    from .rules_view import rules_hash
+
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    try:
+        at = datetime.fromtimestamp(int(epoch), timezone.utc) if epoch else datetime.now(timezone.utc)
+    except (ValueError, OverflowError, OSError):
+        at = datetime.now(timezone.utc)
+    return {"at": at.strftime("%Y-%m-%dT%H:%M:%SZ"), "rules_hash": rules_hash(rules_path) if rules_path else None}
 
 
 def _text_report(result: dict) -> str:
@@ -237,6 +352,44 @@ def _text_report(result: dict) -> str:
     return buffer.getvalue()
 
 
+def import_files(run, contacts_src, ruleset, companies_src=None):
+    """The HubSpot re-import files of a classify run (see hubspot_import)."""
+    from .hubspot_import import ImportObject, build
+
+    objects = [ImportObject("contacts", run.changes.collect(), _file_header(contacts_src, "record_id"),
+                            _file_header(contacts_src, "stage"), ruleset.other_type_column)]
+    if companies_src is not None:
+        objects.append(ImportObject("companies", run.companies_changes, _file_header(companies_src, "record_id"),
+                                    _file_header(companies_src, "stage")))
+    return build(objects, ruleset, contacts_src.display)
+
+
+def write_companies(run, companies_src, target: str, plan) -> None:
+    """Stage the reclassified companies: as the contacts are written (format by name, the input's header)."""
+    import polars as pl
+
+    from .output import output_format, write_table
+    from .sources import find_read_error, output_header_line, polars_reason
+
+    out_format = output_format(target, companies_src.format)
+    header_line = None
+    if out_format == "csv" and companies_src.format == "csv" and companies_src.header_line is not None:
+        header_line = output_header_line(companies_src, companies_src.resolved["stage"], list(run.companies_added))
+    try:
+        write_table(run.companies_output, target, out_format, companies_src.dialect if companies_src.format == "csv" else None,
+                    header_line=header_line, plan=plan)
+    except pl.exceptions.PolarsError as exc:
+        raise find_read_error([companies_src]) or OutputError(f"{target}: cannot write: {polars_reason(exc)}") from None
+
+
+def _file_header(source, name: str) -> str:
+    """A resolved column's header as the file spells it (Polars' name can differ: repeats, quotes)."""
+    header = source.resolved[name]
+    if len(source.file_headers) == len(source.headers):
+        return source.file_headers[list(source.headers).index(header)]
+    return header
+
+
 def _default_output(contacts: str) -> str:
     path = Path(contacts)
     return str(path.with_name(f"{path.stem}.reclassified{path.suffix or '.csv'}"))
@@ -247,13 +400,16 @@ def classify(
     contacts: Annotated[str, typer.Argument(metavar="CONTACTS", help="Contacts export (CSV or Parquet; - reads CSV from stdin).")],
     deals: Annotated[Optional[str], typer.Option("--deals", metavar="FILE", help="Deals export. Without it, deal rules cannot fire and nobody is demoted for lack of deals.")] = None,
     consent: Annotated[Optional[str], typer.Option("--consent", metavar="FILE", help="Consent records (one row per subscription event). Without it, the contacts' own opt-out and confirmation columns decide.")] = None,
+    companies: Annotated[Optional[str], typer.Option("--companies", metavar="FILE", help="Companies export: each company gets the highest stage among its contacts (Other contacts do not count) and its own deals (won: Customer, open: Opportunity), written to --companies-output.")] = None,
+    companies_output: Annotated[Optional[str], typer.Option("--companies-output", metavar="OUT", help="Where to write the reclassified companies (.parquet: Parquet, else CSV). Default: COMPANIES.reclassified.csv beside the input.")] = None,
     rules: RulesOpt = None,
     preset: PresetOpt = None,
     strict: StrictOpt = False,
-    output: Annotated[Optional[str], typer.Option("--output", "-o", metavar="OUT", help="Where to write the reclassified contacts (- for stdout). Default: CONTACTS.reclassified.csv beside the input.")] = None,
+    output: Annotated[Optional[str], typer.Option("--output", "-o", metavar="OUT", help="Where to write the reclassified contacts: a .parquet name writes Parquet, any other CSV (in the input's delimiter and encoding); - for stdout. Default: CONTACTS.reclassified.csv beside the input.")] = None,
     stage_values: Annotated[StageValues, typer.Option("--stage-values", help="How to write changed stages: label (Marketing Lead), value (HubSpot internal, marketingqualifiedlead), or auto (as most of the file does; unchanged stages are left as written).")] = StageValues.auto,
     check: Annotated[bool, typer.Option("--check", help="Write no reclassified file; exit 1 if any contact would change stage (for CI).")] = False,
-    in_place: Annotated[bool, typer.Option("--in-place", help="Overwrite CONTACTS with the result, keeping the original as CONTACTS.bak.")] = False,
+    hubspot_import: Annotated[Optional[str], typer.Option("--hubspot-import", metavar="DIR", help="Also write the files to import the changes back into HubSpot into DIR (created if needed): contacts-1-clear-stage.csv (records moving back, whose stage must first be cleared), contacts-2-set-stage.csv (every changed record, HubSpot internal values) and README.txt (the order and the import settings).")] = None,
+    in_place: Annotated[bool, typer.Option("--in-place", help="Overwrite CONTACTS with the result, keeping the original as CONTACTS.bak (CONTACTS.bak-2, -3, ... when an earlier run's backup is there: no backup is ever replaced).")] = False,
     on_duplicate: Annotated[Duplicates, typer.Option("--on-duplicate", help="A Record ID that appears twice: error (stop), or keep-first (classify the first row, leave the others out and report them).")] = Duplicates.error,
     fail_on: FailOnOpt = None,
     fmt: FormatOpt = Format.text,
@@ -276,28 +432,53 @@ def classify(
         import polars as pl
 
         from .diagnostics import describe, strict_failure
-        from .output import backup_file, write_table
+        from .hubspot_import import file_names as import_file_names
+        from .output import OutputPlan, backup_path, backup_writer, output_format, text_writer, write_table
         from .sources import check_parses, find_read_error, output_header_line, polars_reason
 
-        ruleset = _load_rules(rules, preset, contacts)
+        ruleset, rules_file = _load_rules(rules, preset, contacts)
         gates = parse_gates(fail_on or [], ruleset)
-        inputs = [p for p in (contacts, deals, consent) if p]
+        inputs = [p for p in (contacts, deals, consent, companies) if p]
+        if companies_output and not companies:
+            raise InputError("--companies-output needs --companies FILE: the companies export to reclassify")
         if in_place and (output or contacts == "-"):
             raise OutputError("--in-place writes over CONTACTS itself: it cannot be combined with --output or stdin")
         target = contacts if in_place else output or ("-" if contacts == "-" else _default_output(contacts))
-        if target != "-" and not check and not in_place:
-            for given in inputs:
-                if given != "-" and Path(given).resolve() == Path(target).resolve():
-                    raise OutputError(f"{target}: the output would overwrite the input file {given}; choose another --output")
+        plan = OutputPlan()
+        for path, what in ((contacts, "contacts file"), (deals, "deals file"), (consent, "consent file"),
+                           (companies, "companies file"), (rules_file, "rules file")):
+            plan.read(path, what)
+        companies_target = None
+        if companies and not check:
+            companies_target = companies_output or ("-" if companies == "-" else _default_output(companies))
+            if companies_target == "-":
+                raise OutputError("--companies-output - (stdout) is not supported: give a file name")
+            plan.write(companies_target, "reclassified companies")
+        backup = earlier_backup = None
+        if not check:
+            plan.write(target, "reclassified contacts", in_place=in_place)
+            if in_place:
+                backup, earlier_backup = backup_path(contacts)
+                plan.write(backup, "backup of the contacts file")
+        for path in report or []:
+            plan.write(path, "report")
+        if hubspot_import:
+            plan.folder(hubspot_import, "HubSpot import folder")
+            for name in import_file_names(["contacts", "companies"] if companies else ["contacts"]):
+                plan.write(os.path.join(hubspot_import, name), "HubSpot import file")
+        plan.check()  # before anything is read: a clash costs nothing yet
         read = _reader(inputs, delimiter, encoding)
         contacts_src = read(contacts, "contacts", ruleset.columns["contacts"])
         deals_src = read(deals, "deals", ruleset.columns["deals"]) if deals else None
         consent_src = read(consent, "consent", ruleset.columns["consent"]) if consent else None
+        companies_src = read(companies, "companies", ruleset.columns["companies"]) if companies else None
 
+        show = _progress(quiet, no_color, "classify")
         try:
-            run = classify_contacts(contacts_src, deals_src, consent_src, ruleset, stage_format=stage_values.value,
-                                    output_file=None if check else target, checked_only=check,
-                                    on_duplicate=on_duplicate.value)
+            with show:
+                run = classify_contacts(contacts_src, deals_src, consent_src, ruleset, stage_format=stage_values.value,
+                                        output_file=None if check else target, checked_only=check,
+                                        on_duplicate=on_duplicate.value, companies=companies_src, progress=show.step)
         except InputError as exc:
             if fmt == Format.json and getattr(exc, "diagnostics", None):
                 # Tools reading the JSON report get the findings that stopped the run too.
@@ -317,24 +498,38 @@ def classify(
             failure = strict_failure(list(result.diagnostics))
             if failure is not None:
                 raise failure
-        if in_place and not check:
-            backup_file(contacts)
-        if not check:
-            header_line = None
-            if contacts_src.format == "csv" and contacts_src.header_line is not None:
-                header_line = output_header_line(contacts_src, contacts_src.resolved["stage"], list(run.added_columns))
-            if target == "-":
-                check_parses(contacts_src)  # what went to stdout cannot be taken back
-            try:
-                write_table(run.output, target, contacts_src.format, contacts_src.dialect, stdout=sys.stdout.buffer,
-                            header_line=header_line)
-            except pl.exceptions.PolarsError as exc:
-                # The output streams from the contacts file: a row Polars cannot parse shows up here.
-                raise find_read_error([contacts_src]) or OutputError(f"{target}: cannot write: {polars_reason(exc)}") from None
-        # The text report is a message (stderr); other formats are data, on stdout unless the CSV went there.
-        data_stream = sys.stderr if target == "-" else sys.stdout
-        code = _emit(result.to_dict(), fmt, report or [], gates, quiet=quiet, no_color=no_color,
-                     text_stream=sys.stderr, data_stream=data_stream)
+        with plan:
+            with show:
+                show.step("writing the output")
+                if backup is not None:
+                    plan.stage(backup, backup_writer(contacts), exclusive=True)
+                if hubspot_import:
+                    files = import_files(run, contacts_src, ruleset, companies_src)
+                    for name, text in files.files.items():
+                        plan.stage(os.path.join(hubspot_import, name), text_writer(text))
+                if not check:
+                    out_format = output_format(target, contacts_src.format, in_place=in_place)
+                    dialect = contacts_src.dialect if contacts_src.format == "csv" else None
+                    header_line = None
+                    if out_format == "csv" and contacts_src.format == "csv" and contacts_src.header_line is not None:
+                        header_line = output_header_line(contacts_src, contacts_src.resolved["stage"], list(run.added_columns))
+                    if target == "-":
+                        check_parses(contacts_src)  # what went to stdout cannot be taken back
+                    try:
+                        write_table(run.output, target, out_format, dialect, stdout=sys.stdout.buffer,
+                                    header_line=header_line, plan=plan)
+                    except pl.exceptions.PolarsError as exc:
+                        # The output streams from the contacts file: a row Polars cannot parse shows up here.
+                        raise find_read_error([contacts_src]) or OutputError(f"{target}: cannot write: {polars_reason(exc)}") from None
+                if companies_target is not None:
+                    write_companies(run, companies_src, companies_target, plan)
+            # The text report is a message (stderr); other formats are data, on stdout unless the CSV went there.
+            data_stream = sys.stderr if target == "-" else sys.stdout
+            code = _emit(result.to_dict(), fmt, report or [], gates, plan, quiet=quiet, no_color=no_color,
+                         text_stream=sys.stderr, data_stream=data_stream, rules_path=rules_file)
+        if earlier_backup is not None:
+            sys.stderr.write(f"lifecycle: kept the original as {backup}; {earlier_backup} is an earlier run's backup "
+                             "and was left as it was\n")
         if check and result.changed:
             return EXIT_CHANGES
         return code
@@ -370,14 +565,24 @@ def diff(
         from .diff import diff_columns
         from .gates import parse_gates
 
-        ruleset = _load_rules(rules)
+        from .output import OutputPlan
+
+        ruleset, rules_file = _load_rules(rules, None, before)
         gates = parse_gates(fail_on or [], ruleset)
+        plan = OutputPlan()
+        plan.read(before, "earlier export")
+        plan.read(after, "later export")
+        plan.read(rules_file, "rules file")
+        for path in report or []:
+            plan.write(path, "report")
+        plan.check()
         wanted = diff_columns(ruleset, key, stage)
         read = _reader([before, after], delimiter, encoding)
         extra = tuple(c.strip() for c in (columns or "").split(",") if c.strip())
         result = diff_exports(read(before, "contacts", wanted), read(after, "contacts", wanted), ruleset, columns=extra)
-        return _emit(result.to_dict(), fmt, report or [], gates, quiet=quiet, no_color=no_color,
-                     text_stream=sys.stdout, data_stream=sys.stdout)
+        with plan:
+            return _emit(result.to_dict(), fmt, report or [], gates, plan, quiet=quiet, no_color=no_color,
+                         text_stream=sys.stdout, data_stream=sys.stdout, rules_path=rules_file)
 
     _run(debug, body)
 
@@ -416,11 +621,18 @@ def sql(
     """
 
     def body() -> int:
-        from .output import write_text
+        from .output import OutputPlan, write_text
         from .sql import STAR_REPLACE_DIALECTS, build_query
         from .streams import write_data
 
-        ruleset = _load_rules(rules)
+        ruleset, rules_file = _load_rules(rules)
+        plan = OutputPlan()
+        plan.read(rules_file, "rules file")
+        for path, what in ((contacts_header, "contacts header file"), (deals_header, "deals header file"),
+                           (consent_header, "consent header file")):
+            plan.read(path, what)
+        plan.write(output, "query")
+        plan.check()
         if dialect.value not in STAR_REPLACE_DIALECTS and not contacts_header:
             raise InputError(f"--dialect {dialect.value} needs --contacts-header FILE: an export whose header row lists "
                              "the contacts table's columns, so the query can name every output column")
@@ -428,7 +640,9 @@ def sql(
         read = _reader([p for p in (contacts_header, deals_header, consent_header) if p], delimiter, encoding)
         for role, path in (("contacts", contacts_header), ("deals", deals_header), ("consent", consent_header)):
             if path:
-                headers[role] = list(read(path, role, ruleset.columns[role]).headers)
+                source = read(path, role, ruleset.columns[role])
+                # As the file has them: a warehouse loads `"Note ""A"""` as Note "A", as a CSV reader should.
+                headers[role] = list(source.file_headers or source.headers)
         try:
             query = build_query(
                 ruleset, dialect=dialect.value, contacts=contacts_table,
@@ -441,6 +655,219 @@ def sql(
             write_text(output, query + "\n")
         else:
             write_data(sys.stdout, query + "\n")
+        return EXIT_OK
+
+    _run(debug, body)
+
+
+@app.command("test")
+def test_rules(
+    rules_file: Annotated[Optional[str], typer.Argument(metavar="[RULES]", help="Rules file whose test cases to run. Default: as classify finds it ($LIFECYCLE_RULES, ./rules.yaml, the built-in rules).")] = None,
+    preset: PresetOpt = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the failures and the summary line.")] = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Run the test cases of a rules file (its tests: section) and show which pass.
+
+    Each case is a contact (with its deals and consent events) and the stage and rule it
+    should get; exit 1 when any case fails.
+
+    Example: lifecycle test rules.yaml
+    """
+
+    def body() -> int:
+        from .rule_tests import load_cases, report_lines, run_cases
+
+        ruleset, path = _load_rules(rules_file, preset)
+        cases = load_cases(path, ruleset.path)
+        if not cases:
+            raise InputError(f"{ruleset.path}: has no test cases; add a tests: section (lifecycle init writes one "
+                             "with examples)")
+        outcomes, seconds = run_cases(cases, ruleset)
+        lines, ok = report_lines(outcomes, seconds, ruleset.path)
+        if quiet:
+            lines = [line for line in lines if not line.endswith(" PASSED")]
+        sys.stdout.write("\n".join(lines) + "\n")
+        return EXIT_OK if ok else EXIT_CHANGES
+
+    _run(debug, body)
+
+
+class RulesFormat(str, Enum):
+    text = "text"
+    json = "json"
+    markdown = "markdown"
+
+
+class ExplainFormat(str, Enum):
+    text = "text"
+    json = "json"
+
+
+@app.command()
+def explain(
+    contacts: Annotated[str, typer.Argument(metavar="CONTACTS", help="Contacts export (CSV or Parquet).")],
+    record_id: Annotated[str, typer.Argument(metavar="ID", help="The contact's Record ID.")],
+    deals: Annotated[Optional[str], typer.Option("--deals", metavar="FILE", help="Deals export, as for classify.")] = None,
+    consent: Annotated[Optional[str], typer.Option("--consent", metavar="FILE", help="Consent records, as for classify.")] = None,
+    rules: RulesOpt = None,
+    preset: PresetOpt = None,
+    fmt: Annotated[ExplainFormat, typer.Option("--format", "-f", help="text or json.")] = ExplainFormat.text,
+    delimiter: DelimiterOpt = None,
+    encoding: EncodingOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Show why one contact gets its stage: the columns read, the deals and consent events that
+    link to it, the facts, and every rule in order as true, false or unknown, part by part.
+
+    Example: lifecycle explain contacts.csv 51234567899 --deals deals.csv --consent consent.csv
+    """
+
+    def body() -> int:
+        import json
+
+        from .explain import explain as explain_contact
+        from .explain import render_text
+
+        ruleset, _ = _load_rules(rules, preset, contacts)
+        read = _reader([p for p in (contacts, deals, consent) if p], delimiter, encoding)
+        contacts_src = read(contacts, "contacts", ruleset.columns["contacts"])
+        deals_src = read(deals, "deals", ruleset.columns["deals"]) if deals else None
+        consent_src = read(consent, "consent", ruleset.columns["consent"]) if consent else None
+        view = explain_contact(contacts_src, deals_src, consent_src, ruleset, record_id)
+        if fmt == ExplainFormat.json:
+            sys.stdout.write(json.dumps(view, indent=2, ensure_ascii=False, default=str) + "\n")
+        else:
+            sys.stdout.write(render_text(view, ruleset))
+        return EXIT_OK
+
+    _run(debug, body)
+
+
+@app.command()
+def validate(
+    rules_file: Annotated[Optional[str], typer.Argument(metavar="[RULES]", help="Rules file to check. Default: as classify finds it.")] = None,
+    preset: PresetOpt = None,
+    fmt: Annotated[RulesFormat, typer.Option("--format", "-f", help="text or json.")] = RulesFormat.text,
+    debug: DebugOpt = False,
+) -> None:
+    """Check a rules file without any data and list every problem at once, each with its line.
+
+    Exit 0 when the file is clean, 1 when it has problems (warnings included).
+
+    Example: lifecycle validate rules.yaml
+    """
+
+    def body() -> int:
+        import json
+
+        from .rules import discover_rules, preset_path, validate_rules
+
+        if rules_file and preset:
+            raise InputError("give a rules file or --preset, not both")
+        path, display = (preset_path(preset), f"preset {preset}") if preset else discover_rules(rules_file)
+        if not path.exists():
+            raise InputError(f"{display}: rules file not found")
+        problems = validate_rules(path, display)
+        if fmt == RulesFormat.json:
+            sys.stdout.write(json.dumps({"command": "validate", "rules_file": display, "ok": not problems,
+                                         "problems": problems}, indent=2, ensure_ascii=False) + "\n")
+        else:
+            for p in problems:
+                where = f"{p['file']}:{p['line']}" if p["line"] else p["file"]
+                sys.stdout.write(f"{where}: {p['severity']}: {_terminal_safe(p['message'])}\n")
+                if p["hint"]:
+                    sys.stdout.write(f"  hint: {_terminal_safe(p['hint'])}\n")
+            errors = sum(p["severity"] == "error" for p in problems)
+            sys.stdout.write(f"{display}: {errors} errors, {len(problems) - errors} warnings\n" if problems
+                             else f"{display}: no problems found\n")
+        return EXIT_CHANGES if problems else EXIT_OK
+
+    _run(debug, body)
+
+
+def _terminal_safe(text: str) -> str:
+    """Control characters (terminal escape sequences) shown escaped, never sent to the terminal."""
+    return "".join(c if c in "\n\t" or (c.isprintable() and c != "\x1b") else f"\\x{ord(c):02x}" for c in text)
+
+
+@app.command("rules")
+def show_rules(
+    rules_file: Annotated[Optional[str], typer.Argument(metavar="[RULES]", help="Rules file to show. Default: as classify finds it.")] = None,
+    preset: PresetOpt = None,
+    fmt: Annotated[RulesFormat, typer.Option("--format", "-f", help="text, json or markdown (e.g. for a pull request).")] = RulesFormat.text,
+    no_color: NoColorOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """List the stages and the rules in order, with what each rule means.
+
+    Example: lifecycle rules --format markdown > RULES.md
+    """
+
+    def body() -> int:
+        import json
+
+        from .rules_view import render_rich, to_dict, to_markdown
+
+        ruleset, path = _load_rules(rules_file, preset)
+        view = to_dict(ruleset, path)
+        if fmt == RulesFormat.json:
+            sys.stdout.write(json.dumps(view, indent=2, ensure_ascii=False) + "\n")
+        elif fmt == RulesFormat.markdown:
+            sys.stdout.write(to_markdown(view))
+        else:
+            render_rich(view, _console(no_color, sys.stdout))
+        return EXIT_OK
+
+    _run(debug, body)
+
+
+@app.command()
+def init(
+    preset: Annotated[str, typer.Option("--preset", metavar="NAME", help="Which rules to start from: hubspot (default), hubspot-de (German HubSpot) or salesforce.")] = "hubspot",
+    force: Annotated[bool, typer.Option("--force", help="Overwrite a rules.yaml (and its test case files) already here.")] = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Write a commented starter rules.yaml, with its test cases, into the current folder.
+
+    Edit it, check it with `lifecycle validate`, test it with `lifecycle test`; classify
+    then finds it by itself when run from this folder or on a contacts file beside it.
+
+    Example: lifecycle init --preset hubspot-de
+    """
+
+    def body() -> int:
+        import glob
+
+        from .output import OutputPlan, backup_writer
+        from .rules import load_rules, preset_path
+        from .yamlnodes import load_lined_yaml
+
+        source = preset_path(preset)
+        load_rules(source, f"preset {preset}")  # a preset that does not load is a bug, not a starter
+        copies = [(source, Path("rules.yaml"))]
+        doc = load_lined_yaml(source, f"preset {preset}")
+        for item in (doc.data or {}).get("tests") or []:
+            if isinstance(item, dict) and set(item) == {"include"}:
+                for match in sorted(glob.glob(str(source.parent / item["include"]))):
+                    copies.append((Path(match), Path(match).relative_to(source.parent)))
+        existing = [str(target) for _, target in copies if os.path.lexists(target)]
+        if existing and not force:
+            raise OutputError(f"{', '.join(existing)} already exist{'s' if len(existing) == 1 else ''} here; "
+                              "lifecycle init does not overwrite them (use --force to replace them)")
+        plan = OutputPlan()
+        for target in sorted({t.parent for _, t in copies if str(t.parent) != "."}):
+            plan.folder(str(target), "folder of test cases")
+        for _, target in copies:
+            plan.write(str(target), "starter rules" if target.name == "rules.yaml" else "test cases")
+        plan.check()
+        with plan:
+            for src, target in copies:
+                plan.stage(str(target), backup_writer(str(src)))
+            plan.commit()
+        sys.stderr.write(f"lifecycle: wrote {', '.join(str(t) for _, t in copies[:3])}"
+                         f"{f' and {len(copies) - 3} more' if len(copies) > 3 else ''} (from preset {preset}); "
+                         "check them with: lifecycle validate && lifecycle test\n")
         return EXIT_OK
 
     _run(debug, body)

@@ -32,3 +32,13 @@ class InputError(LifecycleError):
 
 class OutputError(LifecycleError):
     """An output cannot be written where it was asked for."""
+
+
+class Terminated(BaseException):
+    """A signal asking the run to stop (SIGTERM from cron or a CI timeout, SIGHUP from a closed
+    terminal, ...). A BaseException like Ctrl-C's KeyboardInterrupt, so the same cleanup runs: no
+    temp file is left and no output is half-written. The exit code is 128 + the signal's number."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum

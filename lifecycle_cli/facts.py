@@ -195,8 +195,9 @@ def read_contact_ids(contacts: Source, *, email: bool, deal_ids: bool) -> Contac
     return ContactIds(frame, integer)
 
 
-def deal_facts(deals: Source, ids: ContactIds, rules: Rules) -> tuple[pl.LazyFrame, pl.LazyFrame, pl.LazyFrame | None]:
-    """(facts per contact key: deals, won_deals, open_deals, lost_deals; one row of link counts; unreadable values)."""
+def deal_outcome(deals: Source, rules: Rules) -> tuple[pl.Expr, pl.Expr]:
+    """(won, lost) for each deal row, never null: won by its stage or Is Closed Won; lost by its
+    stage, Is closed lost, or closed without being won. Neither: the deal is open."""
     v = rules.values
     stage = deals.raw("stage")
     won = (in_values(stage, v["won_deal_stages"]) | parse_bool(deals.raw("is_won"), rules)).fill_null(False)
@@ -205,6 +206,12 @@ def deal_facts(deals: Source, ids: ContactIds, rules: Rules) -> tuple[pl.LazyFra
         | parse_bool(deals.raw("is_lost"), rules)
         | parse_bool(deals.raw("is_closed"), rules)
     ).fill_null(False)
+    return won, lost
+
+
+def deal_facts(deals: Source, ids: ContactIds, rules: Rules) -> tuple[pl.LazyFrame, pl.LazyFrame, pl.LazyFrame | None]:
+    """(facts per contact key: deals, won_deals, open_deals, lost_deals; one row of link counts; unreadable values)."""
+    won, lost = deal_outcome(deals, rules)
     # Deals are read once into a compact table: every link and count below reads it.
     flags = deals.frame.with_row_index(ROW).select(
         ROW,

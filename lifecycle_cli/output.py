@@ -9,6 +9,7 @@ import os
 import secrets
 import select
 import shutil
+import stat
 import tempfile
 import threading
 from pathlib import Path
@@ -39,12 +40,22 @@ def csv_options(dialect: CsvDialect | None) -> dict:
     }
 
 
+def output_format(target: str, input_format: str, *, in_place: bool = False) -> str:
+    """The format to write: Parquet for a `.parquet` name, CSV for any other name and for stdout;
+    `--in-place` keeps the input's format (the file stays what it was)."""
+    if in_place:
+        return input_format
+    return "parquet" if target != "-" and Path(target).suffix.lower() == ".parquet" else "csv"
+
+
 def write_table(table: pl.LazyFrame, target: str, fmt: str, dialect: CsvDialect | None, *,
-                stdout: BinaryIO | None = None, header_line: str | None = None) -> None:
+                stdout: BinaryIO | None = None, header_line: str | None = None, plan: "OutputPlan | None" = None) -> None:
     """Stream `table` as CSV (in the input's dialect and encoding) or Parquet to a path, or as CSV to stdout for "-".
 
     `header_line` (CSV only): the header to write instead of the table's column names, without
     line end (see `sources.output_header_line`): the input's header byte for byte.
+    `plan`: stage the file in that output plan (moved into place by its commit) instead of
+    writing it on its own.
     """
     if target == "-":
         assert stdout is not None
@@ -64,9 +75,13 @@ def write_table(table: pl.LazyFrame, target: str, fmt: str, dialect: CsvDialect 
             raise
         return
     if fmt == "parquet":
-        atomic_write(Path(target), lambda fh: table.sink_parquet(fh))
+        write = lambda fh: table.sink_parquet(fh)  # noqa: E731
     else:
-        atomic_write(Path(target), lambda fh: _sink_csv(table, fh, dialect, header_line, target))
+        write = lambda fh: _sink_csv(table, fh, dialect, header_line, target)  # noqa: E731
+    if plan is not None:
+        plan.stage(target, write)
+    else:
+        atomic_write(Path(target), write)
 
 
 def _reader_gone(stream: BinaryIO) -> bool:
@@ -167,26 +182,195 @@ class _EncodingPipe:
 
 
 def write_text(target: str, text: str) -> None:
-    atomic_write(Path(target), lambda fh: fh.write(text.encode("utf-8")))
+    atomic_write(Path(target), text_writer(text))
 
 
-def backup_file(path: str) -> str:
-    """Copy `path` to `path.bak` (atomically, keeping its bytes) before it is overwritten."""
-    source = Path(path)
-    backup = source.with_name(source.name + ".bak")
+def text_writer(text: str) -> Callable[[BinaryIO], object]:
+    return lambda fh: fh.write(text.encode("utf-8"))
+
+
+def backup_writer(path: str) -> Callable[[BinaryIO], object]:
+    """A writer copying `path`'s bytes, for the backup `--in-place` keeps."""
 
     def copy(fh: BinaryIO) -> None:
-        with open(source, "rb") as src:
+        with open(path, "rb") as src:
             shutil.copyfileobj(src, fh, 1 << 20)
 
-    atomic_write(backup, copy)
-    return str(backup)
+    return copy
 
 
-def atomic_write(target: Path, write: Callable[[BinaryIO], object]) -> None:
-    """Run `write(file)` on a temp file beside `target` and move it over `target` once complete.
+def backup_path(path: str) -> tuple[str, str | None]:
+    """Where `--in-place` keeps the original of `path`: `path.bak`, or, when an earlier run's
+    backup is there, the first free `path.bak-2`, `path.bak-3`, ... (an earlier backup may be the
+    only copy of the export as it came from the CRM). Returns the path and the earlier backup, if any."""
+    source = Path(path)
+    first = source.with_name(source.name + ".bak")
+    if not os.path.lexists(first):
+        return str(first), None
+    n = 2
+    while os.path.lexists(candidate := source.with_name(f"{source.name}.bak-{n}")):
+        n += 1
+    return str(candidate), str(first)
 
-    On any failure, Ctrl-C included, the temp file is removed and `target` is left as it was.
+
+# --------------------------------------------------------------------------- the output plan
+
+
+def _identity(path: str) -> tuple:
+    """What makes two spellings of a path the same file: the device and inode when the file exists
+    (hard links, symlinks, `..`), else the absolute path with symlinks resolved."""
+    try:
+        st = os.stat(path)
+        return ("inode", st.st_dev, st.st_ino)
+    except OSError:
+        return ("path", os.path.realpath(path))
+
+
+class OutputPlan:
+    """Every file a run reads and writes, checked before anything is read, written together at the end.
+
+    `read` and `write` list the paths (with what they are, for the message); `check` refuses a
+    write onto anything the run reads or onto another write, onto something that is not a
+    regular file (a device, a pipe, a folder), and into a folder that does not exist or cannot
+    be written; `stage` writes one output to a temp file beside its target; `commit` moves all
+    staged files into place, in the order staged, only once every one of them is complete. A
+    failure or signal before that leaves every target as it was and no temp file behind.
+    """
+
+    def __init__(self) -> None:
+        self.reads: list[tuple[str, str]] = []
+        self.writes: list[tuple[str, str, bool]] = []
+        self.folders: dict[str, str] = {}  #: folders the run creates when missing (realpath -> as given)
+        self._staged: list[tuple[Path, str, Path, bool]] = []
+        self._created: list[Path] = []
+
+    def read(self, path: str | os.PathLike | None, what: str) -> None:
+        if path is not None and str(path) != "-":
+            self.reads.append((str(path), what))
+
+    def write(self, path: str | None, what: str, *, in_place: bool = False) -> None:
+        """A file this run will write; `in_place`: it replaces the contacts file on purpose (`--in-place`)."""
+        if path is not None and path != "-":
+            self.writes.append((path, what, in_place))
+
+    def folder(self, path: str, what: str) -> None:
+        """A folder the run writes files into, created (with the files, at the end) when it does not exist."""
+        target = Path(path)
+        if target.exists() and not target.is_dir():
+            raise OutputError(f"{path}: cannot write the {what} here: it is a file, not a folder")
+        if not target.exists():
+            parent = target.parent if str(target.parent) else Path(".")
+            if not parent.is_dir():
+                raise OutputError(f"{path}: cannot create the {what}: the folder '{parent}' does not exist")
+        self.folders[os.path.realpath(path)] = path
+
+    def check(self) -> None:
+        reads = [(path, what, _identity(path)) for path, what in self.reads]
+        seen: list[tuple[str, str, tuple]] = []
+        for path, what, in_place in self.writes:
+            self._check_target(path, what)
+            identity = _identity(path)
+            for read, read_what, read_identity in reads:
+                if identity == read_identity and not (in_place and read_what == "contacts file"):
+                    named = read_what if read == path else f"{read_what} {read}"
+                    raise OutputError(f"{path}: the {what} would overwrite the input {named}, which this run reads; "
+                                      f"choose another path for the {what}")
+            for other, other_what, other_identity in seen:
+                if identity == other_identity:
+                    raise OutputError(f"{path}: the {what} and the {other_what} would both be written to this file; "
+                                      "give each its own path")
+            seen.append((path, what, identity))
+
+    def _check_target(self, path: str, what: str) -> None:
+        target = Path(path)
+        if os.path.lexists(target):
+            try:
+                st = os.stat(target)
+            except OSError as exc:
+                raise OutputError(f"{path}: cannot write the {what} here: {exc.strerror}") from None
+            if stat.S_ISDIR(st.st_mode):
+                raise OutputError(f"{path}: cannot write the {what}: it is a folder; give a file name")
+            if not stat.S_ISREG(st.st_mode):
+                raise OutputError(
+                    f"{path}: cannot write the {what}: it is not a regular file (a device, pipe or socket), and "
+                    "lifecycle only replaces files; use -o - to write to stdout, or --check to write nothing")
+        directory = target.parent if str(target.parent) else Path(".")
+        if not directory.is_dir() and os.path.realpath(directory) in self.folders:
+            directory = directory.parent if str(directory.parent) else Path(".")  # created by the run: check its parent
+        if not directory.is_dir():
+            raise OutputError(f"{path}: cannot write the {what}: the folder '{directory}' does not exist")
+        try:
+            read_only = bool(os.statvfs(directory).f_flag & os.ST_RDONLY)
+        except (AttributeError, OSError):  # no statvfs (Windows)
+            read_only = False
+        if read_only:
+            raise OutputError(f"{path}: cannot write the {what}: '{directory}' is on a Read-only file system")
+        if not os.access(directory, os.W_OK | os.X_OK):
+            raise OutputError(f"{path}: cannot write the {what}: no permission to create files in '{directory}'")
+
+    def stage(self, target: str, write: Callable[[BinaryIO], object], *, exclusive: bool = False) -> None:
+        """Write one output to a temp file beside `target`; `exclusive`: never replace an existing file at commit."""
+        path = Path(target)
+        directory = path.parent if str(path.parent) else Path(".")
+        if not directory.exists() and os.path.realpath(directory) in self.folders:
+            try:
+                directory.mkdir()
+            except OSError as exc:
+                raise OutputError(f"{directory}: cannot create the folder: {exc.strerror}") from None
+            self._created.append(directory)
+        prefix = f".{path.name}.{secrets.token_hex(4)}."
+        # Listed before the temp file exists, so an interruption at any point finds it (see atomic_write).
+        self._staged.append((path, prefix, directory, exclusive))
+        tmp = _write_temp(path, directory, prefix, write)
+        self._staged[-1] = (path, str(tmp), directory, exclusive)
+
+    def commit(self) -> list[str]:
+        """Move every staged file into place, in the order staged; returns their paths."""
+        done = []
+        try:
+            while self._staged:
+                path, tmp, _, exclusive = self._staged[0]
+                _move_into_place(Path(tmp), path, exclusive=exclusive)
+                self._staged.pop(0)
+                WRITTEN.append(str(path))
+                done.append(str(path))
+            self._created.clear()  # they hold the files now
+        except BaseException:
+            self.abort()
+            raise
+        return done
+
+    def abort(self) -> None:
+        """Remove every temp file not yet moved into place (safe to call more than once)."""
+        while self._staged:
+            path, tmp, directory, _ = self._staged[-1]
+            try:
+                if tmp.endswith(".tmp"):
+                    Path(tmp).unlink(missing_ok=True)
+                else:  # a prefix: the temp file may exist without its name known yet
+                    _remove_temp(directory, tmp)
+            except KeyboardInterrupt:
+                continue  # a Ctrl-C Polars handed back, raised again: retry until the temp file is gone
+            except OSError:
+                pass
+            self._staged.pop()
+        while self._created:  # folders this run made, left empty by the cleanup
+            try:
+                self._created[-1].rmdir()
+            except OSError:
+                pass
+            self._created.pop()
+
+    def __enter__(self) -> "OutputPlan":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.abort()
+
+
+def _write_temp(target: Path, directory: Path, prefix: str, write: Callable[[BinaryIO], object]) -> Path:
+    """Run `write(file)` on a new temp file beside `target` named `prefix...tmp`; on any failure it is removed.
+
     Two details make that hold:
     - The temp file's name starts with a random tag chosen before the file exists, so the
       cleanup finds it even when Ctrl-C lands between its creation and the line that names it.
@@ -194,12 +378,10 @@ def atomic_write(target: Path, write: Callable[[BinaryIO], object]) -> None:
       descriptor, so a write still winding down after Ctrl-C cannot create the file again
       once the cleanup has removed it.
     """
-    directory = target.parent if str(target.parent) else Path(".")
     if not directory.is_dir():
         raise OutputError(f"{target}: cannot write: the folder '{directory}' does not exist")
     if target.is_dir():
         raise OutputError(f"{target}: cannot write: it is a folder")
-    prefix = f".{target.name}.{secrets.token_hex(4)}."
     try:
         try:
             fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=directory)
@@ -215,8 +397,7 @@ def atomic_write(target: Path, write: Callable[[BinaryIO], object]) -> None:
             umask = os.umask(0)
             os.umask(umask)
             os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, target)
-        WRITTEN.append(str(target))
+        return Path(tmp)
     except BaseException as exc:
         # Polars hands back a Ctrl-C it caught and Python then raises the same Ctrl-C again,
         # at any point of this cleanup, even on entering a function: retry until the temp file is gone.
@@ -229,6 +410,25 @@ def atomic_write(target: Path, write: Callable[[BinaryIO], object]) -> None:
         if isinstance(exc, OSError):
             raise OutputError(f"{target}: cannot write: {exc.strerror or exc}") from None
         raise
+
+
+def _move_into_place(tmp: Path, target: Path, *, exclusive: bool) -> None:
+    if exclusive:
+        try:
+            os.link(tmp, target)  # fails if a file appeared there meanwhile: a backup is never replaced
+        except FileExistsError:
+            raise OutputError(f"{target}: cannot keep the backup there: a file of that name appeared during the run") from None
+        tmp.unlink()
+    else:
+        os.replace(tmp, target)
+
+
+def atomic_write(target: Path, write: Callable[[BinaryIO], object]) -> None:
+    """Write one file on its own: a temp file beside `target`, moved over it once complete
+    (see `OutputPlan`); on any failure, Ctrl-C included, `target` is left as it was."""
+    with OutputPlan() as plan:
+        plan.stage(str(target), write)
+        plan.commit()
 
 
 def _remove_temp(directory: Path, prefix: str) -> None:
