@@ -36,6 +36,13 @@ RulesOpt = Annotated[Optional[str], typer.Option(
     "--rules", metavar="FILE",
     help="Rules file. Default: $LIFECYCLE_RULES, else rules.yaml in the current folder, else rules.yaml beside "
          "the contacts file, else the built-in rules. Every report names the file used and a hash of it.")]
+DealsOpt = Annotated[Optional[str], typer.Option(
+    "--deals", metavar="FILE",
+    help="Deals export. Without it, deal rules cannot fire and nobody is demoted for lack of deals.")]
+ConsentOpt = Annotated[Optional[str], typer.Option(
+    "--consent", metavar="FILE",
+    help="Consent records (one row per subscription event). Without it, the contacts' own opt-out and "
+         "confirmation columns decide.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print no report; files asked for are still written.")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show the full error trace (for bug reports).")]
 NoColorOpt = Annotated[bool, typer.Option("--no-color", help="No colours in the report (also: NO_COLOR=1).")]
@@ -379,8 +386,8 @@ def _default_output(contacts: str) -> str:
 @app.command(epilog="\b\nExample: lifecycle classify contacts.csv --deals deals.csv --consent consent.csv --hubspot-import hubspot/")
 def classify(
     contacts: Annotated[str, typer.Argument(metavar="CONTACTS", help="Contacts export (CSV or Parquet; - reads CSV from stdin).")],
-    deals: Annotated[Optional[str], typer.Option("--deals", metavar="FILE", help="Deals export. Without it, deal rules cannot fire and nobody is demoted for lack of deals.")] = None,
-    consent: Annotated[Optional[str], typer.Option("--consent", metavar="FILE", help="Consent records (one row per subscription event). Without it, the contacts' own opt-out and confirmation columns decide.")] = None,
+    deals: DealsOpt = None,
+    consent: ConsentOpt = None,
     companies: Annotated[Optional[str], typer.Option("--companies", metavar="FILE", help="Companies export: each company gets the highest stage among its contacts (Other contacts do not count) and its own deals (won: Customer, open: Opportunity), written to --companies-output.")] = None,
     companies_output: Annotated[Optional[str], typer.Option("--companies-output", metavar="OUT", help="Where to write the reclassified companies (.parquet: Parquet, else CSV). Default: COMPANIES.reclassified.csv beside the input.")] = None,
     rules: RulesOpt = None,
@@ -684,8 +691,8 @@ class ExplainFormat(str, Enum):
 def explain(
     contacts: Annotated[str, typer.Argument(metavar="CONTACTS", help="Contacts export (CSV or Parquet).")],
     record_id: Annotated[str, typer.Argument(metavar="ID", help="The contact's Record ID.")],
-    deals: Annotated[Optional[str], typer.Option("--deals", metavar="FILE", help="Deals export, as for classify.")] = None,
-    consent: Annotated[Optional[str], typer.Option("--consent", metavar="FILE", help="Consent records, as for classify.")] = None,
+    deals: DealsOpt = None,
+    consent: ConsentOpt = None,
     rules: RulesOpt = None,
     preset: PresetOpt = None,
     fmt: Annotated[ExplainFormat, typer.Option("--format", "-f", help="text or json.")] = ExplainFormat.text,
