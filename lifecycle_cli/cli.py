@@ -17,10 +17,12 @@ from .errors import EXIT_CHANGES, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, InputEr
 app = typer.Typer(
     name="lifecycle",
     help="Put every CRM contact into the right lifecycle stage, from your HubSpot or Salesforce exports, and show what changed.",
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion for bash, zsh, fish, PowerShell
     no_args_is_help=True,
+    rich_markup_mode=None,  # plain help: quick (well under 0.2 s) and readable in any terminal or log
     pretty_exceptions_enable=False,  # tracebacks would show local variables, and rows hold personal data
     context_settings={"help_option_names": ["-h", "--help"]},
+    epilog="\b\nExample: lifecycle classify contacts.csv --deals deals.csv --consent consent.csv",
 )
 
 
@@ -34,6 +36,13 @@ RulesOpt = Annotated[Optional[str], typer.Option(
     "--rules", metavar="FILE",
     help="Rules file. Default: $LIFECYCLE_RULES, else rules.yaml in the current folder, else rules.yaml beside "
          "the contacts file, else the built-in rules. Every report names the file used and a hash of it.")]
+DealsOpt = Annotated[Optional[str], typer.Option(
+    "--deals", metavar="FILE",
+    help="Deals export. Without it, deal rules cannot fire and nobody is demoted for lack of deals.")]
+ConsentOpt = Annotated[Optional[str], typer.Option(
+    "--consent", metavar="FILE",
+    help="Consent records (one row per subscription event). Without it, the contacts' own opt-out and "
+         "confirmation columns decide.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print no report; files asked for are still written.")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show the full error trace (for bug reports).")]
 NoColorOpt = Annotated[bool, typer.Option("--no-color", help="No colours in the report (also: NO_COLOR=1).")]
@@ -395,11 +404,11 @@ def _default_output(contacts: str) -> str:
     return str(path.with_name(f"{path.stem}.reclassified{path.suffix or '.csv'}"))
 
 
-@app.command()
+@app.command(epilog="\b\nExample: lifecycle classify contacts.csv --deals deals.csv --consent consent.csv --hubspot-import hubspot/")
 def classify(
     contacts: Annotated[str, typer.Argument(metavar="CONTACTS", help="Contacts export (CSV or Parquet; - reads CSV from stdin).")],
-    deals: Annotated[Optional[str], typer.Option("--deals", metavar="FILE", help="Deals export. Without it, deal rules cannot fire and nobody is demoted for lack of deals.")] = None,
-    consent: Annotated[Optional[str], typer.Option("--consent", metavar="FILE", help="Consent records (one row per subscription event). Without it, the contacts' own opt-out and confirmation columns decide.")] = None,
+    deals: DealsOpt = None,
+    consent: ConsentOpt = None,
     companies: Annotated[Optional[str], typer.Option("--companies", metavar="FILE", help="Companies export: each company gets the highest stage among its contacts (Other contacts do not count) and its own deals (won: Customer, open: Opportunity), written to --companies-output.")] = None,
     companies_output: Annotated[Optional[str], typer.Option("--companies-output", metavar="OUT", help="Where to write the reclassified companies (.parquet: Parquet, else CSV). Default: COMPANIES.reclassified.csv beside the input.")] = None,
     rules: RulesOpt = None,
@@ -537,7 +546,7 @@ def classify(
     _run(debug, body)
 
 
-@app.command()
+@app.command(epilog="\b\nExample: lifecycle diff last-week.csv today.csv --fail-on customer->lead")
 def diff(
     before: Annotated[str, typer.Argument(metavar="BEFORE", help="The earlier export (CSV or Parquet).")],
     after: Annotated[str, typer.Argument(metavar="AFTER", help="The later export, or the reclassified file.")],
@@ -596,7 +605,7 @@ class Dialect(str, Enum):
     postgres = "postgres"
 
 
-@app.command()
+@app.command(epilog="\b\nExample: lifecycle sql --dialect snowflake --contacts-header contacts.csv -o classify.sql")
 def sql(
     dialect: Annotated[Dialect, typer.Option("--dialect", help="SQL dialect of the warehouse or engine that runs the query.")],
     contacts_table: Annotated[str, typer.Option("--contacts-table", metavar="NAME", help="Table or view holding the contacts export (columns named as in the export).")] = "contacts",
@@ -660,7 +669,7 @@ def sql(
     _run(debug, body)
 
 
-@app.command("test")
+@app.command("test", epilog="\b\nExample: lifecycle test rules.yaml")
 def test_rules(
     rules_file: Annotated[Optional[str], typer.Argument(metavar="[RULES]", help="Rules file whose test cases to run. Default: as classify finds it ($LIFECYCLE_RULES, ./rules.yaml, the built-in rules).")] = None,
     preset: PresetOpt = None,
@@ -671,8 +680,6 @@ def test_rules(
 
     Each case is a contact (with its deals and consent events) and the stage and rule it
     should get; exit 1 when any case fails.
-
-    Example: lifecycle test rules.yaml
     """
 
     def body() -> int:
@@ -704,12 +711,12 @@ class ExplainFormat(str, Enum):
     json = "json"
 
 
-@app.command()
+@app.command(epilog="\b\nExample: lifecycle explain contacts.csv 51234567899 --deals deals.csv --consent consent.csv")
 def explain(
     contacts: Annotated[str, typer.Argument(metavar="CONTACTS", help="Contacts export (CSV or Parquet).")],
     record_id: Annotated[str, typer.Argument(metavar="ID", help="The contact's Record ID.")],
-    deals: Annotated[Optional[str], typer.Option("--deals", metavar="FILE", help="Deals export, as for classify.")] = None,
-    consent: Annotated[Optional[str], typer.Option("--consent", metavar="FILE", help="Consent records, as for classify.")] = None,
+    deals: DealsOpt = None,
+    consent: ConsentOpt = None,
     rules: RulesOpt = None,
     preset: PresetOpt = None,
     fmt: Annotated[ExplainFormat, typer.Option("--format", "-f", help="text or json.")] = ExplainFormat.text,
@@ -717,10 +724,10 @@ def explain(
     encoding: EncodingOpt = None,
     debug: DebugOpt = False,
 ) -> None:
-    """Show why one contact gets its stage: the columns read, the deals and consent events that
-    link to it, the facts, and every rule in order as true, false or unknown, part by part.
+    """Show why one contact gets its stage, rule by rule.
 
-    Example: lifecycle explain contacts.csv 51234567899 --deals deals.csv --consent consent.csv
+    The columns read, the deals and consent events that link to the contact, the facts,
+    and every rule in order as true, false or unknown, part by part.
     """
 
     def body() -> int:
@@ -744,7 +751,7 @@ def explain(
     _run(debug, body)
 
 
-@app.command()
+@app.command(epilog="\b\nExample: lifecycle validate rules.yaml")
 def validate(
     rules_file: Annotated[Optional[str], typer.Argument(metavar="[RULES]", help="Rules file to check. Default: as classify finds it.")] = None,
     preset: PresetOpt = None,
@@ -754,8 +761,6 @@ def validate(
     """Check a rules file without any data and list every problem at once, each with its line.
 
     Exit 0 when the file is clean, 1 when it has problems (warnings included).
-
-    Example: lifecycle validate rules.yaml
     """
 
     def body() -> int:
@@ -791,7 +796,7 @@ def _terminal_safe(text: str) -> str:
     return "".join(c if c in "\n\t" or (c.isprintable() and c != "\x1b") else f"\\x{ord(c):02x}" for c in text)
 
 
-@app.command("rules")
+@app.command("rules", epilog="\b\nExample: lifecycle rules --format markdown > RULES.md")
 def show_rules(
     rules_file: Annotated[Optional[str], typer.Argument(metavar="[RULES]", help="Rules file to show. Default: as classify finds it.")] = None,
     preset: PresetOpt = None,
@@ -800,8 +805,6 @@ def show_rules(
     debug: DebugOpt = False,
 ) -> None:
     """List the stages and the rules in order, with what each rule means.
-
-    Example: lifecycle rules --format markdown > RULES.md
     """
 
     def body() -> int:
@@ -822,7 +825,7 @@ def show_rules(
     _run(debug, body)
 
 
-@app.command()
+@app.command(epilog="\b\nExample: lifecycle init --preset hubspot-de")
 def init(
     preset: Annotated[str, typer.Option("--preset", metavar="NAME", help="Which rules to start from: hubspot (default), hubspot-de (German HubSpot) or salesforce.")] = "hubspot",
     force: Annotated[bool, typer.Option("--force", help="Overwrite a rules.yaml (and its test case files) already here.")] = False,
@@ -832,8 +835,6 @@ def init(
 
     Edit it, check it with `lifecycle validate`, test it with `lifecycle test`; classify
     then finds it by itself when run from this folder or on a contacts file beside it.
-
-    Example: lifecycle init --preset hubspot-de
     """
 
     def body() -> int:

@@ -6,6 +6,7 @@ import json
 import re
 from pathlib import Path
 
+import pytest
 import yaml
 
 from conftest import EXAMPLES, OK, ROOT, USAGE, invoke_assert_code
@@ -164,3 +165,16 @@ def test_reports_carry_the_run_time_and_the_rules_hash(examples: Path) -> None:
     assert "| **Run at** | 2026-05-28 20:26:40 UTC |" in md
     assert re.search(r"\| \*\*Rules\*\* \| default rules \(hash [0-9a-f]{12}\) \|", md)
     assert run.stderr == ""
+
+
+@pytest.mark.parametrize("command", [[], ["classify"], ["diff"], ["sql"], ["test"], ["explain"], ["validate"], ["rules"], ["init"]],
+                         ids=lambda c: c[0] if c else "lifecycle")
+def test_every_help_ends_with_an_example_to_copy(command: list[str]) -> None:
+    run = invoke_assert_code(OK, *command, "--help")
+    last = [line.strip() for line in run.stdout.splitlines() if line.strip()][-1]
+    assert last.startswith("Example: lifecycle "), last
+
+
+def test_shell_completion_is_offered() -> None:
+    run = invoke_assert_code(OK, "--help")
+    assert "--install-completion" in run.stdout and "--show-completion" in run.stdout
