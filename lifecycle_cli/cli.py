@@ -275,12 +275,13 @@ def _emit(result: dict, fmt: "Format", reports: list[str], gates, plan, *, quiet
     for path in reports:
         kind = format_for_path(path)
         plan.stage(path, text_writer(_text_report(result) if kind == "text" else render(result, kind)))
-    plan.commit()
-    if fmt == Format.text:
-        if not quiet:
-            render_rich(result, _console(no_color, text_stream))
-    else:
+    if fmt != Format.text:
+        # Data for a program: written before the files are moved into place, so a closed or full
+        # stdout stops the run with nothing written (exit 2), like any other output that fails.
         write_data(data_stream, render(result, fmt.value))
+    plan.commit()
+    if fmt == Format.text and not quiet:
+        render_rich(result, _console(no_color, text_stream))
     failures = tripped(gates, result)
     for line in failures:
         sys.stderr.write(f"lifecycle: {line}\n")
@@ -399,6 +400,16 @@ def _file_header(source, name: str) -> str:
     return header
 
 
+def _is_stream(path: str) -> bool:
+    """A named pipe or process substitution (/dev/fd/N): read once, nothing to write beside it."""
+    import stat
+
+    try:
+        return stat.S_ISFIFO(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
 def _default_output(contacts: str) -> str:
     path = Path(contacts)
     return str(path.with_name(f"{path.stem}.reclassified{path.suffix or '.csv'}"))
@@ -450,9 +461,11 @@ def classify(
         inputs = [p for p in (contacts, deals, consent, companies) if p]
         if companies_output and not companies:
             raise InputError("--companies-output needs --companies FILE: the companies export to reclassify")
-        if in_place and (output or contacts == "-"):
+        if in_place and (output or contacts == "-" or _is_stream(contacts)):
             raise OutputError("--in-place writes over CONTACTS itself: it cannot be combined with --output or stdin")
-        target = contacts if in_place else output or ("-" if contacts == "-" else _default_output(contacts))
+        # A stream (stdin, a pipe, `<(gunzip -c x.gz)`) has no folder to write beside: stdout, as for stdin.
+        streamed = contacts == "-" or _is_stream(contacts)
+        target = contacts if in_place else output or ("-" if streamed else _default_output(contacts))
         plan = OutputPlan()
         for path, what in ((contacts, "contacts file"), (deals, "deals file"), (consent, "consent file"),
                            (companies, "companies file"), (rules_file, "rules file")):

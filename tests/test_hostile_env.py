@@ -106,6 +106,10 @@ def test_process_substitution_reads_like_a_file(examples: Path, private_tmp: Pat
     assert proc.returncode == OK, proc.stderr.decode()
     assert (examples / "out.csv").read_text(encoding="utf-8") == expected
     assert list(private_tmp.iterdir()) == []
+    # Without -o there is no folder beside a stream to write into: the CSV goes to stdout, as for stdin.
+    proc = shell('$LC classify <(gunzip -c contacts.csv.gz) --deals deals.csv -q', cwd=examples)
+    assert proc.returncode == OK, proc.stderr.decode()
+    assert proc.stdout.decode("utf-8") == expected
 
 
 def test_ctrl_c_stops_a_run_waiting_on_a_pipe_nobody_writes_to(tmp_path: Path, private_tmp: Path) -> None:
@@ -158,6 +162,7 @@ def test_closed_stdout_with_a_json_report_is_a_clear_error(examples: Path) -> No
     err = proc.stderr.decode()
     assert proc.returncode == USAGE, err
     assert "lifecycle: error: stdout is closed" in err and "Traceback" not in err
+    assert not (examples / "out.csv").exists(), "exit 2 writes nothing: the JSON goes out before the files commit"
     version = shell("$LC --version >&-", cwd=examples)  # written by the option parser, before any command
     assert version.returncode == USAGE
     assert version.stderr.decode().startswith("lifecycle: error: stdout is closed")
@@ -187,6 +192,7 @@ def test_stdout_on_a_full_device(examples: Path, args: tuple) -> None:
         run = cli(*args, cwd=examples, stdin=subprocess.DEVNULL, stdout=full)
     is_error(run, "cannot write to stdout: No space left on device")
     assert "Exception ignored" not in run.stderr
+    assert not (examples / "out.csv").exists(), "nothing is written when the run fails"
 
 
 def test_csv_from_parquet_to_a_closed_or_full_stdout(examples: Path) -> None:
