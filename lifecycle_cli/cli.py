@@ -13,6 +13,7 @@ import typer
 
 from . import __version__
 from .errors import EXIT_CHANGES, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, InputError, LifecycleError, OutputError, Terminated
+from .safe import terminal_safe
 
 app = typer.Typer(
     name="lifecycle",
@@ -111,8 +112,8 @@ def _run(debug: bool, body: Callable[[], int]) -> None:
         code = body()
     except LifecycleError as exc:
         if debug:
-            traceback.print_exc()
-        _say(f"lifecycle: error: {exc}\n")
+            _say(terminal_safe(traceback.format_exc()))
+        _say(f"lifecycle: error: {terminal_safe(str(exc))}\n")
         code = exc.exit_code
     except KeyboardInterrupt:
         code = EXIT_INTERRUPTED
@@ -149,7 +150,7 @@ def _run(debug: bool, body: Callable[[], int]) -> None:
             raise typer.Exit(EXIT_USAGE)
         # A bug, not a user mistake.
         if debug:
-            traceback.print_exc()
+            _say(terminal_safe(traceback.format_exc()))
         else:
             _say(f"lifecycle: internal error: {type(exc).__name__}; run again with --debug for details, and please report it\n")
         code = 3
@@ -241,7 +242,7 @@ def _load_rules(explicit: str | None, preset: str | None = None, contacts: str |
             path, display = preset_path("hubspot-de"), f"preset hubspot-de (German headers in {contacts})"
     ruleset = load_rules(path, display)
     for warning in ruleset.warnings:
-        sys.stderr.write(f"lifecycle: warning: {warning}\n")
+        sys.stderr.write(f"lifecycle: warning: {terminal_safe(warning)}\n")
     return ruleset, path
 
 
@@ -502,7 +503,7 @@ def classify(
         shown_in_report = (fmt == Format.text and not quiet) or strict  # --strict lists them in its error
         for found in () if shown_in_report else result.diagnostics:
             if found["severity"] == "warning" and found["code"] != "rules":  # rules warnings were shown on loading
-                sys.stderr.write(f"lifecycle: warning: {describe(found, indent='  ')}\n")
+                sys.stderr.write(f"lifecycle: warning: {terminal_safe(describe(found, indent='  '))}\n")
         if strict:
             failure = strict_failure(list(result.diagnostics))
             if failure is not None:

@@ -6,6 +6,8 @@ import html
 import json
 from typing import Any
 
+from .safe import json_safe, terminal_safe, terminal_safe_tree
+
 FORMATS = ("text", "json", "markdown", "html")
 #: Words and glyphs for each kind of move: colour is never the only carrier of meaning.
 MOVE_WORDS = {
@@ -18,7 +20,7 @@ RICH_STYLES = {"promotion": "green", "demotion": "bold red", "sideways": "yellow
 def render(result: dict[str, Any], fmt: str) -> str:
     """JSON, Markdown or HTML text of a result (text goes through `render_rich`)."""
     if fmt == "json":
-        return json.dumps(result, indent=2, ensure_ascii=False) + "\n"
+        return json_safe(json.dumps(result, indent=2, ensure_ascii=False)) + "\n"
     if fmt == "markdown":
         return to_markdown(result)
     if fmt == "html":
@@ -137,10 +139,14 @@ def companies_moves(result: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def render_rich(result: dict[str, Any], console) -> None:
+    """The text report. Values from the exports (names, stage labels, file names) are shown with
+    their control characters escaped and never read as Rich markup."""
     from rich.console import Group
     from rich.panel import Panel
     from rich.table import Table
     from rich.text import Text
+
+    result = terminal_safe_tree(result)
 
     head = Table.grid(padding=(0, 2))
     head.add_column(style="bold")
@@ -223,7 +229,7 @@ def render_rich(result: dict[str, Any], console) -> None:
         parts.append(Text(note, style="yellow"))
     for line in warning_lines(result):
         parts.append(Text(f"Warning: {line}", style="yellow"))
-    console.print(Panel(Group(*parts), title=title(result), title_align="left", expand=False))
+    console.print(Panel(Group(*parts), title=Text(title(result)), title_align="left", expand=False), markup=False)
 
 
 def _move_of(result: dict[str, Any], frm: str, to: str) -> str:
@@ -234,7 +240,9 @@ def _move_of(result: dict[str, Any], frm: str, to: str) -> str:
 
 
 def _md(text: Any) -> str:
-    return str(text if text is not None else "").replace("|", "\\|").replace("\n", " ")
+    """A table cell: no line breaks or control characters, and no HTML (GitHub renders it in a summary)."""
+    text = str(text if text is not None else "").replace("\n", " ")
+    return terminal_safe(html.escape(text, quote=False)).replace("|", "\\|")
 
 
 def _md_table(headers: list[str], rows: list[list[Any]], right: set[int] = frozenset()) -> list[str]:
@@ -288,9 +296,9 @@ def to_markdown(result: dict[str, Any]) -> str:
     if missing_rows(result):
         out += ["### Columns the files lack (unknown, not empty)", ""]
         out += _md_table(MISSING_HEADERS, missing_rows(result), right={3})
-    out += [n for n in notes(result)] + ([""] if notes(result) else [])
+    out += [_md(n) for n in notes(result)] + ([""] if notes(result) else [])
     if warning_lines(result):
-        out += ["### Warnings", ""] + [f"- {line}" for line in warning_lines(result)] + [""]
+        out += ["### Warnings", ""] + [f"- {_md(line)}" for line in warning_lines(result)] + [""]
     return "\n".join(out).rstrip("\n") + "\n"
 
 
@@ -312,7 +320,7 @@ svg text{font-family:inherit}
 
 
 def _e(text: Any) -> str:
-    return html.escape(str(text if text is not None else ""))
+    return terminal_safe(html.escape(str(text if text is not None else "")))
 
 
 def _table(headers: list[str], rows: list[list[str]], numeric: set[int] = frozenset(), row_classes: list[str] | None = None) -> str:
