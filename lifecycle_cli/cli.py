@@ -65,6 +65,10 @@ FailOnOpt = Annotated[Optional[list[str]], typer.Option(
     help="Exit 1 when the result has: any, demotion, promotion, sideways, added, removed, or a move such as customer->lead "
          "(stage names or *). Repeatable.")]
 
+RedactOpt = Annotated[bool, typer.Option(
+    "--redact", help="Leave contacts' names and emails out of the report, in every format (record ids stay): "
+                     "for CI summaries and shared reports. Also set by report: {redact: true} in the rules file.")]
+
 
 class Duplicates(str, Enum):
     error = "error"
@@ -263,15 +267,18 @@ def _reader(inputs: list[str], delimiter: str | None, encoding: str | None):
 
 
 def _emit(result: dict, fmt: "Format", reports: list[str], gates, plan, *, quiet: bool, no_color: bool,
-          text_stream, data_stream, rules_path: Path | None = None) -> int:
+          text_stream, data_stream, rules_path: Path | None = None, redact: bool = False) -> int:
     """Write the --report files and everything else staged in `plan` (together), then print the
     report and apply the --fail-on gates; returns the exit code."""
     from .gates import tripped
     from .output import text_writer
+    from .redact import redacted
     from .report import format_for_path, render, render_rich
     from .streams import write_data
 
     result["run"] = _run_facts(rules_path)
+    if redact:
+        result = redacted(result)
 
     for path in reports:
         kind = format_for_path(path)
@@ -424,6 +431,7 @@ def classify(
     fail_on: FailOnOpt = None,
     fmt: FormatOpt = Format.text,
     report: ReportOpt = None,
+    redact: RedactOpt = False,
     delimiter: DelimiterOpt = None,
     encoding: EncodingOpt = None,
     quiet: QuietOpt = False,
@@ -536,7 +544,8 @@ def classify(
             # The text report is a message (stderr); other formats are data, on stdout unless the CSV went there.
             data_stream = sys.stderr if target == "-" else sys.stdout
             code = _emit(result.to_dict(), fmt, report or [], gates, plan, quiet=quiet, no_color=no_color,
-                         text_stream=sys.stderr, data_stream=data_stream, rules_path=rules_file)
+                         text_stream=sys.stderr, data_stream=data_stream, rules_path=rules_file,
+                         redact=redact or ruleset.redact)
         if earlier_backup is not None:
             sys.stderr.write(f"lifecycle: kept the original as {backup}; {earlier_backup} is an earlier run's backup "
                              "and was left as it was\n")
@@ -558,6 +567,7 @@ def diff(
     fail_on: FailOnOpt = None,
     fmt: FormatOpt = Format.text,
     report: ReportOpt = None,
+    redact: RedactOpt = False,
     delimiter: DelimiterOpt = None,
     encoding: EncodingOpt = None,
     quiet: QuietOpt = False,
@@ -592,7 +602,8 @@ def diff(
         result = diff_exports(read(before, "contacts", wanted), read(after, "contacts", wanted), ruleset, columns=extra)
         with plan:
             return _emit(result.to_dict(), fmt, report or [], gates, plan, quiet=quiet, no_color=no_color,
-                         text_stream=sys.stdout, data_stream=sys.stdout, rules_path=rules_file)
+                         text_stream=sys.stdout, data_stream=sys.stdout, rules_path=rules_file,
+                         redact=redact or ruleset.redact)
 
     _run(debug, body)
 

@@ -97,7 +97,19 @@ def present_stages(result: dict[str, Any]) -> list[str]:
 
 
 def notes(result: dict[str, Any]) -> list[str]:
-    return [f"Note: {n}." for n in result.get("missing_sources", [])]
+    found = [f"Note: {n}." for n in result.get("missing_sources", [])]
+    if result.get("redacted"):
+        found.append("Note: names and emails are left out of this report (redacted).")
+    return found
+
+
+SAMPLE_HEADERS = ["Row", "Record ID", "Name", "From", "To", "Move", "Rule"]
+
+
+def sample_columns(result: dict[str, Any], cells: list[Any]) -> list[Any]:
+    """The example table's headers or one row's cells (in SAMPLE_HEADERS order), without the
+    Name column when the report is redacted."""
+    return [c for i, c in enumerate(cells) if not (result.get("redacted") and SAMPLE_HEADERS[i] == "Name")]
 
 
 MISSING_HEADERS = ["Missing column", "File", "Rules it leaves undecided", "Contacts kept at their stage"]
@@ -193,13 +205,14 @@ def render_rich(result: dict[str, Any], console) -> None:
         parts += [Text(""), changes]
     if result["samples"]:
         sample = Table(title="Examples of the changes", title_justify="left", show_edge=False)
-        for name in ("Row", "Record ID", "Name", "From", "To", "Move", "Rule"):
+        for name in sample_columns(result, SAMPLE_HEADERS):
             sample.add_column(name)
         for row in result["samples"]:
             kind = _move_of(result, row["from"], row["to"])
-            sample.add_row(str(row["row"]), str(row["record_id"]), row["name"] or row["email"] or "",
-                           label(result, row["from"]), label(result, row["to"]),
-                           Text(MOVE_WORDS[kind], style=RICH_STYLES[kind]), row["rule"] or "")
+            sample.add_row(*sample_columns(result, [
+                str(row["row"]), str(row["record_id"] or ""), row["name"] or row["email"] or "",
+                label(result, row["from"]), label(result, row["to"]),
+                Text(MOVE_WORDS[kind], style=RICH_STYLES[kind]), row["rule"] or ""]))
         parts += [Text(""), sample]
     if result.get("companies") is not None:
         companies = result["companies"]
@@ -282,9 +295,9 @@ def to_markdown(result: dict[str, Any]) -> str:
         out += _md_table(["Column", "Records"], [[c, f"{n:,}"] for c, n in result["column_changes"].items()], right={1})
     if result["samples"]:
         out += ["### Examples of the changes", ""]
-        out += _md_table(["Row", "Record ID", "Name", "From", "To", "Move", "Rule"], [
-            [r["row"], r["record_id"], r["name"] or r["email"] or "", label(result, r["from"]), label(result, r["to"]),
-             MOVE_WORDS[_move_of(result, r["from"], r["to"])], r["rule"] or ""] for r in result["samples"]])
+        out += _md_table(sample_columns(result, SAMPLE_HEADERS), [sample_columns(result, [
+            r["row"], r["record_id"], r["name"] or r["email"] or "", label(result, r["from"]), label(result, r["to"]),
+            MOVE_WORDS[_move_of(result, r["from"], r["to"])], r["rule"] or ""]) for r in result["samples"]])
     if result.get("companies") is not None:
         companies = result["companies"]
         out += ["### Companies", "", _md(companies_headline(result)), ""]
@@ -409,9 +422,11 @@ def to_html(result: dict[str, Any]) -> str:
     if result["samples"]:
         kinds = [_move_of(result, r["from"], r["to"]) for r in result["samples"]]
         sections.append("<h2>Examples of the changes</h2>" + _table(
-            ["Row", "Record ID", "Name", "From", "To", "Move", "Rule"],
-            [[_e(r["row"]), _e(r["record_id"]), _e(r["name"] or r["email"] or ""), _e(label(result, r["from"])), _e(label(result, r["to"])),
-              f'<span class="{_MOVE_CLASS[k]}">{_e(MOVE_WORDS[k])}</span>', _e(r["rule"] or "")] for r, k in zip(result["samples"], kinds)],
+            sample_columns(result, SAMPLE_HEADERS),
+            [sample_columns(result, [
+                _e(r["row"]), _e(r["record_id"]), _e(r["name"] or r["email"] or ""), _e(label(result, r["from"])),
+                _e(label(result, r["to"])), f'<span class="{_MOVE_CLASS[k]}">{_e(MOVE_WORDS[k])}</span>', _e(r["rule"] or "")])
+             for r, k in zip(result["samples"], kinds)],
             numeric={0}, row_classes=["demotion" if k == "demotion" else "" for k in kinds]))
     if result.get("companies") is not None:
         companies, moves = result["companies"], companies_moves(result)
