@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-import traceback
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Callable, Optional
@@ -13,6 +12,7 @@ import typer
 
 from . import __version__
 from .errors import EXIT_CHANGES, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, InputError, LifecycleError, OutputError, Terminated
+from .redact import debug_trace
 from .safe import terminal_safe
 
 app = typer.Typer(
@@ -116,7 +116,7 @@ def _run(debug: bool, body: Callable[[], int]) -> None:
         code = body()
     except LifecycleError as exc:
         if debug:
-            _say(terminal_safe(traceback.format_exc()))
+            _say(terminal_safe(debug_trace(exc)))
         _say(f"lifecycle: error: {terminal_safe(str(exc))}\n")
         code = exc.exit_code
     except KeyboardInterrupt:
@@ -148,13 +148,13 @@ def _run(debug: bool, body: Callable[[], int]) -> None:
         message = stream_write_failure(exc) if isinstance(exc, OSError) else None
         if message is not None:  # a standard stream closed or full, the working directory gone
             if debug:
-                traceback.print_exc()
+                _say(terminal_safe(debug_trace(exc)))
             _say(f"lifecycle: error: {message}\n")
             _silence_stdout()  # what is still buffered for stdout cannot be written either
             raise typer.Exit(EXIT_USAGE)
         # A bug, not a user mistake.
         if debug:
-            _say(terminal_safe(traceback.format_exc()))
+            _say(terminal_safe(debug_trace(exc)))
         else:
             _say(f"lifecycle: internal error: {type(exc).__name__}; run again with --debug for details, and please report it\n")
         code = 3
