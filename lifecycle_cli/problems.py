@@ -83,8 +83,8 @@ def _misplaced(rows: pl.Series, source: Source) -> str | None:
     where = f", where the header has {header} fields" if counts else ""
     # A value from another column: the row is shifted (with the trailing empty fields Excel drops,
     # its field count can still match the header's).
-    why = ("; such rows look shifted: a delimiter inside a field that is not quoted (a comma in a name or company, say) moves the rest "
-           "of its row into the next columns: put that field in double quotes")
+    why = ("; such rows look shifted: a delimiter inside a field that is not quoted (a comma in a name or "
+           "company, say) moves the rest of its row into the next columns: put that field in double quotes")
     return (f"{source.display}: column '{source.resolved['stage']}': {rows.len()} rows hold a name, email address or "
             f"phone number instead of a stage: {listed}{where}{why}")
 
