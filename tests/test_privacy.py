@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CHANGES, CONSENT_HEADERS, CONTACT_HEADERS, OK, ROOT, USAGE, invoke_assert_code, run_cli, write_csv
+from conftest import (CHANGES, CONSENT_HEADERS, CONTACT_HEADERS, EXAMPLES, OK, ROOT, USAGE, invoke_assert_code, run_cli,
+                      write_csv)
 
 SECRET = {"First Name": "Zebulon", "Last Name": "Quixote", "Email": "zebulon.quixote@secret.example"}
 
@@ -212,3 +213,16 @@ def test_redact_is_documented() -> None:
         help_text = invoke_assert_code(OK, command, "--help").stdout
         assert "--redact" in help_text
     assert "--redact" in (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_companies_file_problems_name_rows_not_values(examples: Path) -> None:
+    lines = (EXAMPLES / "companies.csv").read_text(encoding="utf-8").splitlines()
+    cells = lines[2].split(",")
+    cells[0], cells[3] = "20456789999", "Sara Lindholm"  # a company owner's name in the stage column
+    (examples / "companies.csv").write_text("\n".join([*lines, lines[1], ",".join(cells)]) + "\n", encoding="utf-8")
+    run = invoke_assert_code(USAGE, "classify", "contacts.csv", "--companies", "companies.csv", "-q", cwd=examples)
+    repeat, shifted = len(lines) + 1, len(lines) + 2  # the header is row 1
+    assert f"companies.csv: column 'Record ID': 1 record ids appear more than once: rows 2 and {repeat} " in run.stderr
+    assert (f"companies.csv: column 'Lifecycle Stage': 1 rows hold a name, email address or phone number instead of "
+            f"a stage: row {shifted} (9 fields), where the header has 9 fields") in run.stderr
+    assert "Lindholm" not in run.stderr and "20456781000" not in run.stderr
