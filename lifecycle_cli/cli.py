@@ -13,7 +13,7 @@ import typer
 from . import __version__
 from .errors import EXIT_CHANGES, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, InputError, LifecycleError, OutputError, Terminated
 from .redact import debug_trace
-from .safe import terminal_safe
+from .safe import json_safe, terminal_safe
 
 app = typer.Typer(
     name="lifecycle",
@@ -755,7 +755,7 @@ def explain(
         consent_src = read(consent, "consent", ruleset.columns["consent"]) if consent else None
         view = explain_contact(contacts_src, deals_src, consent_src, ruleset, record_id)
         if fmt == ExplainFormat.json:
-            sys.stdout.write(json.dumps(view, indent=2, ensure_ascii=False, default=str) + "\n")
+            sys.stdout.write(json_safe(json.dumps(view, indent=2, ensure_ascii=False, default=str)) + "\n")
         else:
             sys.stdout.write(render_text(view, ruleset))
         return EXIT_OK

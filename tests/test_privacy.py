@@ -226,3 +226,12 @@ def test_companies_file_problems_name_rows_not_values(examples: Path) -> None:
     assert (f"companies.csv: column 'Lifecycle Stage': 1 rows hold a name, email address or phone number instead of "
             f"a stage: row {shifted} (9 fields), where the header has 9 fields") in run.stderr
     assert "Lindholm" not in run.stderr and "20456781000" not in run.stderr
+
+
+
+def test_explain_json_escapes_what_json_dumps_leaves_raw(tmp_path: Path) -> None:
+    contacts = write_csv(tmp_path / "c.csv", CONTACT_HEADERS, [
+        {"Record ID": "7", "Lifecycle Stage": "lead", "Lead Status": "Connected\u202e\x9b2J"}])
+    data = invoke_assert_code(OK, "explain", contacts, "7", "-f", "json").stdout
+    assert "\u202e" not in data and "\x9b" not in data
+    assert "Connected\\u202e\\u009b2J" in data  # still the same JSON string, written with escapes
