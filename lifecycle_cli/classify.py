@@ -23,7 +23,7 @@ from .moves import EMPTY, sample_order, summarize_moves
 from .progress import StepCallback, no_progress
 from .diagnostics import Diagnostics
 from .links import check_links
-from .problems import LISTED, missing_ids, repeated_ids, unknown_stages
+from .problems import LISTED, missing_ids, repeated_ids, row_list, unknown_stages, with_rows
 from .logic import DEAL_FACTS, DERIVED_INPUTS, Known, availability, derived_facts, inputs_of, known
 from .rules import Rules, to_polars, to_polars_tree
 from .sources import Source, explain_read_error, short_rows
@@ -403,6 +403,8 @@ def _classify(contacts, deals, consent, rules, stage_format, output_file, checke
     del lazies, id_frame, repeated, no_ids, rounded
 
     id_header = contacts.resolved["record_id"]
+    if got["repeated"].height and on_duplicate != "keep-first":
+        got["repeated"] = with_rows(got["repeated"], ids.frame, KEY, ROW)  # the rows to name in the error
     _id_problems(found, got, contacts, id_header, on_duplicate)
     for src, facts_used, key in checks:
         for message in _bad_value_problems(src, got[key], rules, sorted({r for f in facts_used for r in rules.rules_reading(f)})):
@@ -455,8 +457,8 @@ def _classify(contacts, deals, consent, rules, stage_format, output_file, checke
     kept = decisions.filter(pl.col("__lc_keep")) if "__lc_keep" in decisions.columns else decisions
     # The contacts' own problems are listed first: they are what the user fixes first.
     first = Diagnostics()
-    for message in filter(None, _contact_problems(kept, contacts, rules)):
-        first.error("bad-value" if "hold values" in message else "unknown-stage", message, file=contacts.display)
+    for code, message in _contact_problems(kept, contacts, rules):
+        first.error(code, message, file=contacts.display)
     found.items[:0] = first.items
     found.stop_on_errors()
 
@@ -539,18 +541,26 @@ def _id_problems(found: Diagnostics, got: dict, contacts: Source, id_header: str
 
 
 def _bad_value_problems(src: Source, found: pl.DataFrame, rules: Rules, needed_by: list[str]) -> list[str]:
+    """Unreadable values of a deals or consent file (`found`: column, kind, value, count, first_row),
+    counted per column; the values are not shown (a shifted row puts names and emails there)."""
     problems = []
     for (column,), rows in found.sort("first_row").group_by("column", maintain_order=True):
-        listed = ", ".join(f"'{r['value']}' ({r['count']}, first at row {r['first_row']})"
-                           for r in rows.sort("count", descending=True).head(10).iter_rows(named=True))
+        firsts = rows["first_row"].sort()
+        listed = row_list(firsts.head(LISTED).to_list(), firsts.len())
         problems.append(f"{src.display}: column '{column}': {rows['count'].sum()} rows hold values that are not "
-                        f"{_expected(rows['kind'][0], rules)}: {listed}; needed by rule(s): {', '.join(needed_by) or 'none'}")
+                        f"{_expected(rows['kind'][0], rules)}, {_different(rows.height)}, first at {listed}; "
+                        f"needed by rule(s): {', '.join(needed_by) or 'none'}")
     return problems
 
 
-def _contact_problems(decisions: pl.DataFrame, contacts: Source, rules: Rules) -> list[str]:
-    """Unknown stage values and unreadable typed values in the contacts, from the narrow table."""
-    problems = [unknown_stages(decisions, RAW, ROW, contacts.display, contacts.resolved["stage"], rules)]
+def _different(n: int) -> str:
+    return "1 value" if n == 1 else f"{n:,} different values"
+
+
+def _contact_problems(decisions: pl.DataFrame, contacts: Source, rules: Rules) -> list[tuple[str, str]]:
+    """Unknown stage values and unreadable typed values in the contacts, from the narrow table, as
+    (code, message). Only stage values are shown, and only those that are no personal data."""
+    problems = unknown_stages(decisions, RAW, ROW, contacts, rules)
     spec = rules.columns["contacts"]
     for flag in sorted(c for c in decisions.columns if c.startswith(BAD)):
         name = flag[len(BAD):]
@@ -559,15 +569,13 @@ def _contact_problems(decisions: pl.DataFrame, contacts: Source, rules: Rules) -
             continue
         header = contacts.resolved[name]
         details = _rows_of(contacts, bad_rows.to_list(), [header])  # every bad row: the counts are exact
-        text = details[header].str.strip_chars()
-        values = details.group_by(text.alias("value")).agg(pl.len().alias("n")).sort("n", "value", descending=[True, False])
-        listed = ", ".join(f"'{r['value']}' ({r['n']})" for r in values.head(10).iter_rows(named=True))
-        rows = ", ".join(f"{r + 2} ({k})" for r, k in details.select(ROW, KEY).head(5).iter_rows())
+        different = details[header].str.strip_chars().n_unique()
+        rows = row_list([r + 2 for r in bad_rows.head(LISTED)], len(bad_rows))
         needed_by = ", ".join(rules.rules_reading(name)) or "the built-in facts"
-        problems.append(
-            f"{contacts.display}: column '{header}': {len(bad_rows)} rows hold values that are not {_expected(spec[name].type, rules)}: "
-            f"{listed}; rows (record id): {rows}; needed by rule(s): {needed_by}"
-        )
+        problems.append(("bad-value",
+            f"{contacts.display}: column '{header}': {len(bad_rows)} rows hold values that are not "
+            f"{_expected(spec[name].type, rules)}, {_different(different)}: {rows}; needed by rule(s): {needed_by}"
+        ))
     return problems
 
 

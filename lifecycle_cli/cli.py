@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-import traceback
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Callable, Optional
@@ -13,6 +12,8 @@ import typer
 
 from . import __version__
 from .errors import EXIT_CHANGES, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, InputError, LifecycleError, OutputError, Terminated
+from .redact import debug_trace
+from .safe import json_safe, terminal_safe
 
 app = typer.Typer(
     name="lifecycle",
@@ -64,6 +65,10 @@ FailOnOpt = Annotated[Optional[list[str]], typer.Option(
     help="Exit 1 when the result has: any, demotion, promotion, sideways, added, removed, or a move such as customer->lead "
          "(stage names or *). Repeatable.")]
 
+RedactOpt = Annotated[bool, typer.Option(
+    "--redact", help="Leave contacts' names and emails out of the report, in every format (record ids stay): "
+                     "for CI summaries and shared reports. Also set by report: {redact: true} in the rules file.")]
+
 
 class Duplicates(str, Enum):
     error = "error"
@@ -111,8 +116,8 @@ def _run(debug: bool, body: Callable[[], int]) -> None:
         code = body()
     except LifecycleError as exc:
         if debug:
-            traceback.print_exc()
-        _say(f"lifecycle: error: {exc}\n")
+            _say(terminal_safe(debug_trace(exc)))
+        _say(f"lifecycle: error: {terminal_safe(str(exc))}\n")
         code = exc.exit_code
     except KeyboardInterrupt:
         code = EXIT_INTERRUPTED
@@ -143,13 +148,13 @@ def _run(debug: bool, body: Callable[[], int]) -> None:
         message = stream_write_failure(exc) if isinstance(exc, OSError) else None
         if message is not None:  # a standard stream closed or full, the working directory gone
             if debug:
-                traceback.print_exc()
+                _say(terminal_safe(debug_trace(exc)))
             _say(f"lifecycle: error: {message}\n")
             _silence_stdout()  # what is still buffered for stdout cannot be written either
             raise typer.Exit(EXIT_USAGE)
         # A bug, not a user mistake.
         if debug:
-            traceback.print_exc()
+            _say(terminal_safe(debug_trace(exc)))
         else:
             _say(f"lifecycle: internal error: {type(exc).__name__}; run again with --debug for details, and please report it\n")
         code = 3
@@ -241,7 +246,7 @@ def _load_rules(explicit: str | None, preset: str | None = None, contacts: str |
             path, display = preset_path("hubspot-de"), f"preset hubspot-de (German headers in {contacts})"
     ruleset = load_rules(path, display)
     for warning in ruleset.warnings:
-        sys.stderr.write(f"lifecycle: warning: {warning}\n")
+        sys.stderr.write(f"lifecycle: warning: {terminal_safe(warning)}\n")
     return ruleset, path
 
 
@@ -262,15 +267,18 @@ def _reader(inputs: list[str], delimiter: str | None, encoding: str | None):
 
 
 def _emit(result: dict, fmt: "Format", reports: list[str], gates, plan, *, quiet: bool, no_color: bool,
-          text_stream, data_stream, rules_path: Path | None = None) -> int:
+          text_stream, data_stream, rules_path: Path | None = None, redact: bool = False) -> int:
     """Write the --report files and everything else staged in `plan` (together), then print the
     report and apply the --fail-on gates; returns the exit code."""
     from .gates import tripped
     from .output import text_writer
+    from .redact import redacted
     from .report import format_for_path, render, render_rich
     from .streams import write_data
 
     result["run"] = _run_facts(rules_path)
+    if redact:
+        result = redacted(result)
 
     for path in reports:
         kind = format_for_path(path)
@@ -434,6 +442,7 @@ def classify(
     fail_on: FailOnOpt = None,
     fmt: FormatOpt = Format.text,
     report: ReportOpt = None,
+    redact: RedactOpt = False,
     delimiter: DelimiterOpt = None,
     encoding: EncodingOpt = None,
     quiet: QuietOpt = False,
@@ -515,7 +524,7 @@ def classify(
         shown_in_report = (fmt == Format.text and not quiet) or strict  # --strict lists them in its error
         for found in () if shown_in_report else result.diagnostics:
             if found["severity"] == "warning" and found["code"] != "rules":  # rules warnings were shown on loading
-                sys.stderr.write(f"lifecycle: warning: {describe(found, indent='  ')}\n")
+                sys.stderr.write(f"lifecycle: warning: {terminal_safe(describe(found, indent='  '))}\n")
         if strict:
             failure = strict_failure(list(result.diagnostics))
             if failure is not None:
@@ -548,7 +557,8 @@ def classify(
             # The text report is a message (stderr); other formats are data, on stdout unless the CSV went there.
             data_stream = sys.stderr if target == "-" else sys.stdout
             code = _emit(result.to_dict(), fmt, report or [], gates, plan, quiet=quiet, no_color=no_color,
-                         text_stream=sys.stderr, data_stream=data_stream, rules_path=rules_file)
+                         text_stream=sys.stderr, data_stream=data_stream, rules_path=rules_file,
+                         redact=redact or ruleset.redact)
         if earlier_backup is not None:
             sys.stderr.write(f"lifecycle: kept the original as {backup}; {earlier_backup} is an earlier run's backup "
                              "and was left as it was\n")
@@ -570,6 +580,7 @@ def diff(
     fail_on: FailOnOpt = None,
     fmt: FormatOpt = Format.text,
     report: ReportOpt = None,
+    redact: RedactOpt = False,
     delimiter: DelimiterOpt = None,
     encoding: EncodingOpt = None,
     quiet: QuietOpt = False,
@@ -604,7 +615,8 @@ def diff(
         result = diff_exports(read(before, "contacts", wanted), read(after, "contacts", wanted), ruleset, columns=extra)
         with plan:
             return _emit(result.to_dict(), fmt, report or [], gates, plan, quiet=quiet, no_color=no_color,
-                         text_stream=sys.stdout, data_stream=sys.stdout, rules_path=rules_file)
+                         text_stream=sys.stdout, data_stream=sys.stdout, rules_path=rules_file,
+                         redact=redact or ruleset.redact)
 
     _run(debug, body)
 
@@ -756,7 +768,7 @@ def explain(
         consent_src = read(consent, "consent", ruleset.columns["consent"]) if consent else None
         view = explain_contact(contacts_src, deals_src, consent_src, ruleset, record_id)
         if fmt == ExplainFormat.json:
-            sys.stdout.write(json.dumps(view, indent=2, ensure_ascii=False, default=str) + "\n")
+            sys.stdout.write(json_safe(json.dumps(view, indent=2, ensure_ascii=False, default=str)) + "\n")
         else:
             sys.stdout.write(render_text(view, ruleset))
         return EXIT_OK

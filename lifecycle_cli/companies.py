@@ -17,7 +17,7 @@ import polars as pl
 from .diagnostics import Diagnostics
 from .facts import ROW, deal_outcome, split_ids, stage_id, unknown_spelling
 from .moves import EMPTY, summarize_moves
-from .problems import missing_ids, repeated_ids, unknown_stages
+from .problems import missing_ids, repeated_ids, unknown_stages, with_rows
 from .rules import Rules
 from .sources import Source
 
@@ -122,13 +122,15 @@ def _headers(rules: Rules, role: str) -> str:
 
 def _company_problems(found: Diagnostics, own: pl.DataFrame, companies: Source, rules: Rules) -> None:
     id_header = companies.resolved["record_id"]
-    found.error("unknown-stage", unknown_stages(own, RAW, ROW, companies.display, companies.resolved["stage"], rules),
-                file=companies.display)
+    for code, message in unknown_stages(own, RAW, ROW, companies, rules):
+        found.error(code, message, file=companies.display)
     blank = own.filter(pl.col(KEY).is_null())
     found.error("missing-id", missing_ids(blank.height, blank[ROW].head(10).to_list(), companies.display, id_header),
                 file=companies.display, column=id_header)
     repeated = (own.filter(pl.col(KEY).is_not_null()).group_by(KEY)
                 .agg(pl.len().alias("n"), pl.col(ROW).min().alias("first")).filter(pl.col("n") > 1))
+    if repeated.height:
+        repeated = with_rows(repeated, own, KEY, ROW)  # the rows to name in the error
     found.error("repeated-id", repeated_ids(repeated, KEY, companies.display, id_header), file=companies.display,
                 column=id_header)
     found.stop_on_errors()

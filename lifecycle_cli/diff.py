@@ -10,7 +10,7 @@ import polars as pl
 from .errors import InputError
 from .facts import all_canonical, stage_id, unknown_spelling
 from .moves import EMPTY, sample_order, summarize_moves
-from .problems import LISTED, missing_ids, repeated_ids, unknown_stages
+from .problems import LISTED, missing_ids, repeated_ids, unknown_stages, with_rows
 from .rules import ColumnSpec, Rules
 from .sources import Source, explain_read_error
 
@@ -99,8 +99,8 @@ def _check(df: pl.DataFrame, source: Source, rules: Rules) -> list[str]:
         .group_by("key").agg(pl.len().alias("n"), pl.col("row").min().alias("first"))
     )
     problems = [
-        unknown_stages(df, "raw", "row", source.display, source.resolved["stage"], rules),
-        repeated_ids(repeated, "key", source.display, header),
+        *(message for _, message in unknown_stages(df, "raw", "row", source, rules)),
+        repeated_ids(with_rows(repeated, df, "key", "row"), "key", source.display, header),
         missing_ids(len(missing), missing.head(LISTED).to_list(), source.display, header),
     ]
     return [p for p in problems if p]

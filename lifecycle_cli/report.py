@@ -6,6 +6,8 @@ import html
 import json
 from typing import Any
 
+from .safe import json_safe, terminal_safe, terminal_safe_tree
+
 FORMATS = ("text", "json", "markdown", "html")
 #: Words and glyphs for each kind of move: colour is never the only carrier of meaning.
 MOVE_WORDS = {
@@ -18,7 +20,7 @@ RICH_STYLES = {"promotion": "green", "demotion": "bold red", "sideways": "yellow
 def render(result: dict[str, Any], fmt: str) -> str:
     """JSON, Markdown or HTML text of a result (text goes through `render_rich`)."""
     if fmt == "json":
-        return json.dumps(result, indent=2, ensure_ascii=False) + "\n"
+        return json_safe(json.dumps(result, indent=2, ensure_ascii=False)) + "\n"
     if fmt == "markdown":
         return to_markdown(result)
     if fmt == "html":
@@ -95,7 +97,19 @@ def present_stages(result: dict[str, Any]) -> list[str]:
 
 
 def notes(result: dict[str, Any]) -> list[str]:
-    return [f"Note: {n}." for n in result.get("missing_sources", [])]
+    found = [f"Note: {n}." for n in result.get("missing_sources", [])]
+    if result.get("redacted"):
+        found.append("Note: names and emails are left out of this report (redacted).")
+    return found
+
+
+SAMPLE_HEADERS = ["Row", "Record ID", "Name", "From", "To", "Move", "Rule"]
+
+
+def sample_columns(result: dict[str, Any], cells: list[Any]) -> list[Any]:
+    """The example table's headers or one row's cells (in SAMPLE_HEADERS order), without the
+    Name column when the report is redacted."""
+    return [c for i, c in enumerate(cells) if not (result.get("redacted") and SAMPLE_HEADERS[i] == "Name")]
 
 
 MISSING_HEADERS = ["Missing column", "File", "Rules it leaves undecided", "Contacts kept at their stage"]
@@ -137,10 +151,14 @@ def companies_moves(result: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def render_rich(result: dict[str, Any], console) -> None:
+    """The text report. Values from the exports (names, stage labels, file names) are shown with
+    their control characters escaped and never read as Rich markup."""
     from rich.console import Group
     from rich.panel import Panel
     from rich.table import Table
     from rich.text import Text
+
+    result = terminal_safe_tree(result)
 
     head = Table.grid(padding=(0, 2))
     head.add_column(style="bold")
@@ -187,13 +205,14 @@ def render_rich(result: dict[str, Any], console) -> None:
         parts += [Text(""), changes]
     if result["samples"]:
         sample = Table(title="Examples of the changes", title_justify="left", show_edge=False)
-        for name in ("Row", "Record ID", "Name", "From", "To", "Move", "Rule"):
+        for name in sample_columns(result, SAMPLE_HEADERS):
             sample.add_column(name)
         for row in result["samples"]:
             kind = _move_of(result, row["from"], row["to"])
-            sample.add_row(str(row["row"]), str(row["record_id"]), row["name"] or row["email"] or "",
-                           label(result, row["from"]), label(result, row["to"]),
-                           Text(MOVE_WORDS[kind], style=RICH_STYLES[kind]), row["rule"] or "")
+            sample.add_row(*sample_columns(result, [
+                str(row["row"]), str(row["record_id"] or ""), row["name"] or row["email"] or "",
+                label(result, row["from"]), label(result, row["to"]),
+                Text(MOVE_WORDS[kind], style=RICH_STYLES[kind]), row["rule"] or ""]))
         parts += [Text(""), sample]
     if result.get("companies") is not None:
         companies = result["companies"]
@@ -223,7 +242,7 @@ def render_rich(result: dict[str, Any], console) -> None:
         parts.append(Text(note, style="yellow"))
     for line in warning_lines(result):
         parts.append(Text(f"Warning: {line}", style="yellow"))
-    console.print(Panel(Group(*parts), title=title(result), title_align="left", expand=False))
+    console.print(Panel(Group(*parts), title=Text(title(result)), title_align="left", expand=False), markup=False)
 
 
 def _move_of(result: dict[str, Any], frm: str, to: str) -> str:
@@ -234,7 +253,9 @@ def _move_of(result: dict[str, Any], frm: str, to: str) -> str:
 
 
 def _md(text: Any) -> str:
-    return str(text if text is not None else "").replace("|", "\\|").replace("\n", " ")
+    """A table cell: no line breaks or control characters, and no HTML (GitHub renders it in a summary)."""
+    text = str(text if text is not None else "").replace("\n", " ")
+    return terminal_safe(html.escape(text, quote=False)).replace("|", "\\|")
 
 
 def _md_table(headers: list[str], rows: list[list[Any]], right: set[int] = frozenset()) -> list[str]:
@@ -274,9 +295,9 @@ def to_markdown(result: dict[str, Any]) -> str:
         out += _md_table(["Column", "Records"], [[c, f"{n:,}"] for c, n in result["column_changes"].items()], right={1})
     if result["samples"]:
         out += ["### Examples of the changes", ""]
-        out += _md_table(["Row", "Record ID", "Name", "From", "To", "Move", "Rule"], [
-            [r["row"], r["record_id"], r["name"] or r["email"] or "", label(result, r["from"]), label(result, r["to"]),
-             MOVE_WORDS[_move_of(result, r["from"], r["to"])], r["rule"] or ""] for r in result["samples"]])
+        out += _md_table(sample_columns(result, SAMPLE_HEADERS), [sample_columns(result, [
+            r["row"], r["record_id"], r["name"] or r["email"] or "", label(result, r["from"]), label(result, r["to"]),
+            MOVE_WORDS[_move_of(result, r["from"], r["to"])], r["rule"] or ""]) for r in result["samples"]])
     if result.get("companies") is not None:
         companies = result["companies"]
         out += ["### Companies", "", _md(companies_headline(result)), ""]
@@ -288,9 +309,9 @@ def to_markdown(result: dict[str, Any]) -> str:
     if missing_rows(result):
         out += ["### Columns the files lack (unknown, not empty)", ""]
         out += _md_table(MISSING_HEADERS, missing_rows(result), right={3})
-    out += [n for n in notes(result)] + ([""] if notes(result) else [])
+    out += [_md(n) for n in notes(result)] + ([""] if notes(result) else [])
     if warning_lines(result):
-        out += ["### Warnings", ""] + [f"- {line}" for line in warning_lines(result)] + [""]
+        out += ["### Warnings", ""] + [f"- {_md(line)}" for line in warning_lines(result)] + [""]
     return "\n".join(out).rstrip("\n") + "\n"
 
 
@@ -312,7 +333,7 @@ svg text{font-family:inherit}
 
 
 def _e(text: Any) -> str:
-    return html.escape(str(text if text is not None else ""))
+    return terminal_safe(html.escape(str(text if text is not None else "")))
 
 
 def _table(headers: list[str], rows: list[list[str]], numeric: set[int] = frozenset(), row_classes: list[str] | None = None) -> str:
@@ -401,9 +422,11 @@ def to_html(result: dict[str, Any]) -> str:
     if result["samples"]:
         kinds = [_move_of(result, r["from"], r["to"]) for r in result["samples"]]
         sections.append("<h2>Examples of the changes</h2>" + _table(
-            ["Row", "Record ID", "Name", "From", "To", "Move", "Rule"],
-            [[_e(r["row"]), _e(r["record_id"]), _e(r["name"] or r["email"] or ""), _e(label(result, r["from"])), _e(label(result, r["to"])),
-              f'<span class="{_MOVE_CLASS[k]}">{_e(MOVE_WORDS[k])}</span>', _e(r["rule"] or "")] for r, k in zip(result["samples"], kinds)],
+            sample_columns(result, SAMPLE_HEADERS),
+            [sample_columns(result, [
+                _e(r["row"]), _e(r["record_id"]), _e(r["name"] or r["email"] or ""), _e(label(result, r["from"])),
+                _e(label(result, r["to"])), f'<span class="{_MOVE_CLASS[k]}">{_e(MOVE_WORDS[k])}</span>', _e(r["rule"] or "")])
+             for r, k in zip(result["samples"], kinds)],
             numeric={0}, row_classes=["demotion" if k == "demotion" else "" for k in kinds]))
     if result.get("companies") is not None:
         companies, moves = result["companies"], companies_moves(result)

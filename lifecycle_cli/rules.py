@@ -53,11 +53,12 @@ FACTS = {
     "marketing_consent": "bool", "double_opt_in": "bool", "email_domain": "str", "current_stage": "str",
 }
 
-TOP_KEYS = ("version", "stages", "columns", "values", "rules", "policies", "output", "tests")
+TOP_KEYS = ("version", "stages", "columns", "values", "rules", "policies", "output", "report", "tests")
 STAGE_KEYS = ("id", "label", "value", "aliases", "sticky", "ranked")
 RULE_KEYS = ("id", "stage", "description", "when", "overrides_sticky", "set")
 POLICY_KEYS = ("sticky", "unknown", "without_deals")
 OUTPUT_KEYS = ("previous_stage_column", "rule_column", "other_type_column")
+REPORT_KEYS = ("redact",)
 SETTABLE = ("other_type",)
 
 
@@ -113,6 +114,7 @@ class Rules:
     rule_column: str
     other_type_column: str
     warnings: tuple[str, ...] = field(default=())
+    redact: bool = False  #: reports leave out names and emails (report: {redact: true}, or --redact)
 
     def stage(self, stage_id: str) -> Stage:
         return next(s for s in self.stages if s.id == stage_id)
@@ -291,7 +293,7 @@ class _RulesBuilder:
             raise self.fail(path, f"{what} must be a list of text values")
         return tuple(value)
 
-    def flag(self, value: Any, path: tuple, default: bool) -> bool:
+    def flag(self, value: Any, path: tuple, default: bool, what: str = "") -> bool:
         if value is None:
             return default
         lowered = str(value).lower()
@@ -299,7 +301,7 @@ class _RulesBuilder:
             return True
         if lowered in ("false", "no"):
             return False
-        raise self.fail(path, f"expected true or false, got '{value}'")
+        raise self.fail(path, f"{what + ': ' if what else ''}expected true or false, got '{value}'")
 
     def build(self) -> Rules:
         data = self.keys(self.doc.data if self.doc.data is not None else {}, (), TOP_KEYS, "the rules file")
@@ -325,6 +327,7 @@ class _RulesBuilder:
                             f"already at its stage (rule column: '{unknown_id}', set with policies.unknown); "
                             "remove without_deals")
         output = self.keys(data.get("output") or {}, ("output",), OUTPUT_KEYS, "output")
+        report = self.keys(data.get("report") or {}, ("report",), REPORT_KEYS, "report")
         rule_ids = {r.id for r in rules}
         for policy_id, path in ((sticky_id, ("policies", "sticky")), (unknown_id, ("policies", "unknown"))):
             if policy_id in rule_ids:
@@ -343,6 +346,7 @@ class _RulesBuilder:
             rule_column=self.text(output.get("rule_column", "Lifecycle Rule"), ("output", "rule_column"), "output.rule_column"),
             other_type_column=self.text(output.get("other_type_column", "Other Type"), ("output", "other_type_column"), "output.other_type_column"),
             warnings=tuple(warnings),
+            redact=self.flag(report.get("redact"), ("report", "redact"), False, "report.redact"),
         )
 
     def build_stages(self, raw: Any) -> tuple[Stage, ...]:

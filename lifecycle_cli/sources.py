@@ -21,6 +21,7 @@ import charset_normalizer
 import polars as pl
 
 from .errors import InputError
+from .redact import scrub_polars_text
 from .rules import REQUIRED_COLUMNS, ColumnSpec
 
 #: Delimiters we recognise in a header line, most common first (ties go to the earlier one).
@@ -464,8 +465,9 @@ def _short_rows_by_records(source: Source, limit: int) -> tuple[int, list[int]]:
 
 
 def polars_reason(exc: Exception) -> str:
-    """The first line of a Polars error, without the cell values it quotes (they may be personal data)."""
-    return re.sub(r"`[^`]*`", "a value", str(exc).splitlines()[0])
+    """The first line of a Polars error, without the cell values it quotes (they may be personal data):
+    `...`, "..." and the lists of failed values (`values: ["..."]`)."""
+    return scrub_polars_text(str(exc))
 
 
 def find_read_error(sources: list[Source | None]) -> InputError | None:
