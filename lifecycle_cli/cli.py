@@ -516,8 +516,8 @@ def classify(
                 import json
 
                 stream = sys.stderr if target == "-" else sys.stdout
-                stream.write(json.dumps({"command": "classify", "stopped": True, "diagnostics": exc.diagnostics},
-                                        indent=2, ensure_ascii=False) + "\n")
+                stream.write(json_safe(json.dumps({"command": "classify", "stopped": True, "diagnostics": exc.diagnostics},
+                                                  indent=2, ensure_ascii=False)) + "\n")
             raise
         result = run.result
         # The text report lists the warnings itself; otherwise (quiet, JSON, ...) they go to stderr here.
@@ -800,25 +800,20 @@ def validate(
             raise InputError(f"{display}: rules file not found")
         problems = validate_rules(path, display)
         if fmt == RulesFormat.json:
-            sys.stdout.write(json.dumps({"command": "validate", "rules_file": display, "ok": not problems,
-                                         "problems": problems}, indent=2, ensure_ascii=False) + "\n")
+            sys.stdout.write(json_safe(json.dumps({"command": "validate", "rules_file": display, "ok": not problems,
+                                         "problems": problems}, indent=2, ensure_ascii=False)) + "\n")
         else:
             for p in problems:
                 where = f"{p['file']}:{p['line']}" if p["line"] else p["file"]
-                sys.stdout.write(f"{where}: {p['severity']}: {_terminal_safe(p['message'])}\n")
+                sys.stdout.write(f"{where}: {p['severity']}: {terminal_safe(p['message'])}\n")
                 if p["hint"]:
-                    sys.stdout.write(f"  hint: {_terminal_safe(p['hint'])}\n")
+                    sys.stdout.write(f"  hint: {terminal_safe(p['hint'])}\n")
             errors = sum(p["severity"] == "error" for p in problems)
             sys.stdout.write(f"{display}: {errors} errors, {len(problems) - errors} warnings\n" if problems
                              else f"{display}: no problems found\n")
         return EXIT_CHANGES if problems else EXIT_OK
 
     _run(debug, body)
-
-
-def _terminal_safe(text: str) -> str:
-    """Control characters (terminal escape sequences) shown escaped, never sent to the terminal."""
-    return "".join(c if c in "\n\t" or (c.isprintable() and c != "\x1b") else f"\\x{ord(c):02x}" for c in text)
 
 
 @app.command("rules", epilog="\b\nExample: lifecycle rules --format markdown > RULES.md")
@@ -840,7 +835,7 @@ def show_rules(
         ruleset, path = _load_rules(rules_file, preset)
         view = to_dict(ruleset, path)
         if fmt == RulesFormat.json:
-            sys.stdout.write(json.dumps(view, indent=2, ensure_ascii=False) + "\n")
+            sys.stdout.write(json_safe(json.dumps(view, indent=2, ensure_ascii=False)) + "\n")
         elif fmt == RulesFormat.markdown:
             sys.stdout.write(to_markdown(view))
         else:

@@ -136,7 +136,7 @@ def read_source(
             frame = pl.scan_parquet(path)
             headers = tuple(frame.collect_schema().names())
         except Exception as exc:  # polars raises several kinds for a bad file
-            raise InputError(f"{spec}: cannot read as Parquet: {str(exc).splitlines()[0]}") from None
+            raise InputError(f"{spec}: cannot read as Parquet: {polars_reason(exc)}") from None
         dialect, file_headers, header_line = None, headers, None
     else:
         frame, headers, dialect, data, file_headers, header_line = _scan_csv(spec, path, stdin, delimiter, encoding, role)
