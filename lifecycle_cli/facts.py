@@ -163,7 +163,7 @@ class ContactIds:
     several times cheaper than on text); otherwise they stay text, exactly as written.
     """
 
-    frame: pl.DataFrame  # ROW, KEY, and optionally "email", "deal_ids"
+    frame: pl.DataFrame  # ROW, KEY, and optionally "email", "deal_ids", ACCOUNT
     integer: bool
 
     def key(self, text: pl.Expr) -> pl.Expr:
@@ -181,9 +181,12 @@ class ContactIds:
         return key.is_in(self._known).fill_null(False)
 
 
-def read_contact_ids(contacts: Source, *, email: bool, deal_ids: bool) -> ContactIds:
+def read_contact_ids(contacts: Source, *, email: bool, deal_ids: bool, account: str | None = None) -> ContactIds:
+    """`account`: the contacts' account column to read as well (for deals linked by account)."""
     text = contacts.text("record_id")
     extra = []
+    if account is not None and contacts.has(account):
+        extra.append(account_key(contacts.text(account)).alias(ACCOUNT))
     if email:
         extra.append(lowered(contacts.text("email")).alias("email"))
     if deal_ids and contacts.has("deal_ids"):
@@ -195,9 +198,43 @@ def read_contact_ids(contacts: Source, *, email: bool, deal_ids: bool) -> Contac
     return ContactIds(frame, integer)
 
 
+ACCOUNT = "__lc_account"  #: a contact's or deal's account id, as compared (see `account_key`)
+#: A Salesforce id as Data Loader writes it: 15 case-sensitive characters and a 3-character checksum.
+SALESFORCE_ID_18 = r"^[a-zA-Z0-9]{18}$"
+
+
+def account_key(text: pl.Expr) -> pl.Expr:
+    """An account id as compared: an 18-character Salesforce id by its first 15 characters, which are
+    the id itself. Reports export the 15-character form, Data Loader the 18-character one, so the
+    two forms of one account then match."""
+    return pl.when(text.str.contains(SALESFORCE_ID_18)).then(text.str.slice(0, 15)).otherwise(text)
+
+
+def account_pairs(flags: pl.LazyFrame, linked: pl.DataFrame, ids: ContactIds) -> pl.DataFrame:
+    """(deal row, contact key) for the deals that link to no contact: every contact of the deal's account.
+
+    A deal counts as linked by contact when any of its rows is (a contact-role export has one row
+    per role), so an opportunity with a contact role never reaches the account's other contacts.
+    """
+    by_contact = linked.lazy().select(ROW).unique()
+    deals_by_contact = flags.join(by_contact, on=ROW, how="semi").select("deal_id").drop_nulls().unique()
+    return (
+        flags.filter(pl.col(ACCOUNT).is_not_null())
+        .join(by_contact, on=ROW, how="anti")
+        .join(deals_by_contact, on="deal_id", how="anti")  # a null deal id matches nothing: the row stays
+        .select(ROW, ACCOUNT)
+        .join(ids.frame.lazy().select(KEY, ACCOUNT).drop_nulls(), on=ACCOUNT, how="inner")
+        .select(ROW, KEY)
+        .collect()
+    )
+
+
 def deal_facts(deals: Source, ids: ContactIds, rules: Rules) -> tuple[pl.LazyFrame, pl.LazyFrame, pl.LazyFrame | None]:
     """(facts per contact key: deals, won_deals, open_deals, lost_deals; one row of link counts; unreadable values)."""
     v = rules.values
+    # Deals link by account only when the rules say so and both files have their account column.
+    by_account = rules.deals_by_account[0] if rules.deals_by_account and ACCOUNT in ids.frame.columns else None
+    by_account = by_account if by_account and deals.has(by_account) else None
     stage = deals.raw("stage")
     won = (in_values(stage, v["won_deal_stages"]) | parse_bool(deals.raw("is_won"), rules)).fill_null(False)
     lost = ~won & (
@@ -213,8 +250,10 @@ def deal_facts(deals: Source, ids: ContactIds, rules: Rules) -> tuple[pl.LazyFra
         lost.alias("lost"),
         deals.text("contact_ids").alias("contact_ids"),
         deals.text("contact_email").alias("contact_emails"),
+        *([account_key(deals.text(by_account)).alias(ACCOUNT)] if by_account else []),
         *[bad_value(deals, name, parse_bool(deals.raw(name), rules)) for name in ("is_won", "is_lost", "is_closed") if deals.has(name)],
-        *every_field(deals, ("record_id", "stage", "is_won", "is_lost", "is_closed", "contact_ids", "contact_email")),
+        *every_field(deals, ("record_id", "stage", "is_won", "is_lost", "is_closed", "contact_ids", "contact_email",
+                             *([by_account] if by_account else []))),
     ).collect().lazy()
     # The (deal row, contact) links, worked out once: facts and link counts both read them.
     by_deal = (
@@ -249,7 +288,9 @@ def deal_facts(deals: Source, ids: ContactIds, rules: Rules) -> tuple[pl.LazyFra
             .collect()
         )
         pairs.append(from_contacts.filter(pl.col(ROW).is_not_null()))
-    linked = pl.concat(pairs).unique()
+    by_contact = pl.concat(pairs).unique()
+    through_account = account_pairs(flags, by_contact, ids) if by_account else None
+    linked = pl.concat([by_contact, through_account]) if through_account is not None else by_contact
     facts = (
         linked.lazy().join(flags.select(ROW, "won", "lost"), on=ROW, how="inner")
         .group_by(KEY)
@@ -270,6 +311,12 @@ def deal_facts(deals: Source, ids: ContactIds, rules: Rules) -> tuple[pl.LazyFra
     ]
     if from_contacts is not None:
         counts.append(from_contacts.lazy().select(pl.col(ROW).is_null().sum().alias("contact_deal_ids_not_in_deals")))
+    if through_account is not None:
+        counts += [
+            flags.select(pl.col(ACCOUNT).is_not_null().sum().alias("deals_with_accounts")),
+            through_account.lazy().select(pl.col(ROW).n_unique().alias("deals_linked_by_account"),
+                                          pl.col(KEY).n_unique().alias("contacts_linked_by_account")),
+        ]
     return facts, pl.concat(counts, how="horizontal"), unreadable_values(flags, deals, rules)
 
 

@@ -39,7 +39,7 @@ FACTS = {
     "marketing_consent": "bool", "double_opt_in": "bool", "email_domain": "str", "current_stage": "str",
 }
 
-TOP_KEYS = ("version", "stages", "columns", "values", "rules", "policies", "output")
+TOP_KEYS = ("version", "stages", "columns", "values", "rules", "policies", "output", "links")
 STAGE_KEYS = ("id", "label", "value", "aliases", "sticky", "ranked")
 RULE_KEYS = ("id", "stage", "description", "when", "overrides_sticky", "set")
 POLICY_KEYS = ("sticky", "unknown", "without_deals")
@@ -63,6 +63,8 @@ class ColumnSpec:
     name: str
     headers: tuple[str, ...]
     type: str  # "str", "bool", "datetime" or "float"
+    #: The file may lack it although it is required (only the contacts' stage: then every stage is empty).
+    optional: bool = False
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,9 @@ class Rules:
     rule_column: str
     other_type_column: str
     warnings: tuple[str, ...] = field(default=())
+    #: (deals column, contacts column): a deal that links to no contact counts for every contact
+    #: of its account (links.deals_by_account); None: deals link by contact only.
+    deals_by_account: tuple[str, str] | None = None
 
     def stage(self, stage_id: str) -> Stage:
         return next(s for s in self.stages if s.id == stage_id)
@@ -148,7 +153,7 @@ def discover_rules(explicit: str | None) -> tuple[Path, str]:
 
 
 #: Packaged rules files (lifecycle_cli/presets/NAME.yaml); "hubspot" is the default rules.
-PRESETS = ("hubspot", "hubspot-de")
+PRESETS = ("hubspot", "hubspot-de", "salesforce")
 
 
 def preset_path(name: str) -> Path:
@@ -255,6 +260,7 @@ class _RulesBuilder:
             rule_column=self.text(output.get("rule_column", "Lifecycle Rule"), ("output", "rule_column"), "output.rule_column"),
             other_type_column=self.text(output.get("other_type_column", "Other Type"), ("output", "other_type_column"), "output.other_type_column"),
             warnings=tuple(warnings),
+            deals_by_account=self.build_links(data.get("links"), columns),
         )
 
     def build_stages(self, raw: Any) -> tuple[Stage, ...]:
@@ -302,8 +308,13 @@ class _RulesBuilder:
                     raise self.fail(path + (name,), f"column name '{name}' must be lower case letters, digits and _ (it is used in conditions)")
                 if source == "contacts" and name in FACTS:
                     raise self.fail(path + (name,), f"'{name}' is a computed fact; give the column another name")
+                optional = False
                 if isinstance(spec, dict):
-                    self.keys(spec, path + (name,), ("headers", "type"), f"column '{name}'")
+                    self.keys(spec, path + (name,), ("headers", "type", "optional"), f"column '{name}'")
+                    optional = self.flag(spec.get("optional"), path + (name, "optional"), False)
+                    if optional and (source, name) != ("contacts", "stage"):
+                        raise self.fail(path + (name, "optional"), "only the contacts' stage column can be optional "
+                                        "(columns.contacts.stage); other columns are optional by not being required")
                     headers = self.text_list(spec.get("headers"), path + (name, "headers"), "headers")
                     type_name = spec.get("type", "text")
                     if type_name not in COLUMN_TYPES:
@@ -313,11 +324,31 @@ class _RulesBuilder:
                     type_name = "text"
                 if not headers:
                     raise self.fail(path + (name,), f"column '{name}' needs at least one header to look for")
-                out[source][name] = ColumnSpec(name, headers, COLUMN_TYPES[type_name])
+                out[source][name] = ColumnSpec(name, headers, COLUMN_TYPES[type_name], optional)
             for name in REQUIRED_COLUMNS[source]:
                 if name not in out[source]:
                     raise self.fail(path, f"columns.{source} must name the '{name}' column")
         return out
+
+    def build_links(self, raw: Any, columns: dict[str, dict[str, ColumnSpec]]) -> tuple[str, str] | None:
+        """links.deals_by_account: {deals: COLUMN, contacts: COLUMN}, both declared under columns."""
+        if raw is None:
+            return None
+        links = self.keys(raw, ("links",), ("deals_by_account",), "links")
+        spec = links.get("deals_by_account")
+        if spec is None:
+            return None
+        path = ("links", "deals_by_account")
+        spec = self.keys(spec, path, ("deals", "contacts"), "links.deals_by_account")
+        names = []
+        for role in ("deals", "contacts"):
+            name = self.text(spec.get(role), path + (role,), f"links.deals_by_account.{role} (a column under columns.{role})")
+            if name not in columns[role]:
+                known = ", ".join(columns[role])
+                raise self.fail(path + (role,), f"links.deals_by_account.{role}: '{name}' is not a column under "
+                                f"columns.{role}{_suggest(name, columns[role])} (declared: {known})")
+            names.append(name)
+        return names[0], names[1]
 
     def build_values(self, raw: Any) -> dict[str, tuple[str, ...]]:
         if not isinstance(raw, dict):
