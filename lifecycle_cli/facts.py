@@ -8,6 +8,7 @@ from functools import cached_property
 
 import polars as pl
 
+from .logic import DEAL_FACTS
 from .rules import Rules, one_of
 from .sources import Source
 
@@ -210,23 +211,39 @@ def account_key(text: pl.Expr) -> pl.Expr:
     return pl.when(text.str.contains(SALESFORCE_ID_18)).then(text.str.slice(0, 15)).otherwise(text)
 
 
-def account_pairs(flags: pl.LazyFrame, linked: pl.DataFrame, ids: ContactIds) -> pl.DataFrame:
-    """(deal row, contact key) for the deals that link to no contact: every contact of the deal's account.
+def _counts(won: pl.Expr, lost: pl.Expr) -> list[pl.Expr]:
+    """The deal facts of a group of deal rows."""
+    return [
+        pl.len().cast(pl.Int64).alias("deals"),
+        won.sum().cast(pl.Int64).alias("won_deals"),
+        (~won & ~lost).sum().cast(pl.Int64).alias("open_deals"),
+        lost.sum().cast(pl.Int64).alias("lost_deals"),
+    ]
+
+
+def account_facts(flags: pl.LazyFrame, linked: pl.DataFrame, ids: ContactIds) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """For the deals that link to no contact: (facts per contact key from its account's deals, the rows
+    of those deals whose account has contacts in the file).
 
     A deal counts as linked by contact when any of its rows is (a contact-role export has one row
-    per role), so an opportunity with a contact role never reaches the account's other contacts.
+    per role), so an opportunity with a contact role never reaches its account's other contacts.
+    Counted per account first, then given to the account's contacts: an account with thousands
+    of contacts and opportunities costs one row per contact, not one per (contact, opportunity).
     """
     by_contact = linked.lazy().select(ROW).unique()
     deals_by_contact = flags.join(by_contact, on=ROW, how="semi").select("deal_id").drop_nulls().unique()
-    return (
+    accounts = ids.frame.lazy().select(KEY, ACCOUNT).drop_nulls().unique()  # a repeated record id counts once
+    rows = (
         flags.filter(pl.col(ACCOUNT).is_not_null())
         .join(by_contact, on=ROW, how="anti")
         .join(deals_by_contact, on="deal_id", how="anti")  # a null deal id matches nothing: the row stays
-        .select(ROW, ACCOUNT)
-        .join(ids.frame.lazy().select(KEY, ACCOUNT).drop_nulls(), on=ACCOUNT, how="inner")
-        .select(ROW, KEY)
-        .collect()
+        .join(accounts.select(ACCOUNT).unique(), on=ACCOUNT, how="semi")
+        .select(ROW, ACCOUNT, "won", "lost")
     )
+    per_account = rows.group_by(ACCOUNT).agg(_counts(pl.col("won"), pl.col("lost")))
+    facts = accounts.join(per_account, on=ACCOUNT, how="inner").drop(ACCOUNT)
+    found, used = pl.collect_all([facts, rows.select(ROW)])
+    return found, used
 
 
 def deal_facts(deals: Source, ids: ContactIds, rules: Rules) -> tuple[pl.LazyFrame, pl.LazyFrame, pl.LazyFrame | None]:
@@ -288,25 +305,21 @@ def deal_facts(deals: Source, ids: ContactIds, rules: Rules) -> tuple[pl.LazyFra
             .collect()
         )
         pairs.append(from_contacts.filter(pl.col(ROW).is_not_null()))
-    by_contact = pl.concat(pairs).unique()
-    through_account = account_pairs(flags, by_contact, ids) if by_account else None
-    linked = pl.concat([by_contact, through_account]) if through_account is not None else by_contact
-    facts = (
-        linked.lazy().join(flags.select(ROW, "won", "lost"), on=ROW, how="inner")
-        .group_by(KEY)
-        .agg(
-            pl.len().cast(pl.Int64).alias("deals"),
-            pl.col("won").sum().cast(pl.Int64).alias("won_deals"),
-            (~pl.col("won") & ~pl.col("lost")).sum().cast(pl.Int64).alias("open_deals"),
-            pl.col("lost").sum().cast(pl.Int64).alias("lost_deals"),
-        )
-    )
+    linked = pl.concat(pairs).unique()
+    facts = linked.lazy().join(flags.select(ROW, "won", "lost"), on=ROW, how="inner").group_by(KEY).agg(
+        _counts(pl.col("won"), pl.col("lost")))
+    through_account = None
+    if by_account:
+        # Deals no contact links count for every contact of their account, added to its own deals'.
+        from_accounts, through_account = account_facts(flags, linked, ids)
+        facts = pl.concat([facts, from_accounts.lazy()]).group_by(KEY).agg(pl.col(DEAL_FACTS).sum())
     unknown = by_deal.filter(~pl.col("known"))
     counts = [
         flags.select(pl.len().alias("deal_rows"),
                      (pl.col("contact_ids").is_not_null() | pl.col("contact_emails").is_not_null()).sum()
                      .alias("deals_with_refs")),
-        linked.lazy().select(pl.col(ROW).n_unique().alias("deals_linked")),
+        pl.concat([linked.select(ROW), *([through_account] if through_account is not None else [])]).lazy()
+        .select(pl.col(ROW).n_unique().alias("deals_linked")),
         unknown.lazy().select(pl.len().alias("unknown_contact_refs"), pl.col(ROW).n_unique().alias("deals_with_unknown_contacts")),
     ]
     if from_contacts is not None:
@@ -314,8 +327,8 @@ def deal_facts(deals: Source, ids: ContactIds, rules: Rules) -> tuple[pl.LazyFra
     if through_account is not None:
         counts += [
             flags.select(pl.col(ACCOUNT).is_not_null().sum().alias("deals_with_accounts")),
-            through_account.lazy().select(pl.col(ROW).n_unique().alias("deals_linked_by_account"),
-                                          pl.col(KEY).n_unique().alias("contacts_linked_by_account")),
+            through_account.lazy().select(pl.len().alias("deals_linked_by_account")),
+            from_accounts.lazy().select(pl.len().alias("contacts_linked_by_account")),
         ]
     return facts, pl.concat(counts, how="horizontal"), unreadable_values(flags, deals, rules)
 
