@@ -64,6 +64,7 @@ class ClassifyResult:
     missing_columns: tuple[dict[str, Any], ...] = field(default=())
     diagnostics: tuple[dict[str, Any], ...] = field(default=())
     checked_only: bool = False
+    companies: dict[str, Any] | None = None  #: the companies section (see companies.py), when classified
 
     @property
     def warnings(self) -> list[str]:
@@ -91,6 +92,7 @@ class ClassifyResult:
             "diagnostics": list(self.diagnostics),
             "warnings": list(self.warnings),
             "checked_only": self.checked_only,
+            **({"companies": self.companies} if self.companies is not None else {}),
         }
 
 
@@ -100,7 +102,16 @@ class Classification:
 
     result: ClassifyResult
     output: pl.LazyFrame
-    added_columns: tuple[str, ...] = ()  #: written right after `added_after`
+    added_columns: tuple[str, ...] = ()  #: written right after the stage column
+    #: The contacts whose stage changed: record_id (as the file has it), previous and new (stage
+    #: ids; previous null for a contact that had none), other_type (null where no rule set one).
+    changes: pl.LazyFrame | None = None
+    #: With a companies file: the companies written as the contacts are, and their changes.
+    companies_output: pl.LazyFrame | None = None
+    companies_added: tuple[str, ...] = ()
+    companies_changes: pl.DataFrame | None = None
+    #: ROW and NEW (stage id) of every contact classified, for the companies roll-up.
+    contact_stages: pl.DataFrame | None = None
     #: The input column the added columns follow: the stage column, or the last column when the
     #: file has no stage column (the stage column is then the first one added).
     added_after: str | None = None
@@ -319,17 +330,35 @@ def _expected(kind: str, rules: Rules) -> str:
 
 def classify(contacts: Source, deals: Source | None, consent: Source | None, rules: Rules, *,
              stage_format: str = "auto", output_file: str | None = None, checked_only: bool = False,
-             on_duplicate: str = "error") -> Classification:
+             on_duplicate: str = "error", companies: Source | None = None) -> Classification:
     """Classify every contact: the result the report shows, and the output to stream.
 
     on_duplicate: "error" stops on a repeated Record ID; "keep-first" keeps the first
     row of each id and leaves the later ones out of the output (the report counts them).
     Raises InputError, listing every problem found, before anything is written.
+    `companies`: a companies export whose stages are rolled up from the contacts and deals.
     """
     try:
-        return _classify(contacts, deals, consent, rules, stage_format, output_file, checked_only, on_duplicate)
+        run = _classify(contacts, deals, consent, rules, stage_format, output_file, checked_only, on_duplicate)
+        if companies is None:
+            return run
+        return _with_companies(run, companies, contacts, deals, rules, stage_format)
     except pl.exceptions.PolarsError as exc:
-        raise explain_read_error([contacts, deals, consent], exc) from None
+        raise explain_read_error([contacts, deals, consent, companies], exc) from None
+
+
+def _with_companies(run: Classification, companies: Source, contacts: Source, deals: Source | None, rules: Rules,
+                    stage_format: str) -> Classification:
+    from dataclasses import replace
+
+    from .companies import classify_companies
+
+    found = Diagnostics()
+    done = classify_companies(companies, contacts, run.contact_stages, deals, rules, found)
+    spellings = _spellings(done.decisions, rules) if stage_format == "auto" else None
+    output, added = _output(companies, done.decisions, rules, stage_format, spellings)
+    return replace(run, result=replace(run.result, companies=done.summary), companies_output=output,
+                   companies_added=tuple(added), companies_changes=done.changes)
 
 
 def _classify(contacts, deals, consent, rules, stage_format, output_file, checked_only, on_duplicate) -> Classification:
@@ -426,7 +455,22 @@ def _classify(contacts, deals, consent, rules, stage_format, output_file, checke
     # Step 4, plan the output (lazy): streamed by whoever writes it.
     spellings = _spellings(kept, rules) if stage_format == "auto" else None
     output, added = _output(contacts, decisions, rules, stage_format, spellings)
-    return Classification(result, output, tuple(added), contacts.resolved.get("stage", contacts.headers[-1]))
+    return Classification(result, output, tuple(added), _changes(contacts, decisions),
+                          contact_stages=kept.select(ROW, NEW),
+                          added_after=contacts.resolved.get("stage", contacts.headers[-1]))
+
+
+def _changes(contacts: Source, decisions: pl.DataFrame) -> pl.LazyFrame:
+    """The changed contacts, for re-import files: their record id as written and the move."""
+    side = decisions.select(
+        pl.col(CUR).cast(pl.String).alias("previous"), pl.col(NEW).cast(pl.String).alias("new"),
+        (pl.col(OTHER) if OTHER in decisions.columns else pl.lit(None, dtype=pl.String)).alias("other_type"),
+        (pl.col("__lc_keep") if "__lc_keep" in decisions.columns else pl.lit(True)).alias("__lc_keep"),
+    )
+    ids = contacts.frame.select(pl.col(contacts.resolved["record_id"]).cast(pl.String).str.strip_chars().alias("record_id"))
+    return (pl.concat([ids, side.lazy()], how="horizontal")
+            .filter(pl.col("__lc_keep") & pl.col("new").ne_missing(pl.col("previous")))
+            .drop("__lc_keep"))
 
 
 def _file_problems(found: Diagnostics, sources: list[Source | None], records: dict[str, int | None],

@@ -266,6 +266,44 @@ def _text_report(result: dict) -> str:
     return buffer.getvalue()
 
 
+def import_files(run, contacts_src, ruleset, companies_src=None):
+    """The HubSpot re-import files of a classify run (see hubspot_import)."""
+    from .hubspot_import import ImportObject, build
+
+    objects = [ImportObject("contacts", run.changes.collect(), _file_header(contacts_src, "record_id"),
+                            _file_header(contacts_src, "stage"), ruleset.other_type_column)]
+    if companies_src is not None:
+        objects.append(ImportObject("companies", run.companies_changes, _file_header(companies_src, "record_id"),
+                                    _file_header(companies_src, "stage")))
+    return build(objects, ruleset, contacts_src.display)
+
+
+def write_companies(run, companies_src, target: str, plan) -> None:
+    """Stage the reclassified companies: as the contacts are written (format by name, the input's header)."""
+    import polars as pl
+
+    from .output import output_format, write_table
+    from .sources import find_read_error, output_header_line, polars_reason
+
+    out_format = output_format(target, companies_src.format)
+    header_line = None
+    if out_format == "csv" and companies_src.format == "csv" and companies_src.header_line is not None:
+        header_line = output_header_line(companies_src, companies_src.resolved["stage"], list(run.companies_added))
+    try:
+        write_table(run.companies_output, target, out_format, companies_src.dialect if companies_src.format == "csv" else None,
+                    header_line=header_line, plan=plan)
+    except pl.exceptions.PolarsError as exc:
+        raise find_read_error([companies_src]) or OutputError(f"{target}: cannot write: {polars_reason(exc)}") from None
+
+
+def _file_header(source, name: str) -> str:
+    """A resolved column's header as the file spells it (Polars' name can differ: repeats, quotes)."""
+    header = source.resolved[name]
+    if len(source.file_headers) == len(source.headers):
+        return source.file_headers[list(source.headers).index(header)]
+    return header
+
+
 def _default_output(contacts: str) -> str:
     path = Path(contacts)
     return str(path.with_name(f"{path.stem}.reclassified{path.suffix or '.csv'}"))
@@ -276,12 +314,15 @@ def classify(
     contacts: Annotated[str, typer.Argument(metavar="CONTACTS", help="Contacts export (CSV or Parquet; - reads CSV from stdin).")],
     deals: Annotated[Optional[str], typer.Option("--deals", metavar="FILE", help="Deals export. Without it, deal rules cannot fire and nobody is demoted for lack of deals.")] = None,
     consent: Annotated[Optional[str], typer.Option("--consent", metavar="FILE", help="Consent records (one row per subscription event). Without it, the contacts' own opt-out and confirmation columns decide.")] = None,
+    companies: Annotated[Optional[str], typer.Option("--companies", metavar="FILE", help="Companies export: each company gets the highest stage among its contacts (Other contacts do not count) and its own deals (won: Customer, open: Opportunity), written to --companies-output.")] = None,
+    companies_output: Annotated[Optional[str], typer.Option("--companies-output", metavar="OUT", help="Where to write the reclassified companies (.parquet: Parquet, else CSV). Default: COMPANIES.reclassified.csv beside the input.")] = None,
     rules: RulesOpt = None,
     preset: PresetOpt = None,
     strict: StrictOpt = False,
     output: Annotated[Optional[str], typer.Option("--output", "-o", metavar="OUT", help="Where to write the reclassified contacts: a .parquet name writes Parquet, any other CSV (in the input's delimiter and encoding); - for stdout. Default: CONTACTS.reclassified.csv beside the input.")] = None,
     stage_values: Annotated[StageValues, typer.Option("--stage-values", help="How to write changed stages: label (Marketing Lead), value (HubSpot internal, marketingqualifiedlead), or auto (as most of the file does; unchanged stages are left as written).")] = StageValues.auto,
     check: Annotated[bool, typer.Option("--check", help="Write no reclassified file; exit 1 if any contact would change stage (for CI).")] = False,
+    hubspot_import: Annotated[Optional[str], typer.Option("--hubspot-import", metavar="DIR", help="Also write the files to import the changes back into HubSpot into DIR (created if needed): contacts-1-clear-stage.csv (records moving back, whose stage must first be cleared), contacts-2-set-stage.csv (every changed record, HubSpot internal values) and README.txt (the order and the import settings).")] = None,
     in_place: Annotated[bool, typer.Option("--in-place", help="Overwrite CONTACTS with the result, keeping the original as CONTACTS.bak (CONTACTS.bak-2, -3, ... when an earlier run's backup is there: no backup is ever replaced).")] = False,
     on_duplicate: Annotated[Duplicates, typer.Option("--on-duplicate", help="A Record ID that appears twice: error (stop), or keep-first (classify the first row, leave the others out and report them).")] = Duplicates.error,
     fail_on: FailOnOpt = None,
@@ -305,19 +346,28 @@ def classify(
         import polars as pl
 
         from .diagnostics import describe, strict_failure
-        from .output import OutputPlan, backup_path, backup_writer, output_format, write_table
+        from .hubspot_import import file_names as import_file_names
+        from .output import OutputPlan, backup_path, backup_writer, output_format, text_writer, write_table
         from .sources import find_read_error, output_header_line, polars_reason
 
         ruleset, rules_file = _load_rules(rules, preset, contacts)
         gates = parse_gates(fail_on or [], ruleset)
-        inputs = [p for p in (contacts, deals, consent) if p]
+        inputs = [p for p in (contacts, deals, consent, companies) if p]
+        if companies_output and not companies:
+            raise InputError("--companies-output needs --companies FILE: the companies export to reclassify")
         if in_place and (output or contacts == "-"):
             raise OutputError("--in-place writes over CONTACTS itself: it cannot be combined with --output or stdin")
         target = contacts if in_place else output or ("-" if contacts == "-" else _default_output(contacts))
         plan = OutputPlan()
         for path, what in ((contacts, "contacts file"), (deals, "deals file"), (consent, "consent file"),
-                           (rules_file, "rules file")):
+                           (companies, "companies file"), (rules_file, "rules file")):
             plan.read(path, what)
+        companies_target = None
+        if companies and not check:
+            companies_target = companies_output or ("-" if companies == "-" else _default_output(companies))
+            if companies_target == "-":
+                raise OutputError("--companies-output - (stdout) is not supported: give a file name")
+            plan.write(companies_target, "reclassified companies")
         backup = earlier_backup = None
         if not check:
             plan.write(target, "reclassified contacts", in_place=in_place)
@@ -326,16 +376,21 @@ def classify(
                 plan.write(backup, "backup of the contacts file")
         for path in report or []:
             plan.write(path, "report")
+        if hubspot_import:
+            plan.folder(hubspot_import, "HubSpot import folder")
+            for name in import_file_names(["contacts", "companies"] if companies else ["contacts"]):
+                plan.write(os.path.join(hubspot_import, name), "HubSpot import file")
         plan.check()  # before anything is read: a clash costs nothing yet
         read = _reader(inputs, delimiter, encoding)
         contacts_src = read(contacts, "contacts", ruleset.columns["contacts"])
         deals_src = read(deals, "deals", ruleset.columns["deals"]) if deals else None
         consent_src = read(consent, "consent", ruleset.columns["consent"]) if consent else None
+        companies_src = read(companies, "companies", ruleset.columns["companies"]) if companies else None
 
         try:
             run = classify_contacts(contacts_src, deals_src, consent_src, ruleset, stage_format=stage_values.value,
                                     output_file=None if check else target, checked_only=check,
-                                    on_duplicate=on_duplicate.value)
+                                    on_duplicate=on_duplicate.value, companies=companies_src)
         except InputError as exc:
             if fmt == Format.json and getattr(exc, "diagnostics", None):
                 # Tools reading the JSON report get the findings that stopped the run too.
@@ -358,6 +413,10 @@ def classify(
         with plan:
             if backup is not None:
                 plan.stage(backup, backup_writer(contacts), exclusive=True)
+            if hubspot_import:
+                files = import_files(run, contacts_src, ruleset, companies_src)
+                for name, text in files.files.items():
+                    plan.stage(os.path.join(hubspot_import, name), text_writer(text))
             if not check:
                 out_format = output_format(target, contacts_src.format, in_place=in_place)
                 dialect = contacts_src.dialect if contacts_src.format == "csv" else None
@@ -370,6 +429,8 @@ def classify(
                 except pl.exceptions.PolarsError as exc:
                     # The output streams from the contacts file: a row Polars cannot parse shows up here.
                     raise find_read_error([contacts_src]) or OutputError(f"{target}: cannot write: {polars_reason(exc)}") from None
+            if companies_target is not None:
+                write_companies(run, companies_src, companies_target, plan)
             # The text report is a message (stderr); other formats are data, on stdout unless the CSV went there.
             data_stream = sys.stderr if target == "-" else sys.stdout
             code = _emit(result.to_dict(), fmt, report or [], gates, plan, quiet=quiet, no_color=no_color,
@@ -503,6 +564,174 @@ def sql(
             write_text(output, query + "\n")
         else:
             sys.stdout.write(query + "\n")
+        return EXIT_OK
+
+    _run(debug, body)
+
+
+@app.command("test")
+def test_rules(
+    rules_file: Annotated[Optional[str], typer.Argument(metavar="[RULES]", help="Rules file whose test cases to run. Default: as classify finds it ($LIFECYCLE_RULES, ./rules.yaml, the built-in rules).")] = None,
+    preset: PresetOpt = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the failures and the summary line.")] = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Run the test cases of a rules file (its tests: section) and show which pass.
+
+    Each case is a contact (with its deals and consent events) and the stage and rule it
+    should get; exit 1 when any case fails.
+
+    Example: lifecycle test rules.yaml
+    """
+
+    def body() -> int:
+        from .rule_tests import load_cases, report_lines, run_cases
+
+        ruleset, path = _load_rules(rules_file, preset)
+        cases = load_cases(path, ruleset.path)
+        if not cases:
+            raise InputError(f"{ruleset.path}: has no test cases; add a tests: section (lifecycle init writes one "
+                             "with examples)")
+        outcomes, seconds = run_cases(cases, ruleset)
+        lines, ok = report_lines(outcomes, seconds, ruleset.path)
+        if quiet:
+            lines = [line for line in lines if not line.endswith(" PASSED")]
+        sys.stdout.write("\n".join(lines) + "\n")
+        return EXIT_OK if ok else EXIT_CHANGES
+
+    _run(debug, body)
+
+
+class RulesFormat(str, Enum):
+    text = "text"
+    json = "json"
+    markdown = "markdown"
+
+
+@app.command()
+def validate(
+    rules_file: Annotated[Optional[str], typer.Argument(metavar="[RULES]", help="Rules file to check. Default: as classify finds it.")] = None,
+    preset: PresetOpt = None,
+    fmt: Annotated[RulesFormat, typer.Option("--format", "-f", help="text or json.")] = RulesFormat.text,
+    debug: DebugOpt = False,
+) -> None:
+    """Check a rules file without any data and list every problem at once, each with its line.
+
+    Exit 0 when the file is clean, 1 when it has problems (warnings included).
+
+    Example: lifecycle validate rules.yaml
+    """
+
+    def body() -> int:
+        import json
+
+        from .rules import discover_rules, preset_path, validate_rules
+
+        if rules_file and preset:
+            raise InputError("give a rules file or --preset, not both")
+        path, display = (preset_path(preset), f"preset {preset}") if preset else discover_rules(rules_file)
+        if not path.exists():
+            raise InputError(f"{display}: rules file not found")
+        problems = validate_rules(path, display)
+        if fmt == RulesFormat.json:
+            sys.stdout.write(json.dumps({"command": "validate", "rules_file": display, "ok": not problems,
+                                         "problems": problems}, indent=2, ensure_ascii=False) + "\n")
+        else:
+            for p in problems:
+                where = f"{p['file']}:{p['line']}" if p["line"] else p["file"]
+                sys.stdout.write(f"{where}: {p['severity']}: {_terminal_safe(p['message'])}\n")
+                if p["hint"]:
+                    sys.stdout.write(f"  hint: {_terminal_safe(p['hint'])}\n")
+            errors = sum(p["severity"] == "error" for p in problems)
+            sys.stdout.write(f"{display}: {errors} errors, {len(problems) - errors} warnings\n" if problems
+                             else f"{display}: no problems found\n")
+        return EXIT_CHANGES if problems else EXIT_OK
+
+    _run(debug, body)
+
+
+def _terminal_safe(text: str) -> str:
+    """Control characters (terminal escape sequences) shown escaped, never sent to the terminal."""
+    return "".join(c if c in "\n\t" or (c.isprintable() and c != "\x1b") else f"\\x{ord(c):02x}" for c in text)
+
+
+@app.command("rules")
+def show_rules(
+    rules_file: Annotated[Optional[str], typer.Argument(metavar="[RULES]", help="Rules file to show. Default: as classify finds it.")] = None,
+    preset: PresetOpt = None,
+    fmt: Annotated[RulesFormat, typer.Option("--format", "-f", help="text, json or markdown (e.g. for a pull request).")] = RulesFormat.text,
+    no_color: NoColorOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """List the stages and the rules in order, with what each rule means.
+
+    Example: lifecycle rules --format markdown > RULES.md
+    """
+
+    def body() -> int:
+        import json
+
+        from .rules_view import render_rich, to_dict, to_markdown
+
+        ruleset, path = _load_rules(rules_file, preset)
+        view = to_dict(ruleset, path)
+        if fmt == RulesFormat.json:
+            sys.stdout.write(json.dumps(view, indent=2, ensure_ascii=False) + "\n")
+        elif fmt == RulesFormat.markdown:
+            sys.stdout.write(to_markdown(view))
+        else:
+            render_rich(view, _console(no_color, sys.stdout))
+        return EXIT_OK
+
+    _run(debug, body)
+
+
+@app.command()
+def init(
+    preset: Annotated[str, typer.Option("--preset", metavar="NAME", help="Which rules to start from: hubspot (default), hubspot-de (German HubSpot) or salesforce.")] = "hubspot",
+    force: Annotated[bool, typer.Option("--force", help="Overwrite a rules.yaml (and its test case files) already here.")] = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Write a commented starter rules.yaml, with its test cases, into the current folder.
+
+    Edit it, check it with `lifecycle validate`, test it with `lifecycle test`; classify
+    then finds it by itself when run from this folder or on a contacts file beside it.
+
+    Example: lifecycle init --preset hubspot-de
+    """
+
+    def body() -> int:
+        import glob
+
+        from .output import OutputPlan, backup_writer
+        from .rules import load_rules, preset_path
+        from .yamlnodes import load_lined_yaml
+
+        source = preset_path(preset)
+        load_rules(source, f"preset {preset}")  # a preset that does not load is a bug, not a starter
+        copies = [(source, Path("rules.yaml"))]
+        doc = load_lined_yaml(source, f"preset {preset}")
+        for item in (doc.data or {}).get("tests") or []:
+            if isinstance(item, dict) and set(item) == {"include"}:
+                for match in sorted(glob.glob(str(source.parent / item["include"]))):
+                    copies.append((Path(match), Path(match).relative_to(source.parent)))
+        existing = [str(target) for _, target in copies if os.path.lexists(target)]
+        if existing and not force:
+            raise OutputError(f"{', '.join(existing)} already exist{'s' if len(existing) == 1 else ''} here; "
+                              "lifecycle init does not overwrite them (use --force to replace them)")
+        plan = OutputPlan()
+        for target in sorted({t.parent for _, t in copies if str(t.parent) != "."}):
+            plan.folder(str(target), "folder of test cases")
+        for _, target in copies:
+            plan.write(str(target), "starter rules" if target.name == "rules.yaml" else "test cases")
+        plan.check()
+        with plan:
+            for src, target in copies:
+                plan.stage(str(target), backup_writer(str(src)))
+            plan.commit()
+        sys.stderr.write(f"lifecycle: wrote {', '.join(str(t) for _, t in copies[:3])}"
+                         f"{f' and {len(copies) - 3} more' if len(copies) > 3 else ''} (from preset {preset}); "
+                         "check them with: lifecycle validate && lifecycle test\n")
         return EXIT_OK
 
     _run(debug, body)

@@ -240,7 +240,9 @@ class OutputPlan:
     def __init__(self) -> None:
         self.reads: list[tuple[str, str]] = []
         self.writes: list[tuple[str, str, bool]] = []
+        self.folders: dict[str, str] = {}  #: folders the run creates when missing (realpath -> as given)
         self._staged: list[tuple[Path, str, Path, bool]] = []
+        self._created: list[Path] = []
 
     def read(self, path: str | os.PathLike | None, what: str) -> None:
         if path is not None and str(path) != "-":
@@ -250,6 +252,17 @@ class OutputPlan:
         """A file this run will write; `in_place`: it replaces the contacts file on purpose (`--in-place`)."""
         if path is not None and path != "-":
             self.writes.append((path, what, in_place))
+
+    def folder(self, path: str, what: str) -> None:
+        """A folder the run writes files into, created (with the files, at the end) when it does not exist."""
+        target = Path(path)
+        if target.exists() and not target.is_dir():
+            raise OutputError(f"{path}: cannot write the {what} here: it is a file, not a folder")
+        if not target.exists():
+            parent = target.parent if str(target.parent) else Path(".")
+            if not parent.is_dir():
+                raise OutputError(f"{path}: cannot create the {what}: the folder '{parent}' does not exist")
+        self.folders[os.path.realpath(path)] = path
 
     def check(self) -> None:
         reads = [(path, what, _identity(path)) for path, what in self.reads]
@@ -268,8 +281,7 @@ class OutputPlan:
                                       "give each its own path")
             seen.append((path, what, identity))
 
-    @staticmethod
-    def _check_target(path: str, what: str) -> None:
+    def _check_target(self, path: str, what: str) -> None:
         target = Path(path)
         if os.path.lexists(target):
             try:
@@ -283,6 +295,8 @@ class OutputPlan:
                     f"{path}: cannot write the {what}: it is not a regular file (a device, pipe or socket), and "
                     "lifecycle only replaces files; use -o - to write to stdout, or --check to write nothing")
         directory = target.parent if str(target.parent) else Path(".")
+        if not directory.is_dir() and os.path.realpath(directory) in self.folders:
+            directory = directory.parent if str(directory.parent) else Path(".")  # created by the run: check its parent
         if not directory.is_dir():
             raise OutputError(f"{path}: cannot write the {what}: the folder '{directory}' does not exist")
         try:
@@ -298,6 +312,12 @@ class OutputPlan:
         """Write one output to a temp file beside `target`; `exclusive`: never replace an existing file at commit."""
         path = Path(target)
         directory = path.parent if str(path.parent) else Path(".")
+        if not directory.exists() and os.path.realpath(directory) in self.folders:
+            try:
+                directory.mkdir()
+            except OSError as exc:
+                raise OutputError(f"{directory}: cannot create the folder: {exc.strerror}") from None
+            self._created.append(directory)
         prefix = f".{path.name}.{secrets.token_hex(4)}."
         # Listed before the temp file exists, so an interruption at any point finds it (see atomic_write).
         self._staged.append((path, prefix, directory, exclusive))
@@ -314,6 +334,7 @@ class OutputPlan:
                 self._staged.pop(0)
                 WRITTEN.append(str(path))
                 done.append(str(path))
+            self._created.clear()  # they hold the files now
         except BaseException:
             self.abort()
             raise
@@ -333,6 +354,12 @@ class OutputPlan:
             except OSError:
                 pass
             self._staged.pop()
+        while self._created:  # folders this run made, left empty by the cleanup
+            try:
+                self._created[-1].rmdir()
+            except OSError:
+                pass
+            self._created.pop()
 
     def __enter__(self) -> "OutputPlan":
         return self

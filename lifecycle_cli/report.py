@@ -113,6 +113,27 @@ def warning_lines(result: dict[str, Any]) -> list[str]:
             for d in result.get("diagnostics", []) if d["severity"] == "warning"]
 
 
+def companies_headline(result: dict[str, Any]) -> str | None:
+    c = result.get("companies")
+    if c is None:
+        return None
+    kept = next((r["count"] for r in c["decided_by"] if r["rule"] == "kept-unknown"), 0)
+    return (f"{c['changed']:,} of {c['companies']:,} companies in {c['file']} changed stage: {c['promotions']:,} up, "
+            f"{c['demotions']:,} down, {c['sideways']:,} to or from Other, {c['newly_staged']:,} newly staged; "
+            f"{kept:,} kept their stage (no contact that counts and no deal in the files)")
+
+
+def companies_stage_rows(result: dict[str, Any]) -> list[list[str]]:
+    return [[r["label"], f"{r['before']:,}", f"{r['after']:,}", f"{r['delta']:+,}" if r["delta"] else "0"]
+            for r in result["companies"]["stages"]]
+
+
+def companies_moves(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """The companies' moves, demotions first."""
+    moves = [t for t in result["companies"]["transitions"] if t["direction"] != "unchanged"]
+    return sorted(moves, key=lambda t: (t["direction"] != "demotion", -t["count"]))
+
+
 # --------------------------------------------------------------------------- Rich
 
 
@@ -175,6 +196,23 @@ def render_rich(result: dict[str, Any], console) -> None:
                            label(result, row["from"]), label(result, row["to"]),
                            Text(MOVE_WORDS[kind], style=RICH_STYLES[kind]), row["rule"] or "")
         parts += [Text(""), sample]
+    if result.get("companies") is not None:
+        companies = result["companies"]
+        parts += [Text(""), Text(f"Companies: {companies_headline(result)}", style="bold")]
+        table = Table(title="Company stages", title_justify="left", show_edge=False)
+        for name, justify in (("Stage", "left"), ("Before", "right"), ("After", "right"), ("Change", "right")):
+            table.add_column(name, justify=justify)
+        for row in companies_stage_rows(result):
+            table.add_row(*row)
+        parts += [Text(""), table]
+        if companies_moves(result):
+            moves = Table(title="Company moves", title_justify="left", show_edge=False)
+            for name, justify in (("From", "left"), ("To", "left"), ("Companies", "right"), ("Move", "left")):
+                moves.add_column(name, justify=justify)
+            for t in companies_moves(result):
+                moves.add_row(label(companies, t["from"]), label(companies, t["to"]), f"{t['count']:,}",
+                              Text(MOVE_WORDS[t["direction"]], style=RICH_STYLES[t["direction"]]))
+            parts += [Text(""), moves]
     if missing_rows(result):
         missing = Table(title="Columns the files lack (unknown, not empty)", title_justify="left", show_edge=False)
         for i, name in enumerate(MISSING_HEADERS):
@@ -240,6 +278,14 @@ def to_markdown(result: dict[str, Any]) -> str:
         out += _md_table(["Row", "Record ID", "Name", "From", "To", "Move", "Rule"], [
             [r["row"], r["record_id"], r["name"] or r["email"] or "", label(result, r["from"]), label(result, r["to"]),
              MOVE_WORDS[_move_of(result, r["from"], r["to"])], r["rule"] or ""] for r in result["samples"]])
+    if result.get("companies") is not None:
+        companies = result["companies"]
+        out += ["### Companies", "", _md(companies_headline(result)), ""]
+        out += _md_table(["Stage", "Before", "After", "Change"], companies_stage_rows(result), right={1, 2, 3})
+        if companies_moves(result):
+            out += _md_table(["From", "To", "Companies", "Move"], [
+                [label(companies, t["from"]), label(companies, t["to"]), f"{t['count']:,}", MOVE_WORDS[t["direction"]]]
+                for t in companies_moves(result)], right={2})
     if missing_rows(result):
         out += ["### Columns the files lack (unknown, not empty)", ""]
         out += _md_table(MISSING_HEADERS, missing_rows(result), right={3})
@@ -360,6 +406,15 @@ def to_html(result: dict[str, Any]) -> str:
             [[_e(r["row"]), _e(r["record_id"]), _e(r["name"] or r["email"] or ""), _e(label(result, r["from"])), _e(label(result, r["to"])),
               f'<span class="{_MOVE_CLASS[k]}">{_e(MOVE_WORDS[k])}</span>', _e(r["rule"] or "")] for r, k in zip(result["samples"], kinds)],
             numeric={0}, row_classes=["demotion" if k == "demotion" else "" for k in kinds]))
+    if result.get("companies") is not None:
+        companies, moves = result["companies"], companies_moves(result)
+        sections.append("<h2>Companies</h2>" + f"<p>{_e(companies_headline(result))}</p>"
+                        + _table(["Stage", "Before", "After", "Change"], [[_e(c) for c in row] for row in companies_stage_rows(result)],
+                                 numeric={1, 2, 3})
+                        + (_table(["Move", "From", "To", "Companies"], [
+                            [f'<span class="{_MOVE_CLASS[t["direction"]]}">{_e(MOVE_WORDS[t["direction"]])}</span>',
+                             _e(label(companies, t["from"])), _e(label(companies, t["to"])), f"{t['count']:,}"] for t in moves],
+                            numeric={3}, row_classes=["demotion" if t["direction"] == "demotion" else "" for t in moves]) if moves else ""))
     if missing_rows(result):
         sections.append("<h2>Columns the files lack (unknown, not empty)</h2>"
                         + _table(MISSING_HEADERS, [[_e(c) for c in row] for row in missing_rows(result)], numeric={3}))

@@ -17,7 +17,7 @@ from sqlglot import exp
 from .errors import RulesError
 from .yamlnodes import LinedYaml, load_lined_yaml
 
-SOURCES = ("contacts", "deals", "consent")
+SOURCES = ("contacts", "deals", "consent", "companies")
 COLUMN_TYPES = {"text": "str", "boolean": "bool", "datetime": "datetime", "number": "float"}
 
 #: Columns each source must have (logical names); the rest are optional.
@@ -25,6 +25,20 @@ REQUIRED_COLUMNS = {
     "contacts": ("record_id", "stage"),
     "deals": ("stage",),
     "consent": ("subscription_type", "status", "timestamp"),
+    "companies": ("record_id", "stage"),
+}
+
+#: Columns a rules file may leave out, with the headers HubSpot exports use: the companies
+#: export, and the company links of contacts and deals (rules files written before companies).
+DEFAULT_COLUMNS = {
+    "companies": {
+        "record_id": ("Record ID", "Record ID - Company", "hs_object_id", "Company ID", "Datensatz-ID"),
+        "stage": ("Lifecycle Stage", "lifecyclestage", "Lifecycle-Phase", "Lebenszyklusphase"),
+        "name": ("Company name", "Name", "name", "Firmenname"),
+    },
+    "contacts": {"company_ids": ("Associated Company IDs", "Associated Company ID", "Record ID - Company",
+                                 "associatedcompanyid", "Company IDs")},
+    "deals": {"company_ids": ("Associated Company IDs", "Associated Company ID", "Record ID - Company", "Company IDs")},
 }
 
 #: Value lists the facts are computed from; rules.yaml must define them.
@@ -39,7 +53,7 @@ FACTS = {
     "marketing_consent": "bool", "double_opt_in": "bool", "email_domain": "str", "current_stage": "str",
 }
 
-TOP_KEYS = ("version", "stages", "columns", "values", "rules", "policies", "output", "links")
+TOP_KEYS = ("version", "stages", "columns", "values", "rules", "policies", "output", "tests", "links")
 STAGE_KEYS = ("id", "label", "value", "aliases", "sticky", "ranked")
 RULE_KEYS = ("id", "stage", "description", "when", "overrides_sticky", "set")
 POLICY_KEYS = ("sticky", "unknown", "without_deals")
@@ -169,6 +183,56 @@ def load_rules(path: Path, display: str | None = None) -> Rules:
     return _RulesBuilder(doc).build()
 
 
+#: Columns the tool itself reads (ids, stage, names, links, the derived facts' inputs): never "unused".
+TOOL_COLUMNS = frozenset({"record_id", "stage", "email", "first_name", "last_name", "deal_ids", "company_ids",
+                          "opted_out_marketing", "unsubscribed_all", "confirmation_status"})
+
+
+def validate_rules(path: Path, display: str) -> list[dict[str, Any]]:
+    """Every problem of a rules file at once, without data: YAML, schema, stages, columns, value
+    lists, conditions (syntax, names, types), duplicate ids, rules that can never decide, columns
+    no rule reads, the test cases' layout. Each: file, line, severity, message, hint."""
+    from .rule_tests import load_cases
+
+    found: list[dict[str, Any]] = []
+
+    def add(error: RulesError | str, severity: str = "error") -> None:
+        text = error.message if isinstance(error, RulesError) else error
+        hint = error.hint if isinstance(error, RulesError) else None
+        match = re.match(r"^(.*?):(\d+)(?::\d+)?: (.*)$", text, re.S)
+        file, line, message = (match.group(1), int(match.group(2)), match.group(3)) if match else (display, None, text)
+        found.append({"file": file, "line": line, "severity": severity, "message": message.strip(), "hint": hint})
+
+    try:
+        doc = load_lined_yaml(path, display)
+    except RulesError as error:
+        add(error)
+        return found
+    builder = _RulesBuilder(doc, collect=True)
+    rules = None
+    try:
+        rules = builder.build()
+    except RulesError as error:
+        builder.problems.append(error)
+    for error in builder.problems:
+        add(error)
+    if rules is not None:
+        for warning in rules.warnings:
+            add(warning, "warning")
+    if rules is not None and not builder.problems:  # a broken rule reads nothing: no "unused" noise then
+        read = set().union(*(r.when.names for r in rules.rules), *(c.names for r in rules.rules for _, c in r.sets))
+        for name in rules.columns["contacts"]:
+            if name not in read and name not in TOOL_COLUMNS:
+                add(f"{doc.where(('columns', 'contacts', name))}: column '{name}' is defined but no rule reads it "
+                    "(a typo in a rule's condition, or a column left over?)", "warning")
+    try:
+        load_cases(path, display)
+    except RulesError as error:
+        add(error)
+    found.sort(key=lambda p: (p["file"] != display, p["file"], p["line"] or 0))
+    return found
+
+
 # --------------------------------------------------------------------------- validation
 
 
@@ -178,18 +242,36 @@ def _suggest(word: str, choices) -> str:
 
 
 class _RulesBuilder:
-    def __init__(self, doc: LinedYaml) -> None:
+    """Builds `Rules` from the YAML, raising at the first problem; with `collect`, as `lifecycle
+    validate` does, it notes each problem and goes on (a broken rule, stage or column list is left
+    out) so that one run lists them all."""
+
+    def __init__(self, doc: LinedYaml, collect: bool = False) -> None:
         self.doc = doc
+        self.problems: list[RulesError] | None = [] if collect else None
 
     def fail(self, path: tuple, message: str) -> RulesError:
         return RulesError(f"{self.doc.where(path)}: {message}")
+
+    def problem(self, error: RulesError) -> None:
+        if self.problems is None:
+            raise error
+        self.problems.append(error)
+
+    def section(self, build, fallback):
+        """`build()`, or when collecting and it fails, the problem noted and `fallback()`."""
+        try:
+            return build()
+        except RulesError as error:
+            self.problem(error)
+            return fallback()
 
     def keys(self, mapping: Any, path: tuple, allowed: tuple[str, ...], what: str) -> dict:
         if not isinstance(mapping, dict):
             raise self.fail(path, f"{what} must be a mapping of keys to values")
         for key in mapping:
             if key not in allowed:
-                raise self.fail(path + (key,), f"unknown key '{key}' in {what}{_suggest(key, allowed)} (allowed: {', '.join(allowed)})")
+                self.problem(self.fail(path + (key,), f"unknown key '{key}' in {what}{_suggest(key, allowed)} (allowed: {', '.join(allowed)})"))
         return mapping
 
     def text(self, value: Any, path: tuple, what: str, *, required: bool = True) -> str:
@@ -222,15 +304,15 @@ class _RulesBuilder:
         data = self.keys(self.doc.data if self.doc.data is not None else {}, (), TOP_KEYS, "the rules file")
         for key in ("stages", "columns", "values", "rules"):
             if key not in data:
-                raise self.fail((), f"missing top-level key '{key}'")
+                self.problem(self.fail((), f"missing top-level key '{key}'"))
         if str(data.get("version", "1")) != "1":
             raise self.fail(("version",), f"unsupported rules version '{data['version']}' (this lifecycle reads version 1)")
-        stages = self.build_stages(data["stages"])
+        stages = self.section(lambda: self.build_stages(data.get("stages")), lambda: _fallback_stages(data.get("stages")))
         stage_ids = [s.id for s in stages]
-        columns = self.build_columns(data["columns"])
-        values = self.build_values(data["values"])
+        columns = self.build_columns(data.get("columns") or {})
+        values = self.section(lambda: self.build_values(data.get("values")), lambda: _fallback_values(data.get("values")))
         names = {name: spec.type for name, spec in columns["contacts"].items()} | FACTS
-        rules = self.build_rules(data["rules"], stage_ids, names, values)
+        rules = self.build_rules(data.get("rules"), stage_ids, names, values)
         policies = self.keys(data.get("policies") or {}, ("policies",), POLICY_KEYS, "policies")
         sticky_id = self.text(policies.get("sticky", "sticky"), ("policies", "sticky"), "policies.sticky")
         unknown_id = self.text(policies.get("unknown", "kept-unknown"), ("policies", "unknown"), "policies.unknown")
@@ -260,7 +342,7 @@ class _RulesBuilder:
             rule_column=self.text(output.get("rule_column", "Lifecycle Rule"), ("output", "rule_column"), "output.rule_column"),
             other_type_column=self.text(output.get("other_type_column", "Other Type"), ("output", "other_type_column"), "output.other_type_column"),
             warnings=tuple(warnings),
-            deals_by_account=self.build_links(data.get("links"), columns),
+            deals_by_account=self.section(lambda: self.build_links(data.get("links"), columns), lambda: None),
         )
 
     def build_stages(self, raw: Any) -> tuple[Stage, ...]:
@@ -275,6 +357,8 @@ class _RulesBuilder:
             stage_id = self.text(item.get("id"), path + ("id",), "stage id")
             if not re.fullmatch(r"[a-z][a-z0-9_]*", stage_id):
                 raise self.fail(path + ("id",), f"stage id '{stage_id}' must be lower case letters, digits and _")
+            if stage_id in [s.id for s in stages]:
+                raise self.fail(path + ("id",), f"duplicate stage id '{stage_id}'")
             ranked = self.flag(item.get("ranked"), path + ("ranked",), True)
             stage = Stage(
                 id=stage_id,
@@ -298,37 +382,51 @@ class _RulesBuilder:
         raw = self.keys(raw, ("columns",), SOURCES, "columns")
         out: dict[str, dict[str, ColumnSpec]] = {}
         for source in SOURCES:
-            specs = raw.get(source) or {}
-            path = ("columns", source)
-            if not isinstance(specs, dict):
-                raise self.fail(path, f"columns.{source} must map column names to the headers to look for")
-            out[source] = {}
-            for name, spec in specs.items():
-                if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
-                    raise self.fail(path + (name,), f"column name '{name}' must be lower case letters, digits and _ (it is used in conditions)")
-                if source == "contacts" and name in FACTS:
-                    raise self.fail(path + (name,), f"'{name}' is a computed fact; give the column another name")
-                optional = False
-                if isinstance(spec, dict):
-                    self.keys(spec, path + (name,), ("headers", "type", "optional"), f"column '{name}'")
-                    optional = self.flag(spec.get("optional"), path + (name, "optional"), False)
-                    if optional and (source, name) != ("contacts", "stage"):
-                        raise self.fail(path + (name, "optional"), "only the contacts' stage column can be optional "
-                                        "(columns.contacts.stage); other columns are optional by not being required")
-                    headers = self.text_list(spec.get("headers"), path + (name, "headers"), "headers")
-                    type_name = spec.get("type", "text")
-                    if type_name not in COLUMN_TYPES:
-                        raise self.fail(path + (name, "type"), f"unknown column type '{type_name}'{_suggest(str(type_name), COLUMN_TYPES)} (allowed: {', '.join(COLUMN_TYPES)})")
-                else:
-                    headers = self.text_list(spec, path + (name,), f"the headers of column '{name}'")
-                    type_name = "text"
-                if not headers:
-                    raise self.fail(path + (name,), f"column '{name}' needs at least one header to look for")
-                out[source][name] = ColumnSpec(name, headers, COLUMN_TYPES[type_name], optional)
-            for name in REQUIRED_COLUMNS[source]:
-                if name not in out[source]:
-                    raise self.fail(path, f"columns.{source} must name the '{name}' column")
+            out[source] = self.section(lambda: self._source_columns(raw, source), dict)
         return out
+
+    def _source_columns(self, raw: dict, source: str) -> dict[str, ColumnSpec]:
+        specs = raw.get(source) or {}
+        path = ("columns", source)
+        if not isinstance(specs, dict):
+            raise self.fail(path, f"columns.{source} must map column names to the headers to look for")
+        defaults = DEFAULT_COLUMNS.get(source, {})
+        if source == "companies" and source not in raw:
+            specs = {n: list(h) for n, h in defaults.items()}
+        elif source != "companies":
+            specs = {**{n: list(h) for n, h in defaults.items() if n not in specs}, **specs}
+        out: dict[str, ColumnSpec] = {}
+        for name, spec in specs.items():
+            column = self.section(lambda: self._column(source, path + (name,), name, spec), lambda: None)
+            if column is not None:
+                out[name] = column
+        for name in REQUIRED_COLUMNS[source]:
+            if name not in out:
+                self.problem(self.fail(path, f"columns.{source} must name the '{name}' column"))
+        return out
+
+    def _column(self, source: str, path: tuple, name: str, spec: Any) -> ColumnSpec:
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+            raise self.fail(path, f"column name '{name}' must be lower case letters, digits and _ (it is used in conditions)")
+        if source == "contacts" and name in FACTS:
+            raise self.fail(path, f"'{name}' is a computed fact; give the column another name")
+        optional = False
+        if isinstance(spec, dict):
+            self.keys(spec, path, ("headers", "type", "optional"), f"column '{name}'")
+            optional = self.flag(spec.get("optional"), path + ("optional",), False)
+            if optional and (source, name) != ("contacts", "stage"):
+                raise self.fail(path + ("optional",), "only the contacts' stage column can be optional "
+                                "(columns.contacts.stage); other columns are optional by not being required")
+            headers = self.text_list(spec.get("headers"), path + ("headers",), "headers")
+            type_name = spec.get("type", "text")
+            if type_name not in COLUMN_TYPES:
+                raise self.fail(path + ("type",), f"unknown column type '{type_name}'{_suggest(str(type_name), COLUMN_TYPES)} (allowed: {', '.join(COLUMN_TYPES)})")
+        else:
+            headers = self.text_list(spec, path, f"the headers of column '{name}'")
+            type_name = "text"
+        if not headers:
+            raise self.fail(path, f"column '{name}' needs at least one header to look for")
+        return ColumnSpec(name, headers, COLUMN_TYPES[type_name], optional)
 
     def build_links(self, raw: Any, columns: dict[str, dict[str, ColumnSpec]]) -> tuple[str, str] | None:
         """links.deals_by_account: {deals: COLUMN, contacts: COLUMN}, both declared under columns."""
@@ -365,36 +463,42 @@ class _RulesBuilder:
         rules: list[Rule] = []
         seen: dict[str, int] = {}
         for i, item in enumerate(raw):
-            path = ("rules", i)
-            item = self.keys(item, path, RULE_KEYS, "a rule")
-            rule_id = self.text(item.get("id"), path + ("id",), "rule id")
-            if rule_id in seen:
-                raise self.fail(path + ("id",), f"duplicate rule id '{rule_id}' (first used on line {seen[rule_id]})")
-            seen[rule_id] = self.doc.line(path + ("id",))
-            stage_id = self.text(item.get("stage"), path + ("stage",), f"the stage of rule '{rule_id}'")
-            if stage_id not in stage_ids:
-                raise self.fail(path + ("stage",), f"rule '{rule_id}': unknown stage '{stage_id}'{_suggest(stage_id, stage_ids)} (stages: {', '.join(stage_ids)})")
-            if "when" not in item:
-                raise self.fail(path, f"rule '{rule_id}' has no condition ('when:')")
-            when = parse_condition(item["when"], names, values, f"{self.doc.where(path + ('when',))}: rule '{rule_id}'", want_bool=True)
-            sets_raw = item.get("set") or {}
-            if not isinstance(sets_raw, dict):
-                raise self.fail(path + ("set",), f"rule '{rule_id}': set must map output columns to SQL expressions")
-            sets = []
-            for target, sql in sets_raw.items():
-                if target not in SETTABLE:
-                    raise self.fail(path + ("set", target), f"rule '{rule_id}': cannot set '{target}'{_suggest(target, SETTABLE)} (allowed: {', '.join(SETTABLE)})")
-                sets.append((target, parse_condition(sql, names, values, f"{self.doc.where(path + ('set', target))}: rule '{rule_id}' set {target}", want_bool=False)))
-            rules.append(Rule(
-                id=rule_id,
-                stage=stage_id,
-                description=self.text(item.get("description"), path + ("description",), "description", required=False),
-                when=when,
-                overrides_sticky=self.flag(item.get("overrides_sticky"), path + ("overrides_sticky",), False),
-                sets=tuple(sets),
-                line=self.doc.line(path),
-            ))
+            rule = self.section(lambda: self._rule(i, item, seen, stage_ids, names, values), lambda: None)
+            if rule is not None:
+                rules.append(rule)
         return tuple(rules)
+
+    def _rule(self, i: int, item: Any, seen: dict[str, int], stage_ids: list[str], names: dict[str, str],
+              values: dict) -> Rule:
+        path = ("rules", i)
+        item = self.keys(item, path, RULE_KEYS, "a rule")
+        rule_id = self.text(item.get("id"), path + ("id",), "rule id")
+        if rule_id in seen:
+            raise self.fail(path + ("id",), f"duplicate rule id '{rule_id}' (first used on line {seen[rule_id]})")
+        seen[rule_id] = self.doc.line(path + ("id",))
+        stage_id = self.text(item.get("stage"), path + ("stage",), f"the stage of rule '{rule_id}'")
+        if stage_id not in stage_ids:
+            raise self.fail(path + ("stage",), f"rule '{rule_id}': unknown stage '{stage_id}'{_suggest(stage_id, stage_ids)} (stages: {', '.join(stage_ids)})")
+        if "when" not in item:
+            raise self.fail(path, f"rule '{rule_id}' has no condition ('when:')")
+        when = parse_condition(item["when"], names, values, f"{self.doc.where(path + ('when',))}: rule '{rule_id}'", want_bool=True)
+        sets_raw = item.get("set") or {}
+        if not isinstance(sets_raw, dict):
+            raise self.fail(path + ("set",), f"rule '{rule_id}': set must map output columns to SQL expressions")
+        sets = []
+        for target, sql in sets_raw.items():
+            if target not in SETTABLE:
+                raise self.fail(path + ("set", target), f"rule '{rule_id}': cannot set '{target}'{_suggest(target, SETTABLE)} (allowed: {', '.join(SETTABLE)})")
+            sets.append((target, parse_condition(sql, names, values, f"{self.doc.where(path + ('set', target))}: rule '{rule_id}' set {target}", want_bool=False)))
+        return Rule(
+            id=rule_id,
+            stage=stage_id,
+            description=self.text(item.get("description"), path + ("description",), "description", required=False),
+            when=when,
+            overrides_sticky=self.flag(item.get("overrides_sticky"), path + ("overrides_sticky",), False),
+            sets=tuple(sets),
+            line=self.doc.line(path),
+        )
 
     def shadow_warnings(self, rules: tuple[Rule, ...]) -> list[str]:
         """Rules that can never decide: constant false, same condition as an earlier rule, or after a catch-all."""
@@ -413,6 +517,18 @@ class _RulesBuilder:
                     warnings.append(f"{self.doc.file}:{later.line}: rule '{later.id}' can never decide: rule '{rule.id}' before it always matches")
                 break
         return warnings
+
+
+def _fallback_stages(raw: Any) -> tuple[Stage, ...]:
+    """The stage ids a broken stages list still names, so the rules can be checked against them."""
+    ids = [item.get("id") for item in raw if isinstance(item, dict)] if isinstance(raw, list) else []
+    return tuple(Stage(i, i, i, (), False, True, n) for n, i in enumerate(x for x in ids if isinstance(x, str)))
+
+
+def _fallback_values(raw: Any) -> dict[str, tuple[str, ...]]:
+    if not isinstance(raw, dict):
+        return {}
+    return {k: tuple(v) if isinstance(v, list) else (v,) for k, v in raw.items() if isinstance(v, (list, str))}
 
 
 def _is_always_true(tree: exp.Expression) -> bool:
@@ -441,6 +557,11 @@ def parse_condition(sql: Any, names: dict[str, str], values: dict, where: str, *
         detail = exc.errors[0] if exc.errors else {}
         column = f" at column {detail.get('col')}" if detail.get("col") else ""
         description = detail.get("description", str(exc)).split("\n")[0]
+        missing = re.match(r"Required keyword: '(\w+)' missing for <class '[\w.]*\.(\w+)'>", description)
+        if missing:  # sqlglot's wording for `won_deals >`: say it as a person would
+            symbol = {"GT": ">", "GTE": ">=", "LT": "<", "LTE": "<=", "EQ": "=", "NEQ": "<>"}.get(
+                missing.group(2).upper(), missing.group(2).upper())
+            description = f"the condition is incomplete: {symbol} needs a value on each side"
         raise RulesError(f"{where}: SQL syntax error{column}: {description}\n  condition: {sql}") from None
     except sqlglot.errors.SqlglotError as exc:
         raise RulesError(f"{where}: cannot read the condition: {str(exc).splitlines()[0]}\n  condition: {sql}") from None

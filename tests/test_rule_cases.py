@@ -1,4 +1,4 @@
-"""Rule cases as data (tests/rule_cases/*.yaml): contacts, deals and consent in, stage and rule out.
+"""Rule cases as data (rule_cases/*.yaml, the test cases of the default rules): contacts, deals and consent in, stage and rule out.
 
 Every case becomes one contact in real export files; cases that give the same
 sources (deals file or not, consent file or not) share one `lifecycle classify` run.
@@ -13,7 +13,7 @@ import yaml
 
 from conftest import CONSENT_HEADERS, CONTACT_HEADERS, DEAL_HEADERS, read_csv, run_cli, write_csv
 
-CASE_DIR = Path(__file__).parent / "rule_cases"
+CASE_DIR = Path(__file__).resolve().parent.parent / "rule_cases"  # the default rules include them (tests:)
 
 
 def load_cases() -> list[dict]:

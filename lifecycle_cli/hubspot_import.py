@@ -1,0 +1,138 @@
+"""Files HubSpot's importer takes as they are, to put a reclassification back into the CRM.
+
+HubSpot moves a lifecycle stage only forward on import: a record going back to an earlier
+stage must first have its stage cleared (one import), then set (a second one). So, per object
+(contacts, companies), two files keyed by Record ID, holding only the records whose stage
+changed, the stage as HubSpot's internal value (safe where a portal renamed its labels):
+
+- `<object>-1-clear-stage.csv`: the records that move backwards, the stage empty;
+- `<object>-2-set-stage.csv`: every changed record with its new stage (and Other Type where set);
+
+and a README.txt saying in which order to import them and what to choose in the import dialog.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import textwrap
+from dataclasses import dataclass
+
+import polars as pl
+
+from .rules import Rules
+
+
+@dataclass(frozen=True)
+class ImportObject:
+    """One object's changes and how the portal names its columns."""
+
+    name: str  #: "contacts" or "companies"
+    changes: pl.DataFrame  #: record_id, previous, new, other_type (see classify.Classification.changes)
+    id_header: str  #: the Record ID column as the export names it
+    stage_header: str  #: the lifecycle stage column as the export names it
+    other_header: str | None = None  #: the Other Type column (contacts), None where not written
+
+
+@dataclass(frozen=True)
+class ImportFiles:
+    files: dict[str, str]  #: file name in the folder -> its text
+    counts: dict[str, tuple[int, int]]  #: object -> (records to clear, records to set)
+
+
+def file_names(objects: list[str]) -> list[str]:
+    """The files `build` writes for these objects, known before the run (the output plan checks them)."""
+    return [f"{name}-{n}" for name in objects for n in ("1-clear-stage.csv", "2-set-stage.csv")] + ["README.txt"]
+
+
+def _csv(rows: list[list[str]]) -> str:
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\r\n").writerows(rows)
+    return out.getvalue()
+
+
+def backwards(changes: pl.DataFrame, rules: Rules) -> pl.Series:
+    """Which changes move back in HubSpot's stage order: the order of the stages in the rules
+    (subscriber, lead, MQL, SQL, opportunity, customer, evangelist, other by default). A record
+    that had no stage moves nowhere back."""
+    order = {s.id: i for i, s in enumerate(rules.stages)}
+    ids, ranks = list(order), list(order.values())
+    rank = lambda col: pl.col(col).replace_strict(ids, ranks, default=None, return_dtype=pl.Int32)  # noqa: E731
+    return changes.select((rank("new") < rank("previous")).fill_null(False).alias("back")).to_series()
+
+
+def build(objects: list[ImportObject], rules: Rules, source: str) -> ImportFiles:
+    value = {s.id: s.value for s in rules.stages}
+    files: dict[str, str] = {}
+    counts: dict[str, tuple[int, int]] = {}
+    other_written: set[str] = set()
+    for obj in objects:
+        changes = obj.changes.sort("record_id")  # the same file for the same changes, run after run
+        back = changes.filter(backwards(changes, rules))
+        clear = [[obj.id_header, obj.stage_header]] + [[rid, ""] for rid in back["record_id"].to_list()]
+        with_other = obj.other_header is not None and changes["other_type"].is_not_null().any()
+        header = [obj.id_header, obj.stage_header] + ([obj.other_header] if with_other else [])
+        rows = []
+        for rid, new, other in changes.select("record_id", "new", "other_type").iter_rows():
+            rows.append([rid, value[new]] + ([other or ""] if with_other else []))
+        files[f"{obj.name}-1-clear-stage.csv"] = _csv(clear)
+        files[f"{obj.name}-2-set-stage.csv"] = _csv([header] + rows)
+        counts[obj.name] = (back.height, changes.height)
+        if with_other:
+            other_written.add(obj.name)
+    files["README.txt"] = _readme(objects, counts, other_written, source)
+    return ImportFiles(files, counts)
+
+
+def _readme(objects: list[ImportObject], counts: dict[str, tuple[int, int]], other_written: set[str], source: str) -> str:
+    lines = [
+        f"Lifecycle stages to import back into HubSpot, worked out by `lifecycle classify` from {source}.",
+        "",
+        "HubSpot moves a lifecycle stage only forward when it imports one. A record that goes back to an",
+        "earlier stage (a Customer who is a Lead again, an MQL who unsubscribed) must first have its stage",
+        "cleared, then set. So import the files below in this order, each as an import of its own, and wait",
+        "for each import to finish before starting the next.",
+        "",
+        "Each file holds only the records whose stage changed, keyed by Record ID, the stage written as",
+        "HubSpot's internal value (marketingqualifiedlead, ...), which the importer accepts even where a",
+        "portal renamed its stage labels.",
+        "",
+    ]
+    step = 0
+    for obj in objects:
+        clear, set_ = counts[obj.name]
+        kind = obj.name  # contacts / companies
+        other = obj.other_header if obj.name in other_written else None
+        singular = kind[:-1] if kind == "contacts" else "company"
+        for name, n, what, blanks in (
+            (f"{kind}-1-clear-stage.csv", clear,
+             f"the {kind} that move back to an earlier stage, with an empty {obj.stage_header}",
+             f"Turn ON the option to clear existing values with the file's empty cells (HubSpot calls it "
+             f"\"overwrite existing values with blank values\" or similar). Without it HubSpot skips empty "
+             f"cells and no stage is cleared, and the next step cannot move these {kind} back."),
+            (f"{kind}-2-set-stage.csv", set_,
+             f"every {singular} whose stage changed, with its new stage",
+             "Leave the option to clear values with empty cells OFF here"
+             + (f" (an empty {other} must not clear one set earlier)." if other else ".")),
+        ):
+            step += 1
+            lines.append(textwrap.fill(f"{step}. {name}: {n:,} {kind if n != 1 else singular}, {what}.", width=100,
+                                       subsequent_indent="   "))
+            if n == 0:
+                lines += ["   Nothing to import in this step: skip it.", ""]
+                continue
+            lines += [
+                f"   In HubSpot: {kind.capitalize()} > Import > Start an import > File from computer > One file >",
+                f"   One object > {kind.capitalize()}; choose to update existing {kind} only, matched by Record ID.",
+                f"   Map '{obj.id_header}' to Record ID and '{obj.stage_header}' to Lifecycle stage"
+                + (f", '{other}' to your Other Type property." if other and name.endswith("set-stage.csv") else "."),
+                textwrap.fill(blanks, width=100, initial_indent="   ", subsequent_indent="   "),
+                "",
+            ]
+    lines += [
+        "Check one record of each file in HubSpot after its import (its stage, and the stage history in",
+        "its Lifecycle stage property) before you run the next one.",
+        "",
+    ]
+    return "\n".join(lines)
+
