@@ -221,6 +221,7 @@ def validate_rules(path: Path, display: str) -> list[dict[str, Any]]:
             add(warning, "warning")
     if rules is not None and not builder.problems:  # a broken rule reads nothing: no "unused" noise then
         read = set().union(*(r.when.names for r in rules.rules), *(c.names for r in rules.rules for _, c in r.sets))
+        read |= {rules.deals_by_account[1]} if rules.deals_by_account else set()  # read by the deals' account link
         for name in rules.columns["contacts"]:
             if name not in read and name not in TOOL_COLUMNS:
                 add(f"{doc.where(('columns', 'contacts', name))}: column '{name}' is defined but no rule reads it "

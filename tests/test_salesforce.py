@@ -315,3 +315,15 @@ def test_link_and_optional_column_mistakes_name_the_line(tmp_path: Path, old: st
     assert f"rules.yaml:{line}" in run.stderr
     for word in words:
         assert word in run.stderr
+
+
+def test_init_validate_and_test_the_preset(tmp_path: Path) -> None:
+    """`lifecycle init --preset salesforce` starts from the preset; its own cases (the account link,
+    the lead statuses, a file without the stage field) pass through the real classifier."""
+    invoke_assert_code(OK, "init", "--preset", "salesforce", cwd=tmp_path)
+    assert (tmp_path / "rules.yaml").read_bytes() == (ROOT / "lifecycle_cli" / "presets" / "salesforce.yaml").read_bytes()
+    assert "no problems found" in invoke_assert_code(OK, "validate", cwd=tmp_path).stdout
+    run = invoke_assert_code(OK, "test", cwd=tmp_path)
+    assert "an account's won opportunity without a contact role makes its contacts Customers PASSED" in run.stdout
+    assert "an export without the stage field is classified all the same PASSED" in run.stdout
+    assert " 0 failed" not in run.stdout and "failed" not in run.stdout.splitlines()[-1]
