@@ -268,10 +268,13 @@ def _text_report(result: dict) -> str:
 
 def import_files(run, contacts_src, ruleset, companies_src=None):
     """The HubSpot re-import files of a classify run (see hubspot_import)."""
+    from .classify import added_stage_column
     from .hubspot_import import ImportObject, build
 
+    # A file without a stage column (optional in the salesforce preset) gets the one classify adds.
+    stage = _file_header(contacts_src, "stage") if contacts_src.has("stage") else added_stage_column(ruleset)
     objects = [ImportObject("contacts", run.changes.collect(), _file_header(contacts_src, "record_id"),
-                            _file_header(contacts_src, "stage"), ruleset.other_type_column)]
+                            stage, ruleset.other_type_column)]
     if companies_src is not None:
         objects.append(ImportObject("companies", run.companies_changes, _file_header(companies_src, "record_id"),
                                     _file_header(companies_src, "stage")))

@@ -248,6 +248,31 @@ def test_hubspot_deals_do_not_link_by_company(tmp_path: Path) -> None:
     assert got == {"101": "customer", "102": "lead"}
 
 
+def test_accounts_as_companies(salesforce_examples: Path, tmp_path: Path) -> None:
+    """--companies reads Salesforce accounts; they need the stage field as the contacts do."""
+    accounts = salesforce_examples / "accounts.csv"
+    run = invoke_assert_code(USAGE, "classify", salesforce_examples / "contacts.csv", *PRESET, "--companies", accounts,
+                             "-o", tmp_path / "c.csv")
+    assert "accounts.csv" in run.stderr and "'Lifecycle_Stage__c' not found" in run.stderr
+    rows = read_csv(accounts)
+    staged = write_csv(tmp_path / "accounts.csv", [*rows[0], "Lifecycle_Stage__c"],
+                       [{**row, "Lifecycle_Stage__c": "Lead"} for row in rows])
+    out = tmp_path / "accounts.out.csv"
+    invoke_assert_code(OK, "classify", salesforce_examples / "contacts.csv", *PRESET, "-q",
+                       "--deals", salesforce_examples / "opportunities.csv", "-o", tmp_path / "c.csv",
+                       "--companies", staged, "--companies-output", out)
+    got = {row["Name"]: row["Lifecycle_Stage__c"] for row in read_csv(out)}
+    assert got["Granite Peak Inc."] == "Customer"  # its contacts are Customers through its won opportunity
+    assert got["Harbor Logistics Ltd"] == "Sales Lead"
+
+
+def test_hubspot_import_files_for_a_file_without_a_stage_column(salesforce_examples: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "import"
+    invoke_assert_code(OK, "classify", salesforce_examples / "contacts.csv", *PRESET, "-q", "-o", tmp_path / "c.csv",
+                       "--hubspot-import", folder)
+    assert (folder / "contacts-2-set-stage.csv").read_text(encoding="utf-8").splitlines()[0] == "Id,Lifecycle_Stage__c"
+
+
 # --------------------------------------------------------------------------- a file without a stage column
 
 
