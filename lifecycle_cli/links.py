@@ -67,7 +67,7 @@ def account_link(src: Source, contacts: Source, columns: tuple[str, str] | None)
     deal_column, contact_column = columns
     for source, name in ((src, deal_column), (contacts, contact_column)):
         if not source.has(name):
-            return f"no link by account ({source.display} has no {name} column)"
+            return f"no link by account ({source.display} has no column for {name}, see columns.{source.role}.{name})"
     return f"'{src.resolved[deal_column]}' to the contacts' '{contacts.resolved[contact_column]}' (by account)"
 
 
