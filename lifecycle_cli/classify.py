@@ -20,6 +20,7 @@ from .facts import (
     read_contact_ids, stage_id, unknown_spelling,
 )
 from .moves import EMPTY, sample_order, summarize_moves
+from .progress import StepCallback, no_progress
 from .diagnostics import Diagnostics
 from .links import check_links
 from .problems import LISTED, missing_ids, repeated_ids, unknown_stages
@@ -330,7 +331,8 @@ def _expected(kind: str, rules: Rules) -> str:
 
 def classify(contacts: Source, deals: Source | None, consent: Source | None, rules: Rules, *,
              stage_format: str = "auto", output_file: str | None = None, checked_only: bool = False,
-             on_duplicate: str = "error", companies: Source | None = None) -> Classification:
+             on_duplicate: str = "error", companies: Source | None = None,
+             progress: StepCallback = no_progress) -> Classification:
     """Classify every contact: the result the report shows, and the output to stream.
 
     on_duplicate: "error" stops on a repeated Record ID; "keep-first" keeps the first
@@ -339,9 +341,10 @@ def classify(contacts: Source, deals: Source | None, consent: Source | None, rul
     `companies`: a companies export whose stages are rolled up from the contacts and deals.
     """
     try:
-        run = _classify(contacts, deals, consent, rules, stage_format, output_file, checked_only, on_duplicate)
+        run = _classify(contacts, deals, consent, rules, stage_format, output_file, checked_only, on_duplicate, progress)
         if companies is None:
             return run
+        progress("rolling up the companies")
         return _with_companies(run, companies, contacts, deals, rules, stage_format)
     except pl.exceptions.PolarsError as exc:
         raise explain_read_error([contacts, deals, consent, companies], exc) from None
@@ -361,8 +364,10 @@ def _with_companies(run: Classification, companies: Source, contacts: Source, de
                    companies_added=tuple(added), companies_changes=done.changes)
 
 
-def _classify(contacts, deals, consent, rules, stage_format, output_file, checked_only, on_duplicate) -> Classification:
+def _classify(contacts, deals, consent, rules, stage_format, output_file, checked_only, on_duplicate,
+              progress: StepCallback = no_progress) -> Classification:
     found = Diagnostics()
+    progress("reading the contacts' record ids")
     # Step 1, facts: the record ids (once), facts per contact, link counts, unreadable values, repeated ids.
     ids = read_contact_ids(contacts, email=consent is not None or (deals is not None and deals.has("contact_email")),
                            deal_ids=deals is not None,
@@ -382,6 +387,7 @@ def _classify(contacts, deals, consent, rules, stage_format, output_file, checke
         if bad is not None:
             lazies[f"bad_{src.role}"] = bad
             checks.append((src, facts_used, f"bad_{src.role}"))
+    progress("working out the deal and consent facts", rows=ids.frame.height)
     if checked_only and contacts.format == "csv":
         # No output pass will parse every field of the contacts: check for broken rows here.
         lazies["parse_contacts"] = contacts.frame.select(pl.all().null_count())
@@ -410,6 +416,7 @@ def _classify(contacts, deals, consent, rules, stage_format, output_file, checke
     ids = ContactIds(ids.frame.select(ROW, KEY), ids.integer)
 
     # Step 2, decide: every contact's decision, as a narrow table.
+    progress("deciding every contact's stage")
     available = availability(set(rules.columns["contacts"]), set(contacts.resolved),
                              set(deals.resolved) if deals else None, set(consent.resolved) if consent else None,
                              "double_opt_in" in rules.columns["consent"])
@@ -446,6 +453,7 @@ def _classify(contacts, deals, consent, rules, stage_format, output_file, checke
     found.stop_on_errors()
 
     # Step 3, summarize: what the missing files and columns made undecided, and the report.
+    progress("summarizing")
     kept_at = _kept_at(kept)
     missing = missing_inputs(rules, available, contacts, consent, kept_at, found)
     for warning in rules.warnings:

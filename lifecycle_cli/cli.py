@@ -17,10 +17,12 @@ from .errors import EXIT_CHANGES, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, InputEr
 app = typer.Typer(
     name="lifecycle",
     help="Put every CRM contact into the right lifecycle stage, from your HubSpot or Salesforce exports, and show what changed.",
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion for bash, zsh, fish, PowerShell
     no_args_is_help=True,
+    rich_markup_mode=None,  # plain help: quick (well under 0.2 s) and readable in any terminal or log
     pretty_exceptions_enable=False,  # tracebacks would show local variables, and rows hold personal data
     context_settings={"help_option_names": ["-h", "--help"]},
+    epilog="\b\nExample: lifecycle classify contacts.csv --deals deals.csv --consent consent.csv",
 )
 
 
@@ -32,7 +34,15 @@ class StageValues(str, Enum):
 
 RulesOpt = Annotated[Optional[str], typer.Option(
     "--rules", metavar="FILE",
-    help="Rules file. Default: $LIFECYCLE_RULES, else ./rules.yaml, else the built-in rules.")]
+    help="Rules file. Default: $LIFECYCLE_RULES, else rules.yaml in the current folder, else rules.yaml beside "
+         "the contacts file, else the built-in rules. Every report names the file used and a hash of it.")]
+DealsOpt = Annotated[Optional[str], typer.Option(
+    "--deals", metavar="FILE",
+    help="Deals export. Without it, deal rules cannot fire and nobody is demoted for lack of deals.")]
+ConsentOpt = Annotated[Optional[str], typer.Option(
+    "--consent", metavar="FILE",
+    help="Consent records (one row per subscription event). Without it, the contacts' own opt-out and "
+         "confirmation columns decide.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print no report; files asked for are still written.")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show the full error trace (for bug reports).")]
 NoColorOpt = Annotated[bool, typer.Option("--no-color", help="No colours in the report (also: NO_COLOR=1).")]
@@ -205,7 +215,7 @@ def _load_rules(explicit: str | None, preset: str | None = None, contacts: str |
     if preset:
         path, display = preset_path(preset), f"preset {preset}"
     else:
-        path, display = discover_rules(explicit)
+        path, display = discover_rules(explicit, contacts)
         if display == "default rules" and contacts and contacts != "-" and looks_german(contacts):
             path, display = preset_path("hubspot-de"), f"preset hubspot-de (German headers in {contacts})"
     ruleset = load_rules(path, display)
@@ -231,12 +241,14 @@ def _reader(inputs: list[str], delimiter: str | None, encoding: str | None):
 
 
 def _emit(result: dict, fmt: "Format", reports: list[str], gates, plan, *, quiet: bool, no_color: bool,
-          text_stream, data_stream) -> int:
+          text_stream, data_stream, rules_path: Path | None = None) -> int:
     """Write the --report files and everything else staged in `plan` (together), then print the
     report and apply the --fail-on gates; returns the exit code."""
     from .gates import tripped
     from .output import text_writer
     from .report import format_for_path, render, render_rich
+
+    result["run"] = _run_facts(rules_path)
 
     for path in reports:
         kind = format_for_path(path)
@@ -252,6 +264,68 @@ def _emit(result: dict, fmt: "Format", reports: list[str], gates, plan, *, quiet
     for line in failures:
         sys.stderr.write(f"lifecycle: {line}\n")
     return EXIT_CHANGES if failures else EXIT_OK
+
+
+class _NoDisplay:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+    @staticmethod
+    def step(name: str, rows: int | None = None) -> None:
+        pass
+
+
+class _Display:
+    """A fresh terminal progress line each time it is entered (reading/deciding, then writing)."""
+
+    def __init__(self, no_color: bool, what: str) -> None:
+        self.no_color, self.what, self.current = no_color, what, None
+        self.rows: int | None = None
+
+    def __enter__(self):
+        from .progress import TerminalProgress
+
+        self.current = TerminalProgress(_console(self.no_color), self.what).__enter__()
+        if self.rows is not None:
+            self.current("continuing", rows=self.rows)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.current.__exit__(*exc)
+        self.current = None
+
+    def step(self, name: str, rows: int | None = None) -> None:
+        if rows is not None:
+            self.rows = rows
+        if self.current is not None:
+            self.current(name, rows=rows)
+
+
+def _progress(quiet: bool, no_color: bool, what: str):
+    """A progress line on stderr for long runs: only on a terminal, never with -q (nor in cron logs)."""
+    try:
+        interactive = sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        interactive = False
+    return _Display(no_color, what) if interactive and not quiet else _NoDisplay()
+
+
+def _run_facts(rules_path: Path | None) -> dict:
+    """When the report was made and from which rules (a short hash of the file: which version).
+    SOURCE_DATE_EPOCH, the reproducible-builds convention, fixes the time."""
+    from datetime import datetime, timezone
+
+    from .rules_view import rules_hash
+
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    try:
+        at = datetime.fromtimestamp(int(epoch), timezone.utc) if epoch else datetime.now(timezone.utc)
+    except (ValueError, OverflowError, OSError):
+        at = datetime.now(timezone.utc)
+    return {"at": at.strftime("%Y-%m-%dT%H:%M:%SZ"), "rules_hash": rules_hash(rules_path) if rules_path else None}
 
 
 def _text_report(result: dict) -> str:
@@ -312,11 +386,11 @@ def _default_output(contacts: str) -> str:
     return str(path.with_name(f"{path.stem}.reclassified{path.suffix or '.csv'}"))
 
 
-@app.command()
+@app.command(epilog="\b\nExample: lifecycle classify contacts.csv --deals deals.csv --consent consent.csv --hubspot-import hubspot/")
 def classify(
     contacts: Annotated[str, typer.Argument(metavar="CONTACTS", help="Contacts export (CSV or Parquet; - reads CSV from stdin).")],
-    deals: Annotated[Optional[str], typer.Option("--deals", metavar="FILE", help="Deals export. Without it, deal rules cannot fire and nobody is demoted for lack of deals.")] = None,
-    consent: Annotated[Optional[str], typer.Option("--consent", metavar="FILE", help="Consent records (one row per subscription event). Without it, the contacts' own opt-out and confirmation columns decide.")] = None,
+    deals: DealsOpt = None,
+    consent: ConsentOpt = None,
     companies: Annotated[Optional[str], typer.Option("--companies", metavar="FILE", help="Companies export: each company gets the highest stage among its contacts (Other contacts do not count) and its own deals (won: Customer, open: Opportunity), written to --companies-output.")] = None,
     companies_output: Annotated[Optional[str], typer.Option("--companies-output", metavar="OUT", help="Where to write the reclassified companies (.parquet: Parquet, else CSV). Default: COMPANIES.reclassified.csv beside the input.")] = None,
     rules: RulesOpt = None,
@@ -390,10 +464,12 @@ def classify(
         consent_src = read(consent, "consent", ruleset.columns["consent"]) if consent else None
         companies_src = read(companies, "companies", ruleset.columns["companies"]) if companies else None
 
+        show = _progress(quiet, no_color, "classify")
         try:
-            run = classify_contacts(contacts_src, deals_src, consent_src, ruleset, stage_format=stage_values.value,
-                                    output_file=None if check else target, checked_only=check,
-                                    on_duplicate=on_duplicate.value, companies=companies_src)
+            with show:
+                run = classify_contacts(contacts_src, deals_src, consent_src, ruleset, stage_format=stage_values.value,
+                                        output_file=None if check else target, checked_only=check,
+                                        on_duplicate=on_duplicate.value, companies=companies_src, progress=show.step)
         except InputError as exc:
             if fmt == Format.json and getattr(exc, "diagnostics", None):
                 # Tools reading the JSON report get the findings that stopped the run too.
@@ -414,30 +490,32 @@ def classify(
             if failure is not None:
                 raise failure
         with plan:
-            if backup is not None:
-                plan.stage(backup, backup_writer(contacts), exclusive=True)
-            if hubspot_import:
-                files = import_files(run, contacts_src, ruleset, companies_src)
-                for name, text in files.files.items():
-                    plan.stage(os.path.join(hubspot_import, name), text_writer(text))
-            if not check:
-                out_format = output_format(target, contacts_src.format, in_place=in_place)
-                dialect = contacts_src.dialect if contacts_src.format == "csv" else None
-                header_line = None
-                if out_format == "csv" and contacts_src.format == "csv" and contacts_src.header_line is not None:
-                    header_line = output_header_line(contacts_src, run.added_after, list(run.added_columns))
-                try:
-                    write_table(run.output, target, out_format, dialect, stdout=sys.stdout.buffer,
-                                header_line=header_line, plan=plan)
-                except pl.exceptions.PolarsError as exc:
-                    # The output streams from the contacts file: a row Polars cannot parse shows up here.
-                    raise find_read_error([contacts_src]) or OutputError(f"{target}: cannot write: {polars_reason(exc)}") from None
-            if companies_target is not None:
-                write_companies(run, companies_src, companies_target, plan)
+            with show:
+                show.step("writing the output")
+                if backup is not None:
+                    plan.stage(backup, backup_writer(contacts), exclusive=True)
+                if hubspot_import:
+                    files = import_files(run, contacts_src, ruleset, companies_src)
+                    for name, text in files.files.items():
+                        plan.stage(os.path.join(hubspot_import, name), text_writer(text))
+                if not check:
+                    out_format = output_format(target, contacts_src.format, in_place=in_place)
+                    dialect = contacts_src.dialect if contacts_src.format == "csv" else None
+                    header_line = None
+                    if out_format == "csv" and contacts_src.format == "csv" and contacts_src.header_line is not None:
+                        header_line = output_header_line(contacts_src, run.added_after, list(run.added_columns))
+                    try:
+                        write_table(run.output, target, out_format, dialect, stdout=sys.stdout.buffer,
+                                    header_line=header_line, plan=plan)
+                    except pl.exceptions.PolarsError as exc:
+                        # The output streams from the contacts file: a row Polars cannot parse shows up here.
+                        raise find_read_error([contacts_src]) or OutputError(f"{target}: cannot write: {polars_reason(exc)}") from None
+                if companies_target is not None:
+                    write_companies(run, companies_src, companies_target, plan)
             # The text report is a message (stderr); other formats are data, on stdout unless the CSV went there.
             data_stream = sys.stderr if target == "-" else sys.stdout
             code = _emit(result.to_dict(), fmt, report or [], gates, plan, quiet=quiet, no_color=no_color,
-                         text_stream=sys.stderr, data_stream=data_stream)
+                         text_stream=sys.stderr, data_stream=data_stream, rules_path=rules_file)
         if earlier_backup is not None:
             sys.stderr.write(f"lifecycle: kept the original as {backup}; {earlier_backup} is an earlier run's backup "
                              "and was left as it was\n")
@@ -448,7 +526,7 @@ def classify(
     _run(debug, body)
 
 
-@app.command()
+@app.command(epilog="\b\nExample: lifecycle diff last-week.csv today.csv --fail-on customer->lead")
 def diff(
     before: Annotated[str, typer.Argument(metavar="BEFORE", help="The earlier export (CSV or Parquet).")],
     after: Annotated[str, typer.Argument(metavar="AFTER", help="The later export, or the reclassified file.")],
@@ -479,7 +557,7 @@ def diff(
 
         from .output import OutputPlan
 
-        ruleset, rules_file = _load_rules(rules, preset)
+        ruleset, rules_file = _load_rules(rules, preset, before)
         gates = parse_gates(fail_on or [], ruleset)
         plan = OutputPlan()
         plan.read(before, "earlier export")
@@ -494,7 +572,7 @@ def diff(
         result = diff_exports(read(before, "contacts", wanted), read(after, "contacts", wanted), ruleset, columns=extra)
         with plan:
             return _emit(result.to_dict(), fmt, report or [], gates, plan, quiet=quiet, no_color=no_color,
-                         text_stream=sys.stdout, data_stream=sys.stdout)
+                         text_stream=sys.stdout, data_stream=sys.stdout, rules_path=rules_file)
 
     _run(debug, body)
 
@@ -508,7 +586,7 @@ class Dialect(str, Enum):
     postgres = "postgres"
 
 
-@app.command()
+@app.command(epilog="\b\nExample: lifecycle sql --dialect snowflake --contacts-header contacts.csv -o classify.sql")
 def sql(
     dialect: Annotated[Dialect, typer.Option("--dialect", help="SQL dialect of the warehouse or engine that runs the query.")],
     contacts_table: Annotated[str, typer.Option("--contacts-table", metavar="NAME", help="Table or view holding the contacts export (columns named as in the export).")] = "contacts",
@@ -572,7 +650,7 @@ def sql(
     _run(debug, body)
 
 
-@app.command("test")
+@app.command("test", epilog="\b\nExample: lifecycle test rules.yaml")
 def test_rules(
     rules_file: Annotated[Optional[str], typer.Argument(metavar="[RULES]", help="Rules file whose test cases to run. Default: as classify finds it ($LIFECYCLE_RULES, ./rules.yaml, the built-in rules).")] = None,
     preset: PresetOpt = None,
@@ -583,8 +661,6 @@ def test_rules(
 
     Each case is a contact (with its deals and consent events) and the stage and rule it
     should get; exit 1 when any case fails.
-
-    Example: lifecycle test rules.yaml
     """
 
     def body() -> int:
@@ -611,7 +687,52 @@ class RulesFormat(str, Enum):
     markdown = "markdown"
 
 
-@app.command()
+class ExplainFormat(str, Enum):
+    text = "text"
+    json = "json"
+
+
+@app.command(epilog="\b\nExample: lifecycle explain contacts.csv 51234567899 --deals deals.csv --consent consent.csv")
+def explain(
+    contacts: Annotated[str, typer.Argument(metavar="CONTACTS", help="Contacts export (CSV or Parquet).")],
+    record_id: Annotated[str, typer.Argument(metavar="ID", help="The contact's Record ID.")],
+    deals: DealsOpt = None,
+    consent: ConsentOpt = None,
+    rules: RulesOpt = None,
+    preset: PresetOpt = None,
+    fmt: Annotated[ExplainFormat, typer.Option("--format", "-f", help="text or json.")] = ExplainFormat.text,
+    delimiter: DelimiterOpt = None,
+    encoding: EncodingOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Show why one contact gets its stage, rule by rule.
+
+    The columns read, the deals and consent events that link to the contact, the facts,
+    and every rule in order as true, false or unknown, part by part.
+    """
+
+    def body() -> int:
+        import json
+
+        from .explain import explain as explain_contact
+        from .explain import render_text
+
+        ruleset, _ = _load_rules(rules, preset, contacts)
+        read = _reader([p for p in (contacts, deals, consent) if p], delimiter, encoding)
+        contacts_src = read(contacts, "contacts", ruleset.columns["contacts"])
+        deals_src = read(deals, "deals", ruleset.columns["deals"]) if deals else None
+        consent_src = read(consent, "consent", ruleset.columns["consent"]) if consent else None
+        view = explain_contact(contacts_src, deals_src, consent_src, ruleset, record_id)
+        if fmt == ExplainFormat.json:
+            sys.stdout.write(json.dumps(view, indent=2, ensure_ascii=False, default=str) + "\n")
+        else:
+            sys.stdout.write(render_text(view, ruleset))
+        return EXIT_OK
+
+    _run(debug, body)
+
+
+@app.command(epilog="\b\nExample: lifecycle validate rules.yaml")
 def validate(
     rules_file: Annotated[Optional[str], typer.Argument(metavar="[RULES]", help="Rules file to check. Default: as classify finds it.")] = None,
     preset: PresetOpt = None,
@@ -621,8 +742,6 @@ def validate(
     """Check a rules file without any data and list every problem at once, each with its line.
 
     Exit 0 when the file is clean, 1 when it has problems (warnings included).
-
-    Example: lifecycle validate rules.yaml
     """
 
     def body() -> int:
@@ -658,7 +777,7 @@ def _terminal_safe(text: str) -> str:
     return "".join(c if c in "\n\t" or (c.isprintable() and c != "\x1b") else f"\\x{ord(c):02x}" for c in text)
 
 
-@app.command("rules")
+@app.command("rules", epilog="\b\nExample: lifecycle rules --format markdown > RULES.md")
 def show_rules(
     rules_file: Annotated[Optional[str], typer.Argument(metavar="[RULES]", help="Rules file to show. Default: as classify finds it.")] = None,
     preset: PresetOpt = None,
@@ -667,8 +786,6 @@ def show_rules(
     debug: DebugOpt = False,
 ) -> None:
     """List the stages and the rules in order, with what each rule means.
-
-    Example: lifecycle rules --format markdown > RULES.md
     """
 
     def body() -> int:
@@ -689,7 +806,7 @@ def show_rules(
     _run(debug, body)
 
 
-@app.command()
+@app.command(epilog="\b\nExample: lifecycle init --preset hubspot-de")
 def init(
     preset: Annotated[str, typer.Option("--preset", metavar="NAME", help="Which rules to start from: hubspot (default), hubspot-de (German HubSpot) or salesforce.")] = "hubspot",
     force: Annotated[bool, typer.Option("--force", help="Overwrite a rules.yaml (and its test case files) already here.")] = False,
@@ -699,8 +816,6 @@ def init(
 
     Edit it, check it with `lifecycle validate`, test it with `lifecycle test`; classify
     then finds it by itself when run from this folder or on a contacts file beside it.
-
-    Example: lifecycle init --preset hubspot-de
     """
 
     def body() -> int:

@@ -15,7 +15,7 @@ from typing import Any
 import polars as pl
 
 from .diagnostics import Diagnostics
-from .facts import ROW, in_values, parse_bool, split_ids, stage_id, unknown_spelling
+from .facts import ROW, deal_outcome, split_ids, stage_id, unknown_spelling
 from .moves import EMPTY, summarize_moves
 from .problems import missing_ids, repeated_ids, unknown_stages
 from .rules import Rules
@@ -65,11 +65,7 @@ def classify_companies(companies: Source, contacts: Source, contact_stages: pl.D
         )
     via_deals = deals is not None and deals.has("company_ids")
     if via_deals:
-        v = rules.values
-        stage = deals.raw("stage")
-        won = (in_values(stage, v["won_deal_stages"]) | parse_bool(deals.raw("is_won"), rules)).fill_null(False)
-        lost = ~won & (in_values(stage, v["lost_deal_stages"]) | parse_bool(deals.raw("is_lost"), rules)
-                       | parse_bool(deals.raw("is_closed"), rules)).fill_null(False)
+        won, lost = deal_outcome(deals, rules)
         deal_stage = pl.when(won).then(pl.lit("customer")).when(~lost).then(pl.lit("opportunity"))
         parts.append(
             deals.frame.select(split_ids(deals.text("company_ids")).alias(KEY), to_rank(deal_stage).alias("rank"),

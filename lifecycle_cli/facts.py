@@ -246,12 +246,10 @@ def account_facts(flags: pl.LazyFrame, linked: pl.DataFrame, ids: ContactIds) ->
     return found, used
 
 
-def deal_facts(deals: Source, ids: ContactIds, rules: Rules) -> tuple[pl.LazyFrame, pl.LazyFrame, pl.LazyFrame | None]:
-    """(facts per contact key: deals, won_deals, open_deals, lost_deals; one row of link counts; unreadable values)."""
+def deal_outcome(deals: Source, rules: Rules) -> tuple[pl.Expr, pl.Expr]:
+    """(won, lost) for each deal row, never null: won by its stage or Is Closed Won; lost by its
+    stage, Is closed lost, or closed without being won. Neither: the deal is open."""
     v = rules.values
-    # Deals link by account only when the rules say so and both files have their account column.
-    by_account = rules.deals_by_account[0] if rules.deals_by_account and ACCOUNT in ids.frame.columns else None
-    by_account = by_account if by_account and deals.has(by_account) else None
     stage = deals.raw("stage")
     won = (in_values(stage, v["won_deal_stages"]) | parse_bool(deals.raw("is_won"), rules)).fill_null(False)
     lost = ~won & (
@@ -259,6 +257,15 @@ def deal_facts(deals: Source, ids: ContactIds, rules: Rules) -> tuple[pl.LazyFra
         | parse_bool(deals.raw("is_lost"), rules)
         | parse_bool(deals.raw("is_closed"), rules)
     ).fill_null(False)
+    return won, lost
+
+
+def deal_facts(deals: Source, ids: ContactIds, rules: Rules) -> tuple[pl.LazyFrame, pl.LazyFrame, pl.LazyFrame | None]:
+    """(facts per contact key: deals, won_deals, open_deals, lost_deals; one row of link counts; unreadable values)."""
+    won, lost = deal_outcome(deals, rules)
+    # Deals link by account only when the rules say so and both files have their account column.
+    by_account = rules.deals_by_account[0] if rules.deals_by_account and ACCOUNT in ids.frame.columns else None
+    by_account = by_account if by_account and deals.has(by_account) else None
     # Deals are read once into a compact table: every link and count below reads it.
     flags = deals.frame.with_row_index(ROW).select(
         ROW,

@@ -87,7 +87,10 @@ def file_rows(result: dict[str, Any]) -> list[tuple[str, str]]:
             rows.append((role, f"{files[what]} ({links.get(total, 0):,} rows, {links.get(matched, 0):,} matched to contacts{extra})"))
         if files["output"]:
             rows.append(("Written", files["output"]))
-    rows.append(("Rules", files["rules"]))
+    run = result.get("run") or {}
+    rows.append(("Rules", files["rules"] + (f" (hash {run['rules_hash']})" if run.get("rules_hash") else "")))
+    if run.get("at"):
+        rows.append(("Run at", run["at"].replace("T", " ").replace("Z", " UTC")))
     return rows
 
 

@@ -153,8 +153,10 @@ def packaged_rules_path() -> Path:
     return Path(__file__).resolve().parent.parent / "rules.yaml"
 
 
-def discover_rules(explicit: str | None) -> tuple[Path, str]:
-    """--rules, then $LIFECYCLE_RULES, then ./rules.yaml, then the packaged default."""
+def discover_rules(explicit: str | None, contacts: str | None = None) -> tuple[Path, str]:
+    """--rules, then $LIFECYCLE_RULES, then rules.yaml in the working directory, then rules.yaml
+    beside the contacts file (so a cron job run from elsewhere finds the rules kept with its
+    exports), then the packaged default."""
     if explicit:
         return Path(explicit), explicit
     env = os.environ.get("LIFECYCLE_RULES")
@@ -163,6 +165,10 @@ def discover_rules(explicit: str | None) -> tuple[Path, str]:
     local = Path("rules.yaml")
     if local.is_file():
         return local, "rules.yaml"
+    if contacts and contacts != "-":
+        beside = Path(contacts).parent / "rules.yaml"
+        if beside.is_file():
+            return beside, str(beside)
     return packaged_rules_path(), "default rules"
 
 

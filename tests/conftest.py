@@ -65,7 +65,8 @@ class Run:
 def run_cli(*args: str | Path, stdin: bytes | None = None, cwd: Path | None = None, env: dict | None = None) -> Run:
     """Run `python -m lifecycle_cli ARGS` for real and capture what a user would see."""
     full_env = {k: v for k, v in os.environ.items() if k != "LIFECYCLE_RULES"}
-    full_env.update({"NO_COLOR": "1", "COLUMNS": "200", **(env or {})})
+    # SOURCE_DATE_EPOCH fixes the run time reports carry (2026-01-01), so golden reports stay equal.
+    full_env.update({"NO_COLOR": "1", "COLUMNS": "200", "SOURCE_DATE_EPOCH": "1767225600", **(env or {})})
     proc = subprocess.run(
         [sys.executable, "-m", "lifecycle_cli", *map(str, args)],
         input=stdin, capture_output=True, cwd=cwd or ROOT, env=full_env, timeout=300,

@@ -236,4 +236,13 @@ def test_classify_json_format_is_the_result_object(examples: Path) -> None:
     rules = load_rules(ROOT / "rules.yaml", str(ROOT / "rules.yaml"))
     sources = [read_source(str(examples / f"{n}.csv"), n, rules.columns[n]) for n in ("contacts", "deals", "consent")]
     result = classify(*sources, rules, output_file=str(out)).result
-    assert json.loads(run.stdout) == result.to_dict()
+    report = json.loads(run.stdout)
+    # The CLI adds when the report was made and the rules' hash (SOURCE_DATE_EPOCH is fixed in run_cli).
+    assert report.pop("run") == {"at": "2026-01-01T00:00:00Z", "rules_hash": report_hash(ROOT / "rules.yaml")}
+    assert report == result.to_dict()
+
+
+def report_hash(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:12]

@@ -6,6 +6,7 @@ import json
 import re
 from pathlib import Path
 
+import pytest
 import yaml
 
 from conftest import EXAMPLES, OK, ROOT, USAGE, invoke_assert_code
@@ -133,3 +134,47 @@ def test_validate_reports_bad_yaml_and_bad_test_cases(tmp_path: Path) -> None:
     rules.write_text(text, encoding="utf-8")
     run = invoke_assert_code(1, "validate", rules)
     assert f"rules.yaml:{line_of(rules, 'nothing/*.yaml')}: error: no file matches 'nothing/*.yaml'" in run.stdout
+
+
+def test_rules_beside_the_contacts_are_found_from_anywhere(tmp_path: Path) -> None:
+    """A cron job runs from / or $HOME: the rules kept with the exports are used, and the report says so."""
+    data, elsewhere = tmp_path / "data", tmp_path / "cron-home"
+    data.mkdir()
+    elsewhere.mkdir()
+    (data / "contacts.csv").write_bytes((EXAMPLES / "contacts.csv").read_bytes())
+    rules = data / "rules.yaml"
+    rules.write_text((ROOT / "rules.yaml").read_text(encoding="utf-8").replace("rule_column: Lifecycle Rule",
+                                                                               "rule_column: Decided By"), encoding="utf-8")
+    run = invoke_assert_code(OK, "classify", data / "contacts.csv", "-q", "--format", "json", cwd=elsewhere)
+    report = json.loads(run.stdout)
+    assert report["files"]["rules"] == str(rules)
+    import hashlib
+
+    assert report["run"]["rules_hash"] == hashlib.sha256(rules.read_bytes()).hexdigest()[:12]
+    assert "Decided By" in (data / "contacts.reclassified.csv").read_text(encoding="utf-8").splitlines()[0]
+    # A rules.yaml in the working directory still comes first.
+    (elsewhere / "rules.yaml").write_bytes((ROOT / "rules.yaml").read_bytes())
+    run = invoke_assert_code(OK, "classify", data / "contacts.csv", "-q", "--format", "json", "-o", "-", cwd=elsewhere)
+    assert '"rules": "rules.yaml"' in run.stderr
+
+
+def test_reports_carry_the_run_time_and_the_rules_hash(examples: Path) -> None:
+    run = invoke_assert_code(OK, "classify", "contacts.csv", "--report", "r.md", "-q", cwd=examples,
+                             env={"SOURCE_DATE_EPOCH": "1780000000"})
+    md = (examples / "r.md").read_text(encoding="utf-8")
+    assert "| **Run at** | 2026-05-28 20:26:40 UTC |" in md
+    assert re.search(r"\| \*\*Rules\*\* \| default rules \(hash [0-9a-f]{12}\) \|", md)
+    assert run.stderr == ""
+
+
+@pytest.mark.parametrize("command", [[], ["classify"], ["diff"], ["sql"], ["test"], ["explain"], ["validate"], ["rules"], ["init"]],
+                         ids=lambda c: c[0] if c else "lifecycle")
+def test_every_help_ends_with_an_example_to_copy(command: list[str]) -> None:
+    run = invoke_assert_code(OK, *command, "--help")
+    last = [line.strip() for line in run.stdout.splitlines() if line.strip()][-1]
+    assert last.startswith("Example: lifecycle "), last
+
+
+def test_shell_completion_is_offered() -> None:
+    run = invoke_assert_code(OK, "--help")
+    assert "--install-completion" in run.stdout and "--show-completion" in run.stdout
