@@ -223,7 +223,7 @@ def _counts(won: pl.Expr, lost: pl.Expr) -> list[pl.Expr]:
 
 def account_facts(flags: pl.LazyFrame, linked: pl.DataFrame, ids: ContactIds) -> tuple[pl.DataFrame, pl.DataFrame]:
     """For the deals that link to no contact: (facts per contact key from its account's deals, the rows
-    of those deals whose account has contacts in the file).
+    of those deals whose account has contacts in the file: ROW, ACCOUNT).
 
     A deal counts as linked by contact when any of its rows is (a contact-role export has one row
     per role), so an opportunity with a contact role never reaches its account's other contacts.
@@ -242,7 +242,7 @@ def account_facts(flags: pl.LazyFrame, linked: pl.DataFrame, ids: ContactIds) ->
     )
     per_account = rows.group_by(ACCOUNT).agg(_counts(pl.col("won"), pl.col("lost")))
     facts = accounts.join(per_account, on=ACCOUNT, how="inner").drop(ACCOUNT)
-    found, used = pl.collect_all([facts, rows.select(ROW)])
+    found, used = pl.collect_all([facts, rows.select(ROW, ACCOUNT)])
     return found, used
 
 
@@ -260,8 +260,20 @@ def deal_outcome(deals: Source, rules: Rules) -> tuple[pl.Expr, pl.Expr]:
     return won, lost
 
 
-def deal_facts(deals: Source, ids: ContactIds, rules: Rules) -> tuple[pl.LazyFrame, pl.LazyFrame, pl.LazyFrame | None]:
-    """(facts per contact key: deals, won_deals, open_deals, lost_deals; one row of link counts; unreadable values)."""
+@dataclass(frozen=True)
+class DealLinks:
+    """How the deal rows link to the contacts, worked out once: facts, link counts and explain read it."""
+
+    flags: pl.LazyFrame  #: one row per deal row: ROW, deal_id, won, lost, contact_ids, contact_emails (ACCOUNT)
+    by_deal: pl.DataFrame  #: (ROW, KEY, known) for every contact id a deal names
+    linked: pl.DataFrame  #: (ROW, KEY) linked by contact: its id, its email, or the contact's deal ids
+    from_contacts: pl.DataFrame | None  #: (ROW or null, KEY) from the contacts' deal ids
+    #: With the account link: facts per contact from its account's deals, and those deals' (ROW, ACCOUNT).
+    from_accounts: pl.DataFrame | None = None
+    through_account: pl.DataFrame | None = None
+
+
+def deal_links(deals: Source, ids: ContactIds, rules: Rules) -> DealLinks:
     won, lost = deal_outcome(deals, rules)
     # Deals link by account only when the rules say so and both files have their account column.
     by_account = rules.deals_by_account[0] if rules.deals_by_account and ACCOUNT in ids.frame.columns else None
@@ -313,19 +325,27 @@ def deal_facts(deals: Source, ids: ContactIds, rules: Rules) -> tuple[pl.LazyFra
         )
         pairs.append(from_contacts.filter(pl.col(ROW).is_not_null()))
     linked = pl.concat(pairs).unique()
+    if not by_account:
+        return DealLinks(flags, by_deal, linked, from_contacts)
+    # Deals no contact links count for every contact of their account.
+    return DealLinks(flags, by_deal, linked, from_contacts, *account_facts(flags, linked, ids))
+
+
+def deal_facts(deals: Source, ids: ContactIds, rules: Rules) -> tuple[pl.LazyFrame, pl.LazyFrame, pl.LazyFrame | None]:
+    """(facts per contact key: deals, won_deals, open_deals, lost_deals; one row of link counts; unreadable values)."""
+    links = deal_links(deals, ids, rules)
+    flags, linked, from_contacts, through_account = links.flags, links.linked, links.from_contacts, links.through_account
     facts = linked.lazy().join(flags.select(ROW, "won", "lost"), on=ROW, how="inner").group_by(KEY).agg(
         _counts(pl.col("won"), pl.col("lost")))
-    through_account = None
-    if by_account:
-        # Deals no contact links count for every contact of their account, added to its own deals'.
-        from_accounts, through_account = account_facts(flags, linked, ids)
-        facts = pl.concat([facts, from_accounts.lazy()]).group_by(KEY).agg(pl.col(DEAL_FACTS).sum())
-    unknown = by_deal.filter(~pl.col("known"))
+    if links.from_accounts is not None:
+        # An account's deals are added to each of its contacts' own.
+        facts = pl.concat([facts, links.from_accounts.lazy()]).group_by(KEY).agg(pl.col(DEAL_FACTS).sum())
+    unknown = links.by_deal.filter(~pl.col("known"))
     counts = [
         flags.select(pl.len().alias("deal_rows"),
                      (pl.col("contact_ids").is_not_null() | pl.col("contact_emails").is_not_null()).sum()
                      .alias("deals_with_refs")),
-        pl.concat([linked.select(ROW), *([through_account] if through_account is not None else [])]).lazy()
+        pl.concat([linked.select(ROW), *([through_account.select(ROW)] if through_account is not None else [])]).lazy()
         .select(pl.col(ROW).n_unique().alias("deals_linked")),
         unknown.lazy().select(pl.len().alias("unknown_contact_refs"), pl.col(ROW).n_unique().alias("deals_with_unknown_contacts")),
     ]
@@ -335,7 +355,7 @@ def deal_facts(deals: Source, ids: ContactIds, rules: Rules) -> tuple[pl.LazyFra
         counts += [
             flags.select(pl.col(ACCOUNT).is_not_null().sum().alias("deals_with_accounts")),
             through_account.lazy().select(pl.len().alias("deals_linked_by_account")),
-            from_accounts.lazy().select(pl.len().alias("contacts_linked_by_account")),
+            links.from_accounts.lazy().select(pl.len().alias("contacts_linked_by_account")),
         ]
     return facts, pl.concat(counts, how="horizontal"), unreadable_values(flags, deals, rules)
 

@@ -135,6 +135,28 @@ def test_leads_example_statuses(salesforce_examples: Path, tmp_path: Path) -> No
     assert "confirmation_status" in missing
 
 
+def test_explain_agrees_with_classify_and_names_the_account_link(salesforce_examples: Path, tmp_path: Path) -> None:
+    """explain, run on each example contact (through the library entry point the command calls: one
+    process each would be slow), gives the reclassified file's stage and rule."""
+    from lifecycle_cli.explain import explain
+    from lifecycle_cli.rules import load_rules, preset_path
+    from lifecycle_cli.sources import read_source
+
+    rows, _ = classify(tmp_path, salesforce_examples / "contacts.csv", "--deals", salesforce_examples / "opportunities.csv")
+    rules = load_rules(preset_path("salesforce"))
+    contacts = read_source(str(salesforce_examples / "contacts.csv"), "contacts", rules.columns["contacts"])
+    deals = read_source(str(salesforce_examples / "opportunities.csv"), "deals", rules.columns["deals"])
+    labels = {s.id: s.label for s in rules.stages}
+    for record_id, (stage, rule) in stages(rows).items():
+        view = explain(contacts, deals, None, rules, record_id)
+        assert (labels[view["decision"]["to"]], view["decision"]["rule"]) == (stage, rule), record_id
+    run = invoke_assert_code(OK, "explain", salesforce_examples / "contacts.csv", "0035g00000XyZbAAAV", *PRESET,
+                             "--deals", salesforce_examples / "opportunities.csv")
+    assert "0065g00000AQr1bAAD stage Closed Won: won (linked by contact's account)" in run.stdout
+    daniel = explain(contacts, deals, None, rules, "0035g00000XyZfAAAV")  # his account's deals name Priya
+    assert daniel["deals"] == [] and daniel["facts"]["deals"] == 0
+
+
 def test_diff_takes_the_preset(salesforce_examples: Path, tmp_path: Path) -> None:
     leads = salesforce_examples / "leads.csv"
     out = tmp_path / "leads.out.csv"
