@@ -1,19 +1,23 @@
-"""Time `lifecycle classify` against pandas and DuckDB peers on the same generated exports.
+"""Time `lifecycle classify` against pandas, DuckDB and Polars peers on the same generated exports.
 
     python benchmarks/bench_classify.py --contacts 1000000 [--runs 1] [--skip pandas]
 
 Generates the exports once (benchmarks/data/<size>/, reused on later runs), then runs,
-each in its own subprocess: the real `lifecycle classify` command, peer_pandas.py and
-peer_duckdb.py (the same default-rules classification written by hand; all three write
-the whole reclassified contacts file). It measures wall time and peak RSS of each, checks
+each in its own subprocess: the real `lifecycle classify` command and the peers, the same
+default-rules classification written by hand (all of them write the whole reclassified
+contacts file): peer_pandas.py and peer_duckdb.py implement lifecycle's normalisations,
+peer_duckdb_plain.py and peer_polars_plain.py are the plain query and pipeline a user
+would write for the generated files. It measures wall time and peak RSS of each, checks
 that all outputs have the same columns and number of rows as lifecycle's and give every
-contact the same stage (and rule), and prints a table with ratios against lifecycle.
+contact the same stage, rule and Other Type, says where a peer spells a stage differently
+(not an error), and prints a table with ratios against lifecycle.
 Exit status 1 when any output disagrees or a tool failed.
 """
 
 from __future__ import annotations
 
 import argparse
+import filecmp
 import os
 import subprocess
 import sys
@@ -24,20 +28,26 @@ import polars as pl
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-TOOLS = ("lifecycle", "pandas", "duckdb")
+TOOLS = ("lifecycle", "pandas", "duckdb", "duckdb-plain", "polars-plain")
+#: tool -> its script, for the peers (lifecycle is the CLI itself)
+PEERS = {"pandas": "peer_pandas.py", "duckdb": "peer_duckdb.py", "duckdb-plain": "peer_duckdb_plain.py",
+         "polars-plain": "peer_polars_plain.py"}
 EXAMPLES = 10
 
 
-def measure(cmd: list[str]) -> tuple[float, float]:
-    """(seconds, peak RSS in MB) of one command run in a fresh child process."""
+def measure(cmd: list[str], stdout: Path | None = None) -> tuple[float, float]:
+    """(seconds, peak RSS in MB) of one command run in a fresh child process.
+
+    The command's standard output goes to the file `stdout` (default: nowhere)."""
     wrapper = (
         "import resource, subprocess, sys, time\n"
-        "t = time.perf_counter(); rc = subprocess.run(sys.argv[1:]).returncode\n"
+        "out = open(sys.argv[1], 'wb') if sys.argv[1] else subprocess.DEVNULL\n"
+        "t = time.perf_counter(); rc = subprocess.run(sys.argv[2:], stdout=out).returncode\n"
         "dt = time.perf_counter() - t\n"
         "peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024\n"
         "print(f'{dt} {peak} {rc}')\n"
     )
-    out = subprocess.run([sys.executable, "-c", wrapper, *cmd], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", wrapper, str(stdout or ""), *cmd], capture_output=True, text=True, check=True)
     seconds, peak, rc = out.stdout.split()
     if rc != "0":
         raise RuntimeError(f"command failed ({rc}): {' '.join(cmd)}\n{out.stderr}")
@@ -51,19 +61,27 @@ def commands(data: Path) -> dict[str, tuple[list[str], Path]]:
     return {
         "lifecycle": ([sys.executable, "-m", "lifecycle_cli", "classify", inputs[0], "--deals", inputs[1],
                        "--consent", inputs[2], "-o", str(out["lifecycle"]), "-q"], out["lifecycle"]),
-        "pandas": ([sys.executable, str(HERE / "peer_pandas.py"), *inputs, str(out["pandas"])], out["pandas"]),
-        "duckdb": ([sys.executable, str(HERE / "peer_duckdb.py"), *inputs, str(out["duckdb"])], out["duckdb"]),
+        **{tool: ([sys.executable, str(HERE / script), *inputs, str(out[tool])], out[tool]) for tool, script in PEERS.items()},
     }
 
 
+OPTIONAL = ("Lifecycle Rule", "Other Type")  #: compared where a tool writes them
+
+
 def read_output(tool: str, path: Path, lookup: dict[str, str]) -> pl.DataFrame:
-    """Record ID, stage id (the written stage through the rules' lookup) and rule id of one tool's output."""
-    frame = pl.read_csv(path, infer_schema=False, columns=["Record ID", "Lifecycle Stage", "Lifecycle Rule"])
+    """Record ID, stage id (the written stage through the rules' lookup), the stage as written, rule id and
+    Other Type of one tool's output (rule and Other Type null when the tool does not write them)."""
+    header = pl.scan_csv(path, infer_schema=False).collect_schema().names()
+    frame = pl.read_csv(path, infer_schema=False,
+                        columns=["Record ID", "Lifecycle Stage", *[c for c in OPTIONAL if c in header]])
     stage = pl.col("Lifecycle Stage").str.strip_chars().str.to_lowercase()
+    optional = lambda c: pl.col(c) if c in header else pl.lit(None, dtype=pl.String)  # noqa: E731
     return frame.select(
         "Record ID",
         stage.replace_strict(list(lookup), list(lookup.values()), default=None).alias(f"stage_{tool}"),
-        pl.col("Lifecycle Rule").alias(f"rule_{tool}"),
+        pl.col("Lifecycle Stage").alias(f"written_{tool}"),
+        optional("Lifecycle Rule").alias(f"rule_{tool}"),
+        optional("Other Type").alias(f"other_type_{tool}"),
     )
 
 
@@ -90,7 +108,10 @@ def check_shape(outputs: dict[str, Path], frames: dict[str, pl.DataFrame]) -> in
 
 
 def compare(outputs: dict[str, Path]) -> int:
-    """Print disagreements between the outputs; return how many contacts (and misshapen outputs) disagree."""
+    """Print disagreements between the outputs; return how many contacts (and misshapen outputs) disagree.
+
+    Stage (as its id), rule and Other Type must agree (rule and Other Type where a tool writes
+    them); a stage written in another spelling of the same stage is listed, not counted."""
     from lifecycle_cli.rules import load_rules
 
     lookup = load_rules(ROOT / "rules.yaml").stage_lookup()
@@ -100,20 +121,38 @@ def compare(outputs: dict[str, Path]) -> int:
     joined = frames[tools[0]]
     for tool in tools[1:]:
         joined = joined.join(frames[tool], on="Record ID", how="full", coalesce=True)
-    stage_cols, rule_cols = [f"stage_{t}" for t in tools], [f"rule_{t}" for t in tools]
-    differs = lambda cols: pl.any_horizontal(pl.col(c).ne_missing(pl.col(cols[0])) for c in cols[1:])  # noqa: E731
+    headers = {tool: pl.scan_csv(path, infer_schema=False).collect_schema().names() for tool, path in outputs.items()}
+    writes = lambda column: [t for t in tools if column in headers[t]]  # noqa: E731
+    stage_cols = [f"stage_{t}" for t in tools]
+    rule_cols = [f"rule_{t}" for t in writes("Lifecycle Rule")]
+    other_cols = [f"other_type_{t}" for t in writes("Other Type")]
+    differs = lambda cols: pl.any_horizontal([pl.lit(False)] + [pl.col(c).ne_missing(pl.col(cols[0])) for c in cols[1:]])  # noqa: E731
     stage_bad = joined.filter(differs(stage_cols))
-    rule_bad = joined.filter(differs(rule_cols) & ~differs(stage_cols))
+    rule_bad = joined.filter((differs(rule_cols) | differs(other_cols)) & ~differs(stage_cols))
     print(f"compared {joined.height:,} contacts across {', '.join(tools)}: "
-          f"{stage_bad.height:,} disagree on the stage, {rule_bad.height:,} more on the rule only")
-    for title, bad in (("stage", stage_bad), ("rule", rule_bad)):
+          f"{stage_bad.height:,} disagree on the stage, {rule_bad.height:,} more on the rule or Other Type only"
+          f" (rule: {', '.join(c[5:] for c in rule_cols)}; Other Type: {', '.join(c[11:] for c in other_cols)})")
+    shown = ["Record ID"] + stage_cols + rule_cols + other_cols
+    for title, bad in (("stage", stage_bad), ("rule or Other Type", rule_bad)):
         if bad.height:
             print(f"  {title} disagreements by pattern:")
-            patterns = bad.group_by(stage_cols + rule_cols).len().sort("len", descending=True)
-            with pl.Config(tbl_rows=EXAMPLES, tbl_cols=-1, tbl_width_chars=200, fmt_str_lengths=20):
+            patterns = bad.group_by(stage_cols + rule_cols + other_cols).len().sort("len", descending=True)
+            with pl.Config(tbl_rows=EXAMPLES, tbl_cols=-1, tbl_width_chars=250, fmt_str_lengths=20):
                 print(patterns.head(EXAMPLES))
                 print(f"  first {EXAMPLES} contacts:")
-                print(bad.head(EXAMPLES))
+                print(bad.select(shown).head(EXAMPLES))
+    # Same stage, another spelling (HubSpot value vs label, say): a difference in form, not in stage.
+    base = f"written_{tools[0]}"
+    for tool in tools[1:]:
+        spelled = joined.filter(~differs(stage_cols) & pl.col(f"written_{tool}").ne_missing(pl.col(base)))
+        if spelled.height:
+            pairs = spelled.group_by(pl.col(base).alias(tools[0]), pl.col(f"written_{tool}").alias(tool)).len()
+            listed = ", ".join(f"{a!r} as {b!r} ({n:,})" for a, b, n in pairs.sort("len", descending=True).head(4).iter_rows())
+            print(f"  note: {tool} spells the stage of {spelled.height:,} contacts differently from {tools[0]} "
+                  f"(same stage, not counted): {listed}")
+    identical = [t for t in tools[1:] if filecmp.cmp(outputs[t], outputs[tools[0]], shallow=False)]
+    if identical:
+        print(f"  byte for byte the same file as {tools[0]}'s: {', '.join(identical)}")
     return stage_bad.height + rule_bad.height + bad_shape
 
 
@@ -127,7 +166,7 @@ def main() -> int:
                         help="run DuckDB with this memory_limit (e.g. 5GB; it may spill to disk) instead of its default, 80%% of RAM")
     args = parser.parse_args()
     if args.duckdb_memory_limit:
-        os.environ["DUCKDB_MEMORY_LIMIT"] = args.duckdb_memory_limit  # read by peer_duckdb.py
+        os.environ["DUCKDB_MEMORY_LIMIT"] = args.duckdb_memory_limit  # read by peer_duckdb.py and peer_duckdb_plain.py
     data = HERE / "data" / f"{args.contacts}"
     if not (data / "consent.csv").exists():
         subprocess.run([sys.executable, str(HERE / "generate.py"), "--contacts", str(args.contacts), "--out", str(data)], check=True)
@@ -148,23 +187,27 @@ def main() -> int:
             failed.append(tool)
             continue
         for seconds, peak in runs:
-            print(f"  {tool:<10} {seconds:8.1f} s {peak:8.0f} MB", flush=True)
+            print(f"  {tool:<13} {seconds:8.2f} s {peak:8.0f} MB", flush=True)
         results[tool] = min(runs)
         outputs[tool] = out
 
     disagreements = compare(outputs) if len(outputs) > 1 else 0
 
     base = results.get("lifecycle")
-    print(f"\n{'tool':<12}{'seconds':>10}{'peak MB':>10}{'time/lc':>10}{'mem/lc':>10}")
+    print(f"\n{'tool':<14}{'seconds':>10}{'peak MB':>10}{'time/lc':>10}{'mem/lc':>10}")
     for tool, (seconds, peak) in results.items():
         ratios = f"{seconds / base[0]:>10.2f}{peak / base[1]:>10.2f}" if base else ""
-        print(f"{tool:<12}{seconds:>10.1f}{peak:>10.0f}{ratios}")
+        print(f"{tool:<14}{seconds:>10.2f}{peak:>10.0f}{ratios}")
     for tool in failed:
-        print(f"{tool:<12}{'failed':>10}")
+        print(f"{tool:<14}{'failed':>10}")
     if base and "duckdb" in results:
         d = results["duckdb"]
         print(f"lifecycle vs DuckDB: {base[0] / d[0]:.2f}x its time (target <= 0.9 at 10M), "
               f"{base[1] / d[1]:.2f}x its peak memory (target <= 1.0 at 10M)")
+    for tool, name in (("duckdb-plain", "the plain DuckDB query"), ("polars-plain", "the plain Polars pipeline")):
+        if base and tool in results:
+            d = results[tool]
+            print(f"lifecycle vs {name}: {base[0] / d[0]:.2f}x its time, {base[1] / d[1]:.2f}x its peak memory")
     if base and "pandas" in results:
         print(f"lifecycle is {results['pandas'][0] / base[0]:.1f}x faster than pandas (target >= 8 at 1M)")
     lifecycle_out = outputs.get("lifecycle")

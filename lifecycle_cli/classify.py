@@ -293,7 +293,7 @@ def _output(contacts: Source, decisions: pl.DataFrame, rules: Rules, stage_forma
         pl.col(RULE),
         *[c for c in (OTHER, "__lc_keep") if c in decisions.columns],
     )
-    by_lower = {h.strip().lower(): h for h in contacts.headers}
+    by_lower = _output_headers(contacts, rules)
     # A file without a stage column (the rules allow it) gets one, named as the rules' first header.
     extra: list[str] = [] if stage_header else [added_stage_column(rules)]
     updates = [pl.coalesce(pl.col("__lc_written").cast(pl.String), raw).alias(stage_header or extra[0])]
@@ -321,6 +321,24 @@ def _output(contacts: Source, decisions: pl.DataFrame, rules: Rules, stage_forma
 def added_stage_column(rules: Rules) -> str:
     """The stage column's name when the contacts file has none: the first header the rules accept."""
     return rules.columns["contacts"]["stage"].headers[0]
+
+
+def _output_headers(contacts: Source, rules: Rules) -> dict[str, str]:
+    """The file's headers by lower-case name, to find the columns classify writes (previous stage,
+    rule, other type) where the export has them already; two headers for one of them is an error:
+    one would be updated and the other left stale."""
+    names = contacts.file_headers if len(contacts.file_headers) == len(contacts.headers) else contacts.headers
+    found: dict[str, list[int]] = {}
+    for i, header in enumerate(names):
+        found.setdefault(header.strip().lower(), []).append(i)
+    for wanted in (rules.previous_stage_column, rules.rule_column, rules.other_type_column):
+        at = found.get(wanted.lower(), [])
+        if len(at) > 1:
+            listed = " and ".join(f"'{names[i]}' (column {i + 1})" for i in at)
+            raise InputError(f"{contacts.display}: the {contacts.role} file has two columns for '{wanted}', which "
+                             f"classify writes: {listed}; remove or rename one of them (headers are compared "
+                             "ignoring case and surrounding spaces)")
+    return {key: contacts.headers[at[0]] for key, at in found.items()}
 
 
 def _expected(kind: str, rules: Rules) -> str:

@@ -96,7 +96,9 @@ def _root(
 def _console(no_color: bool, stream=None):
     from rich.console import Console
 
-    stream = stream or sys.stderr
+    from .streams import tolerant
+
+    stream = tolerant(stream or sys.stderr)
     return Console(file=stream, no_color=no_color or bool(os.environ.get("NO_COLOR")), highlight=False,
                    width=None if stream.isatty() else 120)
 
@@ -110,7 +112,7 @@ def _run(debug: bool, body: Callable[[], int]) -> None:
     except LifecycleError as exc:
         if debug:
             traceback.print_exc()
-        sys.stderr.write(f"lifecycle: error: {exc}\n")
+        _say(f"lifecycle: error: {exc}\n")
         code = exc.exit_code
     except KeyboardInterrupt:
         code = EXIT_INTERRUPTED
@@ -127,7 +129,7 @@ def _run(debug: bool, body: Callable[[], int]) -> None:
         name = signal.Signals(exc.signum).name
         done = _written_files()
         changed = f"after writing {', '.join(done)} (complete); nothing was half-written" if done else "no output file was changed"
-        sys.stderr.write(f"lifecycle: stopped by {name}; {changed}\n")
+        _say(f"lifecycle: stopped by {name}; {changed}\n")
         code = 128 + exc.signum
     except BrokenPipeError:
         # The reader went away (`| head`): stop quietly, as other Unix tools do.
@@ -135,11 +137,21 @@ def _run(debug: bool, body: Callable[[], int]) -> None:
         code = EXIT_OK
     except typer.Exit:
         raise
-    except Exception as exc:  # a bug, not a user mistake
+    except Exception as exc:
+        from .streams import stream_write_failure
+
+        message = stream_write_failure(exc) if isinstance(exc, OSError) else None
+        if message is not None:  # a standard stream closed or full, the working directory gone
+            if debug:
+                traceback.print_exc()
+            _say(f"lifecycle: error: {message}\n")
+            _silence_stdout()  # what is still buffered for stdout cannot be written either
+            raise typer.Exit(EXIT_USAGE)
+        # A bug, not a user mistake.
         if debug:
             traceback.print_exc()
         else:
-            sys.stderr.write(f"lifecycle: internal error: {type(exc).__name__}; run again with --debug for details, and please report it\n")
+            _say(f"lifecycle: internal error: {type(exc).__name__}; run again with --debug for details, and please report it\n")
         code = 3
     finally:
         _restore_signals(previous)
@@ -182,12 +194,21 @@ def _restore_signals(previous: dict) -> None:
         signal.signal(number, handler)
 
 
+def _say(message: str) -> None:
+    """Write a message on stderr, if there is one to write on (it may be closed, `2>&-`)."""
+    try:
+        sys.stderr.write(message)
+        sys.stderr.flush()
+    except (LifecycleError, OSError):
+        pass
+
+
 def _say_interrupted() -> None:
     done = _written_files()
     if done:
-        sys.stderr.write(f"lifecycle: interrupted after writing {', '.join(done)} (complete); nothing was half-written\n")
+        _say(f"lifecycle: interrupted after writing {', '.join(done)} (complete); nothing was half-written\n")
     else:
-        sys.stderr.write("lifecycle: interrupted; no output file was changed\n")
+        _say("lifecycle: interrupted; no output file was changed\n")
 
 
 def _written_files() -> list[str]:
@@ -247,19 +268,20 @@ def _emit(result: dict, fmt: "Format", reports: list[str], gates, plan, *, quiet
     from .gates import tripped
     from .output import text_writer
     from .report import format_for_path, render, render_rich
+    from .streams import write_data
 
     result["run"] = _run_facts(rules_path)
 
     for path in reports:
         kind = format_for_path(path)
         plan.stage(path, text_writer(_text_report(result) if kind == "text" else render(result, kind)))
+    if fmt != Format.text:
+        # Data for a program: written before the files are moved into place, so a closed or full
+        # stdout stops the run with nothing written (exit 2), like any other output that fails.
+        write_data(data_stream, render(result, fmt.value))
     plan.commit()
-    if fmt == Format.text:
-        if not quiet:
-            render_rich(result, _console(no_color, text_stream))
-    else:
-        data_stream.write(render(result, fmt.value))
-        data_stream.flush()
+    if fmt == Format.text and not quiet:
+        render_rich(result, _console(no_color, text_stream))
     failures = tripped(gates, result)
     for line in failures:
         sys.stderr.write(f"lifecycle: {line}\n")
@@ -381,6 +403,16 @@ def _file_header(source, name: str) -> str:
     return header
 
 
+def _is_stream(path: str) -> bool:
+    """A named pipe or process substitution (/dev/fd/N): read once, nothing to write beside it."""
+    import stat
+
+    try:
+        return stat.S_ISFIFO(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
 def _default_output(contacts: str) -> str:
     path = Path(contacts)
     return str(path.with_name(f"{path.stem}.reclassified{path.suffix or '.csv'}"))
@@ -425,16 +457,18 @@ def classify(
         from .diagnostics import describe, strict_failure
         from .hubspot_import import file_names as import_file_names
         from .output import OutputPlan, backup_path, backup_writer, output_format, text_writer, write_table
-        from .sources import find_read_error, output_header_line, polars_reason
+        from .sources import check_parses, find_read_error, output_header_line, polars_reason
 
         ruleset, rules_file = _load_rules(rules, preset, contacts)
         gates = parse_gates(fail_on or [], ruleset)
         inputs = [p for p in (contacts, deals, consent, companies) if p]
         if companies_output and not companies:
             raise InputError("--companies-output needs --companies FILE: the companies export to reclassify")
-        if in_place and (output or contacts == "-"):
+        if in_place and (output or contacts == "-" or _is_stream(contacts)):
             raise OutputError("--in-place writes over CONTACTS itself: it cannot be combined with --output or stdin")
-        target = contacts if in_place else output or ("-" if contacts == "-" else _default_output(contacts))
+        # A stream (stdin, a pipe, `<(gunzip -c x.gz)`) has no folder to write beside: stdout, as for stdin.
+        streamed = contacts == "-" or _is_stream(contacts)
+        target = contacts if in_place else output or ("-" if streamed else _default_output(contacts))
         plan = OutputPlan()
         for path, what in ((contacts, "contacts file"), (deals, "deals file"), (consent, "consent file"),
                            (companies, "companies file"), (rules_file, "rules file")):
@@ -504,6 +538,8 @@ def classify(
                     header_line = None
                     if out_format == "csv" and contacts_src.format == "csv" and contacts_src.header_line is not None:
                         header_line = output_header_line(contacts_src, run.added_after, list(run.added_columns))
+                    if target == "-":
+                        check_parses(contacts_src)  # what went to stdout cannot be taken back
                     try:
                         write_table(run.output, target, out_format, dialect, stdout=sys.stdout.buffer,
                                     header_line=header_line, plan=plan)
@@ -614,6 +650,7 @@ def sql(
     def body() -> int:
         from .output import OutputPlan, write_text
         from .sql import STAR_REPLACE_DIALECTS, build_query
+        from .streams import write_data
 
         ruleset, rules_file = _load_rules(rules, preset)
         plan = OutputPlan()
@@ -644,7 +681,7 @@ def sql(
         if output and output != "-":
             write_text(output, query + "\n")
         else:
-            sys.stdout.write(query + "\n")
+            write_data(sys.stdout, query + "\n")
         return EXIT_OK
 
     _run(debug, body)
@@ -856,4 +893,11 @@ def init(
 
 
 def main() -> None:
-    app(prog_name="lifecycle")
+    from .streams import guard_standard_streams
+
+    guard_standard_streams()
+    try:
+        app(prog_name="lifecycle")
+    except LifecycleError as exc:  # --help or --version to a closed stdout: before any command runs
+        _say(f"lifecycle: error: {exc}\n")
+        sys.exit(exc.exit_code)

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import atexit
 import codecs
 import csv
 import dataclasses
 import difflib
 import io
+import os
 import re
+import select
+import stat
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +31,12 @@ SNIFF_BYTES = 1 << 20
 GZIP_MAGIC = b"\x1f\x8b"
 #: Most bad rows an error message lists.
 MAX_LISTED = 10
+#: Parquet's magic number: such a file is Parquet whatever its name says.
+PARQUET_MAGIC = b"PAR1"
+
+# A notes field may hold a whole e-mail thread: the csv module's 128 KB default would report the
+# row holding it as broken, instead of the row that is.
+csv.field_size_limit(2**31 - 1)
 
 
 @dataclass(frozen=True)
@@ -112,8 +123,8 @@ def read_source(
     encoding: str | None = None,
 ) -> Source:
     """Open one export. `spec` is a path or "-" (then `stdin` holds the bytes)."""
-    path = None if spec == "-" else Path(spec)
-    fmt = "parquet" if path is not None and path.suffix.lower() in (".parquet", ".pq") else "csv"
+    path = None if spec == "-" else readable_path(spec, role)
+    fmt = "parquet" if path is not None and Path(spec).suffix.lower() in (".parquet", ".pq") else "csv"
     if path is not None:
         if not path.exists():
             raise InputError(f"{spec}: {role} file not found")
@@ -140,6 +151,9 @@ def _scan_csv(spec, path, stdin, delimiter, encoding, role):
         # Reading it would work, but the default output name would then end in .gz and hold plain CSV.
         unpack = f"gunzip {spec}" if path is not None else "gunzip -c FILE | lifecycle classify - ..."
         raise InputError(f"{spec}: the {role} file is gzip-compressed; unpack it first ({unpack})")
+    if head.startswith(PARQUET_MAGIC):
+        raise InputError(f"{spec}: the {role} file is a Parquet file, not a CSV; rename it to end in .parquet "
+                         "to read it as Parquet")
     codec = _choose_codec(spec, role, head, encoding)
     data: bytes | None = stdin if path is None else None
     raw_head = head
@@ -148,6 +162,7 @@ def _scan_csv(spec, path, stdin, delimiter, encoding, role):
         data = _decode(spec, role, path.read_bytes() if path is not None else stdin, codec)
         head = data[:SNIFF_BYTES]
     _check_text(spec, role, head)
+    _check_lines(spec, role, head)
     dialect = detect_dialect(head)
     if delimiter:
         dialect = dataclasses.replace(dialect, separator=delimiter)
@@ -216,14 +231,38 @@ def _choose_codec(spec: str, role: str, head: bytes, encoding: str | None) -> st
             name = codecs.lookup(encoding).name
         except LookupError:
             raise InputError(f"--encoding: unknown encoding '{encoding}' (try utf-8, cp1252, latin-1 or utf-16)") from None
+        try:
+            b"a".decode(name)  # rot13, base64, zlib ... are codecs too, but not of text
+        except UnicodeDecodeError:
+            pass
+        except LookupError:
+            raise InputError(f"--encoding: '{encoding}' is not a text encoding (try utf-8, cp1252, latin-1 or utf-16)") from None
         return None if name in ("utf-8", "utf-8-sig") else encoding
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "utf-16"  # Excel's "Unicode text"
     if b"\0" in head:
-        raise _not_text(spec, role)
+        raise _utf16_without_bom(spec, role, head) or _not_text(spec, role)
     if _is_utf8(head):
         return None
     return _detect_encoding(spec, role, head)
+
+
+def _utf16_without_bom(spec: str, role: str, head: bytes) -> InputError | None:
+    """An error with the --encoding to pass for UTF-16 text without a byte order mark (every other
+    byte of Latin text is NUL), or None when the NULs do not fall that way."""
+    sample = head[: 64 * 1024 - (64 * 1024) % 2]
+    even, odd = sample[0::2].count(0), sample[1::2].count(0)
+    half = len(sample) // 2
+    for nuls, other, codec in ((odd, even, "utf-16-le"), (even, odd, "utf-16-be")):
+        if half and nuls > 0.6 * half and other < 0.05 * half:
+            try:
+                sample.decode(codec)
+            except UnicodeDecodeError as exc:
+                if exc.start < len(sample) - 4:  # a character cut by the sample's end is fine
+                    continue
+            return InputError(f"{spec}: the {role} file looks like UTF-16 text without a byte order mark "
+                              f"(Excel's 'Unicode Text' has one); pass --encoding {codec}")
+    return None
 
 
 def _is_utf8(head: bytes) -> bool:
@@ -269,6 +308,18 @@ def _check_text(spec: str, role: str, head: bytes) -> None:
         raise InputError(f"{spec}: the {role} file is empty; expected a header row and data rows")
     if b"\0" in head:
         raise _not_text(spec, role)
+
+
+def _check_lines(spec: str, role: str, head: bytes) -> None:
+    """A CSV export has a short header line: refuse a file with no line feed in its first megabyte."""
+    if b"\n" in head:
+        return
+    if b"\r" in head.rstrip(b"\r"):
+        raise InputError(f"{spec}: the {role} file ends its lines with a carriage return only (CR, as classic "
+                         "Mac OS did); save it again with Windows (CRLF) or Unix (LF) line ends")
+    if len(head) >= SNIFF_BYTES:
+        raise InputError(f"{spec}: the {role} file has no line break in its first {SNIFF_BYTES >> 20} MB: its first "
+                         "line is longer than any header row; is it a CSV export? (a CSV has one row per line)")
 
 
 def _check_header(spec: str, role: str, head: bytes, separator: str) -> list[str]:
@@ -459,7 +510,108 @@ def _diagnose(spec: str, role: str, raw: bytes, separator: str) -> InputError | 
         more = f" and {len(ragged) - MAX_LISTED} more" if len(ragged) > MAX_LISTED else ""
         return InputError(f"{spec}: the {role} file has rows with more fields than its header's {expected}: "
                           f"{', '.join(ragged[:MAX_LISTED])}{more}; check the delimiter and quoting of those rows")
+    lone_cr = _lone_cr_line(raw)
+    if lone_cr is not None:
+        return InputError(f"{spec}: the {role} file has a bare carriage return (CR, without the line feed of a line "
+                          f"end) outside quotes on line {lone_cr}: some programs end a row there, others do not; "
+                          "remove it, or save the file again with Windows (CRLF) or Unix (LF) line ends")
     return None
+
+
+#: Streams (named pipes, `<(...)`) read into a private temporary file: spec -> that file.
+_SPOOLED: dict[str, Path] = {}
+
+
+def readable_path(spec: str, role: str = "input") -> Path:
+    """The file to read `spec` from, as often as needed (the header is sniffed, then Polars scans it).
+
+    A named pipe or a process substitution (`<(gunzip -c contacts.csv.gz)`, /dev/fd/N) can be read
+    only once: it is copied once into a private temporary file (mode 0600, removed at exit).
+    A device (a terminal, /dev/zero) is refused: it has no end to read to.
+    """
+    if spec in _SPOOLED:
+        return _SPOOLED[spec]
+    path = Path(spec)
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return path  # missing or unreadable: said where it is opened
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        raise InputError(f"{spec}: is a device, not a {role} export; give the path of the exported file "
+                         "(or - with the file piped in)")
+    if not (stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)):
+        return path
+    try:
+        stream = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        raise InputError(f"{spec}: cannot read the {role} stream: {exc.strerror}") from None
+    try:
+        fd, name = tempfile.mkstemp(prefix="lifecycle-", suffix=path.suffix or ".csv")  # mode 0600
+        spool = Path(name)
+        _SPOOLED[spec] = spool
+        if len(_SPOOLED) == 1:
+            atexit.register(remove_spooled)
+        with os.fdopen(fd, "wb") as out:
+            _copy_stream(stream, out)
+    except OSError as exc:
+        raise InputError(f"{spec}: cannot read the {role} stream into {tempfile.gettempdir()} "
+                         f"(it is read once, to a temporary file): {exc.strerror}") from None
+    finally:
+        os.close(stream)
+    return spool
+
+
+def _copy_stream(stream: int, out) -> None:
+    """Copy a non-blocking pipe to `out` until its writer closes it, waking up often enough for
+    Ctrl-C to stop the run: a blocked read would not see it while Polars' threads run."""
+    poll = select.poll()
+    poll.register(stream, select.POLLIN)
+    while True:
+        if not poll.poll(200):
+            continue  # no writer yet, or it is slow: wait on (a named pipe nobody writes to waits for Ctrl-C)
+        try:
+            chunk = os.read(stream, 1 << 20)
+        except BlockingIOError:
+            continue
+        if not chunk:
+            return
+        out.write(chunk)
+
+
+def remove_spooled() -> None:
+    """Remove the temporary copies of streams this run read."""
+    while _SPOOLED:
+        _, spool = _SPOOLED.popitem()
+        try:
+            spool.unlink()
+        except OSError:
+            pass
+
+
+def _lone_cr_line(raw: bytes) -> int | None:
+    """The line of the first carriage return outside quotes that no line feed follows, or None.
+
+    The csv module takes it as a line end, Polars as a character of the row: the two then disagree
+    about the rows after it, so it has to be found before they are compared.
+    """
+    for found in re.finditer(rb"\r(?!\n)", raw):
+        at = found.start()
+        if at == len(raw) - 1:
+            break  # a CR ending the file ends the last row
+        if raw.count(b'"', 0, at) % 2 == 0:
+            return _line_at(raw, at)
+    return None
+
+
+def check_parses(source: Source) -> None:
+    """Read every row once, so a row that cannot be read stops the run before a stream (stdout) gets
+    the first byte of an output that could not be finished."""
+    if source.format != "csv":
+        return
+    try:
+        source.frame.select(pl.all().null_count()).collect()
+    except pl.exceptions.PolarsError as exc:
+        raise explain_read_error([source], exc) from None
 
 
 #: Headers only a German HubSpot export has (normalised): such a file gets the hubspot-de preset.
@@ -469,9 +621,9 @@ GERMAN_HEADERS = frozenset({"datensatzid", "lebenszyklusphase", "lifecyclephase"
 def looks_german(path: str) -> bool:
     """Whether the header row of the export at `path` is a German HubSpot one (False when unreadable)."""
     try:
-        with open(path, "rb") as fh:
+        with open(readable_path(path), "rb") as fh:
             head = fh.read(64 * 1024)
-    except OSError:
+    except (OSError, InputError):
         return False
     for codec in ("utf-8-sig", "cp1252"):
         try:

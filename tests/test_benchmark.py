@@ -1,7 +1,8 @@
-"""The benchmark itself, at a size that still takes a while: not in the default run (pytest -m slow)."""
+"""The benchmarks themselves, at a size that still takes a while: not in the default run (pytest -m slow)."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -9,14 +10,41 @@ import pytest
 
 from conftest import ROOT
 
+SIZE = 100_000
+PEERS = ("pandas", "duckdb", "duckdb-plain", "polars-plain")
+
+
+def run(script: str, *args: str) -> str:
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), "--contacts", str(SIZE), *args],
+                          capture_output=True, text=True, timeout=1800, cwd=ROOT)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done.stdout
+
 
 @pytest.mark.slow
-def test_benchmark_peers_agree_at_100k() -> None:
-    """lifecycle, the pandas script and the DuckDB query give every one of 100,000 contacts the same stage and rule."""
+def test_benchmark_peers_agree() -> None:
+    """lifecycle and every peer (pandas, DuckDB, the plain DuckDB query, the plain Polars pipeline) give every
+    one of 100,000 contacts the same stage, rule and Other Type, and the table has a row for each."""
     pytest.importorskip("duckdb")
     pytest.importorskip("pandas")
-    run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_classify.py"), "--contacts", "100000"],
-                         capture_output=True, text=True, timeout=1800, cwd=ROOT)
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    assert "0 disagree on the stage, 0 more on the rule only" in run.stdout
-    assert "lifecycle diff of two 100,000-row files" in run.stdout
+    out = run("bench_classify.py")
+    assert f"compared {SIZE:,} contacts across lifecycle, {', '.join(PEERS)}: " in out
+    assert "0 disagree on the stage, 0 more on the rule or Other Type only" in out
+    assert f"all outputs have lifecycle's 23 columns in its order and {SIZE:,} rows" in out
+    for tool in ("lifecycle", *PEERS):
+        assert re.search(rf"^{re.escape(tool)} +[0-9.]+ +[0-9]+ +[0-9.]+ +[0-9.]+$", out, re.M), f"no table row for {tool}:\n{out}"
+    assert "lifecycle vs the plain DuckDB query:" in out
+    assert "lifecycle vs the plain Polars pipeline:" in out
+    assert f"lifecycle diff of two {SIZE:,}-row files" in out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("after", ["mutated", "reclassified"])
+def test_benchmark_diff_agrees_with_duckdb(after: str) -> None:
+    """lifecycle diff and the DuckDB FULL OUTER JOIN peer count the same rows, changes and transitions."""
+    pytest.importorskip("duckdb")
+    out = run("bench_diff.py", "--after", after)
+    assert "lifecycle and duckdb agree on all 12 summary counts" in out
+    if after == "mutated":
+        assert re.search(r"[1-9][0-9,]* added, [1-9][0-9,]* removed", out), out
+    assert re.search(r"^duckdb +[0-9.]+ +[0-9]+ ", out, re.M), out
