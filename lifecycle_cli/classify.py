@@ -113,6 +113,9 @@ class Classification:
     companies_changes: pl.DataFrame | None = None
     #: ROW and NEW (stage id) of every contact classified, for the companies roll-up.
     contact_stages: pl.DataFrame | None = None
+    #: The input column the added columns follow: the stage column, or the last column when the
+    #: file has no stage column (the stage column is then the first one added).
+    added_after: str | None = None
 
 
 def _typed_contacts(contacts: Source, rules: Rules, ids: ContactIds) -> pl.LazyFrame:
@@ -144,7 +147,7 @@ def _typed_contacts(contacts: Source, rules: Rules, ids: ContactIds) -> pl.LazyF
     domain = pl.when(email.str.contains("@", literal=True)).then(
         email.str.split("@").list.last().str.strip_chars().str.to_lowercase()
     )
-    raw = pl.col(contacts.resolved["stage"]).cast(pl.String)
+    raw = contacts.raw("stage")  # null everywhere when the file has no stage column (it is optional)
     # The keys were computed in pass 1, in file order: set them beside the rows instead of again.
     rows = pl.concat([contacts.frame, ids.frame.lazy().select(KEY)], how="horizontal")
     return rows.with_row_index(ROW).select(
@@ -272,8 +275,8 @@ def _output(contacts: Source, decisions: pl.DataFrame, rules: Rules, stage_forma
             spellings: dict[str, str] | None) -> tuple[pl.LazyFrame, list[str]]:
     """The output table (every input column in order, the stage updated, the new columns beside
     it), and the names of the columns added right after the stage column."""
-    stage_header = contacts.resolved["stage"]
-    raw = pl.col(stage_header).cast(pl.String)
+    stage_header = contacts.resolved.get("stage")
+    raw = contacts.raw("stage")
     # The new stage as it will be written, worked out here on the narrow table (a lookup inside
     # the streamed pass costs gigabytes at 10M rows). Null: keep the file's spelling, which is
     # what unchanged contacts get unless a form was asked for.
@@ -291,8 +294,9 @@ def _output(contacts: Source, decisions: pl.DataFrame, rules: Rules, stage_forma
         *[c for c in (OTHER, "__lc_keep") if c in decisions.columns],
     )
     by_lower = _output_headers(contacts, rules)
-    extra: list[str] = []
-    updates = [pl.coalesce(pl.col("__lc_written").cast(pl.String), raw).alias(stage_header)]
+    # A file without a stage column (the rules allow it) gets one, named as the rules' first header.
+    extra: list[str] = [] if stage_header else [added_stage_column(rules)]
+    updates = [pl.coalesce(pl.col("__lc_written").cast(pl.String), raw).alias(stage_header or extra[0])]
     for wanted, expr in ((rules.previous_stage_column, raw), (rules.rule_column, pl.col(RULE).cast(pl.String))):
         header = by_lower.get(wanted.lower())
         updates.append(expr.alias(header or wanted))
@@ -305,13 +309,18 @@ def _output(contacts: Source, decisions: pl.DataFrame, rules: Rules, stage_forma
         if not existing:
             extra.append(rules.other_type_column)
     columns = list(contacts.headers)
-    at = columns.index(stage_header) + 1
+    at = columns.index(stage_header) + 1 if stage_header else len(columns)
     columns[at:at] = extra
     # The decisions are in file order, one per row kept: set them beside the file's own rows.
     frame = pl.concat([contacts.frame, side.lazy()], how="horizontal")
     if "__lc_keep" in side.columns:
         frame = frame.filter(pl.col("__lc_keep"))
     return frame.with_columns(updates).select(columns), extra
+
+
+def added_stage_column(rules: Rules) -> str:
+    """The stage column's name when the contacts file has none: the first header the rules accept."""
+    return rules.columns["contacts"]["stage"].headers[0]
 
 
 def _output_headers(contacts: Source, rules: Rules) -> dict[str, str]:
@@ -379,7 +388,8 @@ def _classify(contacts, deals, consent, rules, stage_format, output_file, checke
     progress("reading the contacts' record ids")
     # Step 1, facts: the record ids (once), facts per contact, link counts, unreadable values, repeated ids.
     ids = read_contact_ids(contacts, email=consent is not None or (deals is not None and deals.has("contact_email")),
-                           deal_ids=deals is not None)
+                           deal_ids=deals is not None,
+                           account=rules.deals_by_account[1] if deals is not None and rules.deals_by_account else None)
     id_frame = ids.frame.lazy()
     repeated = id_frame.filter(pl.col(KEY).is_not_null()).group_by(KEY).agg(pl.len().alias("n"), pl.col(ROW).min().alias("first")).filter(pl.col("n") > 1)
     no_ids = id_frame.filter(pl.col(KEY).is_null()).select(pl.len().alias("n"), pl.col(ROW).head(LISTED).implode().alias("rows"))
@@ -421,7 +431,7 @@ def _classify(contacts, deals, consent, rules, stage_format, output_file, checke
     _file_problems(found, [contacts, deals, consent], records, future)
     for src in (deals, consent):
         if src is not None:
-            check_links(found, src, links, ids, contacts, rules.columns[src.role])
+            check_links(found, src, links, ids, contacts, rules.columns[src.role], rules.deals_by_account)
     # Emails and deal ids were only needed for the facts: free them before the decision pass.
     ids = ContactIds(ids.frame.select(ROW, KEY), ids.integer)
 
@@ -474,7 +484,8 @@ def _classify(contacts, deals, consent, rules, stage_format, output_file, checke
     spellings = _spellings(kept, rules) if stage_format == "auto" else None
     output, added = _output(contacts, decisions, rules, stage_format, spellings)
     return Classification(result, output, tuple(added), _changes(contacts, decisions),
-                          contact_stages=kept.select(ROW, NEW))
+                          contact_stages=kept.select(ROW, NEW),
+                          added_after=contacts.resolved.get("stage", contacts.headers[-1]))
 
 
 def _changes(contacts: Source, decisions: pl.DataFrame) -> pl.LazyFrame:
@@ -560,7 +571,7 @@ def _different(n: int) -> str:
 def _contact_problems(decisions: pl.DataFrame, contacts: Source, rules: Rules) -> list[tuple[str, str]]:
     """Unknown stage values and unreadable typed values in the contacts, from the narrow table, as
     (code, message). Only stage values are shown, and only those that are no personal data."""
-    problems = unknown_stages(decisions, RAW, ROW, contacts, rules)
+    problems = unknown_stages(decisions, RAW, ROW, contacts, rules) if contacts.has("stage") else []
     spec = rules.columns["contacts"]
     for flag in sorted(c for c in decisions.columns if c.startswith(BAD)):
         name = flag[len(BAD):]
@@ -631,6 +642,10 @@ def _summarize(decisions: pl.DataFrame, contacts: Source, rules: Rules, sources:
         names = ", ".join(rules.rules[i].id for i in deal_rules) or "none"
         missing.append(f"deals: no deals file given, so the deal rules ({names}) cannot "
                        f"fire and nobody is demoted for lack of deals; {kept:,} contacts kept their stage because of it")
+    if not contacts.has("stage"):
+        looked_for = ", ".join(f"'{h}'" for h in rules.columns["contacts"]["stage"].headers)
+        missing.append(f"stage: {contacts.display} has no stage column ({looked_for}), so every contact is newly "
+                       f"staged; the output adds the column '{added_stage_column(rules)}'")
     if sources["consent"] is None:
         missing.append("consent: no consent file given, so marketing consent and double opt-in come from the contacts' own columns")
     return ClassifyResult(

@@ -57,7 +57,7 @@ ReportOpt = Annotated[Optional[list[str]], typer.Option(
 PresetOpt = Annotated[Optional[str], typer.Option(
     "--preset", metavar="NAME",
     help="Built-in rules for an export's language or CRM: hubspot (the default), hubspot-de (German HubSpot; "
-         "chosen by itself when the contacts have German headers).")]
+         "chosen by itself when the contacts have German headers), salesforce (contacts or leads, opportunities).")]
 StrictOpt = Annotated[bool, typer.Option(
     "--strict", help="Treat every warning (missing columns, weak links, short rows, ...) as an error: exit 2, write nothing. For cron.")]
 FailOnOpt = Annotated[Optional[list[str]], typer.Option(
@@ -372,10 +372,13 @@ def _text_report(result: dict) -> str:
 
 def import_files(run, contacts_src, ruleset, companies_src=None):
     """The HubSpot re-import files of a classify run (see hubspot_import)."""
+    from .classify import added_stage_column
     from .hubspot_import import ImportObject, build
 
+    # A file without a stage column (optional in the salesforce preset) gets the one classify adds.
+    stage = _file_header(contacts_src, "stage") if contacts_src.has("stage") else added_stage_column(ruleset)
     objects = [ImportObject("contacts", run.changes.collect(), _file_header(contacts_src, "record_id"),
-                            _file_header(contacts_src, "stage"), ruleset.other_type_column)]
+                            stage, ruleset.other_type_column)]
     if companies_src is not None:
         objects.append(ImportObject("companies", run.companies_changes, _file_header(companies_src, "record_id"),
                                     _file_header(companies_src, "stage")))
@@ -543,7 +546,7 @@ def classify(
                     dialect = contacts_src.dialect if contacts_src.format == "csv" else None
                     header_line = None
                     if out_format == "csv" and contacts_src.format == "csv" and contacts_src.header_line is not None:
-                        header_line = output_header_line(contacts_src, contacts_src.resolved["stage"], list(run.added_columns))
+                        header_line = output_header_line(contacts_src, run.added_after, list(run.added_columns))
                     if target == "-":
                         check_parses(contacts_src)  # what went to stdout cannot be taken back
                     try:
@@ -577,6 +580,7 @@ def diff(
     stage: Annotated[Optional[str], typer.Option("--stage", metavar="COL", help="Stage column. Default: Lifecycle Stage (from the rules).")] = None,
     columns: Annotated[Optional[str], typer.Option("--columns", metavar="A,B", help="Also count changes in these columns (comma-separated headers).")] = None,
     rules: RulesOpt = None,
+    preset: PresetOpt = None,
     fail_on: FailOnOpt = None,
     fmt: FormatOpt = Format.text,
     report: ReportOpt = None,
@@ -600,7 +604,7 @@ def diff(
 
         from .output import OutputPlan
 
-        ruleset, rules_file = _load_rules(rules, None, before)
+        ruleset, rules_file = _load_rules(rules, preset, before)
         gates = parse_gates(fail_on or [], ruleset)
         plan = OutputPlan()
         plan.read(before, "earlier export")
@@ -644,6 +648,7 @@ def sql(
     stage_values: Annotated[StageValues, typer.Option("--stage-values", help="Write the new stage as its label or its HubSpot value (auto means label here).")] = StageValues.label,
     output: Annotated[Optional[str], typer.Option("--output", "-o", metavar="FILE", help="Write the query to FILE instead of stdout.")] = None,
     rules: RulesOpt = None,
+    preset: PresetOpt = None,
     delimiter: DelimiterOpt = None,
     encoding: EncodingOpt = None,
     debug: DebugOpt = False,
@@ -659,7 +664,7 @@ def sql(
         from .sql import STAR_REPLACE_DIALECTS, build_query
         from .streams import write_data
 
-        ruleset, rules_file = _load_rules(rules)
+        ruleset, rules_file = _load_rules(rules, preset)
         plan = OutputPlan()
         plan.read(rules_file, "rules file")
         for path, what in ((contacts_header, "contacts header file"), (deals_header, "deals header file"),

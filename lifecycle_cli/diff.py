@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,6 +62,8 @@ class DiffResult:
 def diff_columns(rules: Rules, key: str | None, stage: str | None) -> dict[str, ColumnSpec]:
     """The contact columns a diff reads, with --key / --stage overriding the rules' headers."""
     columns = dict(rules.columns["contacts"])
+    # A diff compares stages: unlike classify, it needs the stage column in both files.
+    columns["stage"] = dataclasses.replace(columns["stage"], optional=False)
     if key:
         columns["record_id"] = ColumnSpec("record_id", (key,), "str")
     if stage:

@@ -17,7 +17,10 @@ from sqlglot import exp
 
 from .classify import CUR, FACT, NEW, RULE, _decide, _typed_contacts, _with_facts
 from .errors import InputError
-from .facts import KEY, ROW, consent_facts, deal_facts, deal_outcome, lowered, read_contact_ids, split_ids
+from .facts import (
+    ACCOUNT, KEY, ROW, account_key, consent_facts, deal_facts, deal_links, deal_outcome, lowered, read_contact_ids,
+    split_ids,
+)
 from .logic import DEAL_FACTS, availability, inputs_of, known
 from .rules import Rules, to_polars_tree
 from .sources import Source
@@ -36,6 +39,18 @@ def explain(contacts: Source, deals: Source | None, consent: Source | None, rule
     for src, compute in ((deals, deal_facts), (consent, consent_facts)):
         if src is not None:
             facts_of[src.role] = compute(src, ids, rules)[0].collect()
+    account_rows: list[int] = []
+    if deals is not None and rules.deals_by_account:
+        # Whether a deal reaches the contact through its account depends on every contact (not when
+        # its contact role names another one): worked out over the whole file, as classify does.
+        everyone = read_contact_ids(contacts, email=True, deal_ids=True, account=rules.deals_by_account[1])
+        mine = pl.col(KEY).cast(pl.String) == wanted
+        facts_of["deals"] = (deal_facts(deals, everyone, rules)[0].filter(mine).collect()
+                             .with_columns(pl.col(KEY).cast(ids.frame.schema[KEY])))
+        through = deal_links(deals, everyone, rules).through_account
+        account = one.frame.select(account_key(one.text(rules.deals_by_account[1]))).collect().item()
+        if through is not None and account is not None:
+            account_rows = through.filter(pl.col(ACCOUNT) == account)[ROW].to_list()
     available = availability(set(rules.columns["contacts"]), set(one.resolved),
                              set(deals.resolved) if deals else None, set(consent.resolved) if consent else None,
                              "double_opt_in" in rules.columns["consent"])
@@ -82,7 +97,7 @@ def explain(contacts: Source, deals: Source | None, consent: Source | None, rule
                   "consent": consent.display if consent else None, "rules": rules.path},
         "record_id": wanted, "row": matches[0] + 2, "also_on_rows": [m + 2 for m in matches[1:]],
         "columns": columns,
-        "deals": _linked_deals(deals, one, ids, rules, wanted) if deals else None,
+        "deals": _linked_deals(deals, one, ids, rules, wanted, account_rows) if deals else None,
         "consent": _linked_consent(consent, one, rules, wanted) if consent else None,
         "facts": facts,
         "rules": walk,
@@ -121,9 +136,11 @@ def _names(tree: exp.Expression) -> set[str]:
     return {c.name.lower() for c in tree.find_all(exp.Column)}
 
 
-def _linked_deals(deals: Source, one: Source, ids, rules: Rules, record_id: str) -> list[dict[str, Any]]:
-    """Every deal that links to the contact: by its contact ids, by the contact's email, or from the
-    contact's own deal ids; with its stage and whether it counts as won, open or lost."""
+def _linked_deals(deals: Source, one: Source, ids, rules: Rules, record_id: str,
+                  account_rows: list[int]) -> list[dict[str, Any]]:
+    """Every deal that links to the contact: by its contact ids, by the contact's email, from the
+    contact's own deal ids, or through the contact's account (`account_rows`, 0-based deal rows);
+    with its stage and whether it counts as won, open or lost."""
     won, lost = deal_outcome(deals, rules)
     email = ids.frame["email"][0] if "email" in ids.frame.columns else None
     own_ids = set()
@@ -136,9 +153,11 @@ def _linked_deals(deals: Source, one: Source, ids, rules: Rules, record_id: str)
         .fill_null(False).alias("by_id"),
         (split_ids(deals.text("contact_email")).list.eval(lowered(pl.element())).list.contains(email).fill_null(False)
          if email else pl.lit(False)).alias("by_email"),
-    ).filter(pl.col("by_id") | pl.col("by_email") | pl.col("id").is_in(list(own_ids))).collect()
+    ).filter(pl.col("by_id") | pl.col("by_email") | pl.col("id").is_in(list(own_ids)) | pl.col(ROW).is_in(account_rows)
+             ).collect()
     return [{"row": r[ROW] + 2, "id": r["id"], "stage": r["stage"], "outcome": r["outcome"],
-             "linked_by": "deal's contact ids" if r["by_id"] else "contact's email" if r["by_email"] else "contact's deal ids"}
+             "linked_by": "deal's contact ids" if r["by_id"] else "contact's email" if r["by_email"]
+             else "contact's account" if r[ROW] in account_rows else "contact's deal ids"}
             for r in table.iter_rows(named=True)]
 
 

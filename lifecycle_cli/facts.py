@@ -8,6 +8,7 @@ from functools import cached_property
 
 import polars as pl
 
+from .logic import DEAL_FACTS
 from .rules import Rules, one_of
 from .sources import Source
 
@@ -163,7 +164,7 @@ class ContactIds:
     several times cheaper than on text); otherwise they stay text, exactly as written.
     """
 
-    frame: pl.DataFrame  # ROW, KEY, and optionally "email", "deal_ids"
+    frame: pl.DataFrame  # ROW, KEY, and optionally "email", "deal_ids", ACCOUNT
     integer: bool
 
     def key(self, text: pl.Expr) -> pl.Expr:
@@ -181,9 +182,12 @@ class ContactIds:
         return key.is_in(self._known).fill_null(False)
 
 
-def read_contact_ids(contacts: Source, *, email: bool, deal_ids: bool) -> ContactIds:
+def read_contact_ids(contacts: Source, *, email: bool, deal_ids: bool, account: str | None = None) -> ContactIds:
+    """`account`: the contacts' account column to read as well (for deals linked by account)."""
     text = contacts.text("record_id")
     extra = []
+    if account is not None and contacts.has(account):
+        extra.append(account_key(contacts.text(account)).alias(ACCOUNT))
     if email:
         extra.append(lowered(contacts.text("email")).alias("email"))
     if deal_ids and contacts.has("deal_ids"):
@@ -193,6 +197,53 @@ def read_contact_ids(contacts: Source, *, email: bool, deal_ids: bool) -> Contac
     if integer:
         frame = frame.with_columns(pl.col(KEY).str.to_integer())
     return ContactIds(frame, integer)
+
+
+ACCOUNT = "__lc_account"  #: a contact's or deal's account id, as compared (see `account_key`)
+#: A Salesforce id as Data Loader writes it: 15 case-sensitive characters and a 3-character checksum.
+SALESFORCE_ID_18 = r"^[a-zA-Z0-9]{18}$"
+
+
+def account_key(text: pl.Expr) -> pl.Expr:
+    """An account id as compared: an 18-character Salesforce id by its first 15 characters, which are
+    the id itself. Reports export the 15-character form, Data Loader the 18-character one, so the
+    two forms of one account then match."""
+    return pl.when(text.str.contains(SALESFORCE_ID_18)).then(text.str.slice(0, 15)).otherwise(text)
+
+
+def _counts(won: pl.Expr, lost: pl.Expr) -> list[pl.Expr]:
+    """The deal facts of a group of deal rows."""
+    return [
+        pl.len().cast(pl.Int64).alias("deals"),
+        won.sum().cast(pl.Int64).alias("won_deals"),
+        (~won & ~lost).sum().cast(pl.Int64).alias("open_deals"),
+        lost.sum().cast(pl.Int64).alias("lost_deals"),
+    ]
+
+
+def account_facts(flags: pl.LazyFrame, linked: pl.DataFrame, ids: ContactIds) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """For the deals that link to no contact: (facts per contact key from its account's deals, the rows
+    of those deals whose account has contacts in the file: ROW, ACCOUNT).
+
+    A deal counts as linked by contact when any of its rows is (a contact-role export has one row
+    per role), so an opportunity with a contact role never reaches its account's other contacts.
+    Counted per account first, then given to the account's contacts: an account with thousands
+    of contacts and opportunities costs one row per contact, not one per (contact, opportunity).
+    """
+    by_contact = linked.lazy().select(ROW).unique()
+    deals_by_contact = flags.join(by_contact, on=ROW, how="semi").select("deal_id").drop_nulls().unique()
+    accounts = ids.frame.lazy().select(KEY, ACCOUNT).drop_nulls().unique()  # a repeated record id counts once
+    rows = (
+        flags.filter(pl.col(ACCOUNT).is_not_null())
+        .join(by_contact, on=ROW, how="anti")
+        .join(deals_by_contact, on="deal_id", how="anti")  # a null deal id matches nothing: the row stays
+        .join(accounts.select(ACCOUNT).unique(), on=ACCOUNT, how="semi")
+        .select(ROW, ACCOUNT, "won", "lost")
+    )
+    per_account = rows.group_by(ACCOUNT).agg(_counts(pl.col("won"), pl.col("lost")))
+    facts = accounts.join(per_account, on=ACCOUNT, how="inner").drop(ACCOUNT)
+    found, used = pl.collect_all([facts, rows.select(ROW, ACCOUNT)])
+    return found, used
 
 
 def deal_outcome(deals: Source, rules: Rules) -> tuple[pl.Expr, pl.Expr]:
@@ -209,9 +260,24 @@ def deal_outcome(deals: Source, rules: Rules) -> tuple[pl.Expr, pl.Expr]:
     return won, lost
 
 
-def deal_facts(deals: Source, ids: ContactIds, rules: Rules) -> tuple[pl.LazyFrame, pl.LazyFrame, pl.LazyFrame | None]:
-    """(facts per contact key: deals, won_deals, open_deals, lost_deals; one row of link counts; unreadable values)."""
+@dataclass(frozen=True)
+class DealLinks:
+    """How the deal rows link to the contacts, worked out once: facts, link counts and explain read it."""
+
+    flags: pl.LazyFrame  #: one row per deal row: ROW, deal_id, won, lost, contact_ids, contact_emails (ACCOUNT)
+    by_deal: pl.DataFrame  #: (ROW, KEY, known) for every contact id a deal names
+    linked: pl.DataFrame  #: (ROW, KEY) linked by contact: its id, its email, or the contact's deal ids
+    from_contacts: pl.DataFrame | None  #: (ROW or null, KEY) from the contacts' deal ids
+    #: With the account link: facts per contact from its account's deals, and those deals' (ROW, ACCOUNT).
+    from_accounts: pl.DataFrame | None = None
+    through_account: pl.DataFrame | None = None
+
+
+def deal_links(deals: Source, ids: ContactIds, rules: Rules) -> DealLinks:
     won, lost = deal_outcome(deals, rules)
+    # Deals link by account only when the rules say so and both files have their account column.
+    by_account = rules.deals_by_account[0] if rules.deals_by_account and ACCOUNT in ids.frame.columns else None
+    by_account = by_account if by_account and deals.has(by_account) else None
     # Deals are read once into a compact table: every link and count below reads it.
     flags = deals.frame.with_row_index(ROW).select(
         ROW,
@@ -220,8 +286,10 @@ def deal_facts(deals: Source, ids: ContactIds, rules: Rules) -> tuple[pl.LazyFra
         lost.alias("lost"),
         deals.text("contact_ids").alias("contact_ids"),
         deals.text("contact_email").alias("contact_emails"),
+        *([account_key(deals.text(by_account)).alias(ACCOUNT)] if by_account else []),
         *[bad_value(deals, name, parse_bool(deals.raw(name), rules)) for name in ("is_won", "is_lost", "is_closed") if deals.has(name)],
-        *every_field(deals, ("record_id", "stage", "is_won", "is_lost", "is_closed", "contact_ids", "contact_email")),
+        *every_field(deals, ("record_id", "stage", "is_won", "is_lost", "is_closed", "contact_ids", "contact_email",
+                             *([by_account] if by_account else []))),
     ).collect().lazy()
     # The (deal row, contact) links, worked out once: facts and link counts both read them.
     by_deal = (
@@ -257,26 +325,38 @@ def deal_facts(deals: Source, ids: ContactIds, rules: Rules) -> tuple[pl.LazyFra
         )
         pairs.append(from_contacts.filter(pl.col(ROW).is_not_null()))
     linked = pl.concat(pairs).unique()
-    facts = (
-        linked.lazy().join(flags.select(ROW, "won", "lost"), on=ROW, how="inner")
-        .group_by(KEY)
-        .agg(
-            pl.len().cast(pl.Int64).alias("deals"),
-            pl.col("won").sum().cast(pl.Int64).alias("won_deals"),
-            (~pl.col("won") & ~pl.col("lost")).sum().cast(pl.Int64).alias("open_deals"),
-            pl.col("lost").sum().cast(pl.Int64).alias("lost_deals"),
-        )
-    )
-    unknown = by_deal.filter(~pl.col("known"))
+    if not by_account:
+        return DealLinks(flags, by_deal, linked, from_contacts)
+    # Deals no contact links count for every contact of their account.
+    return DealLinks(flags, by_deal, linked, from_contacts, *account_facts(flags, linked, ids))
+
+
+def deal_facts(deals: Source, ids: ContactIds, rules: Rules) -> tuple[pl.LazyFrame, pl.LazyFrame, pl.LazyFrame | None]:
+    """(facts per contact key: deals, won_deals, open_deals, lost_deals; one row of link counts; unreadable values)."""
+    links = deal_links(deals, ids, rules)
+    flags, linked, from_contacts, through_account = links.flags, links.linked, links.from_contacts, links.through_account
+    facts = linked.lazy().join(flags.select(ROW, "won", "lost"), on=ROW, how="inner").group_by(KEY).agg(
+        _counts(pl.col("won"), pl.col("lost")))
+    if links.from_accounts is not None:
+        # An account's deals are added to each of its contacts' own.
+        facts = pl.concat([facts, links.from_accounts.lazy()]).group_by(KEY).agg(pl.col(DEAL_FACTS).sum())
+    unknown = links.by_deal.filter(~pl.col("known"))
     counts = [
         flags.select(pl.len().alias("deal_rows"),
                      (pl.col("contact_ids").is_not_null() | pl.col("contact_emails").is_not_null()).sum()
                      .alias("deals_with_refs")),
-        linked.lazy().select(pl.col(ROW).n_unique().alias("deals_linked")),
+        pl.concat([linked.select(ROW), *([through_account.select(ROW)] if through_account is not None else [])]).lazy()
+        .select(pl.col(ROW).n_unique().alias("deals_linked")),
         unknown.lazy().select(pl.len().alias("unknown_contact_refs"), pl.col(ROW).n_unique().alias("deals_with_unknown_contacts")),
     ]
     if from_contacts is not None:
         counts.append(from_contacts.lazy().select(pl.col(ROW).is_null().sum().alias("contact_deal_ids_not_in_deals")))
+    if through_account is not None:
+        counts += [
+            flags.select(pl.col(ACCOUNT).is_not_null().sum().alias("deals_with_accounts")),
+            through_account.lazy().select(pl.len().alias("deals_linked_by_account")),
+            links.from_accounts.lazy().select(pl.len().alias("contacts_linked_by_account")),
+        ]
     return facts, pl.concat(counts, how="horizontal"), unreadable_values(flags, deals, rules)
 
 

@@ -16,8 +16,10 @@ LINK_COLUMNS = {"deals": ("contact_ids", "contact_email"), "consent": ("contact_
 
 
 def check_links(found: Diagnostics, src: Source, links: dict[str, int], ids: ContactIds, contacts: Source,
-                specs: dict[str, ColumnSpec]) -> None:
-    """An error when no row of `src` links to a contact, a warning when fewer than half do."""
+                specs: dict[str, ColumnSpec], by_account_columns: tuple[str, str] | None = None) -> None:
+    """An error when no row of `src` links to a contact, a warning when fewer than half do.
+
+    Deals linked through their account (`by_account_columns`: rules.deals_by_account) count as linked."""
     total_key, linked_key = COUNTS[src.role]
     total, linked = links.get(total_key, 0), links.get(linked_key, 0)
     if total == 0 or linked * 2 >= total:
@@ -27,8 +29,12 @@ def check_links(found: Diagnostics, src: Source, links: dict[str, int], ids: Con
     tried = [f"'{header}'" for header in own]
     if src.role == "deals" and contacts.has("deal_ids"):
         tried.append(f"the contacts' '{contacts.resolved['deal_ids']}'")
+    by_account = account_link(src, contacts, by_account_columns)
+    if by_account:
+        tried.append(by_account)
     tried_text = ", ".join(tried) if tried else "no link column found"
-    refs = links.get("deals_with_refs", 0) + links.get("contact_deal_ids_not_in_deals", 0)
+    refs = (links.get("deals_with_refs", 0) + links.get("contact_deal_ids_not_in_deals", 0)
+            + links.get("deals_with_accounts", 0))
     if src.role == "deals" and not linked and own and not refs:
         # The link column is there but empty: deals without contacts, not a wrong column.
         found.warn("weak-link", f"{src.display}: none of its {total:,} rows names a contact ({tried_text} are empty), "
@@ -47,9 +53,22 @@ def check_links(found: Diagnostics, src: Source, links: dict[str, int], ids: Con
         hint = (f"column '{header}' holds contact {'emails' if kind == 'email' else 'ids'} that match "
                 f"{matched:,} rows: add '{header}' to columns.{src.role}.{name} in your rules file")
     accepted = [h for name in LINK_COLUMNS[src.role] if name in specs for h in specs[name].headers]
+    if src.role == "deals" and by_account_columns and by_account_columns[0] in specs:
+        accepted += specs[by_account_columns[0]].headers
     found.error("no-link", f"{src.display}: none of its {total:,} rows links to a contact in {contacts.display}; "
                 f"link columns tried: {tried_text} (headers looked for: {', '.join(repr(h) for h in accepted)})",
                 file=src.display, column=column, hint=hint)
+
+
+def account_link(src: Source, contacts: Source, columns: tuple[str, str] | None) -> str | None:
+    """How deals link through their account, in words, when the rules ask for it and both files can."""
+    if src.role != "deals" or columns is None:
+        return None
+    deal_column, contact_column = columns
+    for source, name in ((src, deal_column), (contacts, contact_column)):
+        if not source.has(name):
+            return f"no link by account ({source.display} has no column for {name}, see columns.{source.role}.{name})"
+    return f"'{src.resolved[deal_column]}' to the contacts' '{contacts.resolved[contact_column]}' (by account)"
 
 
 def suggest_link(src: Source, ids: ContactIds) -> tuple[str, int, str] | None:

@@ -82,6 +82,10 @@ def file_rows(result: dict[str, Any]) -> list[tuple[str, str]]:
                 rows.append((role, "not given"))
                 continue
             extra = f", {links.get(unknown, 0):,} {words}" if links.get(unknown) else ""
+            if what == "deals" and "deals_linked_by_account" in links:
+                # Salesforce opportunities without a contact role count for their account's contacts.
+                extra = (f" ({links['deals_linked_by_account']:,} through their account, to "
+                         f"{links.get('contacts_linked_by_account', 0):,} contacts){extra}")
             rows.append((role, f"{files[what]} ({links.get(total, 0):,} rows, {links.get(matched, 0):,} matched to contacts{extra})"))
         if files["output"]:
             rows.append(("Written", files["output"]))

@@ -5,7 +5,8 @@ A rules file's `tests:` section lists cases, or `include:` entries naming YAML f
 
     - name: a customer without deals stays a customer
       contact: {Lifecycle Stage: Customer, Email: sara@acme.example}   # the contact's row (export headers)
-      deals: [{Deal Stage: closedlost}]       # optional: no key = no deals file given
+      deals: [{Deal Stage: closedlost}]       # optional: no key = no deals file given; a deal with
+                                              # `link: account` links through the account (else by contact)
       consent: [{Subscription type: ..., Status: ..., Timestamp: ...}]  # optional, likewise
       missing: [Last Contacted]               # optional: columns the export lacks
       expect: {stage: Customer, rule: sticky, other_type: Employee}
@@ -185,7 +186,7 @@ def run_cases(cases: list[Case], rules: Rules) -> tuple[list[Outcome], float]:
                 outcomes[case.name] = Outcome(case, error=message)
             continue
         id_header = contacts.resolved["record_id"]
-        stage = contacts.resolved["stage"]
+        stage = contacts.resolved.get("stage", rules.columns["contacts"]["stage"].headers[0])  # added when missing
         by_id = {str(r[id_header]): r for r in table.iter_rows(named=True)}
         for i, case in enumerate(group):
             row = by_id.get(_record_id(i), {})
@@ -242,7 +243,9 @@ def _export_files(group: list[Case], rules: Rules, with_deals: bool, with_consen
             link = deal.pop("link", "deal")
             deal_id = f"{rid}{j:02d}"
             deal.setdefault(first("deals", "record_id"), deal_id)
-            if link == "contact" and first("contacts", "deal_ids"):
+            if link == "account":
+                pass  # linked through the account: the case gives the deal's and the contact's account ids
+            elif link == "contact" and first("contacts", "deal_ids"):
                 linked_from_contact.append(deal_id)
             elif first("deals", "contact_ids"):
                 deal[first("deals", "contact_ids")] = rid

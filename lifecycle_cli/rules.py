@@ -53,7 +53,7 @@ FACTS = {
     "marketing_consent": "bool", "double_opt_in": "bool", "email_domain": "str", "current_stage": "str",
 }
 
-TOP_KEYS = ("version", "stages", "columns", "values", "rules", "policies", "output", "report", "tests")
+TOP_KEYS = ("version", "stages", "columns", "values", "rules", "policies", "output", "report", "tests", "links")
 STAGE_KEYS = ("id", "label", "value", "aliases", "sticky", "ranked")
 RULE_KEYS = ("id", "stage", "description", "when", "overrides_sticky", "set")
 POLICY_KEYS = ("sticky", "unknown", "without_deals")
@@ -78,6 +78,8 @@ class ColumnSpec:
     name: str
     headers: tuple[str, ...]
     type: str  # "str", "bool", "datetime" or "float"
+    #: The file may lack it although it is required (only the contacts' stage: then every stage is empty).
+    optional: bool = False
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,9 @@ class Rules:
     other_type_column: str
     warnings: tuple[str, ...] = field(default=())
     redact: bool = False  #: reports leave out names and emails (report: {redact: true}, or --redact)
+    #: (deals column, contacts column): a deal that links to no contact counts for every contact
+    #: of its account (links.deals_by_account); None: deals link by contact only.
+    deals_by_account: tuple[str, str] | None = None
 
     def stage(self, stage_id: str) -> Stage:
         return next(s for s in self.stages if s.id == stage_id)
@@ -170,7 +175,7 @@ def discover_rules(explicit: str | None, contacts: str | None = None) -> tuple[P
 
 
 #: Packaged rules files (lifecycle_cli/presets/NAME.yaml); "hubspot" is the default rules.
-PRESETS = ("hubspot", "hubspot-de")
+PRESETS = ("hubspot", "hubspot-de", "salesforce")
 
 
 def preset_path(name: str) -> Path:
@@ -224,6 +229,7 @@ def validate_rules(path: Path, display: str) -> list[dict[str, Any]]:
             add(warning, "warning")
     if rules is not None and not builder.problems:  # a broken rule reads nothing: no "unused" noise then
         read = set().union(*(r.when.names for r in rules.rules), *(c.names for r in rules.rules for _, c in r.sets))
+        read |= {rules.deals_by_account[1]} if rules.deals_by_account else set()  # read by the deals' account link
         for name in rules.columns["contacts"]:
             if name not in read and name not in TOOL_COLUMNS:
                 add(f"{doc.where(('columns', 'contacts', name))}: column '{name}' is defined but no rule reads it "
@@ -347,6 +353,7 @@ class _RulesBuilder:
             other_type_column=self.text(output.get("other_type_column", "Other Type"), ("output", "other_type_column"), "output.other_type_column"),
             warnings=tuple(warnings),
             redact=self.flag(report.get("redact"), ("report", "redact"), False, "report.redact"),
+            deals_by_account=self.section(lambda: self.build_links(data.get("links"), columns), lambda: None),
         )
 
     def build_stages(self, raw: Any) -> tuple[Stage, ...]:
@@ -414,8 +421,13 @@ class _RulesBuilder:
             raise self.fail(path, f"column name '{name}' must be lower case letters, digits and _ (it is used in conditions)")
         if source == "contacts" and name in FACTS:
             raise self.fail(path, f"'{name}' is a computed fact; give the column another name")
+        optional = False
         if isinstance(spec, dict):
-            self.keys(spec, path, ("headers", "type"), f"column '{name}'")
+            self.keys(spec, path, ("headers", "type", "optional"), f"column '{name}'")
+            optional = self.flag(spec.get("optional"), path + ("optional",), False)
+            if optional and (source, name) != ("contacts", "stage"):
+                raise self.fail(path + ("optional",), "only the contacts' stage column can be optional "
+                                "(columns.contacts.stage); other columns are optional by not being required")
             headers = self.text_list(spec.get("headers"), path + ("headers",), "headers")
             type_name = spec.get("type", "text")
             if type_name not in COLUMN_TYPES:
@@ -425,7 +437,27 @@ class _RulesBuilder:
             type_name = "text"
         if not headers:
             raise self.fail(path, f"column '{name}' needs at least one header to look for")
-        return ColumnSpec(name, headers, COLUMN_TYPES[type_name])
+        return ColumnSpec(name, headers, COLUMN_TYPES[type_name], optional)
+
+    def build_links(self, raw: Any, columns: dict[str, dict[str, ColumnSpec]]) -> tuple[str, str] | None:
+        """links.deals_by_account: {deals: COLUMN, contacts: COLUMN}, both declared under columns."""
+        if raw is None:
+            return None
+        links = self.keys(raw, ("links",), ("deals_by_account",), "links")
+        spec = links.get("deals_by_account")
+        if spec is None:
+            return None
+        path = ("links", "deals_by_account")
+        spec = self.keys(spec, path, ("deals", "contacts"), "links.deals_by_account")
+        names = []
+        for role in ("deals", "contacts"):
+            name = self.text(spec.get(role), path + (role,), f"links.deals_by_account.{role} (a column under columns.{role})")
+            if name not in columns[role]:
+                known = ", ".join(columns[role])
+                raise self.fail(path + (role,), f"links.deals_by_account.{role}: '{name}' is not a column under "
+                                f"columns.{role}{_suggest(name, columns[role])} (declared: {known})")
+            names.append(name)
+        return names[0], names[1]
 
     def build_values(self, raw: Any) -> dict[str, tuple[str, ...]]:
         if not isinstance(raw, dict):

@@ -670,7 +670,7 @@ def resolve_columns(spec: str, role: str, headers: tuple[str, ...], columns: dic
     if clashes:
         raise InputError(f"{spec}: the {role} file has two columns for the same thing: {'; '.join(clashes)}; "
                          "remove or rename one of them (headers are compared ignoring case, spaces, _ and -)")
-    missing = [name for name in REQUIRED_COLUMNS[role] if name not in resolved]
+    missing = [name for name in REQUIRED_COLUMNS[role] if name not in resolved and not columns[name].optional]
     if missing:
         lines = []
         by_lower = {h.strip().lower(): h for h in written}
@@ -679,5 +679,22 @@ def resolve_columns(spec: str, role: str, headers: tuple[str, ...], columns: dic
             close = difflib.get_close_matches(wanted[0].lower(), list(by_lower), n=1, cutoff=0.6)
             hint = f"; did you mean '{by_lower[close[0]]}'?" if close else ""
             lines.append(f"column '{wanted[0]}' not found (accepted headers: {', '.join(repr(w) for w in wanted)}){hint}")
-        raise InputError(f"{spec}: the {role} file is missing a required column: " + "; ".join(lines))
+        hint = salesforce_hint(written, columns)
+        raise InputError(f"{spec}: the {role} file is missing a required column: " + "; ".join(lines)
+                         + (f"\n  hint: {hint}" if hint else ""))
     return resolved
+
+
+#: Headers of Salesforce exports (API names and report labels, normalised) that HubSpot does not write.
+SALESFORCE_HEADERS = frozenset({"accountid", "hasoptedoutofemail", "emailoptout", "stagename", "leadid",
+                                "opportunityid", "iswon", "isclosed"})
+
+
+def salesforce_hint(headers, columns: dict[str, ColumnSpec]) -> str | None:
+    """A hint to use the salesforce preset, when the file has Salesforce headers the rules do not know."""
+    known = {normalise_header(h) for spec in columns.values() for h in spec.headers}
+    found = [h for h in headers if normalise_header(h) in SALESFORCE_HEADERS - known]
+    if not found:
+        return None
+    listed = ", ".join(f"'{h}'" for h in found[:3])
+    return f"this looks like a Salesforce export ({listed}): use --preset salesforce"

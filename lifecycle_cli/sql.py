@@ -130,6 +130,11 @@ def _in_values(sql: str, values: tuple[str, ...]) -> str:
     return f"({_lowered(sql)} IN ({', '.join(_str(v) for v in wanted)}))"
 
 
+def _account_key(sql: str) -> str:
+    """An account id as compared (facts.account_key): an 18-character Salesforce id by its first 15."""
+    return f"(CASE WHEN REGEXP_LIKE({sql}, '^[a-zA-Z0-9]{{18}}$') THEN SUBSTRING({sql}, 1, 15) ELSE {sql} END)"
+
+
 def _split_ids(sql: str) -> str:
     """`;`-joined id lists (HubSpot), tolerating commas."""
     return f"SPLIT(REPLACE({sql}, ',', ';'), ';')"
@@ -280,7 +285,8 @@ class _Builder:
                 value = f"(CASE WHEN REGEXP_LIKE({value}, '^[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?$') THEN CAST({value} AS DOUBLE) END)"
             typed.append(f"{value} AS {_ident('__f_' + name)}")
         email = _lowered(text("email"))
-        raw_stage = f"CAST({_col('c', self.resolved['contacts']['stage'])} AS VARCHAR)"
+        stage_header = self.resolved["contacts"].get("stage")  # optional in some rules: then every stage is empty
+        raw_stage = f"CAST({_col('c', stage_header)} AS VARCHAR)" if stage_header else "CAST(NULL AS VARCHAR)"
         lookup = rules.stage_lookup()
         current = f"(CASE {_lowered(raw_stage)} {' '.join(f'WHEN {_str(k)} THEN {_str(s)}' for k, s in lookup.items())} END)"
         ctes.append(("__lc_base", f"""
@@ -357,7 +363,7 @@ class _Builder:
 
     def output(self) -> str:
         rules = self.rules
-        stage_header = self.resolved["contacts"]["stage"]
+        stage_header = self.resolved["contacts"].get("stage")
         written = "CASE __lc_new " + " ".join(
             f"WHEN {_str(s.id)} THEN {_str(s.label if self.stage_values == 'label' else s.value)}" for s in rules.stages
         ) + " END"
@@ -377,10 +383,9 @@ class _Builder:
                 hits.append(f"WHEN __lc_rule = {_str(rule_id)}{where} THEN CAST({self.condition(cond)} AS VARCHAR)")
             hits = " ".join(hits) or "WHEN FALSE THEN NULL"
             other = f"CASE {hits} ELSE {other} END"
-        updates = {
-            stage_header: new_stage,
-        }
-        extra: list[tuple[str, str]] = []
+        # A table without the stage column (the rules allow it) gets one, as classify adds it.
+        updates = {stage_header: new_stage} if stage_header else {}
+        extra: list[tuple[str, str]] = [] if stage_header else [(rules.columns["contacts"]["stage"].headers[0], new_stage)]
         for wanted, sql in ((rules.previous_stage_column, "__lc_raw"), (rules.rule_column, "__lc_rule")):
             header = by_lower.get(wanted.lower())
             if header:
@@ -398,6 +403,8 @@ class _Builder:
                 items.append(f"{updates[header]} AS {_ident(header)}" if header in updates else _col("o", header))
                 if header == stage_header:
                     items += [f"{sql} AS {_ident(name)}" for name, sql in extra]
+            if not stage_header:
+                items += [f"{sql} AS {_ident(name)}" for name, sql in extra]
             return f"SELECT {', '.join(items)} FROM __lc_decided AS o"
         if self.dialect not in STAR_REPLACE_DIALECTS:
             raise ValueError(
@@ -429,13 +436,17 @@ class _Builder:
         )
         # A deal row's number only tells rows apart; ordering by every column the facts read
         # makes it deterministic (rows equal in all of them are interchangeable).
+        by_account = self.deals_by_account()
+        account = _account_key(text(by_account[0])) if by_account else "CAST(NULL AS VARCHAR)"
         order = ", ".join(
-            f"{text(n)} NULLS FIRST" for n in ("record_id", "stage", "is_won", "is_lost", "is_closed", "contact_ids")
+            f"{text(n)} NULLS FIRST"
+            for n in ("record_id", "stage", "is_won", "is_lost", "is_closed", "contact_ids", *by_account[:1])
         )
         ctes = [
             ("__lc_deal_rows", f"""
                 SELECT ROW_NUMBER() OVER (ORDER BY {order}) AS rn, {text('record_id')} AS deal_id,
-                  {won} AS won, NOT {won} AND {lost_any} AS lost, {text('contact_ids')} AS contact_ids
+                  {won} AS won, NOT {won} AND {lost_any} AS lost, {text('contact_ids')} AS contact_ids,
+                  {account} AS account
                 FROM {self.table(deals)} AS d"""),
             ("__lc_deal_side", f"""
                 SELECT x.rn, k.__lc_key FROM (
@@ -452,6 +463,19 @@ class _Builder:
                   WHERE b.__lc_key IS NOT NULL
                 ) AS x JOIN __lc_deal_rows AS dr ON dr.deal_id = x.id"""))
             pairs += " UNION SELECT rn, __lc_key FROM __lc_contact_side"
+        if by_account:
+            # Deals that no contact links count for every contact of their account (facts.account_pairs):
+            # not when any row of the same deal links a contact.
+            ctes.append(("__lc_deal_by_contact", pairs))
+            ctes.append(("__lc_account_side", f"""
+                SELECT dr.rn, b.__lc_key FROM __lc_deal_rows AS dr
+                JOIN __lc_base AS b ON b.__lc_key IS NOT NULL
+                  AND {_account_key(f'b.{_ident("__f_" + by_account[1])}')} = dr.account
+                WHERE dr.rn NOT IN (SELECT rn FROM __lc_deal_by_contact)
+                  AND (dr.deal_id IS NULL OR dr.deal_id NOT IN (
+                    SELECT r.deal_id FROM __lc_deal_rows AS r JOIN __lc_deal_by_contact AS p ON p.rn = r.rn
+                    WHERE r.deal_id IS NOT NULL))"""))
+            pairs = "SELECT rn, __lc_key FROM __lc_deal_by_contact UNION SELECT rn, __lc_key FROM __lc_account_side"
         ctes.append(("__lc_deal_pairs", pairs))
         ctes.append(("__lc_deal_facts", """
             SELECT p.__lc_key, COUNT(*) AS deals,
@@ -461,6 +485,13 @@ class _Builder:
             FROM __lc_deal_pairs AS p JOIN __lc_deal_rows AS dr ON dr.rn = p.rn
             GROUP BY p.__lc_key"""))
         return ctes
+
+    def deals_by_account(self) -> tuple[str, ...]:
+        """(deals column, contacts column) when the rules link deals by account and both tables have them."""
+        link = self.rules.deals_by_account
+        if link and link[0] in self.resolved["deals"] and link[1] in self.resolved["contacts"]:
+            return link
+        return ()
 
     def consent_ctes(self, consent: str) -> list[tuple[str, str]]:
         v = self.rules.values

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import sqlglot
 
-from lifecycle_cli.rules import load_rules
+from lifecycle_cli.rules import load_rules, preset_path
 from lifecycle_cli.sql import build_query, transpile
 
 from conftest import EXAMPLES, ROOT, read_csv, run_cli
@@ -41,9 +41,9 @@ def headers_of(path: Path) -> list[str]:
         return next(csv.reader(fh))
 
 
-def query_for(folder: Path, dialect: str, deals: bool, consent: bool) -> str:
+def query_for(folder: Path, dialect: str, deals: bool, consent: bool, rules=RULES) -> str:
     return build_query(
-        RULES,
+        rules,
         dialect=dialect,
         deals="deals" if deals else None,
         consent="consent" if consent else None,
@@ -51,20 +51,22 @@ def query_for(folder: Path, dialect: str, deals: bool, consent: bool) -> str:
     )
 
 
-def classified(folder: Path, out: Path, deals: bool, consent: bool) -> dict[str, tuple[str, str]]:
+def classified(folder: Path, out: Path, deals: bool, consent: bool, *options: str,
+               compared: tuple[str, str, str] = COMPARED) -> dict[str, tuple[str, str]]:
     """Record ID -> (stage label, rule) from the real CLI."""
-    args = [folder / "contacts.csv"]
+    args = [folder / "contacts.csv", *options]
     if deals:
         args += ["--deals", folder / "deals.csv"]
     if consent:
         args += ["--consent", folder / "consent.csv"]
     run = run_cli("classify", *args, "-o", out, "--stage-values", "label", "-q")
     assert run.code in (0, 1), run.stderr
-    return {row["Record ID"]: (row["Lifecycle Stage"], row["Lifecycle Rule"]) for row in read_csv(out)}
+    key, stage, rule = compared
+    return {row[key]: (row[stage], row[rule]) for row in read_csv(out)}
 
 
-def by_record(columns: list[str], rows) -> dict[str, tuple[str, str]]:
-    at = [columns.index(name) for name in COMPARED]
+def by_record(columns: list[str], rows, compared: tuple[str, str, str] = COMPARED) -> dict[str, tuple[str, str]]:
+    at = [columns.index(name) for name in compared]
     return {row[at[0]]: (row[at[1]] or "", row[at[2]] or "") for row in rows}
 
 
@@ -74,11 +76,11 @@ def assert_same(got: dict, expected: dict) -> None:
     assert not wrong, f"{len(wrong)} contacts differ (sql, classify), e.g. {dict(list(wrong.items())[:5])}"
 
 
-def run_duckdb(folder: Path, deals: bool, consent: bool) -> tuple[list[str], list[tuple]]:
+def run_duckdb(folder: Path, deals: bool, consent: bool, rules=RULES, compared=COMPARED) -> tuple[list[str], list[tuple]]:
     con = duckdb.connect()
     for name in ("contacts", "deals", "consent"):
         con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_csv('{folder / name}.csv', all_varchar = true, header = true)")
-    cursor = con.execute(query_for(folder, "duckdb", deals, consent))
+    cursor = con.execute(query_for(folder, "duckdb", deals, consent, rules))
     return [d[0] for d in cursor.description], cursor.fetchall()
 
 
@@ -165,12 +167,12 @@ def spark():
     session.stop()
 
 
-def run_spark(spark, folder: Path, deals: bool, consent: bool) -> tuple[list[str], list[tuple]]:
+def run_spark(spark, folder: Path, deals: bool, consent: bool, rules=RULES, compared=COMPARED) -> tuple[list[str], list[tuple]]:
     for name in ("contacts", "deals", "consent"):
         frame = spark.read.csv(str(folder / f"{name}.csv"), header=True, inferSchema=False, escape='"', encoding="UTF-8")
         frame.createOrReplaceTempView(name)
-    result = spark.sql(query_for(folder, "spark", deals, consent))
-    return result.columns, [tuple(row) for row in result.select(*(f"`{c}`" for c in COMPARED)).collect()]
+    result = spark.sql(query_for(folder, "spark", deals, consent, rules))
+    return result.columns, [tuple(row) for row in result.select(*(f"`{c}`" for c in compared)).collect()]
 
 
 # --------------------------------------------------------------------------- PostgreSQL
@@ -288,8 +290,9 @@ def postgres():
         server.stop()
 
 
-def run_postgres(postgres: Postgres, folder: Path, deals: bool, consent: bool) -> tuple[list[str], list[list[str]]]:
-    return postgres.run(query_for(folder, "postgres", deals, consent), postgres.load(folder))
+def run_postgres(postgres: Postgres, folder: Path, deals: bool, consent: bool, rules=RULES,
+                 compared=COMPARED) -> tuple[list[str], list[list[str]]]:
+    return postgres.run(query_for(folder, "postgres", deals, consent, rules), postgres.load(folder))
 
 
 @pytest.mark.postgres
@@ -322,10 +325,11 @@ def engine(request):
     else:
         run = partial(run_postgres, request.getfixturevalue("postgres"))
 
-    def records(folder: Path, deals: bool, consent: bool) -> tuple[list[str], dict[str, tuple[str, str]]]:
-        columns, rows = run(folder, deals, consent)
+    def records(folder: Path, deals: bool, consent: bool, rules=RULES,
+                compared=COMPARED) -> tuple[list[str], dict[str, tuple[str, str]]]:
+        columns, rows = run(folder, deals, consent, rules, compared)
         # run_spark fetches only the compared columns (collecting all of 100k rows is slow).
-        return columns, by_record(list(COMPARED) if name == "spark" else columns, rows)
+        return columns, by_record(list(compared) if name == "spark" else columns, rows, compared)
 
     return records
 
@@ -337,6 +341,38 @@ def test_query_matches_classify_on_examples(engine, tmp_path: Path, deals: bool,
     expected = classified(EXAMPLES, tmp_path / "out.csv", deals, consent)
     assert columns == headers_of(tmp_path / "out.csv")
     assert_same(got, expected)
+
+
+SALESFORCE_COMPARED = ("Id", "Lifecycle_Stage__c", "Lifecycle Rule")
+
+
+@pytest.fixture(scope="module")
+def salesforce_exports(tmp_path_factory) -> Path:
+    """examples/salesforce as the engines load it: contacts, deals (the opportunities) and a consent file."""
+    folder = tmp_path_factory.mktemp("salesforce")
+    (folder / "contacts.csv").write_bytes((EXAMPLES / "salesforce" / "contacts.csv").read_bytes())
+    (folder / "deals.csv").write_bytes((EXAMPLES / "salesforce" / "opportunities.csv").read_bytes())
+    (folder / "consent.csv").write_text(
+        "ContactId,Email,Subscription type,Status,Double opt-in,Timestamp\n"
+        "0035g00000XyZhAAAV,,Marketing Information,Subscribed,true,2024-05-02T10:00:00Z\n"
+        ",hana.sato@mail.example,Marketing Information,Subscribed,true,2024-06-01T08:30:00Z\n",
+        encoding="utf-8")
+    return folder
+
+
+@pytest.mark.parametrize("engine", ENGINES, indirect=True)
+@pytest.mark.parametrize(("deals", "consent"), SOURCES, ids=lambda flag: "with" if flag else "without")
+def test_query_matches_classify_with_the_salesforce_preset(engine, salesforce_exports: Path, tmp_path: Path,
+                                                           deals: bool, consent: bool) -> None:
+    """Opportunities linked through the account, and a contacts table without a stage column."""
+    rules = load_rules(preset_path("salesforce"))
+    columns, got = engine(salesforce_exports, deals, consent, rules, SALESFORCE_COMPARED)
+    expected = classified(salesforce_exports, tmp_path / "out.csv", deals, consent, "--preset", "salesforce",
+                          compared=SALESFORCE_COMPARED)
+    assert columns == headers_of(tmp_path / "out.csv")
+    assert_same(got, expected)
+    if deals:  # an account's won opportunity made its contacts Customers in both
+        assert got["0035g00000XyZbAAAV"] == ("Customer", "customer")
 
 
 @pytest.mark.parametrize("engine", ENGINES, indirect=True)
