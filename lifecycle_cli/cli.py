@@ -380,8 +380,10 @@ def import_files(run, contacts_src, ruleset, companies_src=None):
     objects = [ImportObject("contacts", run.changes.collect(), _file_header(contacts_src, "record_id"),
                             stage, ruleset.other_type_column)]
     if companies_src is not None:
+        company_stage = (_file_header(companies_src, "stage") if companies_src.has("stage")
+                         else added_stage_column(ruleset))
         objects.append(ImportObject("companies", run.companies_changes, _file_header(companies_src, "record_id"),
-                                    _file_header(companies_src, "stage")))
+                                    company_stage))
     return build(objects, ruleset, contacts_src.display)
 
 
@@ -395,7 +397,8 @@ def write_companies(run, companies_src, target: str, plan) -> None:
     out_format = output_format(target, companies_src.format)
     header_line = None
     if out_format == "csv" and companies_src.format == "csv" and companies_src.header_line is not None:
-        header_line = output_header_line(companies_src, companies_src.resolved["stage"], list(run.companies_added))
+        after = companies_src.resolved.get("stage", companies_src.headers[-1])  # no stage column: added at the end
+        header_line = output_header_line(companies_src, after, list(run.companies_added))
     try:
         write_table(run.companies_output, target, out_format, companies_src.dialect if companies_src.format == "csv" else None,
                     header_line=header_line, plan=plan)

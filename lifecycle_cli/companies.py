@@ -49,7 +49,8 @@ def classify_companies(companies: Source, contacts: Source, contact_stages: pl.D
 
     own = companies.frame.with_row_index(ROW).select(
         ROW, companies.text("record_id").alias(KEY),
-        (current := stage_id(raw := pl.col(companies.resolved["stage"]).cast(pl.String), rules)).alias(CUR),
+        # Null everywhere when the export has no stage column (optional in the rules): all newly staged.
+        (current := stage_id(raw := companies.raw("stage"), rules)).alias(CUR),
         unknown_spelling(raw, current).alias(RAW), raw.str.strip_chars().alias(SPELLING),
     ).collect()
     _company_problems(found, own, companies, rules)
@@ -122,7 +123,7 @@ def _headers(rules: Rules, role: str) -> str:
 
 def _company_problems(found: Diagnostics, own: pl.DataFrame, companies: Source, rules: Rules) -> None:
     id_header = companies.resolved["record_id"]
-    for code, message in unknown_stages(own, RAW, ROW, companies, rules):
+    for code, message in unknown_stages(own, RAW, ROW, companies, rules) if companies.has("stage") else ():
         found.error(code, message, file=companies.display)
     blank = own.filter(pl.col(KEY).is_null())
     found.error("missing-id", missing_ids(blank.height, blank[ROW].head(10).to_list(), companies.display, id_header),

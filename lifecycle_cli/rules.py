@@ -425,9 +425,9 @@ class _RulesBuilder:
         if isinstance(spec, dict):
             self.keys(spec, path, ("headers", "type", "optional"), f"column '{name}'")
             optional = self.flag(spec.get("optional"), path + ("optional",), False)
-            if optional and (source, name) != ("contacts", "stage"):
-                raise self.fail(path + ("optional",), "only the contacts' stage column can be optional "
-                                "(columns.contacts.stage); other columns are optional by not being required")
+            if optional and name != "stage":
+                raise self.fail(path + ("optional",), "only a stage column can be optional (columns.contacts.stage, "
+                                "columns.companies.stage); other columns are optional by not being required")
             headers = self.text_list(spec.get("headers"), path + ("headers",), "headers")
             type_name = spec.get("type", "text")
             if type_name not in COLUMN_TYPES:

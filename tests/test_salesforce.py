@@ -271,21 +271,29 @@ def test_hubspot_deals_do_not_link_by_company(tmp_path: Path) -> None:
 
 
 def test_accounts_as_companies(salesforce_examples: Path, tmp_path: Path) -> None:
-    """--companies reads Salesforce accounts; they need the stage field as the contacts do."""
+    """--companies reads Salesforce accounts; a first export without their stage field is newly staged."""
     accounts = salesforce_examples / "accounts.csv"
-    run = invoke_assert_code(USAGE, "classify", salesforce_examples / "contacts.csv", *PRESET, "--companies", accounts,
-                             "-o", tmp_path / "c.csv")
-    assert "accounts.csv" in run.stderr and "'Lifecycle_Stage__c' not found" in run.stderr
-    rows = read_csv(accounts)
-    staged = write_csv(tmp_path / "accounts.csv", [*rows[0], "Lifecycle_Stage__c"],
-                       [{**row, "Lifecycle_Stage__c": "Lead"} for row in rows])
     out = tmp_path / "accounts.out.csv"
     invoke_assert_code(OK, "classify", salesforce_examples / "contacts.csv", *PRESET, "-q",
                        "--deals", salesforce_examples / "opportunities.csv", "-o", tmp_path / "c.csv",
-                       "--companies", staged, "--companies-output", out)
-    got = {row["Name"]: row["Lifecycle_Stage__c"] for row in read_csv(out)}
+                       "--companies", accounts, "--companies-output", out, "--hubspot-import", tmp_path / "hs")
+    rows = read_csv(out)
+    assert list(rows[0])[-3:] == ["Lifecycle_Stage__c", "Previous Lifecycle Stage", "Lifecycle Rule"]
+    got = {row["Name"]: row["Lifecycle_Stage__c"] for row in rows}
     assert got["Granite Peak Inc."] == "Customer"  # its contacts are Customers through its won opportunity
     assert got["Harbor Logistics Ltd"] == "Sales Lead"
+    assert all(row["Previous Lifecycle Stage"] == "" for row in rows)
+    header = (tmp_path / "hs" / "companies-2-set-stage.csv").read_text(encoding="utf-8").splitlines()[0]
+    assert header == "Id,Lifecycle_Stage__c"
+    # With the stage field present, the accounts' own stages are what changes are measured from.
+    originals = read_csv(accounts)
+    staged = write_csv(tmp_path / "accounts.csv", [*originals[0], "Lifecycle_Stage__c"],
+                       [{**row, "Lifecycle_Stage__c": "Lead"} for row in originals])
+    invoke_assert_code(OK, "classify", salesforce_examples / "contacts.csv", *PRESET, "-q",
+                       "--deals", salesforce_examples / "opportunities.csv", "-o", tmp_path / "c2.csv",
+                       "--companies", staged, "--companies-output", tmp_path / "again.csv")
+    again = {row["Name"]: (row["Lifecycle_Stage__c"], row["Previous Lifecycle Stage"]) for row in read_csv(tmp_path / "again.csv")}
+    assert again["Granite Peak Inc."] == ("Customer", "Lead")
 
 
 def test_hubspot_import_files_for_a_file_without_a_stage_column(salesforce_examples: Path, tmp_path: Path) -> None:
@@ -350,7 +358,7 @@ BASE_RULES = (ROOT / "lifecycle_cli" / "presets" / "salesforce.yaml").read_text(
      ["unknown key 'people'"]),
     ("    email: [Email]\n    first_name",
      "    email: {headers: [Email], optional: true}\n    first_name",
-     ["only the contacts' stage column can be optional"]),
+     ["only a stage column can be optional"]),
 ])
 def test_link_and_optional_column_mistakes_name_the_line(tmp_path: Path, old: str, new: str, words: list[str]) -> None:
     assert BASE_RULES.count(old) == 1
