@@ -107,3 +107,13 @@ def examples(tmp_path: Path) -> Path:
     for name in ("contacts.csv", "deals.csv", "consent.csv"):
         (target / name).write_bytes((EXAMPLES / name).read_bytes())
     return target
+
+
+@pytest.fixture(scope="session")
+def generated_200k(tmp_path_factory) -> Path:
+    """A folder of generated HubSpot-style exports, 200,000 contacts (~45 MB): made once per test run,
+    shared by the tests that need a file big enough for a write to take a moment. Read only."""
+    folder = tmp_path_factory.mktemp("generated_200k")
+    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "generate.py"), "--contacts", "200000", "--out", str(folder)],
+                   check=True, capture_output=True)
+    return folder

@@ -18,12 +18,9 @@ PREVIOUS = b"Record ID,Lifecycle Stage\n1,lead\n"  # what the target held before
 
 
 @pytest.fixture(scope="module")
-def big(tmp_path_factory) -> Path:
+def big(generated_200k: Path) -> Path:
     """~45 MB of generated contacts: big enough that writing the output takes a moment."""
-    folder = tmp_path_factory.mktemp("big")
-    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "generate.py"), "--contacts", "200000", "--out", str(folder)],
-                   check=True, capture_output=True)
-    return folder / "contacts.csv"
+    return generated_200k / "contacts.csv"
 
 
 def start(big: Path, target: Path | None, *options: str, **kwargs) -> subprocess.Popen:

@@ -15,6 +15,7 @@ import threading
 import time
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from conftest import CONTACT_HEADERS, EXAMPLES, OK, ROOT, USAGE, Run, invoke_assert_code, run_cli
@@ -298,11 +299,8 @@ def test_rules_file_over_a_megabyte(examples: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def many_contacts(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("many")
-    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "generate.py"), "--contacts", "200000", "--out", str(folder)],
-                   check=True, capture_output=True)
-    return folder / "contacts.csv"
+def many_contacts(generated_200k: Path) -> Path:
+    return generated_200k / "contacts.csv"
 
 
 def timed(*args) -> tuple[Run, float]:
@@ -320,12 +318,16 @@ def test_a_20000_value_in_list_costs_about_what_a_short_one_does(many_contacts: 
                                   + ") OR email_domain IN @internal_domains", "short.yaml")
     long = rules_with_other_when(tmp_path, "contact_type IN (" + ", ".join(f"'{k}'" for k in kinds + filler)
                                  + ") OR email_domain IN @internal_domains", "long.yaml")
-    small, small_time = timed("classify", many_contacts, "--rules", short, "-o", tmp_path / "short.csv", "-q")
-    big, big_time = timed("classify", many_contacts, "--rules", long, "-o", tmp_path / "long.csv", "-q")
+    small, _ = timed("classify", many_contacts, "--rules", short, "-o", tmp_path / "short.csv", "-q")
+    big, _ = timed("classify", many_contacts, "--rules", long, "-o", tmp_path / "long.csv", "-q")
     assert small.code == big.code == OK, big.stderr
     assert (tmp_path / "short.csv").read_bytes() == (tmp_path / "long.csv").read_bytes()
-    # Reading 20,000 values from YAML and SQL is about a second; the chain added several per 100k rows.
-    assert big_time < 1.5 * small_time + 2.0, (small_time, big_time)
+    # Not timed here (speed is the benchmark's job): the compiled condition is one lookup, not 20,000 ORs.
+    from lifecycle_cli.rules import load_rules, to_polars
+
+    rules = load_rules(long)
+    condition = str(to_polars(rules.rules[0].when, lambda name: pl.col(name), rules.values))
+    assert "is_in" in condition and condition.count("|") < 5 and len(condition) < 2_000, condition[:500]
 
 
 def test_a_20000_entry_value_list(many_contacts: Path, tmp_path: Path) -> None:

@@ -359,16 +359,10 @@ def test_duckdb_reads_german_timestamps_as_classify_does(tmp_path: Path) -> None
 
 
 @pytest.fixture(scope="module")
-def big_cp1252(tmp_path_factory) -> Path:
+def big_cp1252(generated_200k: Path, tmp_path_factory) -> Path:
     """~45 MB of generated contacts saved as cp1252 (as Excel would), so the output is encoded on the fly."""
-    import subprocess
-    import sys
-
-    folder = tmp_path_factory.mktemp("big1252")
-    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "generate.py"), "--contacts", "200000", "--out", str(folder)],
-                   check=True, capture_output=True)
-    path = folder / "contacts.csv"
-    path.write_bytes(path.read_text(encoding="utf-8").encode("cp1252", errors="replace"))
+    path = tmp_path_factory.mktemp("big1252") / "contacts.csv"
+    path.write_bytes((generated_200k / "contacts.csv").read_text(encoding="utf-8").encode("cp1252", errors="replace"))
     return path
 
 
