@@ -113,9 +113,6 @@ class Classification:
     companies_changes: pl.DataFrame | None = None
     #: ROW and NEW (stage id) of every contact classified, for the companies roll-up.
     contact_stages: pl.DataFrame | None = None
-    #: The input column the added columns follow: the stage column, or the last column when the
-    #: file has no stage column (the stage column is then the first one added).
-    added_after: str | None = None
 
 
 def _typed_contacts(contacts: Source, rules: Rules, ids: ContactIds) -> pl.LazyFrame:
@@ -484,8 +481,7 @@ def _classify(contacts, deals, consent, rules, stage_format, output_file, checke
     spellings = _spellings(kept, rules) if stage_format == "auto" else None
     output, added = _output(contacts, decisions, rules, stage_format, spellings)
     return Classification(result, output, tuple(added), _changes(contacts, decisions),
-                          contact_stages=kept.select(ROW, NEW),
-                          added_after=contacts.resolved.get("stage", contacts.headers[-1]))
+                          contact_stages=kept.select(ROW, NEW))
 
 
 def _changes(contacts: Source, decisions: pl.DataFrame) -> pl.LazyFrame:

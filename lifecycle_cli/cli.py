@@ -296,51 +296,15 @@ def _emit(result: dict, fmt: "Format", reports: list[str], gates, plan, *, quiet
     return EXIT_CHANGES if failures else EXIT_OK
 
 
-class _NoDisplay:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        pass
-
-    @staticmethod
-    def step(name: str, rows: int | None = None) -> None:
-        pass
-
-
-class _Display:
-    """A fresh terminal progress line each time it is entered (reading/deciding, then writing)."""
-
-    def __init__(self, no_color: bool, what: str) -> None:
-        self.no_color, self.what, self.current = no_color, what, None
-        self.rows: int | None = None
-
-    def __enter__(self):
-        from .progress import TerminalProgress
-
-        self.current = TerminalProgress(_console(self.no_color), self.what).__enter__()
-        if self.rows is not None:
-            self.current("continuing", rows=self.rows)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.current.__exit__(*exc)
-        self.current = None
-
-    def step(self, name: str, rows: int | None = None) -> None:
-        if rows is not None:
-            self.rows = rows
-        if self.current is not None:
-            self.current(name, rows=rows)
-
-
 def _progress(quiet: bool, no_color: bool, what: str):
     """A progress line on stderr for long runs: only on a terminal, never with -q (nor in cron logs)."""
     try:
         interactive = sys.stderr.isatty()
     except (AttributeError, ValueError):
         interactive = False
-    return _Display(no_color, what) if interactive and not quiet else _NoDisplay()
+    from .progress import NoProgress, TerminalProgress
+
+    return TerminalProgress(_console(no_color), what) if interactive and not quiet else NoProgress()
 
 
 def _run_facts(rules_path: Path | None) -> dict:
@@ -387,23 +351,28 @@ def import_files(run, contacts_src, ruleset, companies_src=None):
     return build(objects, ruleset, contacts_src.display)
 
 
-def write_companies(run, companies_src, target: str, plan) -> None:
-    """Stage the reclassified companies: as the contacts are written (format by name, the input's header)."""
+def _stage_export(table, source, target: str, added: list[str], plan, *, in_place: bool = False) -> None:
+    """Stage a reclassified export (contacts or companies) as its input came: the format by the
+    target's name, the input's delimiter, encoding and header line, the added columns right after
+    the stage column (at the end when the export has none, as classify's output puts them).
+    To stdout (-o -) it streams at once, so every row is checked to parse first."""
     import polars as pl
 
     from .output import output_format, write_table
-    from .sources import find_read_error, output_header_line, polars_reason
+    from .sources import check_parses, find_read_error, output_header_line, polars_reason
 
-    out_format = output_format(target, companies_src.format)
+    out_format = output_format(target, source.format, in_place=in_place)
     header_line = None
-    if out_format == "csv" and companies_src.format == "csv" and companies_src.header_line is not None:
-        after = companies_src.resolved.get("stage", companies_src.headers[-1])  # no stage column: added at the end
-        header_line = output_header_line(companies_src, after, list(run.companies_added))
+    if out_format == "csv" and source.format == "csv" and source.header_line is not None:
+        header_line = output_header_line(source, source.resolved.get("stage", source.headers[-1]), list(added))
+    if target == "-":
+        check_parses(source)  # what went to stdout cannot be taken back
     try:
-        write_table(run.companies_output, target, out_format, companies_src.dialect if companies_src.format == "csv" else None,
-                    header_line=header_line, plan=plan)
+        write_table(table, target, out_format, source.dialect if source.format == "csv" else None,
+                    stdout=sys.stdout.buffer, header_line=header_line, plan=plan)
     except pl.exceptions.PolarsError as exc:
-        raise find_read_error([companies_src]) or OutputError(f"{target}: cannot write: {polars_reason(exc)}") from None
+        # The output streams from the input file: a row Polars cannot parse shows up here.
+        raise find_read_error([source]) or OutputError(f"{target}: cannot write: {polars_reason(exc)}") from None
 
 
 def _file_header(source, name: str) -> str:
@@ -463,13 +432,10 @@ def classify(
 
     def body() -> int:
         from .classify import classify as classify_contacts
-        from .gates import parse_gates
-        import polars as pl
-
         from .diagnostics import describe, strict_failure
+        from .gates import parse_gates
         from .hubspot_import import file_names as import_file_names
-        from .output import OutputPlan, backup_path, backup_writer, output_format, text_writer, write_table
-        from .sources import check_parses, find_read_error, output_header_line, polars_reason
+        from .output import OutputPlan, backup_path, backup_writer, text_writer
 
         ruleset, rules_file = _load_rules(rules, preset, contacts)
         gates = parse_gates(fail_on or [], ruleset)
@@ -545,21 +511,9 @@ def classify(
                     for name, text in files.files.items():
                         plan.stage(os.path.join(hubspot_import, name), text_writer(text))
                 if not check:
-                    out_format = output_format(target, contacts_src.format, in_place=in_place)
-                    dialect = contacts_src.dialect if contacts_src.format == "csv" else None
-                    header_line = None
-                    if out_format == "csv" and contacts_src.format == "csv" and contacts_src.header_line is not None:
-                        header_line = output_header_line(contacts_src, run.added_after, list(run.added_columns))
-                    if target == "-":
-                        check_parses(contacts_src)  # what went to stdout cannot be taken back
-                    try:
-                        write_table(run.output, target, out_format, dialect, stdout=sys.stdout.buffer,
-                                    header_line=header_line, plan=plan)
-                    except pl.exceptions.PolarsError as exc:
-                        # The output streams from the contacts file: a row Polars cannot parse shows up here.
-                        raise find_read_error([contacts_src]) or OutputError(f"{target}: cannot write: {polars_reason(exc)}") from None
+                    _stage_export(run.output, contacts_src, target, run.added_columns, plan, in_place=in_place)
                 if companies_target is not None:
-                    write_companies(run, companies_src, companies_target, plan)
+                    _stage_export(run.companies_output, companies_src, companies_target, run.companies_added, plan)
             # The text report is a message (stderr); other formats are data, on stdout unless the CSV went there.
             data_stream = sys.stderr if target == "-" else sys.stdout
             code = _emit(result.to_dict(), fmt, report or [], gates, plan, quiet=quiet, no_color=no_color,

@@ -14,6 +14,8 @@ from typing import Any
 
 import polars as pl
 
+# The decisions are written by classify's own `_output`: they carry its column names.
+from .classify import CUR, NEW, RAW, RULE, SPELLING
 from .diagnostics import Diagnostics
 from .facts import ROW, deal_outcome, split_ids, stage_id, unknown_spelling
 from .moves import EMPTY, summarize_moves
@@ -22,7 +24,6 @@ from .rules import Rules
 from .sources import Source
 
 KEY = "__lc_company"
-CUR, NEW, RULE, RAW, SPELLING = "__lc_current", "__lc_new", "__lc_rule", "__lc_raw_stage", "__lc_spelling"
 
 #: What decided a company's stage, as the rule column names it.
 ROLLUP_RULES = {

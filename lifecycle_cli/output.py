@@ -259,7 +259,7 @@ class OutputPlan:
         if target.exists() and not target.is_dir():
             raise OutputError(f"{path}: cannot write the {what} here: it is a file, not a folder")
         if not target.exists():
-            parent = target.parent if str(target.parent) else Path(".")
+            parent = target.parent
             if not parent.is_dir():
                 raise OutputError(f"{path}: cannot create the {what}: the folder '{parent}' does not exist")
         self.folders[os.path.realpath(path)] = path
@@ -294,9 +294,9 @@ class OutputPlan:
                 raise OutputError(
                     f"{path}: cannot write the {what}: it is not a regular file (a device, pipe or socket), and "
                     "lifecycle only replaces files; use -o - to write to stdout, or --check to write nothing")
-        directory = target.parent if str(target.parent) else Path(".")
+        directory = target.parent
         if not directory.is_dir() and os.path.realpath(directory) in self.folders:
-            directory = directory.parent if str(directory.parent) else Path(".")  # created by the run: check its parent
+            directory = directory.parent  # created by the run: check its parent
         if not directory.is_dir():
             raise OutputError(f"{path}: cannot write the {what}: the folder '{directory}' does not exist")
         try:
@@ -311,7 +311,7 @@ class OutputPlan:
     def stage(self, target: str, write: Callable[[BinaryIO], object], *, exclusive: bool = False) -> None:
         """Write one output to a temp file beside `target`; `exclusive`: never replace an existing file at commit."""
         path = Path(target)
-        directory = path.parent if str(path.parent) else Path(".")
+        directory = path.parent
         if not directory.exists() and os.path.realpath(directory) in self.folders:
             try:
                 directory.mkdir()

@@ -29,16 +29,33 @@ def _delay() -> float:
         return 1.0
 
 
+class NoProgress:
+    """No display (not a terminal, or -q): the same interface as `TerminalProgress`."""
+
+    def __enter__(self) -> "NoProgress":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+    step = staticmethod(no_progress)
+
+
 class TerminalProgress:
+    """The progress line. Entered once per stretch of work (classifying, then writing after the
+    warnings are out); shown from `_delay()` seconds into each stretch and erased at its end; the
+    step, the rows and the total time carry over from one stretch to the next."""
+
     def __init__(self, console, what: str) -> None:
         self._console, self._what = console, what
         self._lock = threading.Lock()
         self._step, self._rows, self._started, self._step_started = "starting", None, time.monotonic(), time.monotonic()
         self._live = None
-        self._timer = threading.Timer(_delay(), self._show)
-        self._timer.daemon = True
+        self._timer: threading.Timer | None = None
 
     def __enter__(self) -> "TerminalProgress":
+        self._timer = threading.Timer(_delay(), self._show)
+        self._timer.daemon = True
         self._timer.start()
         return self
 
@@ -49,13 +66,13 @@ class TerminalProgress:
         if live is not None:
             live.stop()
 
-    def __call__(self, name: str, rows: int | None = None) -> None:
+    def step(self, name: str, rows: int | None = None) -> None:
         with self._lock:
             self._step, self._step_started = name, time.monotonic()
             if rows is not None:
                 self._rows = rows
 
-    def _render(self):
+    def __rich__(self):
         from rich.spinner import Spinner
 
         with self._lock:
@@ -67,15 +84,9 @@ class TerminalProgress:
     def _show(self) -> None:
         from rich.live import Live
 
-        class _Line:
-            def __init__(self, owner) -> None:
-                self.owner = owner
-
-            def __rich__(self):
-                return self.owner._render()
-
-        live = Live(_Line(self), console=self._console, transient=True, refresh_per_second=4)
+        timer = self._timer
+        live = Live(self, console=self._console, transient=True, refresh_per_second=4)
         with self._lock:
-            if not self._timer.finished.is_set() and self._live is None:  # not ended meanwhile
+            if timer is not None and not timer.finished.is_set() and self._live is None:  # not ended meanwhile
                 self._live = live
                 live.start()

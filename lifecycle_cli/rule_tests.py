@@ -53,6 +53,8 @@ class Outcome:
     case: Case
     got: dict[str, str] = field(default_factory=dict)
     error: str | None = None
+    #: Every spelling of a stage (lower case) to its id: an expected `Customer` matches a written `customer`.
+    stages: dict[str, str] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
@@ -61,16 +63,12 @@ class Outcome:
     @property
     def differences(self) -> list[tuple[str, str, str]]:
         return [(key, want, self.got.get(key, "")) for key, want in self.case.expect.items()
-                if _same(key, want, self.got.get(key, "")) is False]
+                if not self._same(key, want, self.got.get(key, ""))]
 
-
-_LOOKUP: dict[str, str] = {}
-
-
-def _same(key: str, want: str, got: str) -> bool:
-    if key == "stage":
-        return _LOOKUP.get(want.strip().lower(), want) == _LOOKUP.get(got.strip().lower(), got)
-    return want == got
+    def _same(self, key: str, want: str, got: str) -> bool:
+        if key == "stage":
+            return self.stages.get(want.strip().lower(), want) == self.stages.get(got.strip().lower(), got)
+        return want == got
 
 
 # --------------------------------------------------------------------------- loading
@@ -162,10 +160,9 @@ def _case(doc: LinedYaml, path: tuple, item: Any) -> Case:
 
 
 def run_cases(cases: list[Case], rules: Rules) -> tuple[list[Outcome], float]:
-    from .classify import classify
+    from .classify import added_stage_column, classify
 
-    _LOOKUP.clear()
-    _LOOKUP.update(rules.stage_lookup())
+    lookup = rules.stage_lookup()
     started = time.perf_counter()
     groups: dict[tuple, list[Case]] = {}
     for case in cases:
@@ -186,14 +183,14 @@ def run_cases(cases: list[Case], rules: Rules) -> tuple[list[Outcome], float]:
                 outcomes[case.name] = Outcome(case, error=message)
             continue
         id_header = contacts.resolved["record_id"]
-        stage = contacts.resolved.get("stage", rules.columns["contacts"]["stage"].headers[0])  # added when missing
+        stage = contacts.resolved.get("stage", added_stage_column(rules))  # added when the export has none
         by_id = {str(r[id_header]): r for r in table.iter_rows(named=True)}
         for i, case in enumerate(group):
             row = by_id.get(_record_id(i), {})
             outcomes[case.name] = Outcome(case, got={
                 "stage": _text(row.get(stage)), "rule": _text(row.get(rules.rule_column)),
                 "other_type": _text(row.get(rules.other_type_column)),
-            })
+            }, stages=lookup)
     return [outcomes[c.name] for c in cases], time.perf_counter() - started
 
 
