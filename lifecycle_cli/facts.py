@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from functools import cached_property
 
@@ -182,8 +182,15 @@ class ContactIds:
         return key.is_in(self._known).fill_null(False)
 
 
-def read_contact_ids(contacts: Source, *, email: bool, deal_ids: bool, account: str | None = None) -> ContactIds:
-    """`account`: the contacts' account column to read as well (for deals linked by account)."""
+#: Prefix of the contact columns read along with the ids (`read_contact_ids(keep=...)`), as the file has them.
+KEPT = "__lc_in_"
+
+
+def read_contact_ids(contacts: Source, *, email: bool, deal_ids: bool, account: str | None = None,
+                     keep: tuple[str, ...] = ()) -> ContactIds:
+    """`account`: the contacts' account column to read as well (for deals linked by account).
+    `keep`: columns (logical names) to carry along unchanged, as KEPT + name, so that the
+    decision needs no second read of the file (`kept_columns` gives them as a Source)."""
     text = contacts.text("record_id")
     extra = []
     if account is not None and contacts.has(account):
@@ -192,11 +199,19 @@ def read_contact_ids(contacts: Source, *, email: bool, deal_ids: bool, account: 
         extra.append(lowered(contacts.text("email")).alias("email"))
     if deal_ids and contacts.has("deal_ids"):
         extra.append(contacts.text("deal_ids").alias("deal_ids"))
-    frame = contacts.frame.with_row_index(ROW).select(ROW, text.alias(KEY), *extra).collect()
+    kept = [pl.col(contacts.resolved[name]).alias(KEPT + name) for name in keep if contacts.has(name)]
+    frame = contacts.frame.with_row_index(ROW).select(ROW, text.alias(KEY), *extra, *kept).collect()
     integer = all_canonical(frame[KEY])
     if integer:
         frame = frame.with_columns(pl.col(KEY).str.to_integer())
     return ContactIds(frame, integer)
+
+
+def kept_columns(contacts: Source, ids: ContactIds) -> Source:
+    """The contacts as `read_contact_ids(keep=...)` kept them, in memory: ROW, KEY and the kept columns,
+    read through the same `raw`/`text` accessors (a column not kept reads as missing)."""
+    resolved = {name[len(KEPT):]: name for name in ids.frame.columns if name.startswith(KEPT)}
+    return replace(contacts, frame=ids.frame.lazy(), resolved=resolved)
 
 
 ACCOUNT = "__lc_account"  #: a contact's or deal's account id, as compared (see `account_key`)
