@@ -9,7 +9,7 @@ from typing import Any
 import polars as pl
 
 from .errors import InputError
-from .facts import all_canonical, stage_id, unknown_spelling
+from .facts import stage_id, unknown_spelling
 from .moves import EMPTY, sample_order, summarize_moves
 from .problems import LISTED, missing_ids, repeated_ids, unknown_stages, with_rows
 from .rules import ColumnSpec, Rules
@@ -71,41 +71,64 @@ def diff_columns(rules: Rules, key: str | None, stage: str | None) -> dict[str, 
     return columns
 
 
-def _project(source: Source, rules: Rules, extra: list[str], rule_header: str | None) -> pl.LazyFrame:
-    """Only what the diff needs, in small types: the rest of each file is never held in memory."""
-    raw = pl.col(source.resolved["stage"]).cast(pl.String)
-    stage = stage_id(raw, rules)
-    exprs = [
-        source.text("record_id").alias("key"),
-        stage.cast(pl.Enum([s.id for s in rules.stages])).alias("stage"),
-        unknown_spelling(raw, stage).alias("raw"),  # for the error message
-    ]
+def _project(source: Source, extra: list[str], rule_header: str | None, integer: bool) -> pl.LazyFrame:
+    """Only what the diff needs, in small types: the rest of each file is never held in memory.
+
+    The stage stays as the file spells it, as a category (a small number per row): the few
+    distinct spellings are read as stages afterwards, not every row's. `integer`: the ids read
+    as integers, with `bad` marking an id that is not a plain number (then ids are compared as
+    text: `_project(..., integer=False)`).
+    """
+    exprs = [pl.col(source.resolved["stage"]).cast(pl.String).cast(pl.Categorical).alias("stage")]
+    if integer:
+        raw = pl.col(source.resolved["record_id"]).cast(pl.String)
+        parsed = raw.str.to_integer(strict=False)
+        # Parsed, and written as that number is (no sign, no leading zero, no spaces): 0123 is not 123.
+        odd = parsed.is_null() | raw.str.starts_with("0") | raw.str.starts_with("+") | raw.str.starts_with("-")
+        exprs += [parsed.alias("key"), (raw.is_not_null() & odd).alias("bad")]
+    else:
+        exprs.append(source.text("record_id").alias("key"))
     if rule_header:
-        exprs.append(pl.col(rule_header).cast(pl.Categorical).alias("rule"))
+        exprs.append(pl.col(rule_header).cast(pl.String).alias("rule"))
     exprs += [pl.col(h).cast(pl.String).alias(f"col:{h}") for h in extra]
     return source.frame.select(exprs).with_row_index("row")
 
 
-def _integer_keys(*frames: pl.DataFrame) -> tuple[pl.DataFrame, ...]:
-    """Plain-number ids (no leading zeros) as integers in every frame, or all left as text."""
-    if all(all_canonical(f["key"]) for f in frames):
-        return tuple(f.with_columns(pl.col("key").str.to_integer()) for f in frames)
-    return frames
+def _read(before: Source, after: Source, extra: list[str], rule_header: str | None) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Both files, one after the other (side by side costs as much time, and twice the reading memory). Plain-number ids are compared as integers: finding
+    repeats and joining are several times cheaper than on text, and no id is held as text."""
+    b = _project(before, extra, None, True).collect()
+    a = _project(after, extra, rule_header, True).collect()
+    if b["bad"].any() or a["bad"].any():
+        return _project(before, extra, None, False).collect(), _project(after, extra, rule_header, False).collect()
+    return b.drop("bad"), a.drop("bad")
+
+
+def _stage_ids(spellings: pl.Series, rules: Rules) -> pl.DataFrame:
+    """Each distinct spelling of the stage column: `stage` (as read), `id` (the stage id, null when
+    blank or unknown) and `unknown` (the spelling, where the rules do not know it)."""
+    raw = pl.col("stage").cast(pl.String)
+    return pl.DataFrame({"stage": spellings}).unique().with_columns(
+        (sid := stage_id(raw, rules)).alias("id"), unknown_spelling(raw, sid).alias("unknown"))
 
 
 def _check(df: pl.DataFrame, source: Source, rules: Rules) -> list[str]:
     header = source.resolved["record_id"]
-    missing = df.filter(pl.col("key").is_null())["row"]
-    # Only the repeated ids are grouped: a group per id of a 10M-row file would cost a gigabyte.
-    repeated = (
-        df.filter(pl.col("key").is_not_null() & pl.col("key").is_duplicated())
-        .group_by("key").agg(pl.len().alias("n"), pl.col("row").min().alias("first"))
-    )
-    problems = [
-        *(message for _, message in unknown_stages(df, "raw", "row", source, rules)),
-        repeated_ids(with_rows(repeated, df, "key", "row"), "key", source.display, header),
-        missing_ids(len(missing), missing.head(LISTED).to_list(), source.display, header),
-    ]
+    problems = []
+    stages = _stage_ids(df["stage"].unique(), rules)
+    unknown = stages.filter(pl.col("unknown").is_not_null())["stage"]
+    if unknown.len():  # the rows of unknown spellings, to name them
+        found = df.filter(pl.col("stage").is_in(unknown.implode())).select("row", pl.col("stage").cast(pl.String).alias("raw"))
+        problems += [message for _, message in unknown_stages(found, "raw", "row", source, rules)]
+    if df["key"].n_unique() < df.height:  # some id is repeated (or missing more than once)
+        # Only the repeated ids are grouped: a group per id of a 10M-row file would cost a gigabyte.
+        repeated = (
+            df.filter(pl.col("key").is_not_null() & pl.col("key").is_duplicated())
+            .group_by("key").agg(pl.len().alias("n"), pl.col("row").min().alias("first"))
+        )
+        problems.append(repeated_ids(with_rows(repeated, df, "key", "row"), "key", source.display, header))
+    missing = df.filter(pl.col("key").is_null())["row"] if df["key"].null_count() else pl.Series([], dtype=pl.UInt32)
+    problems.append(missing_ids(len(missing), missing.head(LISTED).to_list(), source.display, header))
     return [p for p in problems if p]
 
 
@@ -116,39 +139,65 @@ def diff(before: Source, after: Source, rules: Rules, *, columns: tuple[str, ...
             raise InputError(f"{source.display}: --columns names columns the file does not have: {', '.join(absent)}")
     rule_header = next((h for h in after.headers if h.strip().lower() == rules.rule_column.lower()), None)
     try:
-        # Both files in one go (read side by side), then plain-number ids as integers before the
-        # checks: finding repeated ids among integers is several times cheaper than among text.
-        b, a = _integer_keys(*pl.collect_all([_project(before, rules, list(columns), None),
-                                              _project(after, rules, list(columns), rule_header)]))
+        b, a = _read(before, after, list(columns), rule_header)
     except pl.exceptions.PolarsError as exc:
         raise explain_read_error([before, after], exc) from None
     problems = _check(b, before, rules) + _check(a, after, rules)
     if problems:
         raise InputError("cannot compare:\n  " + "\n  ".join(problems))
 
-    b, a = b.drop("raw"), a.drop("raw")
-    joined = b.join(a, on="key", how="full", coalesce=True, suffix="_after")
-    in_before, in_after = pl.col("row").is_not_null(), pl.col("row_after").is_not_null()
-    both = joined.filter(in_before & in_after)
-    frm = pl.col("stage").cast(pl.String).fill_null(EMPTY)
-    to = pl.col("stage_after").cast(pl.String).fill_null(EMPTY)
-    moves = summarize_moves(both.group_by(frm.alias("from"), to.alias("to")).agg(pl.len().alias("count")), rules)
-    changed = both.filter(pl.col("stage").ne_missing(pl.col("stage_after")))
-    column_changes = {c: int(both.select(pl.col(f"col:{c}").ne_missing(pl.col(f"col:{c}_after")).sum()).item()) for c in columns}
-    samples = _samples(changed, after, rules, rule_header is not None)
+    # Ids are unique in each file (checked above), so the join is a lookup: each AFTER id is looked
+    # up among BEFORE's, sorted. Then one grouping by the pair of spellings (a few hundred groups at
+    # most) counts everything; the spellings become stages afterwards.
+    extra = [f"col:{c}" for c in columns]
+    b = b.select("key", "stage", *extra).sort("key")
+    keys = b["key"]
+    if keys.len():
+        at = keys.search_sorted(a["key"], side="left").clip(0, keys.len() - 1)
+        hit = (keys.gather(at) == a["key"]).fill_null(False)
+    else:
+        at, hit = pl.Series([0] * a.height, dtype=pl.UInt32), pl.Series([False] * a.height)
+    del keys
+    looked_up = a.select("row", pl.col("stage").alias("stage_after"), *[pl.col(c).alias(f"{c}_after") for c in extra])
+    looked_up = looked_up.with_columns(
+        hit.alias("in_before"),
+        *[pl.when(hit).then(b[c].gather(at) if b.height else pl.lit(None, dtype=b.schema[c])).alias(c)
+          for c in ("stage", *extra)],
+    )
+    pair = ("stage", "stage_after")
+    groups = looked_up.lazy().group_by("in_before", *pair).agg(
+        pl.len().alias("count"),
+        *[pl.col(c).ne_missing(pl.col(f"{c}_after")).sum().alias(c) for c in extra],
+    ).collect()
+    ids = _stage_ids(pl.concat([groups["stage"], groups["stage_after"]]), rules).select("stage", "id")
+    groups = (groups.join(ids, on="stage", how="left")
+              .join(ids.rename({"stage": "stage_after", "id": "id_after"}), on="stage_after", how="left"))
+    both = groups.filter(pl.col("in_before"))
+    frm, to = pl.col("id").fill_null(EMPTY), pl.col("id_after").fill_null(EMPTY)
+    moves = summarize_moves(both.group_by(frm.alias("from"), to.alias("to")).agg(pl.col("count").sum()), rules)
+    changed = both.filter(pl.col("id").ne_missing(pl.col("id_after")))
+    # The rows of the changed pairs (a few percent of the rows, typically), for the samples.
+    candidates = (
+        looked_up.lazy().filter(pl.col("in_before"))
+        .join(changed.lazy().select(*pair, pl.col("id").alias("from"), pl.col("id_after").alias("to")), on=list(pair))
+        .select(pl.col("from").alias("stage"), pl.col("to").alias("stage_after"), pl.col("row").alias("row_after"))
+        .collect()
+    )
+    common = int(both["count"].sum())
     return DiffResult(
         before_file=before.display, after_file=after.display, rules_file=rules.path,
         key_column=after.resolved["record_id"], stage_column=after.resolved["stage"],
         rows_before=b.height, rows_after=a.height,
-        added=int(joined.select((~in_before).sum()).item()), removed=int(joined.select((~in_after).sum()).item()),
-        common=both.height, changed=changed.height, totals=moves.totals, stages=moves.stages,
-        transitions=moves.transitions, samples=samples, column_changes=column_changes,
+        added=a.height - common, removed=b.height - common,
+        common=common, changed=int(changed["count"].sum()), totals=moves.totals, stages=moves.stages,
+        transitions=moves.transitions, samples=_samples(candidates, after, rules, rule_header),
+        column_changes={c: int(both[f"col:{c}"].sum()) for c in columns},
         rule_column=rule_header,
     )
 
 
-def _samples(changed: pl.DataFrame, after: Source, rules: Rules, has_rule: bool) -> tuple[dict[str, Any], ...]:
-    changed = changed.with_columns(pl.col("stage", "stage_after").cast(pl.String))
+def _samples(changed: pl.DataFrame, after: Source, rules: Rules, rule_header: str | None) -> tuple[dict[str, Any], ...]:
+    """`changed`: stage, stage_after (ids, null for none) and row_after: the first rows of each move."""
     picked = (
         changed.sort("row_after")
         .group_by("stage", "stage_after", maintain_order=True).head(SAMPLES_PER_TRANSITION)
@@ -156,20 +205,21 @@ def _samples(changed: pl.DataFrame, after: Source, rules: Rules, has_rule: bool)
     rows = sorted(picked.iter_rows(named=True), key=lambda r: (sample_order(r["stage"], r["stage_after"], rules), r["row_after"]))[:MAX_SAMPLES]
     if not rows:
         return ()
-    # Ids, names and emails only for the few sampled rows: one more pass over AFTER, by row number.
+    # Ids, names, emails and rules only for the few sampled rows: one more pass over AFTER, by row number.
     wanted = [r["row_after"] for r in rows]
+    rule = [pl.col(rule_header).cast(pl.String).alias("rule")] if rule_header else [pl.lit(None, dtype=pl.String).alias("rule")]
     found = after.rows_at(wanted, after.text("record_id").alias("key"),
-                          *[after.text(n).alias(n) for n in ("first_name", "last_name", "email")])
+                          *[after.text(n).alias(n) for n in ("first_name", "last_name", "email")], *rule)
     people = {}
     for row in found.iter_rows(named=True):
         name = " ".join(v for v in (row["first_name"], row["last_name"]) if v)
-        people[row["row"]] = (row["key"], name or None, row["email"])
+        people[row["row"]] = (row["key"], name or None, row["email"], row["rule"])
     return tuple(
         {
-            "row": r["row_after"] + 2, "record_id": people.get(r["row_after"], (None,) * 3)[0],
-            "name": people.get(r["row_after"], (None,) * 3)[1], "email": people.get(r["row_after"], (None,) * 3)[2],
+            "row": r["row_after"] + 2, "record_id": people.get(r["row_after"], (None,) * 4)[0],
+            "name": people.get(r["row_after"], (None,) * 4)[1], "email": people.get(r["row_after"], (None,) * 4)[2],
             "from": r["stage"] or EMPTY, "to": r["stage_after"] or EMPTY,
-            "rule": str(r["rule"]) if has_rule and r.get("rule") is not None else None,
+            "rule": people.get(r["row_after"], (None,) * 4)[3],
         }
         for r in rows
     )

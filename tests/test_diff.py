@@ -136,3 +136,41 @@ def test_diff_of_classify_output_shows_its_rules(examples: Path) -> None:
                                        "--consent", examples / "consent.csv", "-o", examples / "again.csv", "-f", "json").stdout
     # diff of input vs output agrees with what classify reported.
     assert json.loads(classify_json)["transitions"] == data["transitions"]
+
+
+@pytest.mark.parametrize("before_ids,after_ids,matched", [
+    # Plain numbers are compared as numbers, but an id written another way is another id.
+    (["00123", "7"], ["123", "7"], 1),
+    (["+123", "7"], ["123", "7"], 1),
+    # Stray spaces are not part of an id (text comparison, trimmed), in either file.
+    ([" 123", "7"], ["123", " 7 "], 2),
+    # Ids that are not numbers at all (Salesforce), and a mix of both.
+    (["003A0000015ZQaAAM", "42"], ["42", "003A0000015ZQaAAM"], 2),
+])
+def test_ids_match_as_written(tmp_path: Path, before_ids, after_ids, matched) -> None:
+    before = export(tmp_path / "before.csv", [(i, "lead") for i in before_ids])
+    after = export(tmp_path / "after.csv", [(i, "customer") for i in after_ids])
+    summary = json.loads(invoke_assert_code(OK, "diff", before, after, "--format", "json").stdout)["summary"]
+    assert (summary["common"], summary["promotions"]) == (matched, matched)
+    assert (summary["added"], summary["removed"]) == (2 - matched, 2 - matched)
+
+
+def test_empty_before_file_counts_everyone_as_added(tmp_path: Path) -> None:
+    before = write_csv(tmp_path / "before.csv", CONTACT_HEADERS, [])
+    after = export(tmp_path / "after.csv", [("1", "lead"), ("2", "customer")])
+    summary = json.loads(invoke_assert_code(OK, "diff", before, after, "--format", "json").stdout)["summary"]
+    assert (summary["rows_before"], summary["added"], summary["common"], summary["removed"]) == (0, 2, 0, 0)
+
+
+def test_samples_are_the_first_rows_of_each_move(tmp_path: Path) -> None:
+    ids = [str(i) for i in range(1, 41)]
+    before = export(tmp_path / "before.csv", [(i, "lead") for i in ids])
+    # After, in another order: every contact promoted to customer (two spellings) or demoted to other.
+    rows = [(i, "Customer" if int(i) % 3 else "customer") for i in reversed(ids[:30])] + [(i, "other") for i in ids[30:]]
+    after = export(tmp_path / "after.csv", rows)
+    data = json.loads(invoke_assert_code(OK, "diff", before, after, "--format", "json").stdout)
+    by_move = {}
+    for sample in data["samples"]:
+        by_move.setdefault((sample["from"], sample["to"]), []).append(sample["row"])
+    # The first two rows of the after file of each move, whatever the spelling.
+    assert by_move == {("lead", "customer"): [2, 3], ("lead", "other"): [32, 33]}
