@@ -9,7 +9,7 @@ from typing import Any
 import polars as pl
 
 from .errors import InputError
-from .facts import stage_id, unknown_spelling
+from .facts import plain_number, stage_id, unknown_spelling
 from .moves import EMPTY, sample_order, summarize_moves
 from .problems import LISTED, missing_ids, repeated_ids, unknown_stages, with_rows
 from .rules import ColumnSpec, Rules
@@ -82,10 +82,9 @@ def _project(source: Source, extra: list[str], rule_header: str | None, integer:
     exprs = [pl.col(source.resolved["stage"]).cast(pl.String).cast(pl.Categorical).alias("stage")]
     if integer:
         raw = pl.col(source.resolved["record_id"]).cast(pl.String)
-        parsed = raw.str.to_integer(strict=False)
-        # Parsed, and written as that number is (no sign, no leading zero, no spaces): 0123 is not 123.
-        odd = parsed.is_null() | raw.str.starts_with("0") | raw.str.starts_with("+") | raw.str.starts_with("-")
-        exprs += [parsed.alias("key"), (raw.is_not_null() & odd).alias("bad")]
+        # Only ids written as plain numbers (no sign, leading zero or spaces): 0123 is not 123.
+        number = plain_number(raw)
+        exprs += [number.alias("key"), (raw.is_not_null() & number.is_null()).alias("bad")]
     else:
         exprs.append(source.text("record_id").alias("key"))
     if rule_header:

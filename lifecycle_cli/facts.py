@@ -150,6 +150,14 @@ def unreadable_values(frame: pl.LazyFrame, source: Source, rules: Rules) -> pl.L
 CANONICAL_ID = r"^[1-9][0-9]{0,17}$"
 
 
+def plain_number(text: pl.Expr) -> pl.Expr:
+    """An id as an integer where it is written as CANONICAL_ID says (digits only, no leading zero, at
+    most 18 of them), else null. On a column as read, parsing and looking at the first character is
+    cheaper than the regex (on an expression, which it evaluates three times, it is not)."""
+    parsed = text.str.to_integer(strict=False)
+    return pl.when((parsed > 0) & (parsed < 10**18) & ~text.str.starts_with("0") & ~text.str.starts_with("+")).then(parsed)
+
+
 def all_canonical(keys: pl.Series) -> bool:
     """True when every id (ignoring blanks) is a plain number, so it can be joined as an integer."""
     keys = keys.drop_nulls()
@@ -191,7 +199,6 @@ def read_contact_ids(contacts: Source, *, email: bool, deal_ids: bool, account: 
     """`account`: the contacts' account column to read as well (for deals linked by account).
     `keep`: columns (logical names) to carry along unchanged, as KEPT + name, so that the
     decision needs no second read of the file (`kept_columns` gives them as a Source)."""
-    text = contacts.text("record_id")
     extra = []
     if account is not None and contacts.has(account):
         extra.append(account_key(contacts.text(account)).alias(ACCOUNT))
@@ -200,10 +207,20 @@ def read_contact_ids(contacts: Source, *, email: bool, deal_ids: bool, account: 
     if deal_ids and contacts.has("deal_ids"):
         extra.append(contacts.text("deal_ids").alias("deal_ids"))
     kept = [pl.col(contacts.resolved[name]).alias(KEPT + name) for name in keep if contacts.has(name)]
-    frame = contacts.frame.with_row_index(ROW).select(ROW, text.alias(KEY), *extra, *kept).collect()
-    integer = all_canonical(frame[KEY])
-    if integer:
-        frame = frame.with_columns(pl.col(KEY).str.to_integer())
+    # Ids are read as plain numbers first, as HubSpot's are: no id is then held as text. Any other
+    # id (text, spaces around it, a leading zero) and the ids are read again, as text.
+    raw = pl.col(contacts.resolved["record_id"]).cast(pl.String)
+    number = plain_number(raw)
+    frame = contacts.frame.with_row_index(ROW).select(
+        ROW, number.alias(KEY), (raw.is_not_null() & number.is_null()).alias("__lc_other_id"), *extra, *kept
+    ).collect()
+    other = frame["__lc_other_id"].any()
+    frame = frame.drop("__lc_other_id")
+    if not other and frame[KEY].null_count() < frame.height:
+        return ContactIds(frame, True)
+    text = contacts.frame.select(contacts.text("record_id").alias(KEY)).collect().to_series()
+    integer = all_canonical(text)
+    frame = frame.with_columns(text.str.to_integer() if integer else text)
     return ContactIds(frame, integer)
 
 
