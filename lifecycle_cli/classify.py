@@ -13,12 +13,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
-import polars.selectors as cs
 
 from .errors import InputError
 from .facts import (
-    FUTURE_EVENTS, FUTURE_ROWS, KEPT, KEY, ROW, ContactIds, consent_facts, deal_facts, parse_bool, parse_datetime,
-    kept_columns, read_contact_ids, stage_id, unknown_spelling,
+    FUTURE_EVENTS, FUTURE_ROWS, KEY, ROW, ContactIds, consent_facts, deal_facts, parse_bool, parse_datetime,
+    read_contact_ids, stage_id, unknown_spelling,
 )
 from .moves import EMPTY, sample_order, summarize_moves
 from .progress import StepCallback, no_progress
@@ -116,16 +115,9 @@ class Classification:
     contact_stages: pl.DataFrame | None = None
 
 
-def _decision_inputs(rules: Rules) -> tuple[str, ...]:
-    """The contact columns the decision reads (logical names): every column a condition or fact
-    reads, the email (its domain) and the stage."""
-    return tuple(sorted(rules.referenced_columns() | set(DERIVED_INPUTS) | {"email", "stage"}))
-
-
-def _typed_contacts(contacts: Source, rules: Rules) -> pl.LazyFrame:
+def _typed_contacts(contacts: Source, rules: Rules, ids: ContactIds) -> pl.LazyFrame:
     """Row number, key, current stage and every column a condition or fact reads, typed.
 
-    `contacts`: the columns the ids' pass kept (`kept_columns`), with ROW and KEY.
     A column the file lacks is a typed NULL here: `logic.known` says where that leaves a
     condition undecided, and wherever it is decided, NULL gives the right value.
     """
@@ -153,7 +145,9 @@ def _typed_contacts(contacts: Source, rules: Rules) -> pl.LazyFrame:
         email.str.split("@").list.last().str.strip_chars().str.to_lowercase()
     )
     raw = contacts.raw("stage")  # null everywhere when the file has no stage column (it is optional)
-    return contacts.frame.select(
+    # The keys were computed in pass 1, in file order: set them beside the rows instead of again.
+    rows = pl.concat([contacts.frame, ids.frame.lazy().select(KEY)], how="horizontal")
+    return rows.with_row_index(ROW).select(
         ROW,
         KEY,
         *typed,
@@ -392,8 +386,7 @@ def _classify(contacts, deals, consent, rules, stage_format, output_file, checke
     # Step 1, facts: the record ids (once), facts per contact, link counts, unreadable values, repeated ids.
     ids = read_contact_ids(contacts, email=consent is not None or (deals is not None and deals.has("contact_email")),
                            deal_ids=deals is not None,
-                           account=rules.deals_by_account[1] if deals is not None and rules.deals_by_account else None,
-                           keep=_decision_inputs(rules))
+                           account=rules.deals_by_account[1] if deals is not None and rules.deals_by_account else None)
     id_frame = ids.frame.lazy()
     repeated = id_frame.filter(pl.col(KEY).is_not_null()).group_by(KEY).agg(pl.len().alias("n"), pl.col(ROW).min().alias("first")).filter(pl.col("n") > 1)
     no_ids = id_frame.filter(pl.col(KEY).is_null()).select(pl.len().alias("n"), pl.col(ROW).head(LISTED).implode().alias("rows"))
@@ -436,16 +429,15 @@ def _classify(contacts, deals, consent, rules, stage_format, output_file, checke
     for src in (deals, consent):
         if src is not None:
             check_links(found, src, links, ids, contacts, rules.columns[src.role], rules.deals_by_account)
-    # Emails and deal ids were only needed for the facts: free them before the decision.
-    ids = ContactIds(ids.frame.select(ROW, KEY, cs.starts_with(KEPT)), ids.integer)
+    # Emails and deal ids were only needed for the facts: free them before the decision pass.
+    ids = ContactIds(ids.frame.select(ROW, KEY), ids.integer)
 
     # Step 2, decide: every contact's decision, as a narrow table.
     progress("deciding every contact's stage")
     available = availability(set(rules.columns["contacts"]), set(contacts.resolved),
                              set(deals.resolved) if deals else None, set(consent.resolved) if consent else None,
                              "double_opt_in" in rules.columns["consent"])
-    frame = _with_facts(_typed_contacts(kept_columns(contacts, ids), rules), got.get("deals_facts"),
-                        got.get("consent_facts"), rules)
+    frame = _with_facts(_typed_contacts(contacts, rules, ids), got.get("deals_facts"), got.get("consent_facts"), rules)
     frame = _decide(frame, rules, available)
     stage_ids = pl.Enum([s.id for s in rules.stages])
     rule_ids = pl.Enum(list(dict.fromkeys([r.id for r in rules.rules] + [rules.sticky_rule_id, rules.unknown_rule_id])))

@@ -15,11 +15,10 @@ from typing import Any
 import polars as pl
 from sqlglot import exp
 
-from .classify import CUR, FACT, NEW, RULE, _decide, _decision_inputs, _typed_contacts, _with_facts
+from .classify import CUR, FACT, NEW, RULE, _decide, _typed_contacts, _with_facts
 from .errors import InputError
 from .facts import (
-    ACCOUNT, KEY, ROW, account_key, consent_facts, deal_facts, deal_links, deal_outcome, kept_columns, lowered,
-    read_contact_ids,
+    ACCOUNT, KEY, ROW, account_key, consent_facts, deal_facts, deal_links, deal_outcome, lowered, read_contact_ids,
     split_ids,
 )
 from .logic import DEAL_FACTS, availability, inputs_of, known
@@ -35,7 +34,7 @@ def explain(contacts: Source, deals: Source | None, consent: Source | None, rule
     if not matches:
         raise InputError(f"{contacts.display}: no contact has the record id '{wanted}' in column '{id_header}'")
     one = replace(contacts, frame=contacts.frame.with_row_index(ROW).filter(pl.col(ROW) == matches[0]).drop(ROW))
-    ids = read_contact_ids(one, email=True, deal_ids=deals is not None, keep=_decision_inputs(rules))
+    ids = read_contact_ids(one, email=True, deal_ids=deals is not None)
     facts_of = {}
     for src, compute in ((deals, deal_facts), (consent, consent_facts)):
         if src is not None:
@@ -55,7 +54,7 @@ def explain(contacts: Source, deals: Source | None, consent: Source | None, rule
     available = availability(set(rules.columns["contacts"]), set(one.resolved),
                              set(deals.resolved) if deals else None, set(consent.resolved) if consent else None,
                              "double_opt_in" in rules.columns["consent"])
-    frame = _with_facts(_typed_contacts(kept_columns(one, ids), rules), facts_of.get("deals"), facts_of.get("consent"), rules)
+    frame = _with_facts(_typed_contacts(one, rules, ids), facts_of.get("deals"), facts_of.get("consent"), rules)
     row = frame.collect()
     decided = _decide(row.lazy(), rules, available).collect().row(0, named=True)
     col = lambda name: pl.col(FACT + name)  # noqa: E731

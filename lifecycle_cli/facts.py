@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import cached_property
 
@@ -190,15 +190,8 @@ class ContactIds:
         return key.is_in(self._known).fill_null(False)
 
 
-#: Prefix of the contact columns read along with the ids (`read_contact_ids(keep=...)`), as the file has them.
-KEPT = "__lc_in_"
-
-
-def read_contact_ids(contacts: Source, *, email: bool, deal_ids: bool, account: str | None = None,
-                     keep: tuple[str, ...] = ()) -> ContactIds:
-    """`account`: the contacts' account column to read as well (for deals linked by account).
-    `keep`: columns (logical names) to carry along unchanged, as KEPT + name, so that the
-    decision needs no second read of the file (`kept_columns` gives them as a Source)."""
+def read_contact_ids(contacts: Source, *, email: bool, deal_ids: bool, account: str | None = None) -> ContactIds:
+    """`account`: the contacts' account column to read as well (for deals linked by account)."""
     extra = []
     if account is not None and contacts.has(account):
         extra.append(account_key(contacts.text(account)).alias(ACCOUNT))
@@ -206,13 +199,12 @@ def read_contact_ids(contacts: Source, *, email: bool, deal_ids: bool, account: 
         extra.append(lowered(contacts.text("email")).alias("email"))
     if deal_ids and contacts.has("deal_ids"):
         extra.append(contacts.text("deal_ids").alias("deal_ids"))
-    kept = [pl.col(contacts.resolved[name]).alias(KEPT + name) for name in keep if contacts.has(name)]
     # Ids are read as plain numbers first, as HubSpot's are: no id is then held as text. Any other
     # id (text, spaces around it, a leading zero) and the ids are read again, as text.
     raw = pl.col(contacts.resolved["record_id"]).cast(pl.String)
     number = plain_number(raw)
     frame = contacts.frame.with_row_index(ROW).select(
-        ROW, number.alias(KEY), (raw.is_not_null() & number.is_null()).alias("__lc_other_id"), *extra, *kept
+        ROW, number.alias(KEY), (raw.is_not_null() & number.is_null()).alias("__lc_other_id"), *extra
     ).collect()
     other = frame["__lc_other_id"].any()
     frame = frame.drop("__lc_other_id")
@@ -222,13 +214,6 @@ def read_contact_ids(contacts: Source, *, email: bool, deal_ids: bool, account: 
     integer = all_canonical(text)
     frame = frame.with_columns(text.str.to_integer() if integer else text)
     return ContactIds(frame, integer)
-
-
-def kept_columns(contacts: Source, ids: ContactIds) -> Source:
-    """The contacts as `read_contact_ids(keep=...)` kept them, in memory: ROW, KEY and the kept columns,
-    read through the same `raw`/`text` accessors (a column not kept reads as missing)."""
-    resolved = {name[len(KEPT):]: name for name in ids.frame.columns if name.startswith(KEPT)}
-    return replace(contacts, frame=ids.frame.lazy(), resolved=resolved)
 
 
 ACCOUNT = "__lc_account"  #: a contact's or deal's account id, as compared (see `account_key`)
