@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import polars as pl
@@ -246,3 +249,20 @@ def report_hash(path: Path) -> str:
     import hashlib
 
     return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+
+
+@pytest.mark.parametrize("preset,expected", [(None, "dirty_decay_ms:10000,muzzy_decay_ms:10000"), ("narenas:2", "narenas:2")])
+def test_allocator_setting_is_made_before_polars_loads_and_a_users_own_wins(preset, expected) -> None:
+    # jemalloc reads its settings once, when Polars is loaded: main() must set them before that.
+    code = ("import os, sys\n"
+            "from lifecycle_cli.cli import main\n"
+            "assert 'polars' not in sys.modules\n"
+            "sys.argv = ['lifecycle', '--version']\n"
+            "try:\n    main()\nexcept SystemExit:\n    pass\n"
+            "print(os.environ.get('_RJEM_MALLOC_CONF'))\n")
+    env = {k: v for k, v in os.environ.items() if k != "_RJEM_MALLOC_CONF"}
+    if preset is not None:
+        env["_RJEM_MALLOC_CONF"] = preset
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == expected
