@@ -251,7 +251,16 @@ def report_hash(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
 
 
-@pytest.mark.parametrize("preset,expected", [(None, "dirty_decay_ms:10000,muzzy_decay_ms:10000"), ("narenas:2", "narenas:2")])
+OURS = "dirty_decay_ms:10000,muzzy_decay_ms:10000"
+
+
+@pytest.mark.parametrize("preset,expected", [
+    (None, OURS),
+    ("narenas:2", "narenas:2"),  # the user's own
+    # What `import polars` set in a parent process that started lifecycle: not the user's choice.
+    ("dirty_decay_ms:500,muzzy_decay_ms:1000", OURS),
+    ("dirty_decay_ms:500,muzzy_decay_ms:1000,narenas:2", "dirty_decay_ms:500,muzzy_decay_ms:1000,narenas:2"),
+])
 def test_allocator_setting_is_made_before_polars_loads_and_a_users_own_wins(preset, expected) -> None:
     # jemalloc reads its settings once, when Polars is loaded: main() must set them before that.
     code = ("import os, sys\n"
