@@ -857,17 +857,20 @@ def init(
 
 
 #: Polars' allocator (jemalloc, on Linux) hands freed memory back to the system within a second;
-#: the next step then takes it again, page by page. A run is short, so freed memory is kept for ten
-#: seconds instead: at 1M contacts about 7% less time (a third less time in the kernel) for about
-#: 15% more peak memory (benchmarks/README.md). A value the user set is left as it is.
+#: classify's next step then takes it again, page by page. A run is short, so freed memory is kept
+#: for ten seconds instead: about 7% less time at 1M contacts (a third less time in the kernel) for
+#: 15-25% more peak memory (benchmarks/README.md). Not for diff, which frees little: the same time,
+#: 3-7% more memory. A value the user set is left as it is.
 ALLOCATOR = ("_RJEM_MALLOC_CONF", "dirty_decay_ms:10000,muzzy_decay_ms:10000")
 #: What `import polars` sets when nothing is: a run started by a Python program that uses Polars
 #: inherits it, and that is not a choice of the user's.
 POLARS_ALLOCATOR = "dirty_decay_ms:500,muzzy_decay_ms:1000"
 
 
-def _set_allocator() -> None:
-    """Before Polars is loaded (the allocator reads its settings once)."""
+def _set_allocator(argv: list[str]) -> None:
+    """For classify, before Polars is loaded (the allocator reads its settings once)."""
+    if argv[1:2] != ["classify"]:
+        return
     name, ours = ALLOCATOR
     current = os.environ.get(name)
     if current is None or current.removeprefix(POLARS_ALLOCATOR).removeprefix(",thp:always,metadata_thp:always") == "":
@@ -877,7 +880,7 @@ def _set_allocator() -> None:
 def main() -> None:
     from .streams import guard_standard_streams
 
-    _set_allocator()
+    _set_allocator(sys.argv)
     guard_standard_streams()
     try:
         app(prog_name="lifecycle")

@@ -254,6 +254,7 @@ def report_hash(path: Path) -> str:
 OURS = "dirty_decay_ms:10000,muzzy_decay_ms:10000"
 
 
+@pytest.mark.parametrize("command", ["classify", "diff"])
 @pytest.mark.parametrize("preset,expected", [
     (None, OURS),
     ("narenas:2", "narenas:2"),  # the user's own
@@ -261,12 +262,15 @@ OURS = "dirty_decay_ms:10000,muzzy_decay_ms:10000"
     ("dirty_decay_ms:500,muzzy_decay_ms:1000", OURS),
     ("dirty_decay_ms:500,muzzy_decay_ms:1000,narenas:2", "dirty_decay_ms:500,muzzy_decay_ms:1000,narenas:2"),
 ])
-def test_allocator_setting_is_made_before_polars_loads_and_a_users_own_wins(preset, expected) -> None:
+def test_allocator_setting_is_made_before_polars_loads_and_a_users_own_wins(command, preset, expected) -> None:
     # jemalloc reads its settings once, when Polars is loaded: main() must set them before that.
-    code = ("import os, sys\n"
+    # Only classify gains from it; diff keeps whatever was there.
+    if command == "diff":
+        expected = preset
+    code = (f"import os, sys\ncommand = {command!r}\n"
             "from lifecycle_cli.cli import main\n"
             "assert 'polars' not in sys.modules\n"
-            "sys.argv = ['lifecycle', '--version']\n"
+            "sys.argv = ['lifecycle', command, '--help']\n"
             "try:\n    main()\nexcept SystemExit:\n    pass\n"
             "print(os.environ.get('_RJEM_MALLOC_CONF'))\n")
     env = {k: v for k, v in os.environ.items() if k != "_RJEM_MALLOC_CONF"}
@@ -274,4 +278,4 @@ def test_allocator_setting_is_made_before_polars_loads_and_a_users_own_wins(pres
         env["_RJEM_MALLOC_CONF"] = preset
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines()[-1] == expected
+    assert done.stdout.splitlines()[-1] == str(expected)
