@@ -178,7 +178,8 @@ def diff(before: Source, after: Source, rules: Rules, *, columns: tuple[str, ...
     # The rows of the changed pairs (a few percent of the rows, typically), for the samples.
     candidates = (
         looked_up.lazy().filter(pl.col("in_before"))
-        .join(changed.lazy().select(*pair, pl.col("id").alias("from"), pl.col("id_after").alias("to")), on=list(pair))
+        .join(changed.lazy().select(*pair, pl.col("id").alias("from"), pl.col("id_after").alias("to")),
+              on=list(pair), nulls_equal=True)  # a blank stage on either side is a move too
         .select(pl.col("from").alias("stage"), pl.col("to").alias("stage_after"), pl.col("row").alias("row_after"))
         .collect()
     )

@@ -174,3 +174,12 @@ def test_samples_are_the_first_rows_of_each_move(tmp_path: Path) -> None:
         by_move.setdefault((sample["from"], sample["to"]), []).append(sample["row"])
     # The first two rows of the after file of each move, whatever the spelling.
     assert by_move == {("lead", "customer"): [2, 3], ("lead", "other"): [32, 33]}
+
+
+def test_samples_include_cleared_and_newly_staged_contacts(tmp_path: Path) -> None:
+    before = export(tmp_path / "before.csv", [("1", "lead"), ("2", ""), ("3", "lead"), ("4", "customer")])
+    after = export(tmp_path / "after.csv", [("1", ""), ("2", "Lead"), ("3", "lead"), ("4", "lead")])
+    data = json.loads(invoke_assert_code(OK, "diff", before, after, "--format", "json").stdout)
+    assert (data["summary"]["cleared"], data["summary"]["newly_staged"], data["summary"]["demotions"]) == (1, 1, 1)
+    moves = {(s["record_id"], s["from"], s["to"]) for s in data["samples"]}
+    assert moves == {("1", "lead", "(empty)"), ("2", "(empty)", "lead"), ("4", "customer", "lead")}
