@@ -406,7 +406,7 @@ def consent_facts(consent: Source, ids: ContactIds, rules: Rules) -> tuple[pl.La
             *every_field(consent, ("contact_id", "email", "subscription_type", "status", "double_opt_in", "timestamp")),
         )
         .with_columns(ids.is_known(pl.col("cid")).alias("id_known"))
-        .with_columns(pl.when(~pl.col("id_known")).then(lowered(pl.col("email"))).alias("email"))
+        .with_columns(pl.when(~pl.col("id_known")).then(pl.col("email")).alias("email"))
         .collect()
     )
     if consent.has("timestamp"):
@@ -420,6 +420,7 @@ def consent_facts(consent: Source, ids: ContactIds, rules: Rules) -> tuple[pl.La
     # Two contacts may share an email: the event then counts for both (and once for each).
     by_email = (
         events.lazy().filter(~pl.col("id_known") & pl.col("email").is_not_null())
+        .with_columns(lowered(pl.col("email")))  # only these emails are compared: lower-cased here, not all
         .join(emails, on="email", how="inner")
         .select(ROW, pl.col("email_key").alias(KEY), *cols)
         .unique(subset=[ROW, KEY])
