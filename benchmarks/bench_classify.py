@@ -202,12 +202,13 @@ def main() -> int:
         print(f"{tool:<14}{'failed':>10}")
     if base and "duckdb" in results:
         d = results["duckdb"]
-        print(f"lifecycle vs DuckDB: {base[0] / d[0]:.2f}x its time (target <= 0.9 at 10M), "
-              f"{base[1] / d[1]:.2f}x its peak memory (target <= 1.0 at 10M)")
-    for tool, name in (("duckdb-plain", "the plain DuckDB query"), ("polars-plain", "the plain Polars pipeline")):
+        print(f"lifecycle vs the DuckDB query with every normalisation: {base[0] / d[0]:.2f}x its time, "
+              f"{base[1] / d[1]:.2f}x its peak memory")
+    for tool, name, target in (("duckdb-plain", "the plain DuckDB query", " (targets <= 1.0 at 1M and 10M)"),
+                               ("polars-plain", "the plain Polars pipeline", "")):
         if base and tool in results:
             d = results[tool]
-            print(f"lifecycle vs {name}: {base[0] / d[0]:.2f}x its time, {base[1] / d[1]:.2f}x its peak memory")
+            print(f"lifecycle vs {name}: {base[0] / d[0]:.2f}x its time, {base[1] / d[1]:.2f}x its peak memory{target}")
     if base and "pandas" in results:
         print(f"lifecycle is {results['pandas'][0] / base[0]:.1f}x faster than pandas (target >= 8 at 1M)")
     lifecycle_out = outputs.get("lifecycle")
