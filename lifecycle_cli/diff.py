@@ -94,8 +94,9 @@ def _project(source: Source, extra: list[str], rule_header: str | None, integer:
 
 
 def _read(before: Source, after: Source, extra: list[str], rule_header: str | None) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Both files, one after the other (side by side costs as much time, and twice the reading memory). Plain-number ids are compared as integers: finding
-    repeats and joining are several times cheaper than on text, and no id is held as text."""
+    """Both files, one after the other (side by side costs as much time, and twice the reading
+    memory). Plain-number ids are compared as integers: finding repeats and joining are several
+    times cheaper than on text, and no id is held as text."""
     b = _project(before, extra, None, True).collect()
     a = _project(after, extra, rule_header, True).collect()
     if b["bad"].any() or a["bad"].any():
@@ -126,7 +127,7 @@ def _check(df: pl.DataFrame, source: Source, rules: Rules) -> list[str]:
             .group_by("key").agg(pl.len().alias("n"), pl.col("row").min().alias("first"))
         )
         problems.append(repeated_ids(with_rows(repeated, df, "key", "row"), "key", source.display, header))
-    missing = df.filter(pl.col("key").is_null())["row"] if df["key"].null_count() else pl.Series([], dtype=pl.UInt32)
+    missing = df.filter(pl.col("key").is_null())["row"]
     problems.append(missing_ids(len(missing), missing.head(LISTED).to_list(), source.display, header))
     return [p for p in problems if p]
 
@@ -150,19 +151,15 @@ def diff(before: Source, after: Source, rules: Rules, *, columns: tuple[str, ...
     # most) counts everything; the spellings become stages afterwards.
     extra = [f"col:{c}" for c in columns]
     b = b.select("key", "stage", *extra).sort("key")
-    keys = b["key"]
-    if keys.len():
-        at = keys.search_sorted(a["key"], side="left").clip(0, keys.len() - 1)
-        hit = (keys.gather(at) == a["key"]).fill_null(False)
-    else:
-        at, hit = pl.Series([0] * a.height, dtype=pl.UInt32), pl.Series([False] * a.height)
-    del keys
+    if b.height:
+        at = b["key"].search_sorted(a["key"], side="left").clip(0, b.height - 1)
+        hit = (b["key"].gather(at) == a["key"]).fill_null(False)
+        looked_before = [pl.when(hit).then(b[c].gather(at)).alias(c) for c in ("stage", *extra)]
+    else:  # nothing to look up in
+        hit = pl.Series([False] * a.height, dtype=pl.Boolean)
+        looked_before = [pl.lit(None, dtype=b.schema[c]).alias(c) for c in ("stage", *extra)]
     looked_up = a.select("row", pl.col("stage").alias("stage_after"), *[pl.col(c).alias(f"{c}_after") for c in extra])
-    looked_up = looked_up.with_columns(
-        hit.alias("in_before"),
-        *[pl.when(hit).then(b[c].gather(at) if b.height else pl.lit(None, dtype=b.schema[c])).alias(c)
-          for c in ("stage", *extra)],
-    )
+    looked_up = looked_up.with_columns(hit.alias("in_before"), *looked_before)
     pair = ("stage", "stage_after")
     groups = looked_up.lazy().group_by("in_before", *pair).agg(
         pl.len().alias("count"),
@@ -207,19 +204,16 @@ def _samples(changed: pl.DataFrame, after: Source, rules: Rules, rule_header: st
         return ()
     # Ids, names, emails and rules only for the few sampled rows: one more pass over AFTER, by row number.
     wanted = [r["row_after"] for r in rows]
-    rule = [pl.col(rule_header).cast(pl.String).alias("rule")] if rule_header else [pl.lit(None, dtype=pl.String).alias("rule")]
+    rule = pl.col(rule_header).cast(pl.String) if rule_header else pl.lit(None, dtype=pl.String)
     found = after.rows_at(wanted, after.text("record_id").alias("key"),
-                          *[after.text(n).alias(n) for n in ("first_name", "last_name", "email")], *rule)
+                          *[after.text(n).alias(n) for n in ("first_name", "last_name", "email")], rule.alias("rule"))
     people = {}
     for row in found.iter_rows(named=True):
         name = " ".join(v for v in (row["first_name"], row["last_name"]) if v)
         people[row["row"]] = (row["key"], name or None, row["email"], row["rule"])
-    return tuple(
-        {
-            "row": r["row_after"] + 2, "record_id": people.get(r["row_after"], (None,) * 4)[0],
-            "name": people.get(r["row_after"], (None,) * 4)[1], "email": people.get(r["row_after"], (None,) * 4)[2],
-            "from": r["stage"] or EMPTY, "to": r["stage_after"] or EMPTY,
-            "rule": people.get(r["row_after"], (None,) * 4)[3],
-        }
-        for r in rows
-    )
+    samples = []
+    for r in rows:
+        record_id, name, email, decided_by = people.get(r["row_after"], (None,) * 4)
+        samples.append({"row": r["row_after"] + 2, "record_id": record_id, "name": name, "email": email,
+                        "from": r["stage"] or EMPTY, "to": r["stage_after"] or EMPTY, "rule": decided_by})
+    return tuple(samples)
