@@ -21,7 +21,7 @@ from .facts import (
     ACCOUNT, KEY, ROW, account_key, consent_facts, deal_facts, deal_links, deal_outcome, lowered, read_contact_ids,
     split_ids,
 )
-from .logic import DEAL_FACTS, availability, inputs_of, known
+from .logic import DEAL_FACTS, inputs_of, known
 from .rules import Rules, to_polars_tree
 from .sources import Source
 
@@ -51,16 +51,15 @@ def explain(contacts: Source, deals: Source | None, consent: Source | None, rule
         account = one.frame.select(account_key(one.text(rules.deals_by_account[1]))).collect().item()
         if through is not None and account is not None:
             account_rows = through.filter(pl.col(ACCOUNT) == account)[ROW].to_list()
-    available = availability(set(rules.columns["contacts"]), set(one.resolved),
-                             set(deals.resolved) if deals else None, set(consent.resolved) if consent else None,
-                             "double_opt_in" in rules.columns["consent"])
+    available = rules.availability(set(one.resolved), set(deals.resolved) if deals else None,
+                                   set(consent.resolved) if consent else None)
     frame = _with_facts(_typed_contacts(one, rules, ids), facts_of.get("deals"), facts_of.get("consent"), rules)
     row = frame.collect()
     decided = _decide(row.lazy(), rules, available).collect().row(0, named=True)
     col = lambda name: pl.col(FACT + name)  # noqa: E731
 
     def value(tree: exp.Expression) -> Any:
-        return row.select(to_polars_tree(tree, col, rules.values).alias("v"))["v"][0]
+        return row.select(to_polars_tree(tree, col, rules.compile_values).alias("v"))["v"][0]
 
     def status(tree: exp.Expression) -> str:
         when = known(tree, available)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from sqlglot import exp, parse_one
 
-from .logic import DEAL_FACTS, DERIVED_INPUTS, availability, derived_facts, known
-from .rules import REQUIRED_COLUMNS, Condition, Rules
+from .logic import DEAL_FACTS, DERIVED_INPUTS, derived_facts, known
+from .rules import REQUIRED_COLUMNS, Condition, Rules, stages_at_or_above
 
 #: Dialects that can drop and replace columns of `SELECT *`: without the contacts'
 #: headers the query can only be written for these.
@@ -318,13 +318,13 @@ class _Builder:
         ctes.append(("__lc_facts", f"SELECT f.*, {derived} FROM __lc_leaves AS f"))
 
         # The rule walk (see classify._decide): rule i decides where it is decided and true (step i);
-        # where it is undecided, a contact at its stage keeps it (step n + i).
+        # where it is undecided, a contact at its stage or above it stops there (step n + i).
         available = self.available = self.availability(deals is not None, consent is not None)
         n = len(rules.rules)
         branches = []
         for i, r in enumerate(rules.rules):
             decided = known(r.when.tree, available)
-            at_stage = f"__lc_cur = {_str(r.stage)}"
+            at_stage = f"COALESCE(__lc_cur IN ({', '.join(map(_str, stages_at_or_above(rules, r.stage)))}), FALSE)"
             if decided is True:
                 branches.append(f"WHEN {self.condition(r.when)} THEN {i}")
             elif decided is False:
@@ -338,14 +338,14 @@ class _Builder:
         overrides = [i for i, r in enumerate(rules.rules) if r.overrides_sticky]
         overrides_sql = f"COALESCE(__lc_index IN ({', '.join(map(str, overrides))}), FALSE)" if overrides else "FALSE"
         ctes.append(("__lc_derived", f"""
-            SELECT f.*, {by_index([_str(r.stage) for r in rules.rules])} AS __lc_stage,
+            SELECT f.*, {by_index([_str(r.stage) for r in rules.rules] * 2)} AS __lc_stage,
               {by_index([_str(r.id) for r in rules.rules])} AS __lc_stage_rule,
               NOT {overrides_sql} AS __lc_may_keep_rule,
               CASE WHEN __lc_index >= {n} THEN __lc_index - {n} END AS __lc_unknown_at
             FROM __lc_first AS f"""))
         # A policy may keep the current stage unless the deciding rule overrides it; a sticky stage
         # names the sticky policy even where an undecided rule kept it as well.
-        may_keep = "(__lc_may_keep_rule AND __lc_stage IS DISTINCT FROM __lc_cur)"
+        may_keep = "(__lc_may_keep_rule AND (__lc_unknown_at IS NOT NULL OR __lc_stage IS DISTINCT FROM __lc_cur))"
         sticky = [_str(s.id) for s in rules.stages if s.sticky]
         policy = []
         if sticky:
@@ -353,9 +353,9 @@ class _Builder:
         policy.append(f"WHEN __lc_unknown_at IS NOT NULL THEN {_str(rules.unknown_rule_id)}")
         rule_sql = f"CASE {' '.join(policy)} ELSE __lc_stage_rule END"
         ctes.append(("__lc_ruled", f"SELECT d.*, {rule_sql} AS __lc_rule FROM __lc_derived AS d"))
-        kept = ", ".join(_str(x) for x in (rules.sticky_rule_id, rules.unknown_rule_id))
+        kept = _str(rules.sticky_rule_id)
         ctes.append(("__lc_decided", f"""
-            SELECT r.*, CASE WHEN COALESCE(__lc_rule IN ({kept}), FALSE) THEN __lc_cur ELSE COALESCE(__lc_stage, __lc_cur) END AS __lc_new
+            SELECT r.*, CASE WHEN COALESCE(__lc_rule = {kept}, FALSE) THEN __lc_cur ELSE COALESCE(__lc_stage, __lc_cur) END AS __lc_new
             FROM __lc_ruled AS r"""))
 
         with_sql = ",\n".join(f"{name} AS ({body})" for name, body in ctes)
@@ -551,7 +551,7 @@ class _Builder:
 
     def condition_tree(self, tree: exp.Expression) -> str:
         """A condition tree (a rule's, a derived fact's or logic.known's) as SQL over the fact columns."""
-        values = self.rules.values
+        values = self.rules.compile_values
 
         def bind(node: exp.Expression) -> exp.Expression:
             if isinstance(node, exp.Column):
@@ -568,7 +568,5 @@ class _Builder:
     def availability(self, with_deals: bool, with_consent: bool) -> dict:
         """Which names are decided, as logic.availability works it out for classify."""
         resolved = self.resolved
-        return availability(set(self.rules.columns["contacts"]), set(resolved["contacts"]),
-                            set(resolved["deals"]) if with_deals else None,
-                            set(resolved["consent"]) if with_consent else None,
-                            "double_opt_in" in self.rules.columns["consent"])
+        return self.rules.availability(set(resolved["contacts"]), set(resolved["deals"]) if with_deals else None,
+                                       set(resolved["consent"]) if with_consent else None)
