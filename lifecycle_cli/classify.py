@@ -395,6 +395,10 @@ def _with_companies(run: Classification, companies: Source, contacts: Source, de
 def _classify(contacts, deals, consent, rules, stage_format, output_file, checked_only, on_duplicate,
               progress: StepCallback = no_progress) -> Classification:
     found = Diagnostics()
+    for message in contacts.missing_required:  # reported with every other problem, then the run stops
+        message, _, hint = message.partition("\n  hint: ")
+        found.error("missing-column", message, file=contacts.display, column=rules.columns["contacts"]["stage"].headers[0],
+                    hint=hint or None)
     progress("reading the contacts' record ids")
     # Step 1, facts: the record ids (once), facts per contact, link counts, unreadable values, repeated ids.
     ids = read_contact_ids(contacts, email=consent is not None or (deals is not None and deals.has("contact_email")),

@@ -57,6 +57,8 @@ HUBSPOT_OPEN_DEAL_STAGES = (
     "Appointment Scheduled", "Qualified To Buy", "Presentation Scheduled", "Decision Maker Bought-In",
     "Contract Sent",
 )
+#: The lists that sort a deal's stage into won, lost or open.
+DEAL_STAGE_LISTS = ("won_deal_stages", "lost_deal_stages", "open_deal_stages")
 #: Value lists a rules file may leave out, and what they then hold.
 DEFAULT_VALUES = {"open_deal_stages": HUBSPOT_OPEN_DEAL_STAGES}
 #: The keys of a value list written as a mapping.
@@ -319,6 +321,16 @@ def validate_rules(path: Path, display: str) -> list[dict[str, Any]]:
     if rules is not None:
         for warning in rules.warnings:
             add(warning, "warning")
+    if rules is not None:
+        for lst in rules.lists.values():
+            if lst.unsorted:
+                shown = ", ".join(f"'{v}'" for v in lst.unsorted[:8])
+                more = f", and {len(lst.unsorted) - 8:,} more" if len(lst.unsorted) > 8 else ""
+                where = ("to won_deal_stages, lost_deal_stages or open_deal_stages" if lst.name in DEAL_STAGE_LISTS
+                         else "under `in` or `not_in`")
+                add(f"{doc.where(('values', lst.name, 'sort_these'))}: value list '{lst.name}' has "
+                    f"{len(lst.unsorted):,} value(s) still to sort: {shown}{more}; move each {where} (until "
+                    "then it is unknown: contacts are kept, never moved, on it)", "warning")
     if rules is not None and not builder.problems:  # a broken rule reads nothing: no "unused" noise then
         read = set().union(*(r.when.names for r in rules.rules), *(c.names for r in rules.rules for _, c in r.sets))
         read |= {rules.deals_by_account[1]} if rules.deals_by_account else set()  # read by the deals' account link
