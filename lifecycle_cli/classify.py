@@ -494,7 +494,7 @@ def _classify(contacts, deals, consent, rules, stage_format, output_file, checke
 
     # Step 3, summarize: what the missing files and columns made undecided, and the report.
     progress("summarizing")
-    kept_at = _stopped_at(kept)
+    kept_at = _stopped_at(kept, rules)
     missing = missing_inputs(rules, available, contacts, consent, kept_at, found)
     counted = {key[1:]: frame for key, frame in got.items() if isinstance(key, tuple) and key[0] == "vocabulary"}
     words = vocabulary(found, contacts, rules, tested, counted)
@@ -708,10 +708,11 @@ def _summarize(decisions: pl.DataFrame, contacts: Source, rules: Rules, sources:
     )
 
 
-def _stopped_at(decisions: pl.DataFrame) -> dict[int, tuple[int, int]]:
+def _stopped_at(decisions: pl.DataFrame, rules: Rules) -> dict[int, tuple[int, int]]:
     """By rule index: how many contacts the rule, undecided, kept at their stage, and how many it
-    caught falling from a higher one (the unknown policy decided them)."""
-    counts = (decisions.filter(pl.col(UNKNOWN_AT).is_not_null())
+    caught falling from a higher one (the unknown policy decided them; a sticky stage kept by the
+    sticky policy would have been kept without the unknown, so it does not count)."""
+    counts = (decisions.filter(pl.col(UNKNOWN_AT).is_not_null() & (pl.col(RULE) == rules.unknown_rule_id))
               .group_by(UNKNOWN_AT).agg(pl.col(NEW).eq(pl.col(CUR)).sum().alias("kept"),
                                         pl.col(NEW).ne(pl.col(CUR)).sum().alias("caught")))
     return {int(i): (int(k), int(c)) for i, k, c in counts.iter_rows()}

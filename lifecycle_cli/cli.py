@@ -700,8 +700,8 @@ class ExplainFormat(str, Enum):
     json = "json"
 
 
-@app.command(epilog="\b\nExamples:\n  lifecycle explain contacts.csv 51234567899 --deals deals.csv --consent consent.csv\n"
-                     "  lifecycle explain contacts.csv jo.park@fabrikam.example")
+@app.command(epilog="\b\nExample: lifecycle explain contacts.csv jo.park@fabrikam.example\n"
+                     "Example: lifecycle explain contacts.csv 51234567899 --deals deals.csv --consent consent.csv")
 def explain(
     contacts: Annotated[str, typer.Argument(metavar="CONTACTS", help="Contacts export (CSV or Parquet).")],
     record_id: Annotated[str, typer.Argument(metavar="ID", help="The contact's Record ID, or its email (any case).")],
@@ -810,8 +810,8 @@ def show_rules(
     _run(debug, body)
 
 
-@app.command(epilog="\b\nExamples:\n  lifecycle init --preset hubspot-de\n"
-                     "  lifecycle init --from contacts.csv --deals deals.csv --consent consent.csv")
+@app.command(epilog="\b\nExample: lifecycle init --preset hubspot-de\n"
+                     "Example: lifecycle init --from contacts.csv --deals deals.csv --consent consent.csv")
 def init(
     preset: Annotated[str, typer.Option("--preset", metavar="NAME", help="Which rules to start from: hubspot (default), hubspot-de (German HubSpot) or salesforce.")] = "hubspot",
     force: Annotated[bool, typer.Option("--force", help="Overwrite a rules.yaml (and its test case files) already here.")] = False,

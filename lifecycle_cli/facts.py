@@ -290,31 +290,26 @@ def flag(source: Source, name: str, rules: Rules) -> pl.Expr:
 def deal_outcome_code(deals: Source, rules: Rules) -> pl.Expr:
     """WON, LOST or OPEN for each deal row; null where neither its flags nor its stage say.
 
-    Flags first: won when Is Closed Won / IsWon is true; closed (Is Deal Closed? / IsClosed or
-    Is closed lost true) and not won is lost when the won flag is false or the stage is a lost
-    stage; open when the closed flag is false, or the won and lost flags are both false. Where the
-    flags do not decide, the stage does: a won, lost or open stage (value lists). Any other stage
-    is unknown: classify stops and lists it (a custom pipeline's stage read as "open" would make
-    its contacts Opportunities; read as "lost", it would demote a won customer's colleagues).
+    Won when Is Closed Won / IsWon is true or the stage is a won stage; lost when it is closed
+    (Is Deal Closed? / IsClosed or Is closed lost true, or a lost stage) and known not to be won
+    (the won flag false, the lost flag true, or a lost stage); open when the closed flag is false,
+    the won and lost flags are both false, or the stage is an open stage. An empty cell of a
+    `1`/empty column reads as false. Any other deal is unknown: classify stops and lists it (a
+    custom pipeline's stage read as "open" would make its contacts Opportunities; read as "lost",
+    it would demote a won customer's colleagues).
     """
     v = rules.values
     stage = deals.raw("stage")
     won_flag, lost_flag, closed = (flag(deals, n, rules) for n in ("is_won", "is_lost", "is_closed"))
-    won_stage = in_values(stage, v["won_deal_stages"]).fill_null(False)
-    lost_stage = in_values(stage, v["lost_deal_stages"]).fill_null(False)
-    open_stage = in_values(stage, v["open_deal_stages"]).fill_null(False)
-    not_won = won_flag.eq(False).fill_null(False)
+    won_stage, lost_stage, open_stage = (in_values(stage, v[n]).fill_null(False)
+                                         for n in ("won_deal_stages", "lost_deal_stages", "open_deal_stages"))
+    is_ = lambda e, value: e.eq(value).fill_null(False)  # noqa: E731
     code = lambda c: pl.lit(c, dtype=pl.Int8)  # noqa: E731
     return (
-        pl.when(won_flag.eq(True).fill_null(False)).then(code(WON))
-        .when((closed.eq(True) | lost_flag.eq(True)).fill_null(False)).then(
-            pl.when(not_won | lost_flag.eq(True).fill_null(False) | lost_stage).then(code(LOST))
-            .when(won_stage).then(code(WON))
-        )
-        .when((closed.eq(False) | (won_flag.eq(False) & lost_flag.eq(False))).fill_null(False)).then(code(OPEN))
-        .when(won_stage & ~not_won).then(code(WON))
-        .when(lost_stage).then(code(LOST))
-        .when(open_stage).then(code(OPEN))
+        pl.when(is_(won_flag, True) | won_stage).then(code(WON))
+        .when(is_(closed, True) | is_(lost_flag, True) | lost_stage).then(
+            pl.when(is_(won_flag, False) | is_(lost_flag, True) | lost_stage).then(code(LOST)))
+        .when(is_(closed, False) | (is_(won_flag, False) & is_(lost_flag, False)) | open_stage).then(code(OPEN))
     )
 
 

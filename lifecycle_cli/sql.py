@@ -34,6 +34,8 @@ _DE = (
     "(?: (?P<h>[0-9]{1,2}):(?P<mi>[0-9]{2})(?::(?P<s>[0-9]{2}))?)?$"
 )
 _FORMATS = (_ISO, _US, _DE)
+#: Columns the query does not assume a table has when it is written without the table's headers.
+NOT_ASSUMED = {"deals": ("is_deleted", "pipeline")}
 #: The dialect the query is written in before sqlglot transpiles it.
 TEMPLATE_DIALECT = "duckdb"
 _PARTS = ("y", "mo", "d", "h", "mi", "s", "f", "z", "p")
@@ -130,8 +132,14 @@ def _in_values(sql: str, values: tuple[str, ...]) -> str:
     return f"({_lowered(sql)} IN ({', '.join(_str(v) for v in wanted)}))"
 
 
+def _not_null_id(sql: str) -> str:
+    """The id, or NULL where it is Salesforce's null id (facts.not_null_id)."""
+    return f"(CASE WHEN NOT REGEXP_LIKE({sql}, '^0{{15}}(AAA)?$') THEN {sql} END)"
+
+
 def _account_key(sql: str) -> str:
     """An account id as compared (facts.account_key): an 18-character Salesforce id by its first 15."""
+    sql = _not_null_id(sql)
     return f"(CASE WHEN REGEXP_LIKE({sql}, '^[a-zA-Z0-9]{{18}}$') THEN SUBSTRING({sql}, 1, 15) ELSE {sql} END)"
 
 
@@ -245,7 +253,9 @@ class _Builder:
         """Logical column -> header, as sources.resolve_columns does (first header when unknown)."""
         specs = self.rules.columns[role]
         if role not in self.headers:
-            return {name: spec.headers[0] for name, spec in specs.items()}
+            # Without the table's headers, the columns every rules file gets by default (a Data
+            # Export's IsDeleted, a deal's Pipeline) are not assumed: most tables lack them.
+            return {name: spec.headers[0] for name, spec in specs.items() if name not in NOT_ASSUMED.get(role, ())}
         from .sources import resolve_columns
 
         # The same matching as classify: case, spaces, _ and - ignored, HubSpot's internal names known.
@@ -429,11 +439,29 @@ class _Builder:
         v = self.rules.values
         text = lambda name: self.text("deals", "d", name)  # noqa: E731
         stage = text("stage")
-        won = f"COALESCE({_in_values(stage, v['won_deal_stages'])} OR {self.parse_bool(text('is_won'))}, FALSE)"
-        lost_any = (
-            f"COALESCE({_in_values(stage, v['lost_deal_stages'])} OR {self.parse_bool(text('is_lost'))} "
-            f"OR {self.parse_bool(text('is_closed'))}, FALSE)"
+        flags = ("is_won", "is_lost", "is_closed", "is_deleted")
+        # facts.flag: in a column with true values and no false one (`1`/empty), empty is false.
+        one_empty = ", ".join(
+            f"MAX(CASE WHEN {self.parse_bool(text(n))} THEN 1 ELSE 0 END) = 1 AND "
+            f"MAX(CASE WHEN NOT {self.parse_bool(text(n))} THEN 1 ELSE 0 END) = 0 AS {n}"
+            for n in flags)
+        flag = lambda n: (f"COALESCE({self.parse_bool(text(n))}, CASE WHEN {text(n)} IS NULL AND f.{n} "  # noqa: E731
+                          "THEN FALSE END)")
+        won_flag, lost_flag, closed, is_deleted = (flag(n) for n in flags)
+        won_stage, lost_stage, open_stage = (f"COALESCE({_in_values(stage, v[n])}, FALSE)" for n in
+                                             ("won_deal_stages", "lost_deal_stages", "open_deal_stages"))
+        # facts.deal_outcome_code: 1 won, 2 lost, 0 open, NULL unknown (classify stops on a deal
+        # whose outcome is unknown; here it counts as neither).
+        is_ = lambda e, value: f"COALESCE({e} = {value}, FALSE)"  # noqa: E731
+        outcome = (
+            f"(CASE WHEN {is_(won_flag, 'TRUE')} OR {won_stage} THEN 1"
+            f" WHEN {is_(closed, 'TRUE')} OR {is_(lost_flag, 'TRUE')} OR {lost_stage} THEN"
+            f" (CASE WHEN {is_(won_flag, 'FALSE')} OR {is_(lost_flag, 'TRUE')} OR {lost_stage} THEN 2 END)"
+            f" WHEN {is_(closed, 'FALSE')} OR ({is_(won_flag, 'FALSE')} AND {is_(lost_flag, 'FALSE')})"
+            f" OR {open_stage} THEN 0 END)"
         )
+        won = f"COALESCE({outcome} = 1, FALSE)"
+        lost_any = f"COALESCE({outcome} = 2, FALSE)"
         # A deal row's number only tells rows apart; ordering by every column the facts read
         # makes it deterministic (rows equal in all of them are interchangeable).
         by_account = self.deals_by_account()
@@ -445,12 +473,14 @@ class _Builder:
         ctes = [
             ("__lc_deal_rows", f"""
                 SELECT ROW_NUMBER() OVER (ORDER BY {order}) AS rn, {text('record_id')} AS deal_id,
-                  {won} AS won, NOT {won} AND {lost_any} AS lost, {text('contact_ids')} AS contact_ids,
-                  {account} AS account
-                FROM {self.table(deals)} AS d"""),
+                  {won} AS won, {lost_any} AS lost, {outcome} IS NULL AS unknown,
+                  {text('contact_ids')} AS contact_ids, {account} AS account
+                FROM {self.table(deals)} AS d
+                CROSS JOIN (SELECT {one_empty} FROM {self.table(deals)} AS d) AS f
+                WHERE NOT COALESCE({is_deleted}, FALSE)"""),
             ("__lc_deal_side", f"""
                 SELECT x.rn, k.__lc_key FROM (
-                  SELECT dr.rn, TRIM(u.id) AS id FROM __lc_deal_rows AS dr
+                  SELECT dr.rn, {_not_null_id('TRIM(u.id)')} AS id FROM __lc_deal_rows AS dr
                   CROSS JOIN UNNEST({_split_ids('dr.contact_ids')}) AS u(id)
                 ) AS x JOIN __lc_keys AS k ON k.__lc_key = x.id"""),
         ]
@@ -480,7 +510,7 @@ class _Builder:
         ctes.append(("__lc_deal_facts", """
             SELECT p.__lc_key, COUNT(*) AS deals,
               SUM(CASE WHEN dr.won THEN 1 ELSE 0 END) AS won_deals,
-              SUM(CASE WHEN NOT dr.won AND NOT dr.lost THEN 1 ELSE 0 END) AS open_deals,
+              SUM(CASE WHEN NOT dr.won AND NOT dr.lost AND NOT dr.unknown THEN 1 ELSE 0 END) AS open_deals,
               SUM(CASE WHEN dr.lost THEN 1 ELSE 0 END) AS lost_deals
             FROM __lc_deal_pairs AS p JOIN __lc_deal_rows AS dr ON dr.rn = p.rn
             GROUP BY p.__lc_key"""))
