@@ -182,6 +182,7 @@ def _with_facts(frame: pl.LazyFrame, deals: pl.DataFrame | None, consent: pl.Dat
             # No marketing event for a contact is a fact: no consent, no confirmation.
             pl.col("consent_marketing").fill_null(False).alias(FACT + "consent_marketing"),
             pl.col("consent_double_opt_in").fill_null(False).alias(FACT + "consent_double_opt_in"),
+            pl.col("consent_unknown").fill_null(False).alias(FACT + "consent_unknown"),
         )
     for name, tree in derived_facts(consent is not None).items():
         frame = frame.with_columns(to_polars_tree(tree, col, rules.compile_values).alias(FACT + name))
@@ -422,7 +423,7 @@ def _classify(contacts, deals, consent, rules, stage_format, output_file, checke
     if deals is not None:
         lazies["unknown_deal_stages"] = unknown_deal_stages(deals, rules)
     tested = tested_columns(rules, consent is not None)
-    unknown = unknown_values(contacts, rules, tested)
+    unknown = unknown_values({"contacts": contacts, "consent": consent}, rules, tested)
     lazies.update({("vocabulary", *pair): frame for pair, frame in unknown.items()})
     progress("working out the deal and consent facts", rows=ids.frame.height)
     if checked_only and contacts.format == "csv":
@@ -497,7 +498,7 @@ def _classify(contacts, deals, consent, rules, stage_format, output_file, checke
     kept_at = _stopped_at(kept, rules)
     missing = missing_inputs(rules, available, contacts, consent, kept_at, found)
     counted = {key[1:]: frame for key, frame in got.items() if isinstance(key, tuple) and key[0] == "vocabulary"}
-    words = vocabulary(found, contacts, rules, tested, counted)
+    words = vocabulary(found, {"contacts": contacts, "consent": consent}, rules, tested, counted)
     for warning in rules.warnings:
         found.warn("rules", warning, file=rules.path)
     sources = {"contacts": contacts.display, "deals": deals.display if deals else None, "consent": consent.display if consent else None}

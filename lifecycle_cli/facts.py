@@ -443,6 +443,15 @@ def deal_facts(deals: Source, ids: ContactIds, rules: Rules) -> tuple[pl.LazyFra
     return facts, pl.concat(counts, how="horizontal"), unreadable_values(flags, deals, rules)
 
 
+def unknown_status(consent: Source, rules: Rules) -> pl.Expr:
+    """A consent status that the subscribed_statuses list neither names nor rules out (an open list)."""
+    statuses = rules.lists["subscribed_statuses"]
+    if statuses.closed or not consent.has("status"):
+        return pl.lit(False)
+    status = consent.text("status")
+    return status.is_not_null() & ~in_values(status, statuses.known).fill_null(False)
+
+
 #: Columns of consent_facts' counts that are not link counts: events dated in the future, and
 #: the first FUTURE_LISTED of their 0-based rows.
 FUTURE_EVENTS, FUTURE_ROWS, FUTURE_LISTED = "future_events", "future_event_rows", 10
@@ -466,6 +475,7 @@ def consent_facts(consent: Source, ids: ContactIds, rules: Rules) -> tuple[pl.La
             consent.raw("email").alias("email"),
             (kind.otherwise(None) if kind is not None else pl.lit(None, dtype=pl.Int16)).alias("type"),
             in_values(consent.raw("status"), v["subscribed_statuses"]).fill_null(False).alias("subscribed"),
+            unknown_status(consent, rules).alias("unknown"),
             in_values(consent.raw("double_opt_in"), v["double_opt_in_confirmed"] + v["true_values"]).fill_null(False).alias("doi"),
             (ts := parse_datetime(consent.text("timestamp"), column_sample(consent, "timestamp"))).alias("ts"),
             *([bad_value(consent, "timestamp", ts)] if consent.has("timestamp") else []),
@@ -481,7 +491,7 @@ def consent_facts(consent: Source, ids: ContactIds, rules: Rules) -> tuple[pl.La
     bad = unreadable_values(events.lazy(), consent, rules)
     bad = bad.collect().lazy() if bad is not None else None
     emails = ids.frame.lazy().select(pl.col(KEY).alias("email_key"), "email").drop_nulls()
-    cols = ("type", "subscribed", "doi", "ts")
+    cols = ("type", "subscribed", "doi", "ts", "unknown")
     by_id = events.lazy().filter(pl.col("id_known")).select(ROW, pl.col("cid").alias(KEY), *cols)
     # Two contacts may share an email: the event then counts for both (and once for each).
     by_email = (
@@ -521,10 +531,13 @@ def consent_facts(consent: Source, ids: ContactIds, rules: Rules) -> tuple[pl.La
             (pl.col("confirmed") > pl.col("lapse").fill_null(-1)).fill_null(False).alias("doi"),
         )
     )
+    # A marketing event whose status no list names makes the contact's consent unknown: read as
+    # "not subscribed" it could end a consent (and a double opt-in) that is still current.
+    unknown = found.filter(pl.col("type").is_not_null() & pl.col("unknown")).select(KEY).unique()
     facts = latest.group_by(KEY).agg(
         pl.col("subscribed").any().alias("consent_marketing"),
         pl.col("doi").any().alias("consent_double_opt_in"),
-    )
+    ).join(unknown.with_columns(pl.lit(True).alias("consent_unknown")), on=KEY, how="left")
     counts = found.select(
         pl.lit(total).alias("consent_rows"),
         pl.col(ROW).n_unique().alias("consent_rows_matched"),

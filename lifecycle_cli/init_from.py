@@ -33,13 +33,16 @@ def export_values(rules: Rules, contacts: Source, deals: Source | None, consent:
     """The values of every column the rules test against an open list, that the list does not name."""
     found: list[Found] = []
     tested = tested_columns(rules, consent is not None)
-    frames = unknown_values(contacts, rules, tested)
+    sources = {"contacts": contacts, "consent": consent}
+    frames = unknown_values(sources, rules, tested)
     counted = dict(zip(frames, pl.collect_all(list(frames.values())))) if frames else {}
     for t in tested:
         values = counted.get((t.column, t.list_name))
         if values is None or not values.height:
             continue
-        found.append(Found(t.list_name, f"{contacts.display}, column '{contacts.resolved[t.column]}'",
+        src = sources[t.source]
+        assert src is not None
+        found.append(Found(t.list_name, f"{src.display}, column '{src.resolved[t.column]}'",
                            tuple(values.iter_rows()),
                            f"`in` if it counts for rule(s) {', '.join(t.rules)}, `not_in` if it does not"))
     if deals is not None:
@@ -54,15 +57,6 @@ def export_values(rules: Rules, contacts: Source, deals: Source | None, consent:
                 where += f" (pipelines {', '.join(pipelines)})"
             found.append(Found("open_deal_stages", where, tuple(merged.iter_rows()),
                                "move each under won_deal_stages, lost_deal_stages or open_deal_stages"))
-    if consent is not None and consent.has("status") and not rules.lists["subscribed_statuses"].closed:
-        status = consent.text("status")
-        known = one_of(status, rules.lists["subscribed_statuses"].known)
-        values = (consent.frame.select(status.alias("v"), known.alias("k"))
-                  .filter(pl.col("v").is_not_null() & ~pl.col("k")).group_by("v").len()
-                  .sort(["len", "v"], descending=[True, False]).collect())
-        if values.height:
-            found.append(Found("subscribed_statuses", f"{consent.display}, column '{consent.resolved['status']}'",
-                               tuple(values.iter_rows()), "`in` if it means subscribed, `not_in` if not"))
     return found
 
 

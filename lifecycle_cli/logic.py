@@ -181,9 +181,13 @@ def availability(declared: set[str], contacts: set[str], deals: set[str] | None,
         av.setdefault(name, True)  # not declared: read as empty, which is a fact
     for name in DEAL_FACTS:
         av[name] = deals is not None
-    av["consent_marketing"] = consent is not None
+    # With a consent file, a contact whose marketing events include a status no list names has an
+    # unknown consent (consent_unknown, never NULL): decided everywhere else.
+    from_consent: Known = exp.not_(exp.column("consent_unknown")) if consent is not None else False
+    av["consent_marketing"] = from_consent
     # A rules file without a double opt-in column for consent reads none there: a fact, not unknown.
-    av["consent_double_opt_in"] = consent is not None and ("double_opt_in" in consent or not consent_declares_doi)
+    has_doi = consent is not None and ("double_opt_in" in consent or not consent_declares_doi)
+    av["consent_double_opt_in"] = from_consent if has_doi else False
     av["email_domain"] = "email" in contacts or "email" not in declared
     av["current_stage"] = True
     for name, tree in derived_facts(consent is not None).items():

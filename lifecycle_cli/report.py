@@ -130,7 +130,7 @@ def warning_lines(result: dict[str, Any], severity: str = "warning") -> list[str
             for d in result.get("diagnostics", []) if d["severity"] == severity]
 
 
-VOCABULARY_HEADERS = ["Column", "Value list", "Values no list names (contacts)", "Rules left undecided"]
+VOCABULARY_HEADERS = ["Column", "Value list", "Values no list names (rows)", "Rules left undecided"]
 
 
 def vocabulary_rows(result: dict[str, Any]) -> list[list[str]]:
@@ -140,7 +140,8 @@ def vocabulary_rows(result: dict[str, Any]) -> list[list[str]]:
         values = ", ".join(f"{v['value']} ({v['count']:,})" for v in entry["values"])
         if entry.get("more_values"):
             values += f", and {entry['more_values']:,} more"
-        rows.append([entry["header"], entry["list"], values, ", ".join(entry["rules"])])
+        where = entry["header"] if entry["source"] == "contacts" else f"{entry['header']} ({entry['source']})"
+        rows.append([where, entry["list"], values, ", ".join(entry["rules"])])
     return rows
 
 

@@ -318,7 +318,8 @@ class _Builder:
             ctes += self.consent_ctes(consent)
             joins.append("LEFT JOIN __lc_consent_facts AS cf ON cf.__lc_key = b.__lc_key")
             leaves += ["COALESCE(cf.consent_marketing, FALSE) AS __f_consent_marketing",
-                       "COALESCE(cf.consent_double_opt_in, FALSE) AS __f_consent_double_opt_in"]
+                       "COALESCE(cf.consent_double_opt_in, FALSE) AS __f_consent_double_opt_in",
+                       "COALESCE(cf.consent_unknown, FALSE) AS __f_consent_unknown"]
         ctes.append(("__lc_leaves", f"""
             SELECT b.*, {', '.join(leaves)}, b.__lc_cur AS __f_current_stage
             FROM __lc_base AS b {' '.join(joins)}"""))
@@ -426,7 +427,8 @@ class _Builder:
             "__lc_key", *(f"__f_{n}" for n in [*spec, *(n for n in DERIVED_INPUTS if n not in spec)]),
             "__lc_email", "__f_email_domain", "__lc_raw", "__lc_cur",
             *(f"__f_{c}" for c in (*DEAL_FACTS, "marketing_consent", "double_opt_in", "current_stage")),
-            *(("__f_consent_marketing", "__f_consent_double_opt_in") if self.with_consent else ()),
+            *(("__f_consent_marketing", "__f_consent_double_opt_in", "__f_consent_unknown")
+              if self.with_consent else ()),
             "__lc_index", "__lc_stage", "__lc_stage_rule", "__lc_may_keep_rule", "__lc_unknown_at", "__lc_rule", "__lc_new",
         ]
         replaced = ", ".join(f"{sql} AS {_ident(h)}" for h, sql in updates.items())
@@ -527,6 +529,10 @@ class _Builder:
         v = self.rules.values
         text = lambda name: self.text("consent", "s", name)  # noqa: E731
         doi = text("double_opt_in")
+        statuses = self.rules.lists["subscribed_statuses"]
+        # facts.unknown_status: a status the open list neither names nor rules out.
+        unknown = ("FALSE" if statuses.closed else
+                   f"({text('status')} IS NOT NULL AND NOT COALESCE({_in_values(text('status'), statuses.known)}, FALSE))")
         order = ", ".join(
             f"{text(n)} NULLS FIRST" for n in ("contact_id", "email", "subscription_type", "status", "double_opt_in", "timestamp")
         )
@@ -540,6 +546,7 @@ class _Builder:
                   {_in_values(text('subscription_type'), v['marketing_subscription_types'])} AS marketing,
                   {_lowered(text('subscription_type'))} AS subscription_type,
                   {_in_values(text('status'), v['subscribed_statuses'])} AS subscribed,
+                  {unknown} AS unknown,
                   COALESCE({_in_values(doi, v['double_opt_in_confirmed'])} OR {_in_values(doi, v['true_values'])}, FALSE) AS doi,
                   {text('timestamp')} AS ts_text
                 FROM {self.table(consent)} AS s"""),
@@ -548,12 +555,12 @@ class _Builder:
             # A known Contact ID decides; else every contact with that email.
             ("__lc_matched", """
                 SELECT DISTINCT e.rn, CASE WHEN k.__lc_key IS NOT NULL THEN e.contact_id ELSE m.__lc_key END AS __lc_key,
-                  e.subscription_type, e.subscribed, e.doi, e.ts
+                  e.subscription_type, e.subscribed, e.doi, e.ts, e.unknown
                 FROM __lc_events_ts AS e
                 LEFT JOIN __lc_keys AS k ON k.__lc_key = e.contact_id
                 LEFT JOIN __lc_emails AS m ON m.email = e.email"""),
             ("__lc_latest", """
-                SELECT __lc_key, subscription_type, subscribed, doi,
+                SELECT __lc_key, subscription_type, subscribed, doi, unknown,
                   ROW_NUMBER() OVER (PARTITION BY __lc_key, subscription_type ORDER BY ts DESC NULLS LAST, rn DESC) AS pick
                 FROM __lc_matched WHERE __lc_key IS NOT NULL"""),
             # Per contact and type: the latest event decides consent, and a double opt-in counts
@@ -563,13 +570,15 @@ class _Builder:
                 SELECT __lc_key,
                   MAX(CASE WHEN pick = 1 AND subscribed THEN 1 ELSE 0 END) AS consented,
                   MIN(CASE WHEN doi THEN pick END) AS confirmed,
-                  MIN(CASE WHEN NOT COALESCE(subscribed, FALSE) THEN pick END) AS lapsed
+                  MIN(CASE WHEN NOT COALESCE(subscribed, FALSE) THEN pick END) AS lapsed,
+                  MAX(CASE WHEN unknown THEN 1 ELSE 0 END) AS unknown
                 FROM __lc_latest GROUP BY __lc_key, subscription_type"""),
             ("__lc_consent_facts", """
                 SELECT __lc_key,
                   MAX(consented) = 1 AS consent_marketing,
                   MAX(CASE WHEN confirmed IS NOT NULL AND (lapsed IS NULL OR confirmed < lapsed) THEN 1 ELSE 0 END) = 1
-                    AS consent_double_opt_in
+                    AS consent_double_opt_in,
+                  MAX(unknown) = 1 AS consent_unknown
                 FROM __lc_by_type GROUP BY __lc_key"""),
         ]
 

@@ -26,11 +26,12 @@ LISTED_VALUES = 25
 
 @dataclass(frozen=True)
 class Tested:
-    """A contacts column tested against an open value list, and the rules that read the test."""
+    """A column tested against an open value list, and the rules that read the test."""
 
     column: str
     list_name: str
     rules: tuple[str, ...]
+    source: str = "contacts"
 
 
 def tested_columns(rules: Rules, with_consent: bool) -> list[Tested]:
@@ -51,19 +52,27 @@ def tested_columns(rules: Rules, with_consent: bool) -> list[Tested]:
                 at = found.setdefault((columns.pop(), field.name), [])
                 if rule_id not in at:
                     at.append(rule_id)
-    return [Tested(column, name, tuple(ids)) for (column, name), ids in found.items()]
+    out = [Tested(column, name, tuple(ids)) for (column, name), ids in found.items()]
+    if with_consent and "subscribed_statuses" in rules.open_lists:
+        # The consent file's statuses (facts.unknown_status): they decide marketing consent.
+        readers = dict.fromkeys(r for fact in ("marketing_consent", "double_opt_in")
+                                for r in rules.rules_reading(fact))
+        out.append(Tested("status", "subscribed_statuses", tuple(readers), "consent"))
+    return out
 
 
-def unknown_values(contacts: Source, rules: Rules, tested: list[Tested]) -> dict[tuple[str, str], pl.LazyFrame]:
+def unknown_values(sources: dict[str, Source | None], rules: Rules,
+                   tested: list[Tested]) -> dict[tuple[str, str], pl.LazyFrame]:
     """Per tested pair the export has: its values no list names (trimmed, as written), with counts."""
     out = {}
     for t in tested:
-        if not contacts.has(t.column):
+        src = sources.get(t.source)
+        if src is None or not src.has(t.column):
             continue
-        value = contacts.text(t.column)
+        value = src.text(t.column)
         named = one_of(value, rules.lists[t.list_name].known)
         out[(t.column, t.list_name)] = (
-            contacts.frame.select(value.alias("value"), named.alias("named"))
+            src.frame.select(value.alias("value"), named.alias("named"))
             .filter(pl.col("value").is_not_null() & ~pl.col("named"))
             .group_by("value").agg(pl.len().alias("count"))
             .sort(["count", "value"], descending=[True, False])
@@ -71,7 +80,7 @@ def unknown_values(contacts: Source, rules: Rules, tested: list[Tested]) -> dict
     return out
 
 
-def vocabulary(found: Diagnostics, contacts: Source, rules: Rules, tested: list[Tested],
+def vocabulary(found: Diagnostics, sources: dict[str, Source | None], rules: Rules, tested: list[Tested],
                counted: dict[tuple[str, str], pl.DataFrame]) -> list[dict[str, Any]]:
     """The vocabulary section (one entry per column and list), and a warning for each entry."""
     entries = []
@@ -79,23 +88,26 @@ def vocabulary(found: Diagnostics, contacts: Source, rules: Rules, tested: list[
         values = counted.get((t.column, t.list_name))
         if values is None or not values.height:
             continue
-        header = contacts.resolved[t.column]
+        src = sources[t.source]
+        assert src is not None
+        header = src.resolved[t.column]
+        rows = "contacts" if t.source == "contacts" else "rows"
         total = int(values["count"].sum())
         listed = values.head(LISTED_VALUES)
         entries.append({
-            "source": "contacts", "column": t.column, "header": header, "list": t.list_name,
+            "source": t.source, "column": t.column, "header": header, "list": t.list_name,
             "values": [{"value": v, "count": int(n)} for v, n in listed.iter_rows()],
-            "more_values": values.height - listed.height, "contacts": total, "rules": list(t.rules),
+            "more_values": values.height - listed.height, "rows": total, "rules": list(t.rules),
         })
         shown = ", ".join(f"'{v}' ({n:,})" for v, n in values.head(5).iter_rows())
         more = f", and {values.height - 5:,} more" if values.height > 5 else ""
         found.warn(
             "unknown-value",
-            f"{contacts.display}: column '{header}': {values.height:,} value(s) that the list "
-            f"'{t.list_name}' neither names nor rules out, on {total:,} contacts: {shown}{more}; "
-            f"rule(s) {', '.join(t.rules)} cannot be decided from them, so those contacts were not "
-            "moved on them",
-            file=contacts.display, column=header,
+            f"{src.display}: column '{header}': {values.height:,} value(s) that the list "
+            f"'{t.list_name}' neither names nor rules out, on {total:,} {rows}: {shown}{more}; "
+            f"rule(s) {', '.join(t.rules)} cannot be decided from them, so the contacts they concern "
+            "were not moved on them",
+            file=src.display, column=header,
             hint=f"sort each value under values.{t.list_name}: `in` (it counts) or `not_in` (it does not), "
                  f"or set `closed: true` there if every other value is a no: "
                  + rules.where_to_edit(f"values.{t.list_name}"),
