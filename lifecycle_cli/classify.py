@@ -17,17 +17,17 @@ import polars as pl
 from .errors import InputError
 from .facts import (
     FUTURE_EVENTS, FUTURE_ROWS, KEY, ROW, ContactIds, consent_facts, deal_facts, parse_bool, parse_datetime,
-    read_contact_ids, stage_id, unknown_deal_stages, unknown_spelling,
+    read_contact_ids, stage_id, unknown_spelling,
 )
 from .moves import EMPTY, sample_order, summarize_moves
 from .progress import StepCallback, no_progress
 from .diagnostics import Diagnostics
 from .links import check_links
 from .problems import LISTED, missing_ids, repeated_ids, row_list, unknown_stages, with_rows
-from .logic import DEAL_FACTS, DERIVED_INPUTS, Known, derived_facts, inputs_of, known
-from .rules import Rules, stages_at_or_above, to_polars, to_polars_tree
+from .logic import DEAL_FACTS, DERIVED_INPUTS, Known, derived_facts, inputs_of, known, named
+from .rules import Rules, one_of, to_polars, to_polars_tree
 from .sources import Source, explain_read_error, short_rows
-from .vocabulary import tested_columns, unknown_values, vocabulary
+from .vocabulary import Tested, named_pairs, tested_columns, vocabulary
 
 FACT = "__lc_f_"  #: prefix of the columns conditions read
 CUR = "__lc_current"  #: the stage id read from the file
@@ -38,6 +38,7 @@ OTHER = "__lc_other_type"  #: the Other Type a rule set (null: keep the file's)
 UNKNOWN_AT = "__lc_unknown_at"  #: the index of the undecided rule that kept the stage (null: none did)
 SPELLING = "__lc_spelling"  #: the stage as the file spells it, trimmed
 BAD = "__lc_bad_"  #: prefix of flags for values that do not read as their type
+VOCAB = "__lc_vocab_"  #: prefix of columns holding a value no list names (null elsewhere)
 SAMPLE_ROWS = 10
 
 
@@ -123,7 +124,7 @@ class Classification:
     contact_stages: pl.DataFrame | None = None
 
 
-def _typed_contacts(contacts: Source, rules: Rules, ids: ContactIds) -> pl.LazyFrame:
+def _typed_contacts(contacts: Source, rules: Rules, ids: ContactIds, tested: list[Tested] = ()) -> pl.LazyFrame:
     """Row number, key, current stage and every column a condition or fact reads, typed.
 
     A column the file lacks is a typed NULL here: `logic.known` says where that leaves a
@@ -146,6 +147,19 @@ def _typed_contacts(contacts: Source, rules: Rules, ids: ContactIds) -> pl.LazyF
         typed.append(value.alias(FACT + name))
         if kind in ("bool", "datetime") and contacts.has(name):
             checked.append((contacts.raw(name).str.contains(r"\S") & value.is_null()).alias(BAD + name))
+    # Whether a value is one its open list names (logic.named), once per row: the rules' known()
+    # expressions and the vocabulary both read it.
+    pairs = named_pairs(rules)
+    named_facts = [(pl.col(FACT + col).is_null() | one_of(pl.col(FACT + col), rules.lists[lst].known))
+                   .alias(FACT + named(col, lst)) for col, lst in sorted(pairs)]
+    vocab = []  # the vocabulary: values no list names, kept beside the decisions (mostly null)
+    for t in tested:
+        if t.source == "contacts" and contacts.has(t.column):
+            value = pl.col(FACT + t.column)
+            is_named = (pl.col(FACT + named(t.column, t.list_name)) if (t.column, t.list_name) in pairs
+                        else one_of(value, rules.lists[t.list_name].known))
+            # A flag only: the few values it marks are read again afterwards (see _vocabulary_counts).
+            vocab.append((value.is_not_null() & ~is_named).alias(VOCAB + t.column + "@" + t.list_name))
     # The part after the last @, trimmed and lower-cased (cut out first: cheaper than lowering the
     # whole email; splitting is cheaper than a regex).
     email = contacts.raw("email")
@@ -164,7 +178,7 @@ def _typed_contacts(contacts: Source, rules: Rules, ids: ContactIds) -> pl.LazyF
         (current := stage_id(raw, rules)).alias(CUR),
         unknown_spelling(raw, current).alias(RAW),
         raw.str.strip_chars().alias(SPELLING),
-    ).with_columns(pl.col(CUR).alias(FACT + "current_stage"))
+    ).with_columns(pl.col(CUR).alias(FACT + "current_stage"), *named_facts).with_columns(vocab)
 
 
 def _with_facts(frame: pl.LazyFrame, deals: pl.DataFrame | None, consent: pl.DataFrame | None, rules: Rules) -> pl.LazyFrame:
@@ -209,10 +223,15 @@ def _decide(frame: pl.LazyFrame, rules: Rules, available: dict[str, Known]) -> p
         step = pl.lit(index, dtype=pl.Int32)
         chain = pl.when(cond).then(step) if chain is None else chain.when(cond).then(step)
 
+    # The current stage's rank, once (an undecided rule stops the contacts at its stage or above).
+    ranked = [st for st in rules.stages if st.ranked]
+    frame = frame.with_columns(pl.col(CUR).replace_strict([st.id for st in ranked], [st.rank for st in ranked],
+                                                          default=None, return_dtype=pl.Int16).alias("__lc_rank"))
     for i, rule in enumerate(rules.rules):
         cond = to_polars(rule.when, col, values)
         decided = known(rule.when.tree, available)
-        at_or_above = pl.col(CUR).is_in(stages_at_or_above(rules, rule.stage)).fill_null(False)
+        target = rules.stage(rule.stage)
+        at_or_above = ((pl.col("__lc_rank") >= target.rank) if target.ranked else pl.col(CUR).eq(rule.stage)).fill_null(False)
         if decided is True:
             add(cond, i)
         elif decided is False:
@@ -412,19 +431,17 @@ def _classify(contacts, deals, consent, rules, stage_format, output_file, checke
         pl.len().alias("n"), pl.col(ROW).head(LISTED).implode().alias("rows"))
     lazies: dict[str, pl.LazyFrame] = {"repeated": repeated, "no_ids": no_ids, "rounded": rounded}
     checks = []
+    #: Values no list names (deal stages, consent statuses), found while the facts are worked out.
+    unknown: dict[str, pl.DataFrame] = {}
     for src, facts_of, facts_used in ((deals, deal_facts, DEAL_FACTS),
                                       (consent, consent_facts, ("marketing_consent", "double_opt_in"))):
         if src is None:
             continue
-        lazies[f"{src.role}_facts"], lazies[f"{src.role}_counts"], bad = facts_of(src, ids, rules)
+        lazies[f"{src.role}_facts"], lazies[f"{src.role}_counts"], bad, unknown[src.role] = facts_of(src, ids, rules)
         if bad is not None:
             lazies[f"bad_{src.role}"] = bad
             checks.append((src, facts_used, f"bad_{src.role}"))
-    if deals is not None:
-        lazies["unknown_deal_stages"] = unknown_deal_stages(deals, rules)
     tested = tested_columns(rules, consent is not None)
-    unknown = unknown_values({"contacts": contacts, "consent": consent}, rules, tested)
-    lazies.update({("vocabulary", *pair): frame for pair, frame in unknown.items()})
     progress("working out the deal and consent facts", rows=ids.frame.height)
     if checked_only and contacts.format == "csv":
         # No output pass will parse every field of the contacts: check for broken rows here.
@@ -436,8 +453,8 @@ def _classify(contacts, deals, consent, rules, stage_format, output_file, checke
     if got["repeated"].height and on_duplicate != "keep-first":
         got["repeated"] = with_rows(got["repeated"], ids.frame, KEY, ROW)  # the rows to name in the error
     _id_problems(found, got, contacts, id_header, on_duplicate)
-    if got.get("unknown_deal_stages") is not None and got["unknown_deal_stages"].height:
-        _unknown_deal_stages(found, deals, got["unknown_deal_stages"], rules)
+    if deals is not None and unknown["deals"].height:
+        _unknown_deal_stages(found, deals, unknown["deals"], rules)
     for src, facts_used, key in checks:
         for message in _bad_value_problems(src, got[key], rules, sorted({r for f in facts_used for r in rules.rules_reading(f)})):
             found.error("bad-value", message, file=src.display)
@@ -460,13 +477,15 @@ def _classify(contacts, deals, consent, rules, stage_format, output_file, checke
     # Step 2, decide: every contact's decision, as a narrow table.
     progress("deciding every contact's stage")
     available = rules.availability(set(contacts.resolved), set(deals.resolved) if deals else None,
-                                   set(consent.resolved) if consent else None)
-    frame = _with_facts(_typed_contacts(contacts, rules, ids), got.get("deals_facts"), got.get("consent_facts"), rules)
+                                   set(consent.resolved) if consent else None,
+                                   consent_statuses_known=consent is not None and not unknown["consent"].height)
+    frame = _with_facts(_typed_contacts(contacts, rules, ids, tested), got.get("deals_facts"),
+                        got.get("consent_facts"), rules)
     frame = _decide(frame, rules, available)
     stage_ids = pl.Enum([s.id for s in rules.stages])
     rule_ids = pl.Enum(list(dict.fromkeys([r.id for r in rules.rules] + [rules.sticky_rule_id, rules.unknown_rule_id])))
     other = _other_type(rules, available)
-    bad_cols = [c for c in frame.collect_schema().names() if c.startswith(BAD)]
+    bad_cols = [c for c in frame.collect_schema().names() if c.startswith((BAD, VOCAB))]
     narrow = [
         ROW, pl.col(CUR).cast(stage_ids), pl.col(NEW).cast(stage_ids), pl.col(RULE).cast(rule_ids),
         UNKNOWN_AT, RAW, pl.col(SPELLING).cast(pl.Categorical), *bad_cols,
@@ -497,7 +516,7 @@ def _classify(contacts, deals, consent, rules, stage_format, output_file, checke
     progress("summarizing")
     kept_at = _stopped_at(kept, rules)
     missing = missing_inputs(rules, available, contacts, consent, kept_at, found)
-    counted = {key[1:]: frame for key, frame in got.items() if isinstance(key, tuple) and key[0] == "vocabulary"}
+    counted = _vocabulary_counts(kept, contacts, tested, unknown.get("consent"))
     words = vocabulary(found, {"contacts": contacts, "consent": consent}, rules, tested, counted)
     for warning in rules.warnings:
         found.warn("rules", warning, file=rules.path)
@@ -707,6 +726,28 @@ def _summarize(decisions: pl.DataFrame, contacts: Source, rules: Rules, sources:
         diagnostics=tuple(d.to_dict() for d in found.items), checked_only=checked_only,
         unknown_kept=sum(k for k, _ in kept_at.values()), unknown_caught=sum(c for _, c in kept_at.values()),
     )
+
+
+def _vocabulary_counts(decisions: pl.DataFrame, contacts: Source, tested: list[Tested],
+                       consent_statuses: pl.DataFrame | None) -> dict[tuple[str, str], pl.DataFrame]:
+    """Per tested (column, list): the values no list names and how many rows have each. The decision
+    pass only flags such rows; their values are read here, and only when there are any."""
+    counted = {}
+    for t in tested:
+        if t.source == "consent":
+            if consent_statuses is not None:
+                counted[(t.column, t.list_name)] = consent_statuses
+            continue
+        flag = VOCAB + t.column + "@" + t.list_name
+        if flag not in decisions.columns:
+            continue
+        rows = decisions.filter(pl.col(flag))[ROW]
+        values = _rows_of(contacts, rows.to_list(), [contacts.resolved[t.column]]) if rows.len() else None
+        counted[(t.column, t.list_name)] = (
+            values.group_by(pl.col(contacts.resolved[t.column]).str.strip_chars().alias("value"))
+            .agg(pl.len().alias("count")).sort(["count", "value"], descending=[True, False])
+            if values is not None else pl.DataFrame(schema={"value": pl.String, "count": pl.UInt32}))
+    return counted
 
 
 def _stopped_at(decisions: pl.DataFrame, rules: Rules) -> dict[int, tuple[int, int]]:

@@ -17,7 +17,7 @@ import polars as pl
 # The decisions are written by classify's own `_output`: they carry its column names.
 from .classify import CUR, NEW, RAW, RULE, SPELLING
 from .diagnostics import Diagnostics
-from .facts import ROW, deal_outcome, split_ids, stage_id, unknown_spelling
+from .facts import LOST, OPEN, ROW, WON, deal_rows, not_null_id, split_ids, stage_id, unknown_spelling
 from .moves import EMPTY, summarize_moves
 from .problems import missing_ids, repeated_ids, unknown_stages, with_rows
 from .rules import Rules
@@ -67,10 +67,11 @@ def classify_companies(companies: Source, contacts: Source, contact_stages: pl.D
         )
     via_deals = deals is not None and deals.has("company_ids")
     if via_deals:
-        won, lost = deal_outcome(deals, rules)
-        deal_stage = pl.when(won).then(pl.lit("customer")).when(~lost).then(pl.lit("opportunity"))
+        won, lost = pl.col("outcome") == WON, pl.col("outcome") == LOST
+        deal_stage = pl.when(won).then(pl.lit("customer")).when(pl.col("outcome") == OPEN).then(pl.lit("opportunity"))
         parts.append(
-            deals.frame.select(split_ids(deals.text("company_ids")).alias(KEY), to_rank(deal_stage).alias("rank"),
+            deal_rows(deals, rules).select(split_ids(not_null_id(deals.text("company_ids"))).alias(KEY),
+                                           to_rank(deal_stage).alias("rank"),
                                pl.when(won).then(pl.lit("company-won-deal")).otherwise(pl.lit("company-open-deal")).alias("why"))
             .collect()
         )

@@ -18,7 +18,8 @@ from sqlglot import exp
 from .classify import CUR, FACT, NEW, RULE, UNKNOWN_AT, _decide, _typed_contacts, _with_facts
 from .errors import InputError
 from .facts import (
-    ACCOUNT, KEY, ROW, account_key, consent_facts, deal_facts, deal_links, deal_outcome, lowered, read_contact_ids,
+    ACCOUNT, KEY, LOST, OPEN, ROW, WON, account_key, consent_facts, deal_facts, deal_links, deal_rows, lowered,
+    read_contact_ids,
     split_ids,
 )
 from .logic import DEAL_FACTS, inputs_of, known
@@ -164,14 +165,15 @@ def _linked_deals(deals: Source, one: Source, ids, rules: Rules, record_id: str,
     """Every deal that links to the contact: by its contact ids, by the contact's email, from the
     contact's own deal ids, or through the contact's account (`account_rows`, 0-based deal rows);
     with its stage and whether it counts as won, open or lost."""
-    won, lost = deal_outcome(deals, rules)
     email = ids.frame["email"][0] if "email" in ids.frame.columns else None
     own_ids = set()
     if "deal_ids" in ids.frame.columns and ids.frame["deal_ids"][0]:
         own_ids = {d.strip() for d in str(ids.frame["deal_ids"][0]).split(";") if d.strip()}
-    table = deals.frame.with_row_index(ROW).select(
+    outcome = pl.col("outcome")
+    table = deal_rows(deals, rules).select(
         ROW, deals.text("record_id").alias("id"), deals.raw("stage").alias("stage"),
-        pl.when(won).then(pl.lit("won")).when(lost).then(pl.lit("lost")).otherwise(pl.lit("open")).alias("outcome"),
+        pl.when(outcome == WON).then(pl.lit("won")).when(outcome == LOST).then(pl.lit("lost"))
+        .when(outcome == OPEN).then(pl.lit("open")).otherwise(pl.lit("unknown")).alias("outcome"),
         split_ids(deals.text("contact_ids")).list.eval(pl.element().str.strip_chars()).list.contains(record_id)
         .fill_null(False).alias("by_id"),
         (split_ids(deals.text("contact_email")).list.eval(lowered(pl.element())).list.contains(email).fill_null(False)

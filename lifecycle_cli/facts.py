@@ -287,37 +287,58 @@ def flag(source: Source, name: str, rules: Rules) -> pl.Expr:
     return pl.when(parsed.is_null() & ~source.text(name).is_not_null() & one_and_empty).then(False).otherwise(parsed)
 
 
-def deal_outcome_code(deals: Source, rules: Rules) -> pl.Expr:
-    """WON, LOST or OPEN for each deal row; null where neither its flags nor its stage say.
+#: The inputs of a deal's outcome, worked out once per row as columns (each is read several times):
+#: the parsed won, lost and closed flags, and the stage's list (WON, LOST, OPEN or null).
+_FLAGS = {"is_won": "__lc_won_flag", "is_lost": "__lc_lost_flag", "is_closed": "__lc_closed"}
+_LISTED = "__lc_listed"
+
+
+def outcome_inputs(deals: Source, rules: Rules) -> list[pl.Expr]:
+    """The columns `with_outcome` reads, from the deals file's own columns (one pass)."""
+    kinds: dict[str, int] = {}
+    for kind, listed_in in ((OPEN, "open_deal_stages"), (LOST, "lost_deal_stages"), (WON, "won_deal_stages")):
+        kinds.update({value.strip().lower(): kind for value in rules.values[listed_in]})  # won wins a clash
+    listed = lowered(deals.raw("stage")).replace_strict(list(kinds), list(kinds.values()), default=None,
+                                                        return_dtype=pl.Int8)
+    return [*(parse_bool(deals.raw(n), rules).alias(c) for n, c in _FLAGS.items()), listed.alias(_LISTED),
+            *(deals.text(n).is_null().alias(c + "_empty") for n, c in _FLAGS.items() if deals.has(n))]
+
+
+def with_outcome(frame: pl.DataFrame | pl.LazyFrame, name: str = "outcome"):
+    """`frame` (with the `outcome_inputs` columns, which are dropped) with the column `name`: WON, LOST or
+    OPEN, null where neither the deal's flags nor its stage say.
 
     Won when Is Closed Won / IsWon is true or the stage is a won stage; lost when it is closed
     (Is Deal Closed? / IsClosed or Is closed lost true, or a lost stage) and known not to be won
     (the won flag false, the lost flag true, or a lost stage); open when the closed flag is false,
-    the won and lost flags are both false, or the stage is an open stage. An empty cell of a
-    `1`/empty column reads as false. Any other deal is unknown: classify stops and lists it (a
-    custom pipeline's stage read as "open" would make its contacts Opportunities; read as "lost",
-    it would demote a won customer's colleagues).
+    the won and lost flags are both false, or the stage is an open stage. In a `1`/empty column
+    (Salesforce reports: true values and no false one) an empty cell reads as false. Any other deal
+    is unknown: classify stops and lists it (a custom pipeline's stage read as "open" would make its
+    contacts Opportunities; read as "lost", it would demote a won customer's colleagues).
     """
-    v = rules.values
-    stage = deals.raw("stage")
-    won_flag, lost_flag, closed = (flag(deals, n, rules) for n in ("is_won", "is_lost", "is_closed"))
-    won_stage, lost_stage, open_stage = (in_values(stage, v[n]).fill_null(False)
-                                         for n in ("won_deal_stages", "lost_deal_stages", "open_deal_stages"))
+    names = frame.collect_schema().names() if isinstance(frame, pl.LazyFrame) else frame.columns
+    empty = [c for c in _FLAGS.values() if c + "_empty" in names]
+    if empty:
+        frame = frame.with_columns(
+            pl.when(pl.col(c).is_null() & pl.col(c + "_empty") & pl.col(c).eq(True).any()
+                    & ~pl.col(c).eq(False).any()).then(False).otherwise(pl.col(c)).alias(c) for c in empty)
+    won_flag, lost_flag, closed = (pl.col(c) for c in _FLAGS.values())
+    won_stage, lost_stage, open_stage = (pl.col(_LISTED).eq(kind).fill_null(False) for kind in (WON, LOST, OPEN))
     is_ = lambda e, value: e.eq(value).fill_null(False)  # noqa: E731
     code = lambda c: pl.lit(c, dtype=pl.Int8)  # noqa: E731
-    return (
+    outcome = (
         pl.when(is_(won_flag, True) | won_stage).then(code(WON))
         .when(is_(closed, True) | is_(lost_flag, True) | lost_stage).then(
             pl.when(is_(won_flag, False) | is_(lost_flag, True) | lost_stage).then(code(LOST)))
         .when(is_(closed, False) | (is_(won_flag, False) & is_(lost_flag, False)) | open_stage).then(code(OPEN))
     )
+    return frame.with_columns(outcome.alias(name)).drop(*_FLAGS.values(), _LISTED, *(c + "_empty" for c in empty))
 
 
-def deal_outcome(deals: Source, rules: Rules) -> tuple[pl.Expr, pl.Expr]:
-    """(won, lost) for each deal row, never null (an unknown outcome is neither: classify stops on
-    it before any fact is used, see `unknown_deal_stages`). Neither: the deal is open."""
-    outcome = deal_outcome_code(deals, rules)
-    return outcome.eq(WON).fill_null(False), outcome.eq(LOST).fill_null(False)
+def deal_rows(deals: Source, rules: Rules) -> pl.LazyFrame:
+    """The deals file's rows that are evidence (IsDeleted ones left out), with ROW and `outcome`."""
+    return with_outcome(deals.frame.with_row_index(ROW).with_columns(outcome_inputs(deals, rules))
+                        .filter(~deleted(deals, rules)))
 
 
 def deleted(source: Source, rules: Rules) -> pl.Expr:
@@ -331,8 +352,7 @@ def unknown_deal_stages(deals: Source, rules: Rules) -> pl.LazyFrame:
     """The deal stages whose outcome neither the flags nor the value lists decide: stage (as written,
     trimmed), pipeline, count and first row (1-based, with the header), deleted rows left out."""
     return (
-        deals.frame.with_row_index(ROW)
-        .filter(deal_outcome_code(deals, rules).is_null() & ~deleted(deals, rules))
+        deal_rows(deals, rules).filter(pl.col("outcome").is_null())
         .group_by(deals.text("stage").fill_null("(empty)").alias("stage"),
                   deals.text("pipeline").alias("pipeline"))
         .agg(pl.len().alias("count"), (pl.col(ROW).min() + 2).alias("first_row"))
@@ -351,26 +371,46 @@ class DealLinks:
     #: With the account link: facts per contact from its account's deals, and those deals' (ROW, ACCOUNT).
     from_accounts: pl.DataFrame | None = None
     through_account: pl.DataFrame | None = None
+    #: Every row of the file, and those marked deleted (IsDeleted): no evidence, left out of `flags`.
+    rows: int = 0
+    deleted: int = 0
+    #: Deals whose outcome neither flags nor stage lists decide: stage, pipeline, count, first_row.
+    unknown_stages: pl.DataFrame | None = None
 
 
 def deal_links(deals: Source, ids: ContactIds, rules: Rules) -> DealLinks:
-    won, lost = deal_outcome(deals, rules)
     # Deals link by account only when the rules say so and both files have their account column.
     by_account = rules.deals_by_account[0] if rules.deals_by_account and ACCOUNT in ids.frame.columns else None
     by_account = by_account if by_account and deals.has(by_account) else None
     # Deals are read once into a compact table: every link and count below reads it.
-    flags = deals.frame.with_row_index(ROW).filter(~deleted(deals, rules)).select(
+    table = deals.frame.with_row_index(ROW).select(
         ROW,
         deals.text("record_id").alias("deal_id"),
-        won.alias("won"),
-        lost.alias("lost"),
+        *outcome_inputs(deals, rules),
+        deleted(deals, rules).alias("deleted"),
         deals.text("contact_ids").alias("contact_ids"),
         deals.text("contact_email").alias("contact_emails"),
         *([account_key(deals.text(by_account)).alias(ACCOUNT)] if by_account else []),
         *[bad_value(deals, name, parse_bool(deals.raw(name), rules)) for name in ("is_won", "is_lost", "is_closed") if deals.has(name)],
         *every_field(deals, ("record_id", "stage", "is_won", "is_lost", "is_closed", "contact_ids", "contact_email",
                              *([by_account] if by_account else []))),
-    ).collect().lazy()
+    ).collect()
+    kept = with_outcome(table.filter(~pl.col("deleted")))
+    unknown_rows = kept.filter(pl.col("outcome").is_null())[ROW]
+    # Rare: the stages and pipelines of the undecided deals are read again for those rows only.
+    unknown_stages = (
+        deals.rows_at(unknown_rows.to_list(), deals.text("stage").fill_null("(empty)").alias("stage"),
+                      deals.text("pipeline").alias("pipeline"), index=ROW)
+        .group_by("stage", "pipeline").agg(pl.len().alias("count"), (pl.col(ROW).min() + 2).alias("first_row"))
+        .sort(["count", "stage"], descending=[True, False])
+    )
+    flags = kept.select(
+        pl.exclude("outcome", "deleted"),
+        pl.col("outcome").eq(WON).fill_null(False).alias("won"),
+        pl.col("outcome").eq(LOST).fill_null(False).alias("lost"),
+    ).lazy()
+    extra = {"rows": table.height, "deleted": table.height - kept.height, "unknown_stages": unknown_stages}
+    del table, kept
     # The (deal row, contact) links, worked out once: facts and link counts both read them.
     by_deal = (
         flags.select(ROW, split_ids(pl.col("contact_ids")).alias("ref"))
@@ -406,13 +446,15 @@ def deal_links(deals: Source, ids: ContactIds, rules: Rules) -> DealLinks:
         pairs.append(from_contacts.filter(pl.col(ROW).is_not_null()))
     linked = pl.concat(pairs).unique()
     if not by_account:
-        return DealLinks(flags, by_deal, linked, from_contacts)
+        return DealLinks(flags, by_deal, linked, from_contacts, **extra)
     # Deals no contact links count for every contact of their account.
-    return DealLinks(flags, by_deal, linked, from_contacts, *account_facts(flags, linked, ids))
+    return DealLinks(flags, by_deal, linked, from_contacts, *account_facts(flags, linked, ids), **extra)
 
 
-def deal_facts(deals: Source, ids: ContactIds, rules: Rules) -> tuple[pl.LazyFrame, pl.LazyFrame, pl.LazyFrame | None]:
-    """(facts per contact key: deals, won_deals, open_deals, lost_deals; one row of link counts; unreadable values)."""
+def deal_facts(deals: Source, ids: ContactIds, rules: Rules
+               ) -> tuple[pl.LazyFrame, pl.LazyFrame, pl.LazyFrame | None, pl.DataFrame]:
+    """(facts per contact key: deals, won_deals, open_deals, lost_deals; one row of link counts; unreadable
+    values; the deal stages no list sorts and no flag decides, see `unknown_deal_stages`)."""
     links = deal_links(deals, ids, rules)
     flags, linked, from_contacts, through_account = links.flags, links.linked, links.from_contacts, links.through_account
     facts = linked.lazy().join(flags.select(ROW, "won", "lost"), on=ROW, how="inner").group_by(KEY).agg(
@@ -421,11 +463,10 @@ def deal_facts(deals: Source, ids: ContactIds, rules: Rules) -> tuple[pl.LazyFra
         # An account's deals are added to each of its contacts' own.
         facts = pl.concat([facts, links.from_accounts.lazy()]).group_by(KEY).agg(pl.col(DEAL_FACTS).sum())
     unknown = links.by_deal.filter(~pl.col("known"))
-    has_deleted = "is_deleted" in deals.resolved
     counts = [
         # Every row of the file (the short-row check compares with it); deleted ones counted apart.
-        deals.frame.select(pl.len().alias("deal_rows"),
-                           *([deleted(deals, rules).sum().alias("deleted_deal_rows")] if has_deleted else [])),
+        pl.LazyFrame({"deal_rows": [links.rows],
+                      **({"deleted_deal_rows": [links.deleted]} if "is_deleted" in deals.resolved else {})}),
         flags.select((pl.col("contact_ids").is_not_null() | pl.col("contact_emails").is_not_null()).sum()
                      .alias("deals_with_refs")),
         pl.concat([linked.select(ROW), *([through_account.select(ROW)] if through_account is not None else [])]).lazy()
@@ -440,16 +481,17 @@ def deal_facts(deals: Source, ids: ContactIds, rules: Rules) -> tuple[pl.LazyFra
             through_account.lazy().select(pl.len().alias("deals_linked_by_account")),
             links.from_accounts.lazy().select(pl.len().alias("contacts_linked_by_account")),
         ]
-    return facts, pl.concat(counts, how="horizontal"), unreadable_values(flags, deals, rules)
+    return facts, pl.concat(counts, how="horizontal"), unreadable_values(flags, deals, rules), links.unknown_stages
 
 
-def unknown_status(consent: Source, rules: Rules) -> pl.Expr:
-    """A consent status that the subscribed_statuses list neither names nor rules out (an open list)."""
+def unknown_status(consent: Source, rules: Rules, subscribed: pl.Expr) -> pl.Expr:
+    """A consent status that the open subscribed_statuses list neither names nor rules out (`subscribed`:
+    the status is a member). An empty status is a known no."""
     statuses = rules.lists["subscribed_statuses"]
     if statuses.closed or not consent.has("status"):
         return pl.lit(False)
-    status = consent.text("status")
-    return status.is_not_null() & ~in_values(status, statuses.known).fill_null(False)
+    raw = consent.raw("status")
+    return raw.is_not_null() & ~subscribed & ~in_values(raw, (*statuses.non_members, "")).fill_null(False)
 
 
 #: Columns of consent_facts' counts that are not link counts: events dated in the future, and
@@ -457,8 +499,10 @@ def unknown_status(consent: Source, rules: Rules) -> pl.Expr:
 FUTURE_EVENTS, FUTURE_ROWS, FUTURE_LISTED = "future_events", "future_event_rows", 10
 
 
-def consent_facts(consent: Source, ids: ContactIds, rules: Rules) -> tuple[pl.LazyFrame, pl.LazyFrame, pl.LazyFrame | None]:
-    """(facts per contact key: marketing_consent, consent_double_opt_in; one row of link counts; unreadable values)."""
+def consent_facts(consent: Source, ids: ContactIds, rules: Rules
+                  ) -> tuple[pl.LazyFrame, pl.LazyFrame, pl.LazyFrame | None, pl.DataFrame]:
+    """(facts per contact key: marketing_consent, consent_double_opt_in, consent_unknown; one row of link
+    counts; unreadable values; the statuses no list names, with counts: value, count)."""
     v = rules.values
     # The marketing type as its position in the list (null: not a marketing type).
     subscription = consent.raw("subscription_type")
@@ -474,8 +518,9 @@ def consent_facts(consent: Source, ids: ContactIds, rules: Rules) -> tuple[pl.La
             ids.key(consent.text("contact_id")).alias("cid"),
             consent.raw("email").alias("email"),
             (kind.otherwise(None) if kind is not None else pl.lit(None, dtype=pl.Int16)).alias("type"),
-            in_values(consent.raw("status"), v["subscribed_statuses"]).fill_null(False).alias("subscribed"),
-            unknown_status(consent, rules).alias("unknown"),
+            (subscribed := in_values(consent.raw("status"), v["subscribed_statuses"]).fill_null(False)).alias("subscribed"),
+            (unknown := unknown_status(consent, rules, subscribed)).alias("unknown"),
+            pl.when(unknown).then(consent.raw("status")).alias("unknown_status"),
             in_values(consent.raw("double_opt_in"), v["double_opt_in_confirmed"] + v["true_values"]).fill_null(False).alias("doi"),
             (ts := parse_datetime(consent.text("timestamp"), column_sample(consent, "timestamp"))).alias("ts"),
             *([bad_value(consent, "timestamp", ts)] if consent.has("timestamp") else []),
@@ -489,6 +534,9 @@ def consent_facts(consent: Source, ids: ContactIds, rules: Rules) -> tuple[pl.La
         # Timestamps in a format the sample did not show are read again with every format.
         events = reread_datetimes(events, "ts", BAD_VALUE + "timestamp")
     bad = unreadable_values(events.lazy(), consent, rules)
+    statuses = (events.filter(pl.col("unknown_status").is_not_null())
+                .group_by(pl.col("unknown_status").str.strip_chars().alias("value"))
+                .agg(pl.len().alias("count")).sort(["count", "value"], descending=[True, False]))
     bad = bad.collect().lazy() if bad is not None else None
     emails = ids.frame.lazy().select(pl.col(KEY).alias("email_key"), "email").drop_nulls()
     cols = ("type", "subscribed", "doi", "ts", "unknown")
@@ -545,4 +593,4 @@ def consent_facts(consent: Source, ids: ContactIds, rules: Rules) -> tuple[pl.La
         pl.lit(future.len()).alias(FUTURE_EVENTS),
         pl.lit(future.head(FUTURE_LISTED).implode()).alias(FUTURE_ROWS),
     )
-    return facts, counts, bad
+    return facts, counts, bad, statuses

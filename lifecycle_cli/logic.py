@@ -67,10 +67,31 @@ OPEN_LIST = "@"
 KNOWN_SUFFIX = "~known"
 
 
+#: Separates a column and a list in the name of the fact "the column's value is one the list names"
+#: (`lead_status@sales_lead_statuses`): engines work it out once per row (see `named`).
+NAMED = "@"
+
+
+def named(column: str, list_name: str) -> str:
+    """The name of the fact: the column's value is empty or one the list names (never NULL)."""
+    return f"{column}{NAMED}{list_name}"
+
+
 def names_a_value(node: exp.Expression, list_name: str) -> exp.Expression:
-    """Where `node IN @list` is decided: the value is empty (a known no) or one the list names."""
+    """Where `node IN @list` is decided: the value is empty (a known no) or one the list names. Over a
+    plain column, the fact `named(column, list)`, worked out once per row by the engine."""
+    if isinstance(node, exp.Column):
+        return exp.column(named(node.name.lower(), list_name))
     listed = exp.In(this=node.copy(), field=exp.Parameter(this=exp.Var(this=list_name + KNOWN_SUFFIX)))
-    return exp.or_(exp.Is(this=exp.Paren(this=node.copy()), expression=exp.Null()), listed)
+    return exp.Paren(this=exp.or_(exp.Is(this=exp.Paren(this=node.copy()), expression=exp.Null()), listed))
+
+
+def named_expression(name: str) -> exp.Expression:
+    """`named(column, list)` written out: the column is empty or the list names its value."""
+    column, list_name = name.split(NAMED)
+    listed = exp.In(this=exp.column(column), field=exp.Parameter(this=exp.Var(this=list_name + KNOWN_SUFFIX)))
+    # Parenthesised: it replaces a column inside larger trees written out as SQL text.
+    return exp.Paren(this=exp.or_(exp.Is(this=exp.column(column), expression=exp.Null()), listed))
 
 
 def known(node: exp.Expression, availability: Mapping[str, bool]) -> Known:
@@ -166,13 +187,14 @@ DEAL_FACTS = ("deals", "won_deals", "open_deals", "lost_deals")
 def availability(declared: set[str], contacts: set[str], deals: set[str] | None,
                  consent: set[str] | None, consent_declares_doi: bool = True, *,
                  open_lists: frozenset[str] = frozenset(), empty_when_missing: frozenset[str] = frozenset(),
-                 ) -> dict[str, Known]:
+                 consent_statuses_known: bool = False) -> dict[str, Known]:
     """When each name a condition may read is decided.
 
     `declared`: the contact columns the rules declare; `contacts`: those the export has;
     `deals` / `consent`: the logical columns those files have, None when not given;
     `open_lists`: value lists in which a value they do not name is unknown;
-    `empty_when_missing`: columns read as empty (a fact) when the export lacks them.
+    `empty_when_missing`: columns read as empty (a fact) when the export lacks them;
+    `consent_statuses_known`: the consent file has no status no list names (no consent_unknown).
     """
     av: dict[str, Known] = {name: name in contacts or name in empty_when_missing for name in declared}
     for name in open_lists:
@@ -183,7 +205,9 @@ def availability(declared: set[str], contacts: set[str], deals: set[str] | None,
         av[name] = deals is not None
     # With a consent file, a contact whose marketing events include a status no list names has an
     # unknown consent (consent_unknown, never NULL): decided everywhere else.
-    from_consent: Known = exp.not_(exp.column("consent_unknown")) if consent is not None else False
+    from_consent: Known = consent is not None
+    if consent is not None and not consent_statuses_known:
+        from_consent = exp.not_(exp.column("consent_unknown"))
     av["consent_marketing"] = from_consent
     # A rules file without a double opt-in column for consent reads none there: a fact, not unknown.
     has_doi = consent is not None and ("double_opt_in" in consent or not consent_declares_doi)

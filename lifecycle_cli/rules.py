@@ -190,15 +190,18 @@ class Rules:
     def rules_reading(self, name: str) -> list[str]:
         return [r.id for r in self.rules if name in r.when.names or any(name in c.names for _, c in r.sets)]
 
-    def availability(self, contacts: set[str], deals: set[str] | None, consent: set[str] | None) -> dict:
+    def availability(self, contacts: set[str], deals: set[str] | None, consent: set[str] | None, *,
+                     consent_statuses_known: bool = False) -> dict:
         """When each name a condition reads is decided (logic.availability), given the logical
-        columns each file has (None: the file was not given)."""
+        columns each file has (None: the file was not given); `consent_statuses_known`: the consent
+        file was read and none of its statuses is one no list names."""
         from .logic import availability
 
         spec = self.columns["contacts"]
         return availability(set(spec), contacts, deals, consent, "double_opt_in" in self.columns["consent"],
                             open_lists=self.open_lists,
-                            empty_when_missing=frozenset(n for n, c in spec.items() if c.missing == "empty"))
+                            empty_when_missing=frozenset(n for n, c in spec.items() if c.missing == "empty"),
+                            consent_statuses_known=consent_statuses_known)
 
     @property
     def open_lists(self) -> frozenset[str]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from sqlglot import exp, parse_one
 
-from .logic import DEAL_FACTS, DERIVED_INPUTS, derived_facts, known
+from .logic import DEAL_FACTS, DERIVED_INPUTS, NAMED, derived_facts, known, named_expression
 from .rules import REQUIRED_COLUMNS, Condition, Rules, stages_at_or_above
 
 #: Dialects that can drop and replace columns of `SELECT *`: without the contacts'
@@ -593,6 +593,8 @@ class _Builder:
         values = self.rules.compile_values
 
         def bind(node: exp.Expression) -> exp.Expression:
+            if isinstance(node, exp.Column) and NAMED in node.name:  # logic.named, written out
+                return named_expression(node.name).transform(bind)
             if isinstance(node, exp.Column):
                 return exp.column("__f_" + node.name.lower())
             if isinstance(node, exp.In) and isinstance(node.args.get("field"), exp.Parameter):

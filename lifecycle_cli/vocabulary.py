@@ -61,6 +61,21 @@ def tested_columns(rules: Rules, with_consent: bool) -> list[Tested]:
     return out
 
 
+def named_pairs(rules: Rules) -> set[tuple[str, str]]:
+    """Every (column or fact, open list) a rule or derived fact tests with `name IN @list`: the facts
+    `logic.named(column, list)` the engines work out once per row."""
+    trees = [rule.when.tree for rule in rules.rules] + [cond.tree for rule in rules.rules for _, cond in rule.sets]
+    trees += [*derived_facts(True).values(), *derived_facts(False).values()]
+    pairs = set()
+    for tree in trees:
+        for node in tree.find_all(exp.In):
+            field = node.args.get("field")
+            if isinstance(field, exp.Parameter) and field.name in rules.open_lists and \
+                    isinstance(node.this, exp.Column):
+                pairs.add((node.this.name.lower(), field.name))
+    return pairs
+
+
 def unknown_values(sources: dict[str, Source | None], rules: Rules,
                    tested: list[Tested]) -> dict[tuple[str, str], pl.LazyFrame]:
     """Per tested pair the export has: its values no list names (trimmed, as written), with counts."""

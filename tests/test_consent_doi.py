@@ -93,7 +93,7 @@ def test_consent_facts_match_the_reference(tmp_path: Path, rules_file: Path, see
     contacts_path, consent_path = write(tmp_path, people, events)
     contacts = read_source(str(contacts_path), "contacts", rules.columns["contacts"])
     consent = read_source(str(consent_path), "consent", rules.columns["consent"])
-    facts, _, _ = consent_facts(consent, read_contact_ids(contacts, email=True, deal_ids=False), rules)
+    facts, _, _, _ = consent_facts(consent, read_contact_ids(contacts, email=True, deal_ids=False), rules)
     got = {str(r[KEY]): (r["consent_marketing"], r["consent_double_opt_in"]) for r in facts.collect().iter_rows(named=True)}
     expected = reference(events, rules)
     assert got == expected
