@@ -681,7 +681,7 @@ def test_rules(
         lines, ok = report_lines(outcomes, seconds, ruleset.path)
         if quiet:
             lines = [line for line in lines if not line.endswith(" PASSED")]
-        sys.stdout.write("\n".join(lines) + "\n")
+        sys.stdout.write(terminal_safe("\n".join(lines) + "\n"))
         return EXIT_OK if ok else EXIT_CHANGES
 
     _run(debug, body)
@@ -767,12 +767,12 @@ def validate(
         else:
             for p in problems:
                 where = f"{p['file']}:{p['line']}" if p["line"] else p["file"]
-                sys.stdout.write(f"{where}: {p['severity']}: {terminal_safe(p['message'])}\n")
+                sys.stdout.write(terminal_safe(f"{where}: {p['severity']}: {p['message']}\n"))
                 if p["hint"]:
-                    sys.stdout.write(f"  hint: {terminal_safe(p['hint'])}\n")
+                    sys.stdout.write(terminal_safe(f"  hint: {p['hint']}\n"))
             errors = sum(p["severity"] == "error" for p in problems)
-            sys.stdout.write(f"{display}: {errors} errors, {len(problems) - errors} warnings\n" if problems
-                             else f"{display}: no problems found\n")
+            sys.stdout.write(terminal_safe(f"{display}: {errors} errors, {len(problems) - errors} warnings\n"
+                                           if problems else f"{display}: no problems found\n"))
         return EXIT_CHANGES if problems else EXIT_OK
 
     _run(debug, body)

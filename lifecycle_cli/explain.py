@@ -23,6 +23,7 @@ from .facts import (
 )
 from .logic import DEAL_FACTS, availability, inputs_of, known
 from .rules import Rules, to_polars_tree
+from .safe import terminal_safe
 from .sources import Source
 
 
@@ -179,6 +180,8 @@ def _linked_consent(consent: Source, one: Source, rules: Rules, record_id: str) 
 
 
 def render_text(view: dict[str, Any], rules: Rules) -> str:
+    """The explanation as plain text; what comes from the files (headers, ids, labels, conditions)
+    has its control characters escaped (safe.terminal_safe), so it cannot act on the terminal."""
     label = {s.id: s.label for s in rules.stages}
     d = view["decision"]
     out = [f"Contact {view['record_id']} (row {view['row']} of {view['files']['contacts']})"]
@@ -223,7 +226,7 @@ def render_text(view: dict[str, Any], rules: Rules) -> str:
     elif d["rule"] == rules.unknown_rule_id:
         out.append(f"  -> kept at {label.get(d['to'], d['to'])} (rule '{d['rule']}'): the rule for this stage could "
                    "not be decided, so the stage the contact already has is kept")
-    return "\n".join(out) + "\n"
+    return terminal_safe("\n".join(out) + "\n")
 
 
 def _show(value: Any) -> str:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import html
 import json
 from typing import Any
 
-from .safe import json_safe, terminal_safe, terminal_safe_tree
+from .safe import html_safe, json_safe, markdown_safe, terminal_safe_tree
 
 FORMATS = ("text", "json", "markdown", "html")
 #: Words and glyphs for each kind of move: colour is never the only carrier of meaning.
@@ -256,10 +255,17 @@ def _move_of(result: dict[str, Any], frm: str, to: str) -> str:
 # --------------------------------------------------------------------------- Markdown
 
 
+class _Md(str):
+    """Markdown the renderer writes itself (a bold label around escaped text): kept as it is in a table."""
+
+
 def _md(text: Any) -> str:
-    """A table cell: no line breaks or control characters, and no HTML (GitHub renders it in a summary)."""
-    text = str(text if text is not None else "").replace("\n", " ")
-    return terminal_safe(html.escape(text, quote=False)).replace("|", "\\|")
+    """Text for a Markdown line or cell: one line, shown as written (safe.markdown_safe)."""
+    return text if isinstance(text, _Md) else markdown_safe(text)
+
+
+def _bold(text: Any) -> _Md:
+    return _Md(f"**{markdown_safe(text)}**")
 
 
 def _md_table(headers: list[str], rows: list[list[Any]], right: set[int] = frozenset()) -> list[str]:
@@ -271,7 +277,7 @@ def _md_table(headers: list[str], rows: list[list[Any]], right: set[int] = froze
 
 def to_markdown(result: dict[str, Any]) -> str:
     out = [f"## {_md(title(result))}", "", f"**{_md(headline(result))}**", ""]
-    out += _md_table(["", ""], [[f"**{k}**", v] for k, v in file_rows(result)])
+    out += _md_table(["", ""], [[_bold(k), v] for k, v in file_rows(result)])
     out += ["### Stages", ""]
     out += _md_table(["Stage", "Before", "After", "Change"],
                      [[r["label"], f"{r['before']:,}", f"{r['after']:,}", f"{r['delta']:+,}" if r["delta"] else "0"] for r in result["stages"]],
@@ -281,7 +287,7 @@ def to_markdown(result: dict[str, Any]) -> str:
     out += ["### Transitions", "", "Rows: stage before; columns: stage after. ▲ up, ▼ down, ◆ to or from Other, = unchanged.", ""]
     rows = []
     for frm in stages:
-        row = [f"**{label(result, frm)}**"]
+        row: list[Any] = [_bold(label(result, frm))]
         for to in stages:
             t = cells.get((frm, to))
             row.append(f"{MOVE_WORDS[t['direction']][0]} {t['count']:,}" if t else "·")
@@ -337,7 +343,7 @@ svg text{font-family:inherit}
 
 
 def _e(text: Any) -> str:
-    return terminal_safe(html.escape(str(text if text is not None else "")))
+    return html_safe(text)
 
 
 def _table(headers: list[str], rows: list[list[str]], numeric: set[int] = frozenset(), row_classes: list[str] | None = None) -> str:

@@ -30,6 +30,7 @@ import polars as pl
 
 from .errors import RulesError
 from .rules import Rules
+from .safe import terminal_safe
 from .sources import normalise_header, read_source
 from .yamlnodes import LinedYaml, load_lined_yaml
 
@@ -271,14 +272,14 @@ def _export_files(group: list[Case], rules: Rules, with_deals: bool, with_consen
 
 def report_lines(outcomes: list[Outcome], seconds: float, rules_display: str) -> tuple[list[str], bool]:
     """pytest-like lines: one per case, then the failures with expected and actual, then a summary."""
-    lines = [f"lifecycle test: {len(outcomes)} cases from {rules_display}", ""]
+    lines = [f"lifecycle test: {len(outcomes)} cases from {_one_line(rules_display)}", ""]
     for o in outcomes:
-        lines.append(f"{o.case.where} {o.case.name} {'PASSED' if o.passed else 'FAILED'}")
+        lines.append(f"{_one_line(o.case.where)} {_one_line(o.case.name)} {'PASSED' if o.passed else 'FAILED'}")
     failed = [o for o in outcomes if not o.passed]
     for o in failed:
-        lines += ["", f"____ {o.case.name} ____", f"{o.case.where}"]
+        lines += ["", f"____ {_one_line(o.case.name)} ____", _one_line(o.case.where)]
         if o.error:
-            lines.append(f"  could not classify the case: {o.error}")
+            lines.append(f"  could not classify the case: {_one_line(o.error)}")
             continue
         for key, want, got in o.differences:
             lines.append(f"  {key}: expected {want!r}, got {got!r}")
@@ -289,3 +290,9 @@ def report_lines(outcomes: list[Outcome], seconds: float, rules_display: str) ->
     lines += ["", f"==== {len(failed)} failed, {passed} passed in {seconds:.2f}s ====" if failed
               else f"==== {passed} passed in {seconds:.2f}s ===="]
     return lines, not failed
+
+
+def _one_line(text: str) -> str:
+    """A case's name or an error on one line, control characters escaped: a name from the rules
+    file cannot fake a PASSED line or act on the terminal."""
+    return terminal_safe(str(text)).replace("\n", "\\n")
