@@ -21,6 +21,8 @@ from __future__ import annotations
 import csv
 import glob
 import io
+import os
+import stat
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,12 +91,9 @@ def load_cases(path: Path, display: str) -> list[Case]:
             pattern = item["include"]
             if not isinstance(pattern, str):
                 raise RulesError(f"{doc.where(('tests', i, 'include'))}: include names a file or a glob, e.g. rule_cases/*.yaml")
-            matches = sorted(glob.glob(str(path.parent / pattern)))
-            if not matches:
-                raise RulesError(f"{doc.where(('tests', i, 'include'))}: no file matches '{pattern}' (relative to {path.parent})")
-            for match in matches:
-                name = str(Path(display).parent / Path(match).relative_to(path.parent))
-                included = load_lined_yaml(Path(match), name)
+            for match in _included(doc, ("tests", i, "include"), pattern, path):
+                name = str(Path(display).parent / match.relative)
+                included = load_lined_yaml(match.path, name)
                 if included.data is None:
                     continue
                 if not isinstance(included.data, list):
@@ -108,6 +107,45 @@ def load_cases(path: Path, display: str) -> list[Case]:
             raise RulesError(f"{case.where}: a test case named '{case.name}' is already at {names[case.name]}")
         names[case.name] = case.where
     return cases
+
+
+@dataclass(frozen=True)
+class _Match:
+    path: Path
+    relative: Path  #: from the rules file's folder
+
+
+def _included(doc: LinedYaml, at: tuple, pattern: str, rules: Path) -> list[_Match]:
+    """The files an `include:` glob names: regular files in the rules file's folder or below it.
+    An absolute path, a `..` or a link leading out of it, or a folder, pipe or device is an error
+    with the line: a shared rules file must not read other files of the machine, nor hang on a pipe."""
+    where, folder = doc.where(at), rules.parent
+    if Path(pattern).is_absolute() or pattern.startswith("~"):
+        what = "names the home folder" if pattern.startswith("~") else "is an absolute path"
+        raise RulesError(f"{where}: include '{pattern}' {what}; name the case files relative to the folder of "
+                         f"{doc.file}, e.g. rule_cases/*.yaml")
+    home = os.path.realpath(folder)
+    matches = sorted(glob.glob(str(folder / pattern)))
+    if not matches:
+        raise RulesError(f"{where}: no file matches '{pattern}' (relative to {folder})")
+    found = []
+    for match in matches:
+        real = os.path.realpath(match)
+        relative = os.path.relpath(real, home)
+        if relative == os.pardir or relative.startswith(os.pardir + os.sep):
+            raise RulesError(f"{where}: include '{pattern}' reaches {match}, outside the folder of {doc.file}; "
+                             "case files must be in that folder or below it")
+        try:
+            mode = os.stat(real).st_mode
+        except OSError as exc:
+            raise RulesError(f"{where}: include '{pattern}': cannot read {match}: {exc.strerror}") from None
+        if not stat.S_ISREG(mode):
+            kind = ("a folder" if stat.S_ISDIR(mode) else "a named pipe" if stat.S_ISFIFO(mode)
+                    else "a device or socket")
+            raise RulesError(f"{where}: include '{pattern}' matches {match}, which is {kind}, not a file of "
+                             "test cases")
+        found.append(_Match(Path(real), Path(relative)))
+    return found
 
 
 def _text(value: Any) -> str:
