@@ -52,8 +52,9 @@ def json_safe(text: str) -> str:
 _MD_SPECIAL = re.compile(r"[`*~\[\]|]")
 #: A backslash that Markdown would read as escaping the character after it (ASCII punctuation).
 _MD_BACKSLASH = re.compile(r"\\(?=[!-/:-@\[-`{-~])")
-#: An underscore that can open or close emphasis: not between two letters or digits (`sales_lead` is text).
-_MD_UNDERSCORE = re.compile(r"(?<![^\W_])_|_(?![^\W_])")
+#: A run of underscores, with what is before and after it: between two letters or digits
+#: (`sales_lead`, `Lifecycle_Stage__c`) it cannot open or close emphasis and stays as it is.
+_MD_UNDERSCORE = re.compile(r"(?<=(.))?_+(?=(.))?", re.S)
 #: Where GitHub turns bare text into a link (`https://...`, `www.`): escaped, it stays text.
 _MD_AUTOLINK = re.compile(r"(?<=[A-Za-z])(:)(?=//)|(?<![\w.])(?i:www)(\.)")
 
@@ -74,7 +75,14 @@ def markdown_safe(text: object) -> str:
     text = _MD_BACKSLASH.sub(r"\\\\", text)
     text = _MD_SPECIAL.sub(lambda m: "\\" + m.group(), text)
     text = _MD_AUTOLINK.sub(lambda m: m.group()[:-1] + "\\" + m.group()[-1], text)
-    return _MD_UNDERSCORE.sub(r"\\_", text)
+    return _MD_UNDERSCORE.sub(_underscores, text)
+
+
+def _underscores(run: re.Match) -> str:
+    before, after = run.group(1) or " ", run.group(2) or " "
+    if before.isalnum() and after.isalnum():
+        return run.group()
+    return run.group().replace("_", "\\_")
 
 
 def markdown_code(text: object) -> str:
