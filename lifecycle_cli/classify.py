@@ -66,6 +66,7 @@ class ClassifyResult:
     diagnostics: tuple[dict[str, Any], ...] = field(default=())
     checked_only: bool = False
     companies: dict[str, Any] | None = None  #: the companies section (see companies.py), when classified
+    rules_found_by_itself: str | None = None  #: where the rules file was found when nobody named it
 
     @property
     def warnings(self) -> list[str]:
@@ -76,7 +77,8 @@ class ClassifyResult:
             "command": "classify",
             "files": {
                 "contacts": self.contacts_file, "deals": self.deals_file, "consent": self.consent_file,
-                "rules": self.rules_file, "output": self.output_file,
+                "rules": self.rules_file, "rules_found_by_itself": self.rules_found_by_itself,
+                "output": self.output_file,
             },
             "summary": {
                 "contacts": self.contacts, "changed": self.changed, "unchanged": self.unchanged,
@@ -652,6 +654,7 @@ def _summarize(decisions: pl.DataFrame, contacts: Source, rules: Rules, sources:
         stages=moves.stages, transitions=moves.transitions, decided_by=tuple(decided_by), samples=tuple(samples),
         links=links, missing_sources=tuple(missing), missing_columns=tuple(missing_columns),
         diagnostics=tuple(d.to_dict() for d in found.items), checked_only=checked_only,
+        rules_found_by_itself=rules.found_by_itself,
     )
 
 

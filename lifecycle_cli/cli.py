@@ -231,24 +231,40 @@ def _silence_stdout() -> None:
         pass
 
 
-def _load_rules(explicit: str | None, preset: str | None = None, contacts: str | None = None):
+def _load_rules(explicit: str | None, preset: str | None = None, contacts: str | None = None, *,
+                name: str = "--rules"):
     """--rules, --preset, $LIFECYCLE_RULES, ./rules.yaml, else the built-in rules; for a German
-    HubSpot export (German header row) the built-in hubspot-de preset. Returns the rules and their file."""
+    HubSpot export (German header row) the built-in hubspot-de preset. Returns the rules and their file.
+    `name`: how the command takes a rules file (--rules, or the RULES argument), for the messages."""
+    from dataclasses import replace
+
     from .rules import discover_rules, load_rules, preset_path
     from .sources import looks_german
 
     if explicit and preset:
-        raise InputError("--rules and --preset both choose the rules; give one of them")
+        raise InputError(f"{name} and --preset both choose the rules; give one of them")
+    found = None
     if preset:
         path, display = preset_path(preset), f"preset {preset}"
     else:
-        path, display = discover_rules(explicit, contacts)
+        path, display, found = discover_rules(explicit, contacts)
         if display == "default rules" and contacts and contacts != "-" and looks_german(contacts):
             path, display = preset_path("hubspot-de"), f"preset hubspot-de (German headers in {contacts})"
+    if found:
+        _say_found(display, found, name)
     ruleset = load_rules(path, display)
+    if found:
+        ruleset = replace(ruleset, found_by_itself=found)
     for warning in ruleset.warnings:
         sys.stderr.write(f"lifecycle: warning: {terminal_safe(warning)}\n")
     return ruleset, path
+
+
+def _say_found(display: str, found: str, name: str) -> None:
+    """Nothing picked up silently: a rules file nobody named is named on stderr, even with -q."""
+    how = "--rules FILE" if name == "--rules" else "the rules file as RULES"
+    _say(f"lifecycle: note: using the rules in {terminal_safe(display)}, found by itself {terminal_safe(found)}; "
+         f"give {how} to choose the rules yourself\n")
 
 
 def _reader(inputs: list[str], delimiter: str | None, encoding: str | None):
@@ -673,7 +689,7 @@ def test_rules(
     def body() -> int:
         from .rule_tests import load_cases, report_lines, run_cases
 
-        ruleset, path = _load_rules(rules_file, preset)
+        ruleset, path = _load_rules(rules_file, preset, name="RULES")
         cases = load_cases(path, ruleset.path)
         if not cases:
             raise InputError(f"{ruleset.path}: has no test cases; add a tests: section (lifecycle init writes one "
@@ -758,7 +774,9 @@ def validate(
 
         if rules_file and preset:
             raise InputError("give a rules file or --preset, not both")
-        path, display = (preset_path(preset), f"preset {preset}") if preset else discover_rules(rules_file)
+        path, display, found = (preset_path(preset), f"preset {preset}", None) if preset else discover_rules(rules_file)
+        if found:
+            _say_found(display, found, "RULES")
         if not path.exists():
             raise InputError(f"{display}: rules file not found")
         problems = validate_rules(path, display)
@@ -795,7 +813,7 @@ def show_rules(
 
         from .rules_view import render_rich, to_dict, to_markdown
 
-        ruleset, path = _load_rules(rules_file, preset)
+        ruleset, path = _load_rules(rules_file, preset, name="RULES")
         view = to_dict(ruleset, path)
         if fmt == RulesFormat.json:
             sys.stdout.write(json_safe(json.dumps(view, indent=2, ensure_ascii=False)) + "\n")

@@ -95,7 +95,8 @@ def explain(contacts: Source, deals: Source | None, consent: Source | None, rule
     return {
         "command": "explain",
         "files": {"contacts": contacts.display, "deals": deals.display if deals else None,
-                  "consent": consent.display if consent else None, "rules": rules.path},
+                  "consent": consent.display if consent else None, "rules": rules.path,
+                  "rules_found_by_itself": rules.found_by_itself},
         "record_id": wanted, "row": matches[0] + 2, "also_on_rows": [m + 2 for m in matches[1:]],
         "columns": columns,
         "deals": _linked_deals(deals, one, ids, rules, wanted, account_rows) if deals else None,

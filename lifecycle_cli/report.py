@@ -101,6 +101,10 @@ def present_stages(result: dict[str, Any]) -> list[str]:
 
 def notes(result: dict[str, Any]) -> list[str]:
     found = [f"Note: {n}." for n in result.get("missing_sources", [])]
+    where = result["files"].get("rules_found_by_itself")
+    if where:
+        found.append(f"Note: the rules file {result['files']['rules']} was found by itself {where}, not named "
+                     "with --rules; check that it is yours.")
     if result.get("redacted"):
         found.append("Note: names and emails are left out of this report (redacted).")
     return found

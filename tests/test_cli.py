@@ -58,7 +58,7 @@ def test_check_writes_nothing_and_exits_1_then_0_on_its_own_output(examples: Pat
 
 
 def test_quiet_still_writes(examples: Path) -> None:
-    run = invoke_assert_code(OK, "classify", examples / "contacts.csv", "-q")
+    run = invoke_assert_code(OK, "classify", examples / "contacts.csv", "-q", cwd=examples)
     assert run.stderr == "" and run.stdout == ""
     assert (examples / "contacts.reclassified.csv").is_file()
 
@@ -211,7 +211,7 @@ def test_stdout_closed_early_is_quiet(tmp_path: Path) -> None:
             for i in range(60_000)]
     big = write_csv(tmp_path / "big.csv", CONTACT_HEADERS, rows)
     proc = subprocess.run(f'"{sys.executable}" -m lifecycle_cli classify "{big}" -o - -q | head -1; exit ${{PIPESTATUS[0]}}',
-                          shell=True, executable="/bin/bash", capture_output=True, text=True, timeout=120)
+                          shell=True, executable="/bin/bash", capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert proc.stdout.startswith("Record ID,")
     assert proc.stdout.count("\n") == 1
     assert proc.stderr == ""
