@@ -634,10 +634,16 @@ def sql(
     """
 
     def body() -> int:
+        from sqlglot.errors import SqlglotError
+
         from .output import OutputPlan, write_text
-        from .sql import STAR_REPLACE_DIALECTS, build_query
+        from .sql import STAR_REPLACE_DIALECTS, TABLE_NAME, TABLE_NAME_EXPECTED, build_query
         from .streams import write_data
 
+        for option, table in (("--contacts-table", contacts_table), ("--deals-table", deals_table),
+                              ("--consent-table", consent_table)):
+            if table is not None and not TABLE_NAME.fullmatch(table):
+                raise InputError(f"{option}: '{table}' is not {TABLE_NAME_EXPECTED}")
         ruleset, rules_file = _load_rules(rules, preset)
         plan = OutputPlan()
         plan.read(rules_file, "rules file")
@@ -664,6 +670,9 @@ def sql(
             )
         except ValueError as exc:
             raise InputError(str(exc)) from None
+        except SqlglotError as exc:  # the rules or headers gave text sqlglot cannot write as SQL
+            raise InputError(f"cannot write the query for --dialect {dialect.value}: "
+                             f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
         if output and output != "-":
             write_text(output, query + "\n")
         else:
