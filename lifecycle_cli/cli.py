@@ -400,6 +400,22 @@ def _file_header(source, name: str) -> str:
     return header
 
 
+#: What to do instead of a --report onto a pipe or device (classify and diff have --format).
+_REPORT_INSTEAD = "use --format json, markdown or html to print the report on stdout"
+
+
+def _check_writes_nothing(check: bool, **asked: object) -> None:
+    """--check writes nothing at all: an output asked for as well is a contradiction, not a file
+    quietly left unwritten (nor, as --hubspot-import was, a file written after all)."""
+    given = [f"--{name.replace('_', '-')}" for name, value in asked.items() if value]
+    if not check or not given:
+        return
+    names = " and ".join([", ".join(given[:-1]), given[-1]] if len(given) > 1 else given)
+    printed = "; --format json, markdown or html prints the report on stdout" if asked.get("report") else ""
+    raise InputError(f"--check writes nothing, so it cannot be combined with {names}: leave "
+                     f"{'it' if len(given) == 1 else 'them'} out, or leave out --check{printed}")
+
+
 def _is_stream(path: str) -> bool:
     """A named pipe or process substitution (/dev/fd/N): read once, nothing to write beside it."""
     import stat
@@ -459,6 +475,8 @@ def classify(
         inputs = [p for p in (contacts, deals, consent, companies) if p]
         if companies_output and not companies:
             raise InputError("--companies-output needs --companies FILE: the companies export to reclassify")
+        _check_writes_nothing(check, output=output, in_place=in_place, report=report,
+                              hubspot_import=hubspot_import, companies_output=companies_output)
         if in_place and (output or contacts == "-" or _is_stream(contacts)):
             raise OutputError("--in-place writes over CONTACTS itself: it cannot be combined with --output or stdin")
         # A stream (stdin, a pipe, `<(gunzip -c x.gz)`) has no folder to write beside: stdout, as for stdin.
@@ -471,17 +489,21 @@ def classify(
         companies_target = None
         if companies and not check:
             companies_target = companies_output or ("-" if companies == "-" else _default_output(companies))
-            if companies_target == "-":
+            if companies_output == "-":
                 raise OutputError("--companies-output - (stdout) is not supported: give a file name")
+            if companies_target == "-":
+                raise OutputError("--companies - reads the companies from stdin, so there is no folder to write the "
+                                  "reclassified companies beside: give --companies-output FILE")
             plan.write(companies_target, "reclassified companies")
         backup = earlier_backup = None
         if not check:
-            plan.write(target, "reclassified contacts", in_place=in_place)
+            plan.write(target, "reclassified contacts", in_place=in_place,
+                       instead="use -o - to write to stdout, or --check to write nothing")
             if in_place:
                 backup, earlier_backup = backup_path(contacts)
                 plan.write(backup, "backup of the contacts file")
         for path in report or []:
-            plan.write(path, "report")
+            plan.write(path, "report", instead=_REPORT_INSTEAD)
         if hubspot_import:
             plan.folder(hubspot_import, "HubSpot import folder")
             for name in import_file_names(["contacts", "companies"] if companies else ["contacts"]):
@@ -585,7 +607,7 @@ def diff(
         plan.read(after, "later export")
         plan.read(rules_file, "rules file")
         for path in report or []:
-            plan.write(path, "report")
+            plan.write(path, "report", instead=_REPORT_INSTEAD)
         plan.check()
         wanted = diff_columns(ruleset, key, stage)
         read = _reader([before, after], delimiter, encoding)
@@ -650,7 +672,7 @@ def sql(
         for path, what in ((contacts_header, "contacts header file"), (deals_header, "deals header file"),
                            (consent_header, "consent header file")):
             plan.read(path, what)
-        plan.write(output, "query")
+        plan.write(output, "query", instead="leave out -o (or give -o -) to write the query to stdout")
         plan.check()
         if dialect.value not in STAR_REPLACE_DIALECTS and not contacts_header:
             raise InputError(f"--dialect {dialect.value} needs --contacts-header FILE: an export whose header row lists "
@@ -870,7 +892,8 @@ def init(
         for target in sorted({t.parent for _, t in copies if str(t.parent) != "."}):
             plan.folder(str(target), "folder of test cases")
         for _, target in copies:
-            plan.write(str(target), "starter rules" if target.name == "rules.yaml" else "test cases")
+            plan.write(str(target), "starter rules" if target.name == "rules.yaml" else "test cases",
+                       instead="run lifecycle init in another folder")
         plan.check()
         with plan:
             for src, target in copies:
@@ -893,11 +916,17 @@ _EXPECTED = {"--preset": "a preset name (hubspot, hubspot-de or salesforce)", "-
              "ID": "a record id"}
 
 
-class _NonEmptyCommand(TyperCommand):
-    """A command that refuses an option or argument given as an empty text: `--deals "$DEALS"` with
-    $DEALS unset must not run as if there were no deals file. Checked once here, for every command."""
+class _Command(TyperCommand):
+    """Every command: it refuses an option or argument given as an empty text (`--deals "$DEALS"`
+    with $DEALS unset must not run as if there were no deals file), checked once here for all of
+    them, and tells the streams module which of its options send less output (for the message
+    when stdout or stderr is closed)."""
 
     def invoke(self, ctx):
+        from . import streams
+
+        opts = {opt for param in self.params for opt in param.opts}
+        streams.LESS = [less for less in ("-q", "--report FILE", "-o FILE") if less.split()[0] in opts]
         for param in self.params:
             value = ctx.params.get(param.name)
             if "" not in (value if isinstance(value, (list, tuple)) else [value]):
@@ -936,7 +965,7 @@ def _set_allocator(argv: list[str]) -> None:
 
 for _command in app.registered_commands:  # every command, declared above
     if _command.cls in (None, TyperCommand):
-        _command.cls = _NonEmptyCommand
+        _command.cls = _Command
 
 
 def main() -> None:

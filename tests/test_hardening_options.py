@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CHANGES, CONTACT_HEADERS, EXAMPLES, OK, USAGE, invoke_assert_code, run_cli, write_csv
+from conftest import CHANGES, CONTACT_HEADERS, EXAMPLES, OK, ROOT, USAGE, invoke_assert_code, write_csv
 
 #: Each command with the arguments of a run that would otherwise start ({} is the examples folder).
 COMMANDS = {
@@ -89,3 +89,128 @@ def test_a_tab_delimiter_is_not_empty(tmp_path: Path) -> None:
     contacts = write_csv(tmp_path / "c.tsv", CONTACT_HEADERS, [
         {"Record ID": "51234567801", "Email": "ann@acme.example", "Lifecycle Stage": "lead"}], delimiter="\t")
     invoke_assert_code(OK, "classify", contacts, "--delimiter", "\t", "-q", "-o", tmp_path / "out.tsv")
+
+
+# --------------------------------------------------------------------------- --check writes nothing
+
+
+@pytest.mark.parametrize("extra, named", [
+    (["-o", "out.csv"], "--output"),
+    (["-o", "-"], "--output"),
+    (["--in-place"], "--in-place"),
+    (["--report", "report.md"], "--report"),
+    (["--hubspot-import", "import"], "--hubspot-import"),
+    (["--companies", "companies.csv", "--companies-output", "companies.out.csv"], "--companies-output"),
+    (["--report", "r.json", "--hubspot-import", "import"], "--report and --hubspot-import"),
+])
+def test_check_with_an_output_is_refused_and_writes_nothing(examples: Path, extra: list[str], named: str) -> None:
+    (examples / "companies.csv").write_bytes((EXAMPLES / "companies.csv").read_bytes())
+    before = {p.name: p.read_bytes() for p in examples.iterdir()}
+    run = invoke_assert_code(USAGE, "classify", "contacts.csv", "--deals", "deals.csv", "--check", *extra,
+                             cwd=examples)
+    assert f"lifecycle: error: --check writes nothing, so it cannot be combined with {named}: leave " in run.stderr
+    assert run.stdout == ""
+    assert {p.name: p.read_bytes() for p in examples.iterdir()} == before
+
+
+def test_check_alone_still_reports_and_writes_nothing(examples: Path) -> None:
+    (examples / "companies.csv").write_bytes((EXAMPLES / "companies.csv").read_bytes())
+    before = sorted(p.name for p in examples.iterdir())
+    run = invoke_assert_code(CHANGES, "classify", "contacts.csv", "--deals", "deals.csv", "--companies",
+                             "companies.csv", "--check", "-f", "markdown", cwd=examples)
+    assert "### Companies" in run.stdout
+    assert sorted(p.name for p in examples.iterdir()) == before
+
+
+# --------------------------------------------------------------------------- messages name real options
+
+
+def options_of(command: str) -> set[str]:
+    help_text = invoke_assert_code(OK, command, "--help").stdout
+    return set(re.findall(r"(?<![\w-])(--[a-z][a-z-]*|-[a-zA-Z])\b", help_text))
+
+
+def named_options(message: str) -> set[str]:
+    """The options a message names (`--deals`, `-o`), not paths or values that merely hold a dash."""
+    message = re.sub(r"/\S*", " ", message)  # paths
+    return set(re.findall(r"(?<![\w/.'-])(--[a-z][a-z-]*|-[a-zA-Z])(?![\w-])", message))
+
+
+def closed_stdout(*args: str, cwd: Path) -> str:
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "lifecycle_cli", *args], cwd=cwd, capture_output=False,
+                          stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, stdout=None, timeout=120,
+                          preexec_fn=lambda: __import__("os").close(1), env={"PATH": "/usr/bin:/bin"})
+    assert proc.returncode == USAGE, proc.stderr
+    return proc.stderr.decode()
+
+
+def test_every_message_names_only_options_its_command_has(examples: Path) -> None:
+    import os
+
+    os.mkfifo(examples / "pipe.md")
+    (examples / "companies.csv").write_bytes((EXAMPLES / "companies.csv").read_bytes())
+    rules = str(ROOT / "rules.yaml")
+    cases = [
+        ("classify", ["contacts.csv", "--companies", "-"], "--companies - reads the companies from stdin"),
+        ("classify", ["contacts.csv", "-o", "pipe.md"], "not a regular file"),
+        ("classify", ["contacts.csv", "--report", "pipe.md"], "not a regular file"),
+        ("classify", ["contacts.csv", "--delimiter", "ab"], "--delimiter must be one character"),
+        ("classify", ["contacts.csv", "--encoding", "klingon"], "--encoding: unknown encoding"),
+        ("diff", ["contacts.csv", "contacts.csv", "--report", "pipe.md"], "not a regular file"),
+        ("sql", ["--dialect", "duckdb", "-o", "pipe.md"], "not a regular file"),
+        ("sql", ["--dialect", "spark"], "--dialect spark needs --contacts-header FILE"),
+        ("explain", ["contacts.csv", "1", "--preset", "hubspot-fr"], "unknown preset"),
+        ("test", [rules, "--preset", "salesforce"], "RULES and --preset both choose the rules"),
+        ("rules", [rules, "--preset", "salesforce"], "RULES and --preset both choose the rules"),
+        ("validate", [rules, "--preset", "salesforce"], "give a rules file or --preset, not both"),
+    ]
+    for command, args, words in cases:
+        run = invoke_assert_code(USAGE, command, *args, cwd=examples)
+        assert words in run.stderr, (command, run.stderr)
+        assert named_options(run.stderr) <= options_of(command), (command, run.stderr)
+    os.mkfifo(examples / "rules.yaml")
+    run = invoke_assert_code(USAGE, "init", "--force", cwd=examples)
+    assert "rules.yaml: cannot write the starter rules: it is not a regular file" in run.stderr
+    assert "run lifecycle init in another folder" in run.stderr
+    assert named_options(run.stderr) <= options_of("init"), run.stderr
+    (examples / "rules.yaml").unlink()
+    for command, args in [("rules", [rules]), ("validate", [rules]), ("test", [rules]), ("sql", ["--dialect", "duckdb"]),
+                          ("classify", ["contacts.csv", "--check", "-f", "json"]), ("explain", ["contacts.csv", "51234567801"]),
+                          ("diff", ["contacts.csv", "contacts.csv"])]:
+        message = closed_stdout(command, *args, cwd=examples)
+        assert "stdout is closed" in message
+        assert named_options(message) <= options_of(command), (command, message)
+
+
+# --------------------------------------------------------------------------- and N more
+
+
+def test_unknown_stages_say_how_many_more_there_are(tmp_path: Path) -> None:
+    rows = [{"Record ID": str(10_000 + i), "Email": f"p{i}@acme.example", "Lifecycle Stage": f"custom-{i % 1000}"}
+            for i in range(3000)]
+    run = invoke_assert_code(USAGE, "classify", write_csv(tmp_path / "c.csv", CONTACT_HEADERS, rows), "-q")
+    assert "3000 rows have a stage the rules do not know:" in run.stderr
+    assert " and 980 more values\n" in run.stderr
+    assert run.stderr.count("first at row") == 20
+
+
+def test_row_lists_say_how_many_more_there_are(tmp_path: Path) -> None:
+    rows = [{"Record ID": "" if i % 2 else str(10_000 + i), "Lifecycle Stage": "lead"} for i in range(40)]
+    run = invoke_assert_code(USAGE, "classify", write_csv(tmp_path / "c.csv", CONTACT_HEADERS, rows), "-q")
+    assert "20 rows have no record id (rows 3, 5, 7, 9, 11, 13, 15, 17, 19, 21 and 10 more)" in run.stderr
+    repeated = [{"Record ID": str(10_000 + i % 5), "Lifecycle Stage": "lead"} for i in range(30)]
+    run = invoke_assert_code(OK, "classify", write_csv(tmp_path / "r.csv", CONTACT_HEADERS, repeated),
+                             "--on-duplicate", "keep-first", "-o", tmp_path / "out.csv", "-q", cwd=tmp_path)
+    assert "left out 25 rows whose Record ID appeared earlier (--on-duplicate keep-first): " in run.stderr
+    assert "rows 7, 8, 9, 10, 11, 12, 13, 14, 15, 16 and 15 more" in run.stderr
+
+
+def test_short_rows_say_how_many_more_there_are(tmp_path: Path) -> None:
+    header = ",".join(CONTACT_HEADERS)
+    lines = [header] + [f"{10_000 + i},Ann,Lee,a{i}@acme.example,lead" for i in range(15)]
+    (tmp_path / "c.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    run = invoke_assert_code(OK, "classify", tmp_path / "c.csv", "-o", tmp_path / "out.csv", "-q", cwd=tmp_path)
+    assert "15 rows have fewer fields than the header (rows 2, 3, 4, 5, 6, 7, 8, 9, 10, 11 and 5 more)" in run.stderr
