@@ -334,9 +334,10 @@ def _output_headers(contacts: Source, rules: Rules) -> dict[str, str]:
         at = found.get(wanted.lower(), [])
         if len(at) > 1:
             both = " and ".join(f"'{names[i]}' (column {i + 1})" for i in at)
-            raise InputError(f"{contacts.display}: the {contacts.role} file has two columns for '{wanted}', which "
-                             f"classify writes: {both}; remove or rename one of them (headers are compared "
-                             "ignoring case and surrounding spaces)")
+            raise InputError(
+                f"{contacts.display}: the {contacts.role} file has two columns for '{wanted}', "
+                f"which classify writes: {both}; remove or rename one of them (headers are "
+                "compared ignoring case and surrounding spaces)")
     return {key: contacts.headers[at[0]] for key, at in found.items()}
 
 
@@ -508,17 +509,17 @@ def _file_problems(found: Diagnostics, sources: list[Source | None], records: di
             continue
         count, rows = short_rows(src, records=records[src.role])
         if count:
-            found.warn("short-rows", f"{src.display}: {count:,} rows have fewer fields than the header "
-                       f"(rows {listed(rows, count)}); "
-                       "their missing fields were read as empty", file=src.display, row=rows[0],
-                       hint="Excel drops trailing empty fields when it saves a CSV; if fields are missing in the "
-                            "middle of a row, check its delimiters and quotes")
+            found.warn("short-rows", f"{src.display}: {count:,} rows have fewer fields than the "
+                       f"header (rows {listed(rows, count)}); their missing fields were read as "
+                       "empty", file=src.display, row=rows[0],
+                       hint="Excel drops trailing empty fields when it saves a CSV; if fields are "
+                            "missing in the middle of a row, check its delimiters and quotes")
     count, rows = future
     if count:
         src = next(s for s in sources if s is not None and s.role == "consent")
         found.warn("future-timestamp", f"{src.display}: column '{src.resolved['timestamp']}': {count:,} consent events "
-                   f"are dated in the future (rows {listed((r + 2 for r in rows), count)}); they count as the "
-                   "latest event of their contact",
+                   f"are dated in the future (rows {listed((r + 2 for r in rows), count)}); they "
+                   "count as the latest event of their contact",
                    file=src.display, column=src.resolved["timestamp"], row=rows[0] + 2,
                    hint="check the timestamps' time zone and date format (day and month swapped?)")
 
@@ -556,9 +557,10 @@ def _bad_value_problems(src: Source, found: pl.DataFrame, rules: Rules, needed_b
     for (column,), rows in found.sort("first_row").group_by("column", maintain_order=True):
         firsts = rows["first_row"].sort()
         first_at = row_list(firsts.head(LISTED).to_list(), firsts.len())
-        problems.append(f"{src.display}: column '{column}': {rows['count'].sum()} rows hold values that are not "
-                        f"{_expected(rows['kind'][0], rules)}, {_different(rows.height)}, first at {first_at}; "
-                        f"needed by rule(s): {', '.join(needed_by) or 'none'}")
+        problems.append(
+            f"{src.display}: column '{column}': {rows['count'].sum()} rows hold values that are "
+            f"not {_expected(rows['kind'][0], rules)}, {_different(rows.height)}, first at "
+            f"{first_at}; needed by rule(s): {', '.join(needed_by) or 'none'}")
     return problems
 
 

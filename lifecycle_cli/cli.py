@@ -234,8 +234,9 @@ def _silence_stdout() -> None:
 def _load_rules(explicit: str | None, preset: str | None = None, contacts: str | None = None, *,
                 name: str = "--rules"):
     """--rules, --preset, $LIFECYCLE_RULES, ./rules.yaml, else the built-in rules; for a German
-    HubSpot export (German header row) the built-in hubspot-de preset. Returns the rules and their file.
-    `name`: how the command takes a rules file (--rules, or the RULES argument), for the messages."""
+    HubSpot export (German header row) the built-in hubspot-de preset. Returns the rules and
+    their file. `name`: how the command takes a rules file (--rules, or the RULES argument),
+    for the messages."""
     from dataclasses import replace
 
     from .rules import discover_rules, load_rules, preset_path
@@ -263,8 +264,8 @@ def _load_rules(explicit: str | None, preset: str | None = None, contacts: str |
 def _say_found(display: str, found: str, name: str) -> None:
     """Nothing picked up silently: a rules file nobody named is named on stderr, even with -q."""
     how = "--rules FILE" if name == "--rules" else "the rules file as RULES"
-    _say(f"lifecycle: note: using the rules in {terminal_safe(display)}, found by itself {terminal_safe(found)}; "
-         f"give {how} to choose the rules yourself\n")
+    _say(f"lifecycle: note: using the rules in {terminal_safe(display)}, found by itself "
+         f"{terminal_safe(found)}; give {how} to choose the rules yourself\n")
 
 
 def _reader(inputs: list[str], delimiter: str | None, encoding: str | None):
@@ -402,6 +403,7 @@ def _file_header(source, name: str) -> str:
 
 #: What to do instead of a --report onto a pipe or device (classify and diff have --format).
 _REPORT_INSTEAD = "use --format json, markdown or html to print the report on stdout"
+_REPORT_PRINTED = "--format json, markdown or html prints the report on stdout"
 
 
 def _check_writes_nothing(check: bool, **asked: object) -> None:
@@ -411,7 +413,7 @@ def _check_writes_nothing(check: bool, **asked: object) -> None:
     if not check or not given:
         return
     names = " and ".join([", ".join(given[:-1]), given[-1]] if len(given) > 1 else given)
-    printed = "; --format json, markdown or html prints the report on stdout" if asked.get("report") else ""
+    printed = f"; {_REPORT_PRINTED}" if asked.get("report") else ""
     raise InputError(f"--check writes nothing, so it cannot be combined with {names}: leave "
                      f"{'it' if len(given) == 1 else 'them'} out, or leave out --check{printed}")
 
@@ -492,8 +494,9 @@ def classify(
             if companies_output == "-":
                 raise OutputError("--companies-output - (stdout) is not supported: give a file name")
             if companies_target == "-":
-                raise OutputError("--companies - reads the companies from stdin, so there is no folder to write the "
-                                  "reclassified companies beside: give --companies-output FILE")
+                raise OutputError("--companies - reads the companies from stdin, so there is no "
+                                  "folder to write the reclassified companies beside: give "
+                                  "--companies-output FILE")
             plan.write(companies_target, "reclassified companies")
         backup = earlier_backup = None
         if not check:
@@ -672,7 +675,8 @@ def sql(
         for path, what in ((contacts_header, "contacts header file"), (deals_header, "deals header file"),
                            (consent_header, "consent header file")):
             plan.read(path, what)
-        plan.write(output, "query", instead="leave out -o (or give -o -) to write the query to stdout")
+        plan.write(output, "query",
+                   instead="leave out -o (or give -o -) to write the query to stdout")
         plan.check()
         if dialect.value not in STAR_REPLACE_DIALECTS and not contacts_header:
             raise InputError(f"--dialect {dialect.value} needs --contacts-header FILE: an export whose header row lists "
@@ -693,8 +697,9 @@ def sql(
         except ValueError as exc:
             raise InputError(str(exc)) from None
         except SqlglotError as exc:  # the rules or headers gave text sqlglot cannot write as SQL
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise InputError(f"cannot write the query for --dialect {dialect.value}: "
-                             f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+                             f"{reason}") from None
         if output and output != "-":
             write_text(output, query + "\n")
         else:
@@ -805,7 +810,10 @@ def validate(
 
         if rules_file and preset:
             raise InputError("give a rules file or --preset, not both")
-        path, display, found = (preset_path(preset), f"preset {preset}", None) if preset else discover_rules(rules_file)
+        if preset:
+            path, display, found = preset_path(preset), f"preset {preset}", None
+        else:
+            path, display, found = discover_rules(rules_file)
         if found:
             _say_found(display, found, "RULES")
         if not path.exists():
@@ -821,8 +829,10 @@ def validate(
                 if p["hint"]:
                     sys.stdout.write(terminal_safe(f"  hint: {p['hint']}\n"))
             errors = sum(p["severity"] == "error" for p in problems)
-            sys.stdout.write(terminal_safe(f"{display}: {errors} errors, {len(problems) - errors} warnings\n"
-                                           if problems else f"{display}: no problems found\n"))
+            warnings = len(problems) - errors
+            summary = (f"{display}: {errors} errors, {warnings} warnings\n" if problems
+                       else f"{display}: no problems found\n")
+            sys.stdout.write(terminal_safe(summary))
         return EXIT_CHANGES if problems else EXIT_OK
 
     _run(debug, body)
@@ -892,8 +902,8 @@ def init(
         for target in sorted({t.parent for _, t in copies if str(t.parent) != "."}):
             plan.folder(str(target), "folder of test cases")
         for _, target in copies:
-            plan.write(str(target), "starter rules" if target.name == "rules.yaml" else "test cases",
-                       instead="run lifecycle init in another folder")
+            what = "starter rules" if target.name == "rules.yaml" else "test cases"
+            plan.write(str(target), what, instead="run lifecycle init in another folder")
         plan.check()
         with plan:
             for src, target in copies:
@@ -907,13 +917,18 @@ def init(
     _run(debug, body)
 
 
-#: What an option or argument takes (by its name, else its metavar), for the message when it is empty.
-_EXPECTED = {"--preset": "a preset name (hubspot, hubspot-de or salesforce)", "--encoding": "an encoding such as cp1252",
-             "--contacts-table": "a table name", "--deals-table": "a table name", "--consent-table": "a table name",
-             "FILE": "a file path", "OUT": "a file path", "DIR": "a folder path", "CONTACTS": "a file path",
-             "BEFORE": "a file path", "AFTER": "a file path", "RULES": "a file path", "COL": "a column header",
-             "A,B": "column headers, comma-separated", "CHAR": "one character", "GATE": "a gate such as demotion",
-             "ID": "a record id"}
+#: What an option or argument takes (by its name, else its metavar), for the message when it
+#: is given empty.
+_EXPECTED = {
+    "--preset": "a preset name (hubspot, hubspot-de or salesforce)",
+    "--encoding": "an encoding such as cp1252",
+    "--contacts-table": "a table name", "--deals-table": "a table name",
+    "--consent-table": "a table name",
+    "FILE": "a file path", "OUT": "a file path", "DIR": "a folder path", "CONTACTS": "a file path",
+    "BEFORE": "a file path", "AFTER": "a file path", "RULES": "a file path",
+    "COL": "a column header", "A,B": "column headers, comma-separated", "CHAR": "one character",
+    "GATE": "a gate such as demotion", "ID": "a record id",
+}
 
 
 class _Command(TyperCommand):
@@ -926,7 +941,8 @@ class _Command(TyperCommand):
         from . import streams
 
         opts = {opt for param in self.params for opt in param.opts}
-        streams.LESS = [less for less in ("-q", "--report FILE", "-o FILE") if less.split()[0] in opts]
+        streams.LESS = [less for less in ("-q", "--report FILE", "-o FILE")
+                        if less.split()[0] in opts]
         for param in self.params:
             value = ctx.params.get(param.name)
             if "" not in (value if isinstance(value, (list, tuple)) else [value]):
@@ -935,7 +951,8 @@ class _Command(TyperCommand):
             if param.param_type_name == "option":
                 name, leave = max(param.opts, key=len), " (or leave the option out)"
             else:
-                name, leave = metavar or param.name.upper(), "" if param.required else " (or leave it out)"
+                name = metavar or param.name.upper()
+                leave = "" if param.required else " (or leave it out)"
             expected = _EXPECTED.get(name) or _EXPECTED.get(metavar, "a value")
             _say(f"lifecycle: error: {name} is empty: give {expected}{leave}\n")
             raise typer.Exit(EXIT_USAGE)

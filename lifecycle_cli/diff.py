@@ -45,8 +45,10 @@ class DiffResult:
     def to_dict(self) -> dict[str, Any]:
         return {
             "command": "diff",
-            "files": {"before": self.before_file, "after": self.after_file, "rules": self.rules_file,
-                      "rules_found_by_itself": self.rules_found_by_itself},
+            "files": {
+                "before": self.before_file, "after": self.after_file, "rules": self.rules_file,
+                "rules_found_by_itself": self.rules_found_by_itself,
+            },
             "columns": {"key": self.key_column, "stage": self.stage_column, "rule": self.rule_column},
             "summary": {
                 "rows_before": self.rows_before, "rows_after": self.rows_after, "added": self.added, "removed": self.removed,

@@ -251,9 +251,10 @@ class OutputPlan:
         if path is not None and str(path) != "-":
             self.reads.append((str(path), what))
 
-    def write(self, path: str | None, what: str, *, in_place: bool = False, instead: str | None = None) -> None:
-        """A file this run will write; `in_place`: it replaces the contacts file on purpose (`--in-place`);
-        `instead`: what to do when it is not a regular file (`use -o - to write to stdout`)."""
+    def write(self, path: str | None, what: str, *, in_place: bool = False,
+              instead: str | None = None) -> None:
+        """A file this run will write; `in_place`: it replaces the contacts file on purpose
+        (`--in-place`); `instead`: what to do when it is not a regular file (`use -o - ...`)."""
         if path is not None and path != "-":
             self.writes.append((path, what, in_place))
             if instead:

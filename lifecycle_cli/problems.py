@@ -40,7 +40,8 @@ def unknown_stages(frame: pl.DataFrame, raw: str, row: str, source: Source, rule
     )
     if unknown.height:
         values = listed((f"'{r['value']}' ({r['n']} rows, first at row {r['row']})"
-                         for r in unknown.head(2 * LISTED).iter_rows(named=True)), unknown.height, "more values")
+                         for r in unknown.head(2 * LISTED).iter_rows(named=True)),
+                        unknown.height, "more values")
         known = ", ".join(f"{s.label} ({s.value})" for s in rules.stages)
         problems.append(("unknown-stage",
             f"{source.display}: column '{source.resolved['stage']}': {unknown['n'].sum()} rows have a stage the rules "
@@ -114,7 +115,8 @@ def field_counts(source: Source, rows: list[int]) -> dict[int, int]:
 
 
 def row_list(rows: list[int], total: int) -> str:
-    """Row numbers as a user counts them (`rows`, the first of `total`): "row 3", "rows 3, 9 and 12 more"."""
+    """Row numbers as a user counts them (`rows`, the first of `total`): "row 3", "rows 3, 9
+    and 12 more"."""
     return f"row{'s' if total > 1 else ''} {listed(rows, total)}"
 
 

@@ -103,8 +103,8 @@ def notes(result: dict[str, Any]) -> list[str]:
     found = [f"Note: {n}." for n in result.get("missing_sources", [])]
     where = result["files"].get("rules_found_by_itself")
     if where:
-        found.append(f"Note: the rules file {result['files']['rules']} was found by itself {where}, not named "
-                     "with --rules; check that it is yours.")
+        found.append(f"Note: the rules file {result['files']['rules']} was found by itself "
+                     f"{where}, not named with --rules; check that it is yours.")
     if result.get("redacted"):
         found.append("Note: names and emails are left out of this report (redacted).")
     return found
@@ -260,7 +260,7 @@ def _move_of(result: dict[str, Any], frm: str, to: str) -> str:
 
 
 class _Md(str):
-    """Markdown the renderer writes itself (a bold label around escaped text): kept as it is in a table."""
+    """Markdown the renderer writes itself (a bold label around escaped text): kept as it is."""
 
 
 def _md(text: Any) -> str:

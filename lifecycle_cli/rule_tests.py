@@ -118,12 +118,13 @@ class _Match:
 def _included(doc: LinedYaml, at: tuple, pattern: str, rules: Path) -> list[_Match]:
     """The files an `include:` glob names: regular files in the rules file's folder or below it.
     An absolute path, a `..` or a link leading out of it, or a folder, pipe or device is an error
-    with the line: a shared rules file must not read other files of the machine, nor hang on a pipe."""
+    with the line: a shared rules file must not read other files of the machine, nor hang on a
+    pipe."""
     where, folder = doc.where(at), rules.parent
     if Path(pattern).is_absolute() or pattern.startswith("~"):
         what = "names the home folder" if pattern.startswith("~") else "is an absolute path"
-        raise RulesError(f"{where}: include '{pattern}' {what}; name the case files relative to the folder of "
-                         f"{doc.file}, e.g. rule_cases/*.yaml")
+        raise RulesError(f"{where}: include '{pattern}' {what}; name the case files relative to "
+                         f"the folder of {doc.file}, e.g. rule_cases/*.yaml")
     home = os.path.realpath(folder)
     matches = sorted(glob.glob(str(folder / pattern)))
     if not matches:
@@ -133,17 +134,18 @@ def _included(doc: LinedYaml, at: tuple, pattern: str, rules: Path) -> list[_Mat
         real = os.path.realpath(match)
         relative = os.path.relpath(real, home)
         if relative == os.pardir or relative.startswith(os.pardir + os.sep):
-            raise RulesError(f"{where}: include '{pattern}' reaches {match}, outside the folder of {doc.file}; "
-                             "case files must be in that folder or below it")
+            raise RulesError(f"{where}: include '{pattern}' reaches {match}, outside the folder of "
+                             f"{doc.file}; case files must be in that folder or below it")
         try:
             mode = os.stat(real).st_mode
         except OSError as exc:
-            raise RulesError(f"{where}: include '{pattern}': cannot read {match}: {exc.strerror}") from None
+            raise RulesError(f"{where}: include '{pattern}': cannot read {match}: "
+                             f"{exc.strerror}") from None
         if not stat.S_ISREG(mode):
             kind = ("a folder" if stat.S_ISDIR(mode) else "a named pipe" if stat.S_ISFIFO(mode)
                     else "a device or socket")
-            raise RulesError(f"{where}: include '{pattern}' matches {match}, which is {kind}, not a file of "
-                             "test cases")
+            raise RulesError(f"{where}: include '{pattern}' matches {match}, which is {kind}, "
+                             "not a file of test cases")
         found.append(_Match(Path(real), Path(relative)))
     return found
 
@@ -312,7 +314,8 @@ def report_lines(outcomes: list[Outcome], seconds: float, rules_display: str) ->
     """pytest-like lines: one per case, then the failures with expected and actual, then a summary."""
     lines = [f"lifecycle test: {len(outcomes)} cases from {_one_line(rules_display)}", ""]
     for o in outcomes:
-        lines.append(f"{_one_line(o.case.where)} {_one_line(o.case.name)} {'PASSED' if o.passed else 'FAILED'}")
+        verdict = "PASSED" if o.passed else "FAILED"
+        lines.append(f"{_one_line(o.case.where)} {_one_line(o.case.name)} {verdict}")
     failed = [o for o in outcomes if not o.passed]
     for o in failed:
         lines += ["", f"____ {_one_line(o.case.name)} ____", _one_line(o.case.where)]

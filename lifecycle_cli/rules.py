@@ -158,7 +158,8 @@ def packaged_rules_path() -> Path:
     return Path(__file__).resolve().parent.parent / "rules.yaml"
 
 
-def discover_rules(explicit: str | None, contacts: str | None = None) -> tuple[Path, str, str | None]:
+def discover_rules(explicit: str | None,
+                   contacts: str | None = None) -> tuple[Path, str, str | None]:
     """--rules, then $LIFECYCLE_RULES, then rules.yaml in the working directory, then rules.yaml
     beside the contacts file (so a cron job run from elsewhere finds the rules kept with its
     exports), then the packaged default. Returns the path, its name for messages and, for a

@@ -33,22 +33,25 @@ def to_dict(rules: Rules, path: Path) -> dict[str, Any]:
 
 
 def to_markdown(view: dict[str, Any]) -> str:
-    """The rules as Markdown (a pull request, a wiki page): every text from the rules file shown as written."""
+    """The rules as Markdown (a pull request, a wiki page): text from the rules file as written."""
     md, code = markdown_safe, markdown_code
-    out = [f"## Rules: {md(view['rules_file'])} ({md(view['rules_hash'])})", "", "### Stages, lowest to highest", "",
+    out = [f"## Rules: {md(view['rules_file'])} ({md(view['rules_hash'])})", "",
+           "### Stages, lowest to highest", "",
            "| Stage | Label | HubSpot value | Also accepted | Sticky |", "|---|---|---|---|---|"]
     for s in view["stages"]:
-        out.append(f"| {md(s['id'])} | {md(s['label'])} | {code(s['value'])} | {md(', '.join(s['aliases']))} | "
-                   f"{'yes' if s['sticky'] else ''}{'' if s['ranked'] else ' (outside the order)'} |")
+        sticky = ("yes" if s["sticky"] else "") + ("" if s["ranked"] else " (outside the order)")
+        out.append(f"| {md(s['id'])} | {md(s['label'])} | {code(s['value'])} | "
+                   f"{md(', '.join(s['aliases']))} | {sticky} |")
     out += ["", "### Rules, in order (the first that is true decides)", "",
             "| # | Rule | Stage | Condition | What it means |", "|--:|---|---|---|---|"]
     for r in view["rules"]:
         extra = " (overrides sticky)" if r["overrides_sticky"] else ""
-        out.append(f"| {r['order']} | {md(r['id'])} | {md(r['stage'])}{extra} | {code(r['when'])} | "
-                   f"{md(r['description'])} |")
+        out.append(f"| {r['order']} | {md(r['id'])} | {md(r['stage'])}{extra} | "
+                   f"{code(r['when'])} | {md(r['description'])} |")
     p = view["policies"]
-    out += ["", f"A contact in a sticky stage keeps it (rule {code(p['sticky'])}); a rule that cannot be decided "
-            f"because a file or column is missing keeps a contact already at its stage (rule {code(p['unknown'])}).", ""]
+    out += ["", f"A contact in a sticky stage keeps it (rule {code(p['sticky'])}); a rule that "
+            "cannot be decided because a file or column is missing keeps a contact already "
+            f"at its stage (rule {code(p['unknown'])}).", ""]
     return "\n".join(out)
 
 
@@ -57,15 +60,18 @@ def render_rich(view: dict[str, Any], console) -> None:
     from rich.table import Table
 
     safe = rich_safe
-    console.print(f"[bold]Rules[/bold] {safe(view['rules_file'])} (hash {safe(view['rules_hash'])})")
+    console.print(f"[bold]Rules[/bold] {safe(view['rules_file'])} "
+                  f"(hash {safe(view['rules_hash'])})")
     stages = Table(title="Stages, lowest to highest", title_justify="left", show_edge=False)
     for name in ("Stage", "Label", "HubSpot value", "Also accepted", "Sticky"):
         stages.add_column(name)
     for s in view["stages"]:
-        stages.add_row(safe(s["id"]), safe(s["label"]), safe(s["value"]), safe(", ".join(s["aliases"])),
+        stages.add_row(safe(s["id"]), safe(s["label"]), safe(s["value"]),
+                       safe(", ".join(s["aliases"])),
                        ("yes" if s["sticky"] else "") + ("" if s["ranked"] else " (outside the order)"))
     console.print(stages)
-    rules = Table(title="Rules, in order (the first that is true decides)", title_justify="left", show_edge=False)
+    rules = Table(title="Rules, in order (the first that is true decides)", title_justify="left",
+                  show_edge=False)
     for name in ("#", "Rule", "Stage", "Condition", "What it means"):
         rules.add_column(name, overflow="fold")
     for r in view["rules"]:
@@ -74,6 +80,6 @@ def render_rich(view: dict[str, Any], console) -> None:
                       safe(r["when"]), safe(r["description"]))
     console.print(rules)
     p = view["policies"]
-    console.print(f"A contact in a sticky stage keeps it (rule '{safe(p['sticky'])}'); a rule that cannot be decided "
-                  f"because a file or column is missing keeps a contact already at its stage "
-                  f"(rule '{safe(p['unknown'])}').")
+    console.print(f"A contact in a sticky stage keeps it (rule '{safe(p['sticky'])}'); a rule "
+                  "that cannot be decided because a file or column is missing keeps a contact "
+                  f"already at its stage (rule '{safe(p['unknown'])}').")

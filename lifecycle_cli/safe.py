@@ -70,8 +70,7 @@ def rich_safe(text: object) -> str:
 def markdown_safe(text: object) -> str:
     """Text for a Markdown line or table cell (GitHub, CI summaries): one line, control characters
     escaped, HTML as entities, and no emphasis, code, link, image or cell break it could start."""
-    text = str(text if text is not None else "").replace("\r\n", " ").replace("\n", " ").replace("\r", " ")
-    text = html.escape(terminal_safe(text), quote=False)
+    text = html.escape(terminal_safe(_one_line(text)), quote=False)
     text = _MD_BACKSLASH.sub(r"\\\\", text)
     text = _MD_SPECIAL.sub(lambda m: "\\" + m.group(), text)
     text = _MD_AUTOLINK.sub(lambda m: m.group()[:-1] + "\\" + m.group()[-1], text)
@@ -88,14 +87,17 @@ def _underscores(run: re.Match) -> str:
 def markdown_code(text: object) -> str:
     """Text as a Markdown code span that fits a table cell: fenced by more backticks than it holds,
     `|` escaped (GitHub splits cells before it reads code spans), on one line, controls escaped."""
-    text = terminal_safe(str(text if text is not None else "").replace("\r\n", " ").replace("\n", " "))
-    text = text.replace("\r", " ").replace("|", "\\|")
+    text = terminal_safe(_one_line(text)).replace("|", "\\|")
     if not text:
         return ""
     longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
     fence = "`" * (longest + 1)
     pad = " " if text.startswith("`") or text.endswith("`") else ""
     return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def _one_line(text: object) -> str:
+    return re.sub(r"\r\n|[\r\n]", " ", str(text if text is not None else ""))
 
 
 def html_safe(text: object) -> str:

@@ -43,8 +43,9 @@ TEMPLATE_DIALECT = "duckdb"
 #: digits, _, $ and - (BigQuery project ids), not starting with a digit, $ or -. It is quoted in
 #: the query, so a reserved word works; anything else (quotes, spaces, a function call) is refused.
 TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_$-]*(?:\.[A-Za-z_][A-Za-z0-9_$-]*){0,2}")
-TABLE_NAME_EXPECTED = ("a table or view name such as contacts or crm.contacts: up to three parts joined by dots, "
-                       "each letters, digits, _, $ or - (starting with a letter or _)")
+TABLE_NAME_EXPECTED = ("a table or view name such as contacts or crm.contacts: up to three "
+                       "parts joined by dots, each letters, digits, _, $ or - (starting with a "
+                       "letter or _)")
 _PARTS = ("y", "mo", "d", "h", "mi", "s", "f", "z", "p")
 
 
@@ -276,9 +277,9 @@ class _Builder:
     def table(self, name: str) -> str:
         """A checked table name (TABLE_NAME), every part quoted as the dialect would resolve it
         unquoted: upper case for Snowflake, lower case for PostgreSQL, as written elsewhere."""
-        strategy = Dialect.get_or_raise(self.dialect).normalization_strategy
-        fold = {NormalizationStrategy.UPPERCASE: str.upper, NormalizationStrategy.LOWERCASE: str.lower}.get(
-            strategy, str)
+        folds = {NormalizationStrategy.UPPERCASE: str.upper,
+                 NormalizationStrategy.LOWERCASE: str.lower}
+        fold = folds.get(Dialect.get_or_raise(self.dialect).normalization_strategy, str)
         return ".".join(_ident(fold(part)) for part in name.split("."))
 
     # ------------------------------------------------------------------ the query

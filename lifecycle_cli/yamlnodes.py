@@ -133,8 +133,9 @@ def _plain_text(node: yaml.ScalarNode, doc: LinedYaml) -> str:
     found = _CONTROL.search(node.value)
     if found:
         shown = node.value if len(node.value) <= 60 else node.value[:57] + "..."
-        raise RulesError(f"{display_line(doc, node)}: '{terminal_safe(shown)}' holds a control character "
-                         f"(\\x{ord(found.group()):02x}); a rules file holds plain text: remove it")
+        raise RulesError(f"{display_line(doc, node)}: '{terminal_safe(shown)}' holds a control "
+                         f"character (\\x{ord(found.group()):02x}); a rules file holds plain text: "
+                         "remove it")
     return node.value
 
 

@@ -211,7 +211,8 @@ def test_stdout_closed_early_is_quiet(tmp_path: Path) -> None:
             for i in range(60_000)]
     big = write_csv(tmp_path / "big.csv", CONTACT_HEADERS, rows)
     proc = subprocess.run(f'"{sys.executable}" -m lifecycle_cli classify "{big}" -o - -q | head -1; exit ${{PIPESTATUS[0]}}',
-                          shell=True, executable="/bin/bash", capture_output=True, text=True, timeout=120, cwd=tmp_path)
+                          shell=True, executable="/bin/bash", capture_output=True, text=True,
+                          timeout=120, cwd=tmp_path)
     assert proc.stdout.startswith("Record ID,")
     assert proc.stdout.count("\n") == 1
     assert proc.stderr == ""

@@ -31,8 +31,9 @@ def rules_including(folder: Path, pattern: str) -> tuple[Path, int]:
 
 
 def assert_refused(rules: Path, line: int, *words: str) -> None:
-    """`lifecycle test` stops (exit 2) and `lifecycle validate` lists the problem (exit 1), both at the
-    include's line; neither hangs (the subprocess has a timeout) nor fails inside (exit 3)."""
+    """`lifecycle test` stops (exit 2) and `lifecycle validate` lists the problem (exit 1), both
+    at the include's line; neither hangs (the subprocess has a timeout) nor fails inside
+    (exit 3)."""
     run = invoke_assert_code(USAGE, "test", "rules.yaml", cwd=rules.parent)
     assert f"lifecycle: error: rules.yaml:{line}: include " in run.stderr, run.stderr
     for word in words:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CHANGES, EXAMPLES, OK, ROOT, USAGE, invoke_assert_code, run_cli
+from conftest import CHANGES, EXAMPLES, OK, ROOT, invoke_assert_code, run_cli
 
 #: The default rules with every Customer made a Lead again and names left out of reports: what a
 #: rules.yaml planted beside a downloaded export can do.
@@ -19,7 +19,8 @@ PLANTED = [("  - id: customer\n    stage: customer\n", "  - id: customer\n    st
 
 
 def plant(folder: Path) -> Path:
-    text = (ROOT / "rules.yaml").read_text(encoding="utf-8").replace("  - include: rule_cases/*.yaml\n", "")
+    text = (ROOT / "rules.yaml").read_text(encoding="utf-8")
+    text = text.replace("  - include: rule_cases/*.yaml\n", "")
     for old, new in PLANTED:
         assert old in text, old
         text = text.replace(old, new, 1)
@@ -50,39 +51,43 @@ def test_rules_beside_the_export_are_named_even_with_quiet(tmp_path: Path) -> No
     elsewhere = tmp_path / "work"
     elsewhere.mkdir()
     contacts = folder / "contacts.csv"
-    run = invoke_assert_code(CHANGES, "classify", contacts, "--deals", folder / "deals.csv", "--check", "-q",
-                             cwd=elsewhere)
+    run = invoke_assert_code(CHANGES, "classify", contacts, "--deals", folder / "deals.csv",
+                             "--check", "-q", cwd=elsewhere)
     assert run.stderr == (note(f"beside {contacts}", str(folder / "rules.yaml"))
                           + "give --rules FILE to choose the rules yourself\n")
 
 
 @pytest.mark.parametrize("fmt", ["json", "markdown", "html", "text"])
-def test_every_report_format_says_the_rules_were_found_by_themselves(tmp_path: Path, fmt: str) -> None:
+def test_every_report_format_says_the_rules_were_found_by_themselves(tmp_path: Path,
+                                                                    fmt: str) -> None:
     folder = downloads(tmp_path)
     suffix = {"json": "json", "markdown": "md", "html": "html", "text": "txt"}[fmt]
     report = tmp_path / f"report.{suffix}"
-    run = invoke_assert_code(OK, "classify", "contacts.csv", "--deals", "deals.csv", "-q", "-o", tmp_path / "out.csv",
-                             "--report", report, cwd=folder)
+    run = invoke_assert_code(OK, "classify", "contacts.csv", "--deals", "deals.csv", "-q",
+                             "-o", tmp_path / "out.csv", "--report", report, cwd=folder)
     assert note("in the working directory") in run.stderr
     text = report.read_text(encoding="utf-8")
     if fmt == "json":
         files = json.loads(text)["files"]
-        assert files["rules"] == "rules.yaml" and files["rules_found_by_itself"] == "in the working directory"
+        assert files["rules"] == "rules.yaml"
+        assert files["rules_found_by_itself"] == "in the working directory"
     else:
         flat = " ".join(text.replace("│", " ").split())  # the text report wraps lines in a box
-        assert ("the rules file rules.yaml was found by itself in the working directory, not named with --rules; "
-                "check that it is yours.") in flat
+        assert ("the rules file rules.yaml was found by itself in the working directory, not named "
+                "with --rules; check that it is yours.") in flat
 
 
 def test_named_rules_are_not_a_finding(tmp_path: Path) -> None:
     folder = downloads(tmp_path)
-    for extra, env in ((["--rules", "rules.yaml"], None), ([], {"LIFECYCLE_RULES": str(folder / "rules.yaml")})):
-        run = invoke_assert_code(CHANGES, "classify", "contacts.csv", "--check", "-q", "-f", "json", *extra, cwd=folder,
-                                 env=env)
+    named = {"LIFECYCLE_RULES": str(folder / "rules.yaml")}
+    for extra, env in ((["--rules", "rules.yaml"], None), ([], named)):
+        run = invoke_assert_code(CHANGES, "classify", "contacts.csv", "--check", "-q", "-f", "json",
+                                 *extra, cwd=folder, env=env)
         assert "note:" not in run.stderr
         assert json.loads(run.stdout)["files"]["rules_found_by_itself"] is None
     (folder / "rules.yaml").unlink()
-    run = invoke_assert_code(CHANGES, "classify", "contacts.csv", "--check", "-q", "-f", "json", cwd=folder)
+    run = invoke_assert_code(CHANGES, "classify", "contacts.csv", "--check", "-q", "-f", "json",
+                             cwd=folder)
     assert run.stderr == "" and json.loads(run.stdout)["files"]["rules"] == "default rules"
 
 
@@ -97,7 +102,8 @@ def test_every_command_names_rules_it_found(tmp_path: Path, args: list[str], how
     folder = downloads(tmp_path)
     run = run_cli(*args, cwd=folder)
     assert run.code in (OK, CHANGES), run.stderr
-    assert note("in the working directory") + f"give {how} to choose the rules yourself\n" in run.stderr
+    said = note("in the working directory") + f"give {how} to choose the rules yourself\n"
+    assert said in run.stderr
 
 
 def test_test_names_rules_it_found(tmp_path: Path) -> None:

@@ -16,7 +16,8 @@ from markdown_it import MarkdownIt
 from conftest import CHANGES, CONTACT_HEADERS, OK, ROOT, invoke_assert_code, write_csv
 
 #: A contact's name (first and last) made to become a link, an image, emphasis and a script.
-LINK_NAME = ("[Click](https://evil.example)", "![x](https://evil.example/t.png) *urgent* <script>x</script>")
+LINK_NAME = ("[Click](https://evil.example)",
+             "![x](https://evil.example/t.png) *urgent* <script>x</script>")
 
 
 def rendered(markdown: str) -> str:
@@ -30,13 +31,14 @@ def assert_inert(page: str) -> None:
         assert tag not in page, f"{tag} in:\n{page}"
 
 
-SALES_DESCRIPTION = ("    description: In 1:1 dialogue with sales (a sales-type lead status, or a logged "
-                     "sales contact).")
+SALES_DESCRIPTION = ("    description: In 1:1 dialogue with sales (a sales-type lead status, or a "
+                     "logged sales contact).")
 
 
 def rules_with(tmp_path: Path, *replacements: tuple[str, str]) -> Path:
     """The default rules (without their case files) with some text replaced."""
-    text = (ROOT / "rules.yaml").read_text(encoding="utf-8").replace("  - include: rule_cases/*.yaml\n", "")
+    text = (ROOT / "rules.yaml").read_text(encoding="utf-8")
+    text = text.replace("  - include: rule_cases/*.yaml\n", "")
     for old, new in replacements:
         assert old in text, old
         text = text.replace(old, new, 1)
@@ -48,10 +50,10 @@ def rules_with(tmp_path: Path, *replacements: tuple[str, str]) -> Path:
 def link_contacts(tmp_path: Path) -> Path:
     first, last = LINK_NAME
     return write_csv(tmp_path / "contacts.csv", CONTACT_HEADERS, [
-        {"Record ID": "51234567801", "First Name": first, "Last Name": last, "Email": "ann@acme.example",
-         "Lifecycle Stage": "customer", "Contact type": "Employee"},
-        {"Record ID": "51234567802", "First Name": "Nina", "Last Name": "Vogel", "Email": "nina@mailbox.example",
-         "Lifecycle Stage": "lead", "Lead Status": "Connected"},
+        {"Record ID": "51234567801", "First Name": first, "Last Name": last,
+         "Email": "ann@acme.example", "Lifecycle Stage": "customer", "Contact type": "Employee"},
+        {"Record ID": "51234567802", "First Name": "Nina", "Last Name": "Vogel",
+         "Email": "nina@mailbox.example", "Lifecycle Stage": "lead", "Lead Status": "Connected"},
     ])
 
 
@@ -72,8 +74,8 @@ def test_a_name_made_of_markdown_stays_text_in_the_markdown_report(tmp_path: Pat
 
 def test_a_name_made_of_markup_stays_text_in_the_text_and_html_reports(tmp_path: Path) -> None:
     contacts = link_contacts(tmp_path)
-    (tmp_path / "c2.csv").write_text(contacts.read_text(encoding="utf-8").replace("Nina", "Lead [/b] [bold]"),
-                                     encoding="utf-8")
+    text = contacts.read_text(encoding="utf-8").replace("Nina", "Lead [/b] [bold]")
+    (tmp_path / "c2.csv").write_text(text, encoding="utf-8")
     text = invoke_assert_code(CHANGES, "classify", tmp_path / "c2.csv", "--check")
     assert "Lead [/b] [bold]" in text.stderr and "[Click](https://evil.example)" in text.stderr
     page = invoke_assert_code(CHANGES, "classify", contacts, "--check", "-f", "html").stdout
@@ -84,11 +86,13 @@ def test_a_name_made_of_markup_stays_text_in_the_text_and_html_reports(tmp_path:
 def test_rule_ids_and_descriptions_from_the_rules_stay_text_in_reports(tmp_path: Path) -> None:
     rules = rules_with(
         tmp_path,
-        ("  - id: sales_lead\n    stage: sales_lead\n", "  - id: _sales_lead_\n    stage: sales_lead\n"),
+        ("  - id: sales_lead\n    stage: sales_lead\n",
+         "  - id: _sales_lead_\n    stage: sales_lead\n"),
         (SALES_DESCRIPTION, "    description: \"[Docs](https://evil.example) | `x` <b>\""),
     )
     contacts = link_contacts(tmp_path)
-    md = invoke_assert_code(CHANGES, "classify", contacts, "--check", "--rules", rules, "-f", "markdown").stdout
+    md = invoke_assert_code(CHANGES, "classify", contacts, "--check", "--rules", rules,
+                            "-f", "markdown").stdout
     page = rendered(md)
     assert_inert(page)
     assert "<b>" not in page and "<code>" not in page
@@ -111,7 +115,8 @@ def test_lifecycle_rules_markdown_is_escaped(tmp_path: Path) -> None:
         tmp_path,
         ("    label: Lead\n", "    label: \"<script>alert(1)</script>\"\n"),
         ("    description: At least one associated deal was won.",
-         "    description: \"[Click](https://evil.example) ![i](https://evil.example/i.png) _x_ | y\""),
+         "    description: \"[Click](https://evil.example) ![i](https://evil.example/i.png) "
+         "_x_ | y\""),
         ("    when: won_deals > 0", "    when: won_deals > 0 OR lead_status = '`|`'"),
     )
     md = invoke_assert_code(OK, "rules", rules, "--format", "markdown").stdout
@@ -123,7 +128,7 @@ def test_lifecycle_rules_markdown_is_escaped(tmp_path: Path) -> None:
     assert "<code>won_deals &gt; 0 OR lead_status = '`|`'</code>" in page
 
 
-# --------------------------------------------------------------------------- explain, validate, test
+# ------------------------------------------------------------------ explain, validate, test
 
 
 def test_explain_escapes_control_characters_from_the_export(tmp_path: Path) -> None:
@@ -137,8 +142,9 @@ def test_explain_escapes_control_characters_from_the_export(tmp_path: Path) -> N
 
 
 def test_validate_and_test_escape_text_from_the_rules_file(tmp_path: Path) -> None:
-    rules = rules_with(tmp_path, ("tests:\n", "tests:\n  - name: \"fake\\nx PASSED [bold]\"\n"
-                                  "    contact: {Lifecycle Stage: Lead}\n    expect: {stage: Customer}\n"))
+    case = ("tests:\n  - name: \"fake\\nx PASSED [bold]\"\n"
+            "    contact: {Lifecycle Stage: Lead}\n    expect: {stage: Customer}\n")
+    rules = rules_with(tmp_path, ("tests:\n", case))
     run = invoke_assert_code(CHANGES, "test", rules)
     assert "fake\\nx PASSED [bold] FAILED" in run.stdout
     assert not any(line.startswith("x PASSED") for line in run.stdout.splitlines())
@@ -150,7 +156,8 @@ def test_validate_and_test_escape_text_from_the_rules_file(tmp_path: Path) -> No
 
 def test_json_keeps_the_text_as_it_is(tmp_path: Path) -> None:
     contacts = link_contacts(tmp_path)
-    data = json.loads(invoke_assert_code(CHANGES, "classify", contacts, "--check", "-f", "json").stdout)
+    run = invoke_assert_code(CHANGES, "classify", contacts, "--check", "-f", "json")
+    data = json.loads(run.stdout)
     names = {s["name"] for s in data["samples"]}
     assert " ".join(LINK_NAME) in names
     assert re.search(r"\*urgent\*", json.dumps(data))
@@ -160,6 +167,7 @@ def test_json_keeps_the_text_as_it_is(tmp_path: Path) -> None:
 def test_diff_reports_escape_names_too(tmp_path: Path, fmt: str) -> None:
     contacts = link_contacts(tmp_path)
     after = tmp_path / "after.csv"
-    after.write_text(contacts.read_text(encoding="utf-8").replace("customer", "other"), encoding="utf-8")
+    text = contacts.read_text(encoding="utf-8")
+    after.write_text(text.replace("customer", "other"), encoding="utf-8")
     out = invoke_assert_code(OK, "diff", contacts, after, "-f", fmt).stdout
     assert_inert(rendered(out) if fmt == "markdown" else out)

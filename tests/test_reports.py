@@ -54,7 +54,8 @@ def test_golden_reports(workdir: Path, command: str, fmt: str) -> None:
         # --check writes nothing, not even a report: the report is the one printed (text on stderr).
         printed = run_cli(*args, "--format", fmt, cwd=workdir)
         assert printed.code == 1, printed.stderr
-        check_golden(f"{command}.{FORMATS[fmt]}", printed.stderr if fmt == "text" else printed.stdout)
+        shown = printed.stderr if fmt == "text" else printed.stdout
+        check_golden(f"{command}.{FORMATS[fmt]}", shown)
         return
     report = workdir / f"report.{FORMATS[fmt]}"
     run = run_cli(*args, "--report", report.name, "-q", cwd=workdir)
