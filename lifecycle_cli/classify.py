@@ -9,7 +9,7 @@ file with the decisions alongside, only once the checks have passed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import polars as pl
@@ -17,16 +17,17 @@ import polars as pl
 from .errors import InputError
 from .facts import (
     FUTURE_EVENTS, FUTURE_ROWS, KEY, ROW, ContactIds, consent_facts, deal_facts, parse_bool, parse_datetime,
-    read_contact_ids, stage_id, unknown_spelling,
+    read_contact_ids, stage_id, unknown_deal_stages, unknown_spelling,
 )
 from .moves import EMPTY, sample_order, summarize_moves
 from .progress import StepCallback, no_progress
 from .diagnostics import Diagnostics, listed
 from .links import check_links
 from .problems import LISTED, missing_ids, repeated_ids, row_list, unknown_stages, with_rows
-from .logic import DEAL_FACTS, DERIVED_INPUTS, Known, availability, derived_facts, inputs_of, known
-from .rules import Rules, to_polars, to_polars_tree
+from .logic import DEAL_FACTS, DERIVED_INPUTS, Known, derived_facts, inputs_of, known
+from .rules import Rules, stages_at_or_above, to_polars, to_polars_tree
 from .sources import Source, explain_read_error, short_rows
+from .vocabulary import tested_columns, unknown_values, vocabulary
 
 FACT = "__lc_f_"  #: prefix of the columns conditions read
 CUR = "__lc_current"  #: the stage id read from the file
@@ -66,6 +67,11 @@ class ClassifyResult:
     diagnostics: tuple[dict[str, Any], ...] = field(default=())
     checked_only: bool = False
     companies: dict[str, Any] | None = None  #: the companies section (see companies.py), when classified
+    #: Values of columns the rules read that no value list names (see vocabulary.py).
+    vocabulary: tuple[dict[str, Any], ...] = field(default=())
+    #: Contacts an undecided rule stopped: kept at their stage, or caught falling from a higher one.
+    unknown_kept: int = 0
+    unknown_caught: int = 0
     rules_found_by_itself: str | None = None  #: where the rules file was found when nobody named it
 
     @property
@@ -92,6 +98,8 @@ class ClassifyResult:
             "links": dict(self.links),
             "missing_sources": list(self.missing_sources),
             "missing_columns": list(self.missing_columns),
+            "unknown": {"kept": self.unknown_kept, "caught": self.unknown_caught},
+            "vocabulary": list(self.vocabulary),
             "diagnostics": list(self.diagnostics),
             "warnings": list(self.warnings),
             "checked_only": self.checked_only,
@@ -176,9 +184,10 @@ def _with_facts(frame: pl.LazyFrame, deals: pl.DataFrame | None, consent: pl.Dat
             # No marketing event for a contact is a fact: no consent, no confirmation.
             pl.col("consent_marketing").fill_null(False).alias(FACT + "consent_marketing"),
             pl.col("consent_double_opt_in").fill_null(False).alias(FACT + "consent_double_opt_in"),
+            pl.col("consent_unknown").fill_null(False).alias(FACT + "consent_unknown"),
         )
     for name, tree in derived_facts(consent is not None).items():
-        frame = frame.with_columns(to_polars_tree(tree, col, rules.values).alias(FACT + name))
+        frame = frame.with_columns(to_polars_tree(tree, col, rules.compile_values).alias(FACT + name))
     return frame
 
 
@@ -186,11 +195,14 @@ def _decide(frame: pl.LazyFrame, rules: Rules, available: dict[str, Known]) -> p
     """Add NEW, RULE and UNKNOWN_AT: the rule walk, then the sticky policy.
 
     Walking the rules in order, a rule that is true decides; false goes on; undecided (it
-    reads something missing, see logic.py) keeps the contact's current stage when that is
-    the rule's stage (the unknown policy), else goes on. One when/then chain gives the
-    index of the deciding step: i for rule i, n + i for "kept at rule i".
+    reads something missing or a value no list names, see logic.py) stops a contact whose
+    current stage is the rule's stage or above it (the unknown policy): one already there
+    keeps it, one falling from higher lands there, since the facts do not say it belongs
+    lower. Anyone else goes on: nobody is promoted on an unknown. One when/then chain gives
+    the index of the deciding step: i for rule i, n + i for "stopped at rule i".
     """
     col = lambda name: pl.col(FACT + name)  # noqa: E731
+    values = rules.compile_values
     n = len(rules.rules)
     chain = None
 
@@ -200,23 +212,24 @@ def _decide(frame: pl.LazyFrame, rules: Rules, available: dict[str, Known]) -> p
         chain = pl.when(cond).then(step) if chain is None else chain.when(cond).then(step)
 
     for i, rule in enumerate(rules.rules):
-        cond = to_polars(rule.when, col, rules.values)
+        cond = to_polars(rule.when, col, values)
         decided = known(rule.when.tree, available)
-        at_stage = pl.col(CUR) == pl.lit(rule.stage)
+        at_or_above = pl.col(CUR).is_in(stages_at_or_above(rules, rule.stage)).fill_null(False)
         if decided is True:
             add(cond, i)
         elif decided is False:
-            add(at_stage, n + i)
+            add(at_or_above, n + i)
         else:
-            decided_expr = to_polars_tree(decided, col, rules.values)
+            decided_expr = to_polars_tree(decided, col, values)
             add(decided_expr & cond, i)
-            add(~decided_expr & at_stage, n + i)
+            add(~decided_expr & at_or_above, n + i)
     frame = frame.with_columns(chain.otherwise(None).alias("__lc_step"))
     step = pl.col("__lc_step")
+    rule_at = pl.when(step < n).then(step).otherwise(step - n)
     index = list(range(n))
     frame = frame.with_columns(
-        pl.when(step < n).then(step).replace_strict(index, [r.stage for r in rules.rules], default=None,
-                                                    return_dtype=pl.String).alias("__lc_derived"),
+        rule_at.replace_strict(index, [r.stage for r in rules.rules], default=None,
+                               return_dtype=pl.String).alias("__lc_derived"),
         pl.when(step < n).then(step).replace_strict(index, [r.id for r in rules.rules], default=None,
                                                     return_dtype=pl.String).alias("__lc_derived_rule"),
         step.is_in([i for i, r in enumerate(rules.rules) if r.overrides_sticky]).fill_null(False).alias("__lc_overrides"),
@@ -224,14 +237,15 @@ def _decide(frame: pl.LazyFrame, rules: Rules, available: dict[str, Known]) -> p
     )
     current, derived = pl.col(CUR), pl.col("__lc_derived")
     # A sticky stage names the sticky policy even where an undecided rule kept it as well.
-    may_keep = ~pl.col("__lc_overrides") & derived.ne_missing(current)
+    stopped = pl.col(UNKNOWN_AT).is_not_null()
+    may_keep = ~pl.col("__lc_overrides") & (stopped | derived.ne_missing(current))
     sticky = [s.id for s in rules.stages if s.sticky]
     frame = frame.with_columns(
         pl.when(may_keep & current.is_in(sticky).fill_null(False)).then(pl.lit(rules.sticky_rule_id))
-        .when(pl.col(UNKNOWN_AT).is_not_null()).then(pl.lit(rules.unknown_rule_id))
+        .when(stopped).then(pl.lit(rules.unknown_rule_id))
         .otherwise(pl.col("__lc_derived_rule")).alias(RULE)
     )
-    kept = pl.col(RULE).is_in([rules.sticky_rule_id, rules.unknown_rule_id])
+    kept = pl.col(RULE) == rules.sticky_rule_id
     return frame.with_columns(pl.when(kept).then(current).otherwise(pl.coalesce(derived, current)).alias(NEW))
 
 
@@ -247,9 +261,9 @@ def _other_type(rules: Rules, available: dict[str, Known]) -> pl.Expr | None:
             decided = known(cond.tree, available)
             if decided is False:
                 continue  # cannot be worked out: keep the file's
-            value, hit = to_polars(cond, col, rules.values).cast(pl.String), pl.col(RULE) == rule.id
+            value, hit = to_polars(cond, col, rules.compile_values).cast(pl.String), pl.col(RULE) == rule.id
             if decided is not True:
-                hit = hit & to_polars_tree(decided, col, rules.values)
+                hit = hit & to_polars_tree(decided, col, rules.compile_values)
             chain = pl.when(hit).then(value) if chain is None else chain.when(hit).then(value)
     if chain is None:
         return pl.lit(None, dtype=pl.String) if any_set else None
@@ -385,6 +399,10 @@ def _with_companies(run: Classification, companies: Source, contacts: Source, de
 def _classify(contacts, deals, consent, rules, stage_format, output_file, checked_only, on_duplicate,
               progress: StepCallback = no_progress) -> Classification:
     found = Diagnostics()
+    for message in contacts.missing_required:  # reported with every other problem, then the run stops
+        message, _, hint = message.partition("\n  hint: ")
+        found.error("missing-column", message, file=contacts.display, column=rules.columns["contacts"]["stage"].headers[0],
+                    hint=hint or None)
     progress("reading the contacts' record ids")
     # Step 1, facts: the record ids (once), facts per contact, link counts, unreadable values, repeated ids.
     ids = read_contact_ids(contacts, email=consent is not None or (deals is not None and deals.has("contact_email")),
@@ -405,6 +423,11 @@ def _classify(contacts, deals, consent, rules, stage_format, output_file, checke
         if bad is not None:
             lazies[f"bad_{src.role}"] = bad
             checks.append((src, facts_used, f"bad_{src.role}"))
+    if deals is not None:
+        lazies["unknown_deal_stages"] = unknown_deal_stages(deals, rules)
+    tested = tested_columns(rules, consent is not None)
+    unknown = unknown_values({"contacts": contacts, "consent": consent}, rules, tested)
+    lazies.update({("vocabulary", *pair): frame for pair, frame in unknown.items()})
     progress("working out the deal and consent facts", rows=ids.frame.height)
     if checked_only and contacts.format == "csv":
         # No output pass will parse every field of the contacts: check for broken rows here.
@@ -416,6 +439,8 @@ def _classify(contacts, deals, consent, rules, stage_format, output_file, checke
     if got["repeated"].height and on_duplicate != "keep-first":
         got["repeated"] = with_rows(got["repeated"], ids.frame, KEY, ROW)  # the rows to name in the error
     _id_problems(found, got, contacts, id_header, on_duplicate)
+    if got.get("unknown_deal_stages") is not None and got["unknown_deal_stages"].height:
+        _unknown_deal_stages(found, deals, got["unknown_deal_stages"], rules)
     for src, facts_used, key in checks:
         for message in _bad_value_problems(src, got[key], rules, sorted({r for f in facts_used for r in rules.rules_reading(f)})):
             found.error("bad-value", message, file=src.display)
@@ -437,9 +462,8 @@ def _classify(contacts, deals, consent, rules, stage_format, output_file, checke
 
     # Step 2, decide: every contact's decision, as a narrow table.
     progress("deciding every contact's stage")
-    available = availability(set(rules.columns["contacts"]), set(contacts.resolved),
-                             set(deals.resolved) if deals else None, set(consent.resolved) if consent else None,
-                             "double_opt_in" in rules.columns["consent"])
+    available = rules.availability(set(contacts.resolved), set(deals.resolved) if deals else None,
+                                   set(consent.resolved) if consent else None)
     frame = _with_facts(_typed_contacts(contacts, rules, ids), got.get("deals_facts"), got.get("consent_facts"), rules)
     frame = _decide(frame, rules, available)
     stage_ids = pl.Enum([s.id for s in rules.stages])
@@ -474,12 +498,15 @@ def _classify(contacts, deals, consent, rules, stage_format, output_file, checke
 
     # Step 3, summarize: what the missing files and columns made undecided, and the report.
     progress("summarizing")
-    kept_at = _kept_at(kept)
+    kept_at = _stopped_at(kept, rules)
     missing = missing_inputs(rules, available, contacts, consent, kept_at, found)
+    counted = {key[1:]: frame for key, frame in got.items() if isinstance(key, tuple) and key[0] == "vocabulary"}
+    words = vocabulary(found, {"contacts": contacts, "consent": consent}, rules, tested, counted)
     for warning in rules.warnings:
         found.warn("rules", warning, file=rules.path)
     sources = {"contacts": contacts.display, "deals": deals.display if deals else None, "consent": consent.display if consent else None}
     result = _summarize(kept, contacts, rules, sources, links, output_file, checked_only, found, missing, kept_at)
+    result = replace(result, vocabulary=tuple(words))
     # Step 4, plan the output (lazy): streamed by whoever writes it.
     spellings = _spellings(kept, rules) if stage_format == "auto" else None
     output, added = _output(contacts, decisions, rules, stage_format, spellings)
@@ -564,6 +591,30 @@ def _bad_value_problems(src: Source, found: pl.DataFrame, rules: Rules, needed_b
     return problems
 
 
+def _unknown_deal_stages(found: Diagnostics, deals: Source, stages: pl.DataFrame, rules: Rules) -> None:
+    """Deals whose stage no value list names and whose flags do not decide: a stop, as an unknown
+    lifecycle stage is one. Each stage with its pipeline, count and first row."""
+    header = deals.resolved["stage"]
+    flags = [deals.resolved[n] for n in ("is_won", "is_closed", "is_lost") if n in deals.resolved]
+    listed = []
+    for row in stages.head(LISTED).iter_rows(named=True):
+        pipeline = f" in pipeline '{row['pipeline']}'" if row["pipeline"] else ""
+        deals_word = "deal" if row["count"] == 1 else "deals"
+        listed.append(f"'{row['stage']}'{pipeline} ({row['count']:,} {deals_word}, first at row {row['first_row']})")
+    more = f", and {stages.height - LISTED:,} more" if stages.height > LISTED else ""
+    why = (f"and its {' / '.join(flags)} column(s) do not decide" if flags
+           else "and the file has no Is Closed Won / Is Deal Closed? column to decide")
+    total = int(stages["count"].sum())
+    found.error("unknown-deal-stage",
+                f"{deals.display}: column '{header}': {total:,} deals have a stage the rules do not sort into won, "
+                f"lost or open, {why}: {', '.join(listed)}{more}",
+                file=deals.display, column=header, row=int(stages["first_row"].min()),
+                hint="sort each stage under won_deal_stages, lost_deal_stages or open_deal_stages: "
+                     + rules.where_to_edit("values.won_deal_stages, values.lost_deal_stages or "
+                                           "values.open_deal_stages")
+                     + " (`lifecycle init --from CONTACTS --deals DEALS` writes the file's stages there to sort)")
+
+
 def _different(n: int) -> str:
     return "1 value" if n == 1 else f"{n:,} different values"
 
@@ -598,7 +649,7 @@ def _rows_of(contacts: Source, rows: list[int], headers: list[str]) -> pl.DataFr
 
 def _summarize(decisions: pl.DataFrame, contacts: Source, rules: Rules, sources: dict, links: dict[str, int],
                output_file: str | None, checked_only: bool, found: Diagnostics,
-               missing_columns: list[dict[str, Any]], kept_at: dict[int, int]) -> ClassifyResult:
+               missing_columns: list[dict[str, Any]], kept_at: dict[int, tuple[int, int]]) -> ClassifyResult:
     # Grouped on the small Enum columns; only the few groups are turned into text.
     moves = summarize_moves(
         decisions.group_by(CUR, NEW).agg(pl.len().alias("count")).select(
@@ -611,8 +662,10 @@ def _summarize(decisions: pl.DataFrame, contacts: Source, rules: Rules, sources:
     totals = moves.totals
     descriptions = {r.id: (r.description, r.stage) for r in rules.rules}
     descriptions[rules.sticky_rule_id] = ("Kept: the contact was already in a sticky stage.", None)
-    descriptions[rules.unknown_rule_id] = ("Kept: a rule for the contact's current stage could not be decided "
-                                           "(a file or column it reads is missing).", None)
+    descriptions[rules.unknown_rule_id] = (
+        "Kept or stopped: a rule for the contact's stage, or for one below it, could not be decided (a file or "
+        "column it reads is missing, or a value no list names), so the contact stays at the highest stage the "
+        "known facts allow.", None)
     decided = decisions.group_by(RULE).len().select(pl.col(RULE).cast(pl.String).fill_null("(no rule)"), "len")
     rule_order = [r.id for r in rules.rules] + [rules.sticky_rule_id, rules.unknown_rule_id]
     decided_by = [
@@ -638,7 +691,7 @@ def _summarize(decisions: pl.DataFrame, contacts: Source, rules: Rules, sources:
     missing = []
     deal_rules = [i for i, r in enumerate(rules.rules) if r.when.names & set(DEAL_FACTS)]
     if sources["deals"] is None:
-        kept = sum(kept_at.get(i, 0) for i in deal_rules)
+        kept = sum(sum(kept_at.get(i, (0, 0))) for i in deal_rules)
         names = ", ".join(rules.rules[i].id for i in deal_rules) or "none"
         missing.append(f"deals: no deals file given, so the deal rules ({names}) cannot "
                        f"fire and nobody is demoted for lack of deals; {kept:,} contacts kept their stage because of it")
@@ -656,22 +709,35 @@ def _summarize(decisions: pl.DataFrame, contacts: Source, rules: Rules, sources:
         stages=moves.stages, transitions=moves.transitions, decided_by=tuple(decided_by), samples=tuple(samples),
         links=links, missing_sources=tuple(missing), missing_columns=tuple(missing_columns),
         diagnostics=tuple(d.to_dict() for d in found.items), checked_only=checked_only,
+        unknown_kept=sum(k for k, _ in kept_at.values()), unknown_caught=sum(c for _, c in kept_at.values()),
         rules_found_by_itself=rules.found_by_itself,
     )
 
 
-def _kept_at(decisions: pl.DataFrame) -> dict[int, int]:
-    """How many contacts each rule kept at their stage because it could not be decided (by rule index)."""
-    counts = decisions.filter(pl.col(UNKNOWN_AT).is_not_null()).group_by(UNKNOWN_AT).len()
-    return {int(i): int(n) for i, n in counts.iter_rows()}
+def _stopped_at(decisions: pl.DataFrame, rules: Rules) -> dict[int, tuple[int, int]]:
+    """By rule index: how many contacts the rule, undecided, kept at their stage, and how many it
+    caught falling from a higher one (the unknown policy decided them; a sticky stage kept by the
+    sticky policy would have been kept without the unknown, so it does not count)."""
+    counts = (decisions.filter(pl.col(UNKNOWN_AT).is_not_null() & (pl.col(RULE) == rules.unknown_rule_id))
+              .group_by(UNKNOWN_AT).agg(pl.col(NEW).eq(pl.col(CUR)).sum().alias("kept"),
+                                        pl.col(NEW).ne(pl.col(CUR)).sum().alias("caught")))
+    return {int(i): (int(k), int(c)) for i, k, c in counts.iter_rows()}
+
+
+def _kept_words(kept: int, caught: int) -> str:
+    """What an undecided rule did to the contacts, for messages."""
+    words = f"{kept:,} contacts kept their stage"
+    return words + (f" and {caught:,} falling from a higher stage stopped at that rule's stage" if caught else "")
 
 
 def missing_inputs(rules: Rules, available: dict[str, Known], contacts: Source, consent: Source | None,
-                   kept_at: dict[int, int], found: Diagnostics) -> list[dict[str, Any]]:
+                   kept_at: dict[int, tuple[int, int]], found: Diagnostics) -> list[dict[str, Any]]:
     """Each column the rules read that a given file lacks: the rules it leaves undecided and how many
-    contacts kept their stage because of it (a warning each), and rules that can never decide."""
+    contacts that kept or stopped, and rules that can never decide. A warning each, or a note where
+    the rules file declares the column absent (`missing: absent`) or where it changed nobody's stage."""
     with_consent = consent is not None
     by_column: dict[tuple[str, str], list[int]] = {}
+    stopped = lambda indexes: tuple(sum(kept_at.get(i, (0, 0))[k] for i in indexes) for k in (0, 1))  # noqa: E731
     for i, rule in enumerate(rules.rules):
         names = set(rule.when.names).union(*(c.names for _, c in rule.sets))
         inputs = set().union(*(inputs_of(n, with_consent) for n in names)) if names else set()
@@ -681,20 +747,42 @@ def missing_inputs(rules: Rules, available: dict[str, Known], contacts: Source, 
             where = ("consent", "double_opt_in") if name == "consent_double_opt_in" else ("contacts", name)
             by_column.setdefault(where, []).append(i)
         if missing and known(rule.when.tree, available) is False:
-            found.warn("rule-never-decides", f"{rules.path}, line {rule.line}: rule '{rule.id}' reads only columns the "
-                       f"files lack ({', '.join(missing)}), so it can never decide; check the headers under "
-                       "columns: in the rules file", file=rules.path, row=rule.line)
+            declared = all(_declared_absent(rules, n) for n in missing)
+            quiet = declared or sum(stopped([i])) == 0
+            (found.note if quiet else found.warn)(
+                "rule-never-decides", f"{rules.path}, line {rule.line}: rule '{rule.id}' reads only columns the "
+                f"files lack ({', '.join(missing)}), so it can never decide; {_kept_words(*stopped([i]))} at it",
+                file=rules.path, row=rule.line,
+                hint=None if declared else "check the headers under columns: in the rules file ("
+                + rules.where_to_edit("columns.contacts") + ")")
     out = []
     sources = {"contacts": contacts, "consent": consent}
     for (role, name), indexes in by_column.items():
         src = sources[role]
         headers = rules.columns[role][name].headers
-        kept = sum(kept_at.get(i, 0) for i in indexes)
+        kept, caught = stopped(indexes)
         rule_ids = [rules.rules[i].id for i in indexes]
-        out.append({"source": role, "column": name, "header": headers[0], "rules": rule_ids, "kept": kept})
+        declared = _declared_absent(rules, name, role)
+        out.append({"source": role, "column": name, "header": headers[0], "rules": rule_ids, "kept": kept,
+                    "caught": caught, "declared_absent": declared})
         looked_for = listed((f"'{h}'" for h in headers[:4]), len(headers), "more headers")
-        found.warn("missing-column", f"{src.display}: no column {looked_for} ({name}): rule(s) {', '.join(rule_ids)} "
-                   f"cannot be decided from it; {kept:,} contacts kept their stage because of it",
-                   file=src.display, column=headers[0],
-                   hint=f"if the export has it under another header, add that header to columns.{role}.{name} in {rules.path}")
+        message = (f"{src.display}: no column {looked_for} ({name}): rule(s) {', '.join(rule_ids)} "
+                   f"cannot be decided from it; {_kept_words(kept, caught)} because of it")
+        if declared:
+            found.note("missing-column", message + " (the rules file declares it absent)",
+                       file=src.display, column=headers[0])
+            continue
+        (found.warn if kept or caught else found.note)(
+            "missing-column", message, file=src.display, column=headers[0],
+            hint=f"if the export has it under another header, add that header to columns.{role}.{name}; if "
+                 f"your exports never have it, set `missing: absent` there (a note then, not a warning): "
+                 + rules.where_to_edit(f"columns.{role}.{name}"))
     return out
+
+
+def _declared_absent(rules: Rules, name: str, role: str = "contacts") -> bool:
+    """Whether the rules file says the export never has this column (`missing: absent`)."""
+    if name == "consent_double_opt_in":
+        role, name = "consent", "double_opt_in"
+    spec = rules.columns[role].get(name)
+    return spec is not None and spec.missing == "absent"

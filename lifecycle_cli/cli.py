@@ -268,8 +268,9 @@ def _say_found(display: str, found: str, name: str) -> None:
          f"{terminal_safe(found)}; give {how} to choose the rules yourself\n")
 
 
-def _reader(inputs: list[str], delimiter: str | None, encoding: str | None):
-    """A function opening one input; stdin (-) is read once, for the one input that names it."""
+def _reader(inputs: list[str], delimiter: str | None, encoding: str | None, *, defer_stage: bool = False):
+    """A function opening one input; stdin (-) is read once, for the one input that names it.
+    `defer_stage`: see sources.read_source (classify reports a missing stage column with the rest)."""
     from .sources import read_source
 
     if inputs.count("-") > 1:
@@ -279,7 +280,8 @@ def _reader(inputs: list[str], delimiter: str | None, encoding: str | None):
     stdin = sys.stdin.buffer.read() if "-" in inputs else None
 
     def read(spec: str, role: str, columns):
-        return read_source(spec, role, columns, stdin=stdin if spec == "-" else None, delimiter=delimiter, encoding=encoding)
+        return read_source(spec, role, columns, stdin=stdin if spec == "-" else None, delimiter=delimiter,
+                           encoding=encoding, defer_stage=defer_stage)
 
     return read
 
@@ -512,7 +514,7 @@ def classify(
             for name in import_file_names(["contacts", "companies"] if companies else ["contacts"]):
                 plan.write(os.path.join(hubspot_import, name), "HubSpot import file")
         plan.check()  # before anything is read: a clash costs nothing yet
-        read = _reader(inputs, delimiter, encoding)
+        read = _reader(inputs, delimiter, encoding, defer_stage=True)
         contacts_src = read(contacts, "contacts", ruleset.columns["contacts"])
         deals_src = read(deals, "deals", ruleset.columns["deals"]) if deals else None
         consent_src = read(consent, "consent", ruleset.columns["consent"]) if consent else None
@@ -751,10 +753,11 @@ class ExplainFormat(str, Enum):
     json = "json"
 
 
-@app.command(epilog="\b\nExample: lifecycle explain contacts.csv 51234567899 --deals deals.csv --consent consent.csv")
+@app.command(epilog="\b\nExample: lifecycle explain contacts.csv jo.park@fabrikam.example\n"
+                     "Example: lifecycle explain contacts.csv 51234567899 --deals deals.csv --consent consent.csv")
 def explain(
     contacts: Annotated[str, typer.Argument(metavar="CONTACTS", help="Contacts export (CSV or Parquet).")],
-    record_id: Annotated[str, typer.Argument(metavar="ID", help="The contact's Record ID.")],
+    record_id: Annotated[str, typer.Argument(metavar="ID", help="The contact's Record ID, or its email (any case).")],
     deals: DealsOpt = None,
     consent: ConsentOpt = None,
     rules: RulesOpt = None,
@@ -867,27 +870,51 @@ def show_rules(
     _run(debug, body)
 
 
-@app.command(epilog="\b\nExample: lifecycle init --preset hubspot-de")
+@app.command(epilog="\b\nExample: lifecycle init --preset hubspot-de\n"
+                     "Example: lifecycle init --from contacts.csv --deals deals.csv --consent consent.csv")
 def init(
     preset: Annotated[str, typer.Option("--preset", metavar="NAME", help="Which rules to start from: hubspot (default), hubspot-de (German HubSpot) or salesforce.")] = "hubspot",
     force: Annotated[bool, typer.Option("--force", help="Overwrite a rules.yaml (and its test case files) already here.")] = False,
+    from_contacts: Annotated[Optional[str], typer.Option("--from", metavar="CONTACTS", help="A contacts export: every value of its Lead Status, Contact type, ... (and of --deals' stages, --consent's statuses) that the preset does not name is written into the rules' value lists under sort_these, for you to sort into in or not_in.")] = None,
+    deals: DealsOpt = None,
+    consent: ConsentOpt = None,
+    delimiter: DelimiterOpt = None,
+    encoding: EncodingOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Write a commented starter rules.yaml, with its test cases, into the current folder.
 
     Edit it, check it with `lifecycle validate`, test it with `lifecycle test`; classify
     then finds it by itself when run from this folder or on a contacts file beside it.
+    With --from, the value lists also hold your export's own values to sort: a renamed
+    lead status or a custom deal stage becomes a two-minute job instead of a surprise.
     """
 
     def body() -> int:
         import glob
 
-        from .output import OutputPlan, backup_writer
+        from .output import OutputPlan, backup_writer, text_writer
         from .rules import load_rules, preset_path
         from .yamlnodes import load_lined_yaml
 
+        if (deals or consent) and not from_contacts:
+            raise InputError("--deals and --consent go with --from CONTACTS (the export whose values to sort)")
         source = preset_path(preset)
-        load_rules(source, f"preset {preset}")  # a preset that does not load is a bug, not a starter
+        ruleset = load_rules(source, f"preset {preset}")  # a preset that does not load is a bug, not a starter
+        starter = None
+        if from_contacts:
+            from .init_from import export_values, starter_text
+
+            read = _reader([from_contacts, *(f for f in (deals, consent) if f)], delimiter, encoding)
+            sources = [read(spec, role, ruleset.columns[role]) if spec else None
+                       for spec, role in ((from_contacts, "contacts"), (deals, "deals"), (consent, "consent"))]
+            found = export_values(ruleset, *sources)
+            starter = starter_text(source.read_text(encoding="utf-8"), found)
+            count = sum(len(f.values) for f in found)
+            sys.stderr.write(f"lifecycle: {count:,} value(s) of your export are not in the preset's lists: "
+                             "they are under sort_these in rules.yaml; sort each into in or not_in, "
+                             "then run lifecycle validate\n" if count else
+                             "lifecycle: every value of your export is in the preset's lists already\n")
         copies = [(source, Path("rules.yaml"))]
         doc = load_lined_yaml(source, f"preset {preset}")
         for item in (doc.data or {}).get("tests") or []:
@@ -907,7 +934,9 @@ def init(
         plan.check()
         with plan:
             for src, target in copies:
-                plan.stage(str(target), backup_writer(str(src)))
+                writer = text_writer(starter) if starter is not None and target.name == "rules.yaml" and \
+                    src == source else backup_writer(str(src))
+                plan.stage(str(target), writer)
             plan.commit()
         sys.stderr.write(f"lifecycle: wrote {', '.join(str(t) for _, t in copies[:3])}"
                          f"{f' and {len(copies) - 3} more' if len(copies) > 3 else ''} (from preset {preset}); "

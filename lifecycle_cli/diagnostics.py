@@ -7,7 +7,7 @@ from typing import Any, Iterable
 
 from .errors import InputError
 
-ERROR, WARNING = "error", "warning"
+ERROR, WARNING, NOTE = "error", "warning", "note"
 
 
 def listed(items: Iterable[object], total: int, more: str = "more") -> str:
@@ -60,6 +60,11 @@ class Diagnostics:
 
     def warn(self, code: str, message: str | None, **where: Any) -> None:
         self.add(code, WARNING, message, **where)
+
+    def note(self, code: str, message: str | None, **where: Any) -> None:
+        """Worth knowing, nothing to act on (a column declared absent, one whose lack kept nobody):
+        --strict does not fail on it."""
+        self.add(code, NOTE, message, **where)
 
     @property
     def errors(self) -> list[Diagnostic]:

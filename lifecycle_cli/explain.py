@@ -15,26 +15,34 @@ from typing import Any
 import polars as pl
 from sqlglot import exp
 
-from .classify import CUR, FACT, NEW, RULE, _decide, _typed_contacts, _with_facts
+from .classify import CUR, FACT, NEW, RULE, UNKNOWN_AT, _decide, _typed_contacts, _with_facts
 from .errors import InputError
 from .facts import (
     ACCOUNT, KEY, ROW, account_key, consent_facts, deal_facts, deal_links, deal_outcome, lowered, read_contact_ids,
     split_ids,
 )
-from .logic import DEAL_FACTS, availability, inputs_of, known
+from .logic import DEAL_FACTS, inputs_of, known
 from .rules import Rules, to_polars_tree
 from .safe import terminal_safe
 from .sources import Source
 
 
 def explain(contacts: Source, deals: Source | None, consent: Source | None, rules: Rules, record_id: str) -> dict[str, Any]:
+    """`record_id`: the contact's record id, or its email (any case)."""
     wanted = record_id.strip()
     id_header = contacts.resolved["record_id"]
     matches = (contacts.frame.with_row_index(ROW)
                .filter(contacts.text("record_id") == wanted).select(ROW).collect()[ROW].to_list())
+    if not matches and "@" in wanted and contacts.has("email"):
+        matches = (contacts.frame.with_row_index(ROW).filter(lowered(contacts.raw("email")) == wanted.lower())
+                   .select(ROW).collect()[ROW].to_list())
     if not matches:
-        raise InputError(f"{contacts.display}: no contact has the record id '{wanted}' in column '{id_header}'")
+        by_email = f" or the email '{wanted}' in column '{contacts.resolved['email']}'" \
+            if "@" in wanted and contacts.has("email") else ""
+        raise InputError(f"{contacts.display}: no contact has the record id '{wanted}' in column '{id_header}'"
+                         f"{by_email}")
     one = replace(contacts, frame=contacts.frame.with_row_index(ROW).filter(pl.col(ROW) == matches[0]).drop(ROW))
+    wanted = one.frame.select(one.text("record_id")).collect().item() or wanted
     ids = read_contact_ids(one, email=True, deal_ids=deals is not None)
     facts_of = {}
     for src, compute in ((deals, deal_facts), (consent, consent_facts)):
@@ -52,23 +60,33 @@ def explain(contacts: Source, deals: Source | None, consent: Source | None, rule
         account = one.frame.select(account_key(one.text(rules.deals_by_account[1]))).collect().item()
         if through is not None and account is not None:
             account_rows = through.filter(pl.col(ACCOUNT) == account)[ROW].to_list()
-    available = availability(set(rules.columns["contacts"]), set(one.resolved),
-                             set(deals.resolved) if deals else None, set(consent.resolved) if consent else None,
-                             "double_opt_in" in rules.columns["consent"])
+    available = rules.availability(set(one.resolved), set(deals.resolved) if deals else None,
+                                   set(consent.resolved) if consent else None)
     frame = _with_facts(_typed_contacts(one, rules, ids), facts_of.get("deals"), facts_of.get("consent"), rules)
     row = frame.collect()
-    decided = _decide(row.lazy(), rules, available).collect().row(0, named=True)
+    outcome = _decide(row.lazy(), rules, available).collect().row(0, named=True)
     col = lambda name: pl.col(FACT + name)  # noqa: E731
 
     def value(tree: exp.Expression) -> Any:
-        return row.select(to_polars_tree(tree, col, rules.values).alias("v"))["v"][0]
+        return row.select(to_polars_tree(tree, col, rules.compile_values).alias("v"))["v"][0]
+
+    def decided(when: Any) -> bool:
+        return when if isinstance(when, bool) else bool(value(when))
 
     def status(tree: exp.Expression) -> str:
-        when = known(tree, available)
-        is_known = when if isinstance(when, bool) else bool(value(when))
-        if not is_known:
+        if not decided(known(tree, available)):
             return "unknown"
         return "true" if value(tree) is True else "false"
+
+    def unnamed(tree: exp.Expression) -> list[str]:
+        """`column = 'value' (not in @list)` for each open-list test the contact's value leaves unknown."""
+        out = []
+        for node in tree.find_all(exp.In):
+            field_ = node.args.get("field")
+            if isinstance(field_, exp.Parameter) and field_.name in rules.open_lists and \
+                    decided(known(node.this, available)) and not decided(known(node, available)):
+                out.append(f"{_sql(node.this)} = {_show(value(node.this))} (not named by @{field_.name})")
+        return out
 
     walk = []
     for rule in rules.rules:
@@ -77,9 +95,11 @@ def explain(contacts: Source, deals: Source | None, consent: Source | None, rule
         walk.append({
             "rule": rule.id, "stage": rule.stage, "when": rule.when.sql, "result": status(tree),
             "missing": sorted(n for n in _names(tree) if available.get(n) is False),
+            "unknown_values": unnamed(tree),
             "joined_by": type(_unparen(tree)).__name__.upper() if len(parts) > 1 else None,
             "parts": [{"condition": _sql(p), "result": status(p),
-                       "missing": sorted(n for n in _names(p) if available.get(n) is False)} for p in parts],
+                       "missing": sorted(n for n in _names(p) if available.get(n) is False),
+                       "unknown_values": unnamed(p)} for p in parts],
         })
     with_consent = consent is not None
     read = sorted({n for r in rules.rules for n in r.when.names} | {"email"})
@@ -90,8 +110,10 @@ def explain(contacts: Source, deals: Source | None, consent: Source | None, rule
                 header = one.resolved.get(base)
                 raw = one.frame.select(pl.col(header).cast(pl.String)).collect()[header][0] if header else None
                 columns.append({"column": base, "header": header, "value": raw, "missing": header is None})
-    facts = {name: row[FACT + name][0] for name in
-             [*DEAL_FACTS, "marketing_consent", "double_opt_in", "email_domain", "current_stage"] if FACT + name in row.columns}
+    # A fact that is unknown (its file or column missing, or a value no list names) is shown so.
+    facts = {name: row[FACT + name][0] if decided(available.get(name, True)) else "unknown" for name in
+             [*DEAL_FACTS, "marketing_consent", "double_opt_in", "email_domain", "current_stage"]
+             if FACT + name in row.columns}
     return {
         "command": "explain",
         "files": {"contacts": contacts.display, "deals": deals.display if deals else None,
@@ -103,7 +125,8 @@ def explain(contacts: Source, deals: Source | None, consent: Source | None, rule
         "consent": _linked_consent(consent, one, rules, wanted) if consent else None,
         "facts": facts,
         "rules": walk,
-        "decision": {"from": decided[CUR], "to": decided[NEW], "rule": decided[RULE]},
+        "decision": {"from": outcome[CUR], "to": outcome[NEW], "rule": outcome[RULE],
+                     "stopped_at": rules.rules[outcome[UNKNOWN_AT]].id if outcome[UNKNOWN_AT] is not None else None},
     }
 
 
@@ -208,25 +231,34 @@ def render_text(view: dict[str, Any], rules: Rules) -> str:
                 f"{', double opt-in ' + _show(e['double_opt_in']) if e['double_opt_in'] else ''}"
                 f"{'' if e['marketing'] else ' (not a marketing type)'}" for e in view["consent"]] or ["  none"]
     out += ["", "Facts:"] + [f"  {k:<22} {_show(v)}" for k, v in view["facts"].items()]
-    out += ["", "Rules, in order (the first true one decides; unknown: a file or column it reads is missing):"]
+    out += ["", "Rules, in order (the first true one decides; unknown: a file or column it reads is missing, "
+            "or a value no list names):"]
     for r in view["rules"]:
         missing = f" (missing: {', '.join(r['missing'])})" if r["missing"] and r["result"] == "unknown" else ""
+        if r.get("unknown_values") and r["result"] == "unknown":
+            missing += f" (unknown value: {'; '.join(r['unknown_values'])})"
         out.append(f"  {r['result'].upper():<8} {r['rule']} -> {label.get(r['stage'], r['stage'])}: {r['when']}{missing}")
         if len(r["parts"]) > 1:
             for p in r["parts"]:
                 part_missing = f" (missing: {', '.join(p['missing'])})" if p["missing"] and p["result"] == "unknown" else ""
+                if p.get("unknown_values") and p["result"] == "unknown":
+                    part_missing += f" (unknown value: {'; '.join(p['unknown_values'])})"
                 out.append(f"           {r['joined_by']:<4}{p['result']:<8} {p['condition']}{part_missing}")
         if r["result"] == "true":
             out.append(f"  -> rule '{r['rule']}' gives {label.get(r['stage'], r['stage'])}")
             break
-        if r["result"] == "unknown" and d["rule"] == rules.unknown_rule_id and r["stage"] == d["from"]:
+        if r["result"] == "unknown" and r["rule"] == d.get("stopped_at"):
             break
     if d["rule"] == rules.sticky_rule_id:
         out.append(f"  -> kept at {label.get(d['to'], d['to'])} (rule '{d['rule']}'): the contact is in a sticky stage "
                    "and no rule that overrides it is true")
-    elif d["rule"] == rules.unknown_rule_id:
+    elif d["rule"] == rules.unknown_rule_id and d["to"] == d["from"]:
         out.append(f"  -> kept at {label.get(d['to'], d['to'])} (rule '{d['rule']}'): the rule for this stage could "
                    "not be decided, so the stage the contact already has is kept")
+    elif d["rule"] == rules.unknown_rule_id:
+        out.append(f"  -> stopped at {label.get(d['to'], d['to'])} (rule '{d['rule']}'): the rule for this stage "
+                   f"could not be decided, and the facts do not say the contact belongs lower than that, so it "
+                   f"falls no further from {label.get(d['from'], d['from'])}")
     return terminal_safe("\n".join(out) + "\n")
 
 

@@ -221,10 +221,21 @@ ACCOUNT = "__lc_account"  #: a contact's or deal's account id, as compared (see 
 SALESFORCE_ID_18 = r"^[a-zA-Z0-9]{18}$"
 
 
+#: Salesforce's null id, written by a Data Export for an empty lookup (18 and 15 characters): no
+#: account or contact at all, never one shared by every row that has it.
+SALESFORCE_NULL_ID = r"^0{15}(?:AAA)?$"
+
+
+def not_null_id(text: pl.Expr) -> pl.Expr:
+    """The id, or null where it is Salesforce's null id."""
+    return pl.when(~text.str.contains(SALESFORCE_NULL_ID)).then(text)
+
+
 def account_key(text: pl.Expr) -> pl.Expr:
     """An account id as compared: an 18-character Salesforce id by its first 15 characters, which are
     the id itself. Reports export the 15-character form, Data Loader the 18-character one, so the
-    two forms of one account then match."""
+    two forms of one account then match. The null id is no account."""
+    text = not_null_id(text)
     return pl.when(text.str.contains(SALESFORCE_ID_18)).then(text.str.slice(0, 15)).otherwise(text)
 
 
@@ -263,18 +274,70 @@ def account_facts(flags: pl.LazyFrame, linked: pl.DataFrame, ids: ContactIds) ->
     return found, used
 
 
-def deal_outcome(deals: Source, rules: Rules) -> tuple[pl.Expr, pl.Expr]:
-    """(won, lost) for each deal row, never null: won by its stage or Is Closed Won; lost by its
-    stage, Is closed lost, or closed without being won. Neither: the deal is open."""
+WON, LOST, OPEN = 1, 2, 0  #: a deal's outcome (null: unknown)
+
+
+def flag(source: Source, name: str, rules: Rules) -> pl.Expr:
+    """A true/false column of a deals (or other) file. Salesforce reports write some checkboxes as
+    `1` and an empty cell: in a column with true values and no false one, empty is false."""
+    parsed = parse_bool(source.raw(name), rules)
+    if not source.has(name):
+        return parsed
+    one_and_empty = parsed.eq(True).any() & ~parsed.eq(False).any()
+    return pl.when(parsed.is_null() & ~source.text(name).is_not_null() & one_and_empty).then(False).otherwise(parsed)
+
+
+def deal_outcome_code(deals: Source, rules: Rules) -> pl.Expr:
+    """WON, LOST or OPEN for each deal row; null where neither its flags nor its stage say.
+
+    Won when Is Closed Won / IsWon is true or the stage is a won stage; lost when it is closed
+    (Is Deal Closed? / IsClosed or Is closed lost true, or a lost stage) and known not to be won
+    (the won flag false, the lost flag true, or a lost stage); open when the closed flag is false,
+    the won and lost flags are both false, or the stage is an open stage. An empty cell of a
+    `1`/empty column reads as false. Any other deal is unknown: classify stops and lists it (a
+    custom pipeline's stage read as "open" would make its contacts Opportunities; read as "lost",
+    it would demote a won customer's colleagues).
+    """
     v = rules.values
     stage = deals.raw("stage")
-    won = (in_values(stage, v["won_deal_stages"]) | parse_bool(deals.raw("is_won"), rules)).fill_null(False)
-    lost = ~won & (
-        in_values(stage, v["lost_deal_stages"])
-        | parse_bool(deals.raw("is_lost"), rules)
-        | parse_bool(deals.raw("is_closed"), rules)
-    ).fill_null(False)
-    return won, lost
+    won_flag, lost_flag, closed = (flag(deals, n, rules) for n in ("is_won", "is_lost", "is_closed"))
+    won_stage, lost_stage, open_stage = (in_values(stage, v[n]).fill_null(False)
+                                         for n in ("won_deal_stages", "lost_deal_stages", "open_deal_stages"))
+    is_ = lambda e, value: e.eq(value).fill_null(False)  # noqa: E731
+    code = lambda c: pl.lit(c, dtype=pl.Int8)  # noqa: E731
+    return (
+        pl.when(is_(won_flag, True) | won_stage).then(code(WON))
+        .when(is_(closed, True) | is_(lost_flag, True) | lost_stage).then(
+            pl.when(is_(won_flag, False) | is_(lost_flag, True) | lost_stage).then(code(LOST)))
+        .when(is_(closed, False) | (is_(won_flag, False) & is_(lost_flag, False)) | open_stage).then(code(OPEN))
+    )
+
+
+def deal_outcome(deals: Source, rules: Rules) -> tuple[pl.Expr, pl.Expr]:
+    """(won, lost) for each deal row, never null (an unknown outcome is neither: classify stops on
+    it before any fact is used, see `unknown_deal_stages`). Neither: the deal is open."""
+    outcome = deal_outcome_code(deals, rules)
+    return outcome.eq(WON).fill_null(False), outcome.eq(LOST).fill_null(False)
+
+
+def deleted(source: Source, rules: Rules) -> pl.Expr:
+    """Rows a Salesforce Data Export marks IsDeleted: no evidence of anything."""
+    if "is_deleted" not in source.resolved:
+        return pl.lit(False)
+    return flag(source, "is_deleted", rules).fill_null(False)
+
+
+def unknown_deal_stages(deals: Source, rules: Rules) -> pl.LazyFrame:
+    """The deal stages whose outcome neither the flags nor the value lists decide: stage (as written,
+    trimmed), pipeline, count and first row (1-based, with the header), deleted rows left out."""
+    return (
+        deals.frame.with_row_index(ROW)
+        .filter(deal_outcome_code(deals, rules).is_null() & ~deleted(deals, rules))
+        .group_by(deals.text("stage").fill_null("(empty)").alias("stage"),
+                  deals.text("pipeline").alias("pipeline"))
+        .agg(pl.len().alias("count"), (pl.col(ROW).min() + 2).alias("first_row"))
+        .sort(["count", "stage"], descending=[True, False])
+    )
 
 
 @dataclass(frozen=True)
@@ -296,7 +359,7 @@ def deal_links(deals: Source, ids: ContactIds, rules: Rules) -> DealLinks:
     by_account = rules.deals_by_account[0] if rules.deals_by_account and ACCOUNT in ids.frame.columns else None
     by_account = by_account if by_account and deals.has(by_account) else None
     # Deals are read once into a compact table: every link and count below reads it.
-    flags = deals.frame.with_row_index(ROW).select(
+    flags = deals.frame.with_row_index(ROW).filter(~deleted(deals, rules)).select(
         ROW,
         deals.text("record_id").alias("deal_id"),
         won.alias("won"),
@@ -312,7 +375,7 @@ def deal_links(deals: Source, ids: ContactIds, rules: Rules) -> DealLinks:
     by_deal = (
         flags.select(ROW, split_ids(pl.col("contact_ids")).alias("ref"))
         .explode("ref")
-        .with_columns(pl.col("ref").str.strip_chars())
+        .with_columns(not_null_id(pl.col("ref").str.strip_chars()))
         .filter(pl.col("ref").is_not_null() & (pl.col("ref") != ""))
         .select(ROW, (key := ids.key(pl.col("ref"))).alias(KEY), ids.is_known(key).alias("known"))
         .collect()
@@ -358,9 +421,12 @@ def deal_facts(deals: Source, ids: ContactIds, rules: Rules) -> tuple[pl.LazyFra
         # An account's deals are added to each of its contacts' own.
         facts = pl.concat([facts, links.from_accounts.lazy()]).group_by(KEY).agg(pl.col(DEAL_FACTS).sum())
     unknown = links.by_deal.filter(~pl.col("known"))
+    has_deleted = "is_deleted" in deals.resolved
     counts = [
-        flags.select(pl.len().alias("deal_rows"),
-                     (pl.col("contact_ids").is_not_null() | pl.col("contact_emails").is_not_null()).sum()
+        # Every row of the file (the short-row check compares with it); deleted ones counted apart.
+        deals.frame.select(pl.len().alias("deal_rows"),
+                           *([deleted(deals, rules).sum().alias("deleted_deal_rows")] if has_deleted else [])),
+        flags.select((pl.col("contact_ids").is_not_null() | pl.col("contact_emails").is_not_null()).sum()
                      .alias("deals_with_refs")),
         pl.concat([linked.select(ROW), *([through_account.select(ROW)] if through_account is not None else [])]).lazy()
         .select(pl.col(ROW).n_unique().alias("deals_linked")),
@@ -375,6 +441,15 @@ def deal_facts(deals: Source, ids: ContactIds, rules: Rules) -> tuple[pl.LazyFra
             links.from_accounts.lazy().select(pl.len().alias("contacts_linked_by_account")),
         ]
     return facts, pl.concat(counts, how="horizontal"), unreadable_values(flags, deals, rules)
+
+
+def unknown_status(consent: Source, rules: Rules) -> pl.Expr:
+    """A consent status that the subscribed_statuses list neither names nor rules out (an open list)."""
+    statuses = rules.lists["subscribed_statuses"]
+    if statuses.closed or not consent.has("status"):
+        return pl.lit(False)
+    status = consent.text("status")
+    return status.is_not_null() & ~in_values(status, statuses.known).fill_null(False)
 
 
 #: Columns of consent_facts' counts that are not link counts: events dated in the future, and
@@ -400,6 +475,7 @@ def consent_facts(consent: Source, ids: ContactIds, rules: Rules) -> tuple[pl.La
             consent.raw("email").alias("email"),
             (kind.otherwise(None) if kind is not None else pl.lit(None, dtype=pl.Int16)).alias("type"),
             in_values(consent.raw("status"), v["subscribed_statuses"]).fill_null(False).alias("subscribed"),
+            unknown_status(consent, rules).alias("unknown"),
             in_values(consent.raw("double_opt_in"), v["double_opt_in_confirmed"] + v["true_values"]).fill_null(False).alias("doi"),
             (ts := parse_datetime(consent.text("timestamp"), column_sample(consent, "timestamp"))).alias("ts"),
             *([bad_value(consent, "timestamp", ts)] if consent.has("timestamp") else []),
@@ -415,7 +491,7 @@ def consent_facts(consent: Source, ids: ContactIds, rules: Rules) -> tuple[pl.La
     bad = unreadable_values(events.lazy(), consent, rules)
     bad = bad.collect().lazy() if bad is not None else None
     emails = ids.frame.lazy().select(pl.col(KEY).alias("email_key"), "email").drop_nulls()
-    cols = ("type", "subscribed", "doi", "ts")
+    cols = ("type", "subscribed", "doi", "ts", "unknown")
     by_id = events.lazy().filter(pl.col("id_known")).select(ROW, pl.col("cid").alias(KEY), *cols)
     # Two contacts may share an email: the event then counts for both (and once for each).
     by_email = (
@@ -455,10 +531,13 @@ def consent_facts(consent: Source, ids: ContactIds, rules: Rules) -> tuple[pl.La
             (pl.col("confirmed") > pl.col("lapse").fill_null(-1)).fill_null(False).alias("doi"),
         )
     )
+    # A marketing event whose status no list names makes the contact's consent unknown: read as
+    # "not subscribed" it could end a consent (and a double opt-in) that is still current.
+    unknown = found.filter(pl.col("type").is_not_null() & pl.col("unknown")).select(KEY).unique()
     facts = latest.group_by(KEY).agg(
         pl.col("subscribed").any().alias("consent_marketing"),
         pl.col("doi").any().alias("consent_double_opt_in"),
-    )
+    ).join(unknown.with_columns(pl.lit(True).alias("consent_unknown")), on=KEY, how="left")
     counts = found.select(
         pl.lit(total).alias("consent_rows"),
         pl.col(ROW).n_unique().alias("consent_rows_matched"),

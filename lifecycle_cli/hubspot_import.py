@@ -20,7 +20,11 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from .errors import InputError
 from .rules import Rules
+
+#: A HubSpot record id: digits only (HubSpot's importer matches nothing else to a Record ID).
+HUBSPOT_ID = r"^[0-9]+$"
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,7 @@ def build(objects: list[ImportObject], rules: Rules, source: str) -> ImportFiles
     counts: dict[str, tuple[int, int]] = {}
     other_written: set[str] = set()
     for obj in objects:
+        _check_ids(obj)
         changes = obj.changes.sort("record_id")  # the same file for the same changes, run after run
         back = changes.filter(backwards(changes, rules))
         clear = [[obj.id_header, obj.stage_header]] + [[rid, ""] for rid in back["record_id"].to_list()]
@@ -82,6 +87,22 @@ def build(objects: list[ImportObject], rules: Rules, source: str) -> ImportFiles
             other_written.add(obj.name)
     files["README.txt"] = _readme(objects, counts, other_written, source)
     return ImportFiles(files, counts)
+
+
+def _check_ids(obj: ImportObject) -> None:
+    """Ids of another shape (`CONT-0042` from a migration tool, a Salesforce id) update no HubSpot
+    record: the import would fail or, worse, create records. Stop before writing anything."""
+    ids = obj.changes["record_id"]
+    bad = ids.filter(ids.is_null() | ~ids.str.contains(HUBSPOT_ID))
+    if not bad.len():
+        return
+    example = bad.drop_nulls().head(1).to_list()
+    shown = f" (for example '{example[0]}')" if example else " (some are empty)"
+    raise InputError(
+        f"--hubspot-import: column '{obj.id_header}' of the {obj.name} holds {bad.len():,} changed record ids "
+        f"that are not HubSpot record ids{shown}: HubSpot's importer matches a Record ID only by its digits, so "
+        "these records could not be updated; classify an export from HubSpot (its Record ID column), or leave "
+        "--hubspot-import out")
 
 
 def _readme(objects: list[ImportObject], counts: dict[str, tuple[int, int]], other_written: set[str], source: str) -> str:
@@ -129,6 +150,11 @@ def _readme(objects: list[ImportObject], counts: dict[str, tuple[int, int]], oth
                 textwrap.fill(blanks, width=100, initial_indent="   ", subsequent_indent="   "),
                 "",
             ]
+    if other_written:
+        lines += [textwrap.fill(
+            "Other Type is not a standard HubSpot property: create a contact property of that name (single-line "
+            "text or dropdown) before the import and map the column to it, or leave the column unmapped "
+            "(\"Don't import column\") to set only the stages.", width=100), ""]
     lines += [
         "Check one record of each file in HubSpot after its import (its stage, and the stage history in",
         "its Lifecycle stage property) before you run the next one.",

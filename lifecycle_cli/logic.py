@@ -61,6 +61,18 @@ def is_set(node: exp.Expression) -> exp.Expression:
     return exp.not_(exp.Is(this=exp.Paren(this=node.copy()), expression=exp.Null()))
 
 
+#: Key prefix in an availability mapping that marks a value list as open (see `known`).
+OPEN_LIST = "@"
+#: Suffix of the internal list of every value an open list names (rules.KNOWN_SUFFIX).
+KNOWN_SUFFIX = "~known"
+
+
+def names_a_value(node: exp.Expression, list_name: str) -> exp.Expression:
+    """Where `node IN @list` is decided: the value is empty (a known no) or one the list names."""
+    listed = exp.In(this=node.copy(), field=exp.Parameter(this=exp.Var(this=list_name + KNOWN_SUFFIX)))
+    return exp.or_(exp.Is(this=exp.Paren(this=node.copy()), expression=exp.Null()), listed)
+
+
 def known(node: exp.Expression, availability: Mapping[str, bool]) -> Known:
     """When `node`'s value is decided, given which names are available (missing names: False)."""
     k = lambda n: known(n, availability)  # noqa: E731
@@ -70,6 +82,10 @@ def known(node: exp.Expression, availability: Mapping[str, bool]) -> Known:
         return availability.get(node.name.lower(), True)
     if isinstance(node, (exp.Literal, exp.Boolean, exp.Null, exp.Parameter)):
         return True
+    field = node.args.get("field") if isinstance(node, exp.In) else None
+    if isinstance(field, exp.Parameter) and availability.get(OPEN_LIST + field.name):
+        # An open list: a value it does not name is unknown, like a missing column.
+        return and_(k(node.this), names_a_value(node.this, field.name))
     if isinstance(node, exp.And):
         a, b = node.this, node.expression
         ka, kb = k(a), k(b)
@@ -148,20 +164,30 @@ DEAL_FACTS = ("deals", "won_deals", "open_deals", "lost_deals")
 
 
 def availability(declared: set[str], contacts: set[str], deals: set[str] | None,
-                 consent: set[str] | None, consent_declares_doi: bool = True) -> dict[str, Known]:
+                 consent: set[str] | None, consent_declares_doi: bool = True, *,
+                 open_lists: frozenset[str] = frozenset(), empty_when_missing: frozenset[str] = frozenset(),
+                 ) -> dict[str, Known]:
     """When each name a condition may read is decided.
 
     `declared`: the contact columns the rules declare; `contacts`: those the export has;
-    `deals` / `consent`: the logical columns those files have, None when not given.
+    `deals` / `consent`: the logical columns those files have, None when not given;
+    `open_lists`: value lists in which a value they do not name is unknown;
+    `empty_when_missing`: columns read as empty (a fact) when the export lacks them.
     """
-    av: dict[str, Known] = {name: name in contacts for name in declared}
+    av: dict[str, Known] = {name: name in contacts or name in empty_when_missing for name in declared}
+    for name in open_lists:
+        av[OPEN_LIST + name] = True
     for name in DERIVED_INPUTS:
         av.setdefault(name, True)  # not declared: read as empty, which is a fact
     for name in DEAL_FACTS:
         av[name] = deals is not None
-    av["consent_marketing"] = consent is not None
+    # With a consent file, a contact whose marketing events include a status no list names has an
+    # unknown consent (consent_unknown, never NULL): decided everywhere else.
+    from_consent: Known = exp.not_(exp.column("consent_unknown")) if consent is not None else False
+    av["consent_marketing"] = from_consent
     # A rules file without a double opt-in column for consent reads none there: a fact, not unknown.
-    av["consent_double_opt_in"] = consent is not None and ("double_opt_in" in consent or not consent_declares_doi)
+    has_doi = consent is not None and ("double_opt_in" in consent or not consent_declares_doi)
+    av["consent_double_opt_in"] = from_consent if has_doi else False
     av["email_domain"] = "email" in contacts or "email" not in declared
     av["current_stage"] = True
     for name, tree in derived_facts(consent is not None).items():

@@ -127,10 +127,29 @@ def missing_rows(result: dict[str, Any]) -> list[list[str]]:
     return [[m["header"], m["source"], ", ".join(m["rules"]), f"{m['kept']:,}"] for m in result.get("missing_columns", [])]
 
 
-def warning_lines(result: dict[str, Any]) -> list[str]:
-    """Every warning of the run, with its hint."""
+def warning_lines(result: dict[str, Any], severity: str = "warning") -> list[str]:
+    """Every warning (or note) of the run, with its hint."""
     return [d["message"] + (f" (hint: {d['hint']})" if d.get("hint") else "")
-            for d in result.get("diagnostics", []) if d["severity"] == "warning"]
+            for d in result.get("diagnostics", []) if d["severity"] == severity]
+
+
+VOCABULARY_HEADERS = ["Column", "Value list", "Values no list names (rows)", "Rules left undecided"]
+
+
+def vocabulary_rows(result: dict[str, Any]) -> list[list[str]]:
+    """Values of the columns the rules read that no value list names: one row per column and list."""
+    rows = []
+    for entry in result.get("vocabulary", []):
+        values = ", ".join(f"{v['value']} ({v['count']:,})" for v in entry["values"])
+        if entry.get("more_values"):
+            values += f", and {entry['more_values']:,} more"
+        where = entry["header"] if entry["source"] == "contacts" else f"{entry['header']} ({entry['source']})"
+        rows.append([where, entry["list"], values, ", ".join(entry["rules"])])
+    return rows
+
+
+VOCABULARY_NOTE = ("A value no list names is unknown, not a no: contacts were kept or stopped on it, never moved. "
+                   "Sort each value into the list's `in` or `not_in` in the rules file.")
 
 
 def companies_headline(result: dict[str, Any]) -> str | None:
@@ -245,10 +264,19 @@ def render_rich(result: dict[str, Any], console) -> None:
         for row in missing_rows(result):
             missing.add_row(*row)
         parts += [Text(""), missing]
+    if vocabulary_rows(result):
+        vocab = Table(title="Vocabulary: values the rules do not know", title_justify="left", show_edge=False)
+        for name in VOCABULARY_HEADERS:
+            vocab.add_column(name)
+        for row in vocabulary_rows(result):
+            vocab.add_row(*row)
+        parts += [Text(""), vocab, Text(VOCABULARY_NOTE, style="dim")]
     for note in notes(result):
         parts.append(Text(note, style="yellow"))
     for line in warning_lines(result):
         parts.append(Text(f"Warning: {line}", style="yellow"))
+    for line in warning_lines(result, "note"):
+        parts.append(Text(f"Note: {line}", style="dim"))
     console.print(Panel(Group(*parts), title=Text(title(result)), title_align="left", expand=False), markup=False)
 
 
@@ -323,9 +351,15 @@ def to_markdown(result: dict[str, Any]) -> str:
     if missing_rows(result):
         out += ["### Columns the files lack (unknown, not empty)", ""]
         out += _md_table(MISSING_HEADERS, missing_rows(result), right={3})
+    if vocabulary_rows(result):
+        out += ["### Vocabulary: values the rules do not know", ""]
+        out += _md_table(VOCABULARY_HEADERS, vocabulary_rows(result))
+        out += [_Md(VOCABULARY_NOTE), ""]  # our own Markdown: `in` and `not_in` are code
     out += [_md(n) for n in notes(result)] + ([""] if notes(result) else [])
     if warning_lines(result):
         out += ["### Warnings", ""] + [f"- {_md(line)}" for line in warning_lines(result)] + [""]
+    if warning_lines(result, "note"):
+        out += ["### Notes", ""] + [f"- {_md(line)}" for line in warning_lines(result, "note")] + [""]
     return "\n".join(out).rstrip("\n") + "\n"
 
 
@@ -454,10 +488,17 @@ def to_html(result: dict[str, Any]) -> str:
     if missing_rows(result):
         sections.append("<h2>Columns the files lack (unknown, not empty)</h2>"
                         + _table(MISSING_HEADERS, [[_e(c) for c in row] for row in missing_rows(result)], numeric={3}))
+    if vocabulary_rows(result):
+        sections.append("<h2>Vocabulary: values the rules do not know</h2>"
+                        + _table(VOCABULARY_HEADERS, [[_e(c) for c in row] for row in vocabulary_rows(result)])
+                        + f"<p>{_e(VOCABULARY_NOTE)}</p>")
     sections += [f"<p>{_e(n)}</p>" for n in notes(result)]
     if warning_lines(result):
         sections.append("<h2>Warnings</h2><ul>" + "".join(f"<li>{_e(line)}</li>"
                                                           for line in warning_lines(result)) + "</ul>")
+    if warning_lines(result, "note"):
+        sections.append("<h2>Notes</h2><ul>" + "".join(f"<li>{_e(line)}</li>"
+                                                       for line in warning_lines(result, "note")) + "</ul>")
     return ("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
             f"<title>{_e(title(result))}</title><style>{_CSS}</style></head>\n<body><main>\n"

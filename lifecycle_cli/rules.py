@@ -38,7 +38,11 @@ DEFAULT_COLUMNS = {
     },
     "contacts": {"company_ids": ("Associated Company IDs", "Associated Company ID", "Record ID - Company",
                                  "associatedcompanyid", "Company IDs")},
-    "deals": {"company_ids": ("Associated Company IDs", "Associated Company ID", "Record ID - Company", "Company IDs")},
+    "deals": {"company_ids": ("Associated Company IDs", "Associated Company ID", "Record ID - Company", "Company IDs"),
+              # Salesforce Data Export: a deleted opportunity is no evidence. Its own flag, as boolean.
+              "is_deleted": {"headers": ["IsDeleted", "Is Deleted"], "type": "boolean"},
+              # The deal's pipeline, named beside a stage the rules do not know.
+              "pipeline": ("Pipeline", "hs_pipeline")},
 }
 
 #: Value lists the facts are computed from; rules.yaml must define them.
@@ -46,6 +50,23 @@ BUILTIN_VALUES = (
     "won_deal_stages", "lost_deal_stages", "double_opt_in_confirmed",
     "marketing_subscription_types", "subscribed_statuses", "true_values", "false_values",
 )
+
+#: HubSpot's default sales pipeline, internal values and labels: known without a rules file naming them.
+HUBSPOT_OPEN_DEAL_STAGES = (
+    "appointmentscheduled", "qualifiedtobuy", "presentationscheduled", "decisionmakerboughtin", "contractsent",
+    "Appointment Scheduled", "Qualified To Buy", "Presentation Scheduled", "Decision Maker Bought-In",
+    "Contract Sent",
+)
+#: The lists that sort a deal's stage into won, lost or open.
+DEAL_STAGE_LISTS = ("won_deal_stages", "lost_deal_stages", "open_deal_stages")
+#: Value lists a rules file may leave out, and what they then hold.
+DEFAULT_VALUES = {"open_deal_stages": HUBSPOT_OPEN_DEAL_STAGES}
+#: The keys of a value list written as a mapping.
+LIST_KEYS = ("in", "not_in", "closed", "sort_these")
+#: Suffix of the internal list that holds every value a list names (its members and known non-members).
+KNOWN_SUFFIX = "~known"
+#: What a missing column means: unknown (a warning), absent (unknown, declared: a note), empty (a fact).
+MISSING_MODES = ("unknown", "absent", "empty")
 
 #: Facts computed from the deals and consent files, with their types.
 FACTS = {
@@ -80,6 +101,28 @@ class ColumnSpec:
     type: str  # "str", "bool", "datetime" or "float"
     #: The file may lack it although it is required (only the contacts' stage: then every stage is empty).
     optional: bool = False
+    #: When the export lacks it: "unknown" (a warning), "absent" (the user knows the export never has
+    #: it: still unknown, reported as a note) or "empty" (read as empty: a fact, e.g. IsConverted on a
+    #: Salesforce contacts export, which has no such field because contacts are never leads).
+    missing: str = "unknown"
+
+
+@dataclass(frozen=True)
+class ValueList:
+    """A value list: the values it names (`members`), the values known not to be members, and whether
+    every other value is a no (`closed`). In an open list, any other value is unknown."""
+
+    name: str
+    members: tuple[str, ...]
+    non_members: tuple[str, ...] = ()
+    closed: bool = False
+    #: Values `lifecycle init --from` found in an export, for the user to sort into members or not.
+    unsorted: tuple[str, ...] = ()
+    line: int | None = None
+
+    @property
+    def known(self) -> tuple[str, ...]:
+        return self.members + self.non_members
 
 
 @dataclass(frozen=True)
@@ -120,6 +163,10 @@ class Rules:
     #: (deals column, contacts column): a deal that links to no contact counts for every contact
     #: of its account (links.deals_by_account); None: deals link by contact only.
     deals_by_account: tuple[str, str] | None = None
+    #: Every value list with its known non-members (values: the members alone, as conditions read them).
+    lists: dict[str, ValueList] = field(default_factory=dict)
+    #: Whether the rules file was found by itself or is the packaged default (for hints: what to edit).
+    packaged: bool = False
     #: Where the rules file was found when nobody named it (discover_rules), e.g. "in the working
     #: directory"; None when it was given (--rules, $LIFECYCLE_RULES) or built in.
     found_by_itself: str | None = None
@@ -145,6 +192,47 @@ class Rules:
 
     def rules_reading(self, name: str) -> list[str]:
         return [r.id for r in self.rules if name in r.when.names or any(name in c.names for _, c in r.sets)]
+
+    def availability(self, contacts: set[str], deals: set[str] | None, consent: set[str] | None) -> dict:
+        """When each name a condition reads is decided (logic.availability), given the logical
+        columns each file has (None: the file was not given)."""
+        from .logic import availability
+
+        spec = self.columns["contacts"]
+        return availability(set(spec), contacts, deals, consent, "double_opt_in" in self.columns["consent"],
+                            open_lists=self.open_lists,
+                            empty_when_missing=frozenset(n for n, c in spec.items() if c.missing == "empty"))
+
+    @property
+    def open_lists(self) -> frozenset[str]:
+        """The lists in which a value they do not name is unknown rather than a no."""
+        return frozenset(name for name, lst in self.lists.items() if not lst.closed)
+
+    @property
+    def compile_values(self) -> dict[str, tuple[str, ...]]:
+        """The lists conditions compile against: each list's members, and for an open list (under
+        NAME~known) every value it names, for `logic.known` to tell a listed value from an unknown one."""
+        out = dict(self.values)
+        for name in self.open_lists:
+            out[name + KNOWN_SUFFIX] = self.lists[name].known
+        return out
+
+    def where_to_edit(self, key: str) -> str:
+        """Where a user changes `key` (a dotted path in the rules file): the file in use, or for the
+        packaged default, a file of their own to make first."""
+        if self.packaged:
+            return (f"run `lifecycle init` to get a rules.yaml of your own, then edit {key} in it "
+                    "(it is used from the working directory, or with --rules)")
+        return f"edit {key} in {self.path}"
+
+
+def stages_at_or_above(rules: Rules, stage_id: str) -> list[str]:
+    """The stages an undecided rule for `stage_id` stops: that stage and, for a ranked one, every
+    ranked stage above it (an unranked stage such as Other stops only itself)."""
+    target = rules.stage(stage_id)
+    if not target.ranked:
+        return [stage_id]
+    return [s.id for s in rules.stages if s.ranked and s.rank >= target.rank]
 
 
 # --------------------------------------------------------------------------- discovery
@@ -193,8 +281,14 @@ def preset_path(name: str) -> Path:
 
 
 def load_rules(path: Path, display: str | None = None) -> Rules:
+    from dataclasses import replace
+
     doc = load_lined_yaml(path, display or str(path))
-    return _RulesBuilder(doc).build()
+    rules = _RulesBuilder(doc).build()
+    where = path.resolve()
+    presets = Path(str(resources.files("lifecycle_cli") / "presets")).resolve()
+    return replace(rules, packaged=display == "default rules" or where == packaged_rules_path().resolve()
+                   or where.parent == presets)
 
 
 #: Columns the tool itself reads (ids, stage, names, links, the derived facts' inputs): never "unused".
@@ -233,6 +327,16 @@ def validate_rules(path: Path, display: str) -> list[dict[str, Any]]:
     if rules is not None:
         for warning in rules.warnings:
             add(warning, "warning")
+    if rules is not None:
+        for lst in rules.lists.values():
+            if lst.unsorted:
+                shown = ", ".join(f"'{v}'" for v in lst.unsorted[:8])
+                more = f", and {len(lst.unsorted) - 8:,} more" if len(lst.unsorted) > 8 else ""
+                where = ("to won_deal_stages, lost_deal_stages or open_deal_stages" if lst.name in DEAL_STAGE_LISTS
+                         else "under `in` or `not_in`")
+                add(f"{doc.where(('values', lst.name, 'sort_these'))}: value list '{lst.name}' has "
+                    f"{len(lst.unsorted):,} value(s) still to sort: {shown}{more}; move each {where} (until "
+                    "then it is unknown: contacts are kept, never moved, on it)", "warning")
     if rules is not None and not builder.problems:  # a broken rule reads nothing: no "unused" noise then
         read = set().union(*(r.when.names for r in rules.rules), *(c.names for r in rules.rules for _, c in r.sets))
         read |= {rules.deals_by_account[1]} if rules.deals_by_account else set()  # read by the deals' account link
@@ -325,7 +429,8 @@ class _RulesBuilder:
         stages = self.section(lambda: self.build_stages(data.get("stages")), lambda: _fallback_stages(data.get("stages")))
         stage_ids = [s.id for s in stages]
         columns = self.build_columns(data.get("columns") or {})
-        values = self.section(lambda: self.build_values(data.get("values")), lambda: _fallback_values(data.get("values")))
+        lists = self.section(lambda: self.build_values(data.get("values")), lambda: _fallback_values(data.get("values")))
+        values = {name: lst.members for name, lst in lists.items()}
         names = {name: spec.type for name, spec in columns["contacts"].items()} | FACTS
         rules = self.build_rules(data.get("rules"), stage_ids, names, values)
         policies = self.keys(data.get("policies") or {}, ("policies",), POLICY_KEYS, "policies")
@@ -360,6 +465,7 @@ class _RulesBuilder:
             warnings=tuple(warnings),
             redact=self.flag(report.get("redact"), ("report", "redact"), False, "report.redact"),
             deals_by_account=self.section(lambda: self.build_links(data.get("links"), columns), lambda: None),
+            lists=lists,
         )
 
     def build_stages(self, raw: Any) -> tuple[Stage, ...]:
@@ -408,10 +514,11 @@ class _RulesBuilder:
         if not isinstance(specs, dict):
             raise self.fail(path, f"columns.{source} must map column names to the headers to look for")
         defaults = DEFAULT_COLUMNS.get(source, {})
+        copy = lambda h: dict(h) if isinstance(h, dict) else list(h)  # noqa: E731
         if source == "companies" and source not in raw:
-            specs = {n: list(h) for n, h in defaults.items()}
+            specs = {n: copy(h) for n, h in defaults.items()}
         elif source != "companies":
-            specs = {**{n: list(h) for n, h in defaults.items() if n not in specs}, **specs}
+            specs = {**{n: copy(h) for n, h in defaults.items() if n not in specs}, **specs}
         out: dict[str, ColumnSpec] = {}
         for name, spec in specs.items():
             column = self.section(lambda: self._column(source, path + (name,), name, spec), lambda: None)
@@ -429,8 +536,13 @@ class _RulesBuilder:
             raise self.fail(path, f"'{name}' is a computed fact; give the column another name")
         optional = False
         if isinstance(spec, dict):
-            self.keys(spec, path, ("headers", "type", "optional"), f"column '{name}'")
+            self.keys(spec, path, ("headers", "type", "optional", "missing"), f"column '{name}'")
             optional = self.flag(spec.get("optional"), path + ("optional",), False)
+            missing = spec.get("missing", "unknown")
+            if missing not in MISSING_MODES:
+                raise self.fail(path + ("missing",), f"column '{name}': missing must be one of "
+                                f"{', '.join(MISSING_MODES)} (unknown: a warning when the export lacks it; "
+                                "absent: you know the export never has it, a note; empty: read it as empty)")
             if optional and name != "stage":
                 raise self.fail(path + ("optional",), "only a stage column can be optional (columns.contacts.stage, "
                                 "columns.companies.stage); other columns are optional by not being required")
@@ -440,10 +552,10 @@ class _RulesBuilder:
                 raise self.fail(path + ("type",), f"unknown column type '{type_name}'{_suggest(str(type_name), COLUMN_TYPES)} (allowed: {', '.join(COLUMN_TYPES)})")
         else:
             headers = self.text_list(spec, path, f"the headers of column '{name}'")
-            type_name = "text"
+            type_name, missing = "text", "unknown"
         if not headers:
             raise self.fail(path, f"column '{name}' needs at least one header to look for")
-        return ColumnSpec(name, headers, COLUMN_TYPES[type_name], optional)
+        return ColumnSpec(name, headers, COLUMN_TYPES[type_name], optional, missing)
 
     def build_links(self, raw: Any, columns: dict[str, dict[str, ColumnSpec]]) -> tuple[str, str] | None:
         """links.deals_by_account: {deals: COLUMN, contacts: COLUMN}, both declared under columns."""
@@ -465,14 +577,55 @@ class _RulesBuilder:
             names.append(name)
         return names[0], names[1]
 
-    def build_values(self, raw: Any) -> dict[str, tuple[str, ...]]:
+    def build_values(self, raw: Any) -> dict[str, ValueList]:
         if not isinstance(raw, dict):
             raise self.fail(("values",), "values must map list names to lists of values")
-        values = {name: self.text_list(v, ("values", name), f"value list '{name}'") for name, v in raw.items()}
+        lists: dict[str, ValueList] = {}
+        for name, value in raw.items():
+            lst = self.section(lambda: self._value_list(str(name), value), lambda: None)
+            if lst is not None:
+                lists[lst.name] = lst
         for name in BUILTIN_VALUES:
-            if name not in values:
+            if name not in lists:
                 raise self.fail(("values",), f"missing value list '{name}' (the facts are computed from it)")
-        return values
+        for name, members in DEFAULT_VALUES.items():
+            lists.setdefault(name, ValueList(name, members))
+        return lists
+
+    def _value_list(self, name: str, raw: Any) -> ValueList:
+        """A list: plain (`[a, b]`, members only, every other value unknown), or a mapping with
+        `in` (members), `not_in` (known non-members), `closed` (every other value is a no) and
+        `sort_these` (values found in an export, still to be sorted into `in` or `not_in`)."""
+        path = ("values", name)
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            raise self.fail(path, f"value list name '{name}' must be letters, digits and _ (it is used as @{name})")
+        if not isinstance(raw, dict):
+            members = self.text_list(raw, path, f"value list '{name}'")
+            self._plain_values(members, path, name)
+            return ValueList(name, members, line=self.doc.line(path))
+        spec = self.keys(raw, path, LIST_KEYS, f"value list '{name}'")
+        parts = {key: self.text_list(spec.get(key), path + (key,), f"value list '{name}' {key}")
+                 for key in ("in", "not_in", "sort_these")}
+        for key, values in parts.items():
+            self._plain_values(values, path + (key,), name)
+        seen: dict[str, str] = {}
+        for key in ("in", "not_in"):
+            for value in parts[key]:
+                folded = value.strip().lower()
+                if seen.get(folded, key) != key:
+                    raise self.fail(path + (key,), f"value list '{name}': '{value}' is both in `in` and in "
+                                    "`not_in`; keep it in one of them")
+                seen[folded] = key
+        return ValueList(name, parts["in"], parts["not_in"],
+                         self.flag(spec.get("closed"), path + ("closed",), False, f"value list '{name}' closed"),
+                         parts["sort_these"], self.doc.line(path))
+
+    def _plain_values(self, values: tuple[str, ...], path: tuple, name: str) -> None:
+        """Values are compared as text: a control character cannot be typed in an export's cell."""
+        for value in values:
+            if re.search(r"[\x00-\x08\x0b-\x1f\x7f]", value):
+                raise self.fail(path, f"value list '{name}': {value!r} holds a control character; "
+                                "remove it (values are compared with the export's text)")
 
     def build_rules(self, raw: Any, stage_ids: list[str], names: dict[str, str], values: dict) -> tuple[Rule, ...]:
         if not isinstance(raw, list) or not raw:
@@ -542,10 +695,16 @@ def _fallback_stages(raw: Any) -> tuple[Stage, ...]:
     return tuple(Stage(i, i, i, (), False, True, n) for n, i in enumerate(x for x in ids if isinstance(x, str)))
 
 
-def _fallback_values(raw: Any) -> dict[str, tuple[str, ...]]:
+def _fallback_values(raw: Any) -> dict[str, ValueList]:
     if not isinstance(raw, dict):
         return {}
-    return {k: tuple(v) if isinstance(v, list) else (v,) for k, v in raw.items() if isinstance(v, (list, str))}
+    out = {}
+    for k, v in raw.items():
+        if isinstance(v, dict):
+            v = v.get("in") or []
+        if isinstance(v, (list, str)):
+            out[str(k)] = ValueList(str(k), tuple(map(str, v)) if isinstance(v, list) else (v,))
+    return out
 
 
 def _is_always_true(tree: exp.Expression) -> bool:

@@ -69,6 +69,9 @@ class Source:
     file_headers: tuple[str, ...] = ()
     #: The CSV's first line as written (decoded text, without BOM or line end), to write it back byte for byte.
     header_line: str | None = None
+    #: A required column the file lacks, read as empty so that the run can find every other problem
+    #: before it stops on this one (classify only: see read_source's `defer_stage`).
+    missing_required: tuple[str, ...] = ()
 
     def has(self, name: str) -> bool:
         return name in self.resolved
@@ -122,8 +125,11 @@ def read_source(
     stdin: bytes | None = None,
     delimiter: str | None = None,
     encoding: str | None = None,
+    defer_stage: bool = False,
 ) -> Source:
-    """Open one export. `spec` is a path or "-" (then `stdin` holds the bytes)."""
+    """Open one export. `spec` is a path or "-" (then `stdin` holds the bytes). `defer_stage`: a contacts
+    file without its stage column is read all the same, the problem kept in `missing_required`, so
+    that classify reports it together with every other problem it finds (it stops on it)."""
     path = None if spec == "-" else readable_path(spec, role)
     fmt = "parquet" if path is not None and Path(spec).suffix.lower() in (".parquet", ".pq") else "csv"
     if path is not None:
@@ -140,9 +146,18 @@ def read_source(
         dialect, file_headers, header_line = None, headers, None
     else:
         frame, headers, dialect, data, file_headers, header_line = _scan_csv(spec, path, stdin, delimiter, encoding, role)
-    resolved = resolve_columns(spec, role, headers, columns, file_headers)
+    deferred: tuple[str, ...] = ()
+    try:
+        resolved = resolve_columns(spec, role, headers, columns, file_headers)
+    except InputError as error:
+        if not (defer_stage and role == "contacts" and getattr(error, "missing", None) == ["stage"]):
+            raise
+        from dataclasses import replace as with_
+
+        relaxed = {**columns, "stage": with_(columns["stage"], optional=True)}
+        resolved, deferred = resolve_columns(spec, role, headers, relaxed, file_headers), (error.message,)
     return Source(role, spec, path, fmt, dialect, frame, headers, resolved, None if fmt == "parquet" else data,
-                  file_headers=file_headers, header_line=header_line)
+                  file_headers=file_headers, header_line=header_line, missing_required=deferred)
 
 
 def _scan_csv(spec, path, stdin, delimiter, encoding, role):
@@ -682,8 +697,10 @@ def resolve_columns(spec: str, role: str, headers: tuple[str, ...], columns: dic
             hint = f"; did you mean '{by_lower[close[0]]}'?" if close else ""
             lines.append(f"column '{wanted[0]}' not found (accepted headers: {', '.join(repr(w) for w in wanted)}){hint}")
         hint = salesforce_hint(written, columns)
-        raise InputError(f"{spec}: the {role} file is missing a required column: " + "; ".join(lines)
-                         + (f"\n  hint: {hint}" if hint else ""))
+        error = InputError(f"{spec}: the {role} file is missing a required column: " + "; ".join(lines)
+                           + (f"\n  hint: {hint}" if hint else ""))
+        error.missing = missing
+        raise error
     return resolved
 
 

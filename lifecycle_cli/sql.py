@@ -11,8 +11,8 @@ import re
 from sqlglot import exp, parse_one
 from sqlglot.dialects.dialect import Dialect, NormalizationStrategy
 
-from .logic import DEAL_FACTS, DERIVED_INPUTS, availability, derived_facts, known
-from .rules import REQUIRED_COLUMNS, Condition, Rules
+from .logic import DEAL_FACTS, DERIVED_INPUTS, derived_facts, known
+from .rules import REQUIRED_COLUMNS, Condition, Rules, stages_at_or_above
 
 #: Dialects that can drop and replace columns of `SELECT *`: without the contacts'
 #: headers the query can only be written for these.
@@ -37,6 +37,8 @@ _DE = (
     "(?: (?P<h>[0-9]{1,2}):(?P<mi>[0-9]{2})(?::(?P<s>[0-9]{2}))?)?$"
 )
 _FORMATS = (_ISO, _US, _DE)
+#: Columns the query does not assume a table has when it is written without the table's headers.
+NOT_ASSUMED = {"deals": ("is_deleted", "pipeline")}
 #: The dialect the query is written in before sqlglot transpiles it.
 TEMPLATE_DIALECT = "duckdb"
 #: A table or view name: up to three dot-separated parts (catalog.schema.table), each letters,
@@ -143,8 +145,14 @@ def _in_values(sql: str, values: tuple[str, ...]) -> str:
     return f"({_lowered(sql)} IN ({', '.join(_str(v) for v in wanted)}))"
 
 
+def _not_null_id(sql: str) -> str:
+    """The id, or NULL where it is Salesforce's null id (facts.not_null_id)."""
+    return f"(CASE WHEN NOT REGEXP_LIKE({sql}, '^0{{15}}(AAA)?$') THEN {sql} END)"
+
+
 def _account_key(sql: str) -> str:
     """An account id as compared (facts.account_key): an 18-character Salesforce id by its first 15."""
+    sql = _not_null_id(sql)
     return f"(CASE WHEN REGEXP_LIKE({sql}, '^[a-zA-Z0-9]{{18}}$') THEN SUBSTRING({sql}, 1, 15) ELSE {sql} END)"
 
 
@@ -258,7 +266,9 @@ class _Builder:
         """Logical column -> header, as sources.resolve_columns does (first header when unknown)."""
         specs = self.rules.columns[role]
         if role not in self.headers:
-            return {name: spec.headers[0] for name, spec in specs.items()}
+            # Without the table's headers, the columns every rules file gets by default (a Data
+            # Export's IsDeleted, a deal's Pipeline) are not assumed: most tables lack them.
+            return {name: spec.headers[0] for name, spec in specs.items() if name not in NOT_ASSUMED.get(role, ())}
         from .sources import resolve_columns
 
         # The same matching as classify: case, spaces, _ and - ignored, HubSpot's internal names known.
@@ -326,7 +336,8 @@ class _Builder:
             ctes += self.consent_ctes(consent)
             joins.append("LEFT JOIN __lc_consent_facts AS cf ON cf.__lc_key = b.__lc_key")
             leaves += ["COALESCE(cf.consent_marketing, FALSE) AS __f_consent_marketing",
-                       "COALESCE(cf.consent_double_opt_in, FALSE) AS __f_consent_double_opt_in"]
+                       "COALESCE(cf.consent_double_opt_in, FALSE) AS __f_consent_double_opt_in",
+                       "COALESCE(cf.consent_unknown, FALSE) AS __f_consent_unknown"]
         ctes.append(("__lc_leaves", f"""
             SELECT b.*, {', '.join(leaves)}, b.__lc_cur AS __f_current_stage
             FROM __lc_base AS b {' '.join(joins)}"""))
@@ -336,13 +347,13 @@ class _Builder:
         ctes.append(("__lc_facts", f"SELECT f.*, {derived} FROM __lc_leaves AS f"))
 
         # The rule walk (see classify._decide): rule i decides where it is decided and true (step i);
-        # where it is undecided, a contact at its stage keeps it (step n + i).
+        # where it is undecided, a contact at its stage or above it stops there (step n + i).
         available = self.available = self.availability(deals is not None, consent is not None)
         n = len(rules.rules)
         branches = []
         for i, r in enumerate(rules.rules):
             decided = known(r.when.tree, available)
-            at_stage = f"__lc_cur = {_str(r.stage)}"
+            at_stage = f"COALESCE(__lc_cur IN ({', '.join(map(_str, stages_at_or_above(rules, r.stage)))}), FALSE)"
             if decided is True:
                 branches.append(f"WHEN {self.condition(r.when)} THEN {i}")
             elif decided is False:
@@ -356,14 +367,14 @@ class _Builder:
         overrides = [i for i, r in enumerate(rules.rules) if r.overrides_sticky]
         overrides_sql = f"COALESCE(__lc_index IN ({', '.join(map(str, overrides))}), FALSE)" if overrides else "FALSE"
         ctes.append(("__lc_derived", f"""
-            SELECT f.*, {by_index([_str(r.stage) for r in rules.rules])} AS __lc_stage,
+            SELECT f.*, {by_index([_str(r.stage) for r in rules.rules] * 2)} AS __lc_stage,
               {by_index([_str(r.id) for r in rules.rules])} AS __lc_stage_rule,
               NOT {overrides_sql} AS __lc_may_keep_rule,
               CASE WHEN __lc_index >= {n} THEN __lc_index - {n} END AS __lc_unknown_at
             FROM __lc_first AS f"""))
         # A policy may keep the current stage unless the deciding rule overrides it; a sticky stage
         # names the sticky policy even where an undecided rule kept it as well.
-        may_keep = "(__lc_may_keep_rule AND __lc_stage IS DISTINCT FROM __lc_cur)"
+        may_keep = "(__lc_may_keep_rule AND (__lc_unknown_at IS NOT NULL OR __lc_stage IS DISTINCT FROM __lc_cur))"
         sticky = [_str(s.id) for s in rules.stages if s.sticky]
         policy = []
         if sticky:
@@ -371,9 +382,9 @@ class _Builder:
         policy.append(f"WHEN __lc_unknown_at IS NOT NULL THEN {_str(rules.unknown_rule_id)}")
         rule_sql = f"CASE {' '.join(policy)} ELSE __lc_stage_rule END"
         ctes.append(("__lc_ruled", f"SELECT d.*, {rule_sql} AS __lc_rule FROM __lc_derived AS d"))
-        kept = ", ".join(_str(x) for x in (rules.sticky_rule_id, rules.unknown_rule_id))
+        kept = _str(rules.sticky_rule_id)
         ctes.append(("__lc_decided", f"""
-            SELECT r.*, CASE WHEN COALESCE(__lc_rule IN ({kept}), FALSE) THEN __lc_cur ELSE COALESCE(__lc_stage, __lc_cur) END AS __lc_new
+            SELECT r.*, CASE WHEN COALESCE(__lc_rule = {kept}, FALSE) THEN __lc_cur ELSE COALESCE(__lc_stage, __lc_cur) END AS __lc_new
             FROM __lc_ruled AS r"""))
 
         with_sql = ",\n".join(f"{name} AS ({body})" for name, body in ctes)
@@ -434,7 +445,8 @@ class _Builder:
             "__lc_key", *(f"__f_{n}" for n in [*spec, *(n for n in DERIVED_INPUTS if n not in spec)]),
             "__lc_email", "__f_email_domain", "__lc_raw", "__lc_cur",
             *(f"__f_{c}" for c in (*DEAL_FACTS, "marketing_consent", "double_opt_in", "current_stage")),
-            *(("__f_consent_marketing", "__f_consent_double_opt_in") if self.with_consent else ()),
+            *(("__f_consent_marketing", "__f_consent_double_opt_in", "__f_consent_unknown")
+              if self.with_consent else ()),
             "__lc_index", "__lc_stage", "__lc_stage_rule", "__lc_may_keep_rule", "__lc_unknown_at", "__lc_rule", "__lc_new",
         ]
         replaced = ", ".join(f"{sql} AS {_ident(h)}" for h, sql in updates.items())
@@ -447,11 +459,29 @@ class _Builder:
         v = self.rules.values
         text = lambda name: self.text("deals", "d", name)  # noqa: E731
         stage = text("stage")
-        won = f"COALESCE({_in_values(stage, v['won_deal_stages'])} OR {self.parse_bool(text('is_won'))}, FALSE)"
-        lost_any = (
-            f"COALESCE({_in_values(stage, v['lost_deal_stages'])} OR {self.parse_bool(text('is_lost'))} "
-            f"OR {self.parse_bool(text('is_closed'))}, FALSE)"
+        flags = ("is_won", "is_lost", "is_closed", "is_deleted")
+        # facts.flag: in a column with true values and no false one (`1`/empty), empty is false.
+        one_empty = ", ".join(
+            f"MAX(CASE WHEN {self.parse_bool(text(n))} THEN 1 ELSE 0 END) = 1 AND "
+            f"MAX(CASE WHEN NOT {self.parse_bool(text(n))} THEN 1 ELSE 0 END) = 0 AS {n}"
+            for n in flags)
+        flag = lambda n: (f"COALESCE({self.parse_bool(text(n))}, CASE WHEN {text(n)} IS NULL AND f.{n} "  # noqa: E731
+                          "THEN FALSE END)")
+        won_flag, lost_flag, closed, is_deleted = (flag(n) for n in flags)
+        won_stage, lost_stage, open_stage = (f"COALESCE({_in_values(stage, v[n])}, FALSE)" for n in
+                                             ("won_deal_stages", "lost_deal_stages", "open_deal_stages"))
+        # facts.deal_outcome_code: 1 won, 2 lost, 0 open, NULL unknown (classify stops on a deal
+        # whose outcome is unknown; here it counts as neither).
+        is_ = lambda e, value: f"COALESCE({e} = {value}, FALSE)"  # noqa: E731
+        outcome = (
+            f"(CASE WHEN {is_(won_flag, 'TRUE')} OR {won_stage} THEN 1"
+            f" WHEN {is_(closed, 'TRUE')} OR {is_(lost_flag, 'TRUE')} OR {lost_stage} THEN"
+            f" (CASE WHEN {is_(won_flag, 'FALSE')} OR {is_(lost_flag, 'TRUE')} OR {lost_stage} THEN 2 END)"
+            f" WHEN {is_(closed, 'FALSE')} OR ({is_(won_flag, 'FALSE')} AND {is_(lost_flag, 'FALSE')})"
+            f" OR {open_stage} THEN 0 END)"
         )
+        won = f"COALESCE({outcome} = 1, FALSE)"
+        lost_any = f"COALESCE({outcome} = 2, FALSE)"
         # A deal row's number only tells rows apart; ordering by every column the facts read
         # makes it deterministic (rows equal in all of them are interchangeable).
         by_account = self.deals_by_account()
@@ -463,12 +493,14 @@ class _Builder:
         ctes = [
             ("__lc_deal_rows", f"""
                 SELECT ROW_NUMBER() OVER (ORDER BY {order}) AS rn, {text('record_id')} AS deal_id,
-                  {won} AS won, NOT {won} AND {lost_any} AS lost, {text('contact_ids')} AS contact_ids,
-                  {account} AS account
-                FROM {self.table(deals)} AS d"""),
+                  {won} AS won, {lost_any} AS lost, {outcome} IS NULL AS unknown,
+                  {text('contact_ids')} AS contact_ids, {account} AS account
+                FROM {self.table(deals)} AS d
+                CROSS JOIN (SELECT {one_empty} FROM {self.table(deals)} AS d) AS f
+                WHERE NOT COALESCE({is_deleted}, FALSE)"""),
             ("__lc_deal_side", f"""
                 SELECT x.rn, k.__lc_key FROM (
-                  SELECT dr.rn, TRIM(u.id) AS id FROM __lc_deal_rows AS dr
+                  SELECT dr.rn, {_not_null_id('TRIM(u.id)')} AS id FROM __lc_deal_rows AS dr
                   CROSS JOIN UNNEST({_split_ids('dr.contact_ids')}) AS u(id)
                 ) AS x JOIN __lc_keys AS k ON k.__lc_key = x.id"""),
         ]
@@ -498,7 +530,7 @@ class _Builder:
         ctes.append(("__lc_deal_facts", """
             SELECT p.__lc_key, COUNT(*) AS deals,
               SUM(CASE WHEN dr.won THEN 1 ELSE 0 END) AS won_deals,
-              SUM(CASE WHEN NOT dr.won AND NOT dr.lost THEN 1 ELSE 0 END) AS open_deals,
+              SUM(CASE WHEN NOT dr.won AND NOT dr.lost AND NOT dr.unknown THEN 1 ELSE 0 END) AS open_deals,
               SUM(CASE WHEN dr.lost THEN 1 ELSE 0 END) AS lost_deals
             FROM __lc_deal_pairs AS p JOIN __lc_deal_rows AS dr ON dr.rn = p.rn
             GROUP BY p.__lc_key"""))
@@ -515,6 +547,10 @@ class _Builder:
         v = self.rules.values
         text = lambda name: self.text("consent", "s", name)  # noqa: E731
         doi = text("double_opt_in")
+        statuses = self.rules.lists["subscribed_statuses"]
+        # facts.unknown_status: a status the open list neither names nor rules out.
+        unknown = ("FALSE" if statuses.closed else
+                   f"({text('status')} IS NOT NULL AND NOT COALESCE({_in_values(text('status'), statuses.known)}, FALSE))")
         order = ", ".join(
             f"{text(n)} NULLS FIRST" for n in ("contact_id", "email", "subscription_type", "status", "double_opt_in", "timestamp")
         )
@@ -528,6 +564,7 @@ class _Builder:
                   {_in_values(text('subscription_type'), v['marketing_subscription_types'])} AS marketing,
                   {_lowered(text('subscription_type'))} AS subscription_type,
                   {_in_values(text('status'), v['subscribed_statuses'])} AS subscribed,
+                  {unknown} AS unknown,
                   COALESCE({_in_values(doi, v['double_opt_in_confirmed'])} OR {_in_values(doi, v['true_values'])}, FALSE) AS doi,
                   {text('timestamp')} AS ts_text
                 FROM {self.table(consent)} AS s"""),
@@ -536,12 +573,12 @@ class _Builder:
             # A known Contact ID decides; else every contact with that email.
             ("__lc_matched", """
                 SELECT DISTINCT e.rn, CASE WHEN k.__lc_key IS NOT NULL THEN e.contact_id ELSE m.__lc_key END AS __lc_key,
-                  e.subscription_type, e.subscribed, e.doi, e.ts
+                  e.subscription_type, e.subscribed, e.doi, e.ts, e.unknown
                 FROM __lc_events_ts AS e
                 LEFT JOIN __lc_keys AS k ON k.__lc_key = e.contact_id
                 LEFT JOIN __lc_emails AS m ON m.email = e.email"""),
             ("__lc_latest", """
-                SELECT __lc_key, subscription_type, subscribed, doi,
+                SELECT __lc_key, subscription_type, subscribed, doi, unknown,
                   ROW_NUMBER() OVER (PARTITION BY __lc_key, subscription_type ORDER BY ts DESC NULLS LAST, rn DESC) AS pick
                 FROM __lc_matched WHERE __lc_key IS NOT NULL"""),
             # Per contact and type: the latest event decides consent, and a double opt-in counts
@@ -551,13 +588,15 @@ class _Builder:
                 SELECT __lc_key,
                   MAX(CASE WHEN pick = 1 AND subscribed THEN 1 ELSE 0 END) AS consented,
                   MIN(CASE WHEN doi THEN pick END) AS confirmed,
-                  MIN(CASE WHEN NOT COALESCE(subscribed, FALSE) THEN pick END) AS lapsed
+                  MIN(CASE WHEN NOT COALESCE(subscribed, FALSE) THEN pick END) AS lapsed,
+                  MAX(CASE WHEN unknown THEN 1 ELSE 0 END) AS unknown
                 FROM __lc_latest GROUP BY __lc_key, subscription_type"""),
             ("__lc_consent_facts", """
                 SELECT __lc_key,
                   MAX(consented) = 1 AS consent_marketing,
                   MAX(CASE WHEN confirmed IS NOT NULL AND (lapsed IS NULL OR confirmed < lapsed) THEN 1 ELSE 0 END) = 1
-                    AS consent_double_opt_in
+                    AS consent_double_opt_in,
+                  MAX(unknown) = 1 AS consent_unknown
                 FROM __lc_by_type GROUP BY __lc_key"""),
         ]
 
@@ -569,7 +608,7 @@ class _Builder:
 
     def condition_tree(self, tree: exp.Expression) -> str:
         """A condition tree (a rule's, a derived fact's or logic.known's) as SQL over the fact columns."""
-        values = self.rules.values
+        values = self.rules.compile_values
 
         def bind(node: exp.Expression) -> exp.Expression:
             if isinstance(node, exp.Column):
@@ -586,7 +625,5 @@ class _Builder:
     def availability(self, with_deals: bool, with_consent: bool) -> dict:
         """Which names are decided, as logic.availability works it out for classify."""
         resolved = self.resolved
-        return availability(set(self.rules.columns["contacts"]), set(resolved["contacts"]),
-                            set(resolved["deals"]) if with_deals else None,
-                            set(resolved["consent"]) if with_consent else None,
-                            "double_opt_in" in self.rules.columns["consent"])
+        return self.rules.availability(set(resolved["contacts"]), set(resolved["deals"]) if with_deals else None,
+                                       set(resolved["consent"]) if with_consent else None)

@@ -28,10 +28,11 @@ DOUBLE_OPT_INS = ["true", "false", "Confirmed", "User clicked confirmation", "Co
 def rules_file(tmp_path_factory) -> Path:
     """The default rules with a second marketing subscription type."""
     text = (ROOT / "rules.yaml").read_text(encoding="utf-8")
-    default = "marketing_subscription_types: [Marketing Information]"
+    default = "marketing_subscription_types:\n    in: [Marketing Information]"
     assert default in text
     path = tmp_path_factory.mktemp("rules") / "rules.yaml"
-    path.write_text(text.replace(default, f"marketing_subscription_types: [{', '.join(MARKETING)}]"), encoding="utf-8")
+    path.write_text(text.replace(default, f"marketing_subscription_types:\n    in: [{', '.join(MARKETING)}]"),
+                    encoding="utf-8")
     return path
 
 

@@ -46,7 +46,8 @@ def test_explain_shows_what_a_missing_column_leaves_unknown(tmp_path: Path) -> N
     ])
     run = invoke_assert_code(OK, "explain", contacts, "41", "--format", "json")
     view = json.loads(run.stdout)
-    assert view["decision"] == {"from": "sales_lead", "to": "sales_lead", "rule": "kept-unknown"}
+    assert view["decision"] == {"from": "sales_lead", "to": "sales_lead", "rule": "kept-unknown",
+                                "stopped_at": "sales_lead"}
     sales = next(r for r in view["rules"] if r["rule"] == "sales_lead")
     assert sales["result"] == "unknown" and sales["missing"] == ["last_contacted"]
     assert [p["result"] for p in sales["parts"]] == ["false", "unknown"]

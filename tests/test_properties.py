@@ -59,8 +59,13 @@ def exports(draw):
             # A deals file none of whose rows links to a contact is a wrong link column and stops
             # the run (tests/real_shapes covers that): the first deal always names a contact.
             linked = [ids[0], *linked]
-        deals.append({"Record ID": f"D{j}", "Deal Stage": draw(st.sampled_from(DEAL_STAGES)),
-                      "Is Closed Won": draw(st.sampled_from(["", "true", "false"])),
+        stage = draw(st.sampled_from(DEAL_STAGES))
+        # A custom stage id (1234567) is decided by its flags; without them it stops the run
+        # (tests/real_shapes/m_custom_pipeline_no_flags), which is not what this test is about.
+        custom = stage == "1234567"
+        deals.append({"Record ID": f"D{j}", "Deal Stage": stage,
+                      "Is Closed Won": draw(st.sampled_from(["true", "false"] if custom else ["", "true", "false"])),
+                      "Is Deal Closed?": draw(st.sampled_from(["true", "false"])) if custom else "",
                       "Associated Contact IDs": ";".join(linked)})
     consent = []
     for _ in range(draw(st.integers(min_value=0, max_value=20))):

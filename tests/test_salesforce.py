@@ -128,7 +128,9 @@ def test_leads_example_statuses(salesforce_examples: Path, tmp_path: Path) -> No
     assert got["00Q5g00000DqRs1"] == ("Lead", "lead")  # Open - Not Contacted
     assert got["00Q5g00000DqRs4"] == ("Sales Lead", "sales_lead")  # Working - Contacted, was Lead
     assert got["00Q5g00000DqRs6"] == ("Sales Lead", "sales_lead")  # Closed - Converted
-    assert got["00Q5g00000DqRs7"] == ("Lead", "lead")  # Closed - Not Converted, was Sales Lead
+    # Closed - Not Converted, was Sales Lead: not one any more, and without a double opt-in column
+    # nothing says she is not a Marketing Lead, so she falls no further than that.
+    assert got["00Q5g00000DqRs7"] == ("Marketing Lead", "kept-unknown")
     assert got["00Q5g00000DqRs2"] == ("Marketing Lead", "kept-unknown")  # no double opt-in column
     assert got["00Q5g00000DqRs3"] == ("Lead", "lead")  # opted out (1): decided without double opt-in
     missing = {m["column"] for m in report["missing_columns"]}
@@ -276,15 +278,13 @@ def test_accounts_as_companies(salesforce_examples: Path, tmp_path: Path) -> Non
     out = tmp_path / "accounts.out.csv"
     invoke_assert_code(OK, "classify", salesforce_examples / "contacts.csv", *PRESET, "-q",
                        "--deals", salesforce_examples / "opportunities.csv", "-o", tmp_path / "c.csv",
-                       "--companies", accounts, "--companies-output", out, "--hubspot-import", tmp_path / "hs")
+                       "--companies", accounts, "--companies-output", out)
     rows = read_csv(out)
     assert list(rows[0])[-3:] == ["Lifecycle_Stage__c", "Previous Lifecycle Stage", "Lifecycle Rule"]
     got = {row["Name"]: row["Lifecycle_Stage__c"] for row in rows}
     assert got["Granite Peak Inc."] == "Customer"  # its contacts are Customers through its won opportunity
     assert got["Harbor Logistics Ltd"] == "Sales Lead"
     assert all(row["Previous Lifecycle Stage"] == "" for row in rows)
-    header = (tmp_path / "hs" / "companies-2-set-stage.csv").read_text(encoding="utf-8").splitlines()[0]
-    assert header == "Id,Lifecycle_Stage__c"
     # With the stage field present, the accounts' own stages are what changes are measured from.
     originals = read_csv(accounts)
     staged = write_csv(tmp_path / "accounts.csv", [*originals[0], "Lifecycle_Stage__c"],
@@ -296,11 +296,14 @@ def test_accounts_as_companies(salesforce_examples: Path, tmp_path: Path) -> Non
     assert again["Granite Peak Inc."] == ("Customer", "Lead")
 
 
-def test_hubspot_import_files_for_a_file_without_a_stage_column(salesforce_examples: Path, tmp_path: Path) -> None:
+def test_hubspot_import_files_need_hubspot_record_ids(salesforce_examples: Path, tmp_path: Path) -> None:
+    """Salesforce ids update no HubSpot record: --hubspot-import stops before writing anything,
+    naming the column and an example id."""
     folder = tmp_path / "import"
-    invoke_assert_code(OK, "classify", salesforce_examples / "contacts.csv", *PRESET, "-q", "-o", tmp_path / "c.csv",
-                       "--hubspot-import", folder)
-    assert (folder / "contacts-2-set-stage.csv").read_text(encoding="utf-8").splitlines()[0] == "Id,Lifecycle_Stage__c"
+    run = invoke_assert_code(USAGE, "classify", salesforce_examples / "contacts.csv", *PRESET, "-q",
+                             "-o", tmp_path / "c.csv", "--hubspot-import", folder)
+    assert "column 'Id'" in run.stderr and "0035g00000XyZ" in run.stderr and "HubSpot record ids" in run.stderr
+    assert not folder.exists() and not (tmp_path / "c.csv").exists()
 
 
 # --------------------------------------------------------------------------- a file without a stage column
