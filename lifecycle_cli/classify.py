@@ -21,7 +21,7 @@ from .facts import (
 )
 from .moves import EMPTY, sample_order, summarize_moves
 from .progress import StepCallback, no_progress
-from .diagnostics import Diagnostics
+from .diagnostics import Diagnostics, listed
 from .links import check_links
 from .problems import LISTED, missing_ids, repeated_ids, row_list, unknown_stages, with_rows
 from .logic import DEAL_FACTS, DERIVED_INPUTS, Known, derived_facts, inputs_of, known, named
@@ -73,6 +73,7 @@ class ClassifyResult:
     #: Contacts an undecided rule stopped: kept at their stage, or caught falling from a higher one.
     unknown_kept: int = 0
     unknown_caught: int = 0
+    rules_found_by_itself: str | None = None  #: where the rules file was found when nobody named it
 
     @property
     def warnings(self) -> list[str]:
@@ -83,7 +84,8 @@ class ClassifyResult:
             "command": "classify",
             "files": {
                 "contacts": self.contacts_file, "deals": self.deals_file, "consent": self.consent_file,
-                "rules": self.rules_file, "output": self.output_file,
+                "rules": self.rules_file, "rules_found_by_itself": self.rules_found_by_itself,
+                "output": self.output_file,
             },
             "summary": {
                 "contacts": self.contacts, "changed": self.changed, "unchanged": self.unchanged,
@@ -364,10 +366,11 @@ def _output_headers(contacts: Source, rules: Rules) -> dict[str, str]:
     for wanted in (rules.previous_stage_column, rules.rule_column, rules.other_type_column):
         at = found.get(wanted.lower(), [])
         if len(at) > 1:
-            listed = " and ".join(f"'{names[i]}' (column {i + 1})" for i in at)
-            raise InputError(f"{contacts.display}: the {contacts.role} file has two columns for '{wanted}', which "
-                             f"classify writes: {listed}; remove or rename one of them (headers are compared "
-                             "ignoring case and surrounding spaces)")
+            both = " and ".join(f"'{names[i]}' (column {i + 1})" for i in at)
+            raise InputError(
+                f"{contacts.display}: the {contacts.role} file has two columns for '{wanted}', "
+                f"which classify writes: {both}; remove or rename one of them (headers are "
+                "compared ignoring case and surrounding spaces)")
     return {key: contacts.headers[at[0]] for key, at in found.items()}
 
 
@@ -500,9 +503,9 @@ def _classify(contacts, deals, consent, rules, stage_format, output_file, checke
 
     if "__lc_keep" in decisions.columns:
         dropped = decisions.filter(~pl.col("__lc_keep"))
-        rows = ", ".join(str(r + 2) for r in dropped[ROW].head(10))
+        rows = listed((r + 2 for r in dropped[ROW].head(10)), dropped.height)
         found.warn("left-out-repeats", f"{contacts.display}: left out {dropped.height:,} rows whose Record ID appeared "
-                   f"earlier (--on-duplicate keep-first): rows {rows}{', ...' if dropped.height > 10 else ''}",
+                   f"earlier (--on-duplicate keep-first): rows {rows}",
                    file=contacts.display, column=id_header, row=int(dropped[ROW][0]) + 2)
     kept = decisions.filter(pl.col("__lc_keep")) if "__lc_keep" in decisions.columns else decisions
     # The contacts' own problems are listed first: they are what the user fixes first.
@@ -552,17 +555,17 @@ def _file_problems(found: Diagnostics, sources: list[Source | None], records: di
             continue
         count, rows = short_rows(src, records=records[src.role])
         if count:
-            listed = ", ".join(map(str, rows)) + (", ..." if count > len(rows) else "")
-            found.warn("short-rows", f"{src.display}: {count:,} rows have fewer fields than the header (rows {listed}); "
-                       "their missing fields were read as empty", file=src.display, row=rows[0],
-                       hint="Excel drops trailing empty fields when it saves a CSV; if fields are missing in the "
-                            "middle of a row, check its delimiters and quotes")
+            found.warn("short-rows", f"{src.display}: {count:,} rows have fewer fields than the "
+                       f"header (rows {listed(rows, count)}); their missing fields were read as "
+                       "empty", file=src.display, row=rows[0],
+                       hint="Excel drops trailing empty fields when it saves a CSV; if fields are "
+                            "missing in the middle of a row, check its delimiters and quotes")
     count, rows = future
     if count:
         src = next(s for s in sources if s is not None and s.role == "consent")
         found.warn("future-timestamp", f"{src.display}: column '{src.resolved['timestamp']}': {count:,} consent events "
-                   f"are dated in the future (rows {', '.join(str(r + 2) for r in rows)}"
-                   f"{', ...' if count > len(rows) else ''}); they count as the latest event of their contact",
+                   f"are dated in the future (rows {listed((r + 2 for r in rows), count)}); they "
+                   "count as the latest event of their contact",
                    file=src.display, column=src.resolved["timestamp"], row=rows[0] + 2,
                    hint="check the timestamps' time zone and date format (day and month swapped?)")
 
@@ -588,7 +591,7 @@ def _id_problems(found: Diagnostics, got: dict, contacts: Source, id_header: str
     if rounded and not collided:
         rows = got["rounded"]["rows"][0].to_list()
         found.warn("excel-rounded-ids", f"{contacts.display}: column '{id_header}': {rounded:,} record ids are in "
-                   f"scientific notation (rows {', '.join(str(r + 2) for r in rows)}{', ...' if rounded > len(rows) else ''}); "
+                   f"scientific notation (rows {listed((r + 2 for r in rows), rounded)}); "
                    "they will not match the ids in other files", file=contacts.display, column=id_header,
                    row=rows[0] + 2, hint=EXCEL_HINT)
 
@@ -599,10 +602,11 @@ def _bad_value_problems(src: Source, found: pl.DataFrame, rules: Rules, needed_b
     problems = []
     for (column,), rows in found.sort("first_row").group_by("column", maintain_order=True):
         firsts = rows["first_row"].sort()
-        listed = row_list(firsts.head(LISTED).to_list(), firsts.len())
-        problems.append(f"{src.display}: column '{column}': {rows['count'].sum()} rows hold values that are not "
-                        f"{_expected(rows['kind'][0], rules)}, {_different(rows.height)}, first at {listed}; "
-                        f"needed by rule(s): {', '.join(needed_by) or 'none'}")
+        first_at = row_list(firsts.head(LISTED).to_list(), firsts.len())
+        problems.append(
+            f"{src.display}: column '{column}': {rows['count'].sum()} rows hold values that are "
+            f"not {_expected(rows['kind'][0], rules)}, {_different(rows.height)}, first at "
+            f"{first_at}; needed by rule(s): {', '.join(needed_by) or 'none'}")
     return problems
 
 
@@ -725,6 +729,7 @@ def _summarize(decisions: pl.DataFrame, contacts: Source, rules: Rules, sources:
         links=links, missing_sources=tuple(missing), missing_columns=tuple(missing_columns),
         diagnostics=tuple(d.to_dict() for d in found.items), checked_only=checked_only,
         unknown_kept=sum(k for k, _ in kept_at.values()), unknown_caught=sum(c for _, c in kept_at.values()),
+        rules_found_by_itself=rules.found_by_itself,
     )
 
 
@@ -801,7 +806,7 @@ def missing_inputs(rules: Rules, available: dict[str, Known], contacts: Source, 
         declared = _declared_absent(rules, name, role)
         out.append({"source": role, "column": name, "header": headers[0], "rules": rule_ids, "kept": kept,
                     "caught": caught, "declared_absent": declared})
-        looked_for = ", ".join(f"'{h}'" for h in headers[:4]) + (", ..." if len(headers) > 4 else "")
+        looked_for = listed((f"'{h}'" for h in headers[:4]), len(headers), "more headers")
         message = (f"{src.display}: no column {looked_for} ({name}): rule(s) {', '.join(rule_ids)} "
                    f"cannot be decided from it; {_kept_words(kept, caught)} because of it")
         if declared:

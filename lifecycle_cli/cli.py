@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated, Callable, Optional
 
 import typer
+from typer.core import TyperCommand
 
 from . import __version__
 from .errors import EXIT_CHANGES, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, InputError, LifecycleError, OutputError, Terminated
@@ -230,24 +231,41 @@ def _silence_stdout() -> None:
         pass
 
 
-def _load_rules(explicit: str | None, preset: str | None = None, contacts: str | None = None):
+def _load_rules(explicit: str | None, preset: str | None = None, contacts: str | None = None, *,
+                name: str = "--rules"):
     """--rules, --preset, $LIFECYCLE_RULES, ./rules.yaml, else the built-in rules; for a German
-    HubSpot export (German header row) the built-in hubspot-de preset. Returns the rules and their file."""
+    HubSpot export (German header row) the built-in hubspot-de preset. Returns the rules and
+    their file. `name`: how the command takes a rules file (--rules, or the RULES argument),
+    for the messages."""
+    from dataclasses import replace
+
     from .rules import discover_rules, load_rules, preset_path
     from .sources import looks_german
 
     if explicit and preset:
-        raise InputError("--rules and --preset both choose the rules; give one of them")
+        raise InputError(f"{name} and --preset both choose the rules; give one of them")
+    found = None
     if preset:
         path, display = preset_path(preset), f"preset {preset}"
     else:
-        path, display = discover_rules(explicit, contacts)
+        path, display, found = discover_rules(explicit, contacts)
         if display == "default rules" and contacts and contacts != "-" and looks_german(contacts):
             path, display = preset_path("hubspot-de"), f"preset hubspot-de (German headers in {contacts})"
+    if found:
+        _say_found(display, found, name)
     ruleset = load_rules(path, display)
+    if found:
+        ruleset = replace(ruleset, found_by_itself=found)
     for warning in ruleset.warnings:
         sys.stderr.write(f"lifecycle: warning: {terminal_safe(warning)}\n")
     return ruleset, path
+
+
+def _say_found(display: str, found: str, name: str) -> None:
+    """Nothing picked up silently: a rules file nobody named is named on stderr, even with -q."""
+    how = "--rules FILE" if name == "--rules" else "the rules file as RULES"
+    _say(f"lifecycle: note: using the rules in {terminal_safe(display)}, found by itself "
+         f"{terminal_safe(found)}; give {how} to choose the rules yourself\n")
 
 
 def _reader(inputs: list[str], delimiter: str | None, encoding: str | None, *, defer_stage: bool = False):
@@ -385,6 +403,23 @@ def _file_header(source, name: str) -> str:
     return header
 
 
+#: What to do instead of a --report onto a pipe or device (classify and diff have --format).
+_REPORT_INSTEAD = "use --format json, markdown or html to print the report on stdout"
+_REPORT_PRINTED = "--format json, markdown or html prints the report on stdout"
+
+
+def _check_writes_nothing(check: bool, **asked: object) -> None:
+    """--check writes nothing at all: an output asked for as well is a contradiction, not a file
+    quietly left unwritten (nor, as --hubspot-import was, a file written after all)."""
+    given = [f"--{name.replace('_', '-')}" for name, value in asked.items() if value]
+    if not check or not given:
+        return
+    names = " and ".join([", ".join(given[:-1]), given[-1]] if len(given) > 1 else given)
+    printed = f"; {_REPORT_PRINTED}" if asked.get("report") else ""
+    raise InputError(f"--check writes nothing, so it cannot be combined with {names}: leave "
+                     f"{'it' if len(given) == 1 else 'them'} out, or leave out --check{printed}")
+
+
 def _is_stream(path: str) -> bool:
     """A named pipe or process substitution (/dev/fd/N): read once, nothing to write beside it."""
     import stat
@@ -444,6 +479,8 @@ def classify(
         inputs = [p for p in (contacts, deals, consent, companies) if p]
         if companies_output and not companies:
             raise InputError("--companies-output needs --companies FILE: the companies export to reclassify")
+        _check_writes_nothing(check, output=output, in_place=in_place, report=report,
+                              hubspot_import=hubspot_import, companies_output=companies_output)
         if in_place and (output or contacts == "-" or _is_stream(contacts)):
             raise OutputError("--in-place writes over CONTACTS itself: it cannot be combined with --output or stdin")
         # A stream (stdin, a pipe, `<(gunzip -c x.gz)`) has no folder to write beside: stdout, as for stdin.
@@ -456,17 +493,22 @@ def classify(
         companies_target = None
         if companies and not check:
             companies_target = companies_output or ("-" if companies == "-" else _default_output(companies))
-            if companies_target == "-":
+            if companies_output == "-":
                 raise OutputError("--companies-output - (stdout) is not supported: give a file name")
+            if companies_target == "-":
+                raise OutputError("--companies - reads the companies from stdin, so there is no "
+                                  "folder to write the reclassified companies beside: give "
+                                  "--companies-output FILE")
             plan.write(companies_target, "reclassified companies")
         backup = earlier_backup = None
         if not check:
-            plan.write(target, "reclassified contacts", in_place=in_place)
+            plan.write(target, "reclassified contacts", in_place=in_place,
+                       instead="use -o - to write to stdout, or --check to write nothing")
             if in_place:
                 backup, earlier_backup = backup_path(contacts)
                 plan.write(backup, "backup of the contacts file")
         for path in report or []:
-            plan.write(path, "report")
+            plan.write(path, "report", instead=_REPORT_INSTEAD)
         if hubspot_import:
             plan.folder(hubspot_import, "HubSpot import folder")
             for name in import_file_names(["contacts", "companies"] if companies else ["contacts"]):
@@ -570,7 +612,7 @@ def diff(
         plan.read(after, "later export")
         plan.read(rules_file, "rules file")
         for path in report or []:
-            plan.write(path, "report")
+            plan.write(path, "report", instead=_REPORT_INSTEAD)
         plan.check()
         wanted = diff_columns(ruleset, key, stage)
         read = _reader([before, after], delimiter, encoding)
@@ -619,17 +661,24 @@ def sql(
     """
 
     def body() -> int:
+        from sqlglot.errors import SqlglotError
+
         from .output import OutputPlan, write_text
-        from .sql import STAR_REPLACE_DIALECTS, build_query
+        from .sql import STAR_REPLACE_DIALECTS, TABLE_NAME, TABLE_NAME_EXPECTED, build_query
         from .streams import write_data
 
+        for option, table in (("--contacts-table", contacts_table), ("--deals-table", deals_table),
+                              ("--consent-table", consent_table)):
+            if table is not None and not TABLE_NAME.fullmatch(table):
+                raise InputError(f"{option}: '{table}' is not {TABLE_NAME_EXPECTED}")
         ruleset, rules_file = _load_rules(rules, preset)
         plan = OutputPlan()
         plan.read(rules_file, "rules file")
         for path, what in ((contacts_header, "contacts header file"), (deals_header, "deals header file"),
                            (consent_header, "consent header file")):
             plan.read(path, what)
-        plan.write(output, "query")
+        plan.write(output, "query",
+                   instead="leave out -o (or give -o -) to write the query to stdout")
         plan.check()
         if dialect.value not in STAR_REPLACE_DIALECTS and not contacts_header:
             raise InputError(f"--dialect {dialect.value} needs --contacts-header FILE: an export whose header row lists "
@@ -649,6 +698,10 @@ def sql(
             )
         except ValueError as exc:
             raise InputError(str(exc)) from None
+        except SqlglotError as exc:  # the rules or headers gave text sqlglot cannot write as SQL
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise InputError(f"cannot write the query for --dialect {dialect.value}: "
+                             f"{reason}") from None
         if output and output != "-":
             write_text(output, query + "\n")
         else:
@@ -674,7 +727,7 @@ def test_rules(
     def body() -> int:
         from .rule_tests import load_cases, report_lines, run_cases
 
-        ruleset, path = _load_rules(rules_file, preset)
+        ruleset, path = _load_rules(rules_file, preset, name="RULES")
         cases = load_cases(path, ruleset.path)
         if not cases:
             raise InputError(f"{ruleset.path}: has no test cases; add a tests: section (lifecycle init writes one "
@@ -683,7 +736,7 @@ def test_rules(
         lines, ok = report_lines(outcomes, seconds, ruleset.path)
         if quiet:
             lines = [line for line in lines if not line.endswith(" PASSED")]
-        sys.stdout.write("\n".join(lines) + "\n")
+        sys.stdout.write(terminal_safe("\n".join(lines) + "\n"))
         return EXIT_OK if ok else EXIT_CHANGES
 
     _run(debug, body)
@@ -760,7 +813,12 @@ def validate(
 
         if rules_file and preset:
             raise InputError("give a rules file or --preset, not both")
-        path, display = (preset_path(preset), f"preset {preset}") if preset else discover_rules(rules_file)
+        if preset:
+            path, display, found = preset_path(preset), f"preset {preset}", None
+        else:
+            path, display, found = discover_rules(rules_file)
+        if found:
+            _say_found(display, found, "RULES")
         if not path.exists():
             raise InputError(f"{display}: rules file not found")
         problems = validate_rules(path, display)
@@ -770,12 +828,14 @@ def validate(
         else:
             for p in problems:
                 where = f"{p['file']}:{p['line']}" if p["line"] else p["file"]
-                sys.stdout.write(f"{where}: {p['severity']}: {terminal_safe(p['message'])}\n")
+                sys.stdout.write(terminal_safe(f"{where}: {p['severity']}: {p['message']}\n"))
                 if p["hint"]:
-                    sys.stdout.write(f"  hint: {terminal_safe(p['hint'])}\n")
+                    sys.stdout.write(terminal_safe(f"  hint: {p['hint']}\n"))
             errors = sum(p["severity"] == "error" for p in problems)
-            sys.stdout.write(f"{display}: {errors} errors, {len(problems) - errors} warnings\n" if problems
-                             else f"{display}: no problems found\n")
+            warnings = len(problems) - errors
+            summary = (f"{display}: {errors} errors, {warnings} warnings\n" if problems
+                       else f"{display}: no problems found\n")
+            sys.stdout.write(terminal_safe(summary))
         return EXIT_CHANGES if problems else EXIT_OK
 
     _run(debug, body)
@@ -797,7 +857,7 @@ def show_rules(
 
         from .rules_view import render_rich, to_dict, to_markdown
 
-        ruleset, path = _load_rules(rules_file, preset)
+        ruleset, path = _load_rules(rules_file, preset, name="RULES")
         view = to_dict(ruleset, path)
         if fmt == RulesFormat.json:
             sys.stdout.write(json_safe(json.dumps(view, indent=2, ensure_ascii=False)) + "\n")
@@ -869,7 +929,8 @@ def init(
         for target in sorted({t.parent for _, t in copies if str(t.parent) != "."}):
             plan.folder(str(target), "folder of test cases")
         for _, target in copies:
-            plan.write(str(target), "starter rules" if target.name == "rules.yaml" else "test cases")
+            what = "starter rules" if target.name == "rules.yaml" else "test cases"
+            plan.write(str(target), what, instead="run lifecycle init in another folder")
         plan.check()
         with plan:
             for src, target in copies:
@@ -883,6 +944,48 @@ def init(
         return EXIT_OK
 
     _run(debug, body)
+
+
+#: What an option or argument takes (by its name, else its metavar), for the message when it
+#: is given empty.
+_EXPECTED = {
+    "--preset": "a preset name (hubspot, hubspot-de or salesforce)",
+    "--encoding": "an encoding such as cp1252",
+    "--contacts-table": "a table name", "--deals-table": "a table name",
+    "--consent-table": "a table name",
+    "FILE": "a file path", "OUT": "a file path", "DIR": "a folder path", "CONTACTS": "a file path",
+    "BEFORE": "a file path", "AFTER": "a file path", "RULES": "a file path",
+    "COL": "a column header", "A,B": "column headers, comma-separated", "CHAR": "one character",
+    "GATE": "a gate such as demotion", "ID": "a record id",
+}
+
+
+class _Command(TyperCommand):
+    """Every command: it refuses an option or argument given as an empty text (`--deals "$DEALS"`
+    with $DEALS unset must not run as if there were no deals file), checked once here for all of
+    them, and tells the streams module which of its options send less output (for the message
+    when stdout or stderr is closed)."""
+
+    def invoke(self, ctx):
+        from . import streams
+
+        opts = {opt for param in self.params for opt in param.opts}
+        streams.LESS = [less for less in ("-q", "--report FILE", "-o FILE")
+                        if less.split()[0] in opts]
+        for param in self.params:
+            value = ctx.params.get(param.name)
+            if "" not in (value if isinstance(value, (list, tuple)) else [value]):
+                continue
+            metavar = (param.metavar or "").strip("[]")
+            if param.param_type_name == "option":
+                name, leave = max(param.opts, key=len), " (or leave the option out)"
+            else:
+                name = metavar or param.name.upper()
+                leave = "" if param.required else " (or leave it out)"
+            expected = _EXPECTED.get(name) or _EXPECTED.get(metavar, "a value")
+            _say(f"lifecycle: error: {name} is empty: give {expected}{leave}\n")
+            raise typer.Exit(EXIT_USAGE)
+        return super().invoke(ctx)
 
 
 #: Polars' allocator (jemalloc, on Linux) hands freed memory back to the system within a second;
@@ -904,6 +1007,11 @@ def _set_allocator(argv: list[str]) -> None:
     current = os.environ.get(name)
     if current is None or current.removeprefix(POLARS_ALLOCATOR).removeprefix(",thp:always,metadata_thp:always") == "":
         os.environ[name] = ours
+
+
+for _command in app.registered_commands:  # every command, declared above
+    if _command.cls in (None, TyperCommand):
+        _command.cls = _Command
 
 
 def main() -> None:

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Iterable
 
 from .errors import InputError
 
 ERROR, WARNING, NOTE = "error", "warning", "note"
+
+
+def listed(items: Iterable[object], total: int, more: str = "more") -> str:
+    """The first items of a list `total` long, for a message: "3, 9, 12 and 99,980 more" when some
+    are left out, so a capped list never reads as the whole of it."""
+    shown = [str(item) for item in items]
+    rest = total - len(shown)
+    return ", ".join(shown) + (f" and {rest:,} {more}" if rest > 0 else "")
 
 
 @dataclass(frozen=True)

@@ -40,11 +40,15 @@ class DiffResult:
     samples: tuple[dict[str, Any], ...]
     column_changes: dict[str, int] = field(default_factory=dict)
     rule_column: str | None = None
+    rules_found_by_itself: str | None = None  #: where the rules file was found when nobody named it
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "command": "diff",
-            "files": {"before": self.before_file, "after": self.after_file, "rules": self.rules_file},
+            "files": {
+                "before": self.before_file, "after": self.after_file, "rules": self.rules_file,
+                "rules_found_by_itself": self.rules_found_by_itself,
+            },
             "columns": {"key": self.key_column, "stage": self.stage_column, "rule": self.rule_column},
             "summary": {
                 "rows_before": self.rows_before, "rows_after": self.rows_after, "added": self.added, "removed": self.removed,
@@ -189,7 +193,7 @@ def diff(before: Source, after: Source, rules: Rules, *, columns: tuple[str, ...
         common=common, changed=int(changed["count"].sum()), totals=moves.totals, stages=moves.stages,
         transitions=moves.transitions, samples=_samples(candidates, after, rules, rule_header),
         column_changes={c: int(both[f"col:{c}"].sum()) for c in columns},
-        rule_column=rule_header,
+        rule_column=rule_header, rules_found_by_itself=rules.found_by_itself,
     )
 
 

@@ -24,6 +24,7 @@ from .facts import (
 )
 from .logic import DEAL_FACTS, inputs_of, known
 from .rules import Rules, to_polars_tree
+from .safe import terminal_safe
 from .sources import Source
 
 
@@ -117,7 +118,8 @@ def explain(contacts: Source, deals: Source | None, consent: Source | None, rule
     return {
         "command": "explain",
         "files": {"contacts": contacts.display, "deals": deals.display if deals else None,
-                  "consent": consent.display if consent else None, "rules": rules.path},
+                  "consent": consent.display if consent else None, "rules": rules.path,
+                  "rules_found_by_itself": rules.found_by_itself},
         "record_id": wanted, "row": matches[0] + 2, "also_on_rows": [m + 2 for m in matches[1:]],
         "columns": columns,
         "deals": _linked_deals(deals, one, ids, rules, wanted, account_rows) if deals else None,
@@ -204,6 +206,8 @@ def _linked_consent(consent: Source, one: Source, rules: Rules, record_id: str) 
 
 
 def render_text(view: dict[str, Any], rules: Rules) -> str:
+    """The explanation as plain text; what comes from the files (headers, ids, labels, conditions)
+    has its control characters escaped (safe.terminal_safe), so it cannot act on the terminal."""
     label = {s.id: s.label for s in rules.stages}
     d = view["decision"]
     out = [f"Contact {view['record_id']} (row {view['row']} of {view['files']['contacts']})"]
@@ -257,7 +261,7 @@ def render_text(view: dict[str, Any], rules: Rules) -> str:
         out.append(f"  -> stopped at {label.get(d['to'], d['to'])} (rule '{d['rule']}'): the rule for this stage "
                    f"could not be decided, and the facts do not say the contact belongs lower than that, so it "
                    f"falls no further from {label.get(d['from'], d['from'])}")
-    return "\n".join(out) + "\n"
+    return terminal_safe("\n".join(out) + "\n")
 
 
 def _show(value: Any) -> str:

@@ -241,6 +241,9 @@ class OutputPlan:
         self.reads: list[tuple[str, str]] = []
         self.writes: list[tuple[str, str, bool]] = []
         self.folders: dict[str, str] = {}  #: folders the run creates when missing (realpath -> as given)
+        #: What to do instead when a write's target is not a regular file, in the command's own
+        #: options (each command has different ones): path -> advice.
+        self.instead: dict[str, str] = {}
         self._staged: list[tuple[Path, str, Path, bool]] = []
         self._created: list[Path] = []
 
@@ -248,10 +251,14 @@ class OutputPlan:
         if path is not None and str(path) != "-":
             self.reads.append((str(path), what))
 
-    def write(self, path: str | None, what: str, *, in_place: bool = False) -> None:
-        """A file this run will write; `in_place`: it replaces the contacts file on purpose (`--in-place`)."""
+    def write(self, path: str | None, what: str, *, in_place: bool = False,
+              instead: str | None = None) -> None:
+        """A file this run will write; `in_place`: it replaces the contacts file on purpose
+        (`--in-place`); `instead`: what to do when it is not a regular file (`use -o - ...`)."""
         if path is not None and path != "-":
             self.writes.append((path, what, in_place))
+            if instead:
+                self.instead[path] = instead
 
     def folder(self, path: str, what: str) -> None:
         """A folder the run writes files into, created (with the files, at the end) when it does not exist."""
@@ -291,9 +298,10 @@ class OutputPlan:
             if stat.S_ISDIR(st.st_mode):
                 raise OutputError(f"{path}: cannot write the {what}: it is a folder; give a file name")
             if not stat.S_ISREG(st.st_mode):
+                instead = self.instead.get(path)
                 raise OutputError(
                     f"{path}: cannot write the {what}: it is not a regular file (a device, pipe or socket), and "
-                    "lifecycle only replaces files; use -o - to write to stdout, or --check to write nothing")
+                    f"lifecycle only replaces files{'; ' + instead if instead else ''}")
         directory = target.parent
         if not directory.is_dir() and os.path.realpath(directory) in self.folders:
             directory = directory.parent  # created by the run: check its parent

@@ -7,6 +7,7 @@ import io
 
 import polars as pl
 
+from .diagnostics import listed
 from .redact import is_personal_header, looks_personal
 from .rules import Rules
 from .sources import Source, normalise_header
@@ -38,12 +39,13 @@ def unknown_stages(frame: pl.DataFrame, raw: str, row: str, source: Source, rule
         .sort("n", "value", descending=[True, False])
     )
     if unknown.height:
-        listed = ", ".join(f"'{r['value']}' ({r['n']} rows, first at row {r['row']})"
-                           for r in unknown.head(2 * LISTED).iter_rows(named=True))
+        values = listed((f"'{r['value']}' ({r['n']} rows, first at row {r['row']})"
+                         for r in unknown.head(2 * LISTED).iter_rows(named=True)),
+                        unknown.height, "more values")
         known = ", ".join(f"{s.label} ({s.value})" for s in rules.stages)
         problems.append(("unknown-stage",
             f"{source.display}: column '{source.resolved['stage']}': {unknown['n'].sum()} rows have a stage the rules "
-            f"do not know: {listed}\n"
+            f"do not know: {values}\n"
             f"    known stages: {known}\n"
             f"    to map a custom stage (e.g. a numeric id), add it to that stage's aliases in {rules.path}"
         ))
@@ -113,17 +115,17 @@ def field_counts(source: Source, rows: list[int]) -> dict[int, int]:
 
 
 def row_list(rows: list[int], total: int) -> str:
-    """Row numbers as a user counts them (`rows`, the first of `total`): "row 3", "rows 3, 9, ..."."""
-    more = ", ..." if total > len(rows) else ""
-    return f"row{'s' if total > 1 else ''} {', '.join(map(str, rows))}{more}"
+    """Row numbers as a user counts them (`rows`, the first of `total`): "row 3", "rows 3, 9
+    and 12 more"."""
+    return f"row{'s' if total > 1 else ''} {listed(rows, total)}"
 
 
 def missing_ids(count: int, rows: list[int], display: str, header: str) -> str | None:
     """`count` rows without a record id; `rows`: the first of them (0-based data rows)."""
     if not count:
         return None
-    listed = ", ".join(str(r + 2) for r in rows[:LISTED])
-    return f"{display}: column '{header}': {count} rows have no record id (rows {listed}{', ...' if count > LISTED else ''})"
+    shown = listed((r + 2 for r in rows[:LISTED]), count)
+    return f"{display}: column '{header}': {count} rows have no record id (rows {shown})"
 
 
 def repeated_ids(repeated: pl.DataFrame, key: str, display: str, header: str, hint: str = "") -> str | None:

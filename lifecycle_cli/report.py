@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import html
 import json
 from typing import Any
 
-from .safe import json_safe, terminal_safe, terminal_safe_tree
+from .safe import html_safe, json_safe, markdown_safe, terminal_safe_tree
 
 FORMATS = ("text", "json", "markdown", "html")
 #: Words and glyphs for each kind of move: colour is never the only carrier of meaning.
@@ -102,6 +101,10 @@ def present_stages(result: dict[str, Any]) -> list[str]:
 
 def notes(result: dict[str, Any]) -> list[str]:
     found = [f"Note: {n}." for n in result.get("missing_sources", [])]
+    where = result["files"].get("rules_found_by_itself")
+    if where:
+        found.append(f"Note: the rules file {result['files']['rules']} was found by itself "
+                     f"{where}, not named with --rules; check that it is yours.")
     if result.get("redacted"):
         found.append("Note: names and emails are left out of this report (redacted).")
     return found
@@ -284,10 +287,17 @@ def _move_of(result: dict[str, Any], frm: str, to: str) -> str:
 # --------------------------------------------------------------------------- Markdown
 
 
+class _Md(str):
+    """Markdown the renderer writes itself (a bold label around escaped text): kept as it is."""
+
+
 def _md(text: Any) -> str:
-    """A table cell: no line breaks or control characters, and no HTML (GitHub renders it in a summary)."""
-    text = str(text if text is not None else "").replace("\n", " ")
-    return terminal_safe(html.escape(text, quote=False)).replace("|", "\\|")
+    """Text for a Markdown line or cell: one line, shown as written (safe.markdown_safe)."""
+    return text if isinstance(text, _Md) else markdown_safe(text)
+
+
+def _bold(text: Any) -> _Md:
+    return _Md(f"**{markdown_safe(text)}**")
 
 
 def _md_table(headers: list[str], rows: list[list[Any]], right: set[int] = frozenset()) -> list[str]:
@@ -299,7 +309,7 @@ def _md_table(headers: list[str], rows: list[list[Any]], right: set[int] = froze
 
 def to_markdown(result: dict[str, Any]) -> str:
     out = [f"## {_md(title(result))}", "", f"**{_md(headline(result))}**", ""]
-    out += _md_table(["", ""], [[f"**{k}**", v] for k, v in file_rows(result)])
+    out += _md_table(["", ""], [[_bold(k), v] for k, v in file_rows(result)])
     out += ["### Stages", ""]
     out += _md_table(["Stage", "Before", "After", "Change"],
                      [[r["label"], f"{r['before']:,}", f"{r['after']:,}", f"{r['delta']:+,}" if r["delta"] else "0"] for r in result["stages"]],
@@ -309,7 +319,7 @@ def to_markdown(result: dict[str, Any]) -> str:
     out += ["### Transitions", "", "Rows: stage before; columns: stage after. ▲ up, ▼ down, ◆ to or from Other, = unchanged.", ""]
     rows = []
     for frm in stages:
-        row = [f"**{label(result, frm)}**"]
+        row: list[Any] = [_bold(label(result, frm))]
         for to in stages:
             t = cells.get((frm, to))
             row.append(f"{MOVE_WORDS[t['direction']][0]} {t['count']:,}" if t else "·")
@@ -344,7 +354,7 @@ def to_markdown(result: dict[str, Any]) -> str:
     if vocabulary_rows(result):
         out += ["### Vocabulary: values the rules do not know", ""]
         out += _md_table(VOCABULARY_HEADERS, vocabulary_rows(result))
-        out += [_md(VOCABULARY_NOTE), ""]
+        out += [_Md(VOCABULARY_NOTE), ""]  # our own Markdown: `in` and `not_in` are code
     out += [_md(n) for n in notes(result)] + ([""] if notes(result) else [])
     if warning_lines(result):
         out += ["### Warnings", ""] + [f"- {_md(line)}" for line in warning_lines(result)] + [""]
@@ -371,7 +381,7 @@ svg text{font-family:inherit}
 
 
 def _e(text: Any) -> str:
-    return terminal_safe(html.escape(str(text if text is not None else "")))
+    return html_safe(text)
 
 
 def _table(headers: list[str], rows: list[list[str]], numeric: set[int] = frozenset(), row_classes: list[str] | None = None) -> str:

@@ -21,6 +21,8 @@ from __future__ import annotations
 import csv
 import glob
 import io
+import os
+import stat
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +32,7 @@ import polars as pl
 
 from .errors import RulesError
 from .rules import Rules
+from .safe import terminal_safe
 from .sources import normalise_header, read_source
 from .yamlnodes import LinedYaml, load_lined_yaml
 
@@ -88,12 +91,9 @@ def load_cases(path: Path, display: str) -> list[Case]:
             pattern = item["include"]
             if not isinstance(pattern, str):
                 raise RulesError(f"{doc.where(('tests', i, 'include'))}: include names a file or a glob, e.g. rule_cases/*.yaml")
-            matches = sorted(glob.glob(str(path.parent / pattern)))
-            if not matches:
-                raise RulesError(f"{doc.where(('tests', i, 'include'))}: no file matches '{pattern}' (relative to {path.parent})")
-            for match in matches:
-                name = str(Path(display).parent / Path(match).relative_to(path.parent))
-                included = load_lined_yaml(Path(match), name)
+            for match in _included(doc, ("tests", i, "include"), pattern, path):
+                name = str(Path(display).parent / match.relative)
+                included = load_lined_yaml(match.path, name)
                 if included.data is None:
                     continue
                 if not isinstance(included.data, list):
@@ -107,6 +107,47 @@ def load_cases(path: Path, display: str) -> list[Case]:
             raise RulesError(f"{case.where}: a test case named '{case.name}' is already at {names[case.name]}")
         names[case.name] = case.where
     return cases
+
+
+@dataclass(frozen=True)
+class _Match:
+    path: Path
+    relative: Path  #: from the rules file's folder
+
+
+def _included(doc: LinedYaml, at: tuple, pattern: str, rules: Path) -> list[_Match]:
+    """The files an `include:` glob names: regular files in the rules file's folder or below it.
+    An absolute path, a `..` or a link leading out of it, or a folder, pipe or device is an error
+    with the line: a shared rules file must not read other files of the machine, nor hang on a
+    pipe."""
+    where, folder = doc.where(at), rules.parent
+    if Path(pattern).is_absolute() or pattern.startswith("~"):
+        what = "names the home folder" if pattern.startswith("~") else "is an absolute path"
+        raise RulesError(f"{where}: include '{pattern}' {what}; name the case files relative to "
+                         f"the folder of {doc.file}, e.g. rule_cases/*.yaml")
+    home = os.path.realpath(folder)
+    matches = sorted(glob.glob(str(folder / pattern)))
+    if not matches:
+        raise RulesError(f"{where}: no file matches '{pattern}' (relative to {folder})")
+    found = []
+    for match in matches:
+        real = os.path.realpath(match)
+        relative = os.path.relpath(real, home)
+        if relative == os.pardir or relative.startswith(os.pardir + os.sep):
+            raise RulesError(f"{where}: include '{pattern}' reaches {match}, outside the folder of "
+                             f"{doc.file}; case files must be in that folder or below it")
+        try:
+            mode = os.stat(real).st_mode
+        except OSError as exc:
+            raise RulesError(f"{where}: include '{pattern}': cannot read {match}: "
+                             f"{exc.strerror}") from None
+        if not stat.S_ISREG(mode):
+            kind = ("a folder" if stat.S_ISDIR(mode) else "a named pipe" if stat.S_ISFIFO(mode)
+                    else "a device or socket")
+            raise RulesError(f"{where}: include '{pattern}' matches {match}, which is {kind}, "
+                             "not a file of test cases")
+        found.append(_Match(Path(real), Path(relative)))
+    return found
 
 
 def _text(value: Any) -> str:
@@ -271,14 +312,15 @@ def _export_files(group: list[Case], rules: Rules, with_deals: bool, with_consen
 
 def report_lines(outcomes: list[Outcome], seconds: float, rules_display: str) -> tuple[list[str], bool]:
     """pytest-like lines: one per case, then the failures with expected and actual, then a summary."""
-    lines = [f"lifecycle test: {len(outcomes)} cases from {rules_display}", ""]
+    lines = [f"lifecycle test: {len(outcomes)} cases from {_one_line(rules_display)}", ""]
     for o in outcomes:
-        lines.append(f"{o.case.where} {o.case.name} {'PASSED' if o.passed else 'FAILED'}")
+        verdict = "PASSED" if o.passed else "FAILED"
+        lines.append(f"{_one_line(o.case.where)} {_one_line(o.case.name)} {verdict}")
     failed = [o for o in outcomes if not o.passed]
     for o in failed:
-        lines += ["", f"____ {o.case.name} ____", f"{o.case.where}"]
+        lines += ["", f"____ {_one_line(o.case.name)} ____", _one_line(o.case.where)]
         if o.error:
-            lines.append(f"  could not classify the case: {o.error}")
+            lines.append(f"  could not classify the case: {_one_line(o.error)}")
             continue
         for key, want, got in o.differences:
             lines.append(f"  {key}: expected {want!r}, got {got!r}")
@@ -289,3 +331,9 @@ def report_lines(outcomes: list[Outcome], seconds: float, rules_display: str) ->
     lines += ["", f"==== {len(failed)} failed, {passed} passed in {seconds:.2f}s ====" if failed
               else f"==== {passed} passed in {seconds:.2f}s ===="]
     return lines, not failed
+
+
+def _one_line(text: str) -> str:
+    """A case's name or an error on one line, control characters escaped: a name from the rules
+    file cannot fake a PASSED line or act on the terminal."""
+    return terminal_safe(str(text)).replace("\n", "\\n")

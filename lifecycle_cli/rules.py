@@ -167,6 +167,9 @@ class Rules:
     lists: dict[str, ValueList] = field(default_factory=dict)
     #: Whether the rules file was found by itself or is the packaged default (for hints: what to edit).
     packaged: bool = False
+    #: Where the rules file was found when nobody named it (discover_rules), e.g. "in the working
+    #: directory"; None when it was given (--rules, $LIFECYCLE_RULES) or built in.
+    found_by_itself: str | None = None
 
     def stage(self, stage_id: str) -> Stage:
         return next(s for s in self.stages if s.id == stage_id)
@@ -246,23 +249,26 @@ def packaged_rules_path() -> Path:
     return Path(__file__).resolve().parent.parent / "rules.yaml"
 
 
-def discover_rules(explicit: str | None, contacts: str | None = None) -> tuple[Path, str]:
+def discover_rules(explicit: str | None,
+                   contacts: str | None = None) -> tuple[Path, str, str | None]:
     """--rules, then $LIFECYCLE_RULES, then rules.yaml in the working directory, then rules.yaml
     beside the contacts file (so a cron job run from elsewhere finds the rules kept with its
-    exports), then the packaged default."""
+    exports), then the packaged default. Returns the path, its name for messages and, for a
+    rules file nobody named (found by itself), where it was found: a run says so, even with -q,
+    for a rules.yaml lying beside a downloaded export changes stages and settings."""
     if explicit:
-        return Path(explicit), explicit
+        return Path(explicit), explicit, None
     env = os.environ.get("LIFECYCLE_RULES")
     if env:
-        return Path(env), env
+        return Path(env), env, None
     local = Path("rules.yaml")
     if local.is_file():
-        return local, "rules.yaml"
+        return local, "rules.yaml", "in the working directory"
     if contacts and contacts != "-":
         beside = Path(contacts).parent / "rules.yaml"
         if beside.is_file():
-            return beside, str(beside)
-    return packaged_rules_path(), "default rules"
+            return beside, str(beside), f"beside {contacts}"
+    return packaged_rules_path(), "default rules", None
 
 
 #: Packaged rules files (lifecycle_cli/presets/NAME.yaml); "hubspot" is the default rules.

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from .rules import Rules
+from .safe import markdown_code, markdown_safe, rich_safe
 
 
 def rules_hash(path: Path) -> str:
@@ -32,41 +33,53 @@ def to_dict(rules: Rules, path: Path) -> dict[str, Any]:
 
 
 def to_markdown(view: dict[str, Any]) -> str:
-    out = [f"## Rules: {view['rules_file']} ({view['rules_hash']})", "", "### Stages, lowest to highest", "",
+    """The rules as Markdown (a pull request, a wiki page): text from the rules file as written."""
+    md, code = markdown_safe, markdown_code
+    out = [f"## Rules: {md(view['rules_file'])} ({md(view['rules_hash'])})", "",
+           "### Stages, lowest to highest", "",
            "| Stage | Label | HubSpot value | Also accepted | Sticky |", "|---|---|---|---|---|"]
     for s in view["stages"]:
-        out.append(f"| {s['id']} | {s['label']} | `{s['value']}` | {', '.join(s['aliases'])} | "
-                   f"{'yes' if s['sticky'] else ''}{'' if s['ranked'] else ' (outside the order)'} |")
+        sticky = ("yes" if s["sticky"] else "") + ("" if s["ranked"] else " (outside the order)")
+        out.append(f"| {md(s['id'])} | {md(s['label'])} | {code(s['value'])} | "
+                   f"{md(', '.join(s['aliases']))} | {sticky} |")
     out += ["", "### Rules, in order (the first that is true decides)", "",
             "| # | Rule | Stage | Condition | What it means |", "|--:|---|---|---|---|"]
     for r in view["rules"]:
-        when = r["when"].replace("|", "\\|")
         extra = " (overrides sticky)" if r["overrides_sticky"] else ""
-        out.append(f"| {r['order']} | {r['id']} | {r['stage']}{extra} | `{when}` | {r['description']} |")
+        out.append(f"| {r['order']} | {md(r['id'])} | {md(r['stage'])}{extra} | "
+                   f"{code(r['when'])} | {md(r['description'])} |")
     p = view["policies"]
-    out += ["", f"A contact in a sticky stage keeps it (rule `{p['sticky']}`); a rule that cannot be decided because "
-            f"a file or column is missing keeps a contact already at its stage (rule `{p['unknown']}`).", ""]
+    out += ["", f"A contact in a sticky stage keeps it (rule {code(p['sticky'])}); a rule that "
+            "cannot be decided because a file or column is missing keeps a contact already "
+            f"at its stage (rule {code(p['unknown'])}).", ""]
     return "\n".join(out)
 
 
 def render_rich(view: dict[str, Any], console) -> None:
+    """The rules as a terminal table; text from the rules file is never read as Rich markup."""
     from rich.table import Table
 
-    console.print(f"[bold]Rules[/bold] {view['rules_file']} (hash {view['rules_hash']})")
+    safe = rich_safe
+    console.print(f"[bold]Rules[/bold] {safe(view['rules_file'])} "
+                  f"(hash {safe(view['rules_hash'])})")
     stages = Table(title="Stages, lowest to highest", title_justify="left", show_edge=False)
     for name in ("Stage", "Label", "HubSpot value", "Also accepted", "Sticky"):
         stages.add_column(name)
     for s in view["stages"]:
-        stages.add_row(s["id"], s["label"], s["value"], ", ".join(s["aliases"]),
+        stages.add_row(safe(s["id"]), safe(s["label"]), safe(s["value"]),
+                       safe(", ".join(s["aliases"])),
                        ("yes" if s["sticky"] else "") + ("" if s["ranked"] else " (outside the order)"))
     console.print(stages)
-    rules = Table(title="Rules, in order (the first that is true decides)", title_justify="left", show_edge=False)
+    rules = Table(title="Rules, in order (the first that is true decides)", title_justify="left",
+                  show_edge=False)
     for name in ("#", "Rule", "Stage", "Condition", "What it means"):
         rules.add_column(name, overflow="fold")
     for r in view["rules"]:
-        rules.add_row(str(r["order"]), r["id"], r["stage"] + (" (overrides sticky)" if r["overrides_sticky"] else ""),
-                      r["when"], r["description"])
+        rules.add_row(str(r["order"]), safe(r["id"]),
+                      safe(r["stage"]) + (" (overrides sticky)" if r["overrides_sticky"] else ""),
+                      safe(r["when"]), safe(r["description"]))
     console.print(rules)
     p = view["policies"]
-    console.print(f"A contact in a sticky stage keeps it (rule '{p['sticky']}'); a rule that cannot be decided "
-                  f"because a file or column is missing keeps a contact already at its stage (rule '{p['unknown']}').")
+    console.print(f"A contact in a sticky stage keeps it (rule '{safe(p['sticky'])}'); a rule "
+                  "that cannot be decided because a file or column is missing keeps a contact "
+                  f"already at its stage (rule '{safe(p['unknown'])}').")

@@ -715,5 +715,7 @@ def salesforce_hint(headers, columns: dict[str, ColumnSpec]) -> str | None:
     found = [h for h in headers if normalise_header(h) in SALESFORCE_HEADERS - known]
     if not found:
         return None
-    listed = ", ".join(f"'{h}'" for h in found[:3])
-    return f"this looks like a Salesforce export ({listed}): use --preset salesforce"
+    from .diagnostics import listed
+
+    shown = listed((f"'{h}'" for h in found[:3]), len(found))
+    return f"this looks like a Salesforce export ({shown}): use --preset salesforce"

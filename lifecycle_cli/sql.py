@@ -6,7 +6,10 @@ stage and rule for every contact; BigQuery and Snowflake are only checked to tra
 
 from __future__ import annotations
 
+import re
+
 from sqlglot import exp, parse_one
+from sqlglot.dialects.dialect import Dialect, NormalizationStrategy
 
 from .logic import DEAL_FACTS, DERIVED_INPUTS, NAMED, derived_facts, known, named_expression
 from .rules import REQUIRED_COLUMNS, Condition, Rules, stages_at_or_above
@@ -38,6 +41,13 @@ _FORMATS = (_ISO, _US, _DE)
 NOT_ASSUMED = {"deals": ("is_deleted", "pipeline")}
 #: The dialect the query is written in before sqlglot transpiles it.
 TEMPLATE_DIALECT = "duckdb"
+#: A table or view name: up to three dot-separated parts (catalog.schema.table), each letters,
+#: digits, _, $ and - (BigQuery project ids), not starting with a digit, $ or -. It is quoted in
+#: the query, so a reserved word works; anything else (quotes, spaces, a function call) is refused.
+TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_$-]*(?:\.[A-Za-z_][A-Za-z0-9_$-]*){0,2}")
+TABLE_NAME_EXPECTED = ("a table or view name such as contacts or crm.contacts: up to three "
+                       "parts joined by dots, each letters, digits, _, $ or - (starting with a "
+                       "letter or _)")
 _PARTS = ("y", "mo", "d", "h", "mi", "s", "f", "z", "p")
 
 
@@ -64,6 +74,9 @@ def build_query(
     """
     if stage_values not in ("label", "value"):
         raise ValueError(f"stage_values must be 'label' or 'value', not {stage_values!r}")
+    for table in (contacts, deals, consent):
+        if table is not None and not TABLE_NAME.fullmatch(table):
+            raise ValueError(f"'{table}' is not {TABLE_NAME_EXPECTED}")
     query = _Builder(rules, dialect, headers or {}, stage_values).query(contacts, deals, consent)
     return transpile(query, dialect, pretty=True)
 
@@ -272,7 +285,12 @@ class _Builder:
         return f"(CASE WHEN {_in_values(sql, v['true_values'])} THEN TRUE WHEN {_in_values(sql, v['false_values'])} THEN FALSE END)"
 
     def table(self, name: str) -> str:
-        return exp.to_table(name, dialect=self.dialect).sql(TEMPLATE_DIALECT)
+        """A checked table name (TABLE_NAME), every part quoted as the dialect would resolve it
+        unquoted: upper case for Snowflake, lower case for PostgreSQL, as written elsewhere."""
+        folds = {NormalizationStrategy.UPPERCASE: str.upper,
+                 NormalizationStrategy.LOWERCASE: str.lower}
+        fold = folds.get(Dialect.get_or_raise(self.dialect).normalization_strategy, str)
+        return ".".join(_ident(fold(part)) for part in name.split("."))
 
     # ------------------------------------------------------------------ the query
 

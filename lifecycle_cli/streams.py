@@ -10,6 +10,9 @@ import sys
 from .errors import InputError, OutputError
 
 _NAMES = {0: "stdin", 1: "stdout", 2: "stderr"}
+#: The running command's options that send less to stdout and stderr (-q, --report FILE, -o FILE):
+#: set by the command line, so a closed stream's message names only options the command has.
+LESS: list[str] = []
 
 
 class ClosedStream:
@@ -36,9 +39,10 @@ class ClosedStream:
         if self.fd == 0:
             raise InputError("stdin is closed (the shell started lifecycle with <&-): there is nothing to read "
                              "for '-'; give the export's path instead")
+        less = f", or ask for less ({', '.join(LESS)})" if LESS else ""
         raise OutputError(f"{self.name} is closed (the shell started lifecycle with {self.fd}>&-), but this run "
                           f"has something to write there; redirect {self.name} to a file or /dev/null "
-                          f"({self.fd}>/dev/null), or ask for less (-q, --report FILE, -o FILE)")
+                          f"({self.fd}>/dev/null){less}")
 
     def write(self, data) -> int:
         if not data:

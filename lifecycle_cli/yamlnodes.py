@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import yaml
 
 from .errors import RulesError
+from .safe import terminal_safe
 
 Path_ = tuple[str | int, ...]
 
@@ -121,6 +123,22 @@ def _convert(node: yaml.Node, path: Path_, doc: LinedYaml, aliases: _Aliases) ->
             aliases.used_on = None
 
 
+#: Control characters (C0 but tab and line breaks, DEL, C1): YAML writes them as escapes ("\0",
+#: "\x1b"), and no label, header, value or condition has a use for them: a NUL makes the SQL of
+#: `lifecycle sql` invalid, an escape sequence acts on a terminal.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def _plain_text(node: yaml.ScalarNode, doc: LinedYaml) -> str:
+    found = _CONTROL.search(node.value)
+    if found:
+        shown = node.value if len(node.value) <= 60 else node.value[:57] + "..."
+        raise RulesError(f"{display_line(doc, node)}: '{terminal_safe(shown)}' holds a control "
+                         f"character (\\x{ord(found.group()):02x}); a rules file holds plain text: "
+                         "remove it")
+    return node.value
+
+
 def _convert_node(node: yaml.Node, path: Path_, doc: LinedYaml, aliases: _Aliases) -> Any:
     doc.lines.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
@@ -128,7 +146,7 @@ def _convert_node(node: yaml.Node, path: Path_, doc: LinedYaml, aliases: _Aliase
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
                 raise RulesError(f"{display_line(doc, key_node)}: keys must be plain names")
-            key = key_node.value
+            key = _plain_text(key_node, doc)
             if key in out:
                 raise RulesError(f"{display_line(doc, key_node)}: '{key}' is given twice")
             doc.lines[path + (key,)] = key_node.start_mark.line + 1
@@ -140,7 +158,7 @@ def _convert_node(node: yaml.Node, path: Path_, doc: LinedYaml, aliases: _Aliase
     # Scalars stay as written: `yes` in a value list means the text "yes", not True.
     if node.tag == "tag:yaml.org,2002:null" and node.style is None:
         return None
-    return node.value
+    return _plain_text(node, doc)
 
 
 def display_line(doc: LinedYaml, node: yaml.Node) -> str:

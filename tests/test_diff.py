@@ -114,8 +114,8 @@ def test_classify_and_diff_word_the_same_problems_alike(tmp_path: Path) -> None:
     rows = [("7", "lead"), ("7", "lead"), ("", "lead"), ("8", "VIP"), ("9", "customer")]
     bad = export(tmp_path / "contacts.csv", rows)
     good = export(tmp_path / "good.csv", [("7", "lead"), ("9", "customer")])
-    from_classify = invoke_assert_code(USAGE, "classify", bad).stderr
-    from_diff = invoke_assert_code(USAGE, "diff", good, bad).stderr
+    from_classify = invoke_assert_code(USAGE, "classify", bad, cwd=tmp_path).stderr
+    from_diff = invoke_assert_code(USAGE, "diff", good, bad, cwd=tmp_path).stderr
     problems = [line.strip() for line in from_classify.splitlines()[1:] if line.strip()]
     # classify adds how to keep the first row of each repeated id; diff has no such option.
     assert problems[-2].endswith(" (--on-duplicate keep-first keeps the first row of each)")

@@ -57,7 +57,10 @@ def test_explain_shows_what_a_missing_column_leaves_unknown(tmp_path: Path) -> N
     assert "kept at Sales Lead (rule 'kept-unknown')" in text
 
 
-@pytest.mark.parametrize("record_id", ["999", ""])
-def test_an_id_not_in_the_file_is_exit_2(examples: Path, record_id: str) -> None:
+@pytest.mark.parametrize("record_id, message", [
+    ("999", "no contact has the record id '999' in column 'Record ID'"),
+    ("", "ID is empty: give a record id"),  # an empty argument is refused before the file is read
+])
+def test_an_id_not_in_the_file_is_exit_2(examples: Path, record_id: str, message: str) -> None:
     run = invoke_assert_code(USAGE, "explain", "contacts.csv", record_id, cwd=examples)
-    assert "no contact has the record id" in run.stderr and "'Record ID'" in run.stderr
+    assert message in run.stderr

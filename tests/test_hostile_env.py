@@ -446,7 +446,8 @@ def test_utf16_without_a_byte_order_mark(tmp_path: Path, codec: str) -> None:
     path = tmp_path / "unicode.csv"
     path.write_bytes(contacts.read_text(encoding="utf-8").encode(codec))
     is_error(run_cli("classify", path, "-q"), f"{path}: the contacts file looks like UTF-16", f"--encoding {codec}")
-    run = invoke_assert_code(OK, "classify", path, "--encoding", codec, "-o", tmp_path / "out.csv", "-q")
+    run = invoke_assert_code(OK, "classify", path, "--encoding", codec, "-o", tmp_path / "out.csv",
+                             "-q", cwd=tmp_path)
     assert not run.stderr
     assert (tmp_path / "out.csv").read_bytes().decode(codec).count("Łucja") == 1
 

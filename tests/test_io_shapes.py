@@ -402,7 +402,7 @@ def test_closed_pipe_on_encoded_stdout_stops_quietly(big_cp1252: Path) -> None:
     import sys
 
     proc = subprocess.Popen([sys.executable, "-m", "lifecycle_cli", "classify", str(big_cp1252), "-o", "-", "-q"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=big_cp1252.parent)
     first = proc.stdout.read(300)
     proc.stdout.close()
     err = proc.stderr.read()
