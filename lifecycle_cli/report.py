@@ -105,6 +105,10 @@ def notes(result: dict[str, Any]) -> list[str]:
     if where:
         found.append(f"Note: the rules file {result['files']['rules']} was found by itself "
                      f"{where}, not named with --rules; check that it is yours.")
+    unknown = result.get("unknown") or {}
+    if unknown.get("caught"):
+        found.append(f"Note: {unknown['caught']:,} contacts falling from a higher stage stopped at a rule that "
+                     "could not be decided (rule kept-unknown): the known facts do not say they belong lower.")
     if result.get("redacted"):
         found.append("Note: names and emails are left out of this report (redacted).")
     return found
