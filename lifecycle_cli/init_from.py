@@ -16,7 +16,7 @@ import yaml
 
 from .rules import Rules, one_of
 from .sources import Source
-from .vocabulary import tested_columns, unknown_values
+from .vocabulary import each_found, tested_columns, unknown_values
 
 
 @dataclass(frozen=True)
@@ -36,12 +36,7 @@ def export_values(rules: Rules, contacts: Source, deals: Source | None, consent:
     sources = {"contacts": contacts, "consent": consent}
     frames = unknown_values(sources, rules, tested)
     counted = dict(zip(frames, pl.collect_all(list(frames.values())))) if frames else {}
-    for t in tested:
-        values = counted.get((t.column, t.list_name))
-        if values is None or not values.height:
-            continue
-        src = sources[t.source]
-        assert src is not None
+    for t, src, values in each_found(tested, counted, sources):
         found.append(Found(t.list_name, f"{src.display}, column '{src.resolved[t.column]}'",
                            tuple(values.iter_rows()),
                            f"`in` if it counts for rule(s) {', '.join(t.rules)}, `not_in` if it does not"))

@@ -95,16 +95,21 @@ def unknown_values(sources: dict[str, Source | None], rules: Rules,
     return out
 
 
+def each_found(tested: list[Tested], counted: dict[tuple[str, str], pl.DataFrame],
+               sources: dict[str, Source | None]):
+    """(tested pair, its file, its values no list names) for every pair with such values."""
+    for t in tested:
+        values = counted.get((t.column, t.list_name))
+        src = sources.get(t.source)
+        if values is not None and values.height and src is not None:
+            yield t, src, values
+
+
 def vocabulary(found: Diagnostics, sources: dict[str, Source | None], rules: Rules, tested: list[Tested],
                counted: dict[tuple[str, str], pl.DataFrame]) -> list[dict[str, Any]]:
     """The vocabulary section (one entry per column and list), and a warning for each entry."""
     entries = []
-    for t in tested:
-        values = counted.get((t.column, t.list_name))
-        if values is None or not values.height:
-            continue
-        src = sources[t.source]
-        assert src is not None
+    for t, src, values in each_found(tested, counted, sources):
         header = src.resolved[t.column]
         rows = "contacts" if t.source == "contacts" else "rows"
         total = int(values["count"].sum())
