@@ -767,7 +767,7 @@ def _stopped_at(decisions: pl.DataFrame, rules: Rules) -> dict[int, tuple[int, i
 
 def _kept_words(kept: int, caught: int) -> str:
     """What an undecided rule did to the contacts, for messages."""
-    words = f"{kept:,} contacts kept their stage"
+    words = f"{kept:,} {'contact' if kept == 1 else 'contacts'} kept their stage"
     return words + (f" and {caught:,} falling from a higher stage stopped at that rule's stage" if caught else "")
 
 

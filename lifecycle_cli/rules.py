@@ -224,8 +224,7 @@ class Rules:
         """Where a user changes `key` (a dotted path in the rules file): the file in use, or for the
         packaged default, a file of their own to make first."""
         if self.packaged:
-            return (f"run `lifecycle init` to get a rules.yaml of your own, then edit {key} in it "
-                    "(it is used from the working directory, or with --rules)")
+            return f"edit {key} in a rules file of your own (`lifecycle init` writes one)"
         return f"edit {key} in {self.path}"
 
 

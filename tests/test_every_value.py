@@ -186,7 +186,7 @@ def test_columns_declared_absent_are_notes_that_strict_accepts(tmp_path: Path) -
     ])
     run = run_cli("classify", contacts, "-o", tmp_path / "a.csv", "--strict", cwd=tmp_path)
     assert run.code == USAGE, run.stderr
-    assert "Last Contacted" in run.stderr and "run `lifecycle init`" in run.stderr
+    assert "Last Contacted" in run.stderr and "(`lifecycle init` writes one)" in run.stderr
     assert "'Contact type'" not in run.stderr  # kept nobody: a note
     text = (ROOT / "rules.yaml").read_text(encoding="utf-8")
     old = "    last_contacted: [Last Contacted, notes_last_contacted, Zuletzt kontaktiert]"
