@@ -63,7 +63,7 @@ def is_set(node: exp.Expression) -> exp.Expression:
 
 #: Key prefix in an availability mapping that marks a value list as open (see `known`).
 OPEN_LIST = "@"
-#: Suffix of the internal list of every value an open list names (rules.KNOWN_SUFFIX).
+#: Suffix of the internal list of every value an open list names (see Rules.compile_values).
 KNOWN_SUFFIX = "~known"
 
 
@@ -82,16 +82,19 @@ def names_a_value(node: exp.Expression, list_name: str) -> exp.Expression:
     plain column, the fact `named(column, list)`, worked out once per row by the engine."""
     if isinstance(node, exp.Column):
         return exp.column(named(node.name.lower(), list_name))
-    listed = exp.In(this=node.copy(), field=exp.Parameter(this=exp.Var(this=list_name + KNOWN_SUFFIX)))
-    return exp.Paren(this=exp.or_(exp.Is(this=exp.Paren(this=node.copy()), expression=exp.Null()), listed))
+    return _empty_or_listed(node, list_name)
 
 
 def named_expression(name: str) -> exp.Expression:
     """`named(column, list)` written out: the column is empty or the list names its value."""
     column, list_name = name.split(NAMED)
-    listed = exp.In(this=exp.column(column), field=exp.Parameter(this=exp.Var(this=list_name + KNOWN_SUFFIX)))
-    # Parenthesised: it replaces a column inside larger trees written out as SQL text.
-    return exp.Paren(this=exp.or_(exp.Is(this=exp.column(column), expression=exp.Null()), listed))
+    return _empty_or_listed(exp.column(column), list_name)
+
+
+def _empty_or_listed(node: exp.Expression, list_name: str) -> exp.Expression:
+    # Parenthesised: it may replace a column inside larger trees written out as SQL text.
+    listed = exp.In(this=node.copy(), field=exp.Parameter(this=exp.Var(this=list_name + KNOWN_SUFFIX)))
+    return exp.Paren(this=exp.or_(exp.Is(this=exp.Paren(this=node.copy()), expression=exp.Null()), listed))
 
 
 def known(node: exp.Expression, availability: Mapping[str, bool]) -> Known:

@@ -15,6 +15,7 @@ import sqlglot
 from sqlglot import exp
 
 from .errors import RulesError
+from .logic import KNOWN_SUFFIX, availability
 from .yamlnodes import LinedYaml, load_lined_yaml
 
 SOURCES = ("contacts", "deals", "consent", "companies")
@@ -63,8 +64,6 @@ DEAL_STAGE_LISTS = ("won_deal_stages", "lost_deal_stages", "open_deal_stages")
 DEFAULT_VALUES = {"open_deal_stages": HUBSPOT_OPEN_DEAL_STAGES}
 #: The keys of a value list written as a mapping.
 LIST_KEYS = ("in", "not_in", "closed", "sort_these")
-#: Suffix of the internal list that holds every value a list names (its members and known non-members).
-KNOWN_SUFFIX = "~known"
 #: What a missing column means: unknown (a warning), absent (unknown, declared: a note), empty (a fact).
 MISSING_MODES = ("unknown", "absent", "empty")
 
@@ -198,8 +197,6 @@ class Rules:
         """When each name a condition reads is decided (logic.availability), given the logical
         columns each file has (None: the file was not given); `consent_statuses_known`: the consent
         file was read and none of its statuses is one no list names."""
-        from .logic import availability
-
         spec = self.columns["contacts"]
         return availability(set(spec), contacts, deals, consent, "double_opt_in" in self.columns["consent"],
                             open_lists=self.open_lists,
