@@ -26,7 +26,7 @@ from .links import check_links
 from .problems import LISTED, missing_ids, repeated_ids, row_list, unknown_stages, with_rows
 from .logic import DEAL_FACTS, DERIVED_INPUTS, Known, derived_facts, inputs_of, known, named
 from .rules import Rules, one_of, to_polars, to_polars_tree
-from .sources import Source, explain_read_error, short_rows
+from .sources import Source, check_unchanged, explain_read_error, short_rows
 from .vocabulary import Tested, named_pairs, tested_columns, vocabulary
 
 FACT = "__lc_f_"  #: prefix of the columns conditions read
@@ -391,12 +391,20 @@ def classify(contacts: Source, deals: Source | None, consent: Source | None, rul
     Raises InputError, listing every problem found, before anything is written.
     `companies`: a companies export whose stages are rolled up from the contacts and deals.
     """
+    inputs = [contacts, deals, consent, companies]
+
+    def step(what: str, **counts) -> None:
+        # Each step reads the files again, lined up row by row with what the last one read.
+        check_unchanged(inputs)
+        progress(what, **counts)
+
     try:
-        run = _classify(contacts, deals, consent, rules, stage_format, output_file, checked_only, on_duplicate, progress)
-        if companies is None:
-            return run
-        progress("rolling up the companies")
-        return _with_companies(run, companies, contacts, deals, rules, stage_format)
+        run = _classify(contacts, deals, consent, rules, stage_format, output_file, checked_only, on_duplicate, step)
+        if companies is not None:
+            step("rolling up the companies")
+            run = _with_companies(run, companies, contacts, deals, rules, stage_format)
+        check_unchanged(inputs)  # what the run read was one version of each file
+        return run
     except pl.exceptions.PolarsError as exc:
         raise explain_read_error([contacts, deals, consent, companies], exc) from None
 

@@ -21,6 +21,7 @@ import charset_normalizer
 import polars as pl
 
 from .errors import InputError
+from .identity import FileIdentity, changed_input
 from .redact import scrub_polars_text
 from .rules import REQUIRED_COLUMNS, ColumnSpec
 
@@ -72,6 +73,8 @@ class Source:
     #: A required column the file lacks, read as empty so that the run can find every other problem
     #: before it stops on this one (classify only: see read_source's `defer_stage`).
     missing_required: tuple[str, ...] = ()
+    #: The file as it was when opened (None for stdin): every later read checks it is still that file.
+    identity: FileIdentity | None = None
 
     def has(self, name: str) -> bool:
         return name in self.resolved
@@ -137,6 +140,8 @@ def read_source(
             raise InputError(f"{spec}: {role} file not found")
         if path.is_dir():
             raise InputError(f"{spec}: is a directory, expected a {role} export (CSV or Parquet)")
+    # Taken before the first byte is read: whatever changes after it is noticed (check_unchanged).
+    identity = FileIdentity.of(path) if path is not None else None
     if fmt == "parquet":
         try:
             frame = pl.scan_parquet(path)
@@ -157,7 +162,27 @@ def read_source(
         relaxed = {**columns, "stage": with_(columns["stage"], optional=True)}
         resolved, deferred = resolve_columns(spec, role, headers, relaxed, file_headers), (error.message,)
     return Source(role, spec, path, fmt, dialect, frame, headers, resolved, None if fmt == "parquet" else data,
-                  file_headers=file_headers, header_line=header_line, missing_required=deferred)
+                  file_headers=file_headers, header_line=header_line, missing_required=deferred, identity=identity)
+
+
+def changed_source(sources: list[Source | None]) -> InputError | None:
+    """The error for the first of `sources` that is no longer the file it was when opened, or None."""
+    for source in sources:
+        if source is not None and source.identity is not None and source.path is not None:
+            reason = source.identity.change(source.path)
+            if reason is not None:
+                return changed_input(source.display, reason)
+    return None
+
+
+def check_unchanged(sources: list[Source | None]) -> None:
+    """Before another read of `sources`: stop (InputError) if one of them changed since it was opened.
+
+    The passes over a file are lined up row by row: a file replaced or rewritten between two
+    of them would give rows the decisions of other rows."""
+    error = changed_source(sources)
+    if error is not None:
+        raise error
 
 
 def _scan_csv(spec, path, stdin, delimiter, encoding, role):
@@ -488,7 +513,11 @@ def polars_reason(exc: Exception) -> str:
 
 
 def find_read_error(sources: list[Source | None]) -> InputError | None:
-    """Polars failed while reading: the file and rows at fault, found with the csv module, or None."""
+    """Polars failed while reading: the file and rows at fault, found with the csv module, or None.
+    A file that changed since it was opened is the fault first (its passes no longer line up)."""
+    changed = changed_source(sources)
+    if changed is not None:
+        return changed
     for source in sources:
         if source is None or source.format != "csv":
             continue
@@ -505,6 +534,10 @@ def explain_read_error(sources: list[Source | None], exc: Exception) -> InputErr
     if found is not None:
         return found
     files = ", ".join(s.display for s in sources if s is not None)
+    if isinstance(exc, pl.exceptions.ShapeError) and "non-equal length" in str(exc):
+        # Two passes over one file gave different numbers of rows: it changed in between, even
+        # though its size and time say otherwise (a file system with coarse timestamps).
+        return changed_input(files, "it has another number of rows than when it was first read")
     return InputError(f"cannot read the input ({files}): {polars_reason(exc)}")
 
 
