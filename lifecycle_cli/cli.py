@@ -472,6 +472,7 @@ def classify(
         from .diagnostics import describe, strict_failure
         from .gates import parse_gates
         from .hubspot_import import file_names as import_file_names
+        from .hubspot_import import foreign_files as foreign_import_files
         from .output import OutputPlan, backup_path, backup_writer, text_writer
 
         ruleset, rules_file = _load_rules(rules, preset, contacts)
@@ -510,7 +511,7 @@ def classify(
         for path in report or []:
             plan.write(path, "report", instead=_REPORT_INSTEAD)
         if hubspot_import:
-            plan.folder(hubspot_import, "HubSpot import folder")
+            plan.own_folder(hubspot_import, "HubSpot import folder", foreign_import_files)
             for name in import_file_names(["contacts", "companies"] if companies else ["contacts"]):
                 plan.write(os.path.join(hubspot_import, name), "HubSpot import file")
         plan.check()  # before anything is read: a clash costs nothing yet

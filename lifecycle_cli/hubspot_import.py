@@ -9,14 +9,20 @@ changed, the stage as HubSpot's internal value (safe where a portal renamed its 
 - `<object>-2-set-stage.csv`: every changed record with its new stage (and Other Type where set);
 
 and a README.txt saying in which order to import them and what to choose in the import dialog.
+The README ends with the SHA-256 of every file of the folder: the next run replaces the folder
+whole, and stops instead when it finds a file there that lifecycle did not write (`foreign_files`).
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
+import os
+import re
 import textwrap
 from dataclasses import dataclass
+from pathlib import Path
 
 import polars as pl
 
@@ -85,7 +91,9 @@ def build(objects: list[ImportObject], rules: Rules, source: str) -> ImportFiles
         counts[obj.name] = (back.height, changes.height)
         if with_other:
             other_written.add(obj.name)
-    files["README.txt"] = _readme(objects, counts, other_written, source)
+    readme = _readme(objects, counts, other_written, source)
+    hashes = {name: _sha256(text.encode("utf-8")) for name, text in files.items()}
+    files[README] = readme + _manifest(hashes, _sha256(readme.encode("utf-8")))
     return ImportFiles(files, counts)
 
 
@@ -103,6 +111,76 @@ def _check_ids(obj: ImportObject) -> None:
         f"that are not HubSpot record ids{shown}: HubSpot's importer matches a Record ID only by its digits, so "
         "these records could not be updated; classify an export from HubSpot (its Record ID column), or leave "
         "--hubspot-import out")
+
+
+README = "README.txt"
+#: The line that starts the list of the folder's files at the end of README.txt.
+MANIFEST_HEAD = ("The files of this folder as lifecycle wrote them, with their SHA-256 "
+                 "(README.txt: of the text above):")
+_MANIFEST_LINE = re.compile(r"  ([0-9a-f]{64})  (\S+)")
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _manifest(hashes: dict[str, str], readme_hash: str) -> str:
+    """The end of README.txt: each file's SHA-256, this README's of the text above the list."""
+    lines = ["", MANIFEST_HEAD]
+    lines += [f"  {digest}  {name}" for name, digest in sorted(hashes.items())]
+    lines += [
+        f"  {readme_hash}  {README}",
+        "The next lifecycle run into this folder replaces it whole with that run's files; it stops",
+        "instead when a file here was changed or added by hand.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _listed(readme: Path) -> dict[str, str] | None:
+    """The files a README.txt lifecycle wrote lists, name -> SHA-256; None when it is not such a
+    README (missing, another text, or changed since)."""
+    try:
+        text = readme.read_bytes().decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    at = text.rfind("\n" + MANIFEST_HEAD + "\n")
+    if at < 0:
+        return None
+    body = text[:at]
+    hashes = {}
+    for line in text[at:].split("\n"):
+        found = _MANIFEST_LINE.fullmatch(line)
+        if found:
+            hashes[found[2]] = found[1]
+    readme_hash = hashes.pop(README, None)
+    if readme_hash != _sha256(body.encode("utf-8")) or body + _manifest(hashes, readme_hash) != text:
+        return None
+    return {**hashes, README: readme_hash}
+
+
+def foreign_files(folder: Path) -> list[str]:
+    """The entries of an existing import folder that lifecycle did not write, or that were changed
+    since, each with why; empty when the folder holds only one earlier run's files as written."""
+    names = sorted(os.listdir(folder))
+    listed = _listed(folder / README) if README in names else None
+    foreign = []
+    for name in names:
+        path = folder / name
+        if path.is_symlink() or not path.is_file():
+            foreign.append(f"{name} (not a file lifecycle writes)")
+        elif listed is None or name not in listed:
+            foreign.append(name if name != README else f"{name} (not the one lifecycle wrote, or changed since)")
+        elif name != README and not _same_hash(path, listed[name]):
+            foreign.append(f"{name} (changed since lifecycle wrote it)")
+    return foreign
+
+
+def _same_hash(path: Path, digest: str) -> bool:
+    try:
+        return _sha256(path.read_bytes()) == digest
+    except OSError:
+        return False
 
 
 def _readme(objects: list[ImportObject], counts: dict[str, tuple[int, int]], other_written: set[str], source: str) -> str:

@@ -1,16 +1,12 @@
-"""Write result files atomically: a temp file beside the target, renamed over it when complete."""
+"""Write result files: tables as CSV or Parquet, text, backups; staged in an output plan (see plan.py)."""
 
 from __future__ import annotations
 
 import codecs
 import errno
-import glob
 import os
-import secrets
 import select
 import shutil
-import stat
-import tempfile
 import threading
 from pathlib import Path
 from typing import BinaryIO, Callable
@@ -23,11 +19,8 @@ except ImportError:  # Windows: pipes keep their default size
 import polars as pl
 
 from .errors import OutputError
+from .plan import WRITTEN, OutputPlan, atomic_write  # noqa: F401 - where the commands find them
 from .sources import CsvDialect
-
-
-# The files this run has finished writing, so an interrupted run can say which ones changed.
-WRITTEN: list[str] = []
 
 
 def csv_options(dialect: CsvDialect | None) -> dict:
@@ -72,7 +65,11 @@ def write_table(table: pl.LazyFrame, target: str, fmt: str, dialect: CsvDialect 
             # ("zip node received non-equal length inputs"): ask the pipe itself.
             if _reader_gone(stdout):
                 raise BrokenPipeError(errno.EPIPE, "Broken pipe") from None
+            if plan is not None:
+                plan.check_inputs(after="the CSV on stdout is not the output of one version of it: discard it")
             raise
+        if plan is not None:  # what went to stdout cannot be taken back, but it can be disowned
+            plan.check_inputs(after="the CSV on stdout is not the output of one version of it: discard it")
         return
     if fmt == "parquet":
         write = lambda fh: table.sink_parquet(fh)  # noqa: E731
@@ -211,234 +208,3 @@ def backup_path(path: str) -> tuple[str, str | None]:
     while os.path.lexists(candidate := source.with_name(f"{source.name}.bak-{n}")):
         n += 1
     return str(candidate), str(first)
-
-
-# --------------------------------------------------------------------------- the output plan
-
-
-def _identity(path: str) -> tuple:
-    """What makes two spellings of a path the same file: the device and inode when the file exists
-    (hard links, symlinks, `..`), else the absolute path with symlinks resolved."""
-    try:
-        st = os.stat(path)
-        return ("inode", st.st_dev, st.st_ino)
-    except OSError:
-        return ("path", os.path.realpath(path))
-
-
-class OutputPlan:
-    """Every file a run reads and writes, checked before anything is read, written together at the end.
-
-    `read` and `write` list the paths (with what they are, for the message); `check` refuses a
-    write onto anything the run reads or onto another write, onto something that is not a
-    regular file (a device, a pipe, a folder), and into a folder that does not exist or cannot
-    be written; `stage` writes one output to a temp file beside its target; `commit` moves all
-    staged files into place, in the order staged, only once every one of them is complete. A
-    failure or signal before that leaves every target as it was and no temp file behind.
-    """
-
-    def __init__(self) -> None:
-        self.reads: list[tuple[str, str]] = []
-        self.writes: list[tuple[str, str, bool]] = []
-        self.folders: dict[str, str] = {}  #: folders the run creates when missing (realpath -> as given)
-        #: What to do instead when a write's target is not a regular file, in the command's own
-        #: options (each command has different ones): path -> advice.
-        self.instead: dict[str, str] = {}
-        self._staged: list[tuple[Path, str, Path, bool]] = []
-        self._created: list[Path] = []
-
-    def read(self, path: str | os.PathLike | None, what: str) -> None:
-        if path is not None and str(path) != "-":
-            self.reads.append((str(path), what))
-
-    def write(self, path: str | None, what: str, *, in_place: bool = False,
-              instead: str | None = None) -> None:
-        """A file this run will write; `in_place`: it replaces the contacts file on purpose
-        (`--in-place`); `instead`: what to do when it is not a regular file (`use -o - ...`)."""
-        if path is not None and path != "-":
-            self.writes.append((path, what, in_place))
-            if instead:
-                self.instead[path] = instead
-
-    def folder(self, path: str, what: str) -> None:
-        """A folder the run writes files into, created (with the files, at the end) when it does not exist."""
-        target = Path(path)
-        if target.exists() and not target.is_dir():
-            raise OutputError(f"{path}: cannot write the {what} here: it is a file, not a folder")
-        if not target.exists():
-            parent = target.parent
-            if not parent.is_dir():
-                raise OutputError(f"{path}: cannot create the {what}: the folder '{parent}' does not exist")
-        self.folders[os.path.realpath(path)] = path
-
-    def check(self) -> None:
-        reads = [(path, what, _identity(path)) for path, what in self.reads]
-        seen: list[tuple[str, str, tuple]] = []
-        for path, what, in_place in self.writes:
-            self._check_target(path, what)
-            identity = _identity(path)
-            for read, read_what, read_identity in reads:
-                if identity == read_identity and not (in_place and read_what == "contacts file"):
-                    named = read_what if read == path else f"{read_what} {read}"
-                    raise OutputError(f"{path}: the {what} would overwrite the input {named}, which this run reads; "
-                                      f"choose another path for the {what}")
-            for other, other_what, other_identity in seen:
-                if identity == other_identity:
-                    raise OutputError(f"{path}: the {what} and the {other_what} would both be written to this file; "
-                                      "give each its own path")
-            seen.append((path, what, identity))
-
-    def _check_target(self, path: str, what: str) -> None:
-        target = Path(path)
-        if os.path.lexists(target):
-            try:
-                st = os.stat(target)
-            except OSError as exc:
-                raise OutputError(f"{path}: cannot write the {what} here: {exc.strerror}") from None
-            if stat.S_ISDIR(st.st_mode):
-                raise OutputError(f"{path}: cannot write the {what}: it is a folder; give a file name")
-            if not stat.S_ISREG(st.st_mode):
-                instead = self.instead.get(path)
-                raise OutputError(
-                    f"{path}: cannot write the {what}: it is not a regular file (a device, pipe or socket), and "
-                    f"lifecycle only replaces files{'; ' + instead if instead else ''}")
-        directory = target.parent
-        if not directory.is_dir() and os.path.realpath(directory) in self.folders:
-            directory = directory.parent  # created by the run: check its parent
-        if not directory.is_dir():
-            raise OutputError(f"{path}: cannot write the {what}: the folder '{directory}' does not exist")
-        try:
-            read_only = bool(os.statvfs(directory).f_flag & os.ST_RDONLY)
-        except (AttributeError, OSError):  # no statvfs (Windows)
-            read_only = False
-        if read_only:
-            raise OutputError(f"{path}: cannot write the {what}: '{directory}' is on a Read-only file system")
-        if not os.access(directory, os.W_OK | os.X_OK):
-            raise OutputError(f"{path}: cannot write the {what}: no permission to create files in '{directory}'")
-
-    def stage(self, target: str, write: Callable[[BinaryIO], object], *, exclusive: bool = False) -> None:
-        """Write one output to a temp file beside `target`; `exclusive`: never replace an existing file at commit."""
-        path = Path(target)
-        directory = path.parent
-        if not directory.exists() and os.path.realpath(directory) in self.folders:
-            try:
-                directory.mkdir()
-            except OSError as exc:
-                raise OutputError(f"{directory}: cannot create the folder: {exc.strerror}") from None
-            self._created.append(directory)
-        prefix = f".{path.name}.{secrets.token_hex(4)}."
-        # Listed before the temp file exists, so an interruption at any point finds it (see atomic_write).
-        self._staged.append((path, prefix, directory, exclusive))
-        tmp = _write_temp(path, directory, prefix, write)
-        self._staged[-1] = (path, str(tmp), directory, exclusive)
-
-    def commit(self) -> list[str]:
-        """Move every staged file into place, in the order staged; returns their paths."""
-        done = []
-        try:
-            while self._staged:
-                path, tmp, _, exclusive = self._staged[0]
-                _move_into_place(Path(tmp), path, exclusive=exclusive)
-                self._staged.pop(0)
-                WRITTEN.append(str(path))
-                done.append(str(path))
-            self._created.clear()  # they hold the files now
-        except BaseException:
-            self.abort()
-            raise
-        return done
-
-    def abort(self) -> None:
-        """Remove every temp file not yet moved into place (safe to call more than once)."""
-        while self._staged:
-            path, tmp, directory, _ = self._staged[-1]
-            try:
-                if tmp.endswith(".tmp"):
-                    Path(tmp).unlink(missing_ok=True)
-                else:  # a prefix: the temp file may exist without its name known yet
-                    _remove_temp(directory, tmp)
-            except KeyboardInterrupt:
-                continue  # a Ctrl-C Polars handed back, raised again: retry until the temp file is gone
-            except OSError:
-                pass
-            self._staged.pop()
-        while self._created:  # folders this run made, left empty by the cleanup
-            try:
-                self._created[-1].rmdir()
-            except OSError:
-                pass
-            self._created.pop()
-
-    def __enter__(self) -> "OutputPlan":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.abort()
-
-
-def _write_temp(target: Path, directory: Path, prefix: str, write: Callable[[BinaryIO], object]) -> Path:
-    """Run `write(file)` on a new temp file beside `target` named `prefix...tmp`; on any failure it is removed.
-
-    Two details make that hold:
-    - The temp file's name starts with a random tag chosen before the file exists, so the
-      cleanup finds it even when Ctrl-C lands between its creation and the line that names it.
-    - The writer gets an open file, not a path. Polars writes through its own copy of the
-      descriptor, so a write still winding down after Ctrl-C cannot create the file again
-      once the cleanup has removed it.
-    """
-    if not directory.is_dir():
-        raise OutputError(f"{target}: cannot write: the folder '{directory}' does not exist")
-    if target.is_dir():
-        raise OutputError(f"{target}: cannot write: it is a folder")
-    try:
-        try:
-            fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=directory)
-        except OSError as exc:
-            raise OutputError(f"{target}: cannot write in '{directory}': {exc.strerror}") from None
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if target.exists():
-            os.chmod(tmp, target.stat().st_mode & 0o777)
-        else:
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp, 0o666 & ~umask)
-        return Path(tmp)
-    except BaseException as exc:
-        # Polars hands back a Ctrl-C it caught and Python then raises the same Ctrl-C again,
-        # at any point of this cleanup, even on entering a function: retry until the temp file is gone.
-        while True:
-            try:
-                _remove_temp(directory, prefix)
-                break
-            except KeyboardInterrupt:
-                continue
-        if isinstance(exc, OSError):
-            raise OutputError(f"{target}: cannot write: {exc.strerror or exc}") from None
-        raise
-
-
-def _move_into_place(tmp: Path, target: Path, *, exclusive: bool) -> None:
-    if exclusive:
-        try:
-            os.link(tmp, target)  # fails if a file appeared there meanwhile: a backup is never replaced
-        except FileExistsError:
-            raise OutputError(f"{target}: cannot keep the backup there: a file of that name appeared during the run") from None
-        tmp.unlink()
-    else:
-        os.replace(tmp, target)
-
-
-def atomic_write(target: Path, write: Callable[[BinaryIO], object]) -> None:
-    """Write one file on its own: a temp file beside `target`, moved over it once complete
-    (see `OutputPlan`); on any failure, Ctrl-C included, `target` is left as it was."""
-    with OutputPlan() as plan:
-        plan.stage(str(target), write)
-        plan.commit()
-
-
-def _remove_temp(directory: Path, prefix: str) -> None:
-    for path in directory.glob(glob.escape(prefix) + "*.tmp"):
-        path.unlink(missing_ok=True)
