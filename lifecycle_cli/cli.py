@@ -160,8 +160,16 @@ def _run(debug: bool, body: Callable[[], int]) -> None:
             _say(f"lifecycle: internal error: {type(exc).__name__}; run again with --debug for details, and please report it\n")
         code = 3
     finally:
+        _release_targets()
         _restore_signals(previous)
     raise typer.Exit(code)
+
+
+def _release_targets() -> None:
+    """Let go of the locks on this run's targets, however it ended (not loaded means none taken)."""
+    locks = sys.modules.get(f"{__package__}.locks")
+    if locks is not None:
+        locks.release_all()
 
 
 #: Signals whose default action ends the process: each is turned into a `Terminated` so the
@@ -459,6 +467,7 @@ def classify(
     encoding: EncodingOpt = None,
     quiet: QuietOpt = False,
     no_color: NoColorOpt = False,
+    wait: Annotated[float, typer.Option("--wait", metavar="SECONDS", min=0, help="When another lifecycle run is writing one of this run's output files or folders, wait up to SECONDS for it to finish instead of stopping at once (exit 2).")] = 0,
     debug: DebugOpt = False,
 ) -> None:
     """Reclassify every contact's lifecycle stage and report every change.
@@ -514,7 +523,7 @@ def classify(
             plan.own_folder(hubspot_import, "HubSpot import folder", foreign_import_files)
             for name in import_file_names(["contacts", "companies"] if companies else ["contacts"]):
                 plan.write(os.path.join(hubspot_import, name), "HubSpot import file")
-        plan.check()  # before anything is read: a clash costs nothing yet
+        plan.check(wait=wait)  # before anything is read: a clash costs nothing yet
         read = _reader(inputs, delimiter, encoding, defer_stage=True)
         contacts_src = read(contacts, "contacts", ruleset.columns["contacts"])
         deals_src = read(deals, "deals", ruleset.columns["deals"]) if deals else None

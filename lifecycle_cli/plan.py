@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Callable
 
+from . import locks
 from .errors import InputError, LifecycleError, OutputError, Terminated
 from .identity import FileIdentity, changed_input
 
@@ -76,7 +77,7 @@ class OutputPlan:
     `read` and `write` list the paths (with what they are, for the message); `check` refuses a
     write onto anything the run reads or onto another write, onto something that is not a
     regular file (a device, a pipe, a folder), and into a folder that does not exist or cannot
-    be written; then it notes what every input is.
+    be written; then it locks every target against other runs and notes what every input is.
     `stage` writes one output to a temp file beside its target; `commit` puts all staged files
     in place together, only once every one of them is complete and no input has changed. A
     failure or signal at any point leaves every target as it was and no temp file behind.
@@ -90,6 +91,7 @@ class OutputPlan:
         self._staged: list[_Staged] = []
         self._created: list[Path] = []
         self._inputs: list[tuple[str, str, FileIdentity]] = []
+        self._locks: list[Path | None] = []
 
     def read(self, path: str | os.PathLike | None, what: str) -> None:
         if path is not None and str(path) != "-":
@@ -120,8 +122,9 @@ class OutputPlan:
         real = os.path.realpath(path)
         self.owned[real] = _OwnedFolder(path, Path(real), what, foreign)
 
-    def check(self) -> None:
-        """Check every target (see the class) and note what every input is."""
+    def check(self, *, wait: float = 0.0) -> None:
+        """Check every target (see the class), then lock them all, waiting up to `wait` seconds
+        for another run that writes one of them."""
         reads = [(path, what, _identity(path)) for path, what in self.reads]
         seen: list[tuple[str, str, tuple]] = []
         for path, what, in_place in self.writes:
@@ -138,6 +141,7 @@ class OutputPlan:
                                       "give each its own path")
             seen.append((path, what, identity))
         try:
+            self._lock(wait)
             for owned in self.owned.values():
                 _check_contents(owned, owned.real)
             # Before the first read: any change from here on is noticed (check_inputs).
@@ -147,8 +151,21 @@ class OutputPlan:
             self._release()
             raise
 
+    def _lock(self, wait: float) -> None:
+        """Lock every target: the owned folders whole, every other file on its own, in one order
+        (two runs waiting for each other's targets would otherwise wait for ever)."""
+        targets = {locks.lock_file(owned.real): (str(owned.real), owned.shown, owned.what)
+                   for owned in self.owned.values()}
+        for path, what, _ in self.writes:
+            if self._owner(Path(path)) is None:
+                targets.setdefault(locks.lock_file(path), (path, path, what))
+        for _, (target, shown, what) in sorted(targets.items()):
+            taken = locks.acquire(target, what, wait=wait, shown=shown)
+            self._locks.append(taken)
+
     def _release(self) -> None:
-        pass
+        while self._locks:
+            locks.release(self._locks.pop())
 
     def _owner(self, target: Path) -> _OwnedFolder | None:
         return self.owned.get(os.path.realpath(target.parent)) if self.owned else None
