@@ -52,6 +52,8 @@ def write_table(table: pl.LazyFrame, target: str, fmt: str, dialect: CsvDialect 
     """
     if target == "-":
         assert stdout is not None
+        if plan is not None:
+            plan.check_inputs()  # the last moment nothing has gone out yet
         try:
             _sink_csv(table, stdout, dialect, header_line, "-")
             stdout.flush()
