@@ -520,9 +520,9 @@ def classify(
         for path in report or []:
             plan.write(path, "report", instead=_REPORT_INSTEAD)
         if hubspot_import:
-            plan.own_folder(hubspot_import, "HubSpot import folder", foreign_import_files)
-            for name in import_file_names(["contacts", "companies"] if companies else ["contacts"]):
-                plan.write(os.path.join(hubspot_import, name), "HubSpot import file")
+            plan.own_folder(hubspot_import, "HubSpot import folder",
+                            import_file_names(["contacts", "companies"] if companies else ["contacts"]),
+                            "HubSpot import file", foreign_import_files)
         plan.check(wait=wait)  # before anything is read: a clash costs nothing yet
         read = _reader(inputs, delimiter, encoding, defer_stage=True)
         contacts_src = read(contacts, "contacts", ruleset.columns["contacts"])

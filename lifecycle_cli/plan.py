@@ -92,6 +92,7 @@ class OutputPlan:
         self._created: list[Path] = []
         self._inputs: list[tuple[str, str, FileIdentity]] = []
         self._locks: list[Path | None] = []
+        self._owned_files: set[str] = set()
 
     def read(self, path: str | os.PathLike | None, what: str) -> None:
         if path is not None and str(path) != "-":
@@ -113,14 +114,19 @@ class OutputPlan:
                 raise OutputError(f"{path}: cannot create the {what}: the folder '{parent}' does not exist")
         self.folders[os.path.realpath(path)] = path
 
-    def own_folder(self, path: str, what: str, foreign: Callable[[Path], list[str]]) -> None:
-        """A folder that holds exactly one run's files (the HubSpot import folder): written as a new
-        folder beside it and swapped in whole, so no file of an earlier run stays in it.
-        `foreign(folder)` names the files there that lifecycle did not write (or that were changed
-        since): the run stops on any, before anything is read and again before the swap."""
+    def own_folder(self, path: str, what: str, files: list[str], file_what: str,
+                   foreign: Callable[[Path], list[str]]) -> None:
+        """A folder that holds exactly one run's `files` (the HubSpot import folder), each a
+        `file_what`: written as a new folder beside it and swapped in whole, so no file of an
+        earlier run stays in it. `foreign(folder)` names the files there that lifecycle did not
+        write (or that were changed since): the run stops on any, before anything is read and
+        again before the swap. No other output may go into it."""
         self.folder(path, what)
         real = os.path.realpath(path)
         self.owned[real] = _OwnedFolder(path, Path(real), what, foreign)
+        for name in files:
+            self.write(os.path.join(path, name), file_what)
+            self._owned_files.add(os.path.join(path, name))
 
     def check(self, *, wait: float = 0.0) -> None:
         """Check every target (see the class), then lock them all, waiting up to `wait` seconds
@@ -140,6 +146,11 @@ class OutputPlan:
                     raise OutputError(f"{path}: the {what} and the {other_what} would both be written to this file; "
                                       "give each its own path")
             seen.append((path, what, identity))
+        for path, what, _ in self.writes:
+            owner = self._owner(Path(path))
+            if owner is not None and path not in self._owned_files:
+                raise OutputError(f"{path}: cannot write the {what} into the {owner.what} {owner.shown}: each run "
+                                  f"replaces that folder with its own files only; give the {what} another path")
         try:
             self._lock(wait)
             for owned in self.owned.values():
