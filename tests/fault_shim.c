@@ -13,6 +13,7 @@
  *   LC_PAUSE_NAME   a file name: the process stops itself (SIGSTOP) when it is about to open
  *   LC_PAUSE_N      that file for the Nth time (open, open64, openat, openat64), and goes on
  *                   once the test sends SIGCONT; the line "pause N" goes to LC_FAULT_LOG first.
+ *                   Every opening of the file logs "open N" there (0 as N: count, never stop).
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -53,6 +54,7 @@ static void maybe_pause(const char *path) {
     const char *base = strrchr(path, '/');
     if (strcmp(base != NULL ? base + 1 : path, name) != 0) return;
     long at = __atomic_add_fetch(&opened, 1, __ATOMIC_SEQ_CST);
+    log_line("open", at);
     if (at != atol(n)) return;
     log_line("pause", at);
     raise(SIGSTOP);

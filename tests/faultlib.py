@@ -52,6 +52,17 @@ def start_paused(shim: Path, name: str, n: int, *args: str | Path, cwd: Path) ->
     return start(*args, cwd=cwd, env=environment(LD_PRELOAD=str(shim), LC_PAUSE_NAME=name, LC_PAUSE_N=str(n)))
 
 
+def count_opens(shim: Path, name: str, *args: str | Path, cwd: Path) -> int:
+    """How many times a run of `args` opens the file `name` (it runs undisturbed, to its end)."""
+    log = cwd / f".opens-{os.getpid()}.log"
+    proc = start(*args, cwd=cwd, env=environment(LD_PRELOAD=str(shim), LC_PAUSE_NAME=name, LC_PAUSE_N="0",
+                                                 LC_FAULT_LOG=str(log)))
+    assert finish(proc).code == 0
+    lines = log.read_text().splitlines()
+    log.unlink()
+    return len(lines)
+
+
 def wait_stopped(proc: subprocess.Popen, timeout: float = 120) -> bool:
     """Wait until `proc` stops itself (True) or ends (False: it never opened the file that often).
     The child is left to `proc.communicate()` either way."""
