@@ -18,7 +18,8 @@ from .errors import InputError
 
 @dataclass(frozen=True)
 class FileIdentity:
-    """A regular file as `stat` sees it: replaced (device, inode), grown or cut (size), rewritten (mtime)."""
+    """A regular file as `stat` sees it: replaced (device, inode), grown or cut (size),
+    rewritten (mtime)."""
 
     device: int
     inode: int
@@ -57,4 +58,5 @@ class FileIdentity:
 def changed_input(display: str, reason: str, *, after: str = "nothing was written") -> InputError:
     """The error for an input that changed while the run was reading it."""
     return InputError(f"{display} changed while it was being read ({reason}); {after}",
-                      hint="run again once the program writing it (an export or sync job) has finished")
+                      hint="run again once the program writing it (an export or sync job) has "
+                           "finished")

@@ -92,8 +92,8 @@ def _open(path: Path, target: str, what: str) -> int:
     try:
         return os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o666)
     except OSError as exc:
-        raise OutputError(f"{target}: cannot create the lock file {path} that keeps two runs from writing "
-                          f"the {what} at once: {exc.strerror}") from None
+        raise OutputError(f"{target}: cannot create the lock file {path} that keeps two runs from "
+                          f"writing the {what} at once: {exc.strerror}") from None
 
 
 def _same_file(fd: int, path: Path) -> bool:

@@ -57,7 +57,7 @@ class _Staged:
 
 @dataclass
 class _OwnedFolder:
-    """A folder that holds exactly one run's files, swapped in whole (see `OutputPlan.own_folder`)."""
+    """A folder holding exactly one run's files, swapped in whole (see `OutputPlan.own_folder`)."""
 
     shown: str  #: as the user wrote it
     real: Path
@@ -72,7 +72,8 @@ class _CommitFailed(OutputError):
 
 
 class OutputPlan:
-    """Every file a run reads and writes, checked before anything is read, written together at the end.
+    """Every file a run reads and writes, checked before anything is read, written all together
+    at the end or not at all.
 
     `read` and `write` list the paths (with what they are, for the message); `check` refuses a
     write onto anything the run reads or onto another write, onto something that is not a
@@ -86,7 +87,8 @@ class OutputPlan:
     def __init__(self) -> None:
         self.reads: list[tuple[str, str]] = []
         self.writes: list[tuple[str, str, bool]] = []
-        self.folders: dict[str, str] = {}  #: folders the run creates when missing (realpath -> as given)
+        #: folders the run creates when missing (realpath -> as given)
+        self.folders: dict[str, str] = {}
         self.owned: dict[str, _OwnedFolder] = {}  #: folders replaced whole (realpath -> the folder)
         self._staged: list[_Staged] = []
         self._created: list[Path] = []
@@ -99,19 +101,22 @@ class OutputPlan:
             self.reads.append((str(path), what))
 
     def write(self, path: str | None, what: str, *, in_place: bool = False) -> None:
-        """A file this run will write; `in_place`: it replaces the contacts file on purpose (`--in-place`)."""
+        """A file this run will write; `in_place`: it replaces the contacts file on purpose
+        (`--in-place`)."""
         if path is not None and path != "-":
             self.writes.append((path, what, in_place))
 
     def folder(self, path: str, what: str) -> None:
-        """A folder the run writes files into, created (with the files, at the end) when it does not exist."""
+        """A folder the run writes files into, created (with the files, at the end) when it does
+        not exist."""
         target = Path(path)
         if target.exists() and not target.is_dir():
             raise OutputError(f"{path}: cannot write the {what} here: it is a file, not a folder")
         if not target.exists():
             parent = target.parent
             if not parent.is_dir():
-                raise OutputError(f"{path}: cannot create the {what}: the folder '{parent}' does not exist")
+                raise OutputError(f"{path}: cannot create the {what}: the folder '{parent}' "
+                                  "does not exist")
         self.folders[os.path.realpath(path)] = path
 
     def own_folder(self, path: str, what: str, files: list[str], file_what: str,
@@ -139,18 +144,19 @@ class OutputPlan:
             for read, read_what, read_identity in reads:
                 if identity == read_identity and not (in_place and read_what == "contacts file"):
                     named = read_what if read == path else f"{read_what} {read}"
-                    raise OutputError(f"{path}: the {what} would overwrite the input {named}, which this run reads; "
-                                      f"choose another path for the {what}")
+                    raise OutputError(f"{path}: the {what} would overwrite the input {named}, "
+                                      f"which this run reads; choose another path for the {what}")
             for other, other_what, other_identity in seen:
                 if identity == other_identity:
-                    raise OutputError(f"{path}: the {what} and the {other_what} would both be written to this file; "
-                                      "give each its own path")
+                    raise OutputError(f"{path}: the {what} and the {other_what} would both be "
+                                      "written to this file; give each its own path")
             seen.append((path, what, identity))
         for path, what, _ in self.writes:
             owner = self._owner(Path(path))
             if owner is not None and path not in self._owned_files:
-                raise OutputError(f"{path}: cannot write the {what} into the {owner.what} {owner.shown}: each run "
-                                  f"replaces that folder with its own files only; give the {what} another path")
+                raise OutputError(f"{path}: cannot write the {what} into the {owner.what} "
+                                  f"{owner.shown}: each run replaces that folder with its own "
+                                  f"files only; give the {what} another path")
         try:
             self._lock(wait)
             for owned in self.owned.values():
@@ -189,25 +195,30 @@ class OutputPlan:
             except OSError as exc:
                 raise OutputError(f"{path}: cannot write the {what} here: {exc.strerror}") from None
             if stat.S_ISDIR(st.st_mode):
-                raise OutputError(f"{path}: cannot write the {what}: it is a folder; give a file name")
+                raise OutputError(f"{path}: cannot write the {what}: it is a folder; "
+                                  "give a file name")
             if not stat.S_ISREG(st.st_mode):
                 raise OutputError(
-                    f"{path}: cannot write the {what}: it is not a regular file (a device, pipe or socket), and "
-                    "lifecycle only replaces files; use -o - to write to stdout, or --check to write nothing")
+                    f"{path}: cannot write the {what}: it is not a regular file (a device, pipe or "
+                    "socket), and lifecycle only replaces files; use -o - to write to stdout, or "
+                    "--check to write nothing")
         directory = target.parent
         real = os.path.realpath(directory)
         if real in self.owned or (not directory.is_dir() and real in self.folders):
-            directory = directory.parent  # created (or swapped in) by the run: its parent is written
+            directory = directory.parent  # made (or swapped in) by the run: the parent is written
         if not directory.is_dir():
-            raise OutputError(f"{path}: cannot write the {what}: the folder '{directory}' does not exist")
+            raise OutputError(f"{path}: cannot write the {what}: the folder '{directory}' "
+                              "does not exist")
         try:
             read_only = bool(os.statvfs(directory).f_flag & os.ST_RDONLY)
         except (AttributeError, OSError):  # no statvfs (Windows)
             read_only = False
         if read_only:
-            raise OutputError(f"{path}: cannot write the {what}: '{directory}' is on a Read-only file system")
+            raise OutputError(f"{path}: cannot write the {what}: '{directory}' is on a "
+                              "Read-only file system")
         if not os.access(directory, os.W_OK | os.X_OK):
-            raise OutputError(f"{path}: cannot write the {what}: no permission to create files in '{directory}'")
+            raise OutputError(f"{path}: cannot write the {what}: no permission to create files "
+                              f"in '{directory}'")
 
     def check_inputs(self, *, after: str = "nothing was written") -> None:
         """Stop (InputError) when an input is no longer the file it was when the run began:
@@ -223,8 +234,10 @@ class OutputPlan:
                 return changed_input(path, reason, after=after)
         return None
 
-    def stage(self, target: str, write: Callable[[BinaryIO], object], *, exclusive: bool = False) -> None:
-        """Write one output to a temp file beside `target`; `exclusive`: never replace an existing file at commit.
+    def stage(self, target: str, write: Callable[[BinaryIO], object], *,
+              exclusive: bool = False) -> None:
+        """Write one output to a temp file beside `target`; `exclusive`: never replace an
+        existing file at commit.
 
         Writing may read the inputs again (the output pass, a backup's copy): they are checked
         first, and a failure while they changed is reported as that change."""
@@ -248,15 +261,17 @@ class OutputPlan:
             try:
                 directory.mkdir()
             except OSError as exc:
-                raise OutputError(f"{directory}: cannot create the folder: {exc.strerror}") from None
+                raise OutputError(f"{directory}: cannot create the folder: "
+                                  f"{exc.strerror}") from None
             self._created.append(directory)
         prefix = f".{path.name}.{secrets.token_hex(4)}."
-        # Listed before the temp file exists, so an interruption at any point finds it (see _write_temp).
+        # Listed before the temp file exists: an interruption at any point finds it (_write_temp).
         self._staged.append(_Staged(path, prefix, directory, exclusive))
         self._staged[-1].tmp = str(_write_temp(path, directory, prefix, write))
 
-    def _stage_in_folder(self, owner: _OwnedFolder, path: Path, write: Callable[[BinaryIO], object]) -> None:
-        """Write a file of an owned folder into the new folder beside it (made at the first file)."""
+    def _stage_in_folder(self, owner: _OwnedFolder, path: Path,
+                         write: Callable[[BinaryIO], object]) -> None:
+        """Write a file of an owned folder into the new folder beside it (made at the first)."""
         if owner.new is None:
             # Named before it exists, so an interruption at any point finds it (see abort).
             owner.new = owner.real.with_name(f".{owner.real.name}.{secrets.token_hex(4)}.new.tmp")
@@ -270,8 +285,8 @@ class OutputPlan:
         shown = os.path.join(owner.shown, path.name)
         owner.files.append(path.name)
         try:
-            fd = os.open(owner.new / path.name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0),
-                         0o666)
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+            fd = os.open(owner.new / path.name, flags, 0o666)
             with os.fdopen(fd, "wb") as fh:
                 write(fh)
                 fh.flush()
@@ -282,11 +297,12 @@ class OutputPlan:
     def commit(self) -> list[str]:
         """Put every staged file in place, or, when any step fails, none: returns their paths.
 
-        Every input is checked first. Then each target that exists is linked aside (renamed where
-        the file system has no hard links), the new file renamed over it, an owned folder renamed
-        aside and its new folder renamed in, and the folders synced. On a failure or a signal,
-        the steps done are undone in reverse and the temp files removed; the error names the
-        file and what the system said."""
+        Every input is checked first. Then each target that exists is linked aside (renamed
+        where the file system has no hard links) and the new file renamed over it, an owned
+        folder is renamed aside and its new folder renamed in, and the folders are synced. Each
+        step is noted before it is taken; on a failure or a signal the steps taken are undone,
+        last first, and the temp files removed. The error names the file and the system's
+        words."""
         journal: list[_Done] = []
         try:
             self.check_inputs()
@@ -297,22 +313,20 @@ class OutputPlan:
             for owned in self.owned.values():
                 if owned.new is not None:
                     self._swap(owned, journal)
-            for directory in self._folders_written():
-                _step(lambda: _sync_folder(directory), f"{directory}: cannot save the folder to disk (fsync)")
+            for folder in self._folders_written():
+                _step(lambda: _sync_folder(folder), f"{folder}: cannot save the folder (fsync)")
         except BaseException as exc:
             unrestored = _roll_back(journal)
             self.abort()
             if isinstance(exc, _CommitFailed) or (unrestored and isinstance(exc, LifecycleError)):
                 exc.message = _with_rollback(exc.message, unrestored)
-                raise
-            if isinstance(exc, LifecycleError):
-                raise
-            if isinstance(exc, OSError):  # not one of the steps: still an OS error, not a bug
-                raise OutputError(_with_rollback(f"cannot put the outputs in place: {exc.strerror or exc}",
-                                                 unrestored)) from None
+            elif isinstance(exc, OSError):  # not one of the steps: still the system's, no bug
+                message = f"cannot put the outputs in place: {exc.strerror or exc}"
+                raise OutputError(_with_rollback(message, unrestored)) from None
             raise
         done = [str(s.target) for s in self._staged]
-        done += [os.path.join(o.shown, name) for o in self.owned.values() if o.new is not None for name in o.files]
+        done += [os.path.join(o.shown, name) for o in self.owned.values() if o.new is not None
+                 for name in o.files]
         for step in journal:
             step.finish()
         self._staged.clear()
@@ -326,34 +340,38 @@ class OutputPlan:
     def _move_in(self, staged: _Staged, journal: list[_Done]) -> None:
         target, tmp = staged.target, Path(staged.tmp)
         if staged.exclusive:
+            journal.append(_Done("linked", target, tmp))
             try:
-                _step(lambda: os.link(tmp, target), f"{target}: cannot move the new file into place (link)")
+                _step(lambda: os.link(tmp, target),
+                      f"{target}: cannot put the new file in place (link)")
             except _CommitFailed:
                 if os.path.lexists(target):  # a file of that name appeared during the run
-                    raise _CommitFailed(f"{target}: cannot keep the backup there: a file of that name "
-                                        "appeared during the run") from None
+                    raise _CommitFailed(f"{target}: cannot keep the backup there: a file of that "
+                                        "name appeared during the run") from None
                 raise
-            journal.append(_Done("linked", target, tmp))
             return
         if os.path.lexists(target):
             aside = target.with_name(f".{target.name}.{secrets.token_hex(4)}.old.tmp")
-            _step(lambda: _link_aside(target, aside), f"{target}: cannot keep the previous file aside (link)")
             journal.append(_Done("aside", target, aside))
+            _step(lambda: _link_aside(target, aside),
+                  f"{target}: cannot keep the old file aside (link)")
         else:
             journal.append(_Done("new", target, tmp))
-        _step(lambda: os.replace(tmp, target), f"{target}: cannot move the new file into place (rename)")
+        _step(lambda: os.replace(tmp, target),
+              f"{target}: cannot put the new file in place (rename)")
 
     def _swap(self, owned: _OwnedFolder, journal: list[_Done]) -> None:
-        real, new = owned.real, owned.new
-        _step(lambda: _sync_folder(new), f"{owned.shown}: cannot save the new folder to disk (fsync)")
+        real, new, shown = owned.real, owned.new, owned.shown
+        _step(lambda: _sync_folder(new), f"{shown}: cannot save the new folder to disk (fsync)")
         if os.path.lexists(real):
             aside = real.with_name(f".{real.name}.{secrets.token_hex(4)}.old.tmp")
-            _step(lambda: os.rename(real, aside), f"{owned.shown}: cannot move the previous folder aside (rename)")
             journal.append(_Done("folder aside", real, aside))
+            _step(lambda: os.rename(real, aside),
+                  f"{shown}: cannot move the old folder aside (rename)")
             # Out of everyone's way now: what is in it is what goes, so look once more.
             _check_contents(owned, aside)
-        _step(lambda: os.rename(new, real), f"{owned.shown}: cannot move the new folder into place (rename)")
         journal.append(_Done("folder in", real, new))
+        _step(lambda: os.rename(new, real), f"{shown}: cannot put the new folder in place (rename)")
 
     def _folders_written(self) -> list[Path]:
         folders = {Path(os.path.realpath(s.directory)) for s in self._staged}
@@ -361,7 +379,8 @@ class OutputPlan:
         return sorted(folders)
 
     def abort(self) -> None:
-        """Remove every temp file and new folder not yet moved into place (safe to call more than once)."""
+        """Remove every temp file and new folder not yet moved into place (safe to call more
+        than once), and let go of the locks."""
         while self._staged:
             staged = self._staged[-1]
             try:
@@ -370,7 +389,7 @@ class OutputPlan:
                 else:  # a prefix: the temp file may exist without its name known yet
                     _remove_temp(staged.directory, staged.tmp)
             except _STOPS:
-                continue  # a Ctrl-C Polars handed back, raised again: retry until the temp file is gone
+                continue  # a Ctrl-C Polars handed back, raised again: retry until it is gone
             except OSError:
                 pass
             self._staged.pop()
@@ -398,24 +417,29 @@ class OutputPlan:
 
 @dataclass
 class _Done:
-    """A step of a commit, to undo when a later one fails and to finish when all succeeded."""
+    """A step of a commit, noted before it is taken: undone when a later one fails (if it was
+    taken), finished when all succeeded."""
 
     kind: str  #: "aside", "new", "linked", "folder aside" or "folder in"
     target: Path
     other: Path  #: the previous version kept aside, the temp file, or the new folder
 
     def undo(self) -> None:
+        target, other = self.target, self.other
         if self.kind == "aside":
-            _put_back(self.other, self.target)
+            _put_back(other, target)
         elif self.kind == "new":
-            if not os.path.lexists(self.other):  # the rename happened
-                os.unlink(self.target)
+            if not os.path.lexists(other) and os.path.lexists(target):  # the rename happened
+                os.unlink(target)
         elif self.kind == "linked":
-            os.unlink(self.target)
+            if _same_file(target, other):  # the link happened (ours, not a file that appeared)
+                os.unlink(target)
         elif self.kind == "folder aside":
-            os.rename(self.other, self.target)
+            if os.path.lexists(other):
+                os.rename(other, target)
         elif self.kind == "folder in":
-            os.rename(self.target, self.other)  # back to its temp name, removed with the temp files
+            if not os.path.lexists(other):  # back to its temp name, removed with the temp files
+                os.rename(target, other)
 
     def finish(self) -> None:
         """The commit is done: remove what was kept aside, and the temp name of a linked file."""
@@ -443,21 +467,25 @@ def _check_contents(owned: _OwnedFolder, folder: Path) -> None:
     if not os.path.lexists(folder):
         return
     if not folder.is_dir():
-        raise OutputError(f"{owned.shown}: cannot write the {owned.what} here: it is a file, not a folder")
+        raise OutputError(f"{owned.shown}: cannot write the {owned.what} here: it is a file, "
+                          "not a folder")
     try:
         foreign = owned.foreign(folder)
     except OSError as exc:
-        raise OutputError(f"{owned.shown}: cannot look into the {owned.what}: {exc.strerror}") from None
+        raise OutputError(f"{owned.shown}: cannot look into the {owned.what}: "
+                          f"{exc.strerror}") from None
     if foreign:
-        listed = ", ".join(foreign[:10]) + (f" and {len(foreign) - 10} more" if len(foreign) > 10 else "")
+        more = f" and {len(foreign) - 10} more" if len(foreign) > 10 else ""
         raise OutputError(
-            f"{owned.shown}: the {owned.what} holds files lifecycle did not write: {listed}; nothing was written",
-            hint="each run replaces the whole folder with its own files; move those files elsewhere, or give "
-                 "another folder")
+            f"{owned.shown}: the {owned.what} holds files lifecycle did not write: "
+            f"{', '.join(foreign[:10])}{more}; nothing was written",
+            hint="each run replaces the whole folder with its own files; move those files "
+                 "elsewhere, or give another folder")
 
 
 def _step(action: Callable[[], object], failure: str) -> None:
-    """One step of the commit; an OSError becomes a _CommitFailed naming the file and the system's words."""
+    """One step of the commit; an OSError becomes a _CommitFailed naming the file and the
+    system's words."""
     try:
         action()
     except OSError as exc:
@@ -477,14 +505,19 @@ def _link_aside(target: Path, aside: Path) -> None:
 
 def _put_back(aside: Path, target: Path) -> None:
     """Undo `_link_aside` (and the rename over the target, if it happened)."""
-    try:
-        same = os.path.samestat(os.lstat(aside), os.lstat(target))
-    except OSError:
-        same = False
-    if same:  # the new file never got there: the aside name is only a second link
+    if not os.path.lexists(aside):
+        return  # it never got there
+    if _same_file(aside, target):  # the new file never got there: the aside is a second link
         os.unlink(aside)
     else:
         os.replace(aside, target)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samestat(os.lstat(a), os.lstat(b))
+    except OSError:
+        return False
 
 
 def _roll_back(journal: list[_Done]) -> list[str]:
@@ -512,7 +545,7 @@ def _sync_folder(folder: Path) -> None:
     try:
         fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
     except OSError as exc:
-        if exc.errno in (errno.EACCES, errno.EPERM):  # a folder we may write into but not open: nothing to sync
+        if exc.errno in (errno.EACCES, errno.EPERM):  # writable but not readable: nothing to sync
             return
         raise
     try:
@@ -524,8 +557,10 @@ def _sync_folder(folder: Path) -> None:
         os.close(fd)
 
 
-def _write_temp(target: Path, directory: Path, prefix: str, write: Callable[[BinaryIO], object]) -> Path:
-    """Run `write(file)` on a new temp file beside `target` named `prefix...tmp`; on any failure it is removed.
+def _write_temp(target: Path, directory: Path, prefix: str,
+                write: Callable[[BinaryIO], object]) -> Path:
+    """Run `write(file)` on a new temp file beside `target` named `prefix...tmp`; on any failure
+    it is removed.
 
     Two details make that hold:
     - The temp file's name starts with a random tag chosen before the file exists, so the
@@ -556,7 +591,7 @@ def _write_temp(target: Path, directory: Path, prefix: str, write: Callable[[Bin
         return Path(tmp)
     except BaseException as exc:
         # Polars hands back a Ctrl-C it caught and Python then raises the same Ctrl-C again,
-        # at any point of this cleanup, even on entering a function: retry until the temp file is gone.
+        # at any point of this cleanup, even on entering a function: retry until it is gone.
         while True:
             try:
                 _remove_temp(directory, prefix)
