@@ -153,6 +153,12 @@ def _run(debug: bool, body: Callable[[], int]) -> None:
             _say(f"lifecycle: error: {message}\n")
             _silence_stdout()  # what is still buffered for stdout cannot be written either
             raise typer.Exit(EXIT_USAGE)
+        if isinstance(exc, OSError):  # the system refused (EIO, EROFS, EDQUOT, ...): no bug either
+            if debug:
+                _say(terminal_safe(debug_trace(exc)))
+            where = f"{terminal_safe(str(exc.filename))}: " if exc.filename else ""
+            _say(f"lifecycle: error: {where}{exc.strerror or exc}\n")
+            raise typer.Exit(EXIT_USAGE)
         # A bug, not a user mistake.
         if debug:
             _say(terminal_safe(debug_trace(exc)))
@@ -467,7 +473,10 @@ def classify(
     encoding: EncodingOpt = None,
     quiet: QuietOpt = False,
     no_color: NoColorOpt = False,
-    wait: Annotated[float, typer.Option("--wait", metavar="SECONDS", min=0, help="When another lifecycle run is writing one of this run's output files or folders, wait up to SECONDS for it to finish instead of stopping at once (exit 2).")] = 0,
+    wait: Annotated[float, typer.Option(
+        "--wait", metavar="SECONDS", min=0,
+        help="When another lifecycle run is writing one of this run's output files or folders, wait up to "
+             "SECONDS for it to finish instead of stopping at once (exit 2).")] = 0,
     debug: DebugOpt = False,
 ) -> None:
     """Reclassify every contact's lifecycle stage and report every change.
