@@ -399,7 +399,8 @@ def classify(contacts: Source, deals: Source | None, consent: Source | None, rul
         progress(what, **counts)
 
     try:
-        run = _classify(contacts, deals, consent, rules, stage_format, output_file, checked_only, on_duplicate, step)
+        run = _classify(contacts, deals, consent, rules, stage_format, output_file, checked_only,
+                        on_duplicate, step)
         if companies is not None:
             step("rolling up the companies")
             run = _with_companies(run, companies, contacts, deals, rules, stage_format)

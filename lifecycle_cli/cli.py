@@ -475,8 +475,8 @@ def classify(
     no_color: NoColorOpt = False,
     wait: Annotated[float, typer.Option(
         "--wait", metavar="SECONDS", min=0,
-        help="When another lifecycle run is writing one of this run's output files or folders, wait up to "
-             "SECONDS for it to finish instead of stopping at once (exit 2).")] = 0,
+        help="When another lifecycle run is writing one of this run's output files or folders, "
+             "wait up to SECONDS for it to finish instead of stopping at once (exit 2).")] = 0,
     debug: DebugOpt = False,
 ) -> None:
     """Reclassify every contact's lifecycle stage and report every change.
@@ -529,8 +529,8 @@ def classify(
         for path in report or []:
             plan.write(path, "report", instead=_REPORT_INSTEAD)
         if hubspot_import:
-            plan.own_folder(hubspot_import, "HubSpot import folder",
-                            import_file_names(["contacts", "companies"] if companies else ["contacts"]),
+            objects = ["contacts", "companies"] if companies else ["contacts"]
+            plan.own_folder(hubspot_import, "HubSpot import folder", import_file_names(objects),
                             "HubSpot import file", foreign_import_files)
         plan.check(wait=wait)  # before anything is read: a clash costs nothing yet
         read = _reader(inputs, delimiter, encoding, defer_stage=True)

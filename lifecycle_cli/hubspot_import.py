@@ -154,7 +154,9 @@ def _listed(readme: Path) -> dict[str, str] | None:
         if found:
             hashes[found[2]] = found[1]
     readme_hash = hashes.pop(README, None)
-    if readme_hash != _sha256(body.encode("utf-8")) or body + _manifest(hashes, readme_hash) != text:
+    if readme_hash != _sha256(body.encode("utf-8")):
+        return None
+    if body + _manifest(hashes, readme_hash) != text:  # the list itself was changed
         return None
     return {**hashes, README: readme_hash}
 
@@ -170,7 +172,8 @@ def foreign_files(folder: Path) -> list[str]:
         if path.is_symlink() or not path.is_file():
             foreign.append(f"{name} (not a file lifecycle writes)")
         elif listed is None or name not in listed:
-            foreign.append(name if name != README else f"{name} (not the one lifecycle wrote, or changed since)")
+            foreign.append(f"{name} (not the one lifecycle wrote, or changed since)"
+                           if name == README else name)
         elif name != README and not _same_hash(path, listed[name]):
             foreign.append(f"{name} (changed since lifecycle wrote it)")
     return foreign

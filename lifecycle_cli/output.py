@@ -1,4 +1,4 @@
-"""Write result files: tables as CSV or Parquet, text, backups; staged in an output plan (see plan.py)."""
+"""Write result files: tables as CSV or Parquet, text, backups; staged in an output plan."""
 
 from __future__ import annotations
 
@@ -21,6 +21,9 @@ import polars as pl
 from .errors import OutputError
 from .plan import WRITTEN, OutputPlan, atomic_write  # noqa: F401 - where the commands find them
 from .sources import CsvDialect
+
+#: What an input that changed while its CSV went to stdout makes of that output.
+DISOWNED = "the CSV on stdout is not the output of one version of it: discard it"
 
 
 def csv_options(dialect: CsvDialect | None) -> dict:
@@ -68,10 +71,10 @@ def write_table(table: pl.LazyFrame, target: str, fmt: str, dialect: CsvDialect 
             if _reader_gone(stdout):
                 raise BrokenPipeError(errno.EPIPE, "Broken pipe") from None
             if plan is not None:
-                plan.check_inputs(after="the CSV on stdout is not the output of one version of it: discard it")
+                plan.check_inputs(after=DISOWNED)
             raise
         if plan is not None:  # what went to stdout cannot be taken back, but it can be disowned
-            plan.check_inputs(after="the CSV on stdout is not the output of one version of it: discard it")
+            plan.check_inputs(after=DISOWNED)
         return
     if fmt == "parquet":
         write = lambda fh: table.sink_parquet(fh)  # noqa: E731

@@ -73,7 +73,7 @@ class Source:
     #: A required column the file lacks, read as empty so that the run can find every other problem
     #: before it stops on this one (classify only: see read_source's `defer_stage`).
     missing_required: tuple[str, ...] = ()
-    #: The file as it was when opened (None for stdin): every later read checks it is still that file.
+    #: The file as it was when opened (None for stdin): each later read checks it is still that.
     identity: FileIdentity | None = None
 
     def has(self, name: str) -> bool:
@@ -162,11 +162,13 @@ def read_source(
         relaxed = {**columns, "stage": with_(columns["stage"], optional=True)}
         resolved, deferred = resolve_columns(spec, role, headers, relaxed, file_headers), (error.message,)
     return Source(role, spec, path, fmt, dialect, frame, headers, resolved, None if fmt == "parquet" else data,
-                  file_headers=file_headers, header_line=header_line, missing_required=deferred, identity=identity)
+                  file_headers=file_headers, header_line=header_line, missing_required=deferred,
+                  identity=identity)
 
 
 def changed_source(sources: list[Source | None]) -> InputError | None:
-    """The error for the first of `sources` that is no longer the file it was when opened, or None."""
+    """The error for the first of `sources` that is no longer the file it was when opened; None
+    when each still is."""
     for source in sources:
         if source is not None and source.identity is not None and source.path is not None:
             reason = source.identity.change(source.path)
@@ -176,7 +178,8 @@ def changed_source(sources: list[Source | None]) -> InputError | None:
 
 
 def check_unchanged(sources: list[Source | None]) -> None:
-    """Before another read of `sources`: stop (InputError) if one of them changed since it was opened.
+    """Before another read of `sources`: stop (InputError) if one of them changed since it was
+    opened.
 
     The passes over a file are lined up row by row: a file replaced or rewritten between two
     of them would give rows the decisions of other rows."""

@@ -43,20 +43,23 @@ def environment(**extra: str) -> dict[str, str]:
 
 def start(*args: str | Path, cwd: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
     """`python -m lifecycle_cli ARGS` started in the background, as `run_cli` runs it."""
-    return subprocess.Popen([sys.executable, "-m", "lifecycle_cli", *map(str, args)], cwd=cwd or ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env or environment())
+    return subprocess.Popen([sys.executable, "-m", "lifecycle_cli", *map(str, args)],
+                            cwd=cwd or ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=env or environment())
 
 
 def start_paused(shim: Path, name: str, n: int, *args: str | Path, cwd: Path) -> subprocess.Popen:
     """Start a run that stops itself just before it opens the file `name` for the `n`th time."""
-    return start(*args, cwd=cwd, env=environment(LD_PRELOAD=str(shim), LC_PAUSE_NAME=name, LC_PAUSE_N=str(n)))
+    env = environment(LD_PRELOAD=str(shim), LC_PAUSE_NAME=name, LC_PAUSE_N=str(n))
+    return start(*args, cwd=cwd, env=env)
 
 
 def count_opens(shim: Path, name: str, *args: str | Path, cwd: Path) -> int:
     """How many times a run of `args` opens the file `name` (it runs undisturbed, to its end)."""
     log = cwd / f".opens-{os.getpid()}.log"
-    proc = start(*args, cwd=cwd, env=environment(LD_PRELOAD=str(shim), LC_PAUSE_NAME=name, LC_PAUSE_N="0",
-                                                 LC_FAULT_LOG=str(log)))
+    env = environment(LD_PRELOAD=str(shim), LC_PAUSE_NAME=name, LC_PAUSE_N="0",
+                      LC_FAULT_LOG=str(log))
+    proc = start(*args, cwd=cwd, env=env)
     assert finish(proc).code == 0
     lines = log.read_text().splitlines()
     log.unlink()

@@ -15,6 +15,8 @@ is marked slow.
 
 from __future__ import annotations
 
+import errno
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +33,8 @@ EVERY_OUTPUT = ("classify", "contacts.csv", "--deals", "deals.csv", "--consent",
                 "--companies", "companies.csv", "--companies-output", "companies.out.csv",
                 "-o", "contacts.out.csv", "--report", "report.html", "--report", "report.json",
                 "--hubspot-import", "hs", "-q")
-IN_PLACE = ("classify", "contacts.csv", "--deals", "deals.csv", "--consent", "consent.csv", "--in-place", "-q")
+IN_PLACE = ("classify", "contacts.csv", "--deals", "deals.csv", "--consent", "consent.csv",
+            "--in-place", "-q")
 #: The system's words for EIO, which every injected fault fails with.
 EIO = "Input/output error"
 
@@ -59,7 +62,8 @@ def scenario(folder: Path, args: tuple[str, ...], *, earlier: bool) -> Scenario:
     shutil.copytree(folder, complete)
     assert run_cli(*args, cwd=complete).code == OK
     found = Scenario(folder, args, snapshot(folder), snapshot(complete))
-    targets = [name for name, data in found.after.items() if data is not None and Path(name).name not in INPUTS]
+    targets = [name for name, data in found.after.items()
+               if data is not None and Path(name).name not in INPUTS]
     assert [name for name in targets if found.after[name] == found.before.get(name)] == [], \
         "every target must change, to tell old from new"
     return found
@@ -82,7 +86,8 @@ def earlier_run(folder: Path, args: tuple[str, ...]) -> None:
 
 def sweep(shim: Path, case: Scenario, kind: str, scratch: Path) -> list[int]:
     """Run the scenario once per N with the Nth call of `kind` failing, on a fresh copy of its
-    folder, until a run completes without meeting the fault; check every run. Returns the exit codes."""
+    folder, until a run completes without meeting the fault; check every run. Returns the exit
+    codes."""
     names = {Path(name).name for name in case.after}
     codes = []
     for n in range(1, 1000):
@@ -101,10 +106,12 @@ def sweep(shim: Path, case: Scenario, kind: str, scratch: Path) -> list[int]:
         if run.code == OK:
             assert state == case.after, where
         else:
-            assert run.code == USAGE and run.stderr.startswith("lifecycle: error: ") and EIO in run.stderr, where
+            assert run.code == USAGE and run.stderr.startswith("lifecycle: error: "), where
+            assert EIO in run.stderr, where
             named = run.stderr.removeprefix("lifecycle: error: ").split(":", 1)[0]
-            assert Path(named).name in names | {work.name}, f"{where}\nthe message names no file of the run"
-            changed = sorted(k for k in state.keys() | case.before.keys() if state.get(k) != case.before.get(k))
+            assert Path(named).name in names | {work.name}, f"{where}\nit names no file of the run"
+            changed = sorted(k for k in state.keys() | case.before.keys()
+                             if state.get(k) != case.before.get(k))
             assert state == case.before, f"{where}\nchanged: {changed}"
         shutil.rmtree(work)
     raise AssertionError(f"{kind}: the run never completed")
@@ -135,14 +142,49 @@ def test_every_output_is_all_new_or_all_as_before(shim: Path, every_output: Scen
 
 
 @pytest.mark.parametrize("kind", ["write", "fsync", "link", "rename"])
-def test_in_place_is_all_new_or_all_as_before(shim: Path, in_place: Scenario, kind: str, tmp_path: Path) -> None:
-    """The contacts file and its new backup: both new, or the contacts as they were and no backup."""
+def test_in_place_is_all_new_or_all_as_before(shim: Path, in_place: Scenario, kind: str,
+                                              tmp_path: Path) -> None:
+    """The contacts file and its new backup: both new, or the contacts as they were and no
+    backup."""
     codes = sweep(shim, in_place, kind, tmp_path)
     assert codes, f"the run made no {kind} call: nothing was tested"
 
 
-@pytest.mark.parametrize("kind", [k if k == "rename" else pytest.param(k, marks=pytest.mark.slow) for k in KINDS])
+@pytest.mark.parametrize("kind", [k if k == "rename" else pytest.param(k, marks=pytest.mark.slow)
+                                  for k in KINDS])
 def test_a_first_run_creates_everything_or_nothing(shim: Path, first_run: Scenario, kind: str,
                                                    tmp_path: Path) -> None:
     """No earlier targets: a failed run leaves no file and no import folder behind."""
     sweep(shim, first_run, kind, tmp_path)
+
+
+@pytest.mark.parametrize("code", ["EXDEV", "EROFS", "EDQUOT", "ENOENT", "ENOSPC"])
+@pytest.mark.parametrize("kind, n", [("rename", 1), ("rename", 6), ("link", 1)],
+                         ids=["first-file", "import-folder", "keeping-aside"])
+def test_whatever_the_system_says_it_is_exit_2_and_nothing_changes(
+        shim: Path, every_output: Scenario, tmp_path: Path, code: str, kind: str, n: int) -> None:
+    """The errors the review injected with strace, at the first file's rename, the import
+    folder's (the 6th rename: four files, the old folder aside, the new one in) and the first
+    keeping aside: each named in words, every target as it was."""
+    work = tmp_path / "run"
+    shutil.copytree(every_output.template, work)
+    run = run_cli(*every_output.args, cwd=work, env={
+        "LD_PRELOAD": str(shim), "LC_FAULT_CALL": kind, "LC_FAULT_N": str(n),
+        "LC_FAULT_ERRNO": str(getattr(errno, code)), "PYTHONDONTWRITEBYTECODE": "1"})
+    assert run.code == USAGE, run.stderr
+    assert run.stderr.startswith("lifecycle: error: ")
+    assert os.strerror(getattr(errno, code)) in run.stderr
+    assert "every output was left as it was" in run.stderr
+    assert snapshot(work) == every_output.before
+
+
+def test_a_file_system_without_hard_links_still_commits(shim: Path, every_output: Scenario,
+                                                        tmp_path: Path) -> None:
+    """EPERM from link (vfat, some network shares): the old file is renamed aside instead."""
+    work = tmp_path / "run"
+    shutil.copytree(every_output.template, work)
+    run = run_cli(*every_output.args, cwd=work, env={
+        "LD_PRELOAD": str(shim), "LC_FAULT_CALL": "link", "LC_FAULT_N": "2",
+        "LC_FAULT_ERRNO": str(errno.EPERM), "PYTHONDONTWRITEBYTECODE": "1"})
+    assert run.code == OK, run.stderr
+    assert snapshot(work) == every_output.after

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import EXAMPLES, OK, USAGE, invoke_assert_code, run_cli
+from conftest import EXAMPLES, OK, USAGE, invoke_assert_code
 from faultlib import compile_shim, go_on, snapshot, start_paused, wait_stopped
 
 CONTACTS_FILES = ["README.txt", "contacts-1-clear-stage.csv", "contacts-2-set-stage.csv"]
@@ -37,7 +37,7 @@ def test_an_earlier_runs_companies_files_do_not_stay(exports: Path) -> None:
     invoke_assert_code(OK, *classify(), cwd=exports)
     assert sorted(os.listdir(exports / "hs")) == CONTACTS_FILES
     assert "companies" not in (exports / "hs" / "README.txt").read_text(encoding="utf-8")
-    assert not [p for p in exports.iterdir() if p.name.startswith(".")], "no temp, aside or lock file left"
+    assert not [p for p in exports.iterdir() if p.name.startswith(".")], "a temp or lock file left"
 
 
 def test_the_readme_lists_every_file_it_came_with(exports: Path) -> None:
@@ -52,11 +52,13 @@ def test_the_readme_lists_every_file_it_came_with(exports: Path) -> None:
 
 
 @pytest.mark.parametrize("put, said", [
-    ({"README.txt": b"Our import checklist\n"}, "README.txt (not the one lifecycle wrote, or changed since)"),
+    ({"README.txt": b"Our import checklist\n"},
+     "README.txt (not the one lifecycle wrote, or changed since)"),
     ({"notes.xlsx": b"PK\x03\x04"}, "notes.xlsx"),
     ({".DS_Store": b"\0"}, ".DS_Store"),
 ], ids=["own-readme", "unknown-file", "hidden-file"])
-def test_a_file_lifecycle_did_not_write_stops_the_run(exports: Path, put: dict[str, bytes], said: str) -> None:
+def test_a_file_lifecycle_did_not_write_stops_the_run(exports: Path, put: dict[str, bytes],
+                                                      said: str) -> None:
     (exports / "hs").mkdir()
     for name, data in put.items():
         (exports / "hs" / name).write_bytes(data)
@@ -92,7 +94,8 @@ def test_a_symlinked_folder_stays_a_symlink(exports: Path) -> None:
     (exports / "hs").symlink_to("shared")
     invoke_assert_code(OK, *classify(), cwd=exports)
     invoke_assert_code(OK, *classify(), cwd=exports)
-    assert (exports / "hs").is_symlink() and sorted(os.listdir(exports / "shared")) == CONTACTS_FILES
+    assert (exports / "hs").is_symlink()
+    assert sorted(os.listdir(exports / "shared")) == CONTACTS_FILES
 
 
 def test_a_file_put_in_the_folder_during_the_run_stops_it(exports: Path, tmp_path_factory) -> None:
@@ -116,6 +119,6 @@ def test_another_output_inside_the_import_folder_is_refused(exports: Path) -> No
     """The folder holds the import files only: a report there would stop every later run."""
     before = snapshot(exports)
     run = invoke_assert_code(USAGE, *classify("--report", "hs/summary.md"), cwd=exports)
-    assert run.stderr.startswith("lifecycle: error: hs/summary.md: cannot write the report into the HubSpot "
-                                 "import folder hs: ")
+    assert run.stderr.startswith("lifecycle: error: hs/summary.md: cannot write the report into "
+                                 "the HubSpot import folder hs: ")
     assert snapshot(exports) == before

@@ -22,6 +22,7 @@ from conftest import EXAMPLES, OK, ROOT, USAGE
 from faultlib import compile_shim, count_opens, go_on, snapshot, start_paused, wait_stopped
 
 CHANGED = "contacts.csv changed while it was being read ("
+CLASSIFY = ("classify", "contacts.csv", "-o", "out.csv", "-q")
 
 
 @pytest.fixture(scope="module")
@@ -32,18 +33,19 @@ def shim(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def contacts_100k(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("generated_100k")
-    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "generate.py"), "--contacts", "100000", "--out",
-                    str(folder)], check=True, capture_output=True)
+    generate = ROOT / "benchmarks" / "generate.py"
+    subprocess.run([sys.executable, str(generate), "--contacts", "100000", "--out", str(folder)],
+                   check=True, capture_output=True)
     return folder / "contacts.csv"
 
 
 @pytest.fixture(scope="module")
-def undisturbed(shim: Path, contacts_100k: Path, tmp_path_factory) -> tuple[dict[str, list[str]], int]:
+def undisturbed(shim: Path, contacts_100k: Path, tmp_path_factory) -> tuple[dict, int]:
     """Record ID -> its output row (without the id), from a run nobody disturbed; and how many
     times such a run opens the contacts file (the header sniffs, the passes)."""
     folder = tmp_path_factory.mktemp("undisturbed")
     os.link(contacts_100k, folder / "contacts.csv")
-    opens = count_opens(shim, "contacts.csv", "classify", "contacts.csv", "-o", "out.csv", "-q", cwd=folder)
+    opens = count_opens(shim, "contacts.csv", *CLASSIFY, cwd=folder)
     return {row[0]: row[1:] for row in rows(folder / "out.csv")}, opens
 
 
@@ -68,18 +70,20 @@ def replace_reversed(path: Path) -> None:
 
 
 def append_rows(path: Path) -> None:
-    """4,000 new contacts added at the end while the run reads (copies of the first ones, new ids)."""
+    """4,000 new contacts added at the end while the run reads (the first ones, with new ids)."""
     header, *lines = path.read_bytes().splitlines(keepends=True)
     with path.open("ab") as fh:
         fh.write(b"".join(b"9" + line for line in lines[:4000]))
 
 
-CHANGES = {"reversed in place": reverse_in_place, "replaced": replace_reversed, "appended": append_rows}
+CHANGES = {"reversed in place": reverse_in_place, "replaced": replace_reversed,
+           "appended": append_rows}
 
 
 @pytest.mark.parametrize("trial", range(20))
-def test_a_changed_input_stops_the_run_or_is_read_whole(shim: Path, contacts_100k: Path, undisturbed: tuple,
-                                                        tmp_path: Path, trial: int) -> None:
+def test_a_changed_input_stops_the_run_or_is_read_whole(shim: Path, contacts_100k: Path,
+                                                        undisturbed: tuple, tmp_path: Path,
+                                                        trial: int) -> None:
     """20 trials: every opening of the file in turn (again from the first when there are fewer
     than 20), each time with the next kind of change."""
     decided, opens = undisturbed
@@ -88,16 +92,17 @@ def test_a_changed_input_stops_the_run_or_is_read_whole(shim: Path, contacts_100
     contacts.write_bytes(contacts_100k.read_bytes())
     (tmp_path / "out.csv").write_bytes(b"Record ID\n1\n")  # an earlier run's output
     before = snapshot(tmp_path)
-    proc = start_paused(shim, "contacts.csv", n, "classify", "contacts.csv", "-o", "out.csv", "-q", cwd=tmp_path)
-    assert wait_stopped(proc), "the run opened the contacts file fewer times than an undisturbed one"
+    proc = start_paused(shim, "contacts.csv", n, *CLASSIFY, cwd=tmp_path)
+    assert wait_stopped(proc), "the run opened the contacts file less often than an undisturbed one"
     CHANGES[change](contacts)
     changed = before["contacts.csv"] = contacts.read_bytes()
     run = go_on(proc)
     assert "Traceback" not in run.stderr
     assert contacts.read_bytes() == changed, "the input was modified"
     if run.code == USAGE:
-        assert run.stderr.startswith(f"lifecycle: error: {CHANGED}") and "; nothing was written" in run.stderr, \
-            f"{change} at opening {n}: {run.stderr}"
+        where = f"{change} at opening {n}: {run.stderr}"
+        assert run.stderr.startswith(f"lifecycle: error: {CHANGED}"), where
+        assert "; nothing was written" in run.stderr, where
         assert snapshot(tmp_path) == before, "nothing is written, and no temp or lock file is left"
         return
     # Changed before the run looked at it (the header sniff of rules discovery): it read one
@@ -106,12 +111,13 @@ def test_a_changed_input_stops_the_run_or_is_read_whole(shim: Path, contacts_100
     out = rows(tmp_path / "out.csv")
     assert [r[0] for r in out] == [r[0] for r in rows(contacts)]
     for row in out:
-        rid = row[0] if row[0] in decided else row[0][1:]  # an appended copy: "9" + the id it copies
+        rid = row[0] if row[0] in decided else row[0][1:]  # appended: "9" + the id it copies
         assert row[1:] == decided[rid], f"row {rid} has another contact's decision"
 
 
 def test_a_deals_file_replaced_mid_run_stops_it(shim: Path, tmp_path: Path) -> None:
-    """Any input, not only the contacts: the deals file renamed over between the facts and the output."""
+    """Any input, not only the contacts: the deals file renamed over between the facts and the
+    output."""
     for name in ("contacts.csv", "deals.csv", "consent.csv"):
         (tmp_path / name).write_bytes((EXAMPLES / name).read_bytes())
     before = snapshot(tmp_path)
@@ -128,9 +134,11 @@ def test_a_deals_file_replaced_mid_run_stops_it(shim: Path, tmp_path: Path) -> N
     assert snapshot(tmp_path) == before
 
 
-@pytest.mark.parametrize("last, said", [(1, "; nothing was written"), (0, "; the CSV on stdout is not")],
+@pytest.mark.parametrize("last, said", [(1, "; nothing was written"),
+                                        (0, "; the CSV on stdout is not")],
                          ids=["before-the-stream", "during-the-stream"])
-def test_a_change_around_the_output_to_stdout_stops_it(shim: Path, tmp_path: Path, last: int, said: str) -> None:
+def test_a_change_around_the_output_to_stdout_stops_it(shim: Path, tmp_path: Path, last: int,
+                                                       said: str) -> None:
     """-o -: what went to stdout cannot be taken back. Every row is read once before the first
     byte goes out (the last opening but one) and the inputs are checked then; a change while
     the rows stream out (the last opening) is found after the last byte: the output is

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from conftest import EXAMPLES, OK, USAGE, run_cli
-from faultlib import compile_shim, environment, finish, go_on, snapshot, start, start_paused, wait_stopped
+from faultlib import (compile_shim, environment, finish, go_on, snapshot, start, start_paused,
+                      wait_stopped)
 
 BUSY = "another lifecycle run is writing the"
 
@@ -26,7 +27,8 @@ def template(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("template")
     a = (EXAMPLES / "contacts.csv").read_bytes()
     (folder / "a.csv").write_bytes(a)
-    (folder / "b.csv").write_bytes(a.replace(b",Lead,", b",opportunity,").replace(b",lead,", b",subscriber,"))
+    (folder / "b.csv").write_bytes(a.replace(b",Lead,", b",opportunity,")
+                                   .replace(b",lead,", b",subscriber,"))
     (folder / "deals.csv").write_bytes((EXAMPLES / "deals.csv").read_bytes())
     return folder
 
@@ -49,17 +51,19 @@ def expected(template: Path, tmp_path_factory) -> dict[str, dict[str, bytes | No
         assert run_cli(*classify(contacts), cwd=alone).code == OK
         found[contacts] = outputs(alone)
     assert found["a.csv"].keys() == found["b.csv"].keys()
-    assert all(found["a.csv"][k] != found["b.csv"][k] for k in found["a.csv"] if found["a.csv"][k] is not None)
+    assert all(found["a.csv"][k] != found["b.csv"][k] for k in found["a.csv"]
+               if found["a.csv"][k] is not None)
     return found
 
 
 def classify(contacts: str, *more: str) -> tuple[str, ...]:
-    return ("classify", contacts, "--deals", "deals.csv", "-o", "out.csv", "--report", "report.json",
-            "--hubspot-import", "hs", "-q", *more)
+    return ("classify", contacts, "--deals", "deals.csv", "-o", "out.csv", "--report",
+            "report.json", "--hubspot-import", "hs", "-q", *more)
 
 
 def outputs(folder: Path) -> dict[str, bytes | None]:
-    """The run's targets as they are: out.csv, report.json, the import folder (and anything left)."""
+    """The run's targets as they are: out.csv, report.json, the import folder (and anything
+    left behind)."""
     inputs = {"a.csv", "b.csv", "deals.csv"}
     return {name: data for name, data in snapshot(folder).items() if name not in inputs}
 
@@ -94,7 +98,8 @@ def test_a_second_run_stops_at_once_naming_the_target(shim: Path, folder: Path, 
 def test_the_same_target_spelled_another_way_is_the_same_lock(shim: Path, folder: Path) -> None:
     (folder / "sub").mkdir()
     first = paused_holding_the_locks(shim, folder)
-    second = run_cli("classify", "b.csv", "-q", "-o", str(folder / "sub" / ".." / "out.csv"), cwd=folder)
+    second = run_cli("classify", "b.csv", "-q", "-o", str(folder / "sub" / ".." / "out.csv"),
+                     cwd=folder)
     assert second.code == USAGE and BUSY in second.stderr, second.stderr
     assert go_on(first).code == OK
 
@@ -116,7 +121,8 @@ def test_wait_gives_up_after_its_seconds(shim: Path, folder: Path) -> None:
     started = time.monotonic()
     second = run_cli(*classify("b.csv", "--wait", "0.5"), cwd=folder)
     assert time.monotonic() - started >= 0.5
-    assert second.code == USAGE and "and still was after --wait 0.5 seconds" in second.stderr, second.stderr
+    assert second.code == USAGE, second.stderr
+    assert "and still was after --wait 0.5 seconds" in second.stderr
     assert go_on(first).code == OK
 
 
@@ -133,10 +139,12 @@ def test_wait_must_not_be_negative(folder: Path) -> None:
 
 
 @pytest.mark.parametrize("trial", range(20))
-def test_two_runs_into_one_folder_never_mix_their_files(folder: Path, trial: int, expected: dict) -> None:
+def test_two_runs_into_one_folder_never_mix_their_files(folder: Path, trial: int,
+                                                        expected: dict) -> None:
     """Started together, as two cron jobs would: each ends 0 or 2 (the other run was writing),
     and the output file, the report and the import folder are all from one of them."""
-    runs = [start(*classify(name), cwd=folder) for name in (("a.csv", "b.csv") if trial % 2 else ("b.csv", "a.csv"))]
+    order = ("a.csv", "b.csv") if trial % 2 else ("b.csv", "a.csv")
+    runs = [start(*classify(name), cwd=folder) for name in order]
     done = [finish(proc) for proc in runs]
     for run in done:
         assert run.code in (OK, USAGE) and "Traceback" not in run.stderr, run.stderr
