@@ -158,9 +158,11 @@ def test_a_first_run_creates_everything_or_nothing(shim: Path, first_run: Scenar
     sweep(shim, first_run, kind, tmp_path)
 
 
-@pytest.mark.parametrize("code", ["EXDEV", "EROFS", "EDQUOT", "ENOENT", "ENOSPC"])
-@pytest.mark.parametrize("kind, n", [("rename", 1), ("rename", 6), ("link", 1)],
-                         ids=["first-file", "import-folder", "keeping-aside"])
+@pytest.mark.parametrize("code, kind, n", [
+    ("EXDEV", "rename", 1), ("EROFS", "rename", 6), ("EDQUOT", "link", 1), ("ENOENT", "rename", 6),
+    ("ENOSPC", "rename", 1),
+], ids=["EXDEV-first-file", "EROFS-import-folder", "EDQUOT-keeping-aside", "ENOENT-import-folder",
+        "ENOSPC-first-file"])
 def test_whatever_the_system_says_it_is_exit_2_and_nothing_changes(
         shim: Path, every_output: Scenario, tmp_path: Path, code: str, kind: str, n: int) -> None:
     """The errors the review injected with strace, at the first file's rename, the import
