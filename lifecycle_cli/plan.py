@@ -174,7 +174,13 @@ class OutputPlan:
         targets = {locks.lock_file(owned.real): (str(owned.real), owned.shown, owned.what)
                    for owned in self.owned.values()}
         for path, what, _ in self.writes:
-            if self._owner(Path(path)) is None:
+            if self._owner(Path(path)) is not None:
+                continue
+            folder = Path(path).parent
+            if not folder.is_dir():  # a folder the run creates: locked whole, its lock beside it
+                shown = self.folders.get(os.path.realpath(folder), str(folder))
+                targets.setdefault(locks.lock_file(folder), (str(folder), shown, f"folder of {what}"))
+            else:
                 targets.setdefault(locks.lock_file(path), (path, path, what))
         for _, (target, shown, what) in sorted(targets.items()):
             taken = locks.acquire(target, what, wait=wait, shown=shown)
