@@ -114,6 +114,8 @@ def _check_ids(obj: ImportObject) -> None:
 
 
 README = "README.txt"
+#: How every README.txt lifecycle writes starts.
+README_START = "Lifecycle stages to import back into HubSpot"
 #: The line that starts the list of the folder's files at the end of README.txt.
 MANIFEST_HEAD = ("The files of this folder as lifecycle wrote them, with their SHA-256 "
                  "(README.txt: of the text above):")
@@ -172,11 +174,22 @@ def foreign_files(folder: Path) -> list[str]:
         if path.is_symlink() or not path.is_file():
             foreign.append(f"{name} (not a file lifecycle writes)")
         elif listed is None or name not in listed:
-            foreign.append(f"{name} (not the one lifecycle wrote, or changed since)"
-                           if name == README else name)
+            foreign.append(name if name != README else f"{name} ({_whose(path)})")
         elif name != README and not _same_hash(path, listed[name]):
             foreign.append(f"{name} (changed since lifecycle wrote it)")
     return foreign
+
+
+def _whose(readme: Path) -> str:
+    """Why a README.txt is not taken as lifecycle's own, in words."""
+    try:
+        head = readme.read_bytes()[:len(README_START)].decode("utf-8", "replace")
+    except OSError:
+        head = ""
+    if head == README_START:  # lifecycle's words, but no list of files: written before there was one
+        return ("an earlier lifecycle version's, which lists no files: "
+                "remove the folder's files once")
+    return "not the one lifecycle wrote, or changed since"
 
 
 def _same_hash(path: Path, digest: str) -> bool:
@@ -188,7 +201,7 @@ def _same_hash(path: Path, digest: str) -> bool:
 
 def _readme(objects: list[ImportObject], counts: dict[str, tuple[int, int]], other_written: set[str], source: str) -> str:
     lines = [
-        f"Lifecycle stages to import back into HubSpot, worked out by `lifecycle classify` from {source}.",
+        f"{README_START}, worked out by `lifecycle classify` from {source}.",
         "",
         "HubSpot moves a lifecycle stage only forward when it imports one. A record that goes back to an",
         "earlier stage (a Customer who is a Lead again, an MQL who unsubscribed) must first have its stage",

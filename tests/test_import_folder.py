@@ -56,7 +56,10 @@ def test_the_readme_lists_every_file_it_came_with(exports: Path) -> None:
      "README.txt (not the one lifecycle wrote, or changed since)"),
     ({"notes.xlsx": b"PK\x03\x04"}, "notes.xlsx"),
     ({".DS_Store": b"\0"}, ".DS_Store"),
-], ids=["own-readme", "unknown-file", "hidden-file"])
+    ({"README.txt": b"Lifecycle stages to import back into HubSpot, worked out by ...\n"},
+     "README.txt (an earlier lifecycle version's, which lists no files: "
+     "remove the folder's files once)"),
+], ids=["own-readme", "unknown-file", "hidden-file", "earlier-version"])
 def test_a_file_lifecycle_did_not_write_stops_the_run(exports: Path, put: dict[str, bytes],
                                                       said: str) -> None:
     (exports / "hs").mkdir()
