@@ -36,17 +36,18 @@ def lock_file(target: str | os.PathLike) -> Path:
     return folder / f".{name}.lock"
 
 
-def acquire(target: str, what: str, *, wait: float = 0.0, shown: str | None = None) -> Path | None:
-    """Lock `target` for this run; wait up to `wait` seconds for another run that holds it.
-    `shown`: the target as the user wrote it, for messages. Returns the lock file (None where
-    there is no flock)."""
+def acquire(target: str, what: str, *, wait: float | None = None,
+            shown: str | None = None) -> Path | None:
+    """Lock `target` for this run; wait up to `wait` seconds for another run that holds it (None:
+    the command cannot wait, its message does not offer --wait). `shown`: the target as the user
+    wrote it, for messages. Returns the lock file (None where there is no flock)."""
     if fcntl is None:
         return None
     path = lock_file(target)
     target = shown or target
     if path in HELD:
         return path  # this run's own: a target is written once per run
-    deadline = time.monotonic() + wait
+    deadline = time.monotonic() + (wait or 0)
     while True:
         fd = _open(path, target, what)
         try:
@@ -103,9 +104,10 @@ def _same_file(fd: int, path: Path) -> bool:
         return False
 
 
-def _busy(target: str, what: str, path: Path, wait: float) -> OutputError:
-    waited = f", and still was after --wait {wait:g} seconds" if wait > 0 else ""
+def _busy(target: str, what: str, path: Path, wait: float | None) -> OutputError:
+    waited = f", and still was after --wait {wait:g} seconds" if wait else ""
     return OutputError(
         f"{target}: another lifecycle run is writing the {what} (it holds {path}){waited}; "
         "nothing was written",
-        hint="let that run finish first, or give classify --wait SECONDS to wait for it")
+        hint="let that run finish first" + (", or give --wait SECONDS to wait for it"
+                                            if wait is not None else ""))

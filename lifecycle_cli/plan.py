@@ -89,6 +89,9 @@ class OutputPlan:
         self.writes: list[tuple[str, str, bool]] = []
         #: folders the run creates when missing (realpath -> as given)
         self.folders: dict[str, str] = {}
+        #: What to do instead when a write's target is not a regular file, in the command's own
+        #: options (each command has different ones): path -> advice.
+        self.instead: dict[str, str] = {}
         self.owned: dict[str, _OwnedFolder] = {}  #: folders replaced whole (realpath -> the folder)
         self._staged: list[_Staged] = []
         self._created: list[Path] = []
@@ -100,11 +103,14 @@ class OutputPlan:
         if path is not None and str(path) != "-":
             self.reads.append((str(path), what))
 
-    def write(self, path: str | None, what: str, *, in_place: bool = False) -> None:
+    def write(self, path: str | None, what: str, *, in_place: bool = False,
+              instead: str | None = None) -> None:
         """A file this run will write; `in_place`: it replaces the contacts file on purpose
-        (`--in-place`)."""
+        (`--in-place`); `instead`: what to do when it is not a regular file (`use -o - ...`)."""
         if path is not None and path != "-":
             self.writes.append((path, what, in_place))
+            if instead:
+                self.instead[path] = instead
 
     def folder(self, path: str, what: str) -> None:
         """A folder the run writes files into, created (with the files, at the end) when it does
@@ -133,9 +139,10 @@ class OutputPlan:
             self.write(os.path.join(path, name), file_what)
             self._owned_files.add(os.path.join(path, name))
 
-    def check(self, *, wait: float = 0.0) -> None:
+    def check(self, *, wait: float | None = None) -> None:
         """Check every target (see the class), then lock them all, waiting up to `wait` seconds
-        for another run that writes one of them."""
+        for another run that writes one of them (None: the command has no --wait, and stops at
+        once)."""
         reads = [(path, what, _identity(path)) for path, what in self.reads]
         seen: list[tuple[str, str, tuple]] = []
         for path, what, in_place in self.writes:
@@ -168,7 +175,7 @@ class OutputPlan:
             self._release()
             raise
 
-    def _lock(self, wait: float) -> None:
+    def _lock(self, wait: float | None) -> None:
         """Lock every target: the owned folders whole, every other file on its own, in one order
         (two runs waiting for each other's targets would otherwise wait for ever)."""
         targets = {locks.lock_file(owned.real): (str(owned.real), owned.shown, owned.what)
@@ -179,7 +186,8 @@ class OutputPlan:
             folder = Path(path).parent
             if not folder.is_dir():  # a folder the run creates: locked whole, its lock beside it
                 shown = self.folders.get(os.path.realpath(folder), str(folder))
-                targets.setdefault(locks.lock_file(folder), (str(folder), shown, f"folder of {what}"))
+                lock = (str(folder), shown, f"folder of {what}")
+                targets.setdefault(locks.lock_file(folder), lock)
             else:
                 targets.setdefault(locks.lock_file(path), (path, path, what))
         for _, (target, shown, what) in sorted(targets.items()):
@@ -204,10 +212,10 @@ class OutputPlan:
                 raise OutputError(f"{path}: cannot write the {what}: it is a folder; "
                                   "give a file name")
             if not stat.S_ISREG(st.st_mode):
+                instead = f"; {self.instead[path]}" if path in self.instead else ""
                 raise OutputError(
                     f"{path}: cannot write the {what}: it is not a regular file (a device, pipe or "
-                    "socket), and lifecycle only replaces files; use -o - to write to stdout, or "
-                    "--check to write nothing")
+                    f"socket), and lifecycle only replaces files{instead}")
         directory = target.parent
         real = os.path.realpath(directory)
         if real in self.owned or (not directory.is_dir() and real in self.folders):
