@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import replace
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Callable, Optional
@@ -65,6 +66,11 @@ FailOnOpt = Annotated[Optional[list[str]], typer.Option(
     "--fail-on", metavar="GATE",
     help="Exit 1 when the result has: any, demotion, promotion, sideways, added, removed, or a move such as customer->lead "
          "(stage names or *). Repeatable.")]
+
+ChangesOpt = Annotated[Optional[str], typer.Option(
+    "--changes", metavar="FILE",
+    help="Also write every changed record, one row each, to FILE (.parquet: Parquet, else CSV): "
+         "Record ID, Name, Stage Before, Stage After, Direction, Rule, Other Type.")]
 
 RedactOpt = Annotated[bool, typer.Option(
     "--redact", help="Leave contacts' names and emails out of the report, in every format (record ids stay): "
@@ -420,6 +426,16 @@ def _check_writes_nothing(check: bool, **asked: object) -> None:
                      f"{'it' if len(given) == 1 else 'them'} out, or leave out --check{printed}")
 
 
+_CHANGES_INSTEAD = "give a file name: the list of changes is a table, not a report"
+
+
+def _stage_changes(frame, target: str, ruleset, redact: bool, plan) -> None:
+    """Stage a --changes file: every changed record, one row each (see changes.py)."""
+    from .changes import table, writer
+
+    plan.stage(target, writer(table(frame, ruleset, redact=redact), target))
+
+
 def _is_stream(path: str) -> bool:
     """A named pipe or process substitution (/dev/fd/N): read once, nothing to write beside it."""
     import stat
@@ -454,6 +470,11 @@ def classify(
     fail_on: FailOnOpt = None,
     fmt: FormatOpt = Format.text,
     report: ReportOpt = None,
+    changes: ChangesOpt = None,
+    companies_changes: Annotated[Optional[str], typer.Option(
+        "--companies-changes", metavar="FILE",
+        help="With --companies: every changed company, one row each, to FILE (as --changes).",
+    )] = None,
     redact: RedactOpt = False,
     delimiter: DelimiterOpt = None,
     encoding: EncodingOpt = None,
@@ -479,8 +500,12 @@ def classify(
         inputs = [p for p in (contacts, deals, consent, companies) if p]
         if companies_output and not companies:
             raise InputError("--companies-output needs --companies FILE: the companies export to reclassify")
+        if companies_changes and not companies:
+            raise InputError("--companies-changes needs --companies FILE: the companies export to "
+                             "reclassify")
         _check_writes_nothing(check, output=output, in_place=in_place, report=report,
-                              hubspot_import=hubspot_import, companies_output=companies_output)
+                              hubspot_import=hubspot_import, companies_output=companies_output,
+                              changes=changes, companies_changes=companies_changes)
         if in_place and (output or contacts == "-" or _is_stream(contacts)):
             raise OutputError("--in-place writes over CONTACTS itself: it cannot be combined with --output or stdin")
         # A stream (stdin, a pipe, `<(gunzip -c x.gz)`) has no folder to write beside: stdout, as for stdin.
@@ -509,6 +534,8 @@ def classify(
                 plan.write(backup, "backup of the contacts file")
         for path in report or []:
             plan.write(path, "report", instead=_REPORT_INSTEAD)
+        plan.write(changes, "list of changes", instead=_CHANGES_INSTEAD)
+        plan.write(companies_changes, "list of company changes", instead=_CHANGES_INSTEAD)
         if hubspot_import:
             plan.folder(hubspot_import, "HubSpot import folder")
             for name in import_file_names(["contacts", "companies"] if companies else ["contacts"]):
@@ -558,9 +585,16 @@ def classify(
                     _stage_export(run.output, contacts_src, target, run.added_columns, plan, in_place=in_place)
                 if companies_target is not None:
                     _stage_export(run.companies_output, companies_src, companies_target, run.companies_added, plan)
+                hidden = redact or ruleset.redact
+                if changes:
+                    _stage_changes(run.changes, changes, ruleset, hidden, plan)
+                if companies_changes:
+                    _stage_changes(run.companies_changes, companies_changes, ruleset, hidden, plan)
             # The text report is a message (stderr); other formats are data, on stdout unless the CSV went there.
             data_stream = sys.stderr if target == "-" else sys.stdout
-            code = _emit(result.to_dict(), fmt, report or [], gates, plan, quiet=quiet, no_color=no_color,
+            shown = replace(result, changes_file=changes, companies_changes_file=companies_changes)
+            code = _emit(shown.to_dict(), fmt, report or [], gates, plan, quiet=quiet,
+                         no_color=no_color,
                          text_stream=sys.stderr, data_stream=data_stream, rules_path=rules_file,
                          redact=redact or ruleset.redact)
         if earlier_backup is not None:
@@ -585,6 +619,7 @@ def diff(
     fail_on: FailOnOpt = None,
     fmt: FormatOpt = Format.text,
     report: ReportOpt = None,
+    changes: ChangesOpt = None,
     redact: RedactOpt = False,
     delimiter: DelimiterOpt = None,
     encoding: EncodingOpt = None,
@@ -613,12 +648,20 @@ def diff(
         plan.read(rules_file, "rules file")
         for path in report or []:
             plan.write(path, "report", instead=_REPORT_INSTEAD)
+        plan.write(changes, "list of changes", instead=_CHANGES_INSTEAD)
         plan.check()
         wanted = diff_columns(ruleset, key, stage)
         read = _reader([before, after], delimiter, encoding)
         extra = tuple(c.strip() for c in (columns or "").split(",") if c.strip())
-        result = diff_exports(read(before, "contacts", wanted), read(after, "contacts", wanted), ruleset, columns=extra)
+        before_src, after_src = read(before, "contacts", wanted), read(after, "contacts", wanted)
+        result = diff_exports(before_src, after_src, ruleset, columns=extra)
+        result = replace(result, changes_file=changes)
         with plan:
+            if changes:
+                from .changes import diff_changes
+
+                found = diff_changes(before_src, after_src, ruleset, result.rule_column)
+                _stage_changes(found, changes, ruleset, redact or ruleset.redact, plan)
             return _emit(result.to_dict(), fmt, report or [], gates, plan, quiet=quiet, no_color=no_color,
                          text_stream=sys.stdout, data_stream=sys.stdout, rules_path=rules_file,
                          redact=redact or ruleset.redact)

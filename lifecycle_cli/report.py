@@ -107,7 +107,37 @@ def notes(result: dict[str, Any]) -> list[str]:
                      f"{where}, not named with --rules; check that it is yours.")
     if result.get("redacted"):
         found.append("Note: names and emails are left out of this report (redacted).")
+    full = full_list(result)
+    if full:
+        found.append(f"Note: {full}.")
     return found
+
+
+def full_list(result: dict[str, Any]) -> str | None:
+    """Where the full list of changes is: the examples show a few rows, never all of them."""
+    files, s = result["files"], result["summary"]
+    moved = s["changed"] + s.get("added", 0) + s.get("removed", 0)
+    companies = result.get("companies") or {}
+    if not moved and not companies.get("changed"):
+        return None
+    parts = []
+    if files.get("changes"):
+        what = "record whose stage changed, added or removed" if result["command"] == "diff" else \
+            "contact whose stage changed"
+        parts.append(f"the full list of changes is {files['changes']} (every {what}, one row each)")
+    elif result["command"] == "classify" and files.get("output"):
+        column = files.get("previous_stage_column") or "Previous Lifecycle Stage"
+        parts.append(f"the full list of changes is {files['output']}, filtered on rows whose "
+                     f"'{column}' differs from their stage; --changes FILE writes them alone, "
+                     "one row each")
+    else:
+        parts.append("the examples show a few rows; --changes FILE writes the full list, "
+                     "one row each")
+    if companies.get("changed"):
+        listed = files.get("companies_changes")
+        parts.append(f"the companies' is {listed}" if listed
+                     else "--companies-changes FILE lists every changed company")
+    return "; ".join(parts)
 
 
 SAMPLE_HEADERS = ["Row", "Record ID", "Name", "From", "To", "Move", "Rule"]
