@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Callable, Optional
@@ -293,18 +293,28 @@ def _reader(inputs: list[str], delimiter: str | None, encoding: str | None, *, d
 
 
 def _emit(result: dict, fmt: "Format", reports: list[str], gates, plan, *, quiet: bool, no_color: bool,
-          text_stream, data_stream, rules_path: Path | None = None, redact: bool = False) -> int:
-    """Write the --report files and everything else staged in `plan` (together), then print the
-    report and apply the --fail-on gates; returns the exit code."""
-    from .gates import tripped
+          text_stream, data_stream, rules_path: Path | None = None, redact: bool = False,
+          run_facts: dict | None = None, history: "_History | None" = None) -> int:
+    """Judge the --fail-on gates (their outcome is part of the report), write the --report files,
+    the history record and everything else staged in `plan` (together), then print the report;
+    returns the exit code."""
+    from .gates import evaluate
     from .output import text_writer
     from .redact import redacted
     from .report import format_for_path, render, render_rich
     from .streams import write_data
 
-    result["run"] = _run_facts(rules_path)
+    result["run"] = run_facts or _run_facts(rules_path)
     if redact:
         result = redacted(result)
+    judged = evaluate(gates, result, history.earlier if history else None)
+    if gates:
+        result["gates"] = judged
+    if history is not None and history.target is not None:
+        from .history import input_facts, record, to_json
+
+        facts = [input_facts(role, path) for role, path in history.inputs]
+        plan.stage(history.target, text_writer(to_json(record(result, facts))))
 
     for path in reports:
         kind = format_for_path(path)
@@ -316,10 +326,43 @@ def _emit(result: dict, fmt: "Format", reports: list[str], gates, plan, *, quiet
     plan.commit()
     if fmt == Format.text and not quiet:
         render_rich(result, _console(no_color, text_stream))
-    failures = tripped(gates, result)
+    failures = [g["reason"] for g in judged if g["tripped"]]
     for line in failures:
         sys.stderr.write(f"lifecycle: {line}\n")
+    for gate in judged:
+        if not gate["tripped"] and "not judged" in gate["reason"]:
+            sys.stderr.write(f"lifecycle: note: {gate['reason']}\n")
     return EXIT_CHANGES if failures else EXIT_OK
+
+
+@dataclass(frozen=True)
+class _History:
+    """Where a classify run records itself (None with --check) and the earlier runs' medians."""
+
+    target: str | None
+    inputs: list[tuple[str, str]]
+    earlier: dict
+
+
+def _plan_history(folder: str | None, gates, plan, inputs: list[tuple[str, str]], run_facts: dict,
+                  *, check: bool) -> "_History | None":
+    """The history record's file, planned with the other outputs, and the earlier runs the `>Nx`
+    gates compare with (read before this run adds its own)."""
+    from .history import baseline, file_name, load
+
+    needs = [g.spec for g in gates if g.needs_history]
+    if folder is None:
+        if needs:
+            raise InputError(f"--fail-on '{needs[0]}' compares this run with earlier ones: give "
+                             "--history DIR (or report: {history: DIR} in the rules file)")
+        return None
+    target = None
+    if not check:
+        plan.folder(folder, "history folder")
+        target = os.path.join(folder, file_name(run_facts["at"], run_facts["rules_hash"], inputs))
+        plan.write(target, "history record")
+    earlier = baseline(load(folder)) if needs and os.path.isdir(folder) else {}
+    return _History(target, inputs, earlier)
 
 
 def _progress(quiet: bool, no_color: bool, what: str):
@@ -429,6 +472,16 @@ def _check_writes_nothing(check: bool, **asked: object) -> None:
 _CHANGES_INSTEAD = "give a file name: the list of changes is a table, not a report"
 
 
+def _rules_history(ruleset, rules_file: Path | None) -> str | None:
+    """report: {history: DIR} in the rules file, relative to the rules file's folder (a cron job
+    started from anywhere finds the same folder)."""
+    if not ruleset.history:
+        return None
+    if os.path.isabs(ruleset.history) or rules_file is None:
+        return ruleset.history
+    return os.path.join(os.path.dirname(str(rules_file)), ruleset.history)
+
+
 def _stage_changes(frame, target: str, ruleset, redact: bool, plan) -> None:
     """Stage a --changes file: every changed record, one row each (see changes.py)."""
     from .changes import table, writer
@@ -471,6 +524,12 @@ def classify(
     fmt: FormatOpt = Format.text,
     report: ReportOpt = None,
     changes: ChangesOpt = None,
+    history: Annotated[Optional[str], typer.Option(
+        "--history", metavar="DIR",
+        help="Append this run to the run history in DIR (created if needed): one JSON record "
+             "per run (time, rules hash, inputs' names, sizes and sha256, stage counts, moves, "
+             "diagnostics). `lifecycle history DIR` shows it; --fail-on 'demotion>3x' compares "
+             "with it. Also report: {history: DIR} in the rules file.")] = None,
     companies_changes: Annotated[Optional[str], typer.Option(
         "--companies-changes", metavar="FILE",
         help="With --companies: every changed company, one row each, to FILE (as --changes).",
@@ -505,7 +564,7 @@ def classify(
                              "reclassify")
         _check_writes_nothing(check, output=output, in_place=in_place, report=report,
                               hubspot_import=hubspot_import, companies_output=companies_output,
-                              changes=changes, companies_changes=companies_changes)
+                              changes=changes, companies_changes=companies_changes, history=history)
         if in_place and (output or contacts == "-" or _is_stream(contacts)):
             raise OutputError("--in-place writes over CONTACTS itself: it cannot be combined with --output or stdin")
         # A stream (stdin, a pipe, `<(gunzip -c x.gz)`) has no folder to write beside: stdout, as for stdin.
@@ -536,6 +595,12 @@ def classify(
             plan.write(path, "report", instead=_REPORT_INSTEAD)
         plan.write(changes, "list of changes", instead=_CHANGES_INSTEAD)
         plan.write(companies_changes, "list of company changes", instead=_CHANGES_INSTEAD)
+        run_facts = _run_facts(rules_file)
+        history_dir = history or _rules_history(ruleset, rules_file)
+        roles = (("contacts", contacts), ("deals", deals), ("consent", consent),
+                 ("companies", companies))
+        recorded = _plan_history(history_dir, gates, plan, [(r, p) for r, p in roles if p],
+                                 run_facts, check=check)
         if hubspot_import:
             plan.folder(hubspot_import, "HubSpot import folder")
             for name in import_file_names(["contacts", "companies"] if companies else ["contacts"]):
@@ -594,7 +659,7 @@ def classify(
             data_stream = sys.stderr if target == "-" else sys.stdout
             shown = replace(result, changes_file=changes, companies_changes_file=companies_changes)
             code = _emit(shown.to_dict(), fmt, report or [], gates, plan, quiet=quiet,
-                         no_color=no_color,
+                         no_color=no_color, run_facts=run_facts, history=recorded,
                          text_stream=sys.stderr, data_stream=data_stream, rules_path=rules_file,
                          redact=redact or ruleset.redact)
         if earlier_backup is not None:
@@ -642,6 +707,11 @@ def diff(
 
         ruleset, rules_file = _load_rules(rules, preset, before)
         gates = parse_gates(fail_on or [], ruleset)
+        for gate in gates:
+            if gate.needs_history:
+                raise InputError(f"--fail-on '{gate.spec}' compares with earlier runs, which diff "
+                                 "does not keep: use it on classify with --history DIR, or give a "
+                                 "share (demotion>2%) or a count (demotion>40)")
         plan = OutputPlan()
         plan.read(before, "earlier export")
         plan.read(after, "later export")
@@ -665,6 +735,44 @@ def diff(
             return _emit(result.to_dict(), fmt, report or [], gates, plan, quiet=quiet, no_color=no_color,
                          text_stream=sys.stdout, data_stream=sys.stdout, rules_path=rules_file,
                          redact=redact or ruleset.redact)
+
+    _run(debug, body)
+
+
+@app.command("history", epilog="\b\nExample: lifecycle history reports/history\n"
+                                "Example: lifecycle history reports/history --format html > h.html")
+def show_history(
+    folder: Annotated[str, typer.Argument(metavar="DIR",
+                                          help="The folder classify --history writes into.")],
+    last: Annotated[int, typer.Option("--last", metavar="N", min=1,
+                                      help="Show the last N runs (default 30).")] = 30,
+    fmt: FormatOpt = Format.text,
+    no_color: NoColorOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Show the last runs that classify --history recorded: moves and stage counts over time.
+
+    text: a table of the runs and a sparkline per stage; json: the records; html: a page with
+    charts of stage counts and moves over time (inline SVG, no network).
+    """
+
+    def body() -> int:
+        from .history import load, render_rich, to_dict, to_html, to_json
+        from .streams import write_data
+
+        view = to_dict(folder, load(folder)[-last:])
+        if fmt == Format.json:
+            write_data(sys.stdout, json_safe(to_json(view)))
+        elif fmt == Format.html:
+            write_data(sys.stdout, to_html(view))
+        elif fmt == Format.markdown:
+            raise InputError("lifecycle history --format: expected text, json or html")
+        elif not view["runs"]:
+            sys.stdout.write(terminal_safe(f"{folder}: no runs recorded yet (classify --history "
+                                           f"{folder} records one per run)\n"))
+        else:
+            render_rich(view, _console(no_color, sys.stdout))
+        return EXIT_OK
 
     _run(debug, body)
 

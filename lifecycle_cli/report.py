@@ -140,6 +140,13 @@ def full_list(result: dict[str, Any]) -> str | None:
     return "; ".join(parts)
 
 
+def gate_lines(result: dict[str, Any]) -> list[tuple[bool, str]]:
+    """The --fail-on gates given, each with whether it tripped and why (first in every report:
+    a CI summary shows why the job failed)."""
+    return [(g["tripped"], ("Gate tripped: " if g["tripped"] else "Gate passed: ") + g["reason"])
+            for g in result.get("gates", [])]
+
+
 SAMPLE_HEADERS = ["Row", "Record ID", "Name", "From", "To", "Move", "Rule"]
 
 
@@ -244,7 +251,9 @@ def render_rich(result: dict[str, Any], console) -> None:
             row.append(Text(f"{glyph}{t['count']:,}", style=RICH_STYLES[t["direction"]]) if t else Text("·", style="dim"))
         matrix.add_row(label(result, frm), *row)
 
-    parts: list[Any] = [head, Text(""), Text(headline(result), style="bold"), Text(""), counts, Text(""), matrix]
+    parts: list[Any] = [head, Text(""), Text(headline(result), style="bold")]
+    parts += [Text(line, style="bold red" if hit else "green") for hit, line in gate_lines(result)]
+    parts += [Text(""), counts, Text(""), matrix]
     if result.get("decided_by"):
         rules = Table(title="Decided by", title_justify="left", show_edge=False)
         for name, justify in (("Rule", "left"), ("Contacts", "right"), ("What it means", "left")):
@@ -339,6 +348,10 @@ def _md_table(headers: list[str], rows: list[list[Any]], right: set[int] = froze
 
 def to_markdown(result: dict[str, Any]) -> str:
     out = [f"## {_md(title(result))}", "", f"**{_md(headline(result))}**", ""]
+    if gate_lines(result):
+        out += [f"- **{_md(line)}**" if hit else f"- {_md(line)}"
+                for hit, line in gate_lines(result)]
+        out += [""]
     out += _md_table(["", ""], [[_bold(k), v] for k, v in file_rows(result)])
     out += ["### Stages", ""]
     out += _md_table(["Stage", "Before", "After", "Change"],
@@ -478,6 +491,8 @@ def to_html(result: dict[str, Any]) -> str:
     sections = [
         f"<h1>{_e(title(result))}</h1>",
         f'<p class="headline">{_e(headline(result))}</p>',
+        *[f'<p class="{"down" if hit else "up"}">{_e(line)}</p>'
+          for hit, line in gate_lines(result)],
         "<h2>Files</h2>" + _table(["", ""], [[f"<strong>{_e(k)}</strong>", _e(v)] for k, v in file_rows(result)]),
         "<h2>Stages</h2>" + _table(["Stage", "Before", "After", "Change", "Before (grey) / after (blue)"], stage_rows, numeric={1, 2, 3}),
         "<h2>Transitions</h2>" + '<p class="legend"><span class="up">▲ up</span><span class="down">▼ down (outlined)</span>'
