@@ -482,6 +482,14 @@ def _rules_history(ruleset, rules_file: Path | None) -> str | None:
     return os.path.join(os.path.dirname(str(rules_file)), ruleset.history)
 
 
+def _no_stdout(**given: str | None) -> None:
+    """Tables and records, never streams: `-` (stdout) is refused, not written as a file named -."""
+    for name, value in given.items():
+        if value == "-":
+            raise InputError(f"--{name.replace('_', '-')} -: stdout is not supported here; give a "
+                             "file name")
+
+
 def _stage_changes(frame, target: str, ruleset, redact: bool, plan) -> None:
     """Stage a --changes file: every changed record, one row each (see changes.py)."""
     from .changes import table, writer
@@ -593,6 +601,7 @@ def classify(
                 plan.write(backup, "backup of the contacts file")
         for path in report or []:
             plan.write(path, "report", instead=_REPORT_INSTEAD)
+        _no_stdout(changes=changes, companies_changes=companies_changes, history=history)
         plan.write(changes, "list of changes", instead=_CHANGES_INSTEAD)
         plan.write(companies_changes, "list of company changes", instead=_CHANGES_INSTEAD)
         run_facts = _run_facts(rules_file)
@@ -718,6 +727,7 @@ def diff(
         plan.read(rules_file, "rules file")
         for path in report or []:
             plan.write(path, "report", instead=_REPORT_INSTEAD)
+        _no_stdout(changes=changes)
         plan.write(changes, "list of changes", instead=_CHANGES_INSTEAD)
         plan.check()
         wanted = diff_columns(ruleset, key, stage)

@@ -109,6 +109,11 @@ def test_written_with_the_others_or_not_at_all(examples: Path) -> None:
     assert "would overwrite the input" in run.stderr
     run = _classify(examples, "--changes", "x.csv", "--companies-changes", "y.csv", code=USAGE)
     assert "--companies-changes needs --companies" in run.stderr
+    run = _classify(examples, "--changes", "-", code=USAGE)
+    assert "--changes -: stdout is not supported here; give a file name" in run.stderr
+    run = invoke_assert_code(USAGE, "diff", "contacts.csv", "contacts.csv", "--changes", "-",
+                             cwd=examples)
+    assert "--changes -" in run.stderr
     # Nothing was written by any of them: no reclassified file, no list.
     assert {p.name: p.read_bytes() for p in examples.iterdir()} == before
 
