@@ -237,23 +237,15 @@ def render_rich(result: dict[str, Any], console) -> None:
         counts.add_row(row["label"], f"{row['before']:,}", f"{row['after']:,}",
                        Text(f"{delta:+,}" if delta else "0", style="green" if delta > 0 else "red" if delta < 0 else "dim"))
 
-    stages = present_stages(result)
-    matrix = Table(title="Transitions (rows: before, columns: after; ▲ up ▼ down ◆ Other)", title_justify="left", show_edge=False)
-    matrix.add_column("from \\ to")
-    for stage_id in stages:
-        matrix.add_column(label(result, stage_id), justify="right")
-    cells = {(t["from"], t["to"]): t for t in result["transitions"]}
-    for frm in stages:
-        row = []
-        for to in stages:
-            t = cells.get((frm, to))
-            glyph = "" if not t or t["direction"] == "unchanged" else MOVE_WORDS[t["direction"]][0] + " "
-            row.append(Text(f"{glyph}{t['count']:,}", style=RICH_STYLES[t["direction"]]) if t else Text("·", style="dim"))
-        matrix.add_row(label(result, frm), *row)
-
+    matrix, legend = _matrix(result, console.width)
     parts: list[Any] = [head, Text(""), Text(headline(result), style="bold")]
     parts += [Text(line, style="bold red" if hit else "green") for hit, line in gate_lines(result)]
-    parts += [Text(""), counts, Text(""), matrix]
+    parts += [Text(""), counts, Text(""),
+              Text("Transitions (rows: before, columns: after; ▲ up ▼ down ◆ Other)",
+                   style="italic"),
+              matrix]
+    if legend:
+        parts.append(Text(legend, style="dim"))
     if result.get("decided_by"):
         rules = Table(title="Decided by", title_justify="left", show_edge=False)
         for name, justify in (("Rule", "left"), ("Contacts", "right"), ("What it means", "left")):
@@ -270,8 +262,14 @@ def render_rich(result: dict[str, Any], console) -> None:
         parts += [Text(""), changes]
     if result["samples"]:
         sample = Table(title="Examples of the changes", title_justify="left", show_edge=False)
+        longest = max((len(str(r["record_id"] or "")) for r in result["samples"]), default=0)
         for name in sample_columns(result, SAMPLE_HEADERS):
-            sample.add_column(name)
+            if name == "Record ID":  # the one value needed to find the contact: never cut
+                sample.add_column(name, no_wrap=True, min_width=max(longest, len(name)))
+            elif name == "Row":
+                sample.add_column(name, no_wrap=True)
+            else:  # these give way first, folded onto more lines
+                sample.add_column(name, overflow="fold")
         for row in result["samples"]:
             kind = _move_of(result, row["from"], row["to"])
             sample.add_row(*sample_columns(result, [
@@ -317,6 +315,88 @@ def render_rich(result: dict[str, Any], console) -> None:
     for line in warning_lines(result, "note"):
         parts.append(Text(f"Note: {line}", style="dim"))
     console.print(Panel(Group(*parts), title=Text(title(result)), title_align="left", expand=False), markup=False)
+
+
+def short_names(result: dict[str, Any], stages: list[str]) -> dict[str, str]:
+    """A short name per stage for a narrow terminal: the initials of a label of several words
+    (Marketing Lead: ML), a short word as it is (Lead), else its first four letters (Oppo)."""
+    import re
+
+    names: dict[str, str] = {}
+    for stage_id in stages:
+        text = label(result, stage_id)
+        words = re.findall(r"\w+", text)
+        if stage_id == "(empty)":
+            short = "none"
+        elif len(words) > 1:
+            short = "".join(w[0].upper() for w in words)
+        else:
+            short = text if len(text) <= 5 else text[:4]
+        while short in names.values():  # two stages alike: number the later one
+            short = short[:-1] + str(len(names))
+        names[stage_id] = short
+    return names
+
+
+def _compact(count: int) -> str:
+    """1,234 as 1.2k, 12,345 as 12k, 1,234,567 as 1.2M: for a matrix that would not fit else."""
+    if count < 1000:
+        return str(count)
+    if count < 10_000:
+        return f"{count / 1000:.1f}k"
+    if count < 1_000_000:
+        return f"{count // 1000}k"
+    return f"{count / 1_000_000:.1f}M"
+
+
+def _matrix(result: dict[str, Any], width: int):
+    """The transition matrix as wide as the terminal allows: stage labels when it fits, else
+    short names with a legend, only the stages contacts come from (rows) and go to (columns),
+    then short counts (12k). Returns the table and the legend (None with labels)."""
+    from rich.table import Table
+    from rich.text import Text
+
+    stages = present_stages(result)
+    cells = {(t["from"], t["to"]): t for t in result["transitions"]}
+    shorts = short_names(result, stages)
+    for level in (0, 1, 2):
+        rows = stages if level == 0 else [s for s in stages if any(
+            t["count"] for t in result["transitions"] if t["from"] == s)]
+        cols = stages if level == 0 else [s for s in stages if any(
+            t["count"] for t in result["transitions"] if t["to"] == s)]
+        name = (lambda s: label(result, s)) if level == 0 else shorts.get  # noqa: E731
+        number = _compact if level == 2 else (lambda n: f"{n:,}")  # noqa: E731
+
+        def cell(frm: str, to: str) -> str:
+            t = cells.get((frm, to))
+            if not t:
+                return "·"
+            glyph = "" if t["direction"] == "unchanged" else MOVE_WORDS[t["direction"]][0] + " "
+            return f"{glyph}{number(t['count'])}"
+
+        widths = [max([len("from \\ to")] + [len(name(r)) for r in rows])]
+        widths += [max([len(name(c))] + [len(cell(r, c)) for r in rows]) for c in cols]
+        # Columns, the spaces and rules between them, and the panel's borders and padding.
+        if sum(widths) + 3 * len(widths) + 3 <= width or level == 2:
+            break
+    matrix = Table(show_edge=False)  # its title is a line of its own: the table may be narrow
+    matrix.add_column("from \\ to", no_wrap=True)
+    for stage_id in cols:
+        matrix.add_column(name(stage_id), justify="right", no_wrap=True)
+    for frm in rows:
+        row = []
+        for to in cols:
+            t = cells.get((frm, to))
+            style = RICH_STYLES[t["direction"]] if t else "dim"
+            row.append(Text(cell(frm, to), style=style))
+        matrix.add_row(name(frm), *row)
+    legend = None
+    if level:
+        legend = "Stages: " + ", ".join(f"{shorts[s]} = {label(result, s)}" for s in stages
+                                        if shorts[s] != label(result, s))
+        if level == 2:
+            legend += "; counts: k = thousand, M = million"
+    return matrix, legend
 
 
 def _move_of(result: dict[str, Any], frm: str, to: str) -> str:

@@ -22,6 +22,7 @@ def run_in_terminal(*args: str | Path, columns: int = 80, cwd: Path | None = Non
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
     full_env = {k: v for k, v in os.environ.items() if k not in ("LIFECYCLE_RULES", "COLUMNS")}
     full_env.update({"NO_COLOR": "1", "SOURCE_DATE_EPOCH": "1767225600", "TERM": "xterm",
+                     "COLUMNS": str(columns),
                      **(env or {})})
     proc = subprocess.Popen([sys.executable, "-m", "lifecycle_cli", *map(str, args)],
                             stdin=subprocess.DEVNULL, stdout=slave, stderr=slave,
