@@ -7,6 +7,7 @@ import json
 import os
 import re
 import statistics
+import time
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +22,10 @@ MOVES = ("changed", "promotions", "demotions", "sideways", "newly_staged")
 
 
 def file_name(at: str, rules_hash: str | None, inputs: list[tuple[str, str]]) -> str:
-    """`2026-12-05T12-00-00Z-1a2b3c4d.json`: the time and a hash of the rules and the inputs'
-    names, sizes and modification times (known before anything is read)."""
-    digest = hashlib.sha256(f"{at}\0{rules_hash}".encode())
+    """`2026-12-05T12-00-00Z-1a2b3c4d.json`: the time and a hash of the rules, the inputs'
+    names, sizes and modification times (known before anything is read) and this process, so
+    that two runs in the same second never share a file."""
+    digest = hashlib.sha256(f"{at}\0{rules_hash}\0{os.getpid()}\0{time.time_ns()}".encode())
     for role, path in inputs:
         try:
             st = os.stat(path)
