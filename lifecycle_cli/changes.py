@@ -51,7 +51,12 @@ def table(changes: pl.DataFrame | pl.LazyFrame, rules: Rules, *, redact: bool) -
         col("other_type").cast(pl.String).alias("Other Type"),
     )
     if redact:
-        out = out.drop("Name")
+        # A key column that is not an id (diff --key Email) is personal data too.
+        from .redact import RECORD_ID
+
+        ids = pl.col("Record ID")
+        kept = pl.when(ids.str.contains(RECORD_ID.pattern)).then(ids).otherwise(None)
+        out = out.drop("Name").with_columns(kept.alias("Record ID"))
     return out.collect()
 
 

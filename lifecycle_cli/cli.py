@@ -294,7 +294,8 @@ def _reader(inputs: list[str], delimiter: str | None, encoding: str | None, *, d
 
 def _emit(result: dict, fmt: "Format", reports: list[str], gates, plan, *, quiet: bool, no_color: bool,
           text_stream, data_stream, rules_path: Path | None = None, redact: bool = False,
-          run_facts: dict | None = None, history: "_History | None" = None) -> int:
+          run_facts: dict | None = None, history: "_History | None" = None,
+          html_extra: Callable[[], dict] | None = None) -> int:
     """Judge the --fail-on gates (their outcome is part of the report), write the --report files,
     the history record and everything else staged in `plan` (together), then print the report;
     returns the exit code."""
@@ -316,13 +317,22 @@ def _emit(result: dict, fmt: "Format", reports: list[str], gates, plan, *, quiet
         facts = [input_facts(role, path) for role, path in history.inputs]
         plan.stage(history.target, text_writer(to_json(record(result, facts))))
 
+    page: list[str] = []  # the HTML report, made once: with every change it can be large
+
+    def rendered(kind: str) -> str:
+        if kind != "html":
+            return render(result, kind)
+        if not page:
+            page.append(render({**result, **(html_extra() if html_extra else {})}, "html"))
+        return page[0]
+
     for path in reports:
         kind = format_for_path(path)
-        plan.stage(path, text_writer(_text_report(result) if kind == "text" else render(result, kind)))
+        plan.stage(path, text_writer(_text_report(result) if kind == "text" else rendered(kind)))
     if fmt != Format.text:
         # Data for a program: written before the files are moved into place, so a closed or full
         # stdout stops the run with nothing written (exit 2), like any other output that fails.
-        write_data(data_stream, render(result, fmt.value))
+        write_data(data_stream, rendered(fmt.value))
     plan.commit()
     if fmt == Format.text and not quiet:
         render_rich(result, _console(no_color, text_stream))
@@ -667,8 +677,24 @@ def classify(
             # The text report is a message (stderr); other formats are data, on stdout unless the CSV went there.
             data_stream = sys.stderr if target == "-" else sys.stdout
             shown = replace(result, changes_file=changes, companies_changes_file=companies_changes)
+
+            def every_change() -> dict:
+                from .changes import table
+                from .report_changes import change_list
+
+                hidden = redact or ruleset.redact
+                extra = {"change_list": change_list(table(run.changes, ruleset, redact=hidden),
+                                                    file=changes, what="contacts")}
+                if run.companies_changes is not None:
+                    # Company names are not personal data: named even in a redacted report.
+                    extra["company_change_list"] = change_list(
+                        table(run.companies_changes, ruleset, redact=False),
+                        file=companies_changes, what="companies")
+                return extra
+
             code = _emit(shown.to_dict(), fmt, report or [], gates, plan, quiet=quiet,
                          no_color=no_color, run_facts=run_facts, history=recorded,
+                         html_extra=every_change,
                          text_stream=sys.stderr, data_stream=data_stream, rules_path=rules_file,
                          redact=redact or ruleset.redact)
         if earlier_backup is not None:
@@ -736,15 +762,28 @@ def diff(
         before_src, after_src = read(before, "contacts", wanted), read(after, "contacts", wanted)
         result = diff_exports(before_src, after_src, ruleset, columns=extra)
         result = replace(result, changes_file=changes)
+        found: list = []
+
+        def moved():
+            from .changes import diff_changes
+
+            if not found:
+                found.append(diff_changes(before_src, after_src, ruleset, result.rule_column))
+            return found[0]
+
+        def every_change() -> dict:
+            from .changes import table
+            from .report_changes import change_list
+
+            rows = table(moved(), ruleset, redact=redact or ruleset.redact)
+            return {"change_list": change_list(rows, file=changes)}
+
         with plan:
             if changes:
-                from .changes import diff_changes
-
-                found = diff_changes(before_src, after_src, ruleset, result.rule_column)
-                _stage_changes(found, changes, ruleset, redact or ruleset.redact, plan)
+                _stage_changes(moved(), changes, ruleset, redact or ruleset.redact, plan)
             return _emit(result.to_dict(), fmt, report or [], gates, plan, quiet=quiet, no_color=no_color,
                          text_stream=sys.stdout, data_stream=sys.stdout, rules_path=rules_file,
-                         redact=redact or ruleset.redact)
+                         redact=redact or ruleset.redact, html_extra=every_change)
 
     _run(debug, body)
 

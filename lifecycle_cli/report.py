@@ -564,15 +564,33 @@ def _bars(row: dict[str, Any], peak: int) -> str:
 
 
 def to_html(result: dict[str, Any]) -> str:
+    from .report_changes import CSS, section
+
     peak = max([max(r["before"], r["after"]) for r in result["stages"]] or [1])
+    # A count going up or down is neither good nor bad (Other +7): the moves carry the colours.
     stage_rows = [[_e(r["label"]), f"{r['before']:,}", f"{r['after']:,}",
-                   f'<span class="{"up" if r["delta"] > 0 else "down" if r["delta"] < 0 else "dim"}">{r["delta"]:+,}</span>' if r["delta"] else "0",
-                   _bars(r, peak)] for r in result["stages"]]
+                   f"{r['delta']:+,}" if r["delta"] else "0", _bars(r, peak)]
+                  for r in result["stages"]]
     sections = [
         f"<h1>{_e(title(result))}</h1>",
         f'<p class="headline">{_e(headline(result))}</p>',
         *[f'<p class="{"down" if hit else "up"}">{_e(line)}</p>'
           for hit, line in gate_lines(result)],
+    ]
+    # What needs a decision first: warnings, notes and values the rules do not know.
+    for heading, severity in (("Warnings", "warning"), ("Notes", "note")):
+        if warning_lines(result, severity):
+            items = "".join(f"<li>{_e(line)}</li>" for line in warning_lines(result, severity))
+            sections.append(f"<h2>{heading}</h2><ul>{items}</ul>")
+    if vocabulary_rows(result):
+        rows = [[_e(c) for c in row] for row in vocabulary_rows(result)]
+        sections.append("<h2>Vocabulary: values the rules do not know</h2>"
+                        + _table(VOCABULARY_HEADERS, rows) + f"<p>{_e(VOCABULARY_NOTE)}</p>")
+    if missing_rows(result):
+        rows = [[_e(c) for c in row] for row in missing_rows(result)]
+        sections.append("<h2>Columns the files lack (unknown, not empty)</h2>"
+                        + _table(MISSING_HEADERS, rows, numeric={3}))
+    sections += [
         "<h2>Files</h2>" + _table(["", ""], [[f"<strong>{_e(k)}</strong>", _e(v)] for k, v in file_rows(result)]),
         "<h2>Stages</h2>" + _table(["Stage", "Before", "After", "Change", "Before (grey) / after (blue)"], stage_rows, numeric={1, 2, 3}),
         "<h2>Transitions</h2>" + '<p class="legend"><span class="up">▲ up</span><span class="down">▼ down (outlined)</span>'
@@ -586,13 +604,15 @@ def to_html(result: dict[str, Any]) -> str:
             [[f'<span class="{_MOVE_CLASS[t["direction"]]}">{_e(MOVE_WORDS[t["direction"]])}</span>', _e(label(result, t["from"])),
               _e(label(result, t["to"])), f"{t['count']:,}"] for t in moves],
             numeric={3}, row_classes=["demotion" if t["direction"] == "demotion" else "" for t in moves]))
+    if result.get("change_list"):
+        sections.append(section(result["change_list"], "all-changes", "Every change"))
     if result.get("decided_by"):
         sections.append("<h2>Decided by</h2>" + _table(["Rule", "Contacts", "What it means"],
                         [[_e(r["rule"]), f"{r['count']:,}", _e(r["description"])] for r in result["decided_by"]], numeric={1}))
     if result.get("column_changes"):
         sections.append("<h2>Other columns that changed</h2>" + _table(["Column", "Records"],
                         [[_e(c), f"{n:,}"] for c, n in result["column_changes"].items()], numeric={1}))
-    if result["samples"]:
+    if result["samples"] and not result.get("change_list"):
         kinds = [_move_of(result, r["from"], r["to"]) for r in result["samples"]]
         sections.append("<h2>Examples of the changes</h2>" + _table(
             sample_columns(result, SAMPLE_HEADERS),
@@ -610,21 +630,11 @@ def to_html(result: dict[str, Any]) -> str:
                             [f'<span class="{_MOVE_CLASS[t["direction"]]}">{_e(MOVE_WORDS[t["direction"]])}</span>',
                              _e(label(companies, t["from"])), _e(label(companies, t["to"])), f"{t['count']:,}"] for t in moves],
                             numeric={3}, row_classes=["demotion" if t["direction"] == "demotion" else "" for t in moves]) if moves else ""))
-    if missing_rows(result):
-        sections.append("<h2>Columns the files lack (unknown, not empty)</h2>"
-                        + _table(MISSING_HEADERS, [[_e(c) for c in row] for row in missing_rows(result)], numeric={3}))
-    if vocabulary_rows(result):
-        sections.append("<h2>Vocabulary: values the rules do not know</h2>"
-                        + _table(VOCABULARY_HEADERS, [[_e(c) for c in row] for row in vocabulary_rows(result)])
-                        + f"<p>{_e(VOCABULARY_NOTE)}</p>")
+        if result.get("company_change_list"):
+            sections.append(section(result["company_change_list"], "company-changes",
+                                    "Every company that changed"))
     sections += [f"<p>{_e(n)}</p>" for n in notes(result)]
-    if warning_lines(result):
-        sections.append("<h2>Warnings</h2><ul>" + "".join(f"<li>{_e(line)}</li>"
-                                                          for line in warning_lines(result)) + "</ul>")
-    if warning_lines(result, "note"):
-        sections.append("<h2>Notes</h2><ul>" + "".join(f"<li>{_e(line)}</li>"
-                                                       for line in warning_lines(result, "note")) + "</ul>")
     return ("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-            f"<title>{_e(title(result))}</title><style>{_CSS}</style></head>\n<body><main>\n"
+            f"<title>{_e(title(result))}</title><style>{_CSS}{CSS}</style></head>\n<body><main>\n"
             + "\n".join(sections) + "\n</main></body></html>\n")
