@@ -74,6 +74,11 @@ class ClassifyResult:
     unknown_kept: int = 0
     unknown_caught: int = 0
     rules_found_by_itself: str | None = None  #: where the rules file was found when nobody named it
+    #: The --changes and --companies-changes files (the full lists), and the output's column that
+    #: holds each contact's stage before (filtering on it gives the same list).
+    changes_file: str | None = None
+    companies_changes_file: str | None = None
+    previous_stage_column: str | None = None
 
     @property
     def warnings(self) -> list[str]:
@@ -85,7 +90,9 @@ class ClassifyResult:
             "files": {
                 "contacts": self.contacts_file, "deals": self.deals_file, "consent": self.consent_file,
                 "rules": self.rules_file, "rules_found_by_itself": self.rules_found_by_itself,
-                "output": self.output_file,
+                "output": self.output_file, "changes": self.changes_file,
+                "companies_changes": self.companies_changes_file,
+                "previous_stage_column": self.previous_stage_column,
             },
             "summary": {
                 "contacts": self.contacts, "changed": self.changed, "unchanged": self.unchanged,
@@ -543,13 +550,19 @@ def _classify(contacts, deals, consent, rules, stage_format, output_file, checke
 
 
 def _changes(contacts: Source, decisions: pl.DataFrame) -> pl.LazyFrame:
-    """The changed contacts, for re-import files: their record id as written and the move."""
+    """The changed contacts, for re-import files and --changes: their record id as written, the
+    move, the deciding rule and the name (first and last, null when the file has neither)."""
     side = decisions.select(
         pl.col(CUR).cast(pl.String).alias("previous"), pl.col(NEW).cast(pl.String).alias("new"),
         (pl.col(OTHER) if OTHER in decisions.columns else pl.lit(None, dtype=pl.String)).alias("other_type"),
+        pl.col(RULE).cast(pl.String).alias("rule"),
         (pl.col("__lc_keep") if "__lc_keep" in decisions.columns else pl.lit(True)).alias("__lc_keep"),
     )
-    ids = contacts.frame.select(pl.col(contacts.resolved["record_id"]).cast(pl.String).str.strip_chars().alias("record_id"))
+    name = pl.concat_str([contacts.text("first_name"), contacts.text("last_name")], separator=" ",
+                         ignore_nulls=True)
+    ids = contacts.frame.select(
+        pl.col(contacts.resolved["record_id"]).cast(pl.String).str.strip_chars().alias("record_id"),
+        pl.when(name == "").then(None).otherwise(name).alias("name"))
     return (pl.concat([ids, side.lazy()], how="horizontal")
             .filter(pl.col("__lc_keep") & pl.col("new").ne_missing(pl.col("previous")))
             .drop("__lc_keep"))
@@ -739,6 +752,7 @@ def _summarize(decisions: pl.DataFrame, contacts: Source, rules: Rules, sources:
         diagnostics=tuple(d.to_dict() for d in found.items), checked_only=checked_only,
         unknown_kept=sum(k for k, _ in kept_at.values()), unknown_caught=sum(c for _, c in kept_at.values()),
         rules_found_by_itself=rules.found_by_itself,
+        previous_stage_column=rules.previous_stage_column,
     )
 
 

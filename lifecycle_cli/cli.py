@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Callable, Optional
@@ -65,6 +66,11 @@ FailOnOpt = Annotated[Optional[list[str]], typer.Option(
     "--fail-on", metavar="GATE",
     help="Exit 1 when the result has: any, demotion, promotion, sideways, added, removed, or a move such as customer->lead "
          "(stage names or *). Repeatable.")]
+
+ChangesOpt = Annotated[Optional[str], typer.Option(
+    "--changes", metavar="FILE",
+    help="Also write every changed record, one row each, to FILE (.parquet: Parquet, else CSV): "
+         "Record ID, Name, Stage Before, Stage After, Direction, Rule, Other Type.")]
 
 RedactOpt = Annotated[bool, typer.Option(
     "--redact", help="Leave contacts' names and emails out of the report, in every format (record ids stay): "
@@ -301,33 +307,86 @@ def _reader(inputs: list[str], delimiter: str | None, encoding: str | None, *, d
 
 
 def _emit(result: dict, fmt: "Format", reports: list[str], gates, plan, *, quiet: bool, no_color: bool,
-          text_stream, data_stream, rules_path: Path | None = None, redact: bool = False) -> int:
-    """Write the --report files and everything else staged in `plan` (together), then print the
-    report and apply the --fail-on gates; returns the exit code."""
-    from .gates import tripped
+          text_stream, data_stream, rules_path: Path | None = None, redact: bool = False,
+          run_facts: dict | None = None, history: "_History | None" = None,
+          html_extra: Callable[[], dict] | None = None) -> int:
+    """Judge the --fail-on gates (their outcome is part of the report), write the --report files,
+    the history record and everything else staged in `plan` (together), then print the report;
+    returns the exit code."""
+    from .gates import evaluate
     from .output import text_writer
     from .redact import redacted
     from .report import format_for_path, render, render_rich
     from .streams import write_data
 
-    result["run"] = _run_facts(rules_path)
+    result["run"] = run_facts or _run_facts(rules_path)
     if redact:
         result = redacted(result)
+    judged = evaluate(gates, result, history.earlier if history else None)
+    if gates:
+        result["gates"] = judged
+    if history is not None and history.target is not None:
+        from .history import input_facts, record, to_json
+
+        facts = [input_facts(role, path) for role, path in history.inputs]
+        plan.stage(history.target, text_writer(to_json(record(result, facts))))
+
+    page: list[str] = []  # the HTML report, made once: with every change it can be large
+
+    def rendered(kind: str) -> str:
+        if kind != "html":
+            return render(result, kind)
+        if not page:
+            page.append(render({**result, **(html_extra() if html_extra else {})}, "html"))
+        return page[0]
 
     for path in reports:
         kind = format_for_path(path)
-        plan.stage(path, text_writer(_text_report(result) if kind == "text" else render(result, kind)))
+        plan.stage(path, text_writer(_text_report(result) if kind == "text" else rendered(kind)))
     if fmt != Format.text:
         # Data for a program: written before the files are moved into place, so a closed or full
         # stdout stops the run with nothing written (exit 2), like any other output that fails.
-        write_data(data_stream, render(result, fmt.value))
+        write_data(data_stream, rendered(fmt.value))
     plan.commit()
     if fmt == Format.text and not quiet:
         render_rich(result, _console(no_color, text_stream))
-    failures = tripped(gates, result)
+    failures = [g["reason"] for g in judged if g["tripped"]]
     for line in failures:
         sys.stderr.write(f"lifecycle: {line}\n")
+    for gate in judged:
+        if not gate["tripped"] and "not judged" in gate["reason"]:
+            sys.stderr.write(f"lifecycle: note: {gate['reason']}\n")
     return EXIT_CHANGES if failures else EXIT_OK
+
+
+@dataclass(frozen=True)
+class _History:
+    """Where a classify run records itself (None with --check) and the earlier runs' medians."""
+
+    target: str | None
+    inputs: list[tuple[str, str]]
+    earlier: dict
+
+
+def _plan_history(folder: str | None, gates, plan, inputs: list[tuple[str, str]], run_facts: dict,
+                  *, check: bool) -> "_History | None":
+    """The history record's file, planned with the other outputs, and the earlier runs the `>Nx`
+    gates compare with (read before this run adds its own)."""
+    from .history import baseline, file_name, load
+
+    needs = [g.spec for g in gates if g.needs_history]
+    if folder is None:
+        if needs:
+            raise InputError(f"--fail-on '{needs[0]}' compares this run with earlier ones: give "
+                             "--history DIR (or report: {history: DIR} in the rules file)")
+        return None
+    target = None
+    if not check:
+        plan.folder(folder, "history folder")
+        target = os.path.join(folder, file_name(run_facts["at"], run_facts["rules_hash"], inputs))
+        plan.write(target, "history record")
+    earlier = baseline(load(folder)) if needs and os.path.isdir(folder) else {}
+    return _History(target, inputs, earlier)
 
 
 def _progress(quiet: bool, no_color: bool, what: str):
@@ -434,6 +493,34 @@ def _check_writes_nothing(check: bool, **asked: object) -> None:
                      f"{'it' if len(given) == 1 else 'them'} out, or leave out --check{printed}")
 
 
+_CHANGES_INSTEAD = "give a file name: the list of changes is a table, not a report"
+
+
+def _rules_history(ruleset, rules_file: Path | None) -> str | None:
+    """report: {history: DIR} in the rules file, relative to the rules file's folder (a cron job
+    started from anywhere finds the same folder)."""
+    if not ruleset.history:
+        return None
+    if os.path.isabs(ruleset.history) or rules_file is None:
+        return ruleset.history
+    return os.path.join(os.path.dirname(str(rules_file)), ruleset.history)
+
+
+def _no_stdout(**given: str | None) -> None:
+    """Tables and records, never streams: `-` (stdout) is refused, not written as a file named -."""
+    for name, value in given.items():
+        if value == "-":
+            raise InputError(f"--{name.replace('_', '-')} -: stdout is not supported here; give a "
+                             "file name")
+
+
+def _stage_changes(frame, target: str, ruleset, redact: bool, plan) -> None:
+    """Stage a --changes file: every changed record, one row each (see changes.py)."""
+    from .changes import table, writer
+
+    plan.stage(target, writer(table(frame, ruleset, redact=redact), target))
+
+
 def _is_stream(path: str) -> bool:
     """A named pipe or process substitution (/dev/fd/N): read once, nothing to write beside it."""
     import stat
@@ -468,6 +555,17 @@ def classify(
     fail_on: FailOnOpt = None,
     fmt: FormatOpt = Format.text,
     report: ReportOpt = None,
+    changes: ChangesOpt = None,
+    history: Annotated[Optional[str], typer.Option(
+        "--history", metavar="DIR",
+        help="Append this run to the run history in DIR (created if needed): one JSON record "
+             "per run (time, rules hash, inputs' names, sizes and sha256, stage counts, moves, "
+             "diagnostics). `lifecycle history DIR` shows it; --fail-on 'demotion>3x' compares "
+             "with it. Also report: {history: DIR} in the rules file.")] = None,
+    companies_changes: Annotated[Optional[str], typer.Option(
+        "--companies-changes", metavar="FILE",
+        help="With --companies: every changed company, one row each, to FILE (as --changes).",
+    )] = None,
     redact: RedactOpt = False,
     delimiter: DelimiterOpt = None,
     encoding: EncodingOpt = None,
@@ -498,8 +596,12 @@ def classify(
         inputs = [p for p in (contacts, deals, consent, companies) if p]
         if companies_output and not companies:
             raise InputError("--companies-output needs --companies FILE: the companies export to reclassify")
+        if companies_changes and not companies:
+            raise InputError("--companies-changes needs --companies FILE: the companies export to "
+                             "reclassify")
         _check_writes_nothing(check, output=output, in_place=in_place, report=report,
-                              hubspot_import=hubspot_import, companies_output=companies_output)
+                              hubspot_import=hubspot_import, companies_output=companies_output,
+                              changes=changes, companies_changes=companies_changes, history=history)
         if in_place and (output or contacts == "-" or _is_stream(contacts)):
             raise OutputError("--in-place writes over CONTACTS itself: it cannot be combined with --output or stdin")
         # A stream (stdin, a pipe, `<(gunzip -c x.gz)`) has no folder to write beside: stdout, as for stdin.
@@ -528,6 +630,15 @@ def classify(
                 plan.write(backup, "backup of the contacts file")
         for path in report or []:
             plan.write(path, "report", instead=_REPORT_INSTEAD)
+        _no_stdout(changes=changes, companies_changes=companies_changes, history=history)
+        plan.write(changes, "list of changes", instead=_CHANGES_INSTEAD)
+        plan.write(companies_changes, "list of company changes", instead=_CHANGES_INSTEAD)
+        run_facts = _run_facts(rules_file)
+        history_dir = history or _rules_history(ruleset, rules_file)
+        roles = (("contacts", contacts), ("deals", deals), ("consent", consent),
+                 ("companies", companies))
+        recorded = _plan_history(history_dir, gates, plan, [(r, p) for r, p in roles if p],
+                                 run_facts, check=check)
         if hubspot_import:
             objects = ["contacts", "companies"] if companies else ["contacts"]
             plan.own_folder(hubspot_import, "HubSpot import folder", import_file_names(objects),
@@ -577,9 +688,32 @@ def classify(
                     _stage_export(run.output, contacts_src, target, run.added_columns, plan, in_place=in_place)
                 if companies_target is not None:
                     _stage_export(run.companies_output, companies_src, companies_target, run.companies_added, plan)
+                hidden = redact or ruleset.redact
+                if changes:
+                    _stage_changes(run.changes, changes, ruleset, hidden, plan)
+                if companies_changes:
+                    _stage_changes(run.companies_changes, companies_changes, ruleset, hidden, plan)
             # The text report is a message (stderr); other formats are data, on stdout unless the CSV went there.
             data_stream = sys.stderr if target == "-" else sys.stdout
-            code = _emit(result.to_dict(), fmt, report or [], gates, plan, quiet=quiet, no_color=no_color,
+            shown = replace(result, changes_file=changes, companies_changes_file=companies_changes)
+
+            def every_change() -> dict:
+                from .changes import table
+                from .report_changes import change_list
+
+                hidden = redact or ruleset.redact
+                extra = {"change_list": change_list(table(run.changes, ruleset, redact=hidden),
+                                                    file=changes, what="contacts")}
+                if run.companies_changes is not None:
+                    # Company names are not personal data: named even in a redacted report.
+                    extra["company_change_list"] = change_list(
+                        table(run.companies_changes, ruleset, redact=False),
+                        file=companies_changes, what="companies")
+                return extra
+
+            code = _emit(shown.to_dict(), fmt, report or [], gates, plan, quiet=quiet,
+                         no_color=no_color, run_facts=run_facts, history=recorded,
+                         html_extra=every_change,
                          text_stream=sys.stderr, data_stream=data_stream, rules_path=rules_file,
                          redact=redact or ruleset.redact)
         if earlier_backup is not None:
@@ -604,6 +738,7 @@ def diff(
     fail_on: FailOnOpt = None,
     fmt: FormatOpt = Format.text,
     report: ReportOpt = None,
+    changes: ChangesOpt = None,
     redact: RedactOpt = False,
     delimiter: DelimiterOpt = None,
     encoding: EncodingOpt = None,
@@ -626,21 +761,86 @@ def diff(
 
         ruleset, rules_file = _load_rules(rules, preset, before)
         gates = parse_gates(fail_on or [], ruleset)
+        for gate in gates:
+            if gate.needs_history:
+                raise InputError(f"--fail-on '{gate.spec}' compares with earlier runs, which diff "
+                                 "does not keep: use it on classify with --history DIR, or give a "
+                                 "share (demotion>2%) or a count (demotion>40)")
         plan = OutputPlan()
         plan.read(before, "earlier export")
         plan.read(after, "later export")
         plan.read(rules_file, "rules file")
         for path in report or []:
             plan.write(path, "report", instead=_REPORT_INSTEAD)
+        _no_stdout(changes=changes)
+        plan.write(changes, "list of changes", instead=_CHANGES_INSTEAD)
         plan.check()
         wanted = diff_columns(ruleset, key, stage)
         read = _reader([before, after], delimiter, encoding)
         extra = tuple(c.strip() for c in (columns or "").split(",") if c.strip())
-        result = diff_exports(read(before, "contacts", wanted), read(after, "contacts", wanted), ruleset, columns=extra)
+        before_src, after_src = read(before, "contacts", wanted), read(after, "contacts", wanted)
+        result = diff_exports(before_src, after_src, ruleset, columns=extra)
+        result = replace(result, changes_file=changes)
+        found: list = []
+
+        def moved():
+            from .changes import diff_changes
+
+            if not found:
+                found.append(diff_changes(before_src, after_src, ruleset, result.rule_column))
+            return found[0]
+
+        def every_change() -> dict:
+            from .changes import table
+            from .report_changes import change_list
+
+            rows = table(moved(), ruleset, redact=redact or ruleset.redact)
+            return {"change_list": change_list(rows, file=changes)}
+
         with plan:
+            if changes:
+                _stage_changes(moved(), changes, ruleset, redact or ruleset.redact, plan)
             return _emit(result.to_dict(), fmt, report or [], gates, plan, quiet=quiet, no_color=no_color,
                          text_stream=sys.stdout, data_stream=sys.stdout, rules_path=rules_file,
-                         redact=redact or ruleset.redact)
+                         redact=redact or ruleset.redact, html_extra=every_change)
+
+    _run(debug, body)
+
+
+@app.command("history", epilog="\b\nExample: lifecycle history reports/history\n"
+                                "Example: lifecycle history reports/history --format html > h.html")
+def show_history(
+    folder: Annotated[str, typer.Argument(metavar="DIR",
+                                          help="The folder classify --history writes into.")],
+    last: Annotated[int, typer.Option("--last", metavar="N", min=1,
+                                      help="Show the last N runs (default 30).")] = 30,
+    fmt: FormatOpt = Format.text,
+    no_color: NoColorOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Show the last runs that classify --history recorded: moves and stage counts over time.
+
+    text: a table of the runs and a sparkline per stage; json: the records; html: a page with
+    charts of stage counts and moves over time (inline SVG, no network).
+    """
+
+    def body() -> int:
+        from .history import load, render_rich, to_dict, to_html, to_json
+        from .streams import write_data
+
+        view = to_dict(folder, load(folder)[-last:])
+        if fmt == Format.json:
+            write_data(sys.stdout, json_safe(to_json(view)))
+        elif fmt == Format.html:
+            write_data(sys.stdout, to_html(view))
+        elif fmt == Format.markdown:
+            raise InputError("lifecycle history --format: expected text, json or html")
+        elif not view["runs"]:
+            sys.stdout.write(terminal_safe(f"{folder}: no runs recorded yet (classify --history "
+                                           f"{folder} records one per run)\n"))
+        else:
+            render_rich(view, _console(no_color, sys.stdout))
+        return EXIT_OK
 
     _run(debug, body)
 

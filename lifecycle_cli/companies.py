@@ -37,7 +37,8 @@ ROLLUP_RULES = {
 class CompanyClassification:
     summary: dict[str, Any]  #: the report's companies section (see `to_dict` of a classify result)
     decisions: pl.DataFrame  #: ROW, CUR, NEW, RULE, RAW, SPELLING: one row per company, in file order
-    changes: pl.DataFrame  #: record_id, previous, new, other_type (for re-import files)
+    #: record_id, previous, new, other_type, rule, name (for re-import files and --changes)
+    changes: pl.DataFrame
 
 
 def classify_companies(companies: Source, contacts: Source, contact_stages: pl.DataFrame, deals: Source | None,
@@ -49,7 +50,7 @@ def classify_companies(companies: Source, contacts: Source, contact_stages: pl.D
     to_rank = lambda e: e.replace_strict(ids, ranks, default=None, return_dtype=pl.Int32)  # noqa: E731
 
     own = companies.frame.with_row_index(ROW).select(
-        ROW, companies.text("record_id").alias(KEY),
+        ROW, companies.text("record_id").alias(KEY), companies.text("name").alias("__lc_name"),
         # Null everywhere when the export has no stage column (optional in the rules): all newly staged.
         (current := stage_id(raw := companies.raw("stage"), rules)).alias(CUR),
         unknown_spelling(raw, current).alias(RAW), raw.str.strip_chars().alias(SPELLING),
@@ -113,7 +114,8 @@ def classify_companies(companies: Source, contacts: Source, contact_stages: pl.D
     )
     changes = decisions.filter(pl.col(NEW).ne_missing(pl.col(CUR))).select(
         pl.col(KEY).alias("record_id"), pl.col(CUR).alias("previous"), pl.col(NEW).alias("new"),
-        pl.lit(None, dtype=pl.String).alias("other_type"))
+        pl.lit(None, dtype=pl.String).alias("other_type"), pl.col(RULE).alias("rule"),
+        pl.col("__lc_name").alias("name"))
     summary = _summary(decisions, companies, rules, linked, refs, via_contacts, via_deals)
     return CompanyClassification(summary, decisions.select(ROW, CUR, NEW, RULE, RAW, SPELLING), changes)
 

@@ -41,13 +41,14 @@ class DiffResult:
     column_changes: dict[str, int] = field(default_factory=dict)
     rule_column: str | None = None
     rules_found_by_itself: str | None = None  #: where the rules file was found when nobody named it
+    changes_file: str | None = None  #: the --changes file: every change, added and removed record
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "command": "diff",
             "files": {
                 "before": self.before_file, "after": self.after_file, "rules": self.rules_file,
-                "rules_found_by_itself": self.rules_found_by_itself,
+                "rules_found_by_itself": self.rules_found_by_itself, "changes": self.changes_file,
             },
             "columns": {"key": self.key_column, "stage": self.stage_column, "rule": self.rule_column},
             "summary": {

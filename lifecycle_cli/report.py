@@ -111,7 +111,44 @@ def notes(result: dict[str, Any]) -> list[str]:
                      "could not be decided (rule kept-unknown): the known facts do not say they belong lower.")
     if result.get("redacted"):
         found.append("Note: names and emails are left out of this report (redacted).")
+    full = full_list(result)
+    if full:
+        found.append(f"Note: {full}.")
     return found
+
+
+def full_list(result: dict[str, Any]) -> str | None:
+    """Where the full list of changes is: the examples show a few rows, never all of them."""
+    files, s = result["files"], result["summary"]
+    moved = s["changed"] + s.get("added", 0) + s.get("removed", 0)
+    companies = result.get("companies") or {}
+    if not moved and not companies.get("changed"):
+        return None
+    parts = []
+    if files.get("changes"):
+        what = "record whose stage changed, added or removed" if result["command"] == "diff" else \
+            "contact whose stage changed"
+        parts.append(f"the full list of changes is {files['changes']} (every {what}, one row each)")
+    elif result["command"] == "classify" and files.get("output"):
+        column = files.get("previous_stage_column") or "Previous Lifecycle Stage"
+        parts.append(f"the full list of changes is {files['output']}, filtered on rows whose "
+                     f"'{column}' differs from their stage; --changes FILE writes them alone, "
+                     "one row each")
+    else:
+        parts.append("the examples show a few rows; --changes FILE writes the full list, "
+                     "one row each")
+    if companies.get("changed"):
+        listed = files.get("companies_changes")
+        parts.append(f"the companies' is {listed}" if listed
+                     else "--companies-changes FILE lists every changed company")
+    return "; ".join(parts)
+
+
+def gate_lines(result: dict[str, Any]) -> list[tuple[bool, str]]:
+    """The --fail-on gates given, each with whether it tripped and why (first in every report:
+    a CI summary shows why the job failed)."""
+    return [(g["tripped"], ("Gate tripped: " if g["tripped"] else "Gate passed: ") + g["reason"])
+            for g in result.get("gates", [])]
 
 
 SAMPLE_HEADERS = ["Row", "Record ID", "Name", "From", "To", "Move", "Rule"]
@@ -204,21 +241,15 @@ def render_rich(result: dict[str, Any], console) -> None:
         counts.add_row(row["label"], f"{row['before']:,}", f"{row['after']:,}",
                        Text(f"{delta:+,}" if delta else "0", style="green" if delta > 0 else "red" if delta < 0 else "dim"))
 
-    stages = present_stages(result)
-    matrix = Table(title="Transitions (rows: before, columns: after; ▲ up ▼ down ◆ Other)", title_justify="left", show_edge=False)
-    matrix.add_column("from \\ to")
-    for stage_id in stages:
-        matrix.add_column(label(result, stage_id), justify="right")
-    cells = {(t["from"], t["to"]): t for t in result["transitions"]}
-    for frm in stages:
-        row = []
-        for to in stages:
-            t = cells.get((frm, to))
-            glyph = "" if not t or t["direction"] == "unchanged" else MOVE_WORDS[t["direction"]][0] + " "
-            row.append(Text(f"{glyph}{t['count']:,}", style=RICH_STYLES[t["direction"]]) if t else Text("·", style="dim"))
-        matrix.add_row(label(result, frm), *row)
-
-    parts: list[Any] = [head, Text(""), Text(headline(result), style="bold"), Text(""), counts, Text(""), matrix]
+    matrix, legend = _matrix(result, console.width)
+    parts: list[Any] = [head, Text(""), Text(headline(result), style="bold")]
+    parts += [Text(line, style="bold red" if hit else "green") for hit, line in gate_lines(result)]
+    parts += [Text(""), counts, Text(""),
+              Text("Transitions (rows: before, columns: after; ▲ up ▼ down ◆ Other)",
+                   style="italic"),
+              matrix]
+    if legend:
+        parts.append(Text(legend, style="dim"))
     if result.get("decided_by"):
         rules = Table(title="Decided by", title_justify="left", show_edge=False)
         for name, justify in (("Rule", "left"), ("Contacts", "right"), ("What it means", "left")):
@@ -235,8 +266,14 @@ def render_rich(result: dict[str, Any], console) -> None:
         parts += [Text(""), changes]
     if result["samples"]:
         sample = Table(title="Examples of the changes", title_justify="left", show_edge=False)
+        longest = max((len(str(r["record_id"] or "")) for r in result["samples"]), default=0)
         for name in sample_columns(result, SAMPLE_HEADERS):
-            sample.add_column(name)
+            if name == "Record ID":  # the one value needed to find the contact: never cut
+                sample.add_column(name, no_wrap=True, min_width=max(longest, len(name)))
+            elif name == "Row":
+                sample.add_column(name, no_wrap=True)
+            else:  # these give way first, folded onto more lines
+                sample.add_column(name, overflow="fold")
         for row in result["samples"]:
             kind = _move_of(result, row["from"], row["to"])
             sample.add_row(*sample_columns(result, [
@@ -284,6 +321,88 @@ def render_rich(result: dict[str, Any], console) -> None:
     console.print(Panel(Group(*parts), title=Text(title(result)), title_align="left", expand=False), markup=False)
 
 
+def short_names(result: dict[str, Any], stages: list[str]) -> dict[str, str]:
+    """A short name per stage for a narrow terminal: the initials of a label of several words
+    (Marketing Lead: ML), a short word as it is (Lead), else its first four letters (Oppo)."""
+    import re
+
+    names: dict[str, str] = {}
+    for stage_id in stages:
+        text = label(result, stage_id)
+        words = re.findall(r"\w+", text)
+        if stage_id == "(empty)":
+            short = "none"
+        elif len(words) > 1:
+            short = "".join(w[0].upper() for w in words)
+        else:
+            short = text if len(text) <= 5 else text[:4]
+        while short in names.values():  # two stages alike: number the later one
+            short = short[:-1] + str(len(names))
+        names[stage_id] = short
+    return names
+
+
+def _compact(count: int) -> str:
+    """1,234 as 1.2k, 12,345 as 12k, 1,234,567 as 1.2M: for a matrix that would not fit else."""
+    if count < 1000:
+        return str(count)
+    if count < 10_000:
+        return f"{count / 1000:.1f}k"
+    if count < 1_000_000:
+        return f"{count // 1000}k"
+    return f"{count / 1_000_000:.1f}M"
+
+
+def _matrix(result: dict[str, Any], width: int):
+    """The transition matrix as wide as the terminal allows: stage labels when it fits, else
+    short names with a legend, only the stages contacts come from (rows) and go to (columns),
+    then short counts (12k). Returns the table and the legend (None with labels)."""
+    from rich.table import Table
+    from rich.text import Text
+
+    stages = present_stages(result)
+    cells = {(t["from"], t["to"]): t for t in result["transitions"]}
+    shorts = short_names(result, stages)
+    for level in (0, 1, 2):
+        rows = stages if level == 0 else [s for s in stages if any(
+            t["count"] for t in result["transitions"] if t["from"] == s)]
+        cols = stages if level == 0 else [s for s in stages if any(
+            t["count"] for t in result["transitions"] if t["to"] == s)]
+        name = (lambda s: label(result, s)) if level == 0 else shorts.get  # noqa: E731
+        number = _compact if level == 2 else (lambda n: f"{n:,}")  # noqa: E731
+
+        def cell(frm: str, to: str) -> str:
+            t = cells.get((frm, to))
+            if not t:
+                return "·"
+            glyph = "" if t["direction"] == "unchanged" else MOVE_WORDS[t["direction"]][0] + " "
+            return f"{glyph}{number(t['count'])}"
+
+        widths = [max([len("from \\ to")] + [len(name(r)) for r in rows])]
+        widths += [max([len(name(c))] + [len(cell(r, c)) for r in rows]) for c in cols]
+        # Columns, the spaces and rules between them, and the panel's borders and padding.
+        if sum(widths) + 3 * len(widths) + 3 <= width or level == 2:
+            break
+    matrix = Table(show_edge=False)  # its title is a line of its own: the table may be narrow
+    matrix.add_column("from \\ to", no_wrap=True)
+    for stage_id in cols:
+        matrix.add_column(name(stage_id), justify="right", no_wrap=True)
+    for frm in rows:
+        row = []
+        for to in cols:
+            t = cells.get((frm, to))
+            style = RICH_STYLES[t["direction"]] if t else "dim"
+            row.append(Text(cell(frm, to), style=style))
+        matrix.add_row(name(frm), *row)
+    legend = None
+    if level:
+        legend = "Stages: " + ", ".join(f"{shorts[s]} = {label(result, s)}" for s in stages
+                                        if shorts[s] != label(result, s))
+        if level == 2:
+            legend += "; counts: k = thousand, M = million"
+    return matrix, legend
+
+
 def _move_of(result: dict[str, Any], frm: str, to: str) -> str:
     return next((t["direction"] for t in result["transitions"] if t["from"] == frm and t["to"] == to), "unchanged")
 
@@ -313,6 +432,10 @@ def _md_table(headers: list[str], rows: list[list[Any]], right: set[int] = froze
 
 def to_markdown(result: dict[str, Any]) -> str:
     out = [f"## {_md(title(result))}", "", f"**{_md(headline(result))}**", ""]
+    if gate_lines(result):
+        out += [f"- **{_md(line)}**" if hit else f"- {_md(line)}"
+                for hit, line in gate_lines(result)]
+        out += [""]
     out += _md_table(["", ""], [[_bold(k), v] for k, v in file_rows(result)])
     out += ["### Stages", ""]
     out += _md_table(["Stage", "Before", "After", "Change"],
@@ -445,13 +568,33 @@ def _bars(row: dict[str, Any], peak: int) -> str:
 
 
 def to_html(result: dict[str, Any]) -> str:
+    from .report_changes import CSS, section
+
     peak = max([max(r["before"], r["after"]) for r in result["stages"]] or [1])
+    # A count going up or down is neither good nor bad (Other +7): the moves carry the colours.
     stage_rows = [[_e(r["label"]), f"{r['before']:,}", f"{r['after']:,}",
-                   f'<span class="{"up" if r["delta"] > 0 else "down" if r["delta"] < 0 else "dim"}">{r["delta"]:+,}</span>' if r["delta"] else "0",
-                   _bars(r, peak)] for r in result["stages"]]
+                   f"{r['delta']:+,}" if r["delta"] else "0", _bars(r, peak)]
+                  for r in result["stages"]]
     sections = [
         f"<h1>{_e(title(result))}</h1>",
         f'<p class="headline">{_e(headline(result))}</p>',
+        *[f'<p class="{"down" if hit else "up"}">{_e(line)}</p>'
+          for hit, line in gate_lines(result)],
+    ]
+    # What needs a decision first: warnings, notes and values the rules do not know.
+    for heading, severity in (("Warnings", "warning"), ("Notes", "note")):
+        if warning_lines(result, severity):
+            items = "".join(f"<li>{_e(line)}</li>" for line in warning_lines(result, severity))
+            sections.append(f"<h2>{heading}</h2><ul>{items}</ul>")
+    if vocabulary_rows(result):
+        rows = [[_e(c) for c in row] for row in vocabulary_rows(result)]
+        sections.append("<h2>Vocabulary: values the rules do not know</h2>"
+                        + _table(VOCABULARY_HEADERS, rows) + f"<p>{_e(VOCABULARY_NOTE)}</p>")
+    if missing_rows(result):
+        rows = [[_e(c) for c in row] for row in missing_rows(result)]
+        sections.append("<h2>Columns the files lack (unknown, not empty)</h2>"
+                        + _table(MISSING_HEADERS, rows, numeric={3}))
+    sections += [
         "<h2>Files</h2>" + _table(["", ""], [[f"<strong>{_e(k)}</strong>", _e(v)] for k, v in file_rows(result)]),
         "<h2>Stages</h2>" + _table(["Stage", "Before", "After", "Change", "Before (grey) / after (blue)"], stage_rows, numeric={1, 2, 3}),
         "<h2>Transitions</h2>" + '<p class="legend"><span class="up">▲ up</span><span class="down">▼ down (outlined)</span>'
@@ -465,13 +608,15 @@ def to_html(result: dict[str, Any]) -> str:
             [[f'<span class="{_MOVE_CLASS[t["direction"]]}">{_e(MOVE_WORDS[t["direction"]])}</span>', _e(label(result, t["from"])),
               _e(label(result, t["to"])), f"{t['count']:,}"] for t in moves],
             numeric={3}, row_classes=["demotion" if t["direction"] == "demotion" else "" for t in moves]))
+    if result.get("change_list"):
+        sections.append(section(result["change_list"], "all-changes", "Every change"))
     if result.get("decided_by"):
         sections.append("<h2>Decided by</h2>" + _table(["Rule", "Contacts", "What it means"],
                         [[_e(r["rule"]), f"{r['count']:,}", _e(r["description"])] for r in result["decided_by"]], numeric={1}))
     if result.get("column_changes"):
         sections.append("<h2>Other columns that changed</h2>" + _table(["Column", "Records"],
                         [[_e(c), f"{n:,}"] for c, n in result["column_changes"].items()], numeric={1}))
-    if result["samples"]:
+    if result["samples"] and not result.get("change_list"):
         kinds = [_move_of(result, r["from"], r["to"]) for r in result["samples"]]
         sections.append("<h2>Examples of the changes</h2>" + _table(
             sample_columns(result, SAMPLE_HEADERS),
@@ -489,21 +634,11 @@ def to_html(result: dict[str, Any]) -> str:
                             [f'<span class="{_MOVE_CLASS[t["direction"]]}">{_e(MOVE_WORDS[t["direction"]])}</span>',
                              _e(label(companies, t["from"])), _e(label(companies, t["to"])), f"{t['count']:,}"] for t in moves],
                             numeric={3}, row_classes=["demotion" if t["direction"] == "demotion" else "" for t in moves]) if moves else ""))
-    if missing_rows(result):
-        sections.append("<h2>Columns the files lack (unknown, not empty)</h2>"
-                        + _table(MISSING_HEADERS, [[_e(c) for c in row] for row in missing_rows(result)], numeric={3}))
-    if vocabulary_rows(result):
-        sections.append("<h2>Vocabulary: values the rules do not know</h2>"
-                        + _table(VOCABULARY_HEADERS, [[_e(c) for c in row] for row in vocabulary_rows(result)])
-                        + f"<p>{_e(VOCABULARY_NOTE)}</p>")
+        if result.get("company_change_list"):
+            sections.append(section(result["company_change_list"], "company-changes",
+                                    "Every company that changed"))
     sections += [f"<p>{_e(n)}</p>" for n in notes(result)]
-    if warning_lines(result):
-        sections.append("<h2>Warnings</h2><ul>" + "".join(f"<li>{_e(line)}</li>"
-                                                          for line in warning_lines(result)) + "</ul>")
-    if warning_lines(result, "note"):
-        sections.append("<h2>Notes</h2><ul>" + "".join(f"<li>{_e(line)}</li>"
-                                                       for line in warning_lines(result, "note")) + "</ul>")
     return ("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-            f"<title>{_e(title(result))}</title><style>{_CSS}</style></head>\n<body><main>\n"
+            f"<title>{_e(title(result))}</title><style>{_CSS}{CSS}</style></head>\n<body><main>\n"
             + "\n".join(sections) + "\n</main></body></html>\n")

@@ -78,7 +78,7 @@ STAGE_KEYS = ("id", "label", "value", "aliases", "sticky", "ranked")
 RULE_KEYS = ("id", "stage", "description", "when", "overrides_sticky", "set")
 POLICY_KEYS = ("sticky", "unknown", "without_deals")
 OUTPUT_KEYS = ("previous_stage_column", "rule_column", "other_type_column")
-REPORT_KEYS = ("redact",)
+REPORT_KEYS = ("redact", "history")
 SETTABLE = ("other_type",)
 
 
@@ -159,6 +159,8 @@ class Rules:
     other_type_column: str
     warnings: tuple[str, ...] = field(default=())
     redact: bool = False  #: reports leave out names and emails (report: {redact: true}, or --redact)
+    #: report: {history: DIR}: the run-history folder (relative to the rules file's folder)
+    history: str | None = None
     #: (deals column, contacts column): a deal that links to no contact counts for every contact
     #: of its account (links.deals_by_account); None: deals link by contact only.
     deals_by_account: tuple[str, str] | None = None
@@ -463,6 +465,8 @@ class _RulesBuilder:
             other_type_column=self.text(output.get("other_type_column", "Other Type"), ("output", "other_type_column"), "output.other_type_column"),
             warnings=tuple(warnings),
             redact=self.flag(report.get("redact"), ("report", "redact"), False, "report.redact"),
+            history=(self.text(report["history"], ("report", "history"), "report.history")
+                     if report.get("history") is not None else None),
             deals_by_account=self.section(lambda: self.build_links(data.get("links"), columns), lambda: None),
             lists=lists,
         )

@@ -25,8 +25,19 @@ def rendered(markdown: str) -> str:
     return MarkdownIt("commonmark").enable("table").enable("strikethrough").render(markdown)
 
 
+def without_our_script(page: str) -> str:
+    """The page without the HTML report's own inline script (the change table's filters),
+    exactly as the report writes it: any other script is still found."""
+    from lifecycle_cli.report_changes import _SCRIPT
+
+    for table_id in ("all-changes", "company-changes"):
+        page = page.replace(f"<script>{_SCRIPT % {'id': table_id}}</script>", "")
+    return page
+
+
 def assert_inert(page: str) -> None:
     """Rendered Markdown or an HTML report with nothing from the files turned into markup."""
+    page = without_our_script(page)
     for tag in ("<a ", "<img", "<script", "<em>", "<strong>urgent", "<del>"):
         assert tag not in page, f"{tag} in:\n{page}"
 
@@ -80,7 +91,7 @@ def test_a_name_made_of_markup_stays_text_in_the_text_and_html_reports(tmp_path:
     assert "Lead [/b] [bold]" in text.stderr and "[Click](https://evil.example)" in text.stderr
     page = invoke_assert_code(CHANGES, "classify", contacts, "--check", "-f", "html").stdout
     assert_inert(page)
-    assert "&lt;script&gt;x&lt;/script&gt;" in page and "<script" not in page
+    assert "&lt;script&gt;x&lt;/script&gt;" in page and "<script" not in without_our_script(page)
 
 
 def test_rule_ids_and_descriptions_from_the_rules_stay_text_in_reports(tmp_path: Path) -> None:
