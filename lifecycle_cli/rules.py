@@ -261,6 +261,9 @@ def discover_rules(explicit: str | None,
         return Path(env), env, None
     local = Path("rules.yaml")
     if local.is_file():
+        if local.resolve() == packaged_rules_path().resolve():
+            # Run from a source checkout: its rules.yaml is the default rules, nothing picked up.
+            return packaged_rules_path(), "default rules", None
         return local, "rules.yaml", "in the working directory"
     if contacts and contacts != "-":
         beside = Path(contacts).parent / "rules.yaml"
