@@ -637,18 +637,17 @@ def _unknown_deal_stages(found: Diagnostics, deals: Source, stages: pl.DataFrame
     lifecycle stage is one. Each stage with its pipeline, count and first row."""
     header = deals.resolved["stage"]
     flags = [deals.resolved[n] for n in ("is_won", "is_closed", "is_lost") if n in deals.resolved]
-    listed = []
+    shown = []
     for row in stages.head(LISTED).iter_rows(named=True):
         pipeline = f" in pipeline '{row['pipeline']}'" if row["pipeline"] else ""
         deals_word = "deal" if row["count"] == 1 else "deals"
-        listed.append(f"'{row['stage']}'{pipeline} ({row['count']:,} {deals_word}, first at row {row['first_row']})")
-    more = f", and {stages.height - LISTED:,} more" if stages.height > LISTED else ""
+        shown.append(f"'{row['stage']}'{pipeline} ({row['count']:,} {deals_word}, first at row {row['first_row']})")
     why = (f"and its {' / '.join(flags)} column(s) do not decide" if flags
            else "and the file has no Is Closed Won / Is Deal Closed? column to decide")
     total = int(stages["count"].sum())
     found.error("unknown-deal-stage",
                 f"{deals.display}: column '{header}': {total:,} deals have a stage the rules do not sort into won, "
-                f"lost or open, {why}: {', '.join(listed)}{more}",
+                f"lost or open, {why}: {listed(shown, stages.height, 'more stages')}",
                 file=deals.display, column=header, row=int(stages["first_row"].min()),
                 hint="sort each stage under won_deal_stages, lost_deal_stages or open_deal_stages: "
                      + rules.where_to_edit("values.won_deal_stages, values.lost_deal_stages or "

@@ -277,16 +277,6 @@ def account_facts(flags: pl.LazyFrame, linked: pl.DataFrame, ids: ContactIds) ->
 WON, LOST, OPEN = 1, 2, 0  #: a deal's outcome (null: unknown)
 
 
-def flag(source: Source, name: str, rules: Rules) -> pl.Expr:
-    """A true/false column of a deals (or other) file. Salesforce reports write some checkboxes as
-    `1` and an empty cell: in a column with true values and no false one, empty is false."""
-    parsed = parse_bool(source.raw(name), rules)
-    if not source.has(name):
-        return parsed
-    one_and_empty = parsed.eq(True).any() & ~parsed.eq(False).any()
-    return pl.when(parsed.is_null() & ~source.text(name).is_not_null() & one_and_empty).then(False).otherwise(parsed)
-
-
 #: The inputs of a deal's outcome, worked out once per row as columns (each is read several times):
 #: the parsed won, lost and closed flags, and the stage's list (WON, LOST, OPEN or null).
 _FLAGS = {"is_won": "__lc_won_flag", "is_lost": "__lc_lost_flag", "is_closed": "__lc_closed"}
@@ -342,22 +332,28 @@ def deal_rows(deals: Source, rules: Rules) -> pl.LazyFrame:
 
 
 def deleted(source: Source, rules: Rules) -> pl.Expr:
-    """Rows a Salesforce Data Export marks IsDeleted: no evidence of anything."""
+    """Rows a Salesforce Data Export marks IsDeleted: no evidence of anything (empty: not deleted)."""
     if "is_deleted" not in source.resolved:
         return pl.lit(False)
-    return flag(source, "is_deleted", rules).fill_null(False)
+    return parse_bool(source.raw("is_deleted"), rules).fill_null(False)
 
 
 def unknown_deal_stages(deals: Source, rules: Rules) -> pl.LazyFrame:
     """The deal stages whose outcome neither the flags nor the value lists decide: stage (as written,
     trimmed), pipeline, count and first row (1-based, with the header), deleted rows left out."""
-    return (
-        deal_rows(deals, rules).filter(pl.col("outcome").is_null())
-        .group_by(deals.text("stage").fill_null("(empty)").alias("stage"),
-                  deals.text("pipeline").alias("pipeline"))
-        .agg(pl.len().alias("count"), (pl.col(ROW).min() + 2).alias("first_row"))
-        .sort(["count", "stage"], descending=[True, False])
-    )
+    return count_stages(deal_rows(deals, rules).filter(pl.col("outcome").is_null())
+                        .select(ROW, *_stage_and_pipeline(deals)))
+
+
+def _stage_and_pipeline(deals: Source) -> list[pl.Expr]:
+    return [deals.text("stage").fill_null("(empty)").alias("stage"), deals.text("pipeline").alias("pipeline")]
+
+
+def count_stages(rows):
+    """Deal rows (ROW, stage, pipeline) counted per stage and pipeline, with the first row (1-based,
+    with the header), most frequent first."""
+    return (rows.group_by("stage", "pipeline").agg(pl.len().alias("count"), (pl.col(ROW).min() + 2).alias("first_row"))
+            .sort(["count", "stage"], descending=[True, False]))
 
 
 @dataclass(frozen=True)
@@ -398,12 +394,7 @@ def deal_links(deals: Source, ids: ContactIds, rules: Rules) -> DealLinks:
     kept = with_outcome(table.filter(~pl.col("deleted")))
     unknown_rows = kept.filter(pl.col("outcome").is_null())[ROW]
     # Rare: the stages and pipelines of the undecided deals are read again for those rows only.
-    unknown_stages = (
-        deals.rows_at(unknown_rows.to_list(), deals.text("stage").fill_null("(empty)").alias("stage"),
-                      deals.text("pipeline").alias("pipeline"), index=ROW)
-        .group_by("stage", "pipeline").agg(pl.len().alias("count"), (pl.col(ROW).min() + 2).alias("first_row"))
-        .sort(["count", "stage"], descending=[True, False])
-    )
+    unknown_stages = count_stages(deals.rows_at(unknown_rows.to_list(), *_stage_and_pipeline(deals), index=ROW))
     flags = kept.select(
         pl.exclude("outcome", "deleted"),
         pl.col("outcome").eq(WON).fill_null(False).alias("won"),

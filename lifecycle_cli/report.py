@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from .diagnostics import listed
 from .safe import html_safe, json_safe, markdown_safe, terminal_safe_tree
 
 FORMATS = ("text", "json", "markdown", "html")
@@ -181,9 +182,8 @@ def vocabulary_rows(result: dict[str, Any]) -> list[list[str]]:
     """Values of the columns the rules read that no value list names: one row per column and list."""
     rows = []
     for entry in result.get("vocabulary", []):
-        values = ", ".join(f"{v['value']} ({v['count']:,})" for v in entry["values"])
-        if entry.get("more_values"):
-            values += f", and {entry['more_values']:,} more"
+        values = listed((f"{v['value']} ({v['count']:,})" for v in entry["values"]),
+                        len(entry["values"]) + entry.get("more_values", 0))
         where = entry["header"] if entry["source"] == "contacts" else f"{entry['header']} ({entry['source']})"
         rows.append([where, entry["list"], values, ", ".join(entry["rules"])])
     return rows

@@ -14,6 +14,7 @@ import polars as pl
 import sqlglot
 from sqlglot import exp
 
+from .diagnostics import listed
 from .errors import RulesError
 from .logic import KNOWN_SUFFIX, availability
 from .yamlnodes import LinedYaml, load_lined_yaml
@@ -334,12 +335,11 @@ def validate_rules(path: Path, display: str) -> list[dict[str, Any]]:
     if rules is not None:
         for lst in rules.lists.values():
             if lst.unsorted:
-                shown = ", ".join(f"'{v}'" for v in lst.unsorted[:8])
-                more = f", and {len(lst.unsorted) - 8:,} more" if len(lst.unsorted) > 8 else ""
+                shown = listed((f"'{v}'" for v in lst.unsorted[:8]), len(lst.unsorted))
                 where = ("to won_deal_stages, lost_deal_stages or open_deal_stages" if lst.name in DEAL_STAGE_LISTS
                          else "under `in` or `not_in`")
                 add(f"{doc.where(('values', lst.name, 'sort_these'))}: value list '{lst.name}' has "
-                    f"{len(lst.unsorted):,} value(s) still to sort: {shown}{more}; move each {where} (until "
+                    f"{len(lst.unsorted):,} value(s) still to sort: {shown}; move each {where} (until "
                     "then it is unknown: contacts are kept, never moved, on it)", "warning")
     if rules is not None and not builder.problems:  # a broken rule reads nothing: no "unused" noise then
         read = set().union(*(r.when.names for r in rules.rules), *(c.names for r in rules.rules for _, c in r.sets))

@@ -15,7 +15,7 @@ from typing import Any
 import polars as pl
 from sqlglot import exp
 
-from .diagnostics import Diagnostics
+from .diagnostics import Diagnostics, listed
 from .logic import derived_facts, reads
 from .rules import Rules, one_of
 from .sources import Source
@@ -113,18 +113,17 @@ def vocabulary(found: Diagnostics, sources: dict[str, Source | None], rules: Rul
         header = src.resolved[t.column]
         rows = "contacts" if t.source == "contacts" else "rows"
         total = int(values["count"].sum())
-        listed = values.head(LISTED_VALUES)
+        head = values.head(LISTED_VALUES)
         entries.append({
             "source": t.source, "column": t.column, "header": header, "list": t.list_name,
-            "values": [{"value": v, "count": int(n)} for v, n in listed.iter_rows()],
-            "more_values": values.height - listed.height, "rows": total, "rules": list(t.rules),
+            "values": [{"value": v, "count": int(n)} for v, n in head.iter_rows()],
+            "more_values": values.height - head.height, "rows": total, "rules": list(t.rules),
         })
-        shown = ", ".join(f"'{v}' ({n:,})" for v, n in values.head(5).iter_rows())
-        more = f", and {values.height - 5:,} more" if values.height > 5 else ""
+        shown = listed((f"'{v}' ({n:,})" for v, n in values.head(5).iter_rows()), values.height)
         found.warn(
             "unknown-value",
             f"{src.display}: column '{header}': {values.height:,} value(s) that the list "
-            f"'{t.list_name}' neither names nor rules out, on {total:,} {rows}: {shown}{more}; "
+            f"'{t.list_name}' neither names nor rules out, on {total:,} {rows}: {shown}; "
             f"rule(s) {', '.join(t.rules)} cannot be decided from them, so the contacts they concern "
             "were not moved on them",
             file=src.display, column=header,
