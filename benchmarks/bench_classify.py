@@ -21,7 +21,6 @@ import filecmp
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import polars as pl
@@ -30,8 +29,12 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 TOOLS = ("lifecycle", "pandas", "duckdb", "duckdb-plain", "polars-plain")
 #: tool -> its script, for the peers (lifecycle is the CLI itself)
-PEERS = {"pandas": "peer_pandas.py", "duckdb": "peer_duckdb.py", "duckdb-plain": "peer_duckdb_plain.py",
-         "polars-plain": "peer_polars_plain.py"}
+PEERS = {
+    "pandas": "peer_pandas.py",
+    "duckdb": "peer_duckdb.py",
+    "duckdb-plain": "peer_duckdb_plain.py",
+    "polars-plain": "peer_polars_plain.py",
+}
 EXAMPLES = 10
 
 
@@ -47,7 +50,12 @@ def measure(cmd: list[str], stdout: Path | None = None) -> tuple[float, float]:
         "peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024\n"
         "print(f'{dt} {peak} {rc}')\n"
     )
-    out = subprocess.run([sys.executable, "-c", wrapper, str(stdout or ""), *cmd], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", wrapper, str(stdout or ""), *cmd],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     seconds, peak, rc = out.stdout.split()
     if rc != "0":
         raise RuntimeError(f"command failed ({rc}): {' '.join(cmd)}\n{out.stderr}")
@@ -59,9 +67,27 @@ def commands(data: Path) -> dict[str, tuple[list[str], Path]]:
     inputs = [str(data / f) for f in ("contacts.csv", "deals.csv", "consent.csv")]
     out = {tool: data / f"out.{tool}.csv" for tool in TOOLS}
     return {
-        "lifecycle": ([sys.executable, "-m", "lifecycle_cli", "classify", inputs[0], "--deals", inputs[1],
-                       "--consent", inputs[2], "-o", str(out["lifecycle"]), "-q"], out["lifecycle"]),
-        **{tool: ([sys.executable, str(HERE / script), *inputs, str(out[tool])], out[tool]) for tool, script in PEERS.items()},
+        "lifecycle": (
+            [
+                sys.executable,
+                "-m",
+                "lifecycle_cli",
+                "classify",
+                inputs[0],
+                "--deals",
+                inputs[1],
+                "--consent",
+                inputs[2],
+                "-o",
+                str(out["lifecycle"]),
+                "-q",
+            ],
+            out["lifecycle"],
+        ),
+        **{
+            tool: ([sys.executable, str(HERE / script), *inputs, str(out[tool])], out[tool])
+            for tool, script in PEERS.items()
+        },
     }
 
 
@@ -72,13 +98,18 @@ def read_output(tool: str, path: Path, lookup: dict[str, str]) -> pl.DataFrame:
     """Record ID, stage id (the written stage through the rules' lookup), the stage as written, rule id and
     Other Type of one tool's output (rule and Other Type null when the tool does not write them)."""
     header = pl.scan_csv(path, infer_schema=False).collect_schema().names()
-    frame = pl.read_csv(path, infer_schema=False,
-                        columns=["Record ID", "Lifecycle Stage", *[c for c in OPTIONAL if c in header]])
+    frame = pl.read_csv(
+        path,
+        infer_schema=False,
+        columns=["Record ID", "Lifecycle Stage", *[c for c in OPTIONAL if c in header]],
+    )
     stage = pl.col("Lifecycle Stage").str.strip_chars().str.to_lowercase()
     optional = lambda c: pl.col(c) if c in header else pl.lit(None, dtype=pl.String)  # noqa: E731
     return frame.select(
         "Record ID",
-        stage.replace_strict(list(lookup), list(lookup.values()), default=None).alias(f"stage_{tool}"),
+        stage.replace_strict(list(lookup), list(lookup.values()), default=None).alias(
+            f"stage_{tool}"
+        ),
         pl.col("Lifecycle Stage").alias(f"written_{tool}"),
         optional("Lifecycle Rule").alias(f"rule_{tool}"),
         optional("Other Type").alias(f"other_type_{tool}"),
@@ -88,22 +119,29 @@ def read_output(tool: str, path: Path, lookup: dict[str, str]) -> pl.DataFrame:
 def check_shape(outputs: dict[str, Path], frames: dict[str, pl.DataFrame]) -> int:
     """Print where an output's header or row count differs from the first tool's; return how many outputs do."""
     tools = list(outputs)
-    headers = {tool: pl.scan_csv(path, infer_schema=False).collect_schema().names() for tool, path in outputs.items()}
+    headers = {
+        tool: pl.scan_csv(path, infer_schema=False).collect_schema().names()
+        for tool, path in outputs.items()
+    }
     base, bad = tools[0], 0
     for tool in tools[1:]:
         problems = []
         if headers[tool] != headers[base]:
             missing = [c for c in headers[base] if c not in headers[tool]]
             extra = [c for c in headers[tool] if c not in headers[base]]
-            problems.append(f"header differs from {base}'s: missing {missing}, extra {extra}"
-                            + ("" if missing or extra else f", order {headers[tool]}"))
+            problems.append(
+                f"header differs from {base}'s: missing {missing}, extra {extra}"
+                + ("" if missing or extra else f", order {headers[tool]}")
+            )
         if frames[tool].height != frames[base].height:
             problems.append(f"{frames[tool].height:,} rows, {base} has {frames[base].height:,}")
         if problems:
             bad += 1
             print(f"{tool}: " + "; ".join(problems))
     if not bad:
-        print(f"all outputs have {base}'s {len(headers[base])} columns in its order and {frames[base].height:,} rows")
+        print(
+            f"all outputs have {base}'s {len(headers[base])} columns in its order and {frames[base].height:,} rows"
+        )
     return bad
 
 
@@ -121,22 +159,31 @@ def compare(outputs: dict[str, Path]) -> int:
     joined = frames[tools[0]]
     for tool in tools[1:]:
         joined = joined.join(frames[tool], on="Record ID", how="full", coalesce=True)
-    headers = {tool: pl.scan_csv(path, infer_schema=False).collect_schema().names() for tool, path in outputs.items()}
+    headers = {
+        tool: pl.scan_csv(path, infer_schema=False).collect_schema().names()
+        for tool, path in outputs.items()
+    }
     writes = lambda column: [t for t in tools if column in headers[t]]  # noqa: E731
     stage_cols = [f"stage_{t}" for t in tools]
     rule_cols = [f"rule_{t}" for t in writes("Lifecycle Rule")]
     other_cols = [f"other_type_{t}" for t in writes("Other Type")]
-    differs = lambda cols: pl.any_horizontal([pl.lit(False)] + [pl.col(c).ne_missing(pl.col(cols[0])) for c in cols[1:]])  # noqa: E731
+    differs = lambda cols: pl.any_horizontal(
+        [pl.lit(False)] + [pl.col(c).ne_missing(pl.col(cols[0])) for c in cols[1:]]
+    )  # noqa: E731
     stage_bad = joined.filter(differs(stage_cols))
     rule_bad = joined.filter((differs(rule_cols) | differs(other_cols)) & ~differs(stage_cols))
-    print(f"compared {joined.height:,} contacts across {', '.join(tools)}: "
-          f"{stage_bad.height:,} disagree on the stage, {rule_bad.height:,} more on the rule or Other Type only"
-          f" (rule: {', '.join(c[5:] for c in rule_cols)}; Other Type: {', '.join(c[11:] for c in other_cols)})")
+    print(
+        f"compared {joined.height:,} contacts across {', '.join(tools)}: "
+        f"{stage_bad.height:,} disagree on the stage, {rule_bad.height:,} more on the rule or Other Type only"
+        f" (rule: {', '.join(c[5:] for c in rule_cols)}; Other Type: {', '.join(c[11:] for c in other_cols)})"
+    )
     shown = ["Record ID"] + stage_cols + rule_cols + other_cols
     for title, bad in (("stage", stage_bad), ("rule or Other Type", rule_bad)):
         if bad.height:
             print(f"  {title} disagreements by pattern:")
-            patterns = bad.group_by(stage_cols + rule_cols + other_cols).len().sort("len", descending=True)
+            patterns = (
+                bad.group_by(stage_cols + rule_cols + other_cols).len().sort("len", descending=True)
+            )
             with pl.Config(tbl_rows=EXAMPLES, tbl_cols=-1, tbl_width_chars=250, fmt_str_lengths=20):
                 print(patterns.head(EXAMPLES))
                 print(f"  first {EXAMPLES} contacts:")
@@ -144,12 +191,21 @@ def compare(outputs: dict[str, Path]) -> int:
     # Same stage, another spelling (HubSpot value vs label, say): a difference in form, not in stage.
     base = f"written_{tools[0]}"
     for tool in tools[1:]:
-        spelled = joined.filter(~differs(stage_cols) & pl.col(f"written_{tool}").ne_missing(pl.col(base)))
+        spelled = joined.filter(
+            ~differs(stage_cols) & pl.col(f"written_{tool}").ne_missing(pl.col(base))
+        )
         if spelled.height:
-            pairs = spelled.group_by(pl.col(base).alias(tools[0]), pl.col(f"written_{tool}").alias(tool)).len()
-            listed = ", ".join(f"{a!r} as {b!r} ({n:,})" for a, b, n in pairs.sort("len", descending=True).head(4).iter_rows())
-            print(f"  note: {tool} spells the stage of {spelled.height:,} contacts differently from {tools[0]} "
-                  f"(same stage, not counted): {listed}")
+            pairs = spelled.group_by(
+                pl.col(base).alias(tools[0]), pl.col(f"written_{tool}").alias(tool)
+            ).len()
+            listed = ", ".join(
+                f"{a!r} as {b!r} ({n:,})"
+                for a, b, n in pairs.sort("len", descending=True).head(4).iter_rows()
+            )
+            print(
+                f"  note: {tool} spells the stage of {spelled.height:,} contacts differently from {tools[0]} "
+                f"(same stage, not counted): {listed}"
+            )
     identical = [t for t in tools[1:] if filecmp.cmp(outputs[t], outputs[tools[0]], shallow=False)]
     if identical:
         print(f"  byte for byte the same file as {tools[0]}'s: {', '.join(identical)}")
@@ -159,18 +215,43 @@ def compare(outputs: dict[str, Path]) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--contacts", type=int, default=1_000_000)
-    parser.add_argument("--runs", type=int, default=1, help="runs per tool; the table shows the fastest")
-    parser.add_argument("--skip", action="append", choices=TOOLS[1:], default=[], help="leave out a peer (repeatable)")
+    parser.add_argument(
+        "--runs", type=int, default=1, help="runs per tool; the table shows the fastest"
+    )
+    parser.add_argument(
+        "--skip",
+        action="append",
+        choices=TOOLS[1:],
+        default=[],
+        help="leave out a peer (repeatable)",
+    )
     parser.add_argument("--no-diff", action="store_true", help="do not also time lifecycle diff")
-    parser.add_argument("--duckdb-memory-limit", metavar="SIZE",
-                        help="run DuckDB with this memory_limit (e.g. 5GB; it may spill to disk) instead of its default, 80%% of RAM")
+    parser.add_argument(
+        "--duckdb-memory-limit",
+        metavar="SIZE",
+        help="run DuckDB with this memory_limit (e.g. 5GB; it may spill to disk) instead of its default, 80%% of RAM",
+    )
     args = parser.parse_args()
     if args.duckdb_memory_limit:
-        os.environ["DUCKDB_MEMORY_LIMIT"] = args.duckdb_memory_limit  # read by peer_duckdb.py and peer_duckdb_plain.py
+        os.environ["DUCKDB_MEMORY_LIMIT"] = (
+            args.duckdb_memory_limit
+        )  # read by peer_duckdb.py and peer_duckdb_plain.py
     data = HERE / "data" / f"{args.contacts}"
     if not (data / "consent.csv").exists():
-        subprocess.run([sys.executable, str(HERE / "generate.py"), "--contacts", str(args.contacts), "--out", str(data)], check=True)
-    size_mb = sum((data / f).stat().st_size for f in ("contacts.csv", "deals.csv", "consent.csv")) / 1e6
+        subprocess.run(
+            [
+                sys.executable,
+                str(HERE / "generate.py"),
+                "--contacts",
+                str(args.contacts),
+                "--out",
+                str(data),
+            ],
+            check=True,
+        )
+    size_mb = (
+        sum((data / f).stat().st_size for f in ("contacts.csv", "deals.csv", "consent.csv")) / 1e6
+    )
     print(f"{args.contacts:,} contacts, {size_mb:,.0f} MB of CSV in")
 
     results: dict[str, tuple[float, float]] = {}
@@ -202,22 +283,42 @@ def main() -> int:
         print(f"{tool:<14}{'failed':>10}")
     if base and "duckdb" in results:
         d = results["duckdb"]
-        print(f"lifecycle vs the DuckDB query with every normalisation: {base[0] / d[0]:.2f}x its time, "
-              f"{base[1] / d[1]:.2f}x its peak memory")
-    for tool, name, target in (("duckdb-plain", "the plain DuckDB query", " (targets <= 1.0 at 1M and 10M)"),
-                               ("polars-plain", "the plain Polars pipeline", "")):
+        print(
+            f"lifecycle vs the DuckDB query with every normalisation: {base[0] / d[0]:.2f}x its time, "
+            f"{base[1] / d[1]:.2f}x its peak memory"
+        )
+    for tool, name, target in (
+        ("duckdb-plain", "the plain DuckDB query", " (targets <= 1.0 at 1M and 10M)"),
+        ("polars-plain", "the plain Polars pipeline", ""),
+    ):
         if base and tool in results:
             d = results[tool]
-            print(f"lifecycle vs {name}: {base[0] / d[0]:.2f}x its time, {base[1] / d[1]:.2f}x its peak memory{target}")
+            print(
+                f"lifecycle vs {name}: {base[0] / d[0]:.2f}x its time, {base[1] / d[1]:.2f}x its peak memory{target}"
+            )
     if base and "pandas" in results:
-        print(f"lifecycle is {results['pandas'][0] / base[0]:.1f}x faster than pandas (target >= 8 at 1M)")
+        print(
+            f"lifecycle is {results['pandas'][0] / base[0]:.1f}x faster than pandas (target >= 8 at 1M)"
+        )
     lifecycle_out = outputs.get("lifecycle")
     if lifecycle_out is not None and not args.no_diff:
         # diff of two exports of this size: the input and lifecycle's reclassified file.
         files_mb = (data / "contacts.csv").stat().st_size / 1e6 + lifecycle_out.stat().st_size / 1e6
-        seconds, peak = measure([sys.executable, "-m", "lifecycle_cli", "diff", str(data / "contacts.csv"), str(lifecycle_out), "-q"])
-        print(f"lifecycle diff of two {args.contacts:,}-row files ({files_mb:,.0f} MB): {seconds:.1f} s, "
-              f"peak {peak:,.0f} MB ({peak / files_mb:.2f}x the size of the files)")
+        seconds, peak = measure(
+            [
+                sys.executable,
+                "-m",
+                "lifecycle_cli",
+                "diff",
+                str(data / "contacts.csv"),
+                str(lifecycle_out),
+                "-q",
+            ]
+        )
+        print(
+            f"lifecycle diff of two {args.contacts:,}-row files ({files_mb:,.0f} MB): {seconds:.1f} s, "
+            f"peak {peak:,.0f} MB ({peak / files_mb:.2f}x the size of the files)"
+        )
     return 1 if disagreements or failed else 0
 
 

@@ -25,20 +25,49 @@ import numpy as np
 import polars as pl
 
 CONTACT_COLUMNS = [
-    "Record ID", "First Name", "Last Name", "Email", "Lifecycle Stage", "Lead Status",
-    "Contact owner", "Create Date", "Last Activity Date", "Last Contacted",
-    "Marketing contact status", "Unsubscribed from all email",
-    "Opted out of email: Marketing Information", "Marketing email confirmation status",
-    "Legal basis for processing contact's data", "Contact type", "Associated Company IDs",
-    "Associated Deal IDs", "Number of Associated Deals", "Became a Lead Date",
+    "Record ID",
+    "First Name",
+    "Last Name",
+    "Email",
+    "Lifecycle Stage",
+    "Lead Status",
+    "Contact owner",
+    "Create Date",
+    "Last Activity Date",
+    "Last Contacted",
+    "Marketing contact status",
+    "Unsubscribed from all email",
+    "Opted out of email: Marketing Information",
+    "Marketing email confirmation status",
+    "Legal basis for processing contact's data",
+    "Contact type",
+    "Associated Company IDs",
+    "Associated Deal IDs",
+    "Number of Associated Deals",
+    "Became a Lead Date",
 ]
 DEAL_COLUMNS = [
-    "Record ID", "Deal Name", "Deal Stage", "Pipeline", "Amount", "Close Date", "Create Date",
-    "Deal owner", "Is Closed Won", "Is closed lost", "Is Deal Closed?",
-    "Associated Contact IDs", "Associated Company IDs",
+    "Record ID",
+    "Deal Name",
+    "Deal Stage",
+    "Pipeline",
+    "Amount",
+    "Close Date",
+    "Create Date",
+    "Deal owner",
+    "Is Closed Won",
+    "Is closed lost",
+    "Is Deal Closed?",
+    "Associated Contact IDs",
+    "Associated Company IDs",
 ]
 CONSENT_COLUMNS = [
-    "Contact ID", "Email", "Subscription type", "Status", "Legal basis", "Double opt-in",
+    "Contact ID",
+    "Email",
+    "Subscription type",
+    "Status",
+    "Legal basis",
+    "Double opt-in",
     "Timestamp",
 ]
 
@@ -54,111 +83,274 @@ INTERNAL_DOMAIN = "lifecycle-demo.com"
 
 # (display, ascii for the email) pairs; a few non-ASCII names, a quote and a comma.
 FIRST_NAMES = [
-    ("Anna", "anna"), ("Ben", "ben"), ("Clara", "clara"), ("David", "david"), ("Emma", "emma"),
-    ("Felix", "felix"), ("Grace", "grace"), ("Hannah", "hannah"), ("Isaac", "isaac"),
-    ("Julia", "julia"), ("Karl", "karl"), ("Lena", "lena"), ("Marco", "marco"), ("Nina", "nina"),
-    ("Oliver", "oliver"), ("Paula", "paula"), ("Quinn", "quinn"), ("Rosa", "rosa"), ("Sam", "sam"),
-    ("Tom", "tom"), ("Uma", "uma"), ("Victor", "victor"), ("Wen", "wen"), ("Yasmin", "yasmin"),
-    ("José", "jose"), ("Zoë", "zoe"), ("Søren", "soren"), ("Jürgen", "juergen"),
-    ("François", "francois"), ("Łukasz", "lukasz"), ("Chloé", "chloe"), ("Aiko", "aiko"),
-    ('Robert "Bob"', "robert"), ("Priya", "priya"), ("Kofi", "kofi"), ("Mateo", "mateo"),
+    ("Anna", "anna"),
+    ("Ben", "ben"),
+    ("Clara", "clara"),
+    ("David", "david"),
+    ("Emma", "emma"),
+    ("Felix", "felix"),
+    ("Grace", "grace"),
+    ("Hannah", "hannah"),
+    ("Isaac", "isaac"),
+    ("Julia", "julia"),
+    ("Karl", "karl"),
+    ("Lena", "lena"),
+    ("Marco", "marco"),
+    ("Nina", "nina"),
+    ("Oliver", "oliver"),
+    ("Paula", "paula"),
+    ("Quinn", "quinn"),
+    ("Rosa", "rosa"),
+    ("Sam", "sam"),
+    ("Tom", "tom"),
+    ("Uma", "uma"),
+    ("Victor", "victor"),
+    ("Wen", "wen"),
+    ("Yasmin", "yasmin"),
+    ("José", "jose"),
+    ("Zoë", "zoe"),
+    ("Søren", "soren"),
+    ("Jürgen", "juergen"),
+    ("François", "francois"),
+    ("Łukasz", "lukasz"),
+    ("Chloé", "chloe"),
+    ("Aiko", "aiko"),
+    ('Robert "Bob"', "robert"),
+    ("Priya", "priya"),
+    ("Kofi", "kofi"),
+    ("Mateo", "mateo"),
 ]
 LAST_NAMES = [
-    ("Schmidt", "schmidt"), ("Müller", "mueller"), ("Becker", "becker"), ("Carter", "carter"),
-    ("Fischer", "fischer"), ("García", "garcia"), ("Hoang", "hoang"), ("Jensen", "jensen"),
-    ("Kowalski", "kowalski"), ("Laurent", "laurent"), ("Miller", "miller"), ("Nowak", "nowak"),
-    ("O'Brien", "obrien"), ("Petrova", "petrova"), ("Rossi", "rossi"), ("Sato", "sato"),
-    ("Tanaka", "tanaka"), ("Walsh, Jr.", "walsh"), ("Weber", "weber"), ("Zhang", "zhang"),
-    ("Nguyễn", "nguyen"), ("Dubois", "dubois"), ("Lindqvist", "lindqvist"), ("Okafor", "okafor"),
-    ("Fernández", "fernandez"), ("Haddad", "haddad"), ("Kovács", "kovacs"), ("Brown", "brown"),
+    ("Schmidt", "schmidt"),
+    ("Müller", "mueller"),
+    ("Becker", "becker"),
+    ("Carter", "carter"),
+    ("Fischer", "fischer"),
+    ("García", "garcia"),
+    ("Hoang", "hoang"),
+    ("Jensen", "jensen"),
+    ("Kowalski", "kowalski"),
+    ("Laurent", "laurent"),
+    ("Miller", "miller"),
+    ("Nowak", "nowak"),
+    ("O'Brien", "obrien"),
+    ("Petrova", "petrova"),
+    ("Rossi", "rossi"),
+    ("Sato", "sato"),
+    ("Tanaka", "tanaka"),
+    ("Walsh, Jr.", "walsh"),
+    ("Weber", "weber"),
+    ("Zhang", "zhang"),
+    ("Nguyễn", "nguyen"),
+    ("Dubois", "dubois"),
+    ("Lindqvist", "lindqvist"),
+    ("Okafor", "okafor"),
+    ("Fernández", "fernandez"),
+    ("Haddad", "haddad"),
+    ("Kovács", "kovacs"),
+    ("Brown", "brown"),
 ]
 # value: weight. None is an empty cell.
 DOMAINS = {
-    "acme-industries.example": 10, "globex.example": 8, "initech.example": 8,
-    "nordwind-logistik.example": 6, "brightpath.example": 6, "umbrella-health.example": 5,
-    "soylent-foods.example": 5, "hooli.example": 5, "mueller-bau.example": 4,
-    "example.com": 12, "example.org": 8, "mailbox.example": 10, "Example.com": 1,
+    "acme-industries.example": 10,
+    "globex.example": 8,
+    "initech.example": 8,
+    "nordwind-logistik.example": 6,
+    "brightpath.example": 6,
+    "umbrella-health.example": 5,
+    "soylent-foods.example": 5,
+    "hooli.example": 5,
+    "mueller-bau.example": 4,
+    "example.com": 12,
+    "example.org": 8,
+    "mailbox.example": 10,
+    "Example.com": 1,
     INTERNAL_DOMAIN: 1.5,
 }
 LIFECYCLE_STAGES = {
-    "Lead": 14, "lead": 10, "LEAD": 0.5, "Subscriber": 4, "subscriber": 3,
-    "Marketing Qualified Lead": 6, "marketingqualifiedlead": 4, "MQL": 1.5,
-    "Sales Qualified Lead": 4, "salesqualifiedlead": 3, "SQL": 1,
-    "Opportunity": 4, "opportunity": 3, "Customer": 6, "customer": 4, "CUSTOMER": 0.5,
-    "Evangelist": 0.7, "evangelist": 0.3, "Other": 1, "other": 0.5, None: 8,
+    "Lead": 14,
+    "lead": 10,
+    "LEAD": 0.5,
+    "Subscriber": 4,
+    "subscriber": 3,
+    "Marketing Qualified Lead": 6,
+    "marketingqualifiedlead": 4,
+    "MQL": 1.5,
+    "Sales Qualified Lead": 4,
+    "salesqualifiedlead": 3,
+    "SQL": 1,
+    "Opportunity": 4,
+    "opportunity": 3,
+    "Customer": 6,
+    "customer": 4,
+    "CUSTOMER": 0.5,
+    "Evangelist": 0.7,
+    "evangelist": 0.3,
+    "Other": 1,
+    "other": 0.5,
+    None: 8,
 }
 LEAD_STATUSES = {
-    None: 45, "New": 8, "NEW": 5, "Open": 5, "OPEN": 3, "In progress": 4, "IN_PROGRESS": 3,
-    "Open deal": 2, "OPEN_DEAL": 2, "Unqualified": 4, "UNQUALIFIED": 2,
-    "Attempted to contact": 4, "ATTEMPTED_TO_CONTACT": 3, "Connected": 3, "CONNECTED": 2,
-    "Bad timing": 2, "BAD_TIMING": 1,
+    None: 45,
+    "New": 8,
+    "NEW": 5,
+    "Open": 5,
+    "OPEN": 3,
+    "In progress": 4,
+    "IN_PROGRESS": 3,
+    "Open deal": 2,
+    "OPEN_DEAL": 2,
+    "Unqualified": 4,
+    "UNQUALIFIED": 2,
+    "Attempted to contact": 4,
+    "ATTEMPTED_TO_CONTACT": 3,
+    "Connected": 3,
+    "CONNECTED": 2,
+    "Bad timing": 2,
+    "BAD_TIMING": 1,
 }
 OWNERS = {
-    None: 20, "Sarah Lindqvist": 20, "Tobias Maier": 20, "Priya Natarajan": 15,
-    "Owen Gallagher": 15, "Chloé Martin": 10,
+    None: 20,
+    "Sarah Lindqvist": 20,
+    "Tobias Maier": 20,
+    "Priya Natarajan": 15,
+    "Owen Gallagher": 15,
+    "Chloé Martin": 10,
 }
 MARKETING_CONTACT_STATUSES = {"Marketing contact": 60, "Non-marketing contact": 30, None: 10}
 #: Mostly true/false, some empty, a few Yes/No and 1/0.
 UNSUBSCRIBED = {"false": 80, "true": 5, None: 8, "No": 2, "Yes": 1, "0": 1.5, "1": 0.5}
 OPTED_OUT = {"false": 78, "true": 7, None: 8, "No": 2, "Yes": 1, "0": 1.5, "1": 0.5}
 CONFIRMED = [
-    "Confirmed", "User clicked confirmation", "HubSpot Rep. marked confirmed",
-    "Customer marked confirmed", "Confirmed from previous behavior", "Confirmed due to form",
+    "Confirmed",
+    "User clicked confirmation",
+    "HubSpot Rep. marked confirmed",
+    "Customer marked confirmed",
+    "Confirmed from previous behavior",
+    "Confirmed due to form",
 ]
 NOT_CONFIRMED = ["Confirmation pending", "Confirmation email sent", "Awaiting Double Opt In"]
 CONFIRMATION_STATUSES = {
-    None: 40, "Confirmed": 15, "User clicked confirmation": 8, "HubSpot Rep. marked confirmed": 3,
-    "Customer marked confirmed": 3, "Confirmed from previous behavior": 6,
-    "Confirmed due to form": 5, "Confirmation pending": 8, "Confirmation email sent": 7,
+    None: 40,
+    "Confirmed": 15,
+    "User clicked confirmation": 8,
+    "HubSpot Rep. marked confirmed": 3,
+    "Customer marked confirmed": 3,
+    "Confirmed from previous behavior": 6,
+    "Confirmed due to form": 5,
+    "Confirmation pending": 8,
+    "Confirmation email sent": 7,
     "Awaiting Double Opt In": 5,
 }
 LEGAL_BASES = {
-    None: 35, "Freely given consent from contact": 25,
-    "Legitimate interest – existing customer": 15, "Legitimate interest - existing customer": 5,
-    "Legitimate interest – prospect/lead": 8, "Legitimate interest - other": 7,
+    None: 35,
+    "Freely given consent from contact": 25,
+    "Legitimate interest – existing customer": 15,
+    "Legitimate interest - existing customer": 5,
+    "Legitimate interest – prospect/lead": 8,
+    "Legitimate interest - other": 7,
     "Performance of a contract": 5,
 }
 CONTACT_TYPES = {
-    None: 70, "Customer contact": 10, "Prospect": 12, "Employee": 1.5, "employee": 0.3,
-    "Applicant": 0.5, "Partner": 1, "PARTNER": 0.2, "Competitor": 0.4, "Vendor": 0.8,
+    None: 70,
+    "Customer contact": 10,
+    "Prospect": 12,
+    "Employee": 1.5,
+    "employee": 0.3,
+    "Applicant": 0.5,
+    "Partner": 1,
+    "PARTNER": 0.2,
+    "Competitor": 0.4,
+    "Vendor": 0.8,
     "vendor": 0.3,
 }
 COMPANY_NAMES = [
-    "Acme Industries", "Globex, Inc.", "Initech", "Nordwind Logistik", "Brightpath",
-    "Umbrella Health", "Soylent Foods", "Hooli", "Müller Bau GmbH", "Vandelay Import",
-    'The "Best" Bakery', "Miller & Sons", "Sato Works", "Holm AB", "Ruiz Distribución",
-    "Kovács Consulting", "Mensah Trading", "Stark Components", "Wayne Logistics", "Tyrell Systems",
+    "Acme Industries",
+    "Globex, Inc.",
+    "Initech",
+    "Nordwind Logistik",
+    "Brightpath",
+    "Umbrella Health",
+    "Soylent Foods",
+    "Hooli",
+    "Müller Bau GmbH",
+    "Vandelay Import",
+    'The "Best" Bakery',
+    "Miller & Sons",
+    "Sato Works",
+    "Holm AB",
+    "Ruiz Distribución",
+    "Kovács Consulting",
+    "Mensah Trading",
+    "Stark Components",
+    "Wayne Logistics",
+    "Tyrell Systems",
 ]
 PRODUCTS = [
-    "Platform licence", "Support renewal", "Data migration", "Team expansion", "Pilot",
-    "Compliance audit", "Fleet add-on", "Annual plan", "Upgrade", "Starter plan", "Consulting",
+    "Platform licence",
+    "Support renewal",
+    "Data migration",
+    "Team expansion",
+    "Pilot",
+    "Compliance audit",
+    "Fleet add-on",
+    "Annual plan",
+    "Upgrade",
+    "Starter plan",
+    "Consulting",
     "Renewal 2025",
 ]
 OPEN_STAGES = [
-    "appointmentscheduled", "qualifiedtobuy", "presentationscheduled", "decisionmakerboughtin",
+    "appointmentscheduled",
+    "qualifiedtobuy",
+    "presentationscheduled",
+    "decisionmakerboughtin",
     "contractsent",
 ]
 OPEN_STAGE_LABELS = [
-    "Appointment Scheduled", "Qualified To Buy", "Presentation Scheduled",
-    "Decision Maker Bought-In", "Contract Sent",
+    "Appointment Scheduled",
+    "Qualified To Buy",
+    "Presentation Scheduled",
+    "Decision Maker Bought-In",
+    "Contract Sent",
 ]
 #: Deal Stage vocabulary, indexed by deal_stage_index().
-DEAL_STAGES = OPEN_STAGES + OPEN_STAGE_LABELS + [
-    "closedwon", "Closed Won", "closedlost", "Closed Lost",
-    # custom pipeline with numeric stage ids: 3 open, won, lost
-    "1234568", "1234569", "1234570", "1234567", "7654321",
-]
+DEAL_STAGES = (
+    OPEN_STAGES
+    + OPEN_STAGE_LABELS
+    + [
+        "closedwon",
+        "Closed Won",
+        "closedlost",
+        "Closed Lost",
+        # custom pipeline with numeric stage ids: 3 open, won, lost
+        "1234568",
+        "1234569",
+        "1234570",
+        "1234567",
+        "7654321",
+    ]
+)
 #: Boolean spellings: index 2 * spelling + value.
 BOOLEANS = ["false", "true", "No", "Yes", "0", "1"]
 SUBSCRIPTION_TYPES = {
-    "Marketing Information": 88, "Customer Service Communication": 6, "One to One": 6,
+    "Marketing Information": 88,
+    "Customer Service Communication": 6,
+    "One to One": 6,
 }
 CONSENT_STATUSES = {
-    "Subscribed": 40, "Not subscribed": 8, "Opted out": 12, "SUBSCRIBED": 25,
-    "NOT_SUBSCRIBED": 5, "UNSUBSCRIBED": 10,
+    "Subscribed": 40,
+    "Not subscribed": 8,
+    "Opted out": 12,
+    "SUBSCRIBED": 25,
+    "NOT_SUBSCRIBED": 5,
+    "UNSUBSCRIBED": 10,
 }
 DOUBLE_OPT_INS = {
-    "true": 35, "false": 30, None: 5, **{c: 3 for c in CONFIRMED},
+    "true": 35,
+    "false": 30,
+    None: 5,
+    **{c: 3 for c in CONFIRMED},
     **{c: 4 for c in NOT_CONFIRMED},
 }
 
@@ -243,13 +435,15 @@ def minute_vocabulary() -> pl.Series:
 @cache
 def second_vocabulary() -> pl.Series:
     """Each second of a day as the time part of an ISO 8601 UTC timestamp: 'T08:15:00Z'."""
-    return pl.Series(
-        [f"T{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}Z" for s in range(86_400)]
-    )
+    return pl.Series([f"T{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}Z" for s in range(86_400)])
 
 
 def dates(
-    rng: np.random.Generator, n: int, first: date, last: date, present: float,
+    rng: np.random.Generator,
+    n: int,
+    first: date,
+    last: date,
+    present: float,
     formats: tuple[float, float, float] = (0.5, 0.3, 0.2),
 ) -> pl.Series:
     """Date-times as exports mix them: '2024-03-12 09:14', ISO 8601, '3/15/2024 2:30 PM'."""
@@ -378,8 +572,9 @@ def chunk(
             custom, "Partner pipeline", pick(rng, nd, {"Sales Pipeline": 80, "default": 20})
         ),
         "Amount": where(rng.random(nd) < 0.9, amount),
-        "Close Date": dates(rng, nd, date(2021, 1, 1), date(2025, 12, 31), present=0.9,
-                            formats=(0.7, 0.2, 0.1)),
+        "Close Date": dates(
+            rng, nd, date(2021, 1, 1), date(2025, 12, 31), present=0.9, formats=(0.7, 0.2, 0.1)
+        ),
         "Create Date": dates(rng, nd, date(2020, 6, 1), date(2025, 6, 30), present=1.0),
         "Deal owner": pick(rng, nd, {k: v for k, v in OWNERS.items() if k}),
         "Is Closed Won": where(~flags_blank, booleans(rng, won)),
@@ -397,7 +592,8 @@ def chunk(
     side = rng.choice(3, size=links, p=[0.94, 0.03, 0.03])  # both, deal only, contact only
     side[orphan] = 1
     link_contact_id = where(
-        orphan, ids(ORPHAN_ID_BASE, rng.integers(0, 10_000_000, links), 0),
+        orphan,
+        ids(ORPHAN_ID_BASE, rng.integers(0, 10_000_000, links), 0),
         contact_ids.gather(link_contact),
     )
     # a contact drawn twice for the same deal is linked once
@@ -437,15 +633,17 @@ def chunk(
     event_email = where(~orphan, event_email).scatter(
         gone, concat("former.contact", pl.Series(start + gone).cast(pl.String), "@gone.example")
     )
-    consent = pl.DataFrame({
-        "Contact ID": event_id,
-        "Email": event_email,
-        "Subscription type": pick(rng, ne, SUBSCRIPTION_TYPES),
-        "Status": pick(rng, ne, CONSENT_STATUSES),
-        "Legal basis": pick(rng, ne, LEGAL_BASES),
-        "Double opt-in": pick(rng, ne, DOUBLE_OPT_INS),
-        "Timestamp": timestamps(rng, ne, date(2019, 1, 1), date(2025, 6, 30)),
-    })[rng.permutation(ne)]  # a consent log is not sorted by contact or time
+    consent = pl.DataFrame(
+        {
+            "Contact ID": event_id,
+            "Email": event_email,
+            "Subscription type": pick(rng, ne, SUBSCRIPTION_TYPES),
+            "Status": pick(rng, ne, CONSENT_STATUSES),
+            "Legal basis": pick(rng, ne, LEGAL_BASES),
+            "Double opt-in": pick(rng, ne, DOUBLE_OPT_INS),
+            "Timestamp": timestamps(rng, ne, date(2019, 1, 1), date(2025, 6, 30)),
+        }
+    )[rng.permutation(ne)]  # a consent log is not sorted by contact or time
 
     return (
         pl.DataFrame({c: contacts[c] for c in CONTACT_COLUMNS}),

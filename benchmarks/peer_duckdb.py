@@ -48,9 +48,14 @@ TRUE_VALUES = vocab.TRUE_VALUES
 DOI_EVENT = sql_list(CONFIRMED + TRUE_VALUES)
 TRUE = sql_list(TRUE_VALUES)
 STAGES = vocab.STAGES
-CURRENT_STAGE = "CASE " + " ".join(
-    f"WHEN lower(trim(\"Lifecycle Stage\")) IN {sql_list(spellings)} THEN '{stage}'" for stage, spellings in STAGES.items()
-) + " END"
+CURRENT_STAGE = (
+    "CASE "
+    + " ".join(
+        f"WHEN lower(trim(\"Lifecycle Stage\")) IN {sql_list(spellings)} THEN '{stage}'"
+        for stage, spellings in STAGES.items()
+    )
+    + " END"
+)
 
 LABEL, VALUE, FORM_SAMPLE = vocab.LABEL, vocab.VALUE, vocab.FORM_SAMPLE
 VALUE_ONLY = sql_list(vocab.VALUE_ONLY)
@@ -72,8 +77,8 @@ def output_columns(header: list[str]) -> str:
     for name in header:
         if name == "Lifecycle Stage":
             columns += [
-                f"CASE WHEN stage IS NOT DISTINCT FROM current_stage THEN f.\"Lifecycle Stage\""
-                f" WHEN (SELECT as_value FROM form) THEN {written(VALUE)} ELSE {written(LABEL)} END AS \"Lifecycle Stage\"",
+                f'CASE WHEN stage IS NOT DISTINCT FROM current_stage THEN f."Lifecycle Stage"'
+                f' WHEN (SELECT as_value FROM form) THEN {written(VALUE)} ELSE {written(LABEL)} END AS "Lifecycle Stage"',
                 'f."Lifecycle Stage" AS "Previous Lifecycle Stage"',
                 'rule AS "Lifecycle Rule"',
                 "CASE WHEN rule = 'other' THEN CASE WHEN other_kind THEN trim(f.\"Contact type\") ELSE 'Employee' END END"

@@ -32,13 +32,21 @@ def lit(text: str) -> str:
 
 
 def stage_id(column: str) -> str:
-    return "CASE lower(trim(" + column + ")) " + " ".join(
-        f"WHEN {lit(spelling.lower())} THEN {lit(stage)}" for stage, spellings in vocab.STAGES.items() for spelling in spellings
-    ) + " END"
+    return (
+        "CASE lower(trim("
+        + column
+        + ")) "
+        + " ".join(
+            f"WHEN {lit(spelling.lower())} THEN {lit(stage)}"
+            for stage, spellings in vocab.STAGES.items()
+            for spelling in spellings
+        )
+        + " END"
+    )
 
 
 def query(before: str, after: str) -> str:
-    side = "SELECT trim(\"Record ID\") AS id, {stage} AS stage FROM read_csv({path}, header = true, all_varchar = true)"
+    side = 'SELECT trim("Record ID") AS id, {stage} AS stage FROM read_csv({path}, header = true, all_varchar = true)'
     return f"""
 WITH b AS ({side.format(stage=stage_id('"Lifecycle Stage"'), path=lit(before))}),
      a AS ({side.format(stage=stage_id('"Lifecycle Stage"'), path=lit(after))})
@@ -68,7 +76,9 @@ def main(before: str, after: str, out: str) -> None:
         con.execute(f"SET memory_limit = {lit(limit)}")
     groups = con.execute(query(before, after)).fetchall()
     common = [(frm, to, n) for in_b, in_a, frm, to, n in groups if in_b and in_a]
-    totals = dict.fromkeys(("promotions", "demotions", "sideways", "newly_staged", "cleared", "unchanged"), 0)
+    totals = dict.fromkeys(
+        ("promotions", "demotions", "sideways", "newly_staged", "cleared", "unchanged"), 0
+    )
     plural = {"promotion": "promotions", "demotion": "demotions"}
     transitions = []
     for frm, to, n in sorted(common):

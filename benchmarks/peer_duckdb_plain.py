@@ -138,13 +138,17 @@ ORDER BY file_row  -- the joins shuffle the rows: back to the file's order, as l
 ) TO {lit(out)} (HEADER, DELIMITER ',')
 """
     if not ordered:  # rows in whatever order the joins leave them
-        sql = sql.replace("row_number() OVER () AS file_row, ", "").replace("ORDER BY file_row", "--")
+        sql = sql.replace("row_number() OVER () AS file_row, ", "").replace(
+            "ORDER BY file_row", "--"
+        )
     return sql
 
 
 def main(contacts: str, deals: str, consent: str, out: str, ordered: bool = True) -> None:
     con = duckdb.connect()
-    limit = os.environ.get("DUCKDB_MEMORY_LIMIT")  # as peer_duckdb.py: bench_classify --duckdb-memory-limit
+    limit = os.environ.get(
+        "DUCKDB_MEMORY_LIMIT"
+    )  # as peer_duckdb.py: bench_classify --duckdb-memory-limit
     if limit:
         con.execute(f"SET memory_limit = {lit(limit)}")
     con.execute(query(contacts, deals, consent, out, ordered))

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import BinaryIO, Callable
+from typing import BinaryIO
+from collections.abc import Callable
 
 import polars as pl
 
@@ -20,17 +21,28 @@ def direction(previous: pl.Expr, new: pl.Expr, rules: Rules) -> pl.Expr:
     ids = [s.id for s in rules.stages]
     ranks = [s.rank for s in rules.stages]
     rank = lambda e: e.replace_strict(ids, ranks, default=-1, return_dtype=pl.Int32)  # noqa: E731
-    return (pl.when(previous.eq_missing(new)).then(pl.lit("unchanged"))
-            .when(previous.is_null()).then(pl.lit("newly_staged"))
-            .when(new.is_null()).then(pl.lit("cleared"))
-            .when((rank(previous) < 0) | (rank(new) < 0)).then(pl.lit("sideways"))
-            .when(rank(new) > rank(previous)).then(pl.lit("promotion"))
-            .otherwise(pl.lit("demotion")))
+    return (
+        pl.when(previous.eq_missing(new))
+        .then(pl.lit("unchanged"))
+        .when(previous.is_null())
+        .then(pl.lit("newly_staged"))
+        .when(new.is_null())
+        .then(pl.lit("cleared"))
+        .when((rank(previous) < 0) | (rank(new) < 0))
+        .then(pl.lit("sideways"))
+        .when(rank(new) > rank(previous))
+        .then(pl.lit("promotion"))
+        .otherwise(pl.lit("demotion"))
+    )
 
 
 def _label(stage: pl.Expr, rules: Rules) -> pl.Expr:
-    return stage.replace_strict([s.id for s in rules.stages], [s.label for s in rules.stages],
-                                default=None, return_dtype=pl.String)
+    return stage.replace_strict(
+        [s.id for s in rules.stages],
+        [s.label for s in rules.stages],
+        default=None,
+        return_dtype=pl.String,
+    )
 
 
 def table(changes: pl.DataFrame | pl.LazyFrame, rules: Rules, *, redact: bool) -> pl.DataFrame:
@@ -39,8 +51,11 @@ def table(changes: pl.DataFrame | pl.LazyFrame, rules: Rules, *, redact: bool) -
     frame = changes.lazy()
     names = frame.collect_schema().names()
     col = lambda c: pl.col(c) if c in names else pl.lit(None, dtype=pl.String)  # noqa: E731
-    move = (pl.col("direction") if "direction" in names
-            else direction(pl.col("previous"), pl.col("new"), rules))
+    move = (
+        pl.col("direction")
+        if "direction" in names
+        else direction(pl.col("previous"), pl.col("new"), rules)
+    )
     out = frame.select(
         pl.col("record_id").alias("Record ID"),
         col("name").alias("Name"),
@@ -67,8 +82,9 @@ def writer(frame: pl.DataFrame, target: str) -> Callable[[BinaryIO], object]:
     return lambda fh: frame.write_csv(fh)
 
 
-def diff_changes(before: Source, after: Source, rules: Rules,
-                 rule_header: str | None) -> pl.DataFrame:
+def diff_changes(
+    before: Source, after: Source, rules: Rules, rule_header: str | None
+) -> pl.DataFrame:
     """Every record whose stage differs between two exports, and every record only in one of them
     (direction `added` or `removed`): record_id (as AFTER writes it, else BEFORE), name (from AFTER,
     else BEFORE), previous, new (stage ids), direction, rule (AFTER's rule column), other_type
@@ -76,12 +92,15 @@ def diff_changes(before: Source, after: Source, rules: Rules,
     from .facts import stage_id
 
     def side(source: Source, suffix: str, extra: dict[str, str | None]) -> pl.LazyFrame:
-        name = pl.concat_str([source.text("first_name"), source.text("last_name")], separator=" ",
-                             ignore_nulls=True)
-        exprs = [source.text("record_id").alias("key"),
-                 source.raw("record_id").cast(pl.String).str.strip_chars().alias("id" + suffix),
-                 pl.when(name == "").then(None).otherwise(name).alias("name" + suffix),
-                 stage_id(source.raw("stage"), rules).cast(pl.String).alias("stage" + suffix)]
+        name = pl.concat_str(
+            [source.text("first_name"), source.text("last_name")], separator=" ", ignore_nulls=True
+        )
+        exprs = [
+            source.text("record_id").alias("key"),
+            source.raw("record_id").cast(pl.String).str.strip_chars().alias("id" + suffix),
+            pl.when(name == "").then(None).otherwise(name).alias("name" + suffix),
+            stage_id(source.raw("stage"), rules).cast(pl.String).alias("stage" + suffix),
+        ]
         for alias, header in extra.items():
             value = pl.col(header).cast(pl.String) if header else pl.lit(None, dtype=pl.String)
             blank = value.str.strip_chars() == ""
@@ -94,12 +113,25 @@ def diff_changes(before: Source, after: Source, rules: Rules,
     a = side(after, "_a", {"rule": rule_header, "other_type": other})
     both = b.join(a, on="key", how="full", coalesce=True)
     in_b, in_a = pl.col("id_b").is_not_null(), pl.col("id_a").is_not_null()
-    move = (pl.when(~in_b).then(pl.lit("added")).when(~in_a).then(pl.lit("removed"))
-            .otherwise(direction(pl.col("stage_b"), pl.col("stage_a"), rules)))
-    return (both.with_columns(move.alias("direction"))
-            .filter(pl.col("direction") != "unchanged")
-            .select(pl.coalesce("id_a", "id_b").alias("record_id"),
-                    pl.coalesce("name_a", "name_b").alias("name"),
-                    pl.col("stage_b").alias("previous"), pl.col("stage_a").alias("new"),
-                    "direction", "rule", "other_type")
-            .sort("record_id").collect())
+    move = (
+        pl.when(~in_b)
+        .then(pl.lit("added"))
+        .when(~in_a)
+        .then(pl.lit("removed"))
+        .otherwise(direction(pl.col("stage_b"), pl.col("stage_a"), rules))
+    )
+    return (
+        both.with_columns(move.alias("direction"))
+        .filter(pl.col("direction") != "unchanged")
+        .select(
+            pl.coalesce("id_a", "id_b").alias("record_id"),
+            pl.coalesce("name_a", "name_b").alias("name"),
+            pl.col("stage_b").alias("previous"),
+            pl.col("stage_a").alias("new"),
+            "direction",
+            "rule",
+            "other_type",
+        )
+        .sort("record_id")
+        .collect()
+    )

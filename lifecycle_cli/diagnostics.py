@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable
+from typing import Any
+from collections.abc import Iterable
 
 from .errors import InputError
 
@@ -88,4 +89,6 @@ def strict_failure(diagnostics: list[dict[str, Any]]) -> InputError | None:
     if not warnings:
         return None
     lines = [describe(d) for d in warnings]
-    return InputError(f"--strict: {len(warnings)} warning(s), so nothing was written:\n  " + "\n  ".join(lines))
+    return InputError(
+        f"--strict: {len(warnings)} warning(s), so nothing was written:\n  " + "\n  ".join(lines)
+    )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from functools import cached_property
 
 import polars as pl
@@ -19,15 +19,27 @@ ROW = "__lc_row"  #: 0-based data row of a file, for error messages
 #: several times faster than with the general %#z, so it is tried first.
 _UTC_Z = "%Y-%m-%dT%H:%M:%SZ"
 _NAIVE_FORMATS = (
-    "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M",
-    "%m/%d/%Y %I:%M %p", "%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y %H:%M", "%m/%d/%Y",
+    "%Y-%m-%dT%H:%M:%S%.f",
+    "%Y-%m-%d %H:%M:%S%.f",
+    "%Y-%m-%d %H:%M",
+    "%Y-%m-%dT%H:%M",
+    "%m/%d/%Y %I:%M %p",
+    "%m/%d/%Y %I:%M:%S %p",
+    "%m/%d/%Y %H:%M",
+    "%m/%d/%Y",
     # HubSpot's German interface: `12.03.2024 09:14`, `12.03.2024 09:14:05`, `12.03.2024` (day first).
-    "%d.%m.%Y %H:%M", "%d.%m.%Y %H:%M:%S", "%d.%m.%Y",
+    "%d.%m.%Y %H:%M",
+    "%d.%m.%Y %H:%M:%S",
+    "%d.%m.%Y",
     "%Y-%m-%d",
 )
 _AWARE_FORMATS = ("%Y-%m-%dT%H:%M:%S%.f%#z", "%Y-%m-%d %H:%M:%S%.f%#z")
 #: (format, has an offset), in order of preference.
-_DATETIME_FORMATS = ((_UTC_Z, False), *((f, True) for f in _AWARE_FORMATS), *((f, False) for f in _NAIVE_FORMATS))
+_DATETIME_FORMATS = (
+    (_UTC_Z, False),
+    *((f, True) for f in _AWARE_FORMATS),
+    *((f, False) for f in _NAIVE_FORMATS),
+)
 
 
 def lowered(expr: pl.Expr) -> pl.Expr:
@@ -37,7 +49,9 @@ def lowered(expr: pl.Expr) -> pl.Expr:
 def stage_id(raw: pl.Expr, rules: Rules) -> pl.Expr:
     """A stage as the file spells it (label, HubSpot value or alias, any case) to its id; null if unknown."""
     lookup = rules.stage_lookup()
-    return lowered(raw).replace_strict(list(lookup), list(lookup.values()), default=None, return_dtype=pl.String)
+    return lowered(raw).replace_strict(
+        list(lookup), list(lookup.values()), default=None, return_dtype=pl.String
+    )
 
 
 def unknown_spelling(raw: pl.Expr, stage: pl.Expr) -> pl.Expr:
@@ -53,15 +67,21 @@ def in_values(expr: pl.Expr, values: tuple[str, ...]) -> pl.Expr:
 def parse_bool(expr: pl.Expr, rules: Rules) -> pl.Expr:
     """true/false from the spellings in rules.yaml; empty and unrecognised values give null."""
     return (
-        pl.when(in_values(expr, rules.values["true_values"])).then(True)
-        .when(in_values(expr, rules.values["false_values"])).then(False)
+        pl.when(in_values(expr, rules.values["true_values"]))
+        .then(True)
+        .when(in_values(expr, rules.values["false_values"]))
+        .then(False)
         .otherwise(None)
     )
 
 
 def _read_datetime(expr: pl.Expr, fmt: str, aware: bool) -> pl.Expr:
     if aware:
-        return expr.str.to_datetime(fmt, strict=False, time_zone="UTC").dt.replace_time_zone(None).cast(pl.Datetime("us"))
+        return (
+            expr.str.to_datetime(fmt, strict=False, time_zone="UTC")
+            .dt.replace_time_zone(None)
+            .cast(pl.Datetime("us"))
+        )
     return expr.str.to_datetime(fmt, strict=False, time_unit="us")
 
 
@@ -96,16 +116,22 @@ def reread_datetimes(frame: pl.DataFrame, column: str, unread: str) -> pl.DataFr
     """
     if frame[unread].null_count() == frame.height:
         return frame
-    return frame.with_columns(pl.coalesce(column, parse_datetime(pl.col(unread))).alias(column)).with_columns(
-        pl.when(pl.col(column).is_null()).then(pl.col(unread)).alias(unread)
-    )
+    return frame.with_columns(
+        pl.coalesce(column, parse_datetime(pl.col(unread))).alias(column)
+    ).with_columns(pl.when(pl.col(column).is_null()).then(pl.col(unread)).alias(unread))
 
 
 def column_sample(source: Source, name: str, n: int = 10_000) -> pl.Series | None:
     """The first `n` non-empty values of a logical column (one short read of the file's head)."""
     if not source.has(name):
         return None
-    return source.frame.select(source.text(name).alias("v")).head(n * 2).collect()["v"].drop_nulls().head(n)
+    return (
+        source.frame.select(source.text(name).alias("v"))
+        .head(n * 2)
+        .collect()["v"]
+        .drop_nulls()
+        .head(n)
+    )
 
 
 def split_ids(expr: pl.Expr) -> pl.Expr:
@@ -114,7 +140,9 @@ def split_ids(expr: pl.Expr) -> pl.Expr:
 
 
 BAD_VALUE = "bad:"  #: prefix of columns holding a value that does not read as its type (else null)
-ALL_FIELDS = "__lc_fields"  #: a per-row value that needs every field parsed (so broken rows fail here)
+ALL_FIELDS = (
+    "__lc_fields"  #: a per-row value that needs every field parsed (so broken rows fail here)
+)
 
 
 def bad_value(source: Source, name: str, parsed: pl.Expr) -> pl.Expr:
@@ -135,13 +163,20 @@ def every_field(source: Source, used: tuple[str, ...]) -> list[pl.Expr]:
 def unreadable_values(frame: pl.LazyFrame, source: Source, rules: Rules) -> pl.LazyFrame | None:
     """From a frame with BAD_VALUE columns: column, kind, value, count, first row."""
     parts = []
-    for name in [c[len(BAD_VALUE):] for c in frame.collect_schema().names() if c.startswith(BAD_VALUE)]:
+    for name in [
+        c[len(BAD_VALUE) :] for c in frame.collect_schema().names() if c.startswith(BAD_VALUE)
+    ]:
         parts.append(
             frame.filter(pl.col(BAD_VALUE + name).is_not_null())
             .group_by(pl.col(BAD_VALUE + name).alias("value"))
             .agg(pl.len().alias("count"), (pl.col(ROW).min() + 2).alias("first_row"))
-            .select(pl.lit(source.resolved[name]).alias("column"), pl.lit(rules.columns[source.role][name].type).alias("kind"),
-                    "value", pl.col("count").cast(pl.UInt32), pl.col("first_row").cast(pl.Int64))
+            .select(
+                pl.lit(source.resolved[name]).alias("column"),
+                pl.lit(rules.columns[source.role][name].type).alias("kind"),
+                "value",
+                pl.col("count").cast(pl.UInt32),
+                pl.col("first_row").cast(pl.Int64),
+            )
         )
     return pl.concat(parts) if parts else None
 
@@ -155,7 +190,9 @@ def plain_number(text: pl.Expr) -> pl.Expr:
     most 18 of them), else null. On a column as read, parsing and looking at the first character is
     cheaper than the regex (on an expression, which it evaluates three times, it is not)."""
     parsed = text.str.to_integer(strict=False)
-    return pl.when((parsed > 0) & (parsed < 10**18) & ~text.str.starts_with("0") & ~text.str.starts_with("+")).then(parsed)
+    return pl.when(
+        (parsed > 0) & (parsed < 10**18) & ~text.str.starts_with("0") & ~text.str.starts_with("+")
+    ).then(parsed)
 
 
 def all_canonical(keys: pl.Series) -> bool:
@@ -190,7 +227,9 @@ class ContactIds:
         return key.is_in(self._known).fill_null(False)
 
 
-def read_contact_ids(contacts: Source, *, email: bool, deal_ids: bool, account: str | None = None) -> ContactIds:
+def read_contact_ids(
+    contacts: Source, *, email: bool, deal_ids: bool, account: str | None = None
+) -> ContactIds:
     """`account`: the contacts' account column to read as well (for deals linked by account)."""
     extra = []
     if account is not None and contacts.has(account):
@@ -203,9 +242,16 @@ def read_contact_ids(contacts: Source, *, email: bool, deal_ids: bool, account: 
     # id (text, spaces around it, a leading zero) and the ids are read again, as text.
     raw = pl.col(contacts.resolved["record_id"]).cast(pl.String)
     number = plain_number(raw)
-    frame = contacts.frame.with_row_index(ROW).select(
-        ROW, number.alias(KEY), (raw.is_not_null() & number.is_null()).alias("__lc_other_id"), *extra
-    ).collect()
+    frame = (
+        contacts.frame.with_row_index(ROW)
+        .select(
+            ROW,
+            number.alias(KEY),
+            (raw.is_not_null() & number.is_null()).alias("__lc_other_id"),
+            *extra,
+        )
+        .collect()
+    )
     other = frame["__lc_other_id"].any()
     frame = frame.drop("__lc_other_id")
     if not other and frame[KEY].null_count() < frame.height:
@@ -249,7 +295,9 @@ def _counts(won: pl.Expr, lost: pl.Expr) -> list[pl.Expr]:
     ]
 
 
-def account_facts(flags: pl.LazyFrame, linked: pl.DataFrame, ids: ContactIds) -> tuple[pl.DataFrame, pl.DataFrame]:
+def account_facts(
+    flags: pl.LazyFrame, linked: pl.DataFrame, ids: ContactIds
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """For the deals that link to no contact: (facts per contact key from its account's deals, the rows
     of those deals whose account has contacts in the file: ROW, ACCOUNT).
 
@@ -259,12 +307,18 @@ def account_facts(flags: pl.LazyFrame, linked: pl.DataFrame, ids: ContactIds) ->
     of contacts and opportunities costs one row per contact, not one per (contact, opportunity).
     """
     by_contact = linked.lazy().select(ROW).unique()
-    deals_by_contact = flags.join(by_contact, on=ROW, how="semi").select("deal_id").drop_nulls().unique()
-    accounts = ids.frame.lazy().select(KEY, ACCOUNT).drop_nulls().unique()  # a repeated record id counts once
+    deals_by_contact = (
+        flags.join(by_contact, on=ROW, how="semi").select("deal_id").drop_nulls().unique()
+    )
+    accounts = (
+        ids.frame.lazy().select(KEY, ACCOUNT).drop_nulls().unique()
+    )  # a repeated record id counts once
     rows = (
         flags.filter(pl.col(ACCOUNT).is_not_null())
         .join(by_contact, on=ROW, how="anti")
-        .join(deals_by_contact, on="deal_id", how="anti")  # a null deal id matches nothing: the row stays
+        .join(
+            deals_by_contact, on="deal_id", how="anti"
+        )  # a null deal id matches nothing: the row stays
         .join(accounts.select(ACCOUNT).unique(), on=ACCOUNT, how="semi")
         .select(ROW, ACCOUNT, "won", "lost")
     )
@@ -286,12 +340,22 @@ _LISTED = "__lc_listed"
 def outcome_inputs(deals: Source, rules: Rules) -> list[pl.Expr]:
     """The columns `with_outcome` reads, from the deals file's own columns (one pass)."""
     kinds: dict[str, int] = {}
-    for kind, listed_in in ((OPEN, "open_deal_stages"), (LOST, "lost_deal_stages"), (WON, "won_deal_stages")):
-        kinds.update({value.strip().lower(): kind for value in rules.values[listed_in]})  # won wins a clash
-    listed = lowered(deals.raw("stage")).replace_strict(list(kinds), list(kinds.values()), default=None,
-                                                        return_dtype=pl.Int8)
-    return [*(parse_bool(deals.raw(n), rules).alias(c) for n, c in _FLAGS.items()), listed.alias(_LISTED),
-            *(deals.text(n).is_null().alias(c + "_empty") for n, c in _FLAGS.items() if deals.has(n))]
+    for kind, listed_in in (
+        (OPEN, "open_deal_stages"),
+        (LOST, "lost_deal_stages"),
+        (WON, "won_deal_stages"),
+    ):
+        kinds.update(
+            {value.strip().lower(): kind for value in rules.values[listed_in]}
+        )  # won wins a clash
+    listed = lowered(deals.raw("stage")).replace_strict(
+        list(kinds), list(kinds.values()), default=None, return_dtype=pl.Int8
+    )
+    return [
+        *(parse_bool(deals.raw(n), rules).alias(c) for n, c in _FLAGS.items()),
+        listed.alias(_LISTED),
+        *(deals.text(n).is_null().alias(c + "_empty") for n, c in _FLAGS.items() if deals.has(n)),
+    ]
 
 
 def with_outcome(frame: pl.DataFrame | pl.LazyFrame, name: str = "outcome"):
@@ -310,25 +374,43 @@ def with_outcome(frame: pl.DataFrame | pl.LazyFrame, name: str = "outcome"):
     empty = [c for c in _FLAGS.values() if c + "_empty" in names]
     if empty:
         frame = frame.with_columns(
-            pl.when(pl.col(c).is_null() & pl.col(c + "_empty") & pl.col(c).eq(True).any()
-                    & ~pl.col(c).eq(False).any()).then(False).otherwise(pl.col(c)).alias(c) for c in empty)
+            pl.when(
+                pl.col(c).is_null()
+                & pl.col(c + "_empty")
+                & pl.col(c).eq(True).any()
+                & ~pl.col(c).eq(False).any()
+            )
+            .then(False)
+            .otherwise(pl.col(c))
+            .alias(c)
+            for c in empty
+        )
     won_flag, lost_flag, closed = (pl.col(c) for c in _FLAGS.values())
-    won_stage, lost_stage, open_stage = (pl.col(_LISTED).eq(kind).fill_null(False) for kind in (WON, LOST, OPEN))
+    won_stage, lost_stage, open_stage = (
+        pl.col(_LISTED).eq(kind).fill_null(False) for kind in (WON, LOST, OPEN)
+    )
     is_ = lambda e, value: e.eq(value).fill_null(False)  # noqa: E731
     code = lambda c: pl.lit(c, dtype=pl.Int8)  # noqa: E731
     outcome = (
-        pl.when(is_(won_flag, True) | won_stage).then(code(WON))
-        .when(is_(closed, True) | is_(lost_flag, True) | lost_stage).then(
-            pl.when(is_(won_flag, False) | is_(lost_flag, True) | lost_stage).then(code(LOST)))
-        .when(is_(closed, False) | (is_(won_flag, False) & is_(lost_flag, False)) | open_stage).then(code(OPEN))
+        pl.when(is_(won_flag, True) | won_stage)
+        .then(code(WON))
+        .when(is_(closed, True) | is_(lost_flag, True) | lost_stage)
+        .then(pl.when(is_(won_flag, False) | is_(lost_flag, True) | lost_stage).then(code(LOST)))
+        .when(is_(closed, False) | (is_(won_flag, False) & is_(lost_flag, False)) | open_stage)
+        .then(code(OPEN))
     )
-    return frame.with_columns(outcome.alias(name)).drop(*_FLAGS.values(), _LISTED, *(c + "_empty" for c in empty))
+    return frame.with_columns(outcome.alias(name)).drop(
+        *_FLAGS.values(), _LISTED, *(c + "_empty" for c in empty)
+    )
 
 
 def deal_rows(deals: Source, rules: Rules) -> pl.LazyFrame:
     """The deals file's rows that are evidence (IsDeleted ones left out), with ROW and `outcome`."""
-    return with_outcome(deals.frame.with_row_index(ROW).with_columns(outcome_inputs(deals, rules))
-                        .filter(~deleted(deals, rules)))
+    return with_outcome(
+        deals.frame.with_row_index(ROW)
+        .with_columns(outcome_inputs(deals, rules))
+        .filter(~deleted(deals, rules))
+    )
 
 
 def deleted(source: Source, rules: Rules) -> pl.Expr:
@@ -341,28 +423,41 @@ def deleted(source: Source, rules: Rules) -> pl.Expr:
 def unknown_deal_stages(deals: Source, rules: Rules) -> pl.LazyFrame:
     """The deal stages whose outcome neither the flags nor the value lists decide: stage (as written,
     trimmed), pipeline, count and first row (1-based, with the header), deleted rows left out."""
-    return count_stages(deal_rows(deals, rules).filter(pl.col("outcome").is_null())
-                        .select(ROW, *_stage_and_pipeline(deals)))
+    return count_stages(
+        deal_rows(deals, rules)
+        .filter(pl.col("outcome").is_null())
+        .select(ROW, *_stage_and_pipeline(deals))
+    )
 
 
 def _stage_and_pipeline(deals: Source) -> list[pl.Expr]:
-    return [deals.text("stage").fill_null("(empty)").alias("stage"), deals.text("pipeline").alias("pipeline")]
+    return [
+        deals.text("stage").fill_null("(empty)").alias("stage"),
+        deals.text("pipeline").alias("pipeline"),
+    ]
 
 
 def count_stages(rows):
     """Deal rows (ROW, stage, pipeline) counted per stage and pipeline, with the first row (1-based,
     with the header), most frequent first."""
-    return (rows.group_by("stage", "pipeline").agg(pl.len().alias("count"), (pl.col(ROW).min() + 2).alias("first_row"))
-            .sort(["count", "stage"], descending=[True, False]))
+    return (
+        rows.group_by("stage", "pipeline")
+        .agg(pl.len().alias("count"), (pl.col(ROW).min() + 2).alias("first_row"))
+        .sort(["count", "stage"], descending=[True, False])
+    )
 
 
 @dataclass(frozen=True)
 class DealLinks:
     """How the deal rows link to the contacts, worked out once: facts, link counts and explain read it."""
 
-    flags: pl.LazyFrame  #: one row per deal row: ROW, deal_id, won, lost, contact_ids, contact_emails (ACCOUNT)
+    flags: (
+        pl.LazyFrame
+    )  #: one row per deal row: ROW, deal_id, won, lost, contact_ids, contact_emails (ACCOUNT)
     by_deal: pl.DataFrame  #: (ROW, KEY, known) for every contact id a deal names
-    linked: pl.DataFrame  #: (ROW, KEY) linked by contact: its id, its email, or the contact's deal ids
+    linked: (
+        pl.DataFrame
+    )  #: (ROW, KEY) linked by contact: its id, its email, or the contact's deal ids
     from_contacts: pl.DataFrame | None  #: (ROW or null, KEY) from the contacts' deal ids
     #: With the account link: facts per contact from its account's deals, and those deals' (ROW, ACCOUNT).
     from_accounts: pl.DataFrame | None = None
@@ -376,31 +471,60 @@ class DealLinks:
 
 def deal_links(deals: Source, ids: ContactIds, rules: Rules) -> DealLinks:
     # Deals link by account only when the rules say so and both files have their account column.
-    by_account = rules.deals_by_account[0] if rules.deals_by_account and ACCOUNT in ids.frame.columns else None
+    by_account = (
+        rules.deals_by_account[0]
+        if rules.deals_by_account and ACCOUNT in ids.frame.columns
+        else None
+    )
     by_account = by_account if by_account and deals.has(by_account) else None
     # Deals are read once into a compact table: every link and count below reads it.
-    table = deals.frame.with_row_index(ROW).select(
-        ROW,
-        deals.text("record_id").alias("deal_id"),
-        *outcome_inputs(deals, rules),
-        deleted(deals, rules).alias("deleted"),
-        deals.text("contact_ids").alias("contact_ids"),
-        deals.text("contact_email").alias("contact_emails"),
-        *([account_key(deals.text(by_account)).alias(ACCOUNT)] if by_account else []),
-        *[bad_value(deals, name, parse_bool(deals.raw(name), rules)) for name in ("is_won", "is_lost", "is_closed") if deals.has(name)],
-        *every_field(deals, ("record_id", "stage", "is_won", "is_lost", "is_closed", "contact_ids", "contact_email",
-                             *([by_account] if by_account else []))),
-    ).collect()
+    table = (
+        deals.frame.with_row_index(ROW)
+        .select(
+            ROW,
+            deals.text("record_id").alias("deal_id"),
+            *outcome_inputs(deals, rules),
+            deleted(deals, rules).alias("deleted"),
+            deals.text("contact_ids").alias("contact_ids"),
+            deals.text("contact_email").alias("contact_emails"),
+            *([account_key(deals.text(by_account)).alias(ACCOUNT)] if by_account else []),
+            *[
+                bad_value(deals, name, parse_bool(deals.raw(name), rules))
+                for name in ("is_won", "is_lost", "is_closed")
+                if deals.has(name)
+            ],
+            *every_field(
+                deals,
+                (
+                    "record_id",
+                    "stage",
+                    "is_won",
+                    "is_lost",
+                    "is_closed",
+                    "contact_ids",
+                    "contact_email",
+                    *([by_account] if by_account else []),
+                ),
+            ),
+        )
+        .collect()
+    )
     kept = with_outcome(table.filter(~pl.col("deleted")))
     unknown_rows = kept.filter(pl.col("outcome").is_null())[ROW]
     # Rare: the stages and pipelines of the undecided deals are read again for those rows only.
-    unknown_stages = count_stages(deals.rows_at(unknown_rows.to_list(), *_stage_and_pipeline(deals), index=ROW))
+    unknown_stages = count_stages(
+        deals.rows_at(unknown_rows.to_list(), *_stage_and_pipeline(deals), index=ROW)
+    )
     flags = kept.select(
         pl.exclude("outcome", "deleted"),
         pl.col("outcome").eq(WON).fill_null(False).alias("won"),
         pl.col("outcome").eq(LOST).fill_null(False).alias("lost"),
     ).lazy()
-    extra = {"rows": table.height, "deleted": table.height - kept.height, "unknown_stages": unknown_stages}
+    extra = {
+        "rows": table.height,
+        "deleted": table.height - kept.height,
+        "unknown_stages": unknown_stages,
+    }
     del table, kept
     # The (deal row, contact) links, worked out once: facts and link counts both read them.
     by_deal = (
@@ -426,10 +550,15 @@ def deal_links(deals: Source, ids: ContactIds, rules: Rules) -> DealLinks:
     from_contacts = None
     if "deal_ids" in ids.frame.columns and deals.has("record_id"):
         from_contacts = (
-            ids.frame.lazy().select(KEY, split_ids(pl.col("deal_ids")).alias("deal_id"))
+            ids.frame.lazy()
+            .select(KEY, split_ids(pl.col("deal_ids")).alias("deal_id"))
             .explode("deal_id")
             .with_columns(pl.col("deal_id").str.strip_chars())
-            .filter(pl.col("deal_id").is_not_null() & (pl.col("deal_id") != "") & pl.col(KEY).is_not_null())
+            .filter(
+                pl.col("deal_id").is_not_null()
+                & (pl.col("deal_id") != "")
+                & pl.col(KEY).is_not_null()
+            )
             .join(flags.select(ROW, "deal_id"), on="deal_id", how="left")
             .select(ROW, KEY)
             .collect()
@@ -439,40 +568,83 @@ def deal_links(deals: Source, ids: ContactIds, rules: Rules) -> DealLinks:
     if not by_account:
         return DealLinks(flags, by_deal, linked, from_contacts, **extra)
     # Deals no contact links count for every contact of their account.
-    return DealLinks(flags, by_deal, linked, from_contacts, *account_facts(flags, linked, ids), **extra)
+    return DealLinks(
+        flags, by_deal, linked, from_contacts, *account_facts(flags, linked, ids), **extra
+    )
 
 
-def deal_facts(deals: Source, ids: ContactIds, rules: Rules
-               ) -> tuple[pl.LazyFrame, pl.LazyFrame, pl.LazyFrame | None, pl.DataFrame]:
+def deal_facts(
+    deals: Source, ids: ContactIds, rules: Rules
+) -> tuple[pl.LazyFrame, pl.LazyFrame, pl.LazyFrame | None, pl.DataFrame]:
     """(facts per contact key: deals, won_deals, open_deals, lost_deals; one row of link counts; unreadable
     values; the deal stages no list sorts and no flag decides, see `unknown_deal_stages`)."""
     links = deal_links(deals, ids, rules)
-    flags, linked, from_contacts, through_account = links.flags, links.linked, links.from_contacts, links.through_account
-    facts = linked.lazy().join(flags.select(ROW, "won", "lost"), on=ROW, how="inner").group_by(KEY).agg(
-        _counts(pl.col("won"), pl.col("lost")))
+    flags, linked, from_contacts, through_account = (
+        links.flags,
+        links.linked,
+        links.from_contacts,
+        links.through_account,
+    )
+    facts = (
+        linked.lazy()
+        .join(flags.select(ROW, "won", "lost"), on=ROW, how="inner")
+        .group_by(KEY)
+        .agg(_counts(pl.col("won"), pl.col("lost")))
+    )
     if links.from_accounts is not None:
         # An account's deals are added to each of its contacts' own.
-        facts = pl.concat([facts, links.from_accounts.lazy()]).group_by(KEY).agg(pl.col(DEAL_FACTS).sum())
+        facts = (
+            pl.concat([facts, links.from_accounts.lazy()])
+            .group_by(KEY)
+            .agg(pl.col(DEAL_FACTS).sum())
+        )
     unknown = links.by_deal.filter(~pl.col("known"))
     counts = [
         # Every row of the file (the short-row check compares with it); deleted ones counted apart.
-        pl.LazyFrame({"deal_rows": [links.rows],
-                      **({"deleted_deal_rows": [links.deleted]} if "is_deleted" in deals.resolved else {})}),
-        flags.select((pl.col("contact_ids").is_not_null() | pl.col("contact_emails").is_not_null()).sum()
-                     .alias("deals_with_refs")),
-        pl.concat([linked.select(ROW), *([through_account.select(ROW)] if through_account is not None else [])]).lazy()
+        pl.LazyFrame(
+            {
+                "deal_rows": [links.rows],
+                **(
+                    {"deleted_deal_rows": [links.deleted]} if "is_deleted" in deals.resolved else {}
+                ),
+            }
+        ),
+        flags.select(
+            (pl.col("contact_ids").is_not_null() | pl.col("contact_emails").is_not_null())
+            .sum()
+            .alias("deals_with_refs")
+        ),
+        pl.concat(
+            [
+                linked.select(ROW),
+                *([through_account.select(ROW)] if through_account is not None else []),
+            ]
+        )
+        .lazy()
         .select(pl.col(ROW).n_unique().alias("deals_linked")),
-        unknown.lazy().select(pl.len().alias("unknown_contact_refs"), pl.col(ROW).n_unique().alias("deals_with_unknown_contacts")),
+        unknown.lazy().select(
+            pl.len().alias("unknown_contact_refs"),
+            pl.col(ROW).n_unique().alias("deals_with_unknown_contacts"),
+        ),
     ]
     if from_contacts is not None:
-        counts.append(from_contacts.lazy().select(pl.col(ROW).is_null().sum().alias("contact_deal_ids_not_in_deals")))
+        counts.append(
+            from_contacts.lazy().select(
+                pl.col(ROW).is_null().sum().alias("contact_deal_ids_not_in_deals")
+            )
+        )
     if through_account is not None:
         counts += [
             flags.select(pl.col(ACCOUNT).is_not_null().sum().alias("deals_with_accounts")),
             through_account.lazy().select(pl.len().alias("deals_linked_by_account")),
             links.from_accounts.lazy().select(pl.len().alias("contacts_linked_by_account")),
         ]
-    return facts, pl.concat(counts, how="horizontal"), unreadable_values(flags, deals, rules), links.unknown_stages
+    return (
+        facts,
+        pl.concat(counts, how="horizontal"),
+        unreadable_values(flags, deals, rules),
+        links.unknown_stages,
+    )
 
 
 def unknown_status(consent: Source, rules: Rules, subscribed: pl.Expr) -> pl.Expr:
@@ -482,7 +654,11 @@ def unknown_status(consent: Source, rules: Rules, subscribed: pl.Expr) -> pl.Exp
     if statuses.closed or not consent.has("status"):
         return pl.lit(False)
     raw = consent.raw("status")
-    return raw.is_not_null() & ~subscribed & ~in_values(raw, (*statuses.non_members, "")).fill_null(False)
+    return (
+        raw.is_not_null()
+        & ~subscribed
+        & ~in_values(raw, (*statuses.non_members, "")).fill_null(False)
+    )
 
 
 #: Columns of consent_facts' counts that are not link counts: events dated in the future, and
@@ -490,8 +666,9 @@ def unknown_status(consent: Source, rules: Rules, subscribed: pl.Expr) -> pl.Exp
 FUTURE_EVENTS, FUTURE_ROWS, FUTURE_LISTED = "future_events", "future_event_rows", 10
 
 
-def consent_facts(consent: Source, ids: ContactIds, rules: Rules
-                  ) -> tuple[pl.LazyFrame, pl.LazyFrame, pl.LazyFrame | None, pl.DataFrame]:
+def consent_facts(
+    consent: Source, ids: ContactIds, rules: Rules
+) -> tuple[pl.LazyFrame, pl.LazyFrame, pl.LazyFrame | None, pl.DataFrame]:
     """(facts per contact key: marketing_consent, consent_double_opt_in, consent_unknown; one row of link
     counts; unreadable values; the statuses no list names, with counts: value, count)."""
     v = rules.values
@@ -500,22 +677,47 @@ def consent_facts(consent: Source, ids: ContactIds, rules: Rules
     kind = None
     for i, name in enumerate(dict.fromkeys(v["marketing_subscription_types"])):
         hit = in_values(subscription, (name,))
-        kind = pl.when(hit).then(pl.lit(i, dtype=pl.Int16)) if kind is None else kind.when(hit).then(pl.lit(i, dtype=pl.Int16))
+        kind = (
+            pl.when(hit).then(pl.lit(i, dtype=pl.Int16))
+            if kind is None
+            else kind.when(hit).then(pl.lit(i, dtype=pl.Int16))
+        )
     # A known Contact ID decides; otherwise every contact with that email (trimmed, any case).
     # The email is kept only for the rows that need it, so the events table stays small.
     events = (
-        consent.frame.with_row_index(ROW).select(
+        consent.frame.with_row_index(ROW)
+        .select(
             ROW,
             ids.key(consent.text("contact_id")).alias("cid"),
             consent.raw("email").alias("email"),
-            (kind.otherwise(None) if kind is not None else pl.lit(None, dtype=pl.Int16)).alias("type"),
-            (subscribed := in_values(consent.raw("status"), v["subscribed_statuses"]).fill_null(False)).alias("subscribed"),
+            (kind.otherwise(None) if kind is not None else pl.lit(None, dtype=pl.Int16)).alias(
+                "type"
+            ),
+            (
+                subscribed := in_values(consent.raw("status"), v["subscribed_statuses"]).fill_null(
+                    False
+                )
+            ).alias("subscribed"),
             (unknown := unknown_status(consent, rules, subscribed)).alias("unknown"),
             pl.when(unknown).then(consent.raw("status")).alias("unknown_status"),
-            in_values(consent.raw("double_opt_in"), v["double_opt_in_confirmed"] + v["true_values"]).fill_null(False).alias("doi"),
-            (ts := parse_datetime(consent.text("timestamp"), column_sample(consent, "timestamp"))).alias("ts"),
+            in_values(consent.raw("double_opt_in"), v["double_opt_in_confirmed"] + v["true_values"])
+            .fill_null(False)
+            .alias("doi"),
+            (
+                ts := parse_datetime(consent.text("timestamp"), column_sample(consent, "timestamp"))
+            ).alias("ts"),
             *([bad_value(consent, "timestamp", ts)] if consent.has("timestamp") else []),
-            *every_field(consent, ("contact_id", "email", "subscription_type", "status", "double_opt_in", "timestamp")),
+            *every_field(
+                consent,
+                (
+                    "contact_id",
+                    "email",
+                    "subscription_type",
+                    "status",
+                    "double_opt_in",
+                    "timestamp",
+                ),
+            ),
         )
         .with_columns(ids.is_known(pl.col("cid")).alias("id_known"))
         .with_columns(pl.when(~pl.col("id_known")).then(pl.col("email")).alias("email"))
@@ -525,17 +727,23 @@ def consent_facts(consent: Source, ids: ContactIds, rules: Rules
         # Timestamps in a format the sample did not show are read again with every format.
         events = reread_datetimes(events, "ts", BAD_VALUE + "timestamp")
     bad = unreadable_values(events.lazy(), consent, rules)
-    statuses = (events.filter(pl.col("unknown_status").is_not_null())
-                .group_by(pl.col("unknown_status").str.strip_chars().alias("value"))
-                .agg(pl.len().alias("count")).sort(["count", "value"], descending=[True, False]))
+    statuses = (
+        events.filter(pl.col("unknown_status").is_not_null())
+        .group_by(pl.col("unknown_status").str.strip_chars().alias("value"))
+        .agg(pl.len().alias("count"))
+        .sort(["count", "value"], descending=[True, False])
+    )
     bad = bad.collect().lazy() if bad is not None else None
     emails = ids.frame.lazy().select(pl.col(KEY).alias("email_key"), "email").drop_nulls()
     cols = ("type", "subscribed", "doi", "ts", "unknown")
     by_id = events.lazy().filter(pl.col("id_known")).select(ROW, pl.col("cid").alias(KEY), *cols)
     # Two contacts may share an email: the event then counts for both (and once for each).
     by_email = (
-        events.lazy().filter(~pl.col("id_known") & pl.col("email").is_not_null())
-        .with_columns(lowered(pl.col("email")))  # only these emails are compared: lower-cased here, not all
+        events.lazy()
+        .filter(~pl.col("id_known") & pl.col("email").is_not_null())
+        .with_columns(
+            lowered(pl.col("email"))
+        )  # only these emails are compared: lower-cased here, not all
         .join(emails, on="email", how="inner")
         .select(ROW, pl.col("email_key").alias(KEY), *cols)
         .unique(subset=[ROW, KEY])
@@ -543,15 +751,15 @@ def consent_facts(consent: Source, ids: ContactIds, rules: Rules
     matched = pl.concat([by_id, by_email]).collect()
     total = events.height
     # Events dated after now stay the latest of their contact: classify warns about them.
-    future = events.filter(pl.col("ts") > datetime.now(timezone.utc).replace(tzinfo=None))[ROW]
+    future = events.filter(pl.col("ts") > datetime.now(UTC).replace(tzinfo=None))[ROW]
     del events
     found = matched.lazy()  # every row has a contact key
     # An event's place in order (timestamp, none first; then file row) as one number, so that
     # the latest event, the last lapse and the last confirmation of a contact and type are
     # plain maxima, without sorting: bits 32 and up the timestamp (0 when none), bits 0-31 the row.
-    at = (pl.col("ts").cast(pl.Int64).cast(pl.Int128) + pl.lit(2**63 + 1, pl.Int128)).fill_null(0) * pl.lit(
-        2**32, pl.Int128
-    ) + pl.col(ROW).cast(pl.Int128)
+    at = (pl.col("ts").cast(pl.Int64).cast(pl.Int128) + pl.lit(2**63 + 1, pl.Int128)).fill_null(
+        0
+    ) * pl.lit(2**32, pl.Int128) + pl.col(ROW).cast(pl.Int128)
     # The latest event decides consent. Double opt-in belongs to the current consent: a
     # confirmation counts only when no lapse (any status not subscribed) of the type came
     # after it; one on the lapse itself ends with it.
@@ -573,10 +781,14 @@ def consent_facts(consent: Source, ids: ContactIds, rules: Rules
     # A marketing event whose status no list names makes the contact's consent unknown: read as
     # "not subscribed" it could end a consent (and a double opt-in) that is still current.
     unknown = found.filter(pl.col("type").is_not_null() & pl.col("unknown")).select(KEY).unique()
-    facts = latest.group_by(KEY).agg(
-        pl.col("subscribed").any().alias("consent_marketing"),
-        pl.col("doi").any().alias("consent_double_opt_in"),
-    ).join(unknown.with_columns(pl.lit(True).alias("consent_unknown")), on=KEY, how="left")
+    facts = (
+        latest.group_by(KEY)
+        .agg(
+            pl.col("subscribed").any().alias("consent_marketing"),
+            pl.col("doi").any().alias("consent_double_opt_in"),
+        )
+        .join(unknown.with_columns(pl.lit(True).alias("consent_unknown")), on=KEY, how="left")
+    )
     counts = found.select(
         pl.lit(total).alias("consent_rows"),
         pl.col(ROW).n_unique().alias("consent_rows_matched"),

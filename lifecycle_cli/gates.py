@@ -54,10 +54,18 @@ def parse_gates(specs: list[str], rules: Rules) -> tuple[Gate, ...]:
             if count not in NAMED:
                 raise LifecycleError(
                     f"--fail-on '{spec}': unknown count '{limit.group(1)}' (expected one of "
-                    f"{', '.join(k for k in NAMED if k != 'changed')}, as in demotion>3x)")
+                    f"{', '.join(k for k in NAMED if k != 'changed')}, as in demotion>3x)"
+                )
             key, meaning = NAMED[count]
-            gates.append(Gate(spec, key=key, meaning=meaning, limit=float(limit.group(2)),
-                              unit=limit.group(3) or ""))
+            gates.append(
+                Gate(
+                    spec,
+                    key=key,
+                    meaning=meaning,
+                    limit=float(limit.group(2)),
+                    unit=limit.group(3) or "",
+                )
+            )
             continue
         if "->" in text:
             frm, to = (part.strip() for part in text.split("->", 1))
@@ -69,7 +77,9 @@ def parse_gates(specs: list[str], rules: Rules) -> tuple[Gate, ...]:
                     ids.append(lookup[part])
                 else:
                     known = ", ".join(s.id for s in rules.stages)
-                    raise LifecycleError(f"--fail-on '{spec}': unknown stage '{part}' (stages: {known}, or * for any)")
+                    raise LifecycleError(
+                        f"--fail-on '{spec}': unknown stage '{part}' (stages: {known}, or * for any)"
+                    )
             gates.append(Gate(spec, transition=(ids[0], ids[1])))
             continue
         raise LifecycleError(
@@ -84,8 +94,9 @@ def _number(value: float) -> str:
     return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
 
 
-def evaluate(gates: tuple[Gate, ...], result: dict[str, Any],
-             earlier: dict[str, float] | None = None) -> list[dict[str, Any]]:
+def evaluate(
+    gates: tuple[Gate, ...], result: dict[str, Any], earlier: dict[str, float] | None = None
+) -> list[dict[str, Any]]:
     """Every gate with whether it tripped and why, in words (`earlier`: the medians of the last
     runs, see history.baseline; a `>Nx` gate without earlier runs is not judged)."""
     out = []
@@ -96,17 +107,29 @@ def evaluate(gates: tuple[Gate, ...], result: dict[str, Any],
             continue
         if gate.key is not None:
             count = summary.get(gate.key, 0)
-            out.append({"gate": gate.spec, "tripped": bool(count),
-                        "reason": f"--fail-on {gate.spec}: {gate.meaning} ({count:,})" if count
-                        else f"--fail-on {gate.spec}: none"})
+            out.append(
+                {
+                    "gate": gate.spec,
+                    "tripped": bool(count),
+                    "reason": f"--fail-on {gate.spec}: {gate.meaning} ({count:,})"
+                    if count
+                    else f"--fail-on {gate.spec}: none",
+                }
+            )
             continue
         frm, to = gate.transition
         count = sum(
-            t["count"] for t in result["transitions"]
+            t["count"]
+            for t in result["transitions"]
             if t["from"] != t["to"] and frm in ("*", t["from"]) and to in ("*", t["to"])
         )
-        out.append({"gate": gate.spec, "tripped": bool(count),
-                    "reason": f"--fail-on {gate.spec}: {count:,} contacts moved {frm} -> {to}"})
+        out.append(
+            {
+                "gate": gate.spec,
+                "tripped": bool(count),
+                "reason": f"--fail-on {gate.spec}: {count:,} contacts moved {frm} -> {to}",
+            }
+        )
     return out
 
 
@@ -115,28 +138,36 @@ def _limit(gate: Gate, summary: dict[str, Any], earlier: dict[str, float], comma
     words = gate.key.replace("_", " ")
     if gate.unit == "x":
         if gate.key not in earlier:
-            return {"gate": gate.spec, "tripped": False,
-                    "reason": f"--fail-on {gate.spec}: not judged: no earlier runs in the history "
-                              f"to compare with ({count:,} {words} in this run)"}
+            return {
+                "gate": gate.spec,
+                "tripped": False,
+                "reason": f"--fail-on {gate.spec}: not judged: no earlier runs in the history "
+                f"to compare with ({count:,} {words} in this run)",
+            }
         median = earlier[gate.key]
         bound = gate.limit * median
         runs = int(earlier.get("runs", 0))
-        how = (f"{count:,} {words}, {'more' if count > bound else 'not more'} than "
-               f"{_number(gate.limit)} × {_number(median)} (the median of the last {runs} runs)")
+        how = (
+            f"{count:,} {words}, {'more' if count > bound else 'not more'} than "
+            f"{_number(gate.limit)} × {_number(median)} (the median of the last {runs} runs)"
+        )
     elif gate.unit == "%":
         total = summary.get("contacts", summary.get("common", 0))
         bound = total * gate.limit / 100
         share = 100 * count / total if total else 0.0
         noun = "contacts" if command == "classify" else "records in both files"
-        how = (f"{count:,} {words}, {share:.1f}% of {total:,} {noun}, "
-               f"{'more' if count > bound else 'not more'} than {_number(gate.limit)}%")
+        how = (
+            f"{count:,} {words}, {share:.1f}% of {total:,} {noun}, "
+            f"{'more' if count > bound else 'not more'} than {_number(gate.limit)}%"
+        )
     else:
         bound = gate.limit
         how = f"{count:,} {words}, {'more' if count > bound else 'not more'} than {_number(bound)}"
     return {"gate": gate.spec, "tripped": count > bound, "reason": f"--fail-on {gate.spec}: {how}"}
 
 
-def tripped(gates: tuple[Gate, ...], result: dict[str, Any],
-            earlier: dict[str, float] | None = None) -> list[str]:
+def tripped(
+    gates: tuple[Gate, ...], result: dict[str, Any], earlier: dict[str, float] | None = None
+) -> list[str]:
     """A line for every gate the result trips."""
     return [g["reason"] for g in evaluate(gates, result, earlier) if g["tripped"]]

@@ -38,7 +38,9 @@ class ImportObject:
     """One object's changes and how the portal names its columns."""
 
     name: str  #: "contacts" or "companies"
-    changes: pl.DataFrame  #: record_id, previous, new, other_type (see classify.Classification.changes)
+    changes: (
+        pl.DataFrame
+    )  #: record_id, previous, new, other_type (see classify.Classification.changes)
     id_header: str  #: the Record ID column as the export names it
     stage_header: str  #: the lifecycle stage column as the export names it
     other_header: str | None = None  #: the Other Type column (contacts), None where not written
@@ -52,7 +54,9 @@ class ImportFiles:
 
 def file_names(objects: list[str]) -> list[str]:
     """The files `build` writes for these objects, known before the run (the output plan checks them)."""
-    return [f"{name}-{n}" for name in objects for n in ("1-clear-stage.csv", "2-set-stage.csv")] + ["README.txt"]
+    return [f"{name}-{n}" for name in objects for n in ("1-clear-stage.csv", "2-set-stage.csv")] + [
+        "README.txt"
+    ]
 
 
 def _csv(rows: list[list[str]]) -> str:
@@ -68,7 +72,9 @@ def backwards(changes: pl.DataFrame, rules: Rules) -> pl.Series:
     order = {s.id: i for i, s in enumerate(rules.stages)}
     ids, ranks = list(order), list(order.values())
     rank = lambda col: pl.col(col).replace_strict(ids, ranks, default=None, return_dtype=pl.Int32)  # noqa: E731
-    return changes.select((rank("new") < rank("previous")).fill_null(False).alias("back")).to_series()
+    return changes.select(
+        (rank("new") < rank("previous")).fill_null(False).alias("back")
+    ).to_series()
 
 
 def build(objects: list[ImportObject], rules: Rules, source: str) -> ImportFiles:
@@ -80,7 +86,9 @@ def build(objects: list[ImportObject], rules: Rules, source: str) -> ImportFiles
         _check_ids(obj)
         changes = obj.changes.sort("record_id")  # the same file for the same changes, run after run
         back = changes.filter(backwards(changes, rules))
-        clear = [[obj.id_header, obj.stage_header]] + [[rid, ""] for rid in back["record_id"].to_list()]
+        clear = [[obj.id_header, obj.stage_header]] + [
+            [rid, ""] for rid in back["record_id"].to_list()
+        ]
         with_other = obj.other_header is not None and changes["other_type"].is_not_null().any()
         header = [obj.id_header, obj.stage_header] + ([obj.other_header] if with_other else [])
         rows = []
@@ -110,15 +118,18 @@ def _check_ids(obj: ImportObject) -> None:
         f"--hubspot-import: column '{obj.id_header}' of the {obj.name} holds {bad.len():,} changed record ids "
         f"that are not HubSpot record ids{shown}: HubSpot's importer matches a Record ID only by its digits, so "
         "these records could not be updated; classify an export from HubSpot (its Record ID column), or leave "
-        "--hubspot-import out")
+        "--hubspot-import out"
+    )
 
 
 README = "README.txt"
 #: How every README.txt lifecycle writes starts.
 README_START = "Lifecycle stages to import back into HubSpot"
 #: The line that starts the list of the folder's files at the end of README.txt.
-MANIFEST_HEAD = ("The files of this folder as lifecycle wrote them, with their SHA-256 "
-                 "(README.txt: of the text above):")
+MANIFEST_HEAD = (
+    "The files of this folder as lifecycle wrote them, with their SHA-256 "
+    "(README.txt: of the text above):"
+)
 _MANIFEST_LINE = re.compile(r"  ([0-9a-f]{64})  (\S+)")
 
 
@@ -183,12 +194,15 @@ def foreign_files(folder: Path) -> list[str]:
 def _whose(readme: Path) -> str:
     """Why a README.txt is not taken as lifecycle's own, in words."""
     try:
-        head = readme.read_bytes()[:len(README_START)].decode("utf-8", "replace")
+        head = readme.read_bytes()[: len(README_START)].decode("utf-8", "replace")
     except OSError:
         head = ""
-    if head == README_START:  # lifecycle's words, but no list of files: written before there was one
-        return ("an earlier lifecycle version's, which lists no files: "
-                "remove the folder's files once")
+    if (
+        head == README_START
+    ):  # lifecycle's words, but no list of files: written before there was one
+        return (
+            "an earlier lifecycle version's, which lists no files: remove the folder's files once"
+        )
     return "not the one lifecycle wrote, or changed since"
 
 
@@ -199,7 +213,12 @@ def _same_hash(path: Path, digest: str) -> bool:
         return False
 
 
-def _readme(objects: list[ImportObject], counts: dict[str, tuple[int, int]], other_written: set[str], source: str) -> str:
+def _readme(
+    objects: list[ImportObject],
+    counts: dict[str, tuple[int, int]],
+    other_written: set[str],
+    source: str,
+) -> str:
     lines = [
         f"{README_START}, worked out by `lifecycle classify` from {source}.",
         "",
@@ -220,19 +239,30 @@ def _readme(objects: list[ImportObject], counts: dict[str, tuple[int, int]], oth
         other = obj.other_header if obj.name in other_written else None
         singular = kind[:-1] if kind == "contacts" else "company"
         for name, n, what, blanks in (
-            (f"{kind}-1-clear-stage.csv", clear,
-             f"the {kind} that move back to an earlier stage, with an empty {obj.stage_header}",
-             f"Turn ON the option to clear existing values with the file's empty cells (HubSpot calls it "
-             f"\"overwrite existing values with blank values\" or similar). Without it HubSpot skips empty "
-             f"cells and no stage is cleared, and the next step cannot move these {kind} back."),
-            (f"{kind}-2-set-stage.csv", set_,
-             f"every {singular} whose stage changed, with its new stage",
-             "Leave the option to clear values with empty cells OFF here"
-             + (f" (an empty {other} must not clear one set earlier)." if other else ".")),
+            (
+                f"{kind}-1-clear-stage.csv",
+                clear,
+                f"the {kind} that move back to an earlier stage, with an empty {obj.stage_header}",
+                f"Turn ON the option to clear existing values with the file's empty cells (HubSpot calls it "
+                f'"overwrite existing values with blank values" or similar). Without it HubSpot skips empty '
+                f"cells and no stage is cleared, and the next step cannot move these {kind} back.",
+            ),
+            (
+                f"{kind}-2-set-stage.csv",
+                set_,
+                f"every {singular} whose stage changed, with its new stage",
+                "Leave the option to clear values with empty cells OFF here"
+                + (f" (an empty {other} must not clear one set earlier)." if other else "."),
+            ),
         ):
             step += 1
-            lines.append(textwrap.fill(f"{step}. {name}: {n:,} {kind if n != 1 else singular}, {what}.", width=100,
-                                       subsequent_indent="   "))
+            lines.append(
+                textwrap.fill(
+                    f"{step}. {name}: {n:,} {kind if n != 1 else singular}, {what}.",
+                    width=100,
+                    subsequent_indent="   ",
+                )
+            )
             if n == 0:
                 lines += ["   Nothing to import in this step: skip it.", ""]
                 continue
@@ -240,19 +270,27 @@ def _readme(objects: list[ImportObject], counts: dict[str, tuple[int, int]], oth
                 f"   In HubSpot: {kind.capitalize()} > Import > Start an import > File from computer > One file >",
                 f"   One object > {kind.capitalize()}; choose to update existing {kind} only, matched by Record ID.",
                 f"   Map '{obj.id_header}' to Record ID and '{obj.stage_header}' to Lifecycle stage"
-                + (f", '{other}' to your Other Type property." if other and name.endswith("set-stage.csv") else "."),
+                + (
+                    f", '{other}' to your Other Type property."
+                    if other and name.endswith("set-stage.csv")
+                    else "."
+                ),
                 textwrap.fill(blanks, width=100, initial_indent="   ", subsequent_indent="   "),
                 "",
             ]
     if other_written:
-        lines += [textwrap.fill(
-            "Other Type is not a standard HubSpot property: create a contact property of that name (single-line "
-            "text or dropdown) before the import and map the column to it, or leave the column unmapped "
-            "(\"Don't import column\") to set only the stages.", width=100), ""]
+        lines += [
+            textwrap.fill(
+                "Other Type is not a standard HubSpot property: create a contact property of that name (single-line "
+                "text or dropdown) before the import and map the column to it, or leave the column unmapped "
+                '("Don\'t import column") to set only the stages.',
+                width=100,
+            ),
+            "",
+        ]
     lines += [
         "Check one record of each file in HubSpot after its import (its stage, and the stage history in",
         "its Lifecycle stage property) before you run the next one.",
         "",
     ]
     return "\n".join(lines)
-

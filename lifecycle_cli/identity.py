@@ -27,7 +27,7 @@ class FileIdentity:
     mtime_ns: int
 
     @classmethod
-    def of(cls, path: str | os.PathLike) -> "FileIdentity | None":
+    def of(cls, path: str | os.PathLike) -> FileIdentity | None:
         """The identity of the regular file at `path`; None for anything else (a pipe is read once,
         a missing file is reported where it is opened)."""
         try:
@@ -57,6 +57,7 @@ class FileIdentity:
 
 def changed_input(display: str, reason: str, *, after: str = "nothing was written") -> InputError:
     """The error for an input that changed while the run was reading it."""
-    return InputError(f"{display} changed while it was being read ({reason}); {after}",
-                      hint="run again once the program writing it (an export or sync job) has "
-                           "finished")
+    return InputError(
+        f"{display} changed while it was being read ({reason}); {after}",
+        hint="run again once the program writing it (an export or sync job) has finished",
+    )

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import polars as pl
 import yaml
 
-from .rules import Rules, one_of
+from .rules import Rules
 from .sources import Source
 from .vocabulary import each_found, tested_columns, unknown_values
 
@@ -29,7 +29,9 @@ class Found:
     advice: str  #: what sorting means for this list
 
 
-def export_values(rules: Rules, contacts: Source, deals: Source | None, consent: Source | None) -> list[Found]:
+def export_values(
+    rules: Rules, contacts: Source, deals: Source | None, consent: Source | None
+) -> list[Found]:
     """The values of every column the rules test against an open list, that the list does not name."""
     found: list[Found] = []
     tested = tested_columns(rules, consent is not None)
@@ -37,9 +39,14 @@ def export_values(rules: Rules, contacts: Source, deals: Source | None, consent:
     frames = unknown_values(sources, rules, tested)
     counted = dict(zip(frames, pl.collect_all(list(frames.values())))) if frames else {}
     for t, src, values in each_found(tested, counted, sources):
-        found.append(Found(t.list_name, f"{src.display}, column '{src.resolved[t.column]}'",
-                           tuple(values.iter_rows()),
-                           f"`in` if it counts for rule(s) {', '.join(t.rules)}, `not_in` if it does not"))
+        found.append(
+            Found(
+                t.list_name,
+                f"{src.display}, column '{src.resolved[t.column]}'",
+                tuple(values.iter_rows()),
+                f"`in` if it counts for rule(s) {', '.join(t.rules)}, `not_in` if it does not",
+            )
+        )
     if deals is not None:
         from .facts import unknown_deal_stages
 
@@ -50,8 +57,14 @@ def export_values(rules: Rules, contacts: Source, deals: Source | None, consent:
             where = f"{deals.display}, column '{deals.resolved['stage']}'"
             if pipelines:
                 where += f" (pipelines {', '.join(pipelines)})"
-            found.append(Found("open_deal_stages", where, tuple(merged.iter_rows()),
-                               "move each under won_deal_stages, lost_deal_stages or open_deal_stages"))
+            found.append(
+                Found(
+                    "open_deal_stages",
+                    where,
+                    tuple(merged.iter_rows()),
+                    "move each under won_deal_stages, lost_deal_stages or open_deal_stages",
+                )
+            )
     return found
 
 
@@ -71,14 +84,17 @@ def starter_text(preset_text: str, found: list[Found]) -> str:
         end = max(_last_line(node), key.start_mark.line)
         block = _sort_these(by_list[name], indent)
         if isinstance(node, yaml.MappingNode):
-            lines[end + 1:end + 1] = block
+            lines[end + 1 : end + 1] = block
             continue
         # A plain list becomes `in:` beside the new part.
         first = lines[key.start_mark.line]
         head, _, rest = first.partition(":")
         body = [f"{indent}in:{rest}" if rest.strip() else f"{indent}in:\n"]
-        body += [f"  {line}" if line.strip() else line for line in lines[key.start_mark.line + 1:end + 1]]
-        lines[key.start_mark.line:end + 1] = [f"{head}:\n", *body, *block]
+        body += [
+            f"  {line}" if line.strip() else line
+            for line in lines[key.start_mark.line + 1 : end + 1]
+        ]
+        lines[key.start_mark.line : end + 1] = [f"{head}:\n", *body, *block]
     return "".join(lines)
 
 

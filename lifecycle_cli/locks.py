@@ -36,8 +36,9 @@ def lock_file(target: str | os.PathLike) -> Path:
     return folder / f".{name}.lock"
 
 
-def acquire(target: str, what: str, *, wait: float | None = None,
-            shown: str | None = None) -> Path | None:
+def acquire(
+    target: str, what: str, *, wait: float | None = None, shown: str | None = None
+) -> Path | None:
     """Lock `target` for this run; wait up to `wait` seconds for another run that holds it (None:
     the command cannot wait, its message does not offer --wait). `shown`: the target as the user
     wrote it, for messages. Returns the lock file (None where there is no flock)."""
@@ -61,8 +62,9 @@ def acquire(target: str, what: str, *, wait: float | None = None,
             continue
         except OSError as exc:
             os.close(fd)
-            raise OutputError(f"{target}: cannot lock the {what} against other runs ({path}): "
-                              f"{exc.strerror}") from None
+            raise OutputError(
+                f"{target}: cannot lock the {what} against other runs ({path}): {exc.strerror}"
+            ) from None
         # The run that held it removed the file before letting go: a lock on a removed file locks
         # nothing, so try again on the file now there.
         if _same_file(fd, path):
@@ -93,8 +95,10 @@ def _open(path: Path, target: str, what: str) -> int:
     try:
         return os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o666)
     except OSError as exc:
-        raise OutputError(f"{target}: cannot create the lock file {path} that keeps two runs from "
-                          f"writing the {what} at once: {exc.strerror}") from None
+        raise OutputError(
+            f"{target}: cannot create the lock file {path} that keeps two runs from "
+            f"writing the {what} at once: {exc.strerror}"
+        ) from None
 
 
 def _same_file(fd: int, path: Path) -> bool:
@@ -109,5 +113,6 @@ def _busy(target: str, what: str, path: Path, wait: float | None) -> OutputError
     return OutputError(
         f"{target}: another lifecycle run is writing the {what} (it holds {path}){waited}; "
         "nothing was written",
-        hint="let that run finish first" + (", or give --wait SECONDS to wait for it"
-                                            if wait is not None else ""))
+        hint="let that run finish first"
+        + (", or give --wait SECONDS to wait for it" if wait is not None else ""),
+    )

@@ -18,7 +18,8 @@ classify compiles them to Polars, `lifecycle sql` writes them as SQL.
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Mapping, Union
+from typing import Union
+from collections.abc import Mapping
 
 from sqlglot import exp
 
@@ -93,8 +94,12 @@ def named_expression(name: str) -> exp.Expression:
 
 def _empty_or_listed(node: exp.Expression, list_name: str) -> exp.Expression:
     # Parenthesised: it may replace a column inside larger trees written out as SQL text.
-    listed = exp.In(this=node.copy(), field=exp.Parameter(this=exp.Var(this=list_name + KNOWN_SUFFIX)))
-    return exp.Paren(this=exp.or_(exp.Is(this=exp.Paren(this=node.copy()), expression=exp.Null()), listed))
+    listed = exp.In(
+        this=node.copy(), field=exp.Parameter(this=exp.Var(this=list_name + KNOWN_SUFFIX))
+    )
+    return exp.Paren(
+        this=exp.or_(exp.Is(this=exp.Paren(this=node.copy()), expression=exp.Null()), listed)
+    )
 
 
 def known(node: exp.Expression, availability: Mapping[str, bool]) -> Known:
@@ -171,7 +176,11 @@ DERIVED_FACTS = {
     },
 }
 #: Columns the derived facts read: every run reads them (as empty when the rules do not declare them).
-DERIVED_INPUTS = {"opted_out_marketing": "bool", "unsubscribed_all": "bool", "confirmation_status": "str"}
+DERIVED_INPUTS = {
+    "opted_out_marketing": "bool",
+    "unsubscribed_all": "bool",
+    "confirmation_status": "str",
+}
 
 
 @lru_cache(maxsize=2)
@@ -179,18 +188,29 @@ def derived_facts(with_consent: bool) -> dict[str, exp.Expression]:
     """The derived facts' definitions, parsed (once: callers read the trees, never change them)."""
     import sqlglot
 
-    return {name: sqlglot.parse_one(sql)
-            for name, sql in DERIVED_FACTS["with_consent" if with_consent else "without_consent"].items()}
+    return {
+        name: sqlglot.parse_one(sql)
+        for name, sql in DERIVED_FACTS[
+            "with_consent" if with_consent else "without_consent"
+        ].items()
+    }
 
 
 #: Facts from the deals file: unknown when no deals file was given.
 DEAL_FACTS = ("deals", "won_deals", "open_deals", "lost_deals")
 
 
-def availability(declared: set[str], contacts: set[str], deals: set[str] | None,
-                 consent: set[str] | None, consent_declares_doi: bool = True, *,
-                 open_lists: frozenset[str] = frozenset(), empty_when_missing: frozenset[str] = frozenset(),
-                 consent_statuses_known: bool = False) -> dict[str, Known]:
+def availability(
+    declared: set[str],
+    contacts: set[str],
+    deals: set[str] | None,
+    consent: set[str] | None,
+    consent_declares_doi: bool = True,
+    *,
+    open_lists: frozenset[str] = frozenset(),
+    empty_when_missing: frozenset[str] = frozenset(),
+    consent_statuses_known: bool = False,
+) -> dict[str, Known]:
     """When each name a condition may read is decided.
 
     `declared`: the contact columns the rules declare; `contacts`: those the export has;
@@ -199,7 +219,9 @@ def availability(declared: set[str], contacts: set[str], deals: set[str] | None,
     `empty_when_missing`: columns read as empty (a fact) when the export lacks them;
     `consent_statuses_known`: the consent file has no status no list names (no consent_unknown).
     """
-    av: dict[str, Known] = {name: name in contacts or name in empty_when_missing for name in declared}
+    av: dict[str, Known] = {
+        name: name in contacts or name in empty_when_missing for name in declared
+    }
     for name in open_lists:
         av[OPEN_LIST + name] = True
     for name in DERIVED_INPUTS:

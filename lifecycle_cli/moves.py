@@ -43,17 +43,30 @@ def summarize_moves(moves: pl.DataFrame, rules: Rules) -> MoveSummary:
     transitions = []
     before: dict[str, int] = {}
     after: dict[str, int] = {}
-    for row in sorted(moves.iter_rows(named=True), key=lambda r: (order.get(r["from"], 99), order.get(r["to"], 99))):
+    for row in sorted(
+        moves.iter_rows(named=True),
+        key=lambda r: (order.get(r["from"], 99), order.get(r["to"], 99)),
+    ):
         kind = direction(row["from"], row["to"], rank)
         totals[kind] += row["count"]
         before[row["from"]] = before.get(row["from"], 0) + row["count"]
         after[row["to"]] = after.get(row["to"], 0) + row["count"]
-        transitions.append({"from": row["from"], "to": row["to"], "count": row["count"], "direction": kind})
+        transitions.append(
+            {"from": row["from"], "to": row["to"], "count": row["count"], "direction": kind}
+        )
     stages = []
     for stage_id in order:
         b, a = before.get(stage_id, 0), after.get(stage_id, 0)
         if a or b:
-            stages.append({"stage": stage_id, "label": label.get(stage_id, EMPTY), "before": b, "after": a, "delta": a - b})
+            stages.append(
+                {
+                    "stage": stage_id,
+                    "label": label.get(stage_id, EMPTY),
+                    "before": b,
+                    "after": a,
+                    "delta": a - b,
+                }
+            )
     return MoveSummary(tuple(transitions), tuple(stages), totals)
 
 

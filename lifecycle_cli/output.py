@@ -9,7 +9,8 @@ import select
 import shutil
 import threading
 from pathlib import Path
-from typing import BinaryIO, Callable
+from typing import BinaryIO
+from collections.abc import Callable
 
 try:
     import fcntl
@@ -44,8 +45,16 @@ def output_format(target: str, input_format: str, *, in_place: bool = False) -> 
     return "parquet" if target != "-" and Path(target).suffix.lower() == ".parquet" else "csv"
 
 
-def write_table(table: pl.LazyFrame, target: str, fmt: str, dialect: CsvDialect | None, *,
-                stdout: BinaryIO | None = None, header_line: str | None = None, plan: "OutputPlan | None" = None) -> None:
+def write_table(
+    table: pl.LazyFrame,
+    target: str,
+    fmt: str,
+    dialect: CsvDialect | None,
+    *,
+    stdout: BinaryIO | None = None,
+    header_line: str | None = None,
+    plan: OutputPlan | None = None,
+) -> None:
     """Stream `table` as CSV (in the input's dialect and encoding) or Parquet to a path, or as CSV to stdout for "-".
 
     `header_line` (CSV only): the header to write instead of the table's column names, without
@@ -92,11 +101,21 @@ def _reader_gone(stream: BinaryIO) -> bool:
         poll = select.poll()
         poll.register(stream.fileno(), select.POLLOUT)
         return any(events & select.POLLERR for _, events in poll.poll(0))
-    except (AttributeError, OSError, ValueError):  # no poll (Windows), no descriptor (a test's BytesIO)
+    except (
+        AttributeError,
+        OSError,
+        ValueError,
+    ):  # no poll (Windows), no descriptor (a test's BytesIO)
         return False
 
 
-def _sink_csv(table: pl.LazyFrame, fh: BinaryIO, dialect: CsvDialect | None, header_line: str | None, target: str) -> None:
+def _sink_csv(
+    table: pl.LazyFrame,
+    fh: BinaryIO,
+    dialect: CsvDialect | None,
+    header_line: str | None,
+    target: str,
+) -> None:
     """Stream `table` to the open binary file `fh` as CSV in `dialect`, encoded on the fly in `dialect.encoding`."""
     d = dialect or CsvDialect()
     options = csv_options(d)
@@ -105,7 +124,9 @@ def _sink_csv(table: pl.LazyFrame, fh: BinaryIO, dialect: CsvDialect | None, hea
         table.sink_csv(fh, **options)  # Polars writes the BOM and header itself
         return
     # The BOM (in the output's encoding) and the header line, written here; Polars writes the rows after them.
-    prefix = ("\ufeff" if d.bom else "") + (header_line + d.line_terminator if header_line is not None else "")
+    prefix = ("\ufeff" if d.bom else "") + (
+        header_line + d.line_terminator if header_line is not None else ""
+    )
     options.update(include_bom=False, include_header=header_line is None)
     pipe = None
     try:

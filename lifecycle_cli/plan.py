@@ -20,7 +20,8 @@ import stat
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Callable
+from typing import BinaryIO
+from collections.abc import Callable
 
 from . import locks
 from .errors import InputError, LifecycleError, OutputError, Terminated
@@ -103,8 +104,9 @@ class OutputPlan:
         if path is not None and str(path) != "-":
             self.reads.append((str(path), what))
 
-    def write(self, path: str | None, what: str, *, in_place: bool = False,
-              instead: str | None = None) -> None:
+    def write(
+        self, path: str | None, what: str, *, in_place: bool = False, instead: str | None = None
+    ) -> None:
         """A file this run will write; `in_place`: it replaces the contacts file on purpose
         (`--in-place`); `instead`: what to do when it is not a regular file (`use -o - ...`)."""
         if path is not None and path != "-":
@@ -121,12 +123,19 @@ class OutputPlan:
         if not target.exists():
             parent = target.parent
             if not parent.is_dir():
-                raise OutputError(f"{path}: cannot create the {what}: the folder '{parent}' "
-                                  "does not exist")
+                raise OutputError(
+                    f"{path}: cannot create the {what}: the folder '{parent}' does not exist"
+                )
         self.folders[os.path.realpath(path)] = path
 
-    def own_folder(self, path: str, what: str, files: list[str], file_what: str,
-                   foreign: Callable[[Path], list[str]]) -> None:
+    def own_folder(
+        self,
+        path: str,
+        what: str,
+        files: list[str],
+        file_what: str,
+        foreign: Callable[[Path], list[str]],
+    ) -> None:
         """A folder that holds exactly one run's `files` (the HubSpot import folder), each a
         `file_what`: written as a new folder beside it and swapped in whole, so no file of an
         earlier run stays in it. `foreign(folder)` names the files there that lifecycle did not
@@ -151,26 +160,35 @@ class OutputPlan:
             for read, read_what, read_identity in reads:
                 if identity == read_identity and not (in_place and read_what == "contacts file"):
                     named = read_what if read == path else f"{read_what} {read}"
-                    raise OutputError(f"{path}: the {what} would overwrite the input {named}, "
-                                      f"which this run reads; choose another path for the {what}")
+                    raise OutputError(
+                        f"{path}: the {what} would overwrite the input {named}, "
+                        f"which this run reads; choose another path for the {what}"
+                    )
             for other, other_what, other_identity in seen:
                 if identity == other_identity:
-                    raise OutputError(f"{path}: the {what} and the {other_what} would both be "
-                                      "written to this file; give each its own path")
+                    raise OutputError(
+                        f"{path}: the {what} and the {other_what} would both be "
+                        "written to this file; give each its own path"
+                    )
             seen.append((path, what, identity))
         for path, what, _ in self.writes:
             owner = self._owner(Path(path))
             if owner is not None and path not in self._owned_files:
-                raise OutputError(f"{path}: cannot write the {what} into the {owner.what} "
-                                  f"{owner.shown}: each run replaces that folder with its own "
-                                  f"files only; give the {what} another path")
+                raise OutputError(
+                    f"{path}: cannot write the {what} into the {owner.what} "
+                    f"{owner.shown}: each run replaces that folder with its own "
+                    f"files only; give the {what} another path"
+                )
         try:
             self._lock(wait)
             for owned in self.owned.values():
                 _check_contents(owned, owned.real)
             # Before the first read: any change from here on is noticed (check_inputs).
-            self._inputs = [(path, what, found) for path, what in self.reads
-                            if (found := FileIdentity.of(path)) is not None]
+            self._inputs = [
+                (path, what, found)
+                for path, what in self.reads
+                if (found := FileIdentity.of(path)) is not None
+            ]
         except BaseException:
             self._release()
             raise
@@ -178,8 +196,10 @@ class OutputPlan:
     def _lock(self, wait: float | None) -> None:
         """Lock every target: the owned folders whole, every other file on its own, in one order
         (two runs waiting for each other's targets would otherwise wait for ever)."""
-        targets = {locks.lock_file(owned.real): (str(owned.real), owned.shown, owned.what)
-                   for owned in self.owned.values()}
+        targets = {
+            locks.lock_file(owned.real): (str(owned.real), owned.shown, owned.what)
+            for owned in self.owned.values()
+        }
         for path, what, _ in self.writes:
             if self._owner(Path(path)) is not None:
                 continue
@@ -209,30 +229,35 @@ class OutputPlan:
             except OSError as exc:
                 raise OutputError(f"{path}: cannot write the {what} here: {exc.strerror}") from None
             if stat.S_ISDIR(st.st_mode):
-                raise OutputError(f"{path}: cannot write the {what}: it is a folder; "
-                                  "give a file name")
+                raise OutputError(
+                    f"{path}: cannot write the {what}: it is a folder; give a file name"
+                )
             if not stat.S_ISREG(st.st_mode):
                 instead = f"; {self.instead[path]}" if path in self.instead else ""
                 raise OutputError(
                     f"{path}: cannot write the {what}: it is not a regular file (a device, pipe or "
-                    f"socket), and lifecycle only replaces files{instead}")
+                    f"socket), and lifecycle only replaces files{instead}"
+                )
         directory = target.parent
         real = os.path.realpath(directory)
         if real in self.owned or (not directory.is_dir() and real in self.folders):
             directory = directory.parent  # made (or swapped in) by the run: the parent is written
         if not directory.is_dir():
-            raise OutputError(f"{path}: cannot write the {what}: the folder '{directory}' "
-                              "does not exist")
+            raise OutputError(
+                f"{path}: cannot write the {what}: the folder '{directory}' does not exist"
+            )
         try:
             read_only = bool(os.statvfs(directory).f_flag & os.ST_RDONLY)
         except (AttributeError, OSError):  # no statvfs (Windows)
             read_only = False
         if read_only:
-            raise OutputError(f"{path}: cannot write the {what}: '{directory}' is on a "
-                              "Read-only file system")
+            raise OutputError(
+                f"{path}: cannot write the {what}: '{directory}' is on a Read-only file system"
+            )
         if not os.access(directory, os.W_OK | os.X_OK):
-            raise OutputError(f"{path}: cannot write the {what}: no permission to create files "
-                              f"in '{directory}'")
+            raise OutputError(
+                f"{path}: cannot write the {what}: no permission to create files in '{directory}'"
+            )
 
     def check_inputs(self, *, after: str = "nothing was written") -> None:
         """Stop (InputError) when an input is no longer the file it was when the run began:
@@ -248,8 +273,9 @@ class OutputPlan:
                 return changed_input(path, reason, after=after)
         return None
 
-    def stage(self, target: str, write: Callable[[BinaryIO], object], *,
-              exclusive: bool = False) -> None:
+    def stage(
+        self, target: str, write: Callable[[BinaryIO], object], *, exclusive: bool = False
+    ) -> None:
         """Write one output to a temp file beside `target`; `exclusive`: never replace an
         existing file at commit.
 
@@ -275,16 +301,18 @@ class OutputPlan:
             try:
                 directory.mkdir()
             except OSError as exc:
-                raise OutputError(f"{directory}: cannot create the folder: "
-                                  f"{exc.strerror}") from None
+                raise OutputError(
+                    f"{directory}: cannot create the folder: {exc.strerror}"
+                ) from None
             self._created.append(directory)
         prefix = f".{path.name}.{secrets.token_hex(4)}."
         # Listed before the temp file exists: an interruption at any point finds it (_write_temp).
         self._staged.append(_Staged(path, prefix, directory, exclusive))
         self._staged[-1].tmp = str(_write_temp(path, directory, prefix, write))
 
-    def _stage_in_folder(self, owner: _OwnedFolder, path: Path,
-                         write: Callable[[BinaryIO], object]) -> None:
+    def _stage_in_folder(
+        self, owner: _OwnedFolder, path: Path, write: Callable[[BinaryIO], object]
+    ) -> None:
         """Write a file of an owned folder into the new folder beside it (made at the first)."""
         if owner.new is None:
             # Named before it exists, so an interruption at any point finds it (see abort).
@@ -294,8 +322,10 @@ class OutputPlan:
                 if owner.real.is_dir():  # the new folder gets the old one's permissions
                     os.chmod(owner.new, stat.S_IMODE(owner.real.stat().st_mode))
             except OSError as exc:
-                raise OutputError(f"{owner.shown}: cannot create the new {owner.what} "
-                                  f"{owner.new.name} beside it: {exc.strerror}") from None
+                raise OutputError(
+                    f"{owner.shown}: cannot create the new {owner.what} "
+                    f"{owner.new.name} beside it: {exc.strerror}"
+                ) from None
         shown = os.path.join(owner.shown, path.name)
         owner.files.append(path.name)
         try:
@@ -339,8 +369,12 @@ class OutputPlan:
                 raise OutputError(_with_rollback(message, unrestored)) from None
             raise
         done = [str(s.target) for s in self._staged]
-        done += [os.path.join(o.shown, name) for o in self.owned.values() if o.new is not None
-                 for name in o.files]
+        done += [
+            os.path.join(o.shown, name)
+            for o in self.owned.values()
+            if o.new is not None
+            for name in o.files
+        ]
         for step in journal:
             step.finish()
         self._staged.clear()
@@ -356,23 +390,30 @@ class OutputPlan:
         if staged.exclusive:
             journal.append(_Done("linked", target, tmp))
             try:
-                _step(lambda: os.link(tmp, target),
-                      f"{target}: cannot put the new file in place (link)")
+                _step(
+                    lambda: os.link(tmp, target),
+                    f"{target}: cannot put the new file in place (link)",
+                )
             except _CommitFailed:
                 if os.path.lexists(target):  # a file of that name appeared during the run
-                    raise _CommitFailed(f"{target}: cannot keep the backup there: a file of that "
-                                        "name appeared during the run") from None
+                    raise _CommitFailed(
+                        f"{target}: cannot keep the backup there: a file of that "
+                        "name appeared during the run"
+                    ) from None
                 raise
             return
         if os.path.lexists(target):
             aside = target.with_name(f".{target.name}.{secrets.token_hex(4)}.old.tmp")
             journal.append(_Done("aside", target, aside))
-            _step(lambda: _link_aside(target, aside),
-                  f"{target}: cannot keep the old file aside (link)")
+            _step(
+                lambda: _link_aside(target, aside),
+                f"{target}: cannot keep the old file aside (link)",
+            )
         else:
             journal.append(_Done("new", target, tmp))
-        _step(lambda: os.replace(tmp, target),
-              f"{target}: cannot put the new file in place (rename)")
+        _step(
+            lambda: os.replace(tmp, target), f"{target}: cannot put the new file in place (rename)"
+        )
 
     def _swap(self, owned: _OwnedFolder, journal: list[_Done]) -> None:
         real, new, shown = owned.real, owned.new, owned.shown
@@ -380,8 +421,10 @@ class OutputPlan:
         if os.path.lexists(real):
             aside = real.with_name(f".{real.name}.{secrets.token_hex(4)}.old.tmp")
             journal.append(_Done("folder aside", real, aside))
-            _step(lambda: os.rename(real, aside),
-                  f"{shown}: cannot move the old folder aside (rename)")
+            _step(
+                lambda: os.rename(real, aside),
+                f"{shown}: cannot move the old folder aside (rename)",
+            )
             # Out of everyone's way now: what is in it is what goes, so look once more.
             _check_contents(owned, aside)
         journal.append(_Done("folder in", real, new))
@@ -422,7 +465,7 @@ class OutputPlan:
             self._created.pop()
         self._release()
 
-    def __enter__(self) -> "OutputPlan":
+    def __enter__(self) -> OutputPlan:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -481,20 +524,23 @@ def _check_contents(owned: _OwnedFolder, folder: Path) -> None:
     if not os.path.lexists(folder):
         return
     if not folder.is_dir():
-        raise OutputError(f"{owned.shown}: cannot write the {owned.what} here: it is a file, "
-                          "not a folder")
+        raise OutputError(
+            f"{owned.shown}: cannot write the {owned.what} here: it is a file, not a folder"
+        )
     try:
         foreign = owned.foreign(folder)
     except OSError as exc:
-        raise OutputError(f"{owned.shown}: cannot look into the {owned.what}: "
-                          f"{exc.strerror}") from None
+        raise OutputError(
+            f"{owned.shown}: cannot look into the {owned.what}: {exc.strerror}"
+        ) from None
     if foreign:
         more = f" and {len(foreign) - 10} more" if len(foreign) > 10 else ""
         raise OutputError(
             f"{owned.shown}: the {owned.what} holds files lifecycle did not write: "
             f"{', '.join(foreign[:10])}{more}; nothing was written",
             hint="each run replaces the whole folder with its own files; move those files "
-                 "elsewhere, or give another folder")
+            "elsewhere, or give another folder",
+        )
 
 
 def _step(action: Callable[[], object], failure: str) -> None:
@@ -571,8 +617,9 @@ def _sync_folder(folder: Path) -> None:
         os.close(fd)
 
 
-def _write_temp(target: Path, directory: Path, prefix: str,
-                write: Callable[[BinaryIO], object]) -> Path:
+def _write_temp(
+    target: Path, directory: Path, prefix: str, write: Callable[[BinaryIO], object]
+) -> Path:
     """Run `write(file)` on a new temp file beside `target` named `prefix...tmp`; on any failure
     it is removed.
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 #: What the core calls: the step's name, and the number of rows when known.
 StepCallback = Callable[..., None]
@@ -32,7 +32,7 @@ def _delay() -> float:
 class NoProgress:
     """No display (not a terminal, or -q): the same interface as `TerminalProgress`."""
 
-    def __enter__(self) -> "NoProgress":
+    def __enter__(self) -> NoProgress:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -49,11 +49,16 @@ class TerminalProgress:
     def __init__(self, console, what: str) -> None:
         self._console, self._what = console, what
         self._lock = threading.Lock()
-        self._step, self._rows, self._started, self._step_started = "starting", None, time.monotonic(), time.monotonic()
+        self._step, self._rows, self._started, self._step_started = (
+            "starting",
+            None,
+            time.monotonic(),
+            time.monotonic(),
+        )
         self._live = None
         self._timer: threading.Timer | None = None
 
-    def __enter__(self) -> "TerminalProgress":
+    def __enter__(self) -> TerminalProgress:
         self._timer = threading.Timer(_delay(), self._show)
         self._timer.daemon = True
         self._timer.start()
@@ -76,10 +81,18 @@ class TerminalProgress:
         from rich.spinner import Spinner
 
         with self._lock:
-            step, rows, total, in_step = self._step, self._rows, time.monotonic() - self._started, time.monotonic() - self._step_started
+            step, rows, total, in_step = (
+                self._step,
+                self._rows,
+                time.monotonic() - self._started,
+                time.monotonic() - self._step_started,
+            )
         rate = f", {rows / total:,.0f} rows/s" if rows and total > 0 else ""
         count = f" {rows:,} rows," if rows else ""
-        return Spinner("dots", text=f"lifecycle {self._what}: {step} ({in_step:.0f}s;{count} {total:.0f}s in all{rate})")
+        return Spinner(
+            "dots",
+            text=f"lifecycle {self._what}: {step} ({in_step:.0f}s;{count} {total:.0f}s in all{rate})",
+        )
 
     def _show(self) -> None:
         from rich.live import Live
@@ -87,6 +100,8 @@ class TerminalProgress:
         timer = self._timer
         live = Live(self, console=self._console, transient=True, refresh_per_second=4)
         with self._lock:
-            if timer is not None and not timer.finished.is_set() and self._live is None:  # not ended meanwhile
+            if (
+                timer is not None and not timer.finished.is_set() and self._live is None
+            ):  # not ended meanwhile
                 self._live = live
                 live.start()

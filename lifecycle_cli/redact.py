@@ -21,8 +21,20 @@ RECORD_ID = re.compile(r"^[A-Za-z0-9._:+\-]*[0-9][A-Za-z0-9._:+\-]*$")
 #: How the headers of columns holding people's names, emails, phone numbers or addresses end
 #: (normalised: lower case, no spaces or punctuation): `First Name`, `Nachname`, `Contact owner`,
 #: `E-Mail`, `Phone Number`, `Street Address`. A stage column value found in one is personal.
-PERSONAL_HEADER_ENDS = ("name", "owner", "mail", "address", "adresse", "phone", "phonenumber", "telefon",
-                        "telefonnummer", "mobil", "mobile", "handy")
+PERSONAL_HEADER_ENDS = (
+    "name",
+    "owner",
+    "mail",
+    "address",
+    "adresse",
+    "phone",
+    "phonenumber",
+    "telefon",
+    "telefonnummer",
+    "mobil",
+    "mobile",
+    "handy",
+)
 
 
 def looks_personal(value: str) -> bool:
@@ -50,20 +62,32 @@ def debug_trace(exc: BaseException) -> str:
     chain: list[BaseException] = []
     while exc is not None and all(exc is not seen for seen in chain):
         chain.append(exc)
-        exc = exc.__cause__ if exc.__cause__ is not None else None if exc.__suppress_context__ else exc.__context__
+        exc = (
+            exc.__cause__
+            if exc.__cause__ is not None
+            else None
+            if exc.__suppress_context__
+            else exc.__context__
+        )
     parts = []
     for later, current in zip([None, *chain[::-1]], chain[::-1]):
         if later is not None:
-            parts.append("\nThe above exception was the direct cause of the following exception:\n\n"
-                         if current.__cause__ is later else
-                         "\nDuring handling of the above exception, another exception occurred:\n\n")
+            parts.append(
+                "\nThe above exception was the direct cause of the following exception:\n\n"
+                if current.__cause__ is later
+                else "\nDuring handling of the above exception, another exception occurred:\n\n"
+            )
         parts.append("Traceback (most recent call last):\n")
         parts.extend(traceback.format_tb(current.__traceback__))
         kind = type(current)
         message = str(current)
         if kind.__module__.split(".")[0] == "polars":
             message = scrub_polars_text(message)
-        name = kind.__qualname__ if kind.__module__ in ("builtins", "__main__") else f"{kind.__module__}.{kind.__qualname__}"
+        name = (
+            kind.__qualname__
+            if kind.__module__ in ("builtins", "__main__")
+            else f"{kind.__module__}.{kind.__qualname__}"
+        )
         parts.append(f"{name}: {message}\n" if message else f"{name}\n")
     return "".join(parts)
 
@@ -75,5 +99,7 @@ def redacted(result: dict[str, Any]) -> dict[str, Any]:
     for sample in result.get("samples", []):
         record_id = sample.get("record_id")
         keep = record_id is not None and bool(RECORD_ID.match(str(record_id)))
-        samples.append({**sample, "record_id": record_id if keep else None, "name": None, "email": None})
+        samples.append(
+            {**sample, "record_id": record_id if keep else None, "name": None, "email": None}
+        )
     return {**result, "samples": samples, "redacted": True}

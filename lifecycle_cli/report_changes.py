@@ -11,16 +11,26 @@ from .safe import html_safe as _e
 LIMIT = 50_000  #: rows the page holds at most: beyond, it says so and points to --changes
 #: Words for a record's direction, glyph first: colour is never the only carrier of meaning.
 WORDS = {
-    "promotion": "▲ promotion", "demotion": "▼ demotion", "sideways": "◆ sideways",
-    "newly_staged": "+ newly staged", "cleared": "− cleared", "added": "+ added",
+    "promotion": "▲ promotion",
+    "demotion": "▼ demotion",
+    "sideways": "◆ sideways",
+    "newly_staged": "+ newly staged",
+    "cleared": "− cleared",
+    "added": "+ added",
     "removed": "− removed",
 }
 
 
 def change_list(table: pl.DataFrame, *, file: str | None, what: str = "records") -> dict[str, Any]:
     """The part of a changes table (changes.table) the page shows: at most LIMIT rows."""
-    return {"columns": table.columns, "rows": table.head(LIMIT).rows(), "total": table.height,
-            "limit": LIMIT, "file": file, "what": what}
+    return {
+        "columns": table.columns,
+        "rows": table.head(LIMIT).rows(),
+        "total": table.height,
+        "limit": LIMIT,
+        "file": file,
+        "what": what,
+    }
 
 
 # Filters rows by the direction and transition chosen and the text searched (id or name), keeps
@@ -64,8 +74,11 @@ def section(data: dict[str, Any], table_id: str, title: str) -> str:
     at = {c: i for i, c in enumerate(data["columns"])}
     rows, transitions, seen = [], [], set()
     for row in data["rows"]:
-        before, after, move = row[at["Stage Before"]] or "", row[at["Stage After"]] or "", \
-            row[at["Direction"]]
+        before, after, move = (
+            row[at["Stage Before"]] or "",
+            row[at["Stage After"]] or "",
+            row[at["Direction"]],
+        )
         transition = f"{before or '(none)'} → {after or '(none)'}"
         if transition not in seen:
             seen.add(transition)
@@ -75,24 +88,32 @@ def section(data: dict[str, Any], table_id: str, title: str) -> str:
         for c in columns:
             value = row[at[c]]
             cells.append(_e(WORDS.get(value, value)) if c == "Direction" else _e(value or ""))
-        rows.append(f'<tr class="{_e(move)}" data-d="{_e(move)}" data-t="{_e(transition)}" '
-                    f'data-key="{_e(key)}">' + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+        rows.append(
+            f'<tr class="{_e(move)}" data-d="{_e(move)}" data-t="{_e(transition)}" '
+            f'data-key="{_e(key)}">' + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
+        )
     directions = [d for d in WORDS if any(r[at["Direction"]] == d for r in data["rows"])]
     options = "".join(f'<option value="{_e(d)}">{_e(WORDS[d])}</option>' for d in directions)
     moves = "".join(f'<option value="{_e(t)}">{_e(t)}</option>' for t in transitions)
     searched = "id or name" if "Name" in at else "id"
-    filters = (f'<form class="filters" id="{table_id}-filters" hidden>'
-               f'<label>Search ({searched})<input type="search" name="q"></label>'
-               f'<label>Direction<select name="direction"><option value="">all</option>{options}'
-               f'</select></label><label>Transition<select name="transition"><option value="">'
-               f'all</option>{moves}</select></label><output></output></form>')
+    filters = (
+        f'<form class="filters" id="{table_id}-filters" hidden>'
+        f'<label>Search ({searched})<input type="search" name="q"></label>'
+        f'<label>Direction<select name="direction"><option value="">all</option>{options}'
+        f'</select></label><label>Transition<select name="transition"><option value="">'
+        f"all</option>{moves}</select></label><output></output></form>"
+    )
     total, shown = data["total"], len(data["rows"])
     where = f"also in {data['file']}" if data["file"] else "--changes FILE writes them as a file"
-    intro = (f"<p>All {total:,} {data['what']} that changed, one row each ({_e(where)}).</p>"
-             if shown == total else
-             f'<p class="cap">This page shows the first {shown:,} of {total:,} {data["what"]} that '
-             f"changed, to stay quick; the full list: {_e(where)}.</p>")
+    intro = (
+        f"<p>All {total:,} {data['what']} that changed, one row each ({_e(where)}).</p>"
+        if shown == total
+        else f'<p class="cap">This page shows the first {shown:,} of {total:,} {data["what"]} that '
+        f"changed, to stay quick; the full list: {_e(where)}.</p>"
+    )
     head = "".join(f'<th scope="col">{_e(c)}</th>' for c in columns)
-    return (f'<h2 id="{table_id}-title">{_e(title)}</h2>{intro}{filters}'
-            f'<table id="{table_id}"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}'
-            f"</tbody></table><script>{_SCRIPT % {'id': table_id}}</script>")
+    return (
+        f'<h2 id="{table_id}-title">{_e(title)}</h2>{intro}{filters}'
+        f'<table id="{table_id}"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}'
+        f"</tbody></table><script>{_SCRIPT % {'id': table_id}}</script>"
+    )

@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import polars as pl
 
 from .errors import RulesError
 from .rules import Rules
@@ -65,12 +64,17 @@ class Outcome:
 
     @property
     def differences(self) -> list[tuple[str, str, str]]:
-        return [(key, want, self.got.get(key, "")) for key, want in self.case.expect.items()
-                if not self._same(key, want, self.got.get(key, ""))]
+        return [
+            (key, want, self.got.get(key, ""))
+            for key, want in self.case.expect.items()
+            if not self._same(key, want, self.got.get(key, ""))
+        ]
 
     def _same(self, key: str, want: str, got: str) -> bool:
         if key == "stage":
-            return self.stages.get(want.strip().lower(), want) == self.stages.get(got.strip().lower(), got)
+            return self.stages.get(want.strip().lower(), want) == self.stages.get(
+                got.strip().lower(), got
+            )
         return want == got
 
 
@@ -84,27 +88,35 @@ def load_cases(path: Path, display: str) -> list[Case]:
     if items is None:
         return []
     if not isinstance(items, list):
-        raise RulesError(f"{doc.where(('tests',))}: tests must be a list of test cases (or include: FILES entries)")
+        raise RulesError(
+            f"{doc.where(('tests',))}: tests must be a list of test cases (or include: FILES entries)"
+        )
     cases: list[Case] = []
     for i, item in enumerate(items):
         if isinstance(item, dict) and set(item) == {"include"}:
             pattern = item["include"]
             if not isinstance(pattern, str):
-                raise RulesError(f"{doc.where(('tests', i, 'include'))}: include names a file or a glob, e.g. rule_cases/*.yaml")
+                raise RulesError(
+                    f"{doc.where(('tests', i, 'include'))}: include names a file or a glob, e.g. rule_cases/*.yaml"
+                )
             for match in _included(doc, ("tests", i, "include"), pattern, path):
                 name = str(Path(display).parent / match.relative)
                 included = load_lined_yaml(match.path, name)
                 if included.data is None:
                     continue
                 if not isinstance(included.data, list):
-                    raise RulesError(f"{included.where(())}: a file of test cases holds a list of cases")
+                    raise RulesError(
+                        f"{included.where(())}: a file of test cases holds a list of cases"
+                    )
                 cases += [_case(included, (j,), case) for j, case in enumerate(included.data)]
         else:
             cases.append(_case(doc, ("tests", i), item))
     names = {}
     for case in cases:
         if case.name in names:
-            raise RulesError(f"{case.where}: a test case named '{case.name}' is already at {names[case.name]}")
+            raise RulesError(
+                f"{case.where}: a test case named '{case.name}' is already at {names[case.name]}"
+            )
         names[case.name] = case.where
     return cases
 
@@ -123,8 +135,10 @@ def _included(doc: LinedYaml, at: tuple, pattern: str, rules: Path) -> list[_Mat
     where, folder = doc.where(at), rules.parent
     if Path(pattern).is_absolute() or pattern.startswith("~"):
         what = "names the home folder" if pattern.startswith("~") else "is an absolute path"
-        raise RulesError(f"{where}: include '{pattern}' {what}; name the case files relative to "
-                         f"the folder of {doc.file}, e.g. rule_cases/*.yaml")
+        raise RulesError(
+            f"{where}: include '{pattern}' {what}; name the case files relative to "
+            f"the folder of {doc.file}, e.g. rule_cases/*.yaml"
+        )
     home = os.path.realpath(folder)
     matches = sorted(glob.glob(str(folder / pattern)))
     if not matches:
@@ -134,18 +148,28 @@ def _included(doc: LinedYaml, at: tuple, pattern: str, rules: Path) -> list[_Mat
         real = os.path.realpath(match)
         relative = os.path.relpath(real, home)
         if relative == os.pardir or relative.startswith(os.pardir + os.sep):
-            raise RulesError(f"{where}: include '{pattern}' reaches {match}, outside the folder of "
-                             f"{doc.file}; case files must be in that folder or below it")
+            raise RulesError(
+                f"{where}: include '{pattern}' reaches {match}, outside the folder of "
+                f"{doc.file}; case files must be in that folder or below it"
+            )
         try:
             mode = os.stat(real).st_mode
         except OSError as exc:
-            raise RulesError(f"{where}: include '{pattern}': cannot read {match}: "
-                             f"{exc.strerror}") from None
+            raise RulesError(
+                f"{where}: include '{pattern}': cannot read {match}: {exc.strerror}"
+            ) from None
         if not stat.S_ISREG(mode):
-            kind = ("a folder" if stat.S_ISDIR(mode) else "a named pipe" if stat.S_ISFIFO(mode)
-                    else "a device or socket")
-            raise RulesError(f"{where}: include '{pattern}' matches {match}, which is {kind}, "
-                             "not a file of test cases")
+            kind = (
+                "a folder"
+                if stat.S_ISDIR(mode)
+                else "a named pipe"
+                if stat.S_ISFIFO(mode)
+                else "a device or socket"
+            )
+            raise RulesError(
+                f"{where}: include '{pattern}' matches {match}, which is {kind}, "
+                "not a file of test cases"
+            )
         found.append(_Match(Path(real), Path(relative)))
     return found
 
@@ -170,28 +194,41 @@ def _rows(doc: LinedYaml, path: tuple, value: Any, what: str) -> list[dict[str, 
 
 def _case(doc: LinedYaml, path: tuple, item: Any) -> Case:
     if not isinstance(item, dict):
-        raise RulesError(f"{doc.where(path)}: a test case is a mapping with name, contact and expect")
+        raise RulesError(
+            f"{doc.where(path)}: a test case is a mapping with name, contact and expect"
+        )
     unknown = [k for k in item if k not in CASE_KEYS]
     if unknown:
-        raise RulesError(f"{doc.where(path + (unknown[0],))}: unknown key '{unknown[0]}' in a test case "
-                         f"(allowed: {', '.join(CASE_KEYS)})")
+        raise RulesError(
+            f"{doc.where(path + (unknown[0],))}: unknown key '{unknown[0]}' in a test case "
+            f"(allowed: {', '.join(CASE_KEYS)})"
+        )
     for key in ("name", "expect"):
         if key not in item:
             raise RulesError(f"{doc.where(path)}: a test case needs '{key}'")
     expect = item["expect"]
     if not isinstance(expect, dict) or "stage" not in expect:
-        raise RulesError(f"{doc.where(path + ('expect',))}: expect names at least the stage (and the rule)")
+        raise RulesError(
+            f"{doc.where(path + ('expect',))}: expect names at least the stage (and the rule)"
+        )
     bad = [k for k in expect if k not in EXPECT_KEYS]
     if bad:
-        raise RulesError(f"{doc.where(path + ('expect', bad[0]))}: unknown key '{bad[0]}' in expect (allowed: {', '.join(EXPECT_KEYS)})")
+        raise RulesError(
+            f"{doc.where(path + ('expect', bad[0]))}: unknown key '{bad[0]}' in expect (allowed: {', '.join(EXPECT_KEYS)})"
+        )
     missing = item.get("missing") or []
     if not isinstance(missing, list):
-        raise RulesError(f"{doc.where(path + ('missing',))}: missing lists the headers the export lacks")
+        raise RulesError(
+            f"{doc.where(path + ('missing',))}: missing lists the headers the export lacks"
+        )
     return Case(
-        name=_text(item["name"]), where=doc.where(path),
+        name=_text(item["name"]),
+        where=doc.where(path),
         contact=_row(doc, path + ("contact",), item.get("contact") or {}, "contact"),
         deals=_rows(doc, path + ("deals",), item["deals"], "deals") if "deals" in item else None,
-        consent=_rows(doc, path + ("consent",), item["consent"], "consent") if "consent" in item else None,
+        consent=_rows(doc, path + ("consent",), item["consent"], "consent")
+        if "consent" in item
+        else None,
         missing=tuple(_text(m) for m in missing),
         expect={k: _text(v) for k, v in expect.items()},
     )
@@ -207,15 +244,29 @@ def run_cases(cases: list[Case], rules: Rules) -> tuple[list[Outcome], float]:
     started = time.perf_counter()
     groups: dict[tuple, list[Case]] = {}
     for case in cases:
-        key = (case.deals is not None, case.consent is not None, tuple(sorted(normalise_header(m) for m in case.missing)))
+        key = (
+            case.deals is not None,
+            case.consent is not None,
+            tuple(sorted(normalise_header(m) for m in case.missing)),
+        )
         groups.setdefault(key, []).append(case)
     outcomes: dict[str, Outcome] = {}
     for (with_deals, with_consent, _), group in groups.items():
         files = _export_files(group, rules, with_deals, with_consent)
         try:
-            contacts = read_source("-", "contacts", rules.columns["contacts"], stdin=files["contacts"])
-            deals = read_source("-", "deals", rules.columns["deals"], stdin=files["deals"]) if with_deals else None
-            consent = read_source("-", "consent", rules.columns["consent"], stdin=files["consent"]) if with_consent else None
+            contacts = read_source(
+                "-", "contacts", rules.columns["contacts"], stdin=files["contacts"]
+            )
+            deals = (
+                read_source("-", "deals", rules.columns["deals"], stdin=files["deals"])
+                if with_deals
+                else None
+            )
+            consent = (
+                read_source("-", "consent", rules.columns["consent"], stdin=files["consent"])
+                if with_consent
+                else None
+            )
             run = classify(contacts, deals, consent, rules, stage_format="label")
             table = run.output.collect()
         except Exception as exc:  # noqa: BLE001 - a case that cannot run is a failed case, with the reason
@@ -224,14 +275,21 @@ def run_cases(cases: list[Case], rules: Rules) -> tuple[list[Outcome], float]:
                 outcomes[case.name] = Outcome(case, error=message)
             continue
         id_header = contacts.resolved["record_id"]
-        stage = contacts.resolved.get("stage", added_stage_column(rules))  # added when the export has none
+        stage = contacts.resolved.get(
+            "stage", added_stage_column(rules)
+        )  # added when the export has none
         by_id = {str(r[id_header]): r for r in table.iter_rows(named=True)}
         for i, case in enumerate(group):
             row = by_id.get(_record_id(i), {})
-            outcomes[case.name] = Outcome(case, got={
-                "stage": _text(row.get(stage)), "rule": _text(row.get(rules.rule_column)),
-                "other_type": _text(row.get(rules.other_type_column)),
-            }, stages=lookup)
+            outcomes[case.name] = Outcome(
+                case,
+                got={
+                    "stage": _text(row.get(stage)),
+                    "rule": _text(row.get(rules.rule_column)),
+                    "other_type": _text(row.get(rules.other_type_column)),
+                },
+                stages=lookup,
+            )
     return [outcomes[c.name] for c in cases], time.perf_counter() - started
 
 
@@ -250,9 +308,15 @@ def _headers(spec: dict, rows: list[dict[str, str]], missing: set[str]) -> list[
         own = [h for h in used if normalise_header(h) in accepted]
         header = own[0] if own else column.headers[0]
         claimed |= set(own)
-        if not accepted & missing and header not in headers:  # a missing column, however the case spells it
+        if (
+            not accepted & missing and header not in headers
+        ):  # a missing column, however the case spells it
             headers.append(header)
-    headers += [h for h in used if h not in claimed and h not in headers and normalise_header(h) not in missing]
+    headers += [
+        h
+        for h in used
+        if h not in claimed and h not in headers and normalise_header(h) not in missing
+    ]
     return headers
 
 
@@ -264,12 +328,18 @@ def _csv(headers: list[str], rows: list[dict[str, str]]) -> bytes:
     return out.getvalue().encode("utf-8")
 
 
-def _export_files(group: list[Case], rules: Rules, with_deals: bool, with_consent: bool) -> dict[str, bytes]:
+def _export_files(
+    group: list[Case], rules: Rules, with_deals: bool, with_consent: bool
+) -> dict[str, bytes]:
     cols = rules.columns
     first = lambda role, name: cols[role][name].headers[0] if name in cols[role] else None  # noqa: E731
     missing = {normalise_header(m) for m in group[0].missing}
     contacts, deals, consent = [], [], []
-    email_headers = {normalise_header(h) for h in cols["contacts"]["email"].headers} if "email" in cols["contacts"] else set()
+    email_headers = (
+        {normalise_header(h) for h in cols["contacts"]["email"].headers}
+        if "email" in cols["contacts"]
+        else set()
+    )
     for i, case in enumerate(group):
         rid = _record_id(i)
         row = dict(case.contact)
@@ -310,7 +380,9 @@ def _export_files(group: list[Case], rules: Rules, with_deals: bool, with_consen
 # --------------------------------------------------------------------------- reporting
 
 
-def report_lines(outcomes: list[Outcome], seconds: float, rules_display: str) -> tuple[list[str], bool]:
+def report_lines(
+    outcomes: list[Outcome], seconds: float, rules_display: str
+) -> tuple[list[str], bool]:
     """pytest-like lines: one per case, then the failures with expected and actual, then a summary."""
     lines = [f"lifecycle test: {len(outcomes)} cases from {_one_line(rules_display)}", ""]
     for o in outcomes:
@@ -328,8 +400,12 @@ def report_lines(outcomes: list[Outcome], seconds: float, rules_display: str) ->
         lines.append(f"  - expected: {o.case.expect}")
         lines.append(f"  + actual:   {shown}")
     passed = len(outcomes) - len(failed)
-    lines += ["", f"==== {len(failed)} failed, {passed} passed in {seconds:.2f}s ====" if failed
-              else f"==== {passed} passed in {seconds:.2f}s ===="]
+    lines += [
+        "",
+        f"==== {len(failed)} failed, {passed} passed in {seconds:.2f}s ===="
+        if failed
+        else f"==== {passed} passed in {seconds:.2f}s ====",
+    ]
     return lines, not failed
 
 

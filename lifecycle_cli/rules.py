@@ -8,7 +8,8 @@ import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import polars as pl
 import sqlglot
@@ -34,29 +35,61 @@ REQUIRED_COLUMNS = {
 #: export, and the company links of contacts and deals (rules files written before companies).
 DEFAULT_COLUMNS = {
     "companies": {
-        "record_id": ("Record ID", "Record ID - Company", "hs_object_id", "Company ID", "Datensatz-ID"),
+        "record_id": (
+            "Record ID",
+            "Record ID - Company",
+            "hs_object_id",
+            "Company ID",
+            "Datensatz-ID",
+        ),
         "stage": ("Lifecycle Stage", "lifecyclestage", "Lifecycle-Phase", "Lebenszyklusphase"),
         "name": ("Company name", "Name", "name", "Firmenname"),
     },
-    "contacts": {"company_ids": ("Associated Company IDs", "Associated Company ID", "Record ID - Company",
-                                 "associatedcompanyid", "Company IDs")},
-    "deals": {"company_ids": ("Associated Company IDs", "Associated Company ID", "Record ID - Company", "Company IDs"),
-              # Salesforce Data Export: a deleted opportunity is no evidence. Its own flag, as boolean.
-              "is_deleted": {"headers": ["IsDeleted", "Is Deleted"], "type": "boolean"},
-              # The deal's pipeline, named beside a stage the rules do not know.
-              "pipeline": ("Pipeline", "hs_pipeline")},
+    "contacts": {
+        "company_ids": (
+            "Associated Company IDs",
+            "Associated Company ID",
+            "Record ID - Company",
+            "associatedcompanyid",
+            "Company IDs",
+        )
+    },
+    "deals": {
+        "company_ids": (
+            "Associated Company IDs",
+            "Associated Company ID",
+            "Record ID - Company",
+            "Company IDs",
+        ),
+        # Salesforce Data Export: a deleted opportunity is no evidence. Its own flag, as boolean.
+        "is_deleted": {"headers": ["IsDeleted", "Is Deleted"], "type": "boolean"},
+        # The deal's pipeline, named beside a stage the rules do not know.
+        "pipeline": ("Pipeline", "hs_pipeline"),
+    },
 }
 
 #: Value lists the facts are computed from; rules.yaml must define them.
 BUILTIN_VALUES = (
-    "won_deal_stages", "lost_deal_stages", "double_opt_in_confirmed",
-    "marketing_subscription_types", "subscribed_statuses", "true_values", "false_values",
+    "won_deal_stages",
+    "lost_deal_stages",
+    "double_opt_in_confirmed",
+    "marketing_subscription_types",
+    "subscribed_statuses",
+    "true_values",
+    "false_values",
 )
 
 #: HubSpot's default sales pipeline, internal values and labels: known without a rules file naming them.
 HUBSPOT_OPEN_DEAL_STAGES = (
-    "appointmentscheduled", "qualifiedtobuy", "presentationscheduled", "decisionmakerboughtin", "contractsent",
-    "Appointment Scheduled", "Qualified To Buy", "Presentation Scheduled", "Decision Maker Bought-In",
+    "appointmentscheduled",
+    "qualifiedtobuy",
+    "presentationscheduled",
+    "decisionmakerboughtin",
+    "contractsent",
+    "Appointment Scheduled",
+    "Qualified To Buy",
+    "Presentation Scheduled",
+    "Decision Maker Bought-In",
     "Contract Sent",
 )
 #: The lists that sort a deal's stage into won, lost or open.
@@ -70,11 +103,28 @@ MISSING_MODES = ("unknown", "absent", "empty")
 
 #: Facts computed from the deals and consent files, with their types.
 FACTS = {
-    "deals": "int", "won_deals": "int", "open_deals": "int", "lost_deals": "int",
-    "marketing_consent": "bool", "double_opt_in": "bool", "email_domain": "str", "current_stage": "str",
+    "deals": "int",
+    "won_deals": "int",
+    "open_deals": "int",
+    "lost_deals": "int",
+    "marketing_consent": "bool",
+    "double_opt_in": "bool",
+    "email_domain": "str",
+    "current_stage": "str",
 }
 
-TOP_KEYS = ("version", "stages", "columns", "values", "rules", "policies", "output", "report", "tests", "links")
+TOP_KEYS = (
+    "version",
+    "stages",
+    "columns",
+    "values",
+    "rules",
+    "policies",
+    "output",
+    "report",
+    "tests",
+    "links",
+)
 STAGE_KEYS = ("id", "label", "value", "aliases", "sticky", "ranked")
 RULE_KEYS = ("id", "stage", "description", "when", "overrides_sticky", "set")
 POLICY_KEYS = ("sticky", "unknown", "without_deals")
@@ -159,7 +209,9 @@ class Rules:
     rule_column: str
     other_type_column: str
     warnings: tuple[str, ...] = field(default=())
-    redact: bool = False  #: reports leave out names and emails (report: {redact: true}, or --redact)
+    redact: bool = (
+        False  #: reports leave out names and emails (report: {redact: true}, or --redact)
+    )
     #: report: {history: DIR}: the run-history folder (relative to the rules file's folder)
     history: str | None = None
     #: (deals column, contacts column): a deal that links to no contact counts for every contact
@@ -193,18 +245,34 @@ class Rules:
         return names & set(self.columns["contacts"])
 
     def rules_reading(self, name: str) -> list[str]:
-        return [r.id for r in self.rules if name in r.when.names or any(name in c.names for _, c in r.sets)]
+        return [
+            r.id
+            for r in self.rules
+            if name in r.when.names or any(name in c.names for _, c in r.sets)
+        ]
 
-    def availability(self, contacts: set[str], deals: set[str] | None, consent: set[str] | None, *,
-                     consent_statuses_known: bool = False) -> dict:
+    def availability(
+        self,
+        contacts: set[str],
+        deals: set[str] | None,
+        consent: set[str] | None,
+        *,
+        consent_statuses_known: bool = False,
+    ) -> dict:
         """When each name a condition reads is decided (logic.availability), given the logical
         columns each file has (None: the file was not given); `consent_statuses_known`: the consent
         file was read and none of its statuses is one no list names."""
         spec = self.columns["contacts"]
-        return availability(set(spec), contacts, deals, consent, "double_opt_in" in self.columns["consent"],
-                            open_lists=self.open_lists,
-                            empty_when_missing=frozenset(n for n, c in spec.items() if c.missing == "empty"),
-                            consent_statuses_known=consent_statuses_known)
+        return availability(
+            set(spec),
+            contacts,
+            deals,
+            consent,
+            "double_opt_in" in self.columns["consent"],
+            open_lists=self.open_lists,
+            empty_when_missing=frozenset(n for n, c in spec.items() if c.missing == "empty"),
+            consent_statuses_known=consent_statuses_known,
+        )
 
     @property
     def open_lists(self) -> frozenset[str]:
@@ -248,8 +316,9 @@ def packaged_rules_path() -> Path:
     return Path(__file__).resolve().parent.parent / "rules.yaml"
 
 
-def discover_rules(explicit: str | None,
-                   contacts: str | None = None) -> tuple[Path, str, str | None]:
+def discover_rules(
+    explicit: str | None, contacts: str | None = None
+) -> tuple[Path, str, str | None]:
     """--rules, then $LIFECYCLE_RULES, then rules.yaml in the working directory, then rules.yaml
     beside the contacts file (so a cron job run from elsewhere finds the rules kept with its
     exports), then the packaged default. Returns the path, its name for messages and, for a
@@ -279,7 +348,9 @@ PRESETS = ("hubspot", "hubspot-de", "salesforce")
 
 def preset_path(name: str) -> Path:
     if name not in PRESETS:
-        raise RulesError(f"--preset: unknown preset '{name}'{_suggest(name, PRESETS)} (presets: {', '.join(PRESETS)})")
+        raise RulesError(
+            f"--preset: unknown preset '{name}'{_suggest(name, PRESETS)} (presets: {', '.join(PRESETS)})"
+        )
     if name == "hubspot":
         return packaged_rules_path()
     return Path(str(resources.files("lifecycle_cli") / "presets" / f"{name}.yaml"))
@@ -292,13 +363,29 @@ def load_rules(path: Path, display: str | None = None) -> Rules:
     rules = _RulesBuilder(doc).build()
     where = path.resolve()
     presets = Path(str(resources.files("lifecycle_cli") / "presets")).resolve()
-    return replace(rules, packaged=display == "default rules" or where == packaged_rules_path().resolve()
-                   or where.parent == presets)
+    return replace(
+        rules,
+        packaged=display == "default rules"
+        or where == packaged_rules_path().resolve()
+        or where.parent == presets,
+    )
 
 
 #: Columns the tool itself reads (ids, stage, names, links, the derived facts' inputs): never "unused".
-TOOL_COLUMNS = frozenset({"record_id", "stage", "email", "first_name", "last_name", "deal_ids", "company_ids",
-                          "opted_out_marketing", "unsubscribed_all", "confirmation_status"})
+TOOL_COLUMNS = frozenset(
+    {
+        "record_id",
+        "stage",
+        "email",
+        "first_name",
+        "last_name",
+        "deal_ids",
+        "company_ids",
+        "opted_out_marketing",
+        "unsubscribed_all",
+        "confirmation_status",
+    }
+)
 
 
 def validate_rules(path: Path, display: str) -> list[dict[str, Any]]:
@@ -313,8 +400,20 @@ def validate_rules(path: Path, display: str) -> list[dict[str, Any]]:
         text = error.message if isinstance(error, RulesError) else error
         hint = error.hint if isinstance(error, RulesError) else None
         match = re.match(r"^(.*?):(\d+)(?::\d+)?: (.*)$", text, re.S)
-        file, line, message = (match.group(1), int(match.group(2)), match.group(3)) if match else (display, None, text)
-        found.append({"file": file, "line": line, "severity": severity, "message": message.strip(), "hint": hint})
+        file, line, message = (
+            (match.group(1), int(match.group(2)), match.group(3))
+            if match
+            else (display, None, text)
+        )
+        found.append(
+            {
+                "file": file,
+                "line": line,
+                "severity": severity,
+                "message": message.strip(),
+                "hint": hint,
+            }
+        )
 
     try:
         doc = load_lined_yaml(path, display)
@@ -336,18 +435,33 @@ def validate_rules(path: Path, display: str) -> list[dict[str, Any]]:
         for lst in rules.lists.values():
             if lst.unsorted:
                 shown = listed((f"'{v}'" for v in lst.unsorted[:8]), len(lst.unsorted))
-                where = ("to won_deal_stages, lost_deal_stages or open_deal_stages" if lst.name in DEAL_STAGE_LISTS
-                         else "under `in` or `not_in`")
-                add(f"{doc.where(('values', lst.name, 'sort_these'))}: value list '{lst.name}' has "
+                where = (
+                    "to won_deal_stages, lost_deal_stages or open_deal_stages"
+                    if lst.name in DEAL_STAGE_LISTS
+                    else "under `in` or `not_in`"
+                )
+                add(
+                    f"{doc.where(('values', lst.name, 'sort_these'))}: value list '{lst.name}' has "
                     f"{len(lst.unsorted):,} value(s) still to sort: {shown}; move each {where} (until "
-                    "then it is unknown: contacts are kept, never moved, on it)", "warning")
-    if rules is not None and not builder.problems:  # a broken rule reads nothing: no "unused" noise then
-        read = set().union(*(r.when.names for r in rules.rules), *(c.names for r in rules.rules for _, c in r.sets))
-        read |= {rules.deals_by_account[1]} if rules.deals_by_account else set()  # read by the deals' account link
+                    "then it is unknown: contacts are kept, never moved, on it)",
+                    "warning",
+                )
+    if (
+        rules is not None and not builder.problems
+    ):  # a broken rule reads nothing: no "unused" noise then
+        read = set().union(
+            *(r.when.names for r in rules.rules), *(c.names for r in rules.rules for _, c in r.sets)
+        )
+        read |= (
+            {rules.deals_by_account[1]} if rules.deals_by_account else set()
+        )  # read by the deals' account link
         for name in rules.columns["contacts"]:
             if name not in read and name not in TOOL_COLUMNS:
-                add(f"{doc.where(('columns', 'contacts', name))}: column '{name}' is defined but no rule reads it "
-                    "(a typo in a rule's condition, or a column left over?)", "warning")
+                add(
+                    f"{doc.where(('columns', 'contacts', name))}: column '{name}' is defined but no rule reads it "
+                    "(a typo in a rule's condition, or a column left over?)",
+                    "warning",
+                )
     try:
         load_cases(path, display)
     except RulesError as error:
@@ -394,7 +508,12 @@ class _RulesBuilder:
             raise self.fail(path, f"{what} must be a mapping of keys to values")
         for key in mapping:
             if key not in allowed:
-                self.problem(self.fail(path + (key,), f"unknown key '{key}' in {what}{_suggest(key, allowed)} (allowed: {', '.join(allowed)})"))
+                self.problem(
+                    self.fail(
+                        path + (key,),
+                        f"unknown key '{key}' in {what}{_suggest(key, allowed)} (allowed: {', '.join(allowed)})",
+                    )
+                )
         return mapping
 
     def text(self, value: Any, path: tuple, what: str, *, required: bool = True) -> str:
@@ -424,37 +543,62 @@ class _RulesBuilder:
         raise self.fail(path, f"{what + ': ' if what else ''}expected true or false, got '{value}'")
 
     def build(self) -> Rules:
-        data = self.keys(self.doc.data if self.doc.data is not None else {}, (), TOP_KEYS, "the rules file")
+        data = self.keys(
+            self.doc.data if self.doc.data is not None else {}, (), TOP_KEYS, "the rules file"
+        )
         for key in ("stages", "columns", "values", "rules"):
             if key not in data:
                 self.problem(self.fail((), f"missing top-level key '{key}'"))
         if str(data.get("version", "1")) != "1":
-            raise self.fail(("version",), f"unsupported rules version '{data['version']}' (this lifecycle reads version 1)")
-        stages = self.section(lambda: self.build_stages(data.get("stages")), lambda: _fallback_stages(data.get("stages")))
+            raise self.fail(
+                ("version",),
+                f"unsupported rules version '{data['version']}' (this lifecycle reads version 1)",
+            )
+        stages = self.section(
+            lambda: self.build_stages(data.get("stages")),
+            lambda: _fallback_stages(data.get("stages")),
+        )
         stage_ids = [s.id for s in stages]
         columns = self.build_columns(data.get("columns") or {})
-        lists = self.section(lambda: self.build_values(data.get("values")), lambda: _fallback_values(data.get("values")))
+        lists = self.section(
+            lambda: self.build_values(data.get("values")),
+            lambda: _fallback_values(data.get("values")),
+        )
         values = {name: lst.members for name, lst in lists.items()}
         names = {name: spec.type for name, spec in columns["contacts"].items()} | FACTS
         rules = self.build_rules(data.get("rules"), stage_ids, names, values)
         policies = self.keys(data.get("policies") or {}, ("policies",), POLICY_KEYS, "policies")
-        sticky_id = self.text(policies.get("sticky", "sticky"), ("policies", "sticky"), "policies.sticky")
-        unknown_id = self.text(policies.get("unknown", "kept-unknown"), ("policies", "unknown"), "policies.unknown")
+        sticky_id = self.text(
+            policies.get("sticky", "sticky"), ("policies", "sticky"), "policies.sticky"
+        )
+        unknown_id = self.text(
+            policies.get("unknown", "kept-unknown"), ("policies", "unknown"), "policies.unknown"
+        )
         warnings = self.shadow_warnings(rules)
         if "without_deals" in policies:
             # Replaced by one mechanism for every file and column that is missing (policies.unknown).
-            warnings.append(f"{self.doc.where(('policies', 'without_deals'))}: policies.without_deals is no longer "
-                            "used: a rule that cannot be decided because a file or column is missing keeps a contact "
-                            f"already at its stage (rule column: '{unknown_id}', set with policies.unknown); "
-                            "remove without_deals")
+            warnings.append(
+                f"{self.doc.where(('policies', 'without_deals'))}: policies.without_deals is no longer "
+                "used: a rule that cannot be decided because a file or column is missing keeps a contact "
+                f"already at its stage (rule column: '{unknown_id}', set with policies.unknown); "
+                "remove without_deals"
+            )
         output = self.keys(data.get("output") or {}, ("output",), OUTPUT_KEYS, "output")
         report = self.keys(data.get("report") or {}, ("report",), REPORT_KEYS, "report")
         rule_ids = {r.id for r in rules}
-        for policy_id, path in ((sticky_id, ("policies", "sticky")), (unknown_id, ("policies", "unknown"))):
+        for policy_id, path in (
+            (sticky_id, ("policies", "sticky")),
+            (unknown_id, ("policies", "unknown")),
+        ):
             if policy_id in rule_ids:
-                raise self.fail(path, f"policy id '{policy_id}' is also a rule id; give it another name")
+                raise self.fail(
+                    path, f"policy id '{policy_id}' is also a rule id; give it another name"
+                )
         if sticky_id == unknown_id:
-            raise self.fail(("policies", "unknown"), f"policies.unknown and policies.sticky are both '{sticky_id}'")
+            raise self.fail(
+                ("policies", "unknown"),
+                f"policies.unknown and policies.sticky are both '{sticky_id}'",
+            )
         return Rules(
             path=self.doc.file,
             stages=stages,
@@ -463,14 +607,31 @@ class _RulesBuilder:
             rules=rules,
             sticky_rule_id=sticky_id,
             unknown_rule_id=unknown_id,
-            previous_stage_column=self.text(output.get("previous_stage_column", "Previous Lifecycle Stage"), ("output", "previous_stage_column"), "output.previous_stage_column"),
-            rule_column=self.text(output.get("rule_column", "Lifecycle Rule"), ("output", "rule_column"), "output.rule_column"),
-            other_type_column=self.text(output.get("other_type_column", "Other Type"), ("output", "other_type_column"), "output.other_type_column"),
+            previous_stage_column=self.text(
+                output.get("previous_stage_column", "Previous Lifecycle Stage"),
+                ("output", "previous_stage_column"),
+                "output.previous_stage_column",
+            ),
+            rule_column=self.text(
+                output.get("rule_column", "Lifecycle Rule"),
+                ("output", "rule_column"),
+                "output.rule_column",
+            ),
+            other_type_column=self.text(
+                output.get("other_type_column", "Other Type"),
+                ("output", "other_type_column"),
+                "output.other_type_column",
+            ),
             warnings=tuple(warnings),
             redact=self.flag(report.get("redact"), ("report", "redact"), False, "report.redact"),
-            history=(self.text(report["history"], ("report", "history"), "report.history")
-                     if report.get("history") is not None else None),
-            deals_by_account=self.section(lambda: self.build_links(data.get("links"), columns), lambda: None),
+            history=(
+                self.text(report["history"], ("report", "history"), "report.history")
+                if report.get("history") is not None
+                else None
+            ),
+            deals_by_account=self.section(
+                lambda: self.build_links(data.get("links"), columns), lambda: None
+            ),
             lists=lists,
         )
 
@@ -485,7 +646,10 @@ class _RulesBuilder:
             item = self.keys(item, path, STAGE_KEYS, "a stage")
             stage_id = self.text(item.get("id"), path + ("id",), "stage id")
             if not re.fullmatch(r"[a-z][a-z0-9_]*", stage_id):
-                raise self.fail(path + ("id",), f"stage id '{stage_id}' must be lower case letters, digits and _")
+                raise self.fail(
+                    path + ("id",),
+                    f"stage id '{stage_id}' must be lower case letters, digits and _",
+                )
             if stage_id in [s.id for s in stages]:
                 raise self.fail(path + ("id",), f"duplicate stage id '{stage_id}'")
             ranked = self.flag(item.get("ranked"), path + ("ranked",), True)
@@ -502,7 +666,10 @@ class _RulesBuilder:
             for spelling in (stage.id, stage.label, stage.value, *stage.aliases):
                 key = spelling.strip().lower()
                 if spellings.get(key, stage.id) != stage.id:
-                    raise self.fail(path, f"'{spelling}' names both stage '{spellings[key]}' and stage '{stage.id}'")
+                    raise self.fail(
+                        path,
+                        f"'{spelling}' names both stage '{spellings[key]}' and stage '{stage.id}'",
+                    )
                 spellings[key] = stage.id
             stages.append(stage)
         return tuple(stages)
@@ -518,7 +685,9 @@ class _RulesBuilder:
         specs = raw.get(source) or {}
         path = ("columns", source)
         if not isinstance(specs, dict):
-            raise self.fail(path, f"columns.{source} must map column names to the headers to look for")
+            raise self.fail(
+                path, f"columns.{source} must map column names to the headers to look for"
+            )
         defaults = DEFAULT_COLUMNS.get(source, {})
         copy = lambda h: dict(h) if isinstance(h, dict) else list(h)  # noqa: E731
         if source == "companies" and source not in raw:
@@ -527,7 +696,9 @@ class _RulesBuilder:
             specs = {**{n: copy(h) for n, h in defaults.items() if n not in specs}, **specs}
         out: dict[str, ColumnSpec] = {}
         for name, spec in specs.items():
-            column = self.section(lambda: self._column(source, path + (name,), name, spec), lambda: None)
+            column = self.section(
+                lambda: self._column(source, path + (name,), name, spec), lambda: None
+            )
             if column is not None:
                 out[name] = column
         for name in REQUIRED_COLUMNS[source]:
@@ -537,7 +708,10 @@ class _RulesBuilder:
 
     def _column(self, source: str, path: tuple, name: str, spec: Any) -> ColumnSpec:
         if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
-            raise self.fail(path, f"column name '{name}' must be lower case letters, digits and _ (it is used in conditions)")
+            raise self.fail(
+                path,
+                f"column name '{name}' must be lower case letters, digits and _ (it is used in conditions)",
+            )
         if source == "contacts" and name in FACTS:
             raise self.fail(path, f"'{name}' is a computed fact; give the column another name")
         optional = False
@@ -546,16 +720,25 @@ class _RulesBuilder:
             optional = self.flag(spec.get("optional"), path + ("optional",), False)
             missing = spec.get("missing", "unknown")
             if missing not in MISSING_MODES:
-                raise self.fail(path + ("missing",), f"column '{name}': missing must be one of "
-                                f"{', '.join(MISSING_MODES)} (unknown: a warning when the export lacks it; "
-                                "absent: you know the export never has it, a note; empty: read it as empty)")
+                raise self.fail(
+                    path + ("missing",),
+                    f"column '{name}': missing must be one of "
+                    f"{', '.join(MISSING_MODES)} (unknown: a warning when the export lacks it; "
+                    "absent: you know the export never has it, a note; empty: read it as empty)",
+                )
             if optional and name != "stage":
-                raise self.fail(path + ("optional",), "only a stage column can be optional (columns.contacts.stage, "
-                                "columns.companies.stage); other columns are optional by not being required")
+                raise self.fail(
+                    path + ("optional",),
+                    "only a stage column can be optional (columns.contacts.stage, "
+                    "columns.companies.stage); other columns are optional by not being required",
+                )
             headers = self.text_list(spec.get("headers"), path + ("headers",), "headers")
             type_name = spec.get("type", "text")
             if type_name not in COLUMN_TYPES:
-                raise self.fail(path + ("type",), f"unknown column type '{type_name}'{_suggest(str(type_name), COLUMN_TYPES)} (allowed: {', '.join(COLUMN_TYPES)})")
+                raise self.fail(
+                    path + ("type",),
+                    f"unknown column type '{type_name}'{_suggest(str(type_name), COLUMN_TYPES)} (allowed: {', '.join(COLUMN_TYPES)})",
+                )
         else:
             headers = self.text_list(spec, path, f"the headers of column '{name}'")
             type_name, missing = "text", "unknown"
@@ -563,7 +746,9 @@ class _RulesBuilder:
             raise self.fail(path, f"column '{name}' needs at least one header to look for")
         return ColumnSpec(name, headers, COLUMN_TYPES[type_name], optional, missing)
 
-    def build_links(self, raw: Any, columns: dict[str, dict[str, ColumnSpec]]) -> tuple[str, str] | None:
+    def build_links(
+        self, raw: Any, columns: dict[str, dict[str, ColumnSpec]]
+    ) -> tuple[str, str] | None:
         """links.deals_by_account: {deals: COLUMN, contacts: COLUMN}, both declared under columns."""
         if raw is None:
             return None
@@ -575,11 +760,18 @@ class _RulesBuilder:
         spec = self.keys(spec, path, ("deals", "contacts"), "links.deals_by_account")
         names = []
         for role in ("deals", "contacts"):
-            name = self.text(spec.get(role), path + (role,), f"links.deals_by_account.{role} (a column under columns.{role})")
+            name = self.text(
+                spec.get(role),
+                path + (role,),
+                f"links.deals_by_account.{role} (a column under columns.{role})",
+            )
             if name not in columns[role]:
                 known = ", ".join(columns[role])
-                raise self.fail(path + (role,), f"links.deals_by_account.{role}: '{name}' is not a column under "
-                                f"columns.{role}{_suggest(name, columns[role])} (declared: {known})")
+                raise self.fail(
+                    path + (role,),
+                    f"links.deals_by_account.{role}: '{name}' is not a column under "
+                    f"columns.{role}{_suggest(name, columns[role])} (declared: {known})",
+                )
             names.append(name)
         return names[0], names[1]
 
@@ -593,7 +785,9 @@ class _RulesBuilder:
                 lists[lst.name] = lst
         for name in BUILTIN_VALUES:
             if name not in lists:
-                raise self.fail(("values",), f"missing value list '{name}' (the facts are computed from it)")
+                raise self.fail(
+                    ("values",), f"missing value list '{name}' (the facts are computed from it)"
+                )
         for name, members in DEFAULT_VALUES.items():
             lists.setdefault(name, ValueList(name, members))
         return lists
@@ -604,14 +798,19 @@ class _RulesBuilder:
         `sort_these` (values found in an export, still to be sorted into `in` or `not_in`)."""
         path = ("values", name)
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
-            raise self.fail(path, f"value list name '{name}' must be letters, digits and _ (it is used as @{name})")
+            raise self.fail(
+                path,
+                f"value list name '{name}' must be letters, digits and _ (it is used as @{name})",
+            )
         if not isinstance(raw, dict):
             members = self.text_list(raw, path, f"value list '{name}'")
             self._plain_values(members, path, name)
             return ValueList(name, members, line=self.doc.line(path))
         spec = self.keys(raw, path, LIST_KEYS, f"value list '{name}'")
-        parts = {key: self.text_list(spec.get(key), path + (key,), f"value list '{name}' {key}")
-                 for key in ("in", "not_in", "sort_these")}
+        parts = {
+            key: self.text_list(spec.get(key), path + (key,), f"value list '{name}' {key}")
+            for key in ("in", "not_in", "sort_these")
+        }
         for key, values in parts.items():
             self._plain_values(values, path + (key,), name)
         seen: dict[str, str] = {}
@@ -619,59 +818,113 @@ class _RulesBuilder:
             for value in parts[key]:
                 folded = value.strip().lower()
                 if seen.get(folded, key) != key:
-                    raise self.fail(path + (key,), f"value list '{name}': '{value}' is both in `in` and in "
-                                    "`not_in`; keep it in one of them")
+                    raise self.fail(
+                        path + (key,),
+                        f"value list '{name}': '{value}' is both in `in` and in "
+                        "`not_in`; keep it in one of them",
+                    )
                 seen[folded] = key
-        return ValueList(name, parts["in"], parts["not_in"],
-                         self.flag(spec.get("closed"), path + ("closed",), False, f"value list '{name}' closed"),
-                         parts["sort_these"], self.doc.line(path))
+        return ValueList(
+            name,
+            parts["in"],
+            parts["not_in"],
+            self.flag(spec.get("closed"), path + ("closed",), False, f"value list '{name}' closed"),
+            parts["sort_these"],
+            self.doc.line(path),
+        )
 
     def _plain_values(self, values: tuple[str, ...], path: tuple, name: str) -> None:
         """Values are compared as text: a control character cannot be typed in an export's cell."""
         for value in values:
             if re.search(r"[\x00-\x08\x0b-\x1f\x7f]", value):
-                raise self.fail(path, f"value list '{name}': {value!r} holds a control character; "
-                                "remove it (values are compared with the export's text)")
+                raise self.fail(
+                    path,
+                    f"value list '{name}': {value!r} holds a control character; "
+                    "remove it (values are compared with the export's text)",
+                )
 
-    def build_rules(self, raw: Any, stage_ids: list[str], names: dict[str, str], values: dict) -> tuple[Rule, ...]:
+    def build_rules(
+        self, raw: Any, stage_ids: list[str], names: dict[str, str], values: dict
+    ) -> tuple[Rule, ...]:
         if not isinstance(raw, list) or not raw:
             raise self.fail(("rules",), "rules must be a non-empty list")
         rules: list[Rule] = []
         seen: dict[str, int] = {}
         for i, item in enumerate(raw):
-            rule = self.section(lambda: self._rule(i, item, seen, stage_ids, names, values), lambda: None)
+            rule = self.section(
+                lambda: self._rule(i, item, seen, stage_ids, names, values), lambda: None
+            )
             if rule is not None:
                 rules.append(rule)
         return tuple(rules)
 
-    def _rule(self, i: int, item: Any, seen: dict[str, int], stage_ids: list[str], names: dict[str, str],
-              values: dict) -> Rule:
+    def _rule(
+        self,
+        i: int,
+        item: Any,
+        seen: dict[str, int],
+        stage_ids: list[str],
+        names: dict[str, str],
+        values: dict,
+    ) -> Rule:
         path = ("rules", i)
         item = self.keys(item, path, RULE_KEYS, "a rule")
         rule_id = self.text(item.get("id"), path + ("id",), "rule id")
         if rule_id in seen:
-            raise self.fail(path + ("id",), f"duplicate rule id '{rule_id}' (first used on line {seen[rule_id]})")
+            raise self.fail(
+                path + ("id",),
+                f"duplicate rule id '{rule_id}' (first used on line {seen[rule_id]})",
+            )
         seen[rule_id] = self.doc.line(path + ("id",))
         stage_id = self.text(item.get("stage"), path + ("stage",), f"the stage of rule '{rule_id}'")
         if stage_id not in stage_ids:
-            raise self.fail(path + ("stage",), f"rule '{rule_id}': unknown stage '{stage_id}'{_suggest(stage_id, stage_ids)} (stages: {', '.join(stage_ids)})")
+            raise self.fail(
+                path + ("stage",),
+                f"rule '{rule_id}': unknown stage '{stage_id}'{_suggest(stage_id, stage_ids)} (stages: {', '.join(stage_ids)})",
+            )
         if "when" not in item:
             raise self.fail(path, f"rule '{rule_id}' has no condition ('when:')")
-        when = parse_condition(item["when"], names, values, f"{self.doc.where(path + ('when',))}: rule '{rule_id}'", want_bool=True)
+        when = parse_condition(
+            item["when"],
+            names,
+            values,
+            f"{self.doc.where(path + ('when',))}: rule '{rule_id}'",
+            want_bool=True,
+        )
         sets_raw = item.get("set") or {}
         if not isinstance(sets_raw, dict):
-            raise self.fail(path + ("set",), f"rule '{rule_id}': set must map output columns to SQL expressions")
+            raise self.fail(
+                path + ("set",), f"rule '{rule_id}': set must map output columns to SQL expressions"
+            )
         sets = []
         for target, sql in sets_raw.items():
             if target not in SETTABLE:
-                raise self.fail(path + ("set", target), f"rule '{rule_id}': cannot set '{target}'{_suggest(target, SETTABLE)} (allowed: {', '.join(SETTABLE)})")
-            sets.append((target, parse_condition(sql, names, values, f"{self.doc.where(path + ('set', target))}: rule '{rule_id}' set {target}", want_bool=False)))
+                raise self.fail(
+                    path + ("set", target),
+                    f"rule '{rule_id}': cannot set '{target}'{_suggest(target, SETTABLE)} (allowed: {', '.join(SETTABLE)})",
+                )
+            sets.append(
+                (
+                    target,
+                    parse_condition(
+                        sql,
+                        names,
+                        values,
+                        f"{self.doc.where(path + ('set', target))}: rule '{rule_id}' set {target}",
+                        want_bool=False,
+                    ),
+                )
+            )
         return Rule(
             id=rule_id,
             stage=stage_id,
-            description=self.text(item.get("description"), path + ("description",), "description", required=False),
+            description=self.text(
+                item.get("description"), path + ("description",), "description", required=False
+            ),
             when=when,
-            overrides_sticky=self.flag(item.get("overrides_sticky"), path + ("overrides_sticky",), False),
+            overrides_sticky=self.flag(
+                item.get("overrides_sticky"), path + ("overrides_sticky",), False
+            ),
             sets=tuple(sets),
             line=self.doc.line(path),
         )
@@ -686,19 +939,28 @@ class _RulesBuilder:
             if isinstance(rule.when.tree, exp.Boolean) and rule.when.tree.this is False:
                 warnings.append(f"{where} can never match: its condition is always false")
             elif normal in seen:
-                warnings.append(f"{where} can never decide: rule '{seen[normal]}' before it has the same condition")
+                warnings.append(
+                    f"{where} can never decide: rule '{seen[normal]}' before it has the same condition"
+                )
             seen.setdefault(normal, rule.id)
             if _is_always_true(rule.when.tree):
-                for later in rules[i + 1:]:
-                    warnings.append(f"{self.doc.file}:{later.line}: rule '{later.id}' can never decide: rule '{rule.id}' before it always matches")
+                for later in rules[i + 1 :]:
+                    warnings.append(
+                        f"{self.doc.file}:{later.line}: rule '{later.id}' can never decide: rule '{rule.id}' before it always matches"
+                    )
                 break
         return warnings
 
 
 def _fallback_stages(raw: Any) -> tuple[Stage, ...]:
     """The stage ids a broken stages list still names, so the rules can be checked against them."""
-    ids = [item.get("id") for item in raw if isinstance(item, dict)] if isinstance(raw, list) else []
-    return tuple(Stage(i, i, i, (), False, True, n) for n, i in enumerate(x for x in ids if isinstance(x, str)))
+    ids = (
+        [item.get("id") for item in raw if isinstance(item, dict)] if isinstance(raw, list) else []
+    )
+    return tuple(
+        Stage(i, i, i, (), False, True, n)
+        for n, i in enumerate(x for x in ids if isinstance(x, str))
+    )
 
 
 def _fallback_values(raw: Any) -> dict[str, ValueList]:
@@ -721,27 +983,51 @@ def _is_always_true(tree: exp.Expression) -> bool:
 
 #: Function name -> (sqlglot node class, number of arguments or None for "one or more").
 FUNCTIONS: dict[str, type[exp.Expression]] = {
-    "lower": exp.Lower, "upper": exp.Upper, "trim": exp.Trim, "coalesce": exp.Coalesce, "length": exp.Length,
+    "lower": exp.Lower,
+    "upper": exp.Upper,
+    "trim": exp.Trim,
+    "coalesce": exp.Coalesce,
+    "length": exp.Length,
 }
-_COMPARISONS = {exp.EQ: "eq", exp.NEQ: "ne", exp.GT: "gt", exp.GTE: "ge", exp.LT: "lt", exp.LTE: "le"}
+_COMPARISONS = {
+    exp.EQ: "eq",
+    exp.NEQ: "ne",
+    exp.GT: "gt",
+    exp.GTE: "ge",
+    exp.LT: "lt",
+    exp.LTE: "le",
+}
 _ARITHMETIC = {exp.Add: "add", exp.Sub: "sub", exp.Mul: "mul", exp.Div: "truediv"}
-_TYPE_WORDS = {"str": "text", "bool": "true/false", "int": "a number", "float": "a number", "datetime": "a date", "null": "NULL"}
+_TYPE_WORDS = {
+    "str": "text",
+    "bool": "true/false",
+    "int": "a number",
+    "float": "a number",
+    "datetime": "a date",
+    "null": "NULL",
+}
 
 
-def parse_condition(sql: Any, names: dict[str, str], values: dict, where: str, *, want_bool: bool) -> Condition:
+def parse_condition(
+    sql: Any, names: dict[str, str], values: dict, where: str, *, want_bool: bool
+) -> Condition:
     if isinstance(sql, bool):
         sql = str(sql).lower()
     if not isinstance(sql, str) or not sql.strip():
         raise RulesError(f"{where}: the condition must be a non-empty SQL expression")
     depth = _nesting(sql)
     if depth > MAX_NESTING:
-        raise RulesError(f"{where}: the condition nests parentheses {depth} deep; at most {MAX_NESTING} levels "
-                         f"are supported\n  condition: {_shorten(sql)}")
+        raise RulesError(
+            f"{where}: the condition nests parentheses {depth} deep; at most {MAX_NESTING} levels "
+            f"are supported\n  condition: {_shorten(sql)}"
+        )
     try:
         return _parse_checked(sql, names, values, where, want_bool)
     except RecursionError:
-        raise RulesError(f"{where}: the condition is too deeply nested to read (split it, or use IN (...) "
-                         f"or IN @list for long lists of alternatives)\n  condition: {_shorten(sql)}") from None
+        raise RulesError(
+            f"{where}: the condition is too deeply nested to read (split it, or use IN (...) "
+            f"or IN @list for long lists of alternatives)\n  condition: {_shorten(sql)}"
+        ) from None
 
 
 #: Deepest parentheses in a condition: real ones have a handful, and each level costs sqlglot
@@ -783,27 +1069,38 @@ def _shorten(sql: str, limit: int = 200) -> str:
     return sql if len(sql) <= limit else f"{sql[:limit]}... ({len(sql):,} characters)"
 
 
-def _parse_checked(sql: str, names: dict[str, str], values: dict, where: str, want_bool: bool) -> Condition:
+def _parse_checked(
+    sql: str, names: dict[str, str], values: dict, where: str, want_bool: bool
+) -> Condition:
     try:
         tree = sqlglot.parse_one(sql)
     except sqlglot.errors.ParseError as exc:
         detail = exc.errors[0] if exc.errors else {}
         column = f" at column {detail.get('col')}" if detail.get("col") else ""
         description = detail.get("description", str(exc)).split("\n")[0]
-        missing = re.match(r"Required keyword: '(\w+)' missing for <class '[\w.]*\.(\w+)'>", description)
+        missing = re.match(
+            r"Required keyword: '(\w+)' missing for <class '[\w.]*\.(\w+)'>", description
+        )
         if missing:  # sqlglot's wording for `won_deals >`: say it as a person would
             symbol = {"GT": ">", "GTE": ">=", "LT": "<", "LTE": "<=", "EQ": "=", "NEQ": "<>"}.get(
-                missing.group(2).upper(), missing.group(2).upper())
+                missing.group(2).upper(), missing.group(2).upper()
+            )
             description = f"the condition is incomplete: {symbol} needs a value on each side"
-        raise RulesError(f"{where}: SQL syntax error{column}: {description}\n  condition: {sql}") from None
+        raise RulesError(
+            f"{where}: SQL syntax error{column}: {description}\n  condition: {sql}"
+        ) from None
     except sqlglot.errors.SqlglotError as exc:
-        raise RulesError(f"{where}: cannot read the condition: {str(exc).splitlines()[0]}\n  condition: {sql}") from None
+        raise RulesError(
+            f"{where}: cannot read the condition: {str(exc).splitlines()[0]}\n  condition: {sql}"
+        ) from None
     if _depth(tree) > MAX_DEPTH:
         raise RecursionError  # said by parse_condition
     checker = _Checker(names, values, where, sql)
     result_type = checker.type_of(tree)
     if want_bool and result_type not in ("bool", "null"):
-        raise RulesError(f"{where}: the condition must be true or false, but it gives {_TYPE_WORDS[result_type]}\n  condition: {sql}")
+        raise RulesError(
+            f"{where}: the condition must be true or false, but it gives {_TYPE_WORDS[result_type]}\n  condition: {sql}"
+        )
     return Condition(sql=sql, tree=tree, names=frozenset(checker.seen), where=where)
 
 
@@ -825,7 +1122,9 @@ class _Checker:
                 raise self.fail(f"write column names without a table: '{node.sql()}'")
             name = node.name.lower()
             if name not in self.names:
-                raise self.fail(f"unknown column '{node.name}'{_suggest(name, self.names)} (known: {', '.join(sorted(self.names))})")
+                raise self.fail(
+                    f"unknown column '{node.name}'{_suggest(name, self.names)} (known: {', '.join(sorted(self.names))})"
+                )
             self.seen.add(name)
             return self.names[name]
         if isinstance(node, exp.Literal):
@@ -855,12 +1154,18 @@ class _Checker:
             if isinstance(field_, exp.Parameter):
                 list_name = field_.name
                 if list_name not in self.values:
-                    raise self.fail(f"unknown value list '@{list_name}'{_suggest(list_name, self.values)} (defined under values: {', '.join(self.values)})")
+                    raise self.fail(
+                        f"unknown value list '@{list_name}'{_suggest(list_name, self.values)} (defined under values: {', '.join(self.values)})"
+                    )
                 if left not in ("str", "null"):
-                    raise self.fail(f"'IN @{list_name}' compares text, but '{node.this.sql()}' is {_TYPE_WORDS[left]}")
+                    raise self.fail(
+                        f"'IN @{list_name}' compares text, but '{node.this.sql()}' is {_TYPE_WORDS[left]}"
+                    )
                 return "bool"
             if node.args.get("query") is not None or field_ is not None:
-                raise self.fail("IN takes a list of values, like IN ('a', 'b'), or a value list, like IN @name")
+                raise self.fail(
+                    "IN takes a list of values, like IN ('a', 'b'), or a value list, like IN @name"
+                )
             for item in node.expressions:
                 if not isinstance(item, (exp.Literal, exp.Boolean, exp.Null)):
                     raise self.fail(f"IN (...) takes plain values, not '{item.sql()}'")
@@ -884,7 +1189,9 @@ class _Checker:
             return "bool"
         if isinstance(node, exp.Case):
             if node.this is not None:
-                raise self.fail("write CASE WHEN condition THEN value ... END (CASE x WHEN ... is not supported)")
+                raise self.fail(
+                    "write CASE WHEN condition THEN value ... END (CASE x WHEN ... is not supported)"
+                )
             result = "null"
             for branch in node.args.get("ifs") or []:
                 self.expect(branch.this, "bool", node)
@@ -895,7 +1202,9 @@ class _Checker:
         if isinstance(node, exp.Parameter):
             raise self.fail(f"a value list (@{node.name}) can only follow IN")
         if isinstance(node, (exp.Lower, exp.Upper, exp.Trim)):
-            if isinstance(node, exp.Trim) and (node.args.get("expression") is not None or node.args.get("position")):
+            if isinstance(node, exp.Trim) and (
+                node.args.get("expression") is not None or node.args.get("position")
+            ):
                 raise self.fail("trim() takes one argument")
             self.expect(node.this, "str", node)
             return "str"
@@ -908,15 +1217,23 @@ class _Checker:
                 result = self.merge(result, self.type_of(item), node)
             return result
         if isinstance(node, exp.Func):
-            name = node.sql_name().lower() if not isinstance(node, exp.Anonymous) else str(node.this).lower()
-            raise self.fail(f"unknown function '{name}'{_suggest(name, FUNCTIONS)} (available: {', '.join(FUNCTIONS)})")
+            name = (
+                node.sql_name().lower()
+                if not isinstance(node, exp.Anonymous)
+                else str(node.this).lower()
+            )
+            raise self.fail(
+                f"unknown function '{name}'{_suggest(name, FUNCTIONS)} (available: {', '.join(FUNCTIONS)})"
+            )
         raise self.fail(f"'{node.sql()}' is not supported in a condition")
 
     def expect(self, node: exp.Expression, want: str, parent: exp.Expression) -> None:
         got = self.type_of(node)
         if got == "null" or got == want or (want == "float" and got == "int"):
             return
-        raise self.fail(f"'{node.sql()}' is {_TYPE_WORDS[got]}, but '{parent.key.upper()}' needs {_TYPE_WORDS[want]}")
+        raise self.fail(
+            f"'{node.sql()}' is {_TYPE_WORDS[got]}, but '{parent.key.upper()}' needs {_TYPE_WORDS[want]}"
+        )
 
     def comparable(self, left: str, right: str, node: exp.Expression) -> None:
         numeric = ("int", "float")
@@ -924,7 +1241,9 @@ class _Checker:
             return
         if left == "datetime" and right == "str" or left == "str" and right == "datetime":
             return
-        raise self.fail(f"cannot compare {_TYPE_WORDS[left]} with {_TYPE_WORDS[right]} in '{node.sql()}'")
+        raise self.fail(
+            f"cannot compare {_TYPE_WORDS[left]} with {_TYPE_WORDS[right]} in '{node.sql()}'"
+        )
 
     def merge(self, left: str, right: str, node: exp.Expression) -> str:
         if left == "null":
@@ -936,12 +1255,16 @@ class _Checker:
         raise self.fail(f"'{node.sql()}' mixes {_TYPE_WORDS[left]} and {_TYPE_WORDS[right]}")
 
 
-def to_polars(cond: Condition, col: Callable[[str], pl.Expr], values: dict[str, tuple[str, ...]]) -> pl.Expr:
+def to_polars(
+    cond: Condition, col: Callable[[str], pl.Expr], values: dict[str, tuple[str, ...]]
+) -> pl.Expr:
     """Compile a checked condition into one Polars expression (columns come from `col`)."""
     return _compile(cond.tree, col, values)
 
 
-def to_polars_tree(tree: exp.Expression, col: Callable[[str], pl.Expr], values: dict[str, tuple[str, ...]]) -> pl.Expr:
+def to_polars_tree(
+    tree: exp.Expression, col: Callable[[str], pl.Expr], values: dict[str, tuple[str, ...]]
+) -> pl.Expr:
     """Compile a condition tree built by lifecycle itself (derived facts, logic.known's expressions)."""
     return _compile(tree, col, values)
 
@@ -964,10 +1287,13 @@ def _in_list(node: exp.In, left: pl.Expr) -> pl.Expr | None:
     if not items or not all(isinstance(item, exp.Literal) for item in items):
         return None
     if kind in ("str", "null") and all(item.is_string for item in items):
-        member = left.is_in(pl.lit(pl.Series([item.this for item in items], dtype=pl.String)).implode())
+        member = left.is_in(
+            pl.lit(pl.Series([item.this for item in items], dtype=pl.String)).implode()
+        )
     elif kind in ("int", "float") and not any(item.is_string for item in items):
         member = left.cast(pl.Float64).is_in(
-            pl.lit(pl.Series([float(item.this) for item in items], dtype=pl.Float64)).implode())
+            pl.lit(pl.Series([float(item.this) for item in items], dtype=pl.Float64)).implode()
+        )
     else:
         return None
     return pl.when(member).then(True).otherwise(None) if with_null else member

@@ -84,7 +84,8 @@ class Source:
         if not rows:
             return self.frame.head(0).with_row_index(index).select(index, *exprs).collect()
         return (
-            self.frame.head(max(rows) + 1).with_row_index(index)
+            self.frame.head(max(rows) + 1)
+            .with_row_index(index)
             .filter(pl.col(index).is_in(rows))
             .select(index, *exprs)
             .collect()
@@ -110,14 +111,22 @@ def detect_dialect(head: bytes) -> CsvDialect:
     crlf = head.split(b"\n", 1)[0].endswith(b"\r")
     first = _header_line(head)
     if first is None:  # no line end within the sniffed bytes: all of them are the header
-        first = head[len(codecs.BOM_UTF8) if bom else 0:].rstrip(b"\r").decode("utf-8", errors="replace")
+        first = (
+            head[len(codecs.BOM_UTF8) if bom else 0 :]
+            .rstrip(b"\r")
+            .decode("utf-8", errors="replace")
+        )
     counts = {d: len(_raw_fields(first, d)) - 1 for d in DELIMITERS}
     separator = max(DELIMITERS, key=lambda d: counts[d])
     if counts[separator] == 0:
         separator = ","
     fields = first.split(separator)
-    quote_all = bool(fields) and all(f.startswith('"') and f.endswith('"') and len(f) >= 2 for f in fields)
-    return CsvDialect(separator=separator, quote_all=quote_all, line_terminator="\r\n" if crlf else "\n", bom=bom)
+    quote_all = bool(fields) and all(
+        f.startswith('"') and f.endswith('"') and len(f) >= 2 for f in fields
+    )
+    return CsvDialect(
+        separator=separator, quote_all=quote_all, line_terminator="\r\n" if crlf else "\n", bom=bom
+    )
 
 
 def read_source(
@@ -134,7 +143,11 @@ def read_source(
     file without its stage column is read all the same, the problem kept in `missing_required`, so
     that classify reports it together with every other problem it finds (it stops on it)."""
     path = None if spec == "-" else readable_path(spec, role)
-    fmt = "parquet" if path is not None and Path(spec).suffix.lower() in (".parquet", ".pq") else "csv"
+    fmt = (
+        "parquet"
+        if path is not None and Path(spec).suffix.lower() in (".parquet", ".pq")
+        else "csv"
+    )
     if path is not None:
         if not path.exists():
             raise InputError(f"{spec}: {role} file not found")
@@ -150,20 +163,39 @@ def read_source(
             raise InputError(f"{spec}: cannot read as Parquet: {polars_reason(exc)}") from None
         dialect, file_headers, header_line = None, headers, None
     else:
-        frame, headers, dialect, data, file_headers, header_line = _scan_csv(spec, path, stdin, delimiter, encoding, role)
+        frame, headers, dialect, data, file_headers, header_line = _scan_csv(
+            spec, path, stdin, delimiter, encoding, role
+        )
     deferred: tuple[str, ...] = ()
     try:
         resolved = resolve_columns(spec, role, headers, columns, file_headers)
     except InputError as error:
-        if not (defer_stage and role == "contacts" and getattr(error, "missing", None) == ["stage"]):
+        if not (
+            defer_stage and role == "contacts" and getattr(error, "missing", None) == ["stage"]
+        ):
             raise
         from dataclasses import replace as with_
 
         relaxed = {**columns, "stage": with_(columns["stage"], optional=True)}
-        resolved, deferred = resolve_columns(spec, role, headers, relaxed, file_headers), (error.message,)
-    return Source(role, spec, path, fmt, dialect, frame, headers, resolved, None if fmt == "parquet" else data,
-                  file_headers=file_headers, header_line=header_line, missing_required=deferred,
-                  identity=identity)
+        resolved, deferred = (
+            resolve_columns(spec, role, headers, relaxed, file_headers),
+            (error.message,),
+        )
+    return Source(
+        role,
+        spec,
+        path,
+        fmt,
+        dialect,
+        frame,
+        headers,
+        resolved,
+        None if fmt == "parquet" else data,
+        file_headers=file_headers,
+        header_line=header_line,
+        missing_required=deferred,
+        identity=identity,
+    )
 
 
 def changed_source(sources: list[Source | None]) -> InputError | None:
@@ -193,11 +225,15 @@ def _scan_csv(spec, path, stdin, delimiter, encoding, role):
     head = _read_head(spec, path, stdin, role)
     if head.startswith(GZIP_MAGIC):
         # Reading it would work, but the default output name would then end in .gz and hold plain CSV.
-        unpack = f"gunzip {spec}" if path is not None else "gunzip -c FILE | lifecycle classify - ..."
+        unpack = (
+            f"gunzip {spec}" if path is not None else "gunzip -c FILE | lifecycle classify - ..."
+        )
         raise InputError(f"{spec}: the {role} file is gzip-compressed; unpack it first ({unpack})")
     if head.startswith(PARQUET_MAGIC):
-        raise InputError(f"{spec}: the {role} file is a Parquet file, not a CSV; rename it to end in .parquet "
-                         "to read it as Parquet")
+        raise InputError(
+            f"{spec}: the {role} file is a Parquet file, not a CSV; rename it to end in .parquet "
+            "to read it as Parquet"
+        )
     codec = _choose_codec(spec, role, head, encoding)
     data: bytes | None = stdin if path is None else None
     raw_head = head
@@ -220,8 +256,10 @@ def _scan_csv(spec, path, stdin, delimiter, encoding, role):
         headers = tuple(frame.collect_schema().names())
     except pl.exceptions.PolarsError as exc:
         # A repeated name whose Polars name (`X_duplicated_0`) the file also has as a header.
-        raise InputError(f"{spec}: cannot read the {role} file's header: {polars_reason(exc)}; "
-                         "rename the repeated columns") from None
+        raise InputError(
+            f"{spec}: cannot read the {role} file's header: {polars_reason(exc)}; "
+            "rename the repeated columns"
+        ) from None
     if len(file_headers) != len(headers):  # not expected: then the names as Polars reads them
         file_headers = list(headers)
     return frame, headers, dialect, data, tuple(file_headers), _header_line(head)
@@ -253,7 +291,7 @@ def _header_line(head: bytes) -> str | None:
         return None
     line = head[: end if end >= 0 else len(head)]
     if line.startswith(codecs.BOM_UTF8):
-        line = line[len(codecs.BOM_UTF8):]
+        line = line[len(codecs.BOM_UTF8) :]
     return line.rstrip(b"\r").decode("utf-8", errors="replace")
 
 
@@ -274,13 +312,17 @@ def _choose_codec(spec: str, role: str, head: bytes, encoding: str | None) -> st
         try:
             name = codecs.lookup(encoding).name
         except LookupError:
-            raise InputError(f"--encoding: unknown encoding '{encoding}' (try utf-8, cp1252, latin-1 or utf-16)") from None
+            raise InputError(
+                f"--encoding: unknown encoding '{encoding}' (try utf-8, cp1252, latin-1 or utf-16)"
+            ) from None
         try:
             b"a".decode(name)  # rot13, base64, zlib ... are codecs too, but not of text
         except UnicodeDecodeError:
             pass
         except LookupError:
-            raise InputError(f"--encoding: '{encoding}' is not a text encoding (try utf-8, cp1252, latin-1 or utf-16)") from None
+            raise InputError(
+                f"--encoding: '{encoding}' is not a text encoding (try utf-8, cp1252, latin-1 or utf-16)"
+            ) from None
         return None if name in ("utf-8", "utf-8-sig") else encoding
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "utf-16"  # Excel's "Unicode text"
@@ -304,8 +346,10 @@ def _utf16_without_bom(spec: str, role: str, head: bytes) -> InputError | None:
             except UnicodeDecodeError as exc:
                 if exc.start < len(sample) - 4:  # a character cut by the sample's end is fine
                     continue
-            return InputError(f"{spec}: the {role} file looks like UTF-16 text without a byte order mark "
-                              f"(Excel's 'Unicode Text' has one); pass --encoding {codec}")
+            return InputError(
+                f"{spec}: the {role} file looks like UTF-16 text without a byte order mark "
+                f"(Excel's 'Unicode Text' has one); pass --encoding {codec}"
+            )
     return None
 
 
@@ -314,7 +358,11 @@ def _is_utf8(head: bytes) -> bool:
         head.decode("utf-8")
     except UnicodeDecodeError as exc:
         # A character cut in two by the sniff window is not an error.
-        return len(head) == SNIFF_BYTES and exc.start >= len(head) - 3 and exc.reason == "unexpected end of data"
+        return (
+            len(head) == SNIFF_BYTES
+            and exc.start >= len(head) - 3
+            and exc.reason == "unexpected end of data"
+        )
     return True
 
 
@@ -344,7 +392,9 @@ def _line_at(raw: bytes, offset: int) -> int:
 
 
 def _not_text(spec: str, role: str) -> InputError:
-    return InputError(f"{spec}: the {role} file does not look like a CSV text file (is it a spreadsheet, archive or image?)")
+    return InputError(
+        f"{spec}: the {role} file does not look like a CSV text file (is it a spreadsheet, archive or image?)"
+    )
 
 
 def _check_text(spec: str, role: str, head: bytes) -> None:
@@ -359,11 +409,15 @@ def _check_lines(spec: str, role: str, head: bytes) -> None:
     if b"\n" in head:
         return
     if b"\r" in head.rstrip(b"\r"):
-        raise InputError(f"{spec}: the {role} file ends its lines with a carriage return only (CR, as classic "
-                         "Mac OS did); save it again with Windows (CRLF) or Unix (LF) line ends")
+        raise InputError(
+            f"{spec}: the {role} file ends its lines with a carriage return only (CR, as classic "
+            "Mac OS did); save it again with Windows (CRLF) or Unix (LF) line ends"
+        )
     if len(head) >= SNIFF_BYTES:
-        raise InputError(f"{spec}: the {role} file has no line break in its first {SNIFF_BYTES >> 20} MB: its first "
-                         "line is longer than any header row; is it a CSV export? (a CSV has one row per line)")
+        raise InputError(
+            f"{spec}: the {role} file has no line break in its first {SNIFF_BYTES >> 20} MB: its first "
+            "line is longer than any header row; is it a CSV export? (a CSV has one row per line)"
+        )
 
 
 def _check_header(spec: str, role: str, head: bytes, separator: str) -> list[str]:
@@ -375,7 +429,9 @@ def _check_header(spec: str, role: str, head: bytes, separator: str) -> list[str
     """
     text = head.decode("utf-8-sig", errors="replace")
     try:
-        header = next(csv.reader(io.StringIO(text, newline=""), delimiter=separator, strict=True), [])
+        header = next(
+            csv.reader(io.StringIO(text, newline=""), delimiter=separator, strict=True), []
+        )
     except csv.Error as err:
         raise _quote_error(spec, role, 1, err) from None
     if any("\n" in name or "\r" in name for name in header):
@@ -419,7 +475,11 @@ def output_header_line(source: Source, insert_after: str, new_names: list[str]) 
     fields = _raw_fields(source.header_line, separator) if source.header_line is not None else []
     if len(fields) != len(source.headers):
         # Parquet, or a header line we could not keep: the names written as CSV fields.
-        names = source.file_headers if len(source.file_headers) == len(source.headers) else source.headers
+        names = (
+            source.file_headers
+            if len(source.file_headers) == len(source.headers)
+            else source.headers
+        )
         fields = [_csv_field(name, separator, always) for name in names]
     at = source.headers.index(insert_after) + 1
     fields[at:at] = [_csv_field(name, separator, always) for name in new_names]
@@ -427,8 +487,10 @@ def output_header_line(source: Source, insert_after: str, new_names: list[str]) 
 
 
 def _quote_error(spec: str, role: str, row: int, detail: object) -> InputError:
-    return InputError(f"{spec}: the {role} file has a quoted field that is not closed properly in row {row} ({detail}); "
-                      'every field that starts with " needs a closing " and quotes inside it doubled ("")')
+    return InputError(
+        f"{spec}: the {role} file has a quoted field that is not closed properly in row {row} ({detail}); "
+        'every field that starts with " needs a closing " and quotes inside it doubled ("")'
+    )
 
 
 def _read_frame(path: Path | None, data: bytes | None, separator: str) -> pl.LazyFrame:
@@ -437,7 +499,9 @@ def _read_frame(path: Path | None, data: bytes | None, separator: str) -> pl.Laz
     return pl.scan_csv(source, separator=separator, infer_schema=False, quote_char='"')
 
 
-def short_rows(source: Source, limit: int = 10, *, records: int | None = None) -> tuple[int, list[int]]:
+def short_rows(
+    source: Source, limit: int = 10, *, records: int | None = None
+) -> tuple[int, list[int]]:
     """How many data rows have fewer fields than the header (Excel drops trailing empty fields,
     and Polars reads the missing ones as empty), and the first `limit` of their row numbers as
     a user counts them: the header is row 1, a record spanning lines is one row. A blank line
@@ -449,7 +513,9 @@ def short_rows(source: Source, limit: int = 10, *, records: int | None = None) -
     when there is one line per record; otherwise the csv module reads the file (~2 s per 1M rows).
     `records`: the number of data rows when the caller has read them already (else they are counted).
     """
-    if source.format != "csv" or len(source.headers) <= 1:  # one column: a missing field is an empty one
+    if (
+        source.format != "csv" or len(source.headers) <= 1
+    ):  # one column: a missing field is an empty one
         return 0, []
     try:
         found = _short_rows_by_lines(source, limit, records)
@@ -458,31 +524,50 @@ def short_rows(source: Source, limit: int = 10, *, records: int | None = None) -
     return found if found is not None else _short_rows_by_records(source, limit)
 
 
-def _short_rows_by_lines(source: Source, limit: int, records: int | None) -> tuple[int, list[int]] | None:
+def _short_rows_by_lines(
+    source: Source, limit: int, records: int | None
+) -> tuple[int, list[int]] | None:
     """`short_rows` from the physical lines; None when a quoted field spans lines."""
     expected = len(source.headers)
     # Counted as a regex: Polars counts a one-character regex about twice as fast as a literal.
     separator = re.escape(source.dialect.separator)
-    lines = pl.scan_csv(io.BytesIO(source.data) if source.data is not None else source.path,
-                        separator="\0", quote_char=None, has_header=False, infer_schema=False,
-                        new_columns=["line"])
+    lines = pl.scan_csv(
+        io.BytesIO(source.data) if source.data is not None else source.path,
+        separator="\0",
+        quote_char=None,
+        has_header=False,
+        infer_schema=False,
+        new_columns=["line"],
+    )
     line = pl.col("line").fill_null("")
     # Quoted sections only hide separators: a line with fewer separators than the header needs
     # is short whatever its quotes, so only those lines and the lines with quotes are looked at
     # closely (the fields outside quotes counted), and only the short ones' numbers are kept.
-    fields = pl.when(line == "").then(0).otherwise(
-        line.str.replace_all(r'"[^"]*"', "").str.count_matches(separator) + 1)
+    fields = (
+        pl.when(line == "")
+        .then(0)
+        .otherwise(line.str.replace_all(r'"[^"]*"', "").str.count_matches(separator) + 1)
+    )
     plans = [
         lines.with_row_index("i")
-        .filter((pl.col("i") > 0)
-                & (line.str.contains('"', literal=True) | (line.str.count_matches(separator) < expected - 1)))
-        .with_columns(fields.alias("fields"))  # a column of its own: not evaluated with the filter above, on every line
+        .filter(
+            (pl.col("i") > 0)
+            & (
+                line.str.contains('"', literal=True)
+                | (line.str.count_matches(separator) < expected - 1)
+            )
+        )
+        .with_columns(
+            fields.alias("fields")
+        )  # a column of its own: not evaluated with the filter above, on every line
         .filter(pl.col("fields") < expected)
         .select("i"),
         lines.select(pl.len()),
     ]
     if records is None:
-        plans.append(source.frame.select(pl.len()))  # records as Polars parses them, quoted line breaks inside a field
+        plans.append(
+            source.frame.select(pl.len())
+        )  # records as Polars parses them, quoted line breaks inside a field
     short, physical, *counted = pl.collect_all(plans)
     if counted:
         records = counted[0].item()
@@ -494,7 +579,9 @@ def _short_rows_by_lines(source: Source, limit: int, records: int | None) -> tup
 def _short_rows_by_records(source: Source, limit: int) -> tuple[int, list[int]]:
     """`short_rows` with the csv module, record by record (quoted fields may span lines)."""
     if source.data is not None:
-        stream = io.TextIOWrapper(io.BytesIO(source.data), encoding="utf-8-sig", errors="replace", newline="")
+        stream = io.TextIOWrapper(
+            io.BytesIO(source.data), encoding="utf-8-sig", errors="replace", newline=""
+        )
     else:
         stream = source.path.open(encoding="utf-8-sig", errors="replace", newline="")
     count, rows, expected = 0, [], len(source.headers)
@@ -524,7 +611,13 @@ def find_read_error(sources: list[Source | None]) -> InputError | None:
     for source in sources:
         if source is None or source.format != "csv":
             continue
-        raw = source.data if source.data is not None else source.path.read_bytes() if source.path else b""
+        raw = (
+            source.data
+            if source.data is not None
+            else source.path.read_bytes()
+            if source.path
+            else b""
+        )
         error = _diagnose(source.display, source.role, raw, source.dialect.separator)
         if error is not None:
             return error
@@ -549,8 +642,10 @@ def _diagnose(spec: str, role: str, raw: bytes, separator: str) -> InputError | 
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:
-        return InputError(f"{spec}: the {role} file is not UTF-8 at line {_line_at(raw, err.start)} (byte {err.start}); "
-                          "if Excel saved it, pass --encoding cp1252 or save it as 'CSV UTF-8'")
+        return InputError(
+            f"{spec}: the {role} file is not UTF-8 at line {_line_at(raw, err.start)} (byte {err.start}); "
+            "if Excel saved it, pass --encoding cp1252 or save it as 'CSV UTF-8'"
+        )
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=separator, strict=True)
     expected, ragged, row = 0, [], 0  # row: the last row read whole; the header is row 1
     try:
@@ -563,13 +658,17 @@ def _diagnose(spec: str, role: str, raw: bytes, separator: str) -> InputError | 
         return _quote_error(spec, role, row + 1, err)
     if ragged:
         more = f" and {len(ragged) - MAX_LISTED} more" if len(ragged) > MAX_LISTED else ""
-        return InputError(f"{spec}: the {role} file has rows with more fields than its header's {expected}: "
-                          f"{', '.join(ragged[:MAX_LISTED])}{more}; check the delimiter and quoting of those rows")
+        return InputError(
+            f"{spec}: the {role} file has rows with more fields than its header's {expected}: "
+            f"{', '.join(ragged[:MAX_LISTED])}{more}; check the delimiter and quoting of those rows"
+        )
     lone_cr = _lone_cr_line(raw)
     if lone_cr is not None:
-        return InputError(f"{spec}: the {role} file has a bare carriage return (CR, without the line feed of a line "
-                          f"end) outside quotes on line {lone_cr}: some programs end a row there, others do not; "
-                          "remove it, or save the file again with Windows (CRLF) or Unix (LF) line ends")
+        return InputError(
+            f"{spec}: the {role} file has a bare carriage return (CR, without the line feed of a line "
+            f"end) outside quotes on line {lone_cr}: some programs end a row there, others do not; "
+            "remove it, or save the file again with Windows (CRLF) or Unix (LF) line ends"
+        )
     return None
 
 
@@ -592,8 +691,10 @@ def readable_path(spec: str, role: str = "input") -> Path:
     except OSError:
         return path  # missing or unreadable: said where it is opened
     if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        raise InputError(f"{spec}: is a device, not a {role} export; give the path of the exported file "
-                         "(or - with the file piped in)")
+        raise InputError(
+            f"{spec}: is a device, not a {role} export; give the path of the exported file "
+            "(or - with the file piped in)"
+        )
     if not (stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)):
         return path
     try:
@@ -609,8 +710,10 @@ def readable_path(spec: str, role: str = "input") -> Path:
         with os.fdopen(fd, "wb") as out:
             _copy_stream(stream, out)
     except OSError as exc:
-        raise InputError(f"{spec}: cannot read the {role} stream into {tempfile.gettempdir()} "
-                         f"(it is read once, to a temporary file): {exc.strerror}") from None
+        raise InputError(
+            f"{spec}: cannot read the {role} stream into {tempfile.gettempdir()} "
+            f"(it is read once, to a temporary file): {exc.strerror}"
+        ) from None
     finally:
         os.close(stream)
     return spool
@@ -670,7 +773,9 @@ def check_parses(source: Source) -> None:
 
 
 #: Headers only a German HubSpot export has (normalised): such a file gets the hubspot-de preset.
-GERMAN_HEADERS = frozenset({"datensatzid", "lebenszyklusphase", "lifecyclephase", "vorname", "nachname"})
+GERMAN_HEADERS = frozenset(
+    {"datensatzid", "lebenszyklusphase", "lifecyclephase", "vorname", "nachname"}
+)
 
 
 def looks_german(path: str) -> bool:
@@ -696,8 +801,13 @@ def normalise_header(header: str) -> str:
     return re.sub(r"[\W_]+", "", header.casefold())
 
 
-def resolve_columns(spec: str, role: str, headers: tuple[str, ...], columns: dict[str, ColumnSpec],
-                    file_headers: tuple[str, ...] | None = None) -> dict[str, str]:
+def resolve_columns(
+    spec: str,
+    role: str,
+    headers: tuple[str, ...],
+    columns: dict[str, ColumnSpec],
+    file_headers: tuple[str, ...] | None = None,
+) -> dict[str, str]:
     """Logical column -> the file's column for it (its name as the table knows it).
 
     `headers` are the table's column names, `file_headers` the same columns as the file
@@ -721,9 +831,15 @@ def resolve_columns(spec: str, role: str, headers: tuple[str, ...], columns: dic
             resolved[name] = headers[at[0]]
             break
     if clashes:
-        raise InputError(f"{spec}: the {role} file has two columns for the same thing: {'; '.join(clashes)}; "
-                         "remove or rename one of them (headers are compared ignoring case, spaces, _ and -)")
-    missing = [name for name in REQUIRED_COLUMNS[role] if name not in resolved and not columns[name].optional]
+        raise InputError(
+            f"{spec}: the {role} file has two columns for the same thing: {'; '.join(clashes)}; "
+            "remove or rename one of them (headers are compared ignoring case, spaces, _ and -)"
+        )
+    missing = [
+        name
+        for name in REQUIRED_COLUMNS[role]
+        if name not in resolved and not columns[name].optional
+    ]
     if missing:
         lines = []
         by_lower = {h.strip().lower(): h for h in written}
@@ -731,18 +847,33 @@ def resolve_columns(spec: str, role: str, headers: tuple[str, ...], columns: dic
             wanted = columns[name].headers
             close = difflib.get_close_matches(wanted[0].lower(), list(by_lower), n=1, cutoff=0.6)
             hint = f"; did you mean '{by_lower[close[0]]}'?" if close else ""
-            lines.append(f"column '{wanted[0]}' not found (accepted headers: {', '.join(repr(w) for w in wanted)}){hint}")
+            lines.append(
+                f"column '{wanted[0]}' not found (accepted headers: {', '.join(repr(w) for w in wanted)}){hint}"
+            )
         hint = salesforce_hint(written, columns)
-        error = InputError(f"{spec}: the {role} file is missing a required column: " + "; ".join(lines)
-                           + (f"\n  hint: {hint}" if hint else ""))
+        error = InputError(
+            f"{spec}: the {role} file is missing a required column: "
+            + "; ".join(lines)
+            + (f"\n  hint: {hint}" if hint else "")
+        )
         error.missing = missing
         raise error
     return resolved
 
 
 #: Headers of Salesforce exports (API names and report labels, normalised) that HubSpot does not write.
-SALESFORCE_HEADERS = frozenset({"accountid", "hasoptedoutofemail", "emailoptout", "stagename", "leadid",
-                                "opportunityid", "iswon", "isclosed"})
+SALESFORCE_HEADERS = frozenset(
+    {
+        "accountid",
+        "hasoptedoutofemail",
+        "emailoptout",
+        "stagename",
+        "leadid",
+        "opportunityid",
+        "iswon",
+        "isclosed",
+    }
+)
 
 
 def salesforce_hint(headers, columns: dict[str, ColumnSpec]) -> str | None:

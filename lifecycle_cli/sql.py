@@ -12,7 +12,7 @@ from sqlglot import exp, parse_one
 from sqlglot.dialects.dialect import Dialect, NormalizationStrategy
 
 from .logic import DEAL_FACTS, DERIVED_INPUTS, NAMED, derived_facts, known, named_expression
-from .rules import REQUIRED_COLUMNS, Condition, Rules, stages_at_or_above
+from .rules import Condition, Rules, stages_at_or_above
 
 #: Dialects that can drop and replace columns of `SELECT *`: without the contacts'
 #: headers the query can only be written for these.
@@ -45,9 +45,11 @@ TEMPLATE_DIALECT = "duckdb"
 #: digits, _, $ and - (BigQuery project ids), not starting with a digit, $ or -. It is quoted in
 #: the query, so a reserved word works; anything else (quotes, spaces, a function call) is refused.
 TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_$-]*(?:\.[A-Za-z_][A-Za-z0-9_$-]*){0,2}")
-TABLE_NAME_EXPECTED = ("a table or view name such as contacts or crm.contacts: up to three "
-                       "parts joined by dots, each letters, digits, _, $ or - (starting with a "
-                       "letter or _)")
+TABLE_NAME_EXPECTED = (
+    "a table or view name such as contacts or crm.contacts: up to three "
+    "parts joined by dots, each letters, digits, _, $ or - (starting with a "
+    "letter or _)"
+)
 _PARTS = ("y", "mo", "d", "h", "mi", "s", "f", "z", "p")
 
 
@@ -108,7 +110,11 @@ def _for_postgres(node: exp.Expression) -> exp.Expression:
         if not (group.is_int and int(group.name) >= 1):
             raise ValueError(f"postgres: REGEXP_EXTRACT needs a capturing group, not {group.sql()}")
         groups = exp.Paren(this=exp.func("REGEXP_MATCH", node.this, node.expression))
-        return exp.func("COALESCE", exp.Bracket(this=groups, expressions=[group], offset=1), exp.Literal.string(""))
+        return exp.func(
+            "COALESCE",
+            exp.Bracket(this=groups, expressions=[group], offset=1),
+            exp.Literal.string(""),
+        )
     if isinstance(node, exp.Split):
         # Same on every non-empty text (the ids are NULLIF(..., '')): '' gives [''] in DuckDB, {} here.
         return exp.StringToArray(this=node.this, expression=node.expression)
@@ -175,22 +181,30 @@ def _datetime_parts(text: str) -> dict[str, str]:
         choices = []
         for pattern in _FORMATS:
             if f"(?P<{part}>" in pattern:
-                extract = f"NULLIF(REGEXP_EXTRACT({text}, {_str(_regex_part(pattern, part))}, 1), '')"
-                choices.append(f"WHEN REGEXP_LIKE({text}, {_str(_regex_part(pattern, None))}) THEN {extract}")
+                extract = (
+                    f"NULLIF(REGEXP_EXTRACT({text}, {_str(_regex_part(pattern, part))}, 1), '')"
+                )
+                choices.append(
+                    f"WHEN REGEXP_LIKE({text}, {_str(_regex_part(pattern, None))}) THEN {extract}"
+                )
         parts[part] = f"(CASE {' '.join(choices)} END)" if choices else "CAST(NULL AS VARCHAR)"
     return parts
 
 
 def _all_groups(pattern: str) -> tuple[str, dict[str, int]]:
     """The pattern with every part a capturing group, and each part's group number."""
-    present = sorted((pattern.index(f"(?P<{name}>"), name) for name in _PARTS if f"(?P<{name}>" in pattern)
+    present = sorted(
+        (pattern.index(f"(?P<{name}>"), name) for name in _PARTS if f"(?P<{name}>" in pattern
+    )
     numbers = {name: number for number, (_, name) in enumerate(present, start=1)}
     for name in numbers:
         pattern = pattern.replace(f"(?P<{name}>", "(")
     return pattern, numbers
 
 
-def _timestamp_ctes(source: str, text: str, prefix: str, dialect: str, where: str = "") -> list[tuple[str, str]]:
+def _timestamp_ctes(
+    source: str, text: str, prefix: str, dialect: str, where: str = ""
+) -> list[tuple[str, str]]:
     """CTEs named `prefix`_..., the last `prefix`_ts: the rows of `source` (where `where` holds)
     with `ts`, the date-time in their text column `text` as seconds since 1970 (UTC), NULL when
     absent or invalid.
@@ -207,23 +221,39 @@ def _timestamp_ctes(source: str, text: str, prefix: str, dialect: str, where: st
         # PostgreSQL's own function and 1-based array subscript, written into the DuckDB
         # template: sqlglot passes an unknown function through as it is, and both index from 1.
         matched = [_all_groups(pattern) for pattern in _FORMATS]
-        ctes.append((f"{prefix}_match", f"""
-            SELECT t.*, {', '.join(f'REGEXP_MATCH(t.{text}, {_str(regex)}) AS __m_{i}' for i, (regex, _) in enumerate(matched))}
-            FROM {source} AS t{where_sql}"""))
+        ctes.append(
+            (
+                f"{prefix}_match",
+                f"""
+            SELECT t.*, {", ".join(f"REGEXP_MATCH(t.{text}, {_str(regex)}) AS __m_{i}" for i, (regex, _) in enumerate(matched))}
+            FROM {source} AS t{where_sql}""",
+            )
+        )
         parts = {}
         for part in _PARTS:
             choices = [
                 f"WHEN t.__m_{i} IS NOT NULL THEN NULLIF(t.__m_{i}[{numbers[part]}], '')"
-                for i, (_, numbers) in enumerate(matched) if part in numbers
+                for i, (_, numbers) in enumerate(matched)
+                if part in numbers
             ]
             parts[part] = f"(CASE {' '.join(choices)} END)" if choices else "CAST(NULL AS VARCHAR)"
         source, where_sql = f"{prefix}_match", ""
     else:
         parts = _datetime_parts(f"t.{text}")
-    ctes.append((f"{prefix}_parts", f"""
-        SELECT t.*, {', '.join(f'{sql} AS __p_{part}' for part, sql in parts.items())}
-        FROM {source} AS t{where_sql}"""))
-    ctes.append((f"{prefix}_ts", f"SELECT t.*, {_epoch({part: f't.__p_{part}' for part in parts})} AS ts FROM {prefix}_parts AS t"))
+    ctes.append(
+        (
+            f"{prefix}_parts",
+            f"""
+        SELECT t.*, {", ".join(f"{sql} AS __p_{part}" for part, sql in parts.items())}
+        FROM {source} AS t{where_sql}""",
+        )
+    )
+    ctes.append(
+        (
+            f"{prefix}_ts",
+            f"SELECT t.*, {_epoch({part: f't.__p_{part}' for part in parts})} AS ts FROM {prefix}_parts AS t",
+        )
+    )
     return ctes
 
 
@@ -247,10 +277,10 @@ def _epoch(p: dict[str, str]) -> str:
     doy = f"(FLOOR((153 * (({mo} + 9) % 12) + 2) / 5) + {d} - 1)"
     doe = f"({yoe} * 365 + FLOOR({yoe} / 4) - FLOOR({yoe} / 100) + {doy})"
     days = f"({era} * 146097 + {doe} - 719468)"
-    hour_ok = (
-        f"(CASE WHEN {p['p']} IS NULL THEN {h} <= 23 ELSE {h} BETWEEN 1 AND 12 END)"
+    hour_ok = f"(CASE WHEN {p['p']} IS NULL THEN {h} <= 23 ELSE {h} BETWEEN 1 AND 12 END)"
+    valid = (
+        f"{mo} BETWEEN 1 AND 12 AND {d} BETWEEN 1 AND 31 AND {hour_ok} AND {mi} <= 59 AND {s} <= 59"
     )
-    valid = f"{mo} BETWEEN 1 AND 12 AND {d} BETWEEN 1 AND 31 AND {hour_ok} AND {mi} <= 59 AND {s} <= 59"
     return (
         f"(CASE WHEN {valid} THEN CAST({days} * 86400 + {hour} * 3600 + {mi} * 60 + {s} AS DOUBLE) "
         f"+ {frac} - {offset} END)"
@@ -258,8 +288,15 @@ def _epoch(p: dict[str, str]) -> str:
 
 
 class _Builder:
-    def __init__(self, rules: Rules, dialect: str, headers: dict[str, list[str]], stage_values: str) -> None:
-        self.rules, self.dialect, self.headers, self.stage_values = rules, dialect, headers, stage_values
+    def __init__(
+        self, rules: Rules, dialect: str, headers: dict[str, list[str]], stage_values: str
+    ) -> None:
+        self.rules, self.dialect, self.headers, self.stage_values = (
+            rules,
+            dialect,
+            headers,
+            stage_values,
+        )
         self.resolved = {role: self._resolve(role) for role in rules.columns}
 
     def _resolve(self, role: str) -> dict[str, str]:
@@ -268,7 +305,11 @@ class _Builder:
         if role not in self.headers:
             # Without the table's headers, the columns every rules file gets by default (a Data
             # Export's IsDeleted, a deal's Pipeline) are not assumed: most tables lack them.
-            return {name: spec.headers[0] for name, spec in specs.items() if name not in NOT_ASSUMED.get(role, ())}
+            return {
+                name: spec.headers[0]
+                for name, spec in specs.items()
+                if name not in NOT_ASSUMED.get(role, ())
+            }
         from .sources import resolve_columns
 
         # The same matching as classify: case, spaces, _ and - ignored, HubSpot's internal names known.
@@ -287,8 +328,10 @@ class _Builder:
     def table(self, name: str) -> str:
         """A checked table name (TABLE_NAME), every part quoted as the dialect would resolve it
         unquoted: upper case for Snowflake, lower case for PostgreSQL, as written elsewhere."""
-        folds = {NormalizationStrategy.UPPERCASE: str.upper,
-                 NormalizationStrategy.LOWERCASE: str.lower}
+        folds = {
+            NormalizationStrategy.UPPERCASE: str.upper,
+            NormalizationStrategy.LOWERCASE: str.lower,
+        }
         fold = folds.get(Dialect.get_or_raise(self.dialect).normalization_strategy, str)
         return ".".join(_ident(fold(part)) for part in name.split("."))
 
@@ -313,17 +356,30 @@ class _Builder:
                 value = f"(CASE WHEN REGEXP_LIKE({value}, '^[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?$') THEN CAST({value} AS DOUBLE) END)"
             typed.append(f"{value} AS {_ident('__f_' + name)}")
         email = _lowered(text("email"))
-        stage_header = self.resolved["contacts"].get("stage")  # optional in some rules: then every stage is empty
-        raw_stage = f"CAST({_col('c', stage_header)} AS VARCHAR)" if stage_header else "CAST(NULL AS VARCHAR)"
+        stage_header = self.resolved["contacts"].get(
+            "stage"
+        )  # optional in some rules: then every stage is empty
+        raw_stage = (
+            f"CAST({_col('c', stage_header)} AS VARCHAR)"
+            if stage_header
+            else "CAST(NULL AS VARCHAR)"
+        )
         lookup = rules.stage_lookup()
         current = f"(CASE {_lowered(raw_stage)} {' '.join(f'WHEN {_str(k)} THEN {_str(s)}' for k, s in lookup.items())} END)"
-        ctes.append(("__lc_base", f"""
-            SELECT c.*, {text('record_id')} AS __lc_key, {', '.join(typed)},
+        ctes.append(
+            (
+                "__lc_base",
+                f"""
+            SELECT c.*, {text("record_id")} AS __lc_key, {", ".join(typed)},
               {email} AS __lc_email,
               CASE WHEN {email} LIKE '%@%' THEN REGEXP_EXTRACT({email}, '@([^@]*)$', 1) END AS __f_email_domain,
               {raw_stage} AS __lc_raw, {current} AS __lc_cur
-            FROM {self.table(contacts)} AS c"""))
-        ctes.append(("__lc_keys", "SELECT DISTINCT __lc_key FROM __lc_base WHERE __lc_key IS NOT NULL"))
+            FROM {self.table(contacts)} AS c""",
+            )
+        )
+        ctes.append(
+            ("__lc_keys", "SELECT DISTINCT __lc_key FROM __lc_base WHERE __lc_key IS NOT NULL")
+        )
 
         joins = []
         if deals is not None:
@@ -335,15 +391,24 @@ class _Builder:
         if consent is not None:
             ctes += self.consent_ctes(consent)
             joins.append("LEFT JOIN __lc_consent_facts AS cf ON cf.__lc_key = b.__lc_key")
-            leaves += ["COALESCE(cf.consent_marketing, FALSE) AS __f_consent_marketing",
-                       "COALESCE(cf.consent_double_opt_in, FALSE) AS __f_consent_double_opt_in",
-                       "COALESCE(cf.consent_unknown, FALSE) AS __f_consent_unknown"]
-        ctes.append(("__lc_leaves", f"""
-            SELECT b.*, {', '.join(leaves)}, b.__lc_cur AS __f_current_stage
-            FROM __lc_base AS b {' '.join(joins)}"""))
+            leaves += [
+                "COALESCE(cf.consent_marketing, FALSE) AS __f_consent_marketing",
+                "COALESCE(cf.consent_double_opt_in, FALSE) AS __f_consent_double_opt_in",
+                "COALESCE(cf.consent_unknown, FALSE) AS __f_consent_unknown",
+            ]
+        ctes.append(
+            (
+                "__lc_leaves",
+                f"""
+            SELECT b.*, {", ".join(leaves)}, b.__lc_cur AS __f_current_stage
+            FROM __lc_base AS b {" ".join(joins)}""",
+            )
+        )
         # The derived facts, from their one definition (logic.DERIVED_FACTS).
-        derived = ", ".join(f"{self.condition_tree(tree)} AS __f_{name}"
-                            for name, tree in derived_facts(consent is not None).items())
+        derived = ", ".join(
+            f"{self.condition_tree(tree)} AS __f_{name}"
+            for name, tree in derived_facts(consent is not None).items()
+        )
         ctes.append(("__lc_facts", f"SELECT f.*, {derived} FROM __lc_leaves AS f"))
 
         # The rule walk (see classify._decide): rule i decides where it is decided and true (step i);
@@ -362,30 +427,55 @@ class _Builder:
                 k = self.condition_tree(decided)
                 branches.append(f"WHEN {k} AND {self.condition(r.when)} THEN {i}")
                 branches.append(f"WHEN NOT {k} AND {at_stage} THEN {n + i}")
-        ctes.append(("__lc_first", f"SELECT f.*, CASE {' '.join(branches)} END AS __lc_index FROM __lc_facts AS f"))
-        by_index = lambda values: "CASE __lc_index " + " ".join(f"WHEN {i} THEN {x}" for i, x in enumerate(values)) + " END"  # noqa: E731
+        ctes.append(
+            (
+                "__lc_first",
+                f"SELECT f.*, CASE {' '.join(branches)} END AS __lc_index FROM __lc_facts AS f",
+            )
+        )
+        by_index = lambda values: (
+            "CASE __lc_index "
+            + " ".join(f"WHEN {i} THEN {x}" for i, x in enumerate(values))
+            + " END"
+        )  # noqa: E731
         overrides = [i for i, r in enumerate(rules.rules) if r.overrides_sticky]
-        overrides_sql = f"COALESCE(__lc_index IN ({', '.join(map(str, overrides))}), FALSE)" if overrides else "FALSE"
-        ctes.append(("__lc_derived", f"""
+        overrides_sql = (
+            f"COALESCE(__lc_index IN ({', '.join(map(str, overrides))}), FALSE)"
+            if overrides
+            else "FALSE"
+        )
+        ctes.append(
+            (
+                "__lc_derived",
+                f"""
             SELECT f.*, {by_index([_str(r.stage) for r in rules.rules] * 2)} AS __lc_stage,
               {by_index([_str(r.id) for r in rules.rules])} AS __lc_stage_rule,
               NOT {overrides_sql} AS __lc_may_keep_rule,
               CASE WHEN __lc_index >= {n} THEN __lc_index - {n} END AS __lc_unknown_at
-            FROM __lc_first AS f"""))
+            FROM __lc_first AS f""",
+            )
+        )
         # A policy may keep the current stage unless the deciding rule overrides it; a sticky stage
         # names the sticky policy even where an undecided rule kept it as well.
         may_keep = "(__lc_may_keep_rule AND (__lc_unknown_at IS NOT NULL OR __lc_stage IS DISTINCT FROM __lc_cur))"
         sticky = [_str(s.id) for s in rules.stages if s.sticky]
         policy = []
         if sticky:
-            policy.append(f"WHEN {may_keep} AND COALESCE(__lc_cur IN ({', '.join(sticky)}), FALSE) THEN {_str(rules.sticky_rule_id)}")
+            policy.append(
+                f"WHEN {may_keep} AND COALESCE(__lc_cur IN ({', '.join(sticky)}), FALSE) THEN {_str(rules.sticky_rule_id)}"
+            )
         policy.append(f"WHEN __lc_unknown_at IS NOT NULL THEN {_str(rules.unknown_rule_id)}")
         rule_sql = f"CASE {' '.join(policy)} ELSE __lc_stage_rule END"
         ctes.append(("__lc_ruled", f"SELECT d.*, {rule_sql} AS __lc_rule FROM __lc_derived AS d"))
         kept = _str(rules.sticky_rule_id)
-        ctes.append(("__lc_decided", f"""
+        ctes.append(
+            (
+                "__lc_decided",
+                f"""
             SELECT r.*, CASE WHEN COALESCE(__lc_rule = {kept}, FALSE) THEN __lc_cur ELSE COALESCE(__lc_stage, __lc_cur) END AS __lc_new
-            FROM __lc_ruled AS r"""))
+            FROM __lc_ruled AS r""",
+            )
+        )
 
         with_sql = ",\n".join(f"{name} AS ({body})" for name, body in ctes)
         return f"WITH {with_sql}\n{self.output()}"
@@ -393,15 +483,26 @@ class _Builder:
     def output(self) -> str:
         rules = self.rules
         stage_header = self.resolved["contacts"].get("stage")
-        written = "CASE __lc_new " + " ".join(
-            f"WHEN {_str(s.id)} THEN {_str(s.label if self.stage_values == 'label' else s.value)}" for s in rules.stages
-        ) + " END"
+        written = (
+            "CASE __lc_new "
+            + " ".join(
+                f"WHEN {_str(s.id)} THEN {_str(s.label if self.stage_values == 'label' else s.value)}"
+                for s in rules.stages
+            )
+            + " END"
+        )
         new_stage = f"COALESCE({written}, __lc_raw)"
-        other_sets = [(r.id, cond) for r in rules.rules for target, cond in r.sets if target == "other_type"]
+        other_sets = [
+            (r.id, cond) for r in rules.rules for target, cond in r.sets if target == "other_type"
+        ]
         listed = self.headers.get("contacts")
         by_lower = {h.strip().lower(): h for h in listed} if listed is not None else {}
         existing_other = by_lower.get(rules.other_type_column.lower())
-        other = f"CAST({_col('o', existing_other)} AS VARCHAR)" if existing_other else "CAST(NULL AS VARCHAR)"
+        other = (
+            f"CAST({_col('o', existing_other)} AS VARCHAR)"
+            if existing_other
+            else "CAST(NULL AS VARCHAR)"
+        )
         if other_sets:
             hits = []
             for rule_id, cond in other_sets:
@@ -409,13 +510,20 @@ class _Builder:
                 if decided is False:
                     continue  # the value cannot be worked out: keep the file's
                 where = "" if decided is True else f" AND {self.condition_tree(decided)}"
-                hits.append(f"WHEN __lc_rule = {_str(rule_id)}{where} THEN CAST({self.condition(cond)} AS VARCHAR)")
+                hits.append(
+                    f"WHEN __lc_rule = {_str(rule_id)}{where} THEN CAST({self.condition(cond)} AS VARCHAR)"
+                )
             hits = " ".join(hits) or "WHEN FALSE THEN NULL"
             other = f"CASE {hits} ELSE {other} END"
         # A table without the stage column (the rules allow it) gets one, as classify adds it.
         updates = {stage_header: new_stage} if stage_header else {}
-        extra: list[tuple[str, str]] = [] if stage_header else [(rules.columns["contacts"]["stage"].headers[0], new_stage)]
-        for wanted, sql in ((rules.previous_stage_column, "__lc_raw"), (rules.rule_column, "__lc_rule")):
+        extra: list[tuple[str, str]] = (
+            [] if stage_header else [(rules.columns["contacts"]["stage"].headers[0], new_stage)]
+        )
+        for wanted, sql in (
+            (rules.previous_stage_column, "__lc_raw"),
+            (rules.rule_column, "__lc_rule"),
+        ):
             header = by_lower.get(wanted.lower())
             if header:
                 updates[header] = sql
@@ -429,7 +537,11 @@ class _Builder:
         if listed is not None:
             items = []
             for header in listed:
-                items.append(f"{updates[header]} AS {_ident(header)}" if header in updates else _col("o", header))
+                items.append(
+                    f"{updates[header]} AS {_ident(header)}"
+                    if header in updates
+                    else _col("o", header)
+                )
                 if header == stage_header:
                     items += [f"{sql} AS {_ident(name)}" for name, sql in extra]
             if not stage_header:
@@ -442,12 +554,28 @@ class _Builder:
             )
         spec = self.rules.columns["contacts"]
         helpers = [
-            "__lc_key", *(f"__f_{n}" for n in [*spec, *(n for n in DERIVED_INPUTS if n not in spec)]),
-            "__lc_email", "__f_email_domain", "__lc_raw", "__lc_cur",
-            *(f"__f_{c}" for c in (*DEAL_FACTS, "marketing_consent", "double_opt_in", "current_stage")),
-            *(("__f_consent_marketing", "__f_consent_double_opt_in", "__f_consent_unknown")
-              if self.with_consent else ()),
-            "__lc_index", "__lc_stage", "__lc_stage_rule", "__lc_may_keep_rule", "__lc_unknown_at", "__lc_rule", "__lc_new",
+            "__lc_key",
+            *(f"__f_{n}" for n in [*spec, *(n for n in DERIVED_INPUTS if n not in spec)]),
+            "__lc_email",
+            "__f_email_domain",
+            "__lc_raw",
+            "__lc_cur",
+            *(
+                f"__f_{c}"
+                for c in (*DEAL_FACTS, "marketing_consent", "double_opt_in", "current_stage")
+            ),
+            *(
+                ("__f_consent_marketing", "__f_consent_double_opt_in", "__f_consent_unknown")
+                if self.with_consent
+                else ()
+            ),
+            "__lc_index",
+            "__lc_stage",
+            "__lc_stage_rule",
+            "__lc_may_keep_rule",
+            "__lc_unknown_at",
+            "__lc_rule",
+            "__lc_new",
         ]
         replaced = ", ".join(f"{sql} AS {_ident(h)}" for h, sql in updates.items())
         added = "".join(f", {sql} AS {_ident(name)}" for name, sql in extra)
@@ -464,12 +592,17 @@ class _Builder:
         one_empty = ", ".join(
             f"MAX(CASE WHEN {self.parse_bool(text(n))} THEN 1 ELSE 0 END) = 1 AND "
             f"MAX(CASE WHEN NOT {self.parse_bool(text(n))} THEN 1 ELSE 0 END) = 0 AS {n}"
-            for n in flags)
-        flag = lambda n: (f"COALESCE({self.parse_bool(text(n))}, CASE WHEN {text(n)} IS NULL AND f.{n} "  # noqa: E731
-                          "THEN FALSE END)")
+            for n in flags
+        )
+        flag = lambda n: (
+            f"COALESCE({self.parse_bool(text(n))}, CASE WHEN {text(n)} IS NULL AND f.{n} "  # noqa: E731
+            "THEN FALSE END)"
+        )
         won_flag, lost_flag, closed, is_deleted = (flag(n) for n in flags)
-        won_stage, lost_stage, open_stage = (f"COALESCE({_in_values(stage, v[n])}, FALSE)" for n in
-                                             ("won_deal_stages", "lost_deal_stages", "open_deal_stages"))
+        won_stage, lost_stage, open_stage = (
+            f"COALESCE({_in_values(stage, v[n])}, FALSE)"
+            for n in ("won_deal_stages", "lost_deal_stages", "open_deal_stages")
+        )
         # facts.deal_outcome_code: 1 won, 2 lost, 0 open, NULL unknown (classify stops on a deal
         # whose outcome is unknown; here it counts as neither).
         is_ = lambda e, value: f"COALESCE({e} = {value}, FALSE)"  # noqa: E731
@@ -488,52 +621,81 @@ class _Builder:
         account = _account_key(text(by_account[0])) if by_account else "CAST(NULL AS VARCHAR)"
         order = ", ".join(
             f"{text(n)} NULLS FIRST"
-            for n in ("record_id", "stage", "is_won", "is_lost", "is_closed", "contact_ids", *by_account[:1])
+            for n in (
+                "record_id",
+                "stage",
+                "is_won",
+                "is_lost",
+                "is_closed",
+                "contact_ids",
+                *by_account[:1],
+            )
         )
         ctes = [
-            ("__lc_deal_rows", f"""
-                SELECT ROW_NUMBER() OVER (ORDER BY {order}) AS rn, {text('record_id')} AS deal_id,
+            (
+                "__lc_deal_rows",
+                f"""
+                SELECT ROW_NUMBER() OVER (ORDER BY {order}) AS rn, {text("record_id")} AS deal_id,
                   {won} AS won, {lost_any} AS lost, {outcome} IS NULL AS unknown,
-                  {text('contact_ids')} AS contact_ids, {account} AS account
+                  {text("contact_ids")} AS contact_ids, {account} AS account
                 FROM {self.table(deals)} AS d
                 CROSS JOIN (SELECT {one_empty} FROM {self.table(deals)} AS d) AS f
-                WHERE NOT COALESCE({is_deleted}, FALSE)"""),
-            ("__lc_deal_side", f"""
+                WHERE NOT COALESCE({is_deleted}, FALSE)""",
+            ),
+            (
+                "__lc_deal_side",
+                f"""
                 SELECT x.rn, k.__lc_key FROM (
-                  SELECT dr.rn, {_not_null_id('TRIM(u.id)')} AS id FROM __lc_deal_rows AS dr
-                  CROSS JOIN UNNEST({_split_ids('dr.contact_ids')}) AS u(id)
-                ) AS x JOIN __lc_keys AS k ON k.__lc_key = x.id"""),
+                  SELECT dr.rn, {_not_null_id("TRIM(u.id)")} AS id FROM __lc_deal_rows AS dr
+                  CROSS JOIN UNNEST({_split_ids("dr.contact_ids")}) AS u(id)
+                ) AS x JOIN __lc_keys AS k ON k.__lc_key = x.id""",
+            ),
         ]
         pairs = "SELECT rn, __lc_key FROM __lc_deal_side"
         if "deal_ids" in self.resolved["contacts"] and "record_id" in self.resolved["deals"]:
-            ctes.append(("__lc_contact_side", f"""
+            ctes.append(
+                (
+                    "__lc_contact_side",
+                    f"""
                 SELECT dr.rn, x.__lc_key FROM (
                   SELECT b.__lc_key, TRIM(u.id) AS id FROM __lc_base AS b
-                  CROSS JOIN UNNEST({_split_ids('b.__f_deal_ids')}) AS u(id)
+                  CROSS JOIN UNNEST({_split_ids("b.__f_deal_ids")}) AS u(id)
                   WHERE b.__lc_key IS NOT NULL
-                ) AS x JOIN __lc_deal_rows AS dr ON dr.deal_id = x.id"""))
+                ) AS x JOIN __lc_deal_rows AS dr ON dr.deal_id = x.id""",
+                )
+            )
             pairs += " UNION SELECT rn, __lc_key FROM __lc_contact_side"
         if by_account:
             # Deals that no contact links count for every contact of their account (facts.account_pairs):
             # not when any row of the same deal links a contact.
             ctes.append(("__lc_deal_by_contact", pairs))
-            ctes.append(("__lc_account_side", f"""
+            ctes.append(
+                (
+                    "__lc_account_side",
+                    f"""
                 SELECT dr.rn, b.__lc_key FROM __lc_deal_rows AS dr
                 JOIN __lc_base AS b ON b.__lc_key IS NOT NULL
-                  AND {_account_key(f'b.{_ident("__f_" + by_account[1])}')} = dr.account
+                  AND {_account_key(f"b.{_ident('__f_' + by_account[1])}")} = dr.account
                 WHERE dr.rn NOT IN (SELECT rn FROM __lc_deal_by_contact)
                   AND (dr.deal_id IS NULL OR dr.deal_id NOT IN (
                     SELECT r.deal_id FROM __lc_deal_rows AS r JOIN __lc_deal_by_contact AS p ON p.rn = r.rn
-                    WHERE r.deal_id IS NOT NULL))"""))
+                    WHERE r.deal_id IS NOT NULL))""",
+                )
+            )
             pairs = "SELECT rn, __lc_key FROM __lc_deal_by_contact UNION SELECT rn, __lc_key FROM __lc_account_side"
         ctes.append(("__lc_deal_pairs", pairs))
-        ctes.append(("__lc_deal_facts", """
+        ctes.append(
+            (
+                "__lc_deal_facts",
+                """
             SELECT p.__lc_key, COUNT(*) AS deals,
               SUM(CASE WHEN dr.won THEN 1 ELSE 0 END) AS won_deals,
               SUM(CASE WHEN NOT dr.won AND NOT dr.lost AND NOT dr.unknown THEN 1 ELSE 0 END) AS open_deals,
               SUM(CASE WHEN dr.lost THEN 1 ELSE 0 END) AS lost_deals
             FROM __lc_deal_pairs AS p JOIN __lc_deal_rows AS dr ON dr.rn = p.rn
-            GROUP BY p.__lc_key"""))
+            GROUP BY p.__lc_key""",
+            )
+        )
         return ctes
 
     def deals_by_account(self) -> tuple[str, ...]:
@@ -549,55 +711,86 @@ class _Builder:
         doi = text("double_opt_in")
         statuses = self.rules.lists["subscribed_statuses"]
         # facts.unknown_status: a status the open list neither names nor rules out.
-        unknown = ("FALSE" if statuses.closed else
-                   f"({text('status')} IS NOT NULL AND NOT COALESCE({_in_values(text('status'), statuses.known)}, FALSE))")
+        unknown = (
+            "FALSE"
+            if statuses.closed
+            else f"({text('status')} IS NOT NULL AND NOT COALESCE({_in_values(text('status'), statuses.known)}, FALSE))"
+        )
         order = ", ".join(
-            f"{text(n)} NULLS FIRST" for n in ("contact_id", "email", "subscription_type", "status", "double_opt_in", "timestamp")
+            f"{text(n)} NULLS FIRST"
+            for n in (
+                "contact_id",
+                "email",
+                "subscription_type",
+                "status",
+                "double_opt_in",
+                "timestamp",
+            )
         )
         return [
             # SQL tables have no row order, so the row number orders by every column the facts
             # read: deterministic, and it breaks ties between events with the same timestamp
             # (classify lets the later row of the file win instead).
-            ("__lc_events", f"""
-                SELECT ROW_NUMBER() OVER (ORDER BY {order}) AS rn, {text('contact_id')} AS contact_id,
-                  {_lowered(text('email'))} AS email,
-                  {_in_values(text('subscription_type'), v['marketing_subscription_types'])} AS marketing,
-                  {_lowered(text('subscription_type'))} AS subscription_type,
-                  {_in_values(text('status'), v['subscribed_statuses'])} AS subscribed,
+            (
+                "__lc_events",
+                f"""
+                SELECT ROW_NUMBER() OVER (ORDER BY {order}) AS rn, {text("contact_id")} AS contact_id,
+                  {_lowered(text("email"))} AS email,
+                  {_in_values(text("subscription_type"), v["marketing_subscription_types"])} AS marketing,
+                  {_lowered(text("subscription_type"))} AS subscription_type,
+                  {_in_values(text("status"), v["subscribed_statuses"])} AS subscribed,
                   {unknown} AS unknown,
-                  COALESCE({_in_values(doi, v['double_opt_in_confirmed'])} OR {_in_values(doi, v['true_values'])}, FALSE) AS doi,
-                  {text('timestamp')} AS ts_text
-                FROM {self.table(consent)} AS s"""),
-            *_timestamp_ctes("__lc_events", "ts_text", "__lc_events", self.dialect, where="t.marketing"),
-            ("__lc_emails", "SELECT DISTINCT __lc_key, __lc_email AS email FROM __lc_base WHERE __lc_key IS NOT NULL AND __lc_email IS NOT NULL"),
+                  COALESCE({_in_values(doi, v["double_opt_in_confirmed"])} OR {_in_values(doi, v["true_values"])}, FALSE) AS doi,
+                  {text("timestamp")} AS ts_text
+                FROM {self.table(consent)} AS s""",
+            ),
+            *_timestamp_ctes(
+                "__lc_events", "ts_text", "__lc_events", self.dialect, where="t.marketing"
+            ),
+            (
+                "__lc_emails",
+                "SELECT DISTINCT __lc_key, __lc_email AS email FROM __lc_base WHERE __lc_key IS NOT NULL AND __lc_email IS NOT NULL",
+            ),
             # A known Contact ID decides; else every contact with that email.
-            ("__lc_matched", """
+            (
+                "__lc_matched",
+                """
                 SELECT DISTINCT e.rn, CASE WHEN k.__lc_key IS NOT NULL THEN e.contact_id ELSE m.__lc_key END AS __lc_key,
                   e.subscription_type, e.subscribed, e.doi, e.ts, e.unknown
                 FROM __lc_events_ts AS e
                 LEFT JOIN __lc_keys AS k ON k.__lc_key = e.contact_id
-                LEFT JOIN __lc_emails AS m ON m.email = e.email"""),
-            ("__lc_latest", """
+                LEFT JOIN __lc_emails AS m ON m.email = e.email""",
+            ),
+            (
+                "__lc_latest",
+                """
                 SELECT __lc_key, subscription_type, subscribed, doi, unknown,
                   ROW_NUMBER() OVER (PARTITION BY __lc_key, subscription_type ORDER BY ts DESC NULLS LAST, rn DESC) AS pick
-                FROM __lc_matched WHERE __lc_key IS NOT NULL"""),
+                FROM __lc_matched WHERE __lc_key IS NOT NULL""",
+            ),
             # Per contact and type: the latest event decides consent, and a double opt-in counts
             # only when no lapse (any status not subscribed) came after it (pick counts back
             # from the latest event, 1; one on the lapse itself ends with it).
-            ("__lc_by_type", """
+            (
+                "__lc_by_type",
+                """
                 SELECT __lc_key,
                   MAX(CASE WHEN pick = 1 AND subscribed THEN 1 ELSE 0 END) AS consented,
                   MIN(CASE WHEN doi THEN pick END) AS confirmed,
                   MIN(CASE WHEN NOT COALESCE(subscribed, FALSE) THEN pick END) AS lapsed,
                   MAX(CASE WHEN unknown THEN 1 ELSE 0 END) AS unknown
-                FROM __lc_latest GROUP BY __lc_key, subscription_type"""),
-            ("__lc_consent_facts", """
+                FROM __lc_latest GROUP BY __lc_key, subscription_type""",
+            ),
+            (
+                "__lc_consent_facts",
+                """
                 SELECT __lc_key,
                   MAX(consented) = 1 AS consent_marketing,
                   MAX(CASE WHEN confirmed IS NOT NULL AND (lapsed IS NULL OR confirmed < lapsed) THEN 1 ELSE 0 END) = 1
                     AS consent_double_opt_in,
                   MAX(unknown) = 1 AS consent_unknown
-                FROM __lc_by_type GROUP BY __lc_key"""),
+                FROM __lc_by_type GROUP BY __lc_key""",
+            ),
         ]
 
     # ------------------------------------------------------------------ conditions
@@ -616,10 +809,20 @@ class _Builder:
             if isinstance(node, exp.Column):
                 return exp.column("__f_" + node.name.lower())
             if isinstance(node, exp.In) and isinstance(node.args.get("field"), exp.Parameter):
-                return parse_one(_in_values(node.this.transform(bind).sql(TEMPLATE_DIALECT), values[node.args["field"].name]), read=TEMPLATE_DIALECT)
+                return parse_one(
+                    _in_values(
+                        node.this.transform(bind).sql(TEMPLATE_DIALECT),
+                        values[node.args["field"].name],
+                    ),
+                    read=TEMPLATE_DIALECT,
+                )
             if isinstance(node, exp.Is) and isinstance(node.expression, exp.Boolean):
                 # x IS TRUE: not every engine has it; true only when x equals the value
-                return exp.func("COALESCE", exp.EQ(this=node.this.transform(bind), expression=node.expression.copy()), exp.false())
+                return exp.func(
+                    "COALESCE",
+                    exp.EQ(this=node.this.transform(bind), expression=node.expression.copy()),
+                    exp.false(),
+                )
             return node
 
         return f"({tree.copy().transform(bind).sql(TEMPLATE_DIALECT)})"
@@ -627,5 +830,8 @@ class _Builder:
     def availability(self, with_deals: bool, with_consent: bool) -> dict:
         """Which names are decided, as logic.availability works it out for classify."""
         resolved = self.resolved
-        return self.rules.availability(set(resolved["contacts"]), set(resolved["deals"]) if with_deals else None,
-                                       set(resolved["consent"]) if with_consent else None)
+        return self.rules.availability(
+            set(resolved["contacts"]),
+            set(resolved["deals"]) if with_deals else None,
+            set(resolved["consent"]) if with_consent else None,
+        )

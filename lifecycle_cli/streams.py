@@ -32,17 +32,21 @@ class ClosedStream:
         self.name = _NAMES[fd]
 
     @property
-    def buffer(self) -> "ClosedStream":
+    def buffer(self) -> ClosedStream:
         return self
 
     def _fail(self) -> None:
         if self.fd == 0:
-            raise InputError("stdin is closed (the shell started lifecycle with <&-): there is nothing to read "
-                             "for '-'; give the export's path instead")
+            raise InputError(
+                "stdin is closed (the shell started lifecycle with <&-): there is nothing to read "
+                "for '-'; give the export's path instead"
+            )
         less = f", or ask for less ({', '.join(LESS)})" if LESS else ""
-        raise OutputError(f"{self.name} is closed (the shell started lifecycle with {self.fd}>&-), but this run "
-                          f"has something to write there; redirect {self.name} to a file or /dev/null "
-                          f"({self.fd}>/dev/null){less}")
+        raise OutputError(
+            f"{self.name} is closed (the shell started lifecycle with {self.fd}>&-), but this run "
+            f"has something to write there; redirect {self.name} to a file or /dev/null "
+            f"({self.fd}>/dev/null){less}"
+        )
 
     def write(self, data) -> int:
         if not data:
@@ -128,8 +132,10 @@ def stream_write_failure(exc: OSError) -> str | None:
     """The message for an OSError that escaped a command: writing a standard stream or a vanished
     working directory (file errors are mapped where the files are written); None for anything else."""
     if cwd_gone():
-        return ("the current directory no longer exists (it was deleted or moved while the shell was in it); "
-                "cd to an existing directory, or give every path in full")
+        return (
+            "the current directory no longer exists (it was deleted or moved while the shell was in it); "
+            "cd to an existing directory, or give every path in full"
+        )
     text = str(exc)
     if text.startswith(tuple(f"{name} is closed (" for name in _NAMES.values())):
         return text  # a ClosedStream's error, passed back by Polars as an OSError
@@ -137,6 +143,12 @@ def stream_write_failure(exc: OSError) -> str | None:
     if number is None:  # Polars: "No space left on device (os error 28)"
         found = re.search(r"\(os error (\d+)\)", text)
         number = int(found.group(1)) if found else None
-    if exc.filename is None and number in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EBADF):
+    if exc.filename is None and number in (
+        errno.ENOSPC,
+        errno.EDQUOT,
+        errno.EFBIG,
+        errno.EIO,
+        errno.EBADF,
+    ):
         return f"cannot write to stdout: {os.strerror(number)}; redirect it to a device or file with room"
     return None

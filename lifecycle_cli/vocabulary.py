@@ -55,8 +55,9 @@ def tested_columns(rules: Rules, with_consent: bool) -> list[Tested]:
     out = [Tested(column, name, tuple(ids)) for (column, name), ids in found.items()]
     if with_consent and "subscribed_statuses" in rules.open_lists:
         # The consent file's statuses (facts.unknown_status): they decide marketing consent.
-        readers = dict.fromkeys(r for fact in ("marketing_consent", "double_opt_in")
-                                for r in rules.rules_reading(fact))
+        readers = dict.fromkeys(
+            r for fact in ("marketing_consent", "double_opt_in") for r in rules.rules_reading(fact)
+        )
         out.append(Tested("status", "subscribed_statuses", tuple(readers), "consent"))
     return out
 
@@ -64,20 +65,26 @@ def tested_columns(rules: Rules, with_consent: bool) -> list[Tested]:
 def named_pairs(rules: Rules) -> set[tuple[str, str]]:
     """Every (column or fact, open list) a rule or derived fact tests with `name IN @list`: the facts
     `logic.named(column, list)` the engines work out once per row."""
-    trees = [rule.when.tree for rule in rules.rules] + [cond.tree for rule in rules.rules for _, cond in rule.sets]
+    trees = [rule.when.tree for rule in rules.rules] + [
+        cond.tree for rule in rules.rules for _, cond in rule.sets
+    ]
     trees += [*derived_facts(True).values(), *derived_facts(False).values()]
     pairs = set()
     for tree in trees:
         for node in tree.find_all(exp.In):
             field = node.args.get("field")
-            if isinstance(field, exp.Parameter) and field.name in rules.open_lists and \
-                    isinstance(node.this, exp.Column):
+            if (
+                isinstance(field, exp.Parameter)
+                and field.name in rules.open_lists
+                and isinstance(node.this, exp.Column)
+            ):
                 pairs.add((node.this.name.lower(), field.name))
     return pairs
 
 
-def unknown_values(sources: dict[str, Source | None], rules: Rules,
-                   tested: list[Tested]) -> dict[tuple[str, str], pl.LazyFrame]:
+def unknown_values(
+    sources: dict[str, Source | None], rules: Rules, tested: list[Tested]
+) -> dict[tuple[str, str], pl.LazyFrame]:
     """Per tested pair the export has: its values no list names (trimmed, as written), with counts."""
     out = {}
     for t in tested:
@@ -89,14 +96,18 @@ def unknown_values(sources: dict[str, Source | None], rules: Rules,
         out[(t.column, t.list_name)] = (
             src.frame.select(value.alias("value"), named.alias("named"))
             .filter(pl.col("value").is_not_null() & ~pl.col("named"))
-            .group_by("value").agg(pl.len().alias("count"))
+            .group_by("value")
+            .agg(pl.len().alias("count"))
             .sort(["count", "value"], descending=[True, False])
         )
     return out
 
 
-def each_found(tested: list[Tested], counted: dict[tuple[str, str], pl.DataFrame],
-               sources: dict[str, Source | None]):
+def each_found(
+    tested: list[Tested],
+    counted: dict[tuple[str, str], pl.DataFrame],
+    sources: dict[str, Source | None],
+):
     """(tested pair, its file, its values no list names) for every pair with such values."""
     for t in tested:
         values = counted.get((t.column, t.list_name))
@@ -105,8 +116,13 @@ def each_found(tested: list[Tested], counted: dict[tuple[str, str], pl.DataFrame
             yield t, src, values
 
 
-def vocabulary(found: Diagnostics, sources: dict[str, Source | None], rules: Rules, tested: list[Tested],
-               counted: dict[tuple[str, str], pl.DataFrame]) -> list[dict[str, Any]]:
+def vocabulary(
+    found: Diagnostics,
+    sources: dict[str, Source | None],
+    rules: Rules,
+    tested: list[Tested],
+    counted: dict[tuple[str, str], pl.DataFrame],
+) -> list[dict[str, Any]]:
     """The vocabulary section (one entry per column and list), and a warning for each entry."""
     entries = []
     for t, src, values in each_found(tested, counted, sources):
@@ -114,11 +130,18 @@ def vocabulary(found: Diagnostics, sources: dict[str, Source | None], rules: Rul
         rows = "contacts" if t.source == "contacts" else "rows"
         total = int(values["count"].sum())
         head = values.head(LISTED_VALUES)
-        entries.append({
-            "source": t.source, "column": t.column, "header": header, "list": t.list_name,
-            "values": [{"value": v, "count": int(n)} for v, n in head.iter_rows()],
-            "more_values": values.height - head.height, "rows": total, "rules": list(t.rules),
-        })
+        entries.append(
+            {
+                "source": t.source,
+                "column": t.column,
+                "header": header,
+                "list": t.list_name,
+                "values": [{"value": v, "count": int(n)} for v, n in head.iter_rows()],
+                "more_values": values.height - head.height,
+                "rows": total,
+                "rules": list(t.rules),
+            }
+        )
         shown = listed((f"'{v}' ({n:,})" for v, n in values.head(5).iter_rows()), values.height)
         found.warn(
             "unknown-value",
@@ -126,9 +149,10 @@ def vocabulary(found: Diagnostics, sources: dict[str, Source | None], rules: Rul
             f"'{t.list_name}' neither names nor rules out, on {total:,} {rows}: {shown}; "
             f"rule(s) {', '.join(t.rules)} cannot be decided from them, so the contacts they concern "
             "were not moved on them",
-            file=src.display, column=header,
+            file=src.display,
+            column=header,
             hint=f"sort each value under values.{t.list_name}: `in` (it counts) or `not_in` (it does not), "
-                 f"or set `closed: true` there if every other value is a no: "
-                 + rules.where_to_edit(f"values.{t.list_name}"),
+            f"or set `closed: true` there if every other value is a no: "
+            + rules.where_to_edit(f"values.{t.list_name}"),
         )
     return entries

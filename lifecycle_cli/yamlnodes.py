@@ -44,15 +44,19 @@ def load_lined_yaml(path: Path, display: str) -> LinedYaml:
         with path.open("rb") as fh:
             raw = fh.read(MAX_RULES_BYTES + 1)
         if len(raw) > MAX_RULES_BYTES:
-            raise RulesError(f"{display}: the rules file is larger than {MAX_RULES_BYTES // (1 << 20)} MB; "
-                             "a rules file is a few KB (is it the right file?)")
+            raise RulesError(
+                f"{display}: the rules file is larger than {MAX_RULES_BYTES // (1 << 20)} MB; "
+                "a rules file is a few KB (is it the right file?)"
+            )
         text = raw.decode("utf-8-sig")
     except FileNotFoundError:
         raise RulesError(f"{display}: rules file not found") from None
     except IsADirectoryError:
         raise RulesError(f"{display}: is a directory, expected a rules YAML file") from None
     except UnicodeDecodeError as exc:
-        raise RulesError(f"{display}: not UTF-8 text (byte {exc.start}); save the rules file as UTF-8") from None
+        raise RulesError(
+            f"{display}: not UTF-8 text (byte {exc.start}); save the rules file as UTF-8"
+        ) from None
     except OSError as exc:
         raise RulesError(f"{display}: cannot read the rules file: {exc.strerror}") from None
     try:
@@ -91,14 +95,17 @@ class _Aliases:
             return False
         outermost = self.used_on is None
         if outermost:
-            self.used_on = doc.line(path)  # the key, or the list holding the alias: not yet the anchor's line
+            self.used_on = doc.line(
+                path
+            )  # the key, or the list holding the alias: not yet the anchor's line
             self.anchored_on = node.start_mark.line + 1
         self.expanded += self.size(node)
         if self.expanded > MAX_ALIASED_VALUES:
             raise RulesError(
                 f"{doc.file}:{self.used_on}: the YAML aliases (*name) expand to more than {MAX_ALIASED_VALUES:,} "
                 f"values (the value anchored on line {self.anchored_on}, and the aliases inside it); "
-                "write the values out, or use fewer aliases of aliases")
+                "write the values out, or use fewer aliases of aliases"
+            )
         return outermost
 
     def size(self, node: yaml.Node) -> int:
@@ -133,9 +140,11 @@ def _plain_text(node: yaml.ScalarNode, doc: LinedYaml) -> str:
     found = _CONTROL.search(node.value)
     if found:
         shown = node.value if len(node.value) <= 60 else node.value[:57] + "..."
-        raise RulesError(f"{display_line(doc, node)}: '{terminal_safe(shown)}' holds a control "
-                         f"character (\\x{ord(found.group()):02x}); a rules file holds plain text: "
-                         "remove it")
+        raise RulesError(
+            f"{display_line(doc, node)}: '{terminal_safe(shown)}' holds a control "
+            f"character (\\x{ord(found.group()):02x}); a rules file holds plain text: "
+            "remove it"
+        )
     return node.value
 
 

@@ -16,17 +16,51 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 
 CONTACT_HEADERS = [
-    "Record ID", "First Name", "Last Name", "Email", "Lifecycle Stage", "Lead Status", "Contact owner",
-    "Create Date", "Last Activity Date", "Last Contacted", "Marketing contact status", "Unsubscribed from all email",
-    "Opted out of email: Marketing Information", "Marketing email confirmation status",
-    "Legal basis for processing contact's data", "Contact type", "Associated Company IDs", "Associated Deal IDs",
-    "Number of Associated Deals", "Became a Lead Date",
+    "Record ID",
+    "First Name",
+    "Last Name",
+    "Email",
+    "Lifecycle Stage",
+    "Lead Status",
+    "Contact owner",
+    "Create Date",
+    "Last Activity Date",
+    "Last Contacted",
+    "Marketing contact status",
+    "Unsubscribed from all email",
+    "Opted out of email: Marketing Information",
+    "Marketing email confirmation status",
+    "Legal basis for processing contact's data",
+    "Contact type",
+    "Associated Company IDs",
+    "Associated Deal IDs",
+    "Number of Associated Deals",
+    "Became a Lead Date",
 ]
 DEAL_HEADERS = [
-    "Record ID", "Deal Name", "Deal Stage", "Pipeline", "Amount", "Close Date", "Create Date", "Deal owner",
-    "Is Closed Won", "Is closed lost", "Is Deal Closed?", "Associated Contact IDs", "Associated Company IDs",
+    "Record ID",
+    "Deal Name",
+    "Deal Stage",
+    "Pipeline",
+    "Amount",
+    "Close Date",
+    "Create Date",
+    "Deal owner",
+    "Is Closed Won",
+    "Is closed lost",
+    "Is Deal Closed?",
+    "Associated Contact IDs",
+    "Associated Company IDs",
 ]
-CONSENT_HEADERS = ["Contact ID", "Email", "Subscription type", "Status", "Legal basis", "Double opt-in", "Timestamp"]
+CONSENT_HEADERS = [
+    "Contact ID",
+    "Email",
+    "Subscription type",
+    "Status",
+    "Legal basis",
+    "Double opt-in",
+    "Timestamp",
+]
 
 OK, CHANGES, USAGE = 0, 1, 2
 
@@ -40,8 +74,11 @@ def _stage_ids() -> dict[str, str]:
     import yaml
 
     rules = yaml.safe_load((ROOT / "rules.yaml").read_text(encoding="utf-8"))
-    return {_normal(spelling): stage["id"] for stage in rules["stages"]
-            for spelling in [stage["id"], stage["label"], stage["value"], *(stage.get("aliases") or [])]}
+    return {
+        _normal(spelling): stage["id"]
+        for stage in rules["stages"]
+        for spelling in [stage["id"], stage["label"], stage["value"], *(stage.get("aliases") or [])]
+    }
 
 
 STAGE_IDS = _stage_ids()
@@ -51,7 +88,9 @@ def stage_id(spelling: str) -> str:
     """The stage id of a spelling as an output writes it ("" for an empty stage)."""
     if not spelling.strip():
         return ""
-    assert _normal(spelling) in STAGE_IDS, f"a stage spelling rules.yaml does not know: {spelling!r}"
+    assert _normal(spelling) in STAGE_IDS, (
+        f"a stage spelling rules.yaml does not know: {spelling!r}"
+    )
     return STAGE_IDS[_normal(spelling)]
 
 
@@ -62,28 +101,50 @@ class Run:
     stderr: str
 
 
-def run_cli(*args: str | Path, stdin: bytes | None = None, cwd: Path | None = None, env: dict | None = None) -> Run:
+def run_cli(
+    *args: str | Path, stdin: bytes | None = None, cwd: Path | None = None, env: dict | None = None
+) -> Run:
     """Run `python -m lifecycle_cli ARGS` for real and capture what a user would see."""
     full_env = {k: v for k, v in os.environ.items() if k != "LIFECYCLE_RULES"}
     # SOURCE_DATE_EPOCH fixes the run time reports carry (2026-01-01), so golden reports stay equal.
-    full_env.update({"NO_COLOR": "1", "COLUMNS": "200", "SOURCE_DATE_EPOCH": "1767225600", **(env or {})})
+    full_env.update(
+        {"NO_COLOR": "1", "COLUMNS": "200", "SOURCE_DATE_EPOCH": "1767225600", **(env or {})}
+    )
     proc = subprocess.run(
         [sys.executable, "-m", "lifecycle_cli", *map(str, args)],
-        input=stdin, capture_output=True, cwd=cwd or ROOT, env=full_env, timeout=300,
+        input=stdin,
+        capture_output=True,
+        cwd=cwd or ROOT,
+        env=full_env,
+        timeout=300,
     )
-    return Run(proc.returncode, proc.stdout.decode("utf-8", "replace"), proc.stderr.decode("utf-8", "replace"))
+    return Run(
+        proc.returncode,
+        proc.stdout.decode("utf-8", "replace"),
+        proc.stderr.decode("utf-8", "replace"),
+    )
 
 
 def invoke_assert_code(code: int, *args: str | Path, **kwargs) -> Run:
     run = run_cli(*args, **kwargs)
-    assert run.code == code, f"exit {run.code}, expected {code}\nstdout:\n{run.stdout[-3000:]}\nstderr:\n{run.stderr[-3000:]}"
+    assert run.code == code, (
+        f"exit {run.code}, expected {code}\nstdout:\n{run.stdout[-3000:]}\nstderr:\n{run.stderr[-3000:]}"
+    )
     if code == USAGE:
         assert "Traceback" not in run.stderr
         assert "lifecycle: error:" in run.stderr or "Usage:" in run.stderr
     return run
 
 
-def write_csv(path: Path, headers: list[str], rows: list[dict], *, delimiter: str = ",", encoding: str = "utf-8", newline: str = "\n") -> Path:
+def write_csv(
+    path: Path,
+    headers: list[str],
+    rows: list[dict],
+    *,
+    delimiter: str = ",",
+    encoding: str = "utf-8",
+    newline: str = "\n",
+) -> Path:
     unknown = {k for row in rows for k in row} - set(headers)
     assert not unknown, f"columns not in the export: {unknown}"
     with path.open("w", encoding=encoding, newline="") as fh:
@@ -114,6 +175,16 @@ def generated_200k(tmp_path_factory) -> Path:
     """A folder of generated HubSpot-style exports, 200,000 contacts (~45 MB): made once per test run,
     shared by the tests that need a file big enough for a write to take a moment. Read only."""
     folder = tmp_path_factory.mktemp("generated_200k")
-    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "generate.py"), "--contacts", "200000", "--out", str(folder)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "generate.py"),
+            "--contacts",
+            "200000",
+            "--out",
+            str(folder),
+        ],
+        check=True,
+        capture_output=True,
+    )
     return folder

@@ -28,24 +28,38 @@ def compile_shim(folder: Path) -> Path:
     if cc is None:
         pytest.fail("these tests need a C compiler (cc); .ci/run installs gcc")
     library = folder / "fault_shim.so"
-    subprocess.run([cc, "-shared", "-fPIC", "-O1", "-Wall", "-o", str(library), str(SHIM), "-ldl"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [cc, "-shared", "-fPIC", "-O1", "-Wall", "-o", str(library), str(SHIM), "-ldl"],
+        check=True,
+        capture_output=True,
+    )
     return library
 
 
 def environment(**extra: str) -> dict[str, str]:
     """The environment `conftest.run_cli` gives a run, plus `extra`."""
     env = {k: v for k, v in os.environ.items() if k != "LIFECYCLE_RULES"}
-    env.update({"NO_COLOR": "1", "COLUMNS": "200", "SOURCE_DATE_EPOCH": "1767225600",
-                "PYTHONDONTWRITEBYTECODE": "1", **extra})
+    env.update(
+        {
+            "NO_COLOR": "1",
+            "COLUMNS": "200",
+            "SOURCE_DATE_EPOCH": "1767225600",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            **extra,
+        }
+    )
     return env
 
 
 def start(*args: str | Path, cwd: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
     """`python -m lifecycle_cli ARGS` started in the background, as `run_cli` runs it."""
-    return subprocess.Popen([sys.executable, "-m", "lifecycle_cli", *map(str, args)],
-                            cwd=cwd or ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env=env or environment())
+    return subprocess.Popen(
+        [sys.executable, "-m", "lifecycle_cli", *map(str, args)],
+        cwd=cwd or ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env or environment(),
+    )
 
 
 def start_paused(shim: Path, name: str, n: int, *args: str | Path, cwd: Path) -> subprocess.Popen:
@@ -57,8 +71,9 @@ def start_paused(shim: Path, name: str, n: int, *args: str | Path, cwd: Path) ->
 def count_opens(shim: Path, name: str, *args: str | Path, cwd: Path) -> int:
     """How many times a run of `args` opens the file `name` (it runs undisturbed, to its end)."""
     log = cwd / f".opens-{os.getpid()}.log"
-    env = environment(LD_PRELOAD=str(shim), LC_PAUSE_NAME=name, LC_PAUSE_N="0",
-                      LC_FAULT_LOG=str(log))
+    env = environment(
+        LD_PRELOAD=str(shim), LC_PAUSE_NAME=name, LC_PAUSE_N="0", LC_FAULT_LOG=str(log)
+    )
     proc = start(*args, cwd=cwd, env=env)
     assert finish(proc).code == 0
     lines = log.read_text().splitlines()
@@ -95,5 +110,7 @@ def _timed_out(signum, frame) -> None:
 
 def snapshot(folder: Path) -> dict[str, bytes | None]:
     """Every file (bytes) and folder (None) under `folder`, hidden ones too, by relative path."""
-    return {str(p.relative_to(folder)): None if p.is_dir() else p.read_bytes()
-            for p in sorted(folder.rglob("*"))}
+    return {
+        str(p.relative_to(folder)): None if p.is_dir() else p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+    }

@@ -14,19 +14,31 @@ from pathlib import Path
 from conftest import ROOT, Run
 
 
-def run_in_terminal(*args: str | Path, columns: int = 80, cwd: Path | None = None,
-                    env: dict | None = None) -> Run:
+def run_in_terminal(
+    *args: str | Path, columns: int = 80, cwd: Path | None = None, env: dict | None = None
+) -> Run:
     """stdout and stderr are one terminal `columns` wide (what Rich measures); their text is
     returned as `stdout` (with plain line ends), the exit code as `code`."""
     master, slave = os.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
     full_env = {k: v for k, v in os.environ.items() if k not in ("LIFECYCLE_RULES", "COLUMNS")}
-    full_env.update({"NO_COLOR": "1", "SOURCE_DATE_EPOCH": "1767225600", "TERM": "xterm",
-                     "COLUMNS": str(columns),
-                     **(env or {})})
-    proc = subprocess.Popen([sys.executable, "-m", "lifecycle_cli", *map(str, args)],
-                            stdin=subprocess.DEVNULL, stdout=slave, stderr=slave,
-                            cwd=cwd or ROOT, env=full_env)
+    full_env.update(
+        {
+            "NO_COLOR": "1",
+            "SOURCE_DATE_EPOCH": "1767225600",
+            "TERM": "xterm",
+            "COLUMNS": str(columns),
+            **(env or {}),
+        }
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lifecycle_cli", *map(str, args)],
+        stdin=subprocess.DEVNULL,
+        stdout=slave,
+        stderr=slave,
+        cwd=cwd or ROOT,
+        env=full_env,
+    )
     os.close(slave)
     chunks = []
     while True:

@@ -11,13 +11,37 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CONSENT_HEADERS, CONTACT_HEADERS, DEAL_HEADERS, OK, USAGE, invoke_assert_code, read_csv, run_cli, write_csv
+from conftest import (
+    CONSENT_HEADERS,
+    CONTACT_HEADERS,
+    DEAL_HEADERS,
+    OK,
+    USAGE,
+    invoke_assert_code,
+    read_csv,
+    write_csv,
+)
 
 #: Contacts whose names need more than ASCII; Lead Status "Connected" makes every one a Sales Lead.
 PEOPLE = [
-    {"Record ID": "101", "First Name": "Jürgen", "Last Name": "Müller", "Email": "jm@kunde.example"},
-    {"Record ID": "102", "First Name": "Hélène", "Last Name": "Lefèvre", "Email": "hl@client.example"},
-    {"Record ID": "103", "First Name": "François", "Last Name": "Größe", "Email": "fg@client.example"},
+    {
+        "Record ID": "101",
+        "First Name": "Jürgen",
+        "Last Name": "Müller",
+        "Email": "jm@kunde.example",
+    },
+    {
+        "Record ID": "102",
+        "First Name": "Hélène",
+        "Last Name": "Lefèvre",
+        "Email": "hl@client.example",
+    },
+    {
+        "Record ID": "103",
+        "First Name": "François",
+        "Last Name": "Größe",
+        "Email": "fg@client.example",
+    },
 ]
 ROWS = [{**p, "Lifecycle Stage": "Lead", "Lead Status": "Connected"} for p in PEOPLE]
 
@@ -34,7 +58,9 @@ def assert_reclassified(out: Path, delimiter: str = ",", encoding: str = "utf-8-
     Sales Lead (written as the HubSpot value: the file never spells that stage)."""
     with out.open(encoding=encoding, newline="") as fh:
         rows = list(csv.DictReader(fh, delimiter=delimiter))
-    assert [(r["First Name"], r["Last Name"]) for r in rows] == [(p["First Name"], p["Last Name"]) for p in PEOPLE]
+    assert [(r["First Name"], r["Last Name"]) for r in rows] == [
+        (p["First Name"], p["Last Name"]) for p in PEOPLE
+    ]
     assert {r["Lifecycle Stage"] for r in rows} == {"salesqualifiedlead"}
     assert {r["Previous Lifecycle Stage"] for r in rows} == {"Lead"}
 
@@ -66,8 +92,13 @@ def test_encodings_are_decoded(tmp_path: Path, encoding: str) -> None:
 def test_cp1252_is_detected_over_look_alike_code_pages(tmp_path: Path) -> None:
     """Statistics alone would read "Hélène" as cp1250 ("Hélčne"); Excel's cp1252 must win."""
     path = tmp_path / "contacts.csv"
-    path.write_bytes((contacts_text(";") + ";".join(["104", "Zoë", "Dubois", "zd@x.example", "Lead"]) + ";Connected\n")
-                     .encode("cp1252"))
+    path.write_bytes(
+        (
+            contacts_text(";")
+            + ";".join(["104", "Zoë", "Dubois", "zd@x.example", "Lead"])
+            + ";Connected\n"
+        ).encode("cp1252")
+    )
     invoke_assert_code(OK, "classify", path, "-q")
     with (tmp_path / "contacts.reclassified.csv").open(encoding="cp1252", newline="") as fh:
         rows = list(csv.DictReader(fh, delimiter=";"))
@@ -91,7 +122,9 @@ def test_unknown_encoding_option(tmp_path: Path) -> None:
 def test_wrong_forced_encoding_names_the_line(tmp_path: Path) -> None:
     path = tmp_path / "contacts.csv"
     path.write_bytes(contacts_text().encode("utf-16"))
-    assert_rejected(path, "cannot decode the contacts file as ascii", "line 1", args=("--encoding", "ascii"))
+    assert_rejected(
+        path, "cannot decode the contacts file as ascii", "line 1", args=("--encoding", "ascii")
+    )
 
 
 @pytest.mark.parametrize("encoding,bom", [("utf-16-le", b"\xff\xfe"), ("utf-16-be", b"\xfe\xff")])
@@ -104,7 +137,10 @@ def test_utf16_with_bom_from_excel_unicode_text(tmp_path: Path, encoding: str, b
 
 
 def test_non_utf8_after_the_first_megabyte_is_an_error_with_its_line(tmp_path: Path) -> None:
-    filler = [{"Record ID": str(1000 + i), "Email": f"p{i}@x.example", "Lifecycle Stage": "Lead"} for i in range(30_000)]
+    filler = [
+        {"Record ID": str(1000 + i), "Email": f"p{i}@x.example", "Lifecycle Stage": "Lead"}
+        for i in range(30_000)
+    ]
     path = write_csv(tmp_path / "contacts.csv", CONTACT_HEADERS, filler)
     with path.open("ab") as fh:
         fh.write(contacts_text().split("\n", 1)[1].encode("cp1252"))
@@ -117,17 +153,28 @@ def test_non_utf8_after_the_first_megabyte_is_an_error_with_its_line(tmp_path: P
 
 @pytest.mark.parametrize("delimiter", [",", ";", "\t", "|"])
 @pytest.mark.parametrize("newline", ["\n", "\r\n"])
-def test_delimiters_and_line_ends_are_detected_and_kept(tmp_path: Path, delimiter: str, newline: str) -> None:
-    path = write_csv(tmp_path / "contacts.csv", CONTACT_HEADERS, ROWS, delimiter=delimiter, newline=newline)
+def test_delimiters_and_line_ends_are_detected_and_kept(
+    tmp_path: Path, delimiter: str, newline: str
+) -> None:
+    path = write_csv(
+        tmp_path / "contacts.csv", CONTACT_HEADERS, ROWS, delimiter=delimiter, newline=newline
+    )
     invoke_assert_code(OK, "classify", path, "-q")
     out = tmp_path / "contacts.reclassified.csv"
     assert_reclassified(out, delimiter=delimiter)
     first = out.read_bytes().split(b"\n", 1)[0] + b"\n"
-    assert first.endswith(newline.encode()) and first.count(delimiter.encode()) == len(CONTACT_HEADERS) + 2
+    assert (
+        first.endswith(newline.encode())
+        and first.count(delimiter.encode()) == len(CONTACT_HEADERS) + 2
+    )
 
 
 def test_quoted_fields_with_newlines_delimiters_and_quotes(tmp_path: Path) -> None:
-    odd = {"Contact owner": 'Line one\nline "two"', "Associated Company IDs": "1;2,3", "Create Date": '""'}
+    odd = {
+        "Contact owner": 'Line one\nline "two"',
+        "Associated Company IDs": "1;2,3",
+        "Create Date": '""',
+    }
     rows = [{**ROWS[0], **odd}, ROWS[1]]
     path = write_csv(tmp_path / "contacts.csv", CONTACT_HEADERS, rows, newline="\r\n")
     invoke_assert_code(OK, "classify", path, "-q")
@@ -140,7 +187,11 @@ def test_quoted_fields_with_newlines_delimiters_and_quotes(tmp_path: Path) -> No
 # Broken files
 
 
-@pytest.mark.parametrize("content", [b"", b"  \n\r\n\t \n", b"\xef\xbb\xbf\n"], ids=["zero-bytes", "whitespace", "bom-only"])
+@pytest.mark.parametrize(
+    "content",
+    [b"", b"  \n\r\n\t \n", b"\xef\xbb\xbf\n"],
+    ids=["zero-bytes", "whitespace", "bom-only"],
+)
 def test_empty_file(tmp_path: Path, content: bytes) -> None:
     path = tmp_path / "contacts.csv"
     path.write_bytes(content)
@@ -153,7 +204,12 @@ def test_header_only_gives_an_empty_result(tmp_path: Path) -> None:
     assert "0 contacts" in run.stderr or "of 0 contacts" in run.stderr
     lines = (tmp_path / "contacts.reclassified.csv").read_text(encoding="utf-8").splitlines()
     assert len(lines) == 1
-    assert lines[0].split(",")[4:8] == ["Lifecycle Stage", "Previous Lifecycle Stage", "Lifecycle Rule", "Other Type"]
+    assert lines[0].split(",")[4:8] == [
+        "Lifecycle Stage",
+        "Previous Lifecycle Stage",
+        "Lifecycle Rule",
+        "Other Type",
+    ]
 
 
 def test_rows_with_more_fields_than_the_header_are_named(tmp_path: Path) -> None:
@@ -162,62 +218,135 @@ def test_rows_with_more_fields_than_the_header_are_named(tmp_path: Path) -> None
     lines[2] += ",Müller"  # row 3
     lines[3] += ",x,y"  # row 4
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    assert_rejected(path, f"more fields than its header's {len(CONTACT_HEADERS)}: "
-                          f"row 3 ({len(CONTACT_HEADERS) + 1} fields), row 4 ({len(CONTACT_HEADERS) + 2} fields)")
+    assert_rejected(
+        path,
+        f"more fields than its header's {len(CONTACT_HEADERS)}: "
+        f"row 3 ({len(CONTACT_HEADERS) + 1} fields), row 4 ({len(CONTACT_HEADERS) + 2} fields)",
+    )
 
 
 def test_ragged_deals_file_is_named(tmp_path: Path) -> None:
     contacts = write_csv(tmp_path / "contacts.csv", CONTACT_HEADERS, ROWS)
     deal = {"Record ID": "9", "Deal Stage": "closedwon", "Associated Contact IDs": "101"}
     deals = write_csv(tmp_path / "deals.csv", DEAL_HEADERS, [deal])
-    deals.write_text(deals.read_text(encoding="utf-8") + "10" + "," * len(DEAL_HEADERS) + "\n", encoding="utf-8")
+    deals.write_text(
+        deals.read_text(encoding="utf-8") + "10" + "," * len(DEAL_HEADERS) + "\n", encoding="utf-8"
+    )
     run = invoke_assert_code(USAGE, "classify", contacts, "--deals", deals)
-    assert f"{deals}: the deals file has rows with more fields than its header" in run.stderr and "row 3" in run.stderr
+    assert (
+        f"{deals}: the deals file has rows with more fields than its header" in run.stderr
+        and "row 3" in run.stderr
+    )
     assert not (tmp_path / "contacts.reclassified.csv").exists()
 
 
 def test_ragged_consent_file_is_named(tmp_path: Path) -> None:
     contacts = write_csv(tmp_path / "contacts.csv", CONTACT_HEADERS, ROWS)
-    event = {"Contact ID": "101", "Subscription type": "Marketing Information", "Status": "Subscribed",
-             "Timestamp": "2024-03-01T10:00:00Z"}
+    event = {
+        "Contact ID": "101",
+        "Subscription type": "Marketing Information",
+        "Status": "Subscribed",
+        "Timestamp": "2024-03-01T10:00:00Z",
+    }
     consent = write_csv(tmp_path / "consent.csv", CONSENT_HEADERS, [event, event])
     lines = consent.read_text(encoding="utf-8").splitlines()
     lines[2] += ",opted in at the fair"  # row 3 has one field too many
     consent.write_text("\n".join(lines) + "\n", encoding="utf-8")
     run = invoke_assert_code(USAGE, "classify", contacts, "--consent", consent)
-    assert f"{consent}: the consent file has rows with more fields than its header" in run.stderr and "row 3" in run.stderr
+    assert (
+        f"{consent}: the consent file has rows with more fields than its header" in run.stderr
+        and "row 3" in run.stderr
+    )
     assert not (tmp_path / "contacts.reclassified.csv").exists()
 
 
 def test_consent_timestamps_in_another_format_after_the_first_rows_are_read(tmp_path: Path) -> None:
     """The format of a timestamp column is guessed from its first 10,000 values; a later export
     appended in US format must still be read, not reported as unreadable."""
-    contacts = [{**p, "Lifecycle Stage": "Lead", "Marketing email confirmation status": "Confirmed"} for p in PEOPLE]
+    contacts = [
+        {**p, "Lifecycle Stage": "Lead", "Marketing email confirmation status": "Confirmed"}
+        for p in PEOPLE
+    ]
     contacts_file = write_csv(tmp_path / "contacts.csv", CONTACT_HEADERS, contacts)
-    filler = [{"Contact ID": "555", "Subscription type": "Marketing Information", "Status": "Subscribed",
-               "Timestamp": f"2023-01-01T{i // 3600 % 24:02d}:{i // 60 % 60:02d}:{i % 60:02d}Z"} for i in range(10_500)]
+    filler = [
+        {
+            "Contact ID": "555",
+            "Subscription type": "Marketing Information",
+            "Status": "Subscribed",
+            "Timestamp": f"2023-01-01T{i // 3600 % 24:02d}:{i // 60 % 60:02d}:{i % 60:02d}Z",
+        }
+        for i in range(10_500)
+    ]
     events = [
         # 101 subscribed, then unsubscribed later in US format: the later event decides.
-        {"Contact ID": "101", "Subscription type": "Marketing Information", "Status": "Subscribed", "Timestamp": "2024-03-01T10:00:00Z"},
-        {"Contact ID": "101", "Subscription type": "Marketing Information", "Status": "Unsubscribed", "Timestamp": "3/15/2024 2:30 PM"},
+        {
+            "Contact ID": "101",
+            "Subscription type": "Marketing Information",
+            "Status": "Subscribed",
+            "Timestamp": "2024-03-01T10:00:00Z",
+        },
+        {
+            "Contact ID": "101",
+            "Subscription type": "Marketing Information",
+            "Status": "Unsubscribed",
+            "Timestamp": "3/15/2024 2:30 PM",
+        },
         # 102 unsubscribed, then subscribed again in US format.
-        {"Contact ID": "102", "Subscription type": "Marketing Information", "Status": "Unsubscribed", "Timestamp": "2024-03-01T10:00:00Z"},
-        {"Contact ID": "102", "Subscription type": "Marketing Information", "Status": "Subscribed", "Timestamp": "3/15/2024 2:30 PM"},
+        {
+            "Contact ID": "102",
+            "Subscription type": "Marketing Information",
+            "Status": "Unsubscribed",
+            "Timestamp": "2024-03-01T10:00:00Z",
+        },
+        {
+            "Contact ID": "102",
+            "Subscription type": "Marketing Information",
+            "Status": "Subscribed",
+            "Timestamp": "3/15/2024 2:30 PM",
+        },
         # 103: a US-format event that happened before the ISO one.
-        {"Contact ID": "103", "Subscription type": "Marketing Information", "Status": "Subscribed", "Timestamp": "2024-03-01T10:00:00Z"},
-        {"Contact ID": "103", "Subscription type": "Marketing Information", "Status": "Unsubscribed", "Timestamp": "1/15/2024 9:05 AM"},
+        {
+            "Contact ID": "103",
+            "Subscription type": "Marketing Information",
+            "Status": "Subscribed",
+            "Timestamp": "2024-03-01T10:00:00Z",
+        },
+        {
+            "Contact ID": "103",
+            "Subscription type": "Marketing Information",
+            "Status": "Unsubscribed",
+            "Timestamp": "1/15/2024 9:05 AM",
+        },
     ]
     consent = write_csv(tmp_path / "consent.csv", CONSENT_HEADERS, filler + events)
     invoke_assert_code(OK, "classify", contacts_file, "--consent", consent, "-q")
-    stages = {r["Record ID"]: r["Lifecycle Stage"] for r in read_csv(tmp_path / "contacts.reclassified.csv")}
-    assert stages == {"101": "Lead", "102": "marketingqualifiedlead", "103": "marketingqualifiedlead"}
+    stages = {
+        r["Record ID"]: r["Lifecycle Stage"]
+        for r in read_csv(tmp_path / "contacts.reclassified.csv")
+    }
+    assert stages == {
+        "101": "Lead",
+        "102": "marketingqualifiedlead",
+        "103": "marketingqualifiedlead",
+    }
 
 
 def test_unreadable_consent_timestamp_after_the_first_rows_is_reported(tmp_path: Path) -> None:
     contacts_file = write_csv(tmp_path / "contacts.csv", CONTACT_HEADERS, ROWS)
-    filler = [{"Contact ID": "101", "Subscription type": "Marketing Information", "Status": "Subscribed",
-               "Timestamp": "2024-03-01T10:00:00Z"}] * 10_500
-    bad = {"Contact ID": "102", "Subscription type": "Marketing Information", "Status": "Subscribed", "Timestamp": "yesterday"}
+    filler = [
+        {
+            "Contact ID": "101",
+            "Subscription type": "Marketing Information",
+            "Status": "Subscribed",
+            "Timestamp": "2024-03-01T10:00:00Z",
+        }
+    ] * 10_500
+    bad = {
+        "Contact ID": "102",
+        "Subscription type": "Marketing Information",
+        "Status": "Subscribed",
+        "Timestamp": "yesterday",
+    }
     consent = write_csv(tmp_path / "consent.csv", CONSENT_HEADERS, filler + [bad])
     run = invoke_assert_code(USAGE, "classify", contacts_file, "--consent", consent)
     assert f"{consent}: column 'Timestamp': 1 rows hold values that are not a date" in run.stderr
@@ -246,15 +375,25 @@ def test_truncated_last_line_is_accepted_with_the_missing_fields_empty(tmp_path:
     invoke_assert_code(OK, "classify", path, "-q")
     rows = read_csv(tmp_path / "contacts.reclassified.csv")
     assert len(rows) == 4
-    assert rows[3]["Lead Status"] == "Conn" and rows[3]["Contact owner"] == "" and rows[3]["Became a Lead Date"] == ""
+    assert (
+        rows[3]["Lead Status"] == "Conn"
+        and rows[3]["Contact owner"] == ""
+        and rows[3]["Became a Lead Date"] == ""
+    )
     assert rows[3]["Lifecycle Stage"] == "Lead"
 
 
-@pytest.mark.parametrize("make", [
-    lambda: b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 4,
-    lambda: random.Random(7).randbytes(4096).replace(b"\0", b"\1"),  # no NUL byte: charset detection decides
-    lambda: b"PK\x03\x04\x14\x00\x06\x00" + b"[Content_Types].xml" + bytes(200),
-], ids=["png", "random-bytes", "xlsx"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 4,
+        lambda: (
+            random.Random(7).randbytes(4096).replace(b"\0", b"\1")
+        ),  # no NUL byte: charset detection decides
+        lambda: b"PK\x03\x04\x14\x00\x06\x00" + b"[Content_Types].xml" + bytes(200),
+    ],
+    ids=["png", "random-bytes", "xlsx"],
+)
 def test_binary_garbage(tmp_path: Path, make) -> None:
     path = tmp_path / "contacts.csv"
     path.write_bytes(make())
@@ -278,7 +417,9 @@ def test_gzip_is_rejected_with_how_to_unpack(tmp_path: Path) -> None:
 
 
 def test_gzip_on_stdin_is_rejected(tmp_path: Path) -> None:
-    run = invoke_assert_code(USAGE, "classify", "-", stdin=gzip.compress(contacts_text().encode("utf-8")))
+    run = invoke_assert_code(
+        USAGE, "classify", "-", stdin=gzip.compress(contacts_text().encode("utf-8"))
+    )
     assert "-: the contacts file is gzip-compressed" in run.stderr
 
 
@@ -287,18 +428,28 @@ def test_duplicate_headers_the_rules_read_are_named(tmp_path: Path) -> None:
     which one it meant cannot be guessed."""
     headers = [*CONTACT_HEADERS, "email", "Lead_Status", "E-mail", "", ""]
     path = tmp_path / "contacts.csv"
-    path.write_text(",".join(headers) + "\n" + ",".join("x" for _ in headers) + "\n", encoding="utf-8")
+    path.write_text(
+        ",".join(headers) + "\n" + ",".join("x" for _ in headers) + "\n", encoding="utf-8"
+    )
     email, status = CONTACT_HEADERS.index("Email") + 1, CONTACT_HEADERS.index("Lead Status") + 1
     n = len(CONTACT_HEADERS)
-    stderr = assert_rejected(path, "two columns for the same thing",
-                             f"'Email' (column {email}) and 'email' (column {n + 1}) and 'E-mail' (column {n + 3})",
-                             f"'Lead Status' (column {status}) and 'Lead_Status' (column {n + 2})")
+    stderr = assert_rejected(
+        path,
+        "two columns for the same thing",
+        f"'Email' (column {email}) and 'email' (column {n + 1}) and 'E-mail' (column {n + 3})",
+        f"'Lead Status' (column {status}) and 'Lead_Status' (column {n + 2})",
+    )
     assert "column 24" not in stderr  # the repeated empty headers are read by no rule
 
 
 def test_stdin_in_cp1252(tmp_path: Path) -> None:
-    run = subprocess.run([sys.executable, "-m", "lifecycle_cli", "classify", "-", "-q"], cwd=tmp_path,
-                         input=contacts_text().encode("cp1252"), capture_output=True, timeout=120)
+    run = subprocess.run(
+        [sys.executable, "-m", "lifecycle_cli", "classify", "-", "-q"],
+        cwd=tmp_path,
+        input=contacts_text().encode("cp1252"),
+        capture_output=True,
+        timeout=120,
+    )
     assert run.returncode == OK, run.stderr
     out = run.stdout.decode("cp1252")  # written back in the input's encoding
     assert "Jürgen,Müller" in out and out.count("salesqualifiedlead") == 3

@@ -15,8 +15,13 @@ PEERS = ("pandas", "duckdb", "duckdb-plain", "polars-plain")
 
 
 def run(script: str, *args: str) -> str:
-    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), "--contacts", str(SIZE), *args],
-                          capture_output=True, text=True, timeout=1800, cwd=ROOT)
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / script), "--contacts", str(SIZE), *args],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        cwd=ROOT,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return done.stdout
 
@@ -32,7 +37,9 @@ def test_benchmark_peers_agree() -> None:
     assert "0 disagree on the stage, 0 more on the rule or Other Type only" in out
     assert f"all outputs have lifecycle's 23 columns in its order and {SIZE:,} rows" in out
     for tool in ("lifecycle", *PEERS):
-        assert re.search(rf"^{re.escape(tool)} +[0-9.]+ +[0-9]+ +[0-9.]+ +[0-9.]+$", out, re.M), f"no table row for {tool}:\n{out}"
+        assert re.search(rf"^{re.escape(tool)} +[0-9.]+ +[0-9]+ +[0-9.]+ +[0-9.]+$", out, re.M), (
+            f"no table row for {tool}:\n{out}"
+        )
     assert "lifecycle vs the plain DuckDB query:" in out
     assert "lifecycle vs the plain Polars pipeline:" in out
     assert f"lifecycle diff of two {SIZE:,}-row files" in out

@@ -29,12 +29,37 @@ from faultlib import compile_shim, snapshot
 KINDS = ("write", "fsync", "rename", "link", "mkdir")
 INPUTS = ("contacts.csv", "deals.csv", "consent.csv", "companies.csv")
 #: Every kind of output classify writes, all at once.
-EVERY_OUTPUT = ("classify", "contacts.csv", "--deals", "deals.csv", "--consent", "consent.csv",
-                "--companies", "companies.csv", "--companies-output", "companies.out.csv",
-                "-o", "contacts.out.csv", "--report", "report.html", "--report", "report.json",
-                "--hubspot-import", "hs", "-q")
-IN_PLACE = ("classify", "contacts.csv", "--deals", "deals.csv", "--consent", "consent.csv",
-            "--in-place", "-q")
+EVERY_OUTPUT = (
+    "classify",
+    "contacts.csv",
+    "--deals",
+    "deals.csv",
+    "--consent",
+    "consent.csv",
+    "--companies",
+    "companies.csv",
+    "--companies-output",
+    "companies.out.csv",
+    "-o",
+    "contacts.out.csv",
+    "--report",
+    "report.html",
+    "--report",
+    "report.json",
+    "--hubspot-import",
+    "hs",
+    "-q",
+)
+IN_PLACE = (
+    "classify",
+    "contacts.csv",
+    "--deals",
+    "deals.csv",
+    "--consent",
+    "consent.csv",
+    "--in-place",
+    "-q",
+)
 #: The system's words for EIO, which every injected fault fails with.
 EIO = "Input/output error"
 
@@ -62,10 +87,14 @@ def scenario(folder: Path, args: tuple[str, ...], *, earlier: bool) -> Scenario:
     shutil.copytree(folder, complete)
     assert run_cli(*args, cwd=complete).code == OK
     found = Scenario(folder, args, snapshot(folder), snapshot(complete))
-    targets = [name for name, data in found.after.items()
-               if data is not None and Path(name).name not in INPUTS]
-    assert [name for name in targets if found.after[name] == found.before.get(name)] == [], \
+    targets = [
+        name
+        for name, data in found.after.items()
+        if data is not None and Path(name).name not in INPUTS
+    ]
+    assert [name for name in targets if found.after[name] == found.before.get(name)] == [], (
         "every target must change, to tell old from new"
+    )
     return found
 
 
@@ -73,12 +102,21 @@ def earlier_run(folder: Path, args: tuple[str, ...]) -> None:
     """The targets as an earlier run left them, from last week's exports: some stages were other
     ones then, so every target differs from what this run writes."""
     today = {name: (folder / name).read_bytes() for name in ("contacts.csv", "companies.csv")}
-    (folder / "contacts.csv").write_bytes(today["contacts.csv"].replace(b",Lead,", b",opportunity,")
-                                          .replace(b",lead,", b",subscriber,"))
-    (folder / "companies.csv").write_bytes(b"\n".join(
-        line.replace(b",Customer,", b",Lead,") if line.startswith(b"20456781002,")
-        else line.replace(b",opportunity,", b",Lead,") if line.startswith(b"20456781006,") else line
-        for line in today["companies.csv"].split(b"\n")))
+    (folder / "contacts.csv").write_bytes(
+        today["contacts.csv"]
+        .replace(b",Lead,", b",opportunity,")
+        .replace(b",lead,", b",subscriber,")
+    )
+    (folder / "companies.csv").write_bytes(
+        b"\n".join(
+            line.replace(b",Customer,", b",Lead,")
+            if line.startswith(b"20456781002,")
+            else line.replace(b",opportunity,", b",Lead,")
+            if line.startswith(b"20456781006,")
+            else line
+            for line in today["companies.csv"].split(b"\n")
+        )
+    )
     assert run_cli(*args, cwd=folder).code == OK
     for name, data in today.items():
         (folder / name).write_bytes(data)
@@ -93,9 +131,17 @@ def sweep(shim: Path, case: Scenario, kind: str, scratch: Path) -> list[int]:
     for n in range(1, 1000):
         work, log = scratch / f"{kind}-{n}", scratch / f"{kind}-{n}.log"
         shutil.copytree(case.template, work)
-        run = run_cli(*case.args, cwd=work, env={"LD_PRELOAD": str(shim), "LC_FAULT_CALL": kind,
-                                                 "LC_FAULT_N": str(n), "LC_FAULT_LOG": str(log),
-                                                 "PYTHONDONTWRITEBYTECODE": "1"})
+        run = run_cli(
+            *case.args,
+            cwd=work,
+            env={
+                "LD_PRELOAD": str(shim),
+                "LC_FAULT_CALL": kind,
+                "LC_FAULT_N": str(n),
+                "LC_FAULT_LOG": str(log),
+                "PYTHONDONTWRITEBYTECODE": "1",
+            },
+        )
         state = snapshot(work)
         where = f"{kind} #{n}: exit {run.code}\n{run.stderr[-2000:]}"
         assert "Traceback" not in run.stderr, where
@@ -110,8 +156,9 @@ def sweep(shim: Path, case: Scenario, kind: str, scratch: Path) -> list[int]:
             assert EIO in run.stderr, where
             named = run.stderr.removeprefix("lifecycle: error: ").split(":", 1)[0]
             assert Path(named).name in names | {work.name}, f"{where}\nit names no file of the run"
-            changed = sorted(k for k in state.keys() | case.before.keys()
-                             if state.get(k) != case.before.get(k))
+            changed = sorted(
+                k for k in state.keys() | case.before.keys() if state.get(k) != case.before.get(k)
+            )
             assert state == case.before, f"{where}\nchanged: {changed}"
         shutil.rmtree(work)
     raise AssertionError(f"{kind}: the run never completed")
@@ -135,44 +182,69 @@ def in_place(tmp_path_factory) -> Scenario:
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_every_output_is_all_new_or_all_as_before(shim: Path, every_output: Scenario, kind: str,
-                                                  tmp_path: Path) -> None:
+def test_every_output_is_all_new_or_all_as_before(
+    shim: Path, every_output: Scenario, kind: str, tmp_path: Path
+) -> None:
     codes = sweep(shim, every_output, kind, tmp_path)
     assert codes, f"the run made no {kind} call: nothing was tested"
 
 
 @pytest.mark.parametrize("kind", ["write", "fsync", "link", "rename"])
-def test_in_place_is_all_new_or_all_as_before(shim: Path, in_place: Scenario, kind: str,
-                                              tmp_path: Path) -> None:
+def test_in_place_is_all_new_or_all_as_before(
+    shim: Path, in_place: Scenario, kind: str, tmp_path: Path
+) -> None:
     """The contacts file and its new backup: both new, or the contacts as they were and no
     backup."""
     codes = sweep(shim, in_place, kind, tmp_path)
     assert codes, f"the run made no {kind} call: nothing was tested"
 
 
-@pytest.mark.parametrize("kind", [k if k == "rename" else pytest.param(k, marks=pytest.mark.slow)
-                                  for k in KINDS])
-def test_a_first_run_creates_everything_or_nothing(shim: Path, first_run: Scenario, kind: str,
-                                                   tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "kind", [k if k == "rename" else pytest.param(k, marks=pytest.mark.slow) for k in KINDS]
+)
+def test_a_first_run_creates_everything_or_nothing(
+    shim: Path, first_run: Scenario, kind: str, tmp_path: Path
+) -> None:
     """No earlier targets: a failed run leaves no file and no import folder behind."""
     sweep(shim, first_run, kind, tmp_path)
 
 
-@pytest.mark.parametrize("code, kind, n", [
-    ("EXDEV", "rename", 1), ("EROFS", "rename", 6), ("EDQUOT", "link", 1), ("ENOENT", "rename", 6),
-    ("ENOSPC", "rename", 1),
-], ids=["EXDEV-first-file", "EROFS-import-folder", "EDQUOT-keeping-aside", "ENOENT-import-folder",
-        "ENOSPC-first-file"])
+@pytest.mark.parametrize(
+    "code, kind, n",
+    [
+        ("EXDEV", "rename", 1),
+        ("EROFS", "rename", 6),
+        ("EDQUOT", "link", 1),
+        ("ENOENT", "rename", 6),
+        ("ENOSPC", "rename", 1),
+    ],
+    ids=[
+        "EXDEV-first-file",
+        "EROFS-import-folder",
+        "EDQUOT-keeping-aside",
+        "ENOENT-import-folder",
+        "ENOSPC-first-file",
+    ],
+)
 def test_whatever_the_system_says_it_is_exit_2_and_nothing_changes(
-        shim: Path, every_output: Scenario, tmp_path: Path, code: str, kind: str, n: int) -> None:
+    shim: Path, every_output: Scenario, tmp_path: Path, code: str, kind: str, n: int
+) -> None:
     """The errors the review injected with strace, at the first file's rename, the import
     folder's (the 6th rename: four files, the old folder aside, the new one in) and the first
     keeping aside: each named in words, every target as it was."""
     work = tmp_path / "run"
     shutil.copytree(every_output.template, work)
-    run = run_cli(*every_output.args, cwd=work, env={
-        "LD_PRELOAD": str(shim), "LC_FAULT_CALL": kind, "LC_FAULT_N": str(n),
-        "LC_FAULT_ERRNO": str(getattr(errno, code)), "PYTHONDONTWRITEBYTECODE": "1"})
+    run = run_cli(
+        *every_output.args,
+        cwd=work,
+        env={
+            "LD_PRELOAD": str(shim),
+            "LC_FAULT_CALL": kind,
+            "LC_FAULT_N": str(n),
+            "LC_FAULT_ERRNO": str(getattr(errno, code)),
+            "PYTHONDONTWRITEBYTECODE": "1",
+        },
+    )
     assert run.code == USAGE, run.stderr
     assert run.stderr.startswith("lifecycle: error: ")
     assert os.strerror(getattr(errno, code)) in run.stderr
@@ -180,13 +252,22 @@ def test_whatever_the_system_says_it_is_exit_2_and_nothing_changes(
     assert snapshot(work) == every_output.before
 
 
-def test_a_file_system_without_hard_links_still_commits(shim: Path, every_output: Scenario,
-                                                        tmp_path: Path) -> None:
+def test_a_file_system_without_hard_links_still_commits(
+    shim: Path, every_output: Scenario, tmp_path: Path
+) -> None:
     """EPERM from link (vfat, some network shares): the old file is renamed aside instead."""
     work = tmp_path / "run"
     shutil.copytree(every_output.template, work)
-    run = run_cli(*every_output.args, cwd=work, env={
-        "LD_PRELOAD": str(shim), "LC_FAULT_CALL": "link", "LC_FAULT_N": "2",
-        "LC_FAULT_ERRNO": str(errno.EPERM), "PYTHONDONTWRITEBYTECODE": "1"})
+    run = run_cli(
+        *every_output.args,
+        cwd=work,
+        env={
+            "LD_PRELOAD": str(shim),
+            "LC_FAULT_CALL": "link",
+            "LC_FAULT_N": "2",
+            "LC_FAULT_ERRNO": str(errno.EPERM),
+            "PYTHONDONTWRITEBYTECODE": "1",
+        },
+    )
     assert run.code == OK, run.stderr
     assert snapshot(work) == every_output.after

@@ -20,8 +20,25 @@ from lifecycle_cli.sql import build_query
 
 MARKETING = ["Marketing Information", "Product Updates"]
 TYPES = [*MARKETING, " marketing information ", "One to One"]
-STATUSES = ["Subscribed", "SUBSCRIBED", " subscribed ", "Opted out", "Not subscribed", "UNSUBSCRIBED", "NOT_SUBSCRIBED", ""]
-DOUBLE_OPT_INS = ["true", "false", "Confirmed", "User clicked confirmation", "Confirmation pending", "Yes", ""]
+STATUSES = [
+    "Subscribed",
+    "SUBSCRIBED",
+    " subscribed ",
+    "Opted out",
+    "Not subscribed",
+    "UNSUBSCRIBED",
+    "NOT_SUBSCRIBED",
+    "",
+]
+DOUBLE_OPT_INS = [
+    "true",
+    "false",
+    "Confirmed",
+    "User clicked confirmation",
+    "Confirmation pending",
+    "Yes",
+    "",
+]
 
 
 @pytest.fixture(scope="module")
@@ -31,8 +48,10 @@ def rules_file(tmp_path_factory) -> Path:
     default = "marketing_subscription_types:\n    in: [Marketing Information]"
     assert default in text
     path = tmp_path_factory.mktemp("rules") / "rules.yaml"
-    path.write_text(text.replace(default, f"marketing_subscription_types:\n    in: [{', '.join(MARKETING)}]"),
-                    encoding="utf-8")
+    path.write_text(
+        text.replace(default, f"marketing_subscription_types:\n    in: [{', '.join(MARKETING)}]"),
+        encoding="utf-8",
+    )
     return path
 
 
@@ -43,16 +62,34 @@ def exports(seed: int, contacts: int, unique_times: bool) -> tuple[list[dict], l
     empty ones) so that the file order decides often.
     """
     rng = random.Random(seed)
-    people = [{"Record ID": str(500 + i), "Email": f"p{i}@example.com", "Lifecycle Stage": "lead"} for i in range(contacts)]
+    people = [
+        {"Record ID": str(500 + i), "Email": f"p{i}@example.com", "Lifecycle Stage": "lead"}
+        for i in range(contacts)
+    ]
     events = []
     for n, person in enumerate(people):
         for k in range(rng.randrange(0, 7)):
             if unique_times:
                 stamp = f"2024-{1 + k:02d}-{1 + n % 28:02d}T{rng.randrange(24):02d}:{rng.randrange(60):02d}:00Z"
             else:
-                stamp = rng.choice(["", "2023-05-01T10:00:00Z", "2024-01-15T10:00:00Z", "2024-01-15T10:00:00Z", "2024-09-01 08:30"])
-            events.append({"Contact ID": person["Record ID"], "Subscription type": rng.choice(TYPES),
-                           "Status": rng.choice(STATUSES), "Double opt-in": rng.choice(DOUBLE_OPT_INS), "Timestamp": stamp})
+                stamp = rng.choice(
+                    [
+                        "",
+                        "2023-05-01T10:00:00Z",
+                        "2024-01-15T10:00:00Z",
+                        "2024-01-15T10:00:00Z",
+                        "2024-09-01 08:30",
+                    ]
+                )
+            events.append(
+                {
+                    "Contact ID": person["Record ID"],
+                    "Subscription type": rng.choice(TYPES),
+                    "Status": rng.choice(STATUSES),
+                    "Double opt-in": rng.choice(DOUBLE_OPT_INS),
+                    "Timestamp": stamp,
+                }
+            )
     rng.shuffle(events)
     return people, events
 
@@ -68,12 +105,14 @@ def reference(events: list[dict], rules) -> dict[str, tuple[bool, bool]]:
     for row, e in enumerate(events):
         if norm(e["Subscription type"]) in marketing:
             stamp = e["Timestamp"].replace(" ", "T") + (":00Z" if " " in e["Timestamp"] else "")
-            by_type.setdefault((e["Contact ID"], norm(e["Subscription type"])), []).append((stamp != "", stamp, row, e))
+            by_type.setdefault((e["Contact ID"], norm(e["Subscription type"])), []).append(
+                (stamp != "", stamp, row, e)
+            )
     out: dict[str, tuple[bool, bool]] = {}
     for (cid, _), found in by_type.items():
         found.sort(key=lambda x: x[:3])
         lapses = [i for i, (*_, e) in enumerate(found) if norm(e["Status"]) not in subscribed]
-        current = found[lapses[-1] + 1:] if lapses else found
+        current = found[lapses[-1] + 1 :] if lapses else found
         consent = norm(found[-1][-1]["Status"]) in subscribed
         doi = any(norm(e["Double opt-in"]) in confirms for *_, e in current)
         before = out.get(cid, (False, False))
@@ -83,7 +122,9 @@ def reference(events: list[dict], rules) -> dict[str, tuple[bool, bool]]:
 
 def write(folder: Path, people: list[dict], events: list[dict]) -> tuple[Path, Path]:
     folder.mkdir(parents=True, exist_ok=True)
-    return write_csv(folder / "contacts.csv", CONTACT_HEADERS, people), write_csv(folder / "consent.csv", CONSENT_HEADERS, events)
+    return write_csv(folder / "contacts.csv", CONTACT_HEADERS, people), write_csv(
+        folder / "consent.csv", CONSENT_HEADERS, events
+    )
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -93,8 +134,13 @@ def test_consent_facts_match_the_reference(tmp_path: Path, rules_file: Path, see
     contacts_path, consent_path = write(tmp_path, people, events)
     contacts = read_source(str(contacts_path), "contacts", rules.columns["contacts"])
     consent = read_source(str(consent_path), "consent", rules.columns["consent"])
-    facts, _, _, _ = consent_facts(consent, read_contact_ids(contacts, email=True, deal_ids=False), rules)
-    got = {str(r[KEY]): (r["consent_marketing"], r["consent_double_opt_in"]) for r in facts.collect().iter_rows(named=True)}
+    facts, _, _, _ = consent_facts(
+        consent, read_contact_ids(contacts, email=True, deal_ids=False), rules
+    )
+    got = {
+        str(r[KEY]): (r["consent_marketing"], r["consent_double_opt_in"])
+        for r in facts.collect().iter_rows(named=True)
+    }
     expected = reference(events, rules)
     assert got == expected
     # The data has what the rule is about: confirmations cancelled by a later lapse.
@@ -108,23 +154,46 @@ def test_sql_matches_classify_and_the_reference(tmp_path: Path, rules_file: Path
     people, events = exports(7, 400, unique_times=True)  # SQL breaks timestamp ties its own way
     contacts_path, consent_path = write(tmp_path, people, events)
     out = tmp_path / "out.csv"
-    run = run_cli("classify", contacts_path, "--consent", consent_path, "--rules", rules_file,
-                  "-o", out, "--stage-values", "label", "-q")
+    run = run_cli(
+        "classify",
+        contacts_path,
+        "--consent",
+        consent_path,
+        "--rules",
+        rules_file,
+        "-o",
+        out,
+        "--stage-values",
+        "label",
+        "-q",
+    )
     assert run.code in (0, 1), run.stderr
     classified = {r["Record ID"]: r["Lifecycle Rule"] for r in read_csv(out)}
 
     con = duckdb.connect()
     for name, path in (("contacts", contacts_path), ("consent", consent_path)):
-        con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_csv('{path}', all_varchar = true, header = true)")
-    query = build_query(rules, dialect="duckdb", deals=None, consent="consent",
-                        headers={"contacts": CONTACT_HEADERS, "consent": CONSENT_HEADERS})
+        con.execute(
+            f"CREATE VIEW {name} AS SELECT * FROM read_csv('{path}', all_varchar = true, header = true)"
+        )
+    query = build_query(
+        rules,
+        dialect="duckdb",
+        deals=None,
+        consent="consent",
+        headers={"contacts": CONTACT_HEADERS, "consent": CONSENT_HEADERS},
+    )
     cursor = con.execute(query)
     columns = [d[0] for d in cursor.description]
     at = columns.index("Record ID"), columns.index("Lifecycle Rule")
     sql = {row[at[0]]: row[at[1]] for row in cursor.fetchall()}
 
     facts = reference(events, rules)
-    expected = {p["Record ID"]: "marketing_lead" if all(facts.get(p["Record ID"], (False, False))) else "lead" for p in people}
+    expected = {
+        p["Record ID"]: "marketing_lead"
+        if all(facts.get(p["Record ID"], (False, False)))
+        else "lead"
+        for p in people
+    }
     assert classified == expected
     assert sql == expected
     assert 0 < sum(s == "marketing_lead" for s in expected.values()) < len(expected)

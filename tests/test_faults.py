@@ -12,7 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CONTACT_HEADERS, OK, ROOT, USAGE, invoke_assert_code, read_csv, run_cli, write_csv
+from conftest import (
+    CONTACT_HEADERS,
+    OK,
+    USAGE,
+    invoke_assert_code,
+    read_csv,
+    run_cli,
+    write_csv,
+)
 
 PREVIOUS = b"Record ID,Lifecycle Stage\n1,lead\n"  # what the target held before the run
 
@@ -27,23 +35,38 @@ def start(big: Path, target: Path | None, *options: str, **kwargs) -> subprocess
     """`lifecycle classify BIG -o TARGET -q` (or with `options` instead of `-o TARGET`), in a subprocess."""
     env = {**os.environ, "NO_COLOR": "1"}
     where = ("-o", str(target)) if target is not None else ()
-    return subprocess.Popen([sys.executable, "-m", "lifecycle_cli", "classify", str(big), *where, *options, "-q"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, **kwargs)
+    return subprocess.Popen(
+        [sys.executable, "-m", "lifecycle_cli", "classify", str(big), *where, *options, "-q"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        **kwargs,
+    )
 
 
-def wait_for_temp(folder: Path, proc: subprocess.Popen, timeout: float = 120, skip: str | None = None) -> bool:
+def wait_for_temp(
+    folder: Path, proc: subprocess.Popen, timeout: float = 120, skip: str | None = None
+) -> bool:
     """True once a temp file exists (the write has begun), not counting names starting with `skip`."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and proc.poll() is None:
-        if any(p.name.endswith(".tmp") and not (skip and p.name.startswith(skip)) for p in folder.iterdir()):
+        if any(
+            p.name.endswith(".tmp") and not (skip and p.name.startswith(skip))
+            for p in folder.iterdir()
+        ):
             return True
         time.sleep(0.005)
     return False
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGKILL],
-                         ids=["SIGINT", "SIGTERM", "SIGHUP", "SIGKILL"])
-def test_signal_during_write_leaves_the_previous_file(big: Path, tmp_path: Path, sig: signal.Signals) -> None:
+@pytest.mark.parametrize(
+    "sig",
+    [signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGKILL],
+    ids=["SIGINT", "SIGTERM", "SIGHUP", "SIGKILL"],
+)
+def test_signal_during_write_leaves_the_previous_file(
+    big: Path, tmp_path: Path, sig: signal.Signals
+) -> None:
     target = tmp_path / "out.csv"
     target.write_bytes(PREVIOUS)
     before = big.read_bytes()
@@ -54,16 +77,22 @@ def test_signal_during_write_leaves_the_previous_file(big: Path, tmp_path: Path,
     if sig == signal.SIGINT:
         assert proc.returncode == 130, err.decode()
         assert b"interrupted" in err and b"Traceback" not in err
-        assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")], "Ctrl-C must remove the temp file"
+        assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")], (
+            "Ctrl-C must remove the temp file"
+        )
     elif sig in (signal.SIGTERM, signal.SIGHUP):
         # cron's and CI's timeouts send SIGTERM, a closed terminal SIGHUP: the same cleanup as Ctrl-C.
         assert proc.returncode == 128 + sig, err.decode()
         assert f"stopped by {signal.Signals(sig).name}; no output file was changed".encode() in err
         assert b"Traceback" not in err
-        assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")], "the temp file must be removed"
+        assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")], (
+            "the temp file must be removed"
+        )
     else:
         assert proc.returncode == -signal.SIGKILL
-    assert target.read_bytes() == PREVIOUS, "the target is the previous file or the complete new one, never half"
+    assert target.read_bytes() == PREVIOUS, (
+        "the target is the previous file or the complete new one, never half"
+    )
     assert big.read_bytes() == before
 
 
@@ -77,10 +106,14 @@ def complete(big: Path, tmp_path_factory) -> bytes:
     return target.read_bytes()
 
 
-@pytest.mark.parametrize("presses", [(0.0, 0.0), (0.0, 0.02), (0.1,), (0.3,), (0.6, 0.6)],
-                         ids=["twice-at-once", "twice-20ms-apart", "at-100ms", "at-300ms", "twice-at-600ms"])
+@pytest.mark.parametrize(
+    "presses",
+    [(0.0, 0.0), (0.0, 0.02), (0.1,), (0.3,), (0.6, 0.6)],
+    ids=["twice-at-once", "twice-20ms-apart", "at-100ms", "at-300ms", "twice-at-600ms"],
+)
 def test_ctrl_c_at_any_moment_leaves_a_complete_file_or_the_previous_one(
-        big: Path, complete: bytes, tmp_path: Path, presses: tuple[float, ...]) -> None:
+    big: Path, complete: bytes, tmp_path: Path, presses: tuple[float, ...]
+) -> None:
     """Ctrl-C pressed once or twice, early in the write, late in it, or as the run finishes."""
     target = tmp_path / "out.csv"
     target.write_bytes(PREVIOUS)
@@ -92,7 +125,9 @@ def test_ctrl_c_at_any_moment_leaves_a_complete_file_or_the_previous_one(
             proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert not [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")], err.decode()
-    assert target.read_bytes() in (PREVIOUS, complete), "the target is the previous file or the complete new one"
+    assert target.read_bytes() in (PREVIOUS, complete), (
+        "the target is the previous file or the complete new one"
+    )
     assert b"Traceback" not in err
     if proc.returncode == 130:
         said = err.decode()
@@ -137,32 +172,44 @@ def test_full_disk_is_a_clear_error_and_leaves_nothing(big: Path, tmp_path: Path
 
 
 def test_output_inside_a_file_path_is_refused(tmp_path: Path) -> None:
-    contacts = write_csv(tmp_path / "c.csv", CONTACT_HEADERS, [{"Record ID": "1", "Lifecycle Stage": "lead"}])
+    contacts = write_csv(
+        tmp_path / "c.csv", CONTACT_HEADERS, [{"Record ID": "1", "Lifecycle Stage": "lead"}]
+    )
     run = invoke_assert_code(USAGE, "classify", contacts, "-o", contacts / "out.csv")
     assert "does not exist" in run.stderr
 
 
 def test_in_place_keeps_a_backup(tmp_path: Path) -> None:
-    rows = [{"Record ID": "1", "Lifecycle Stage": "lead", "Lead Status": "Connected"}, {"Record ID": "2", "Lifecycle Stage": "SQL"}]
+    rows = [
+        {"Record ID": "1", "Lifecycle Stage": "lead", "Lead Status": "Connected"},
+        {"Record ID": "2", "Lifecycle Stage": "SQL"},
+    ]
     contacts = write_csv(tmp_path / "c.csv", CONTACT_HEADERS, rows)
     original = contacts.read_bytes()
     invoke_assert_code(OK, "classify", contacts, "--in-place", "-q")
     assert (tmp_path / "c.csv.bak").read_bytes() == original
     out = read_csv(contacts)
     # A changed stage is written the way the file already spells that stage.
-    assert [(r["Lifecycle Stage"], r["Previous Lifecycle Stage"]) for r in out] == [("SQL", "lead"), ("lead", "SQL")]
+    assert [(r["Lifecycle Stage"], r["Previous Lifecycle Stage"]) for r in out] == [
+        ("SQL", "lead"),
+        ("lead", "SQL"),
+    ]
     invoke_assert_code(USAGE, "classify", contacts, "--in-place", "-o", tmp_path / "x.csv")
 
 
 def test_on_duplicate_keep_first(tmp_path: Path) -> None:
-    rows = [{"Record ID": "1", "Lifecycle Stage": "lead", "First Name": "first"},
-            {"Record ID": "2", "Lifecycle Stage": "lead"},
-            {"Record ID": "1", "Lifecycle Stage": "customer", "First Name": "second"}]
+    rows = [
+        {"Record ID": "1", "Lifecycle Stage": "lead", "First Name": "first"},
+        {"Record ID": "2", "Lifecycle Stage": "lead"},
+        {"Record ID": "1", "Lifecycle Stage": "customer", "First Name": "second"},
+    ]
     contacts = write_csv(tmp_path / "c.csv", CONTACT_HEADERS, rows)
     refused = invoke_assert_code(USAGE, "classify", contacts)
     assert "keep-first" in refused.stderr
     run = invoke_assert_code(OK, "classify", contacts, "--on-duplicate", "keep-first", "-q")
-    assert "left out 1 rows whose Record ID appeared earlier" in run.stderr and "rows 4" in run.stderr
+    assert (
+        "left out 1 rows whose Record ID appeared earlier" in run.stderr and "rows 4" in run.stderr
+    )
     out = read_csv(tmp_path / "c.reclassified.csv")
     assert [(r["Record ID"], r["First Name"]) for r in out] == [("1", "first"), ("2", "")]
 
@@ -172,7 +219,9 @@ def tiny_disk(tmp_path: Path):
     """A 64 KiB tmpfs: a real full disk (needs root, as CI has; skipped elsewhere)."""
     mount_point = tmp_path / "disk"
     mount_point.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount_point)], capture_output=True)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount_point)], capture_output=True
+    )
     if done.returncode != 0:
         pytest.skip("cannot mount a tmpfs here (not root)")
     try:
@@ -191,7 +240,9 @@ def test_real_full_disk(big: Path, tiny_disk: Path) -> None:
 
 
 def test_read_only_folder(tiny_disk: Path, tmp_path: Path) -> None:
-    contacts = write_csv(tmp_path / "c.csv", CONTACT_HEADERS, [{"Record ID": "1", "Lifecycle Stage": "lead"}])
+    contacts = write_csv(
+        tmp_path / "c.csv", CONTACT_HEADERS, [{"Record ID": "1", "Lifecycle Stage": "lead"}]
+    )
     subprocess.run(["mount", "-o", "remount,ro", str(tiny_disk)], check=True)
     run = invoke_assert_code(USAGE, "classify", contacts, "-o", tiny_disk / "out.csv")
     assert "Read-only file system" in run.stderr
@@ -199,11 +250,25 @@ def test_read_only_folder(tiny_disk: Path, tmp_path: Path) -> None:
 
 def test_errors_never_show_personal_data_even_with_debug(tmp_path: Path) -> None:
     """Messages name rows, columns and counts; names and emails never appear, traces carry no locals."""
-    secret = {"First Name": "Zebulon", "Last Name": "Quixote-Secret", "Email": "zebulon.private@secret.example"}
+    secret = {
+        "First Name": "Zebulon",
+        "Last Name": "Quixote-Secret",
+        "Email": "zebulon.private@secret.example",
+    }
     rows = [
-        {"Record ID": "11", "Lifecycle Stage": "lead", "Unsubscribed from all email": "kinda", **secret},
+        {
+            "Record ID": "11",
+            "Lifecycle Stage": "lead",
+            "Unsubscribed from all email": "kinda",
+            **secret,
+        },
         {"Record ID": "11", "Lifecycle Stage": "VIP", **secret},
-        {"Record ID": "12", "Lifecycle Stage": "lead", "Opted out of email: Marketing Information": "nah", **secret},
+        {
+            "Record ID": "12",
+            "Lifecycle Stage": "lead",
+            "Opted out of email: Marketing Information": "nah",
+            **secret,
+        },
     ]
     contacts = write_csv(tmp_path / "c.csv", CONTACT_HEADERS, rows)
     plain = invoke_assert_code(USAGE, "classify", contacts)

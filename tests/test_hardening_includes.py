@@ -26,7 +26,7 @@ def rules_including(folder: Path, pattern: str) -> tuple[Path, int]:
     assert old in text
     path = folder / "rules.yaml"
     path.write_text(text.replace(old, f"  - include: {json.dumps(pattern)}\n"), encoding="utf-8")
-    line = text[:text.index(old)].count("\n") + 1
+    line = text[: text.index(old)].count("\n") + 1
     return path, line
 
 
@@ -66,12 +66,14 @@ def test_a_named_pipe_is_refused_without_hanging(tmp_path: Path) -> None:
     rules, line = rules_including(tmp_path / "rules", "rule_cases/*.yaml")
     os.mkfifo(tmp_path / "rules" / "rule_cases" / "pipe.yaml")
     done = threading.Event()
+
     # If lifecycle opened the pipe, it would wait for a writer: be that writer after a while, so a
     # regression fails this test instead of hanging the suite.
     def unblock() -> None:
         if not done.wait(60):
             with open(tmp_path / "rules" / "rule_cases" / "pipe.yaml", "w") as fh:
                 fh.write("[]\n")
+
     threading.Thread(target=unblock, daemon=True).start()
     try:
         assert_refused(rules, line, "which is a named pipe")

@@ -16,8 +16,10 @@ from markdown_it import MarkdownIt
 from conftest import CHANGES, CONTACT_HEADERS, OK, ROOT, invoke_assert_code, write_csv
 
 #: A contact's name (first and last) made to become a link, an image, emphasis and a script.
-LINK_NAME = ("[Click](https://evil.example)",
-             "![x](https://evil.example/t.png) *urgent* <script>x</script>")
+LINK_NAME = (
+    "[Click](https://evil.example)",
+    "![x](https://evil.example/t.png) *urgent* <script>x</script>",
+)
 
 
 def rendered(markdown: str) -> str:
@@ -42,8 +44,10 @@ def assert_inert(page: str) -> None:
         assert tag not in page, f"{tag} in:\n{page}"
 
 
-SALES_DESCRIPTION = ("    description: In 1:1 dialogue with sales (a sales-type lead status, or a "
-                     "logged sales contact).")
+SALES_DESCRIPTION = (
+    "    description: In 1:1 dialogue with sales (a sales-type lead status, or a "
+    "logged sales contact)."
+)
 
 
 def rules_with(tmp_path: Path, *replacements: tuple[str, str]) -> Path:
@@ -60,12 +64,28 @@ def rules_with(tmp_path: Path, *replacements: tuple[str, str]) -> Path:
 
 def link_contacts(tmp_path: Path) -> Path:
     first, last = LINK_NAME
-    return write_csv(tmp_path / "contacts.csv", CONTACT_HEADERS, [
-        {"Record ID": "51234567801", "First Name": first, "Last Name": last,
-         "Email": "ann@acme.example", "Lifecycle Stage": "customer", "Contact type": "Employee"},
-        {"Record ID": "51234567802", "First Name": "Nina", "Last Name": "Vogel",
-         "Email": "nina@mailbox.example", "Lifecycle Stage": "lead", "Lead Status": "Connected"},
-    ])
+    return write_csv(
+        tmp_path / "contacts.csv",
+        CONTACT_HEADERS,
+        [
+            {
+                "Record ID": "51234567801",
+                "First Name": first,
+                "Last Name": last,
+                "Email": "ann@acme.example",
+                "Lifecycle Stage": "customer",
+                "Contact type": "Employee",
+            },
+            {
+                "Record ID": "51234567802",
+                "First Name": "Nina",
+                "Last Name": "Vogel",
+                "Email": "nina@mailbox.example",
+                "Lifecycle Stage": "lead",
+                "Lead Status": "Connected",
+            },
+        ],
+    )
 
 
 # --------------------------------------------------------------------------- reports
@@ -97,13 +117,16 @@ def test_a_name_made_of_markup_stays_text_in_the_text_and_html_reports(tmp_path:
 def test_rule_ids_and_descriptions_from_the_rules_stay_text_in_reports(tmp_path: Path) -> None:
     rules = rules_with(
         tmp_path,
-        ("  - id: sales_lead\n    stage: sales_lead\n",
-         "  - id: _sales_lead_\n    stage: sales_lead\n"),
-        (SALES_DESCRIPTION, "    description: \"[Docs](https://evil.example) | `x` <b>\""),
+        (
+            "  - id: sales_lead\n    stage: sales_lead\n",
+            "  - id: _sales_lead_\n    stage: sales_lead\n",
+        ),
+        (SALES_DESCRIPTION, '    description: "[Docs](https://evil.example) | `x` <b>"'),
     )
     contacts = link_contacts(tmp_path)
-    md = invoke_assert_code(CHANGES, "classify", contacts, "--check", "--rules", rules,
-                            "-f", "markdown").stdout
+    md = invoke_assert_code(
+        CHANGES, "classify", contacts, "--check", "--rules", rules, "-f", "markdown"
+    ).stdout
     page = rendered(md)
     assert_inert(page)
     assert "<b>" not in page and "<code>" not in page
@@ -115,8 +138,11 @@ def test_rule_ids_and_descriptions_from_the_rules_stay_text_in_reports(tmp_path:
 
 
 def test_lifecycle_rules_shows_markup_in_a_label_as_written(tmp_path: Path) -> None:
-    rules = rules_with(tmp_path, ("    label: Lead\n", "    label: \"Lead [/b]\"\n"),
-                       ("    label: Customer\n", "    label: \"[bold red]Customer\"\n"))
+    rules = rules_with(
+        tmp_path,
+        ("    label: Lead\n", '    label: "Lead [/b]"\n'),
+        ("    label: Customer\n", '    label: "[bold red]Customer"\n'),
+    )
     run = invoke_assert_code(OK, "rules", rules, "--no-color")
     assert "Lead [/b]" in run.stdout and "[bold red]Customer" in run.stdout
 
@@ -124,10 +150,12 @@ def test_lifecycle_rules_shows_markup_in_a_label_as_written(tmp_path: Path) -> N
 def test_lifecycle_rules_markdown_is_escaped(tmp_path: Path) -> None:
     rules = rules_with(
         tmp_path,
-        ("    label: Lead\n", "    label: \"<script>alert(1)</script>\"\n"),
-        ("    description: At least one associated deal was won.",
-         "    description: \"[Click](https://evil.example) ![i](https://evil.example/i.png) "
-         "_x_ | y\""),
+        ("    label: Lead\n", '    label: "<script>alert(1)</script>"\n'),
+        (
+            "    description: At least one associated deal was won.",
+            '    description: "[Click](https://evil.example) ![i](https://evil.example/i.png) '
+            '_x_ | y"',
+        ),
         ("    when: won_deals > 0", "    when: won_deals > 0 OR lead_status = '`|`'"),
     )
     md = invoke_assert_code(OK, "rules", rules, "--format", "markdown").stdout
@@ -143,24 +171,40 @@ def test_lifecycle_rules_markdown_is_escaped(tmp_path: Path) -> None:
 
 
 def test_explain_escapes_control_characters_from_the_export(tmp_path: Path) -> None:
-    contacts = write_csv(tmp_path / "contacts.csv", [*CONTACT_HEADERS, "Note\x1b]0;owned\x07"], [
-        {"Record ID": "51234567801", "Email": "ann@acme.example", "Lifecycle Stage": "lead",
-         "Lead Status": "Connected\x1b[2J", "Contact type": "Employee\u202e"},
-    ])
+    contacts = write_csv(
+        tmp_path / "contacts.csv",
+        [*CONTACT_HEADERS, "Note\x1b]0;owned\x07"],
+        [
+            {
+                "Record ID": "51234567801",
+                "Email": "ann@acme.example",
+                "Lifecycle Stage": "lead",
+                "Lead Status": "Connected\x1b[2J",
+                "Contact type": "Employee\u202e",
+            },
+        ],
+    )
     run = invoke_assert_code(OK, "explain", contacts, "51234567801")
     assert "\x1b" not in run.stdout and "\u202e" not in run.stdout
     assert "Connected\\x1b[2J" in run.stdout
 
 
 def test_validate_and_test_escape_text_from_the_rules_file(tmp_path: Path) -> None:
-    case = ("tests:\n  - name: \"fake\\nx PASSED [bold]\"\n"
-            "    contact: {Lifecycle Stage: Lead}\n    expect: {stage: Customer}\n")
+    case = (
+        'tests:\n  - name: "fake\\nx PASSED [bold]"\n'
+        "    contact: {Lifecycle Stage: Lead}\n    expect: {stage: Customer}\n"
+    )
     rules = rules_with(tmp_path, ("tests:\n", case))
     run = invoke_assert_code(CHANGES, "test", rules)
     assert "fake\\nx PASSED [bold] FAILED" in run.stdout
     assert not any(line.startswith("x PASSED") for line in run.stdout.splitlines())
-    bad = rules_with(tmp_path, ('    when: "true"\n', '    when: "true"\n  - id: "\\u202etwin"\n'
-                                "    stage: lead\n    when: won_deals > 3\n"))
+    bad = rules_with(
+        tmp_path,
+        (
+            '    when: "true"\n',
+            '    when: "true"\n  - id: "\\u202etwin"\n    stage: lead\n    when: won_deals > 3\n',
+        ),
+    )
     out = invoke_assert_code(CHANGES, "validate", bad).stdout
     assert "\u202e" not in out and "\\u202etwin" in out
 

@@ -42,8 +42,19 @@ def nights(tmp_path: Path) -> Path:
     folder.mkdir()
     for name in ("contacts.csv", "deals.csv", "consent.csv"):
         shutil.copy(EXAMPLES / name, folder / name)
-    invoke_assert_code(OK, "classify", "contacts.csv", "--deals", "deals.csv", "--consent",
-                       "consent.csv", "-o", "stable.csv", "-q", cwd=folder)
+    invoke_assert_code(
+        OK,
+        "classify",
+        "contacts.csv",
+        "--deals",
+        "deals.csv",
+        "--consent",
+        "consent.csv",
+        "-o",
+        "stable.csv",
+        "-q",
+        cwd=folder,
+    )
     return folder
 
 
@@ -51,8 +62,11 @@ def _export_for(folder: Path, night: int) -> None:
     """Tonight's export: the stable one where one Marketing Lead unsubscribed from all email
     (a demotion, as on any night)."""
     shutil.copy(folder / "stable.csv", folder / "contacts.csv")
-    mqls = [r["Record ID"] for r in read_csv(folder / "stable.csv") if r["Lifecycle Stage"] in
-            ("marketingqualifiedlead", "Marketing Qualified Lead", "MQL")]
+    mqls = [
+        r["Record ID"]
+        for r in read_csv(folder / "stable.csv")
+        if r["Lifecycle Stage"] in ("marketingqualifiedlead", "Marketing Qualified Lead", "MQL")
+    ]
     gone = mqls[night % len(mqls)]
 
     def unsubscribe(row: dict) -> dict:
@@ -64,9 +78,22 @@ def _export_for(folder: Path, night: int) -> None:
 
 
 def _classify(folder: Path, night: int, *extra: str):
-    return run_cli("classify", "contacts.csv", "--deals", "deals.csv", "--consent", "consent.csv",
-                   "-o", "out.csv", "--history", "history", *GATES, *extra, cwd=folder,
-                   env=_night(night))
+    return run_cli(
+        "classify",
+        "contacts.csv",
+        "--deals",
+        "deals.csv",
+        "--consent",
+        "consent.csv",
+        "-o",
+        "out.csv",
+        "--history",
+        "history",
+        *GATES,
+        *extra,
+        cwd=folder,
+        env=_night(night),
+    )
 
 
 def test_ten_nights_trip_the_gate_on_the_broken_export_only(nights: Path) -> None:
@@ -82,11 +109,15 @@ def test_ten_nights_trip_the_gate_on_the_broken_export_only(nights: Path) -> Non
         codes[night], reports[night] = run.code, run
         if night == 6:
             md = (nights / "report.md").read_text(encoding="utf-8")
-    assert codes == {n: CHANGES if n == 6 else OK for n in range(1, 11)}, \
-        {n: r.stderr[-500:] for n, r in reports.items()}
+    assert codes == {n: CHANGES if n == 6 else OK for n in range(1, 11)}, {
+        n: r.stderr[-500:] for n, r in reports.items()
+    }
     broken = reports[6].stderr
-    assert re.search(r"lifecycle: --fail-on demotion>3x: \d+ demotions, more than 3 × 1 \(the "
-                     r"median of the last 5 runs\)", broken)
+    assert re.search(
+        r"lifecycle: --fail-on demotion>3x: \d+ demotions, more than 3 × 1 \(the "
+        r"median of the last 5 runs\)",
+        broken,
+    )
     assert "--fail-on demotion>2%: " in broken and "% of 52 contacts, more than 2%" in broken
     # The reason is in the report too (a CI summary shows it).
     assert "**Gate tripped: --fail-on demotion&gt;3x:" in md  # Markdown shows &gt; as >
@@ -106,8 +137,11 @@ def test_ten_nights_trip_the_gate_on_the_broken_export_only(nights: Path) -> Non
     lines = shown.stdout.splitlines()
     assert max(len(line) for line in lines) <= 80
     assert sum("tripped" in line for line in lines if line.startswith(" 2026-01-")) == 1
-    assert any(line.split()[0] == "Opportunity" and re.search(r"[▁-█]{10}", line) for line in lines
-               if line.strip())
+    assert any(
+        line.split()[0] == "Opportunity" and re.search(r"[▁-█]{10}", line)
+        for line in lines
+        if line.strip()
+    )
 
 
 def test_a_record_holds_the_run(nights: Path) -> None:
@@ -118,23 +152,32 @@ def test_a_record_holds_the_run(nights: Path) -> None:
     (path,) = (nights / "history").iterdir()
     data = json.loads(path.read_text(encoding="utf-8"))
     assert data["kind"] == "lifecycle-run" and data["at"] == "2026-01-02T00:00:00Z"
-    assert data["rules"] == {"file": "rules.yaml", "hash": hashlib.sha256(
-        (ROOT / "rules.yaml").read_bytes()).hexdigest()[:12]}
+    assert data["rules"] == {
+        "file": "rules.yaml",
+        "hash": hashlib.sha256((ROOT / "rules.yaml").read_bytes()).hexdigest()[:12],
+    }
     for entry in data["inputs"]:
         content = (nights / entry["name"]).read_bytes()
         assert entry["size"] == len(content)
         assert entry["sha256"] == hashlib.sha256(content).hexdigest()
     assert [e["role"] for e in data["inputs"]] == ["contacts", "deals", "consent"]
-    assert data["moves"] == {"changed": 1, "promotions": 0, "demotions": 1, "sideways": 0,
-                             "newly_staged": 0}
-    assert data["transitions"] == [{"from": "marketing_lead", "to": "lead", "count": 1,
-                                    "direction": "demotion"}]
+    assert data["moves"] == {
+        "changed": 1,
+        "promotions": 0,
+        "demotions": 1,
+        "sideways": 0,
+        "newly_staged": 0,
+    }
+    assert data["transitions"] == [
+        {"from": "marketing_lead", "to": "lead", "count": 1, "direction": "demotion"}
+    ]
     lead = next(s for s in data["stages"] if s["stage"] == "lead")
     assert lead["after"] == lead["before"] + 1
     assert data["diagnostics"]["error"] == data["diagnostics"]["warning"] == 0  # --strict passed
     # The json view is the records, oldest first.
-    view = json.loads(invoke_assert_code(OK, "history", "history", "--format", "json",
-                                         cwd=nights).stdout)
+    view = json.loads(
+        invoke_assert_code(OK, "history", "history", "--format", "json", cwd=nights).stdout
+    )
     assert view["runs"][0]["moves"] == data["moves"]
 
 
@@ -159,8 +202,10 @@ def test_nothing_recorded_when_the_run_fails(nights: Path) -> None:
 def test_bad_history_arguments(nights: Path, tmp_path: Path) -> None:
     base = ("classify", "contacts.csv", "--deals", "deals.csv")
     run = invoke_assert_code(USAGE, *base, "--fail-on", "demotion>3x", cwd=nights)
-    assert "--fail-on 'demotion>3x' compares this run with earlier ones: give --history DIR" \
+    assert (
+        "--fail-on 'demotion>3x' compares this run with earlier ones: give --history DIR"
         in run.stderr
+    )
     run = invoke_assert_code(USAGE, *base, "--check", "--history", "h", cwd=nights)
     assert "--check writes nothing" in run.stderr and "--history" in run.stderr
     run = invoke_assert_code(USAGE, *base, "--history", "no/such/dir", cwd=nights)
@@ -169,8 +214,9 @@ def test_bad_history_arguments(nights: Path, tmp_path: Path) -> None:
     assert "demotion>3x" in run.stderr
     run = invoke_assert_code(USAGE, *base, "--fail-on", "upgrade>3x", cwd=nights)
     assert "unknown count 'upgrade'" in run.stderr
-    run = invoke_assert_code(USAGE, "diff", "contacts.csv", "stable.csv", "--fail-on",
-                             "demotion>3x", cwd=nights)
+    run = invoke_assert_code(
+        USAGE, "diff", "contacts.csv", "stable.csv", "--fail-on", "demotion>3x", cwd=nights
+    )
     assert "which diff does not keep" in run.stderr
     run = invoke_assert_code(USAGE, "history", tmp_path / "missing")
     assert "history folder does not exist" in run.stderr
@@ -179,34 +225,63 @@ def test_bad_history_arguments(nights: Path, tmp_path: Path) -> None:
     (nights / "history" / "notes.json").write_text("{}")  # not a record's name: left alone
     run = invoke_assert_code(USAGE, "history", "history", cwd=nights)
     assert "2026-01-01T00-00-00Z-0123abcd.json: cannot read this history record" in run.stderr
-    run = invoke_assert_code(USAGE, *base, "--history", "history", "--fail-on", "demotion>3x",
-                             cwd=nights)
+    run = invoke_assert_code(
+        USAGE, *base, "--history", "history", "--fail-on", "demotion>3x", cwd=nights
+    )
     assert "cannot read this history record" in run.stderr
 
 
 def test_share_and_count_gates_on_diff(nights: Path) -> None:
-    run = invoke_assert_code(CHANGES, "diff", "contacts.csv", "stable.csv", "--fail-on",
-                             "demotion>2%", "-q", cwd=nights)
+    run = invoke_assert_code(
+        CHANGES, "diff", "contacts.csv", "stable.csv", "--fail-on", "demotion>2%", "-q", cwd=nights
+    )
     assert "10 demotions, 19.2% of 52 records in both files, more than 2%" in run.stderr
-    invoke_assert_code(OK, "diff", "contacts.csv", "stable.csv", "--fail-on", "demotions>10", "-q",
-                       cwd=nights)
-    run = invoke_assert_code(CHANGES, "diff", "contacts.csv", "stable.csv", "--fail-on",
-                             "demotion>9", "--format", "json", cwd=nights)
+    invoke_assert_code(
+        OK, "diff", "contacts.csv", "stable.csv", "--fail-on", "demotions>10", "-q", cwd=nights
+    )
+    run = invoke_assert_code(
+        CHANGES,
+        "diff",
+        "contacts.csv",
+        "stable.csv",
+        "--fail-on",
+        "demotion>9",
+        "--format",
+        "json",
+        cwd=nights,
+    )
     gates = json.loads(run.stdout)["gates"]
-    assert gates == [{"gate": "demotion>9", "tripped": True,
-                      "reason": "--fail-on demotion>9: 10 demotions, more than 9"}]
+    assert gates == [
+        {
+            "gate": "demotion>9",
+            "tripped": True,
+            "reason": "--fail-on demotion>9: 10 demotions, more than 9",
+        }
+    ]
 
 
 def test_history_from_the_rules_file(nights: Path) -> None:
     rules = (ROOT / "rules.yaml").read_text(encoding="utf-8")
-    rules = rules.replace("report:\n  redact: false\n",
-                          "report:\n  redact: false\n  history: runs\n")
+    rules = rules.replace(
+        "report:\n  redact: false\n", "report:\n  redact: false\n  history: runs\n"
+    )
     conf = nights / "conf"
     conf.mkdir()
     (conf / "rules.yaml").write_text(rules, encoding="utf-8")
     elsewhere = nights.parent
-    invoke_assert_code(OK, "classify", nights / "contacts.csv", "--deals", nights / "deals.csv",
-                       "--rules", conf / "rules.yaml", "-o", nights / "o.csv", "-q", cwd=elsewhere)
+    invoke_assert_code(
+        OK,
+        "classify",
+        nights / "contacts.csv",
+        "--deals",
+        nights / "deals.csv",
+        "--rules",
+        conf / "rules.yaml",
+        "-o",
+        nights / "o.csv",
+        "-q",
+        cwd=elsewhere,
+    )
     # Relative to the rules file's folder, wherever the job starts.
     assert len(list((conf / "runs").iterdir())) == 1
 
@@ -223,19 +298,34 @@ def test_html_history_renders_in_headless_chromium(nights: Path, tmp_path: Path)
         _export_for(nights, night)
         assert _classify(nights, night).code == OK
     page = tmp_path / "history.html"
-    page.write_text(invoke_assert_code(OK, "history", "history", "--format", "html",
-                                       cwd=nights).stdout, encoding="utf-8")
-    flags = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}"]
-    dom = subprocess.run(flags + ["--dump-dom", page.as_uri()], capture_output=True, text=True,
-                         timeout=120)
+    page.write_text(
+        invoke_assert_code(OK, "history", "history", "--format", "html", cwd=nights).stdout,
+        encoding="utf-8",
+    )
+    flags = [
+        _chromium(),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ]
+    dom = subprocess.run(
+        flags + ["--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120
+    )
     assert dom.returncode == 0, dom.stderr[-2000:]
     assert "Contacts per stage" in dom.stdout and "2026-01-04T00:00:00Z" in dom.stdout
     shot = tmp_path / "history.png"
-    done = subprocess.run(flags + [f"--screenshot={shot}", "--window-size=900,1000",
-                                   "--hide-scrollbars", page.as_uri()],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        flags
+        + [f"--screenshot={shot}", "--window-size=900,1000", "--hide-scrollbars", page.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert shot.stat().st_size > 10_000 and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     print(f"screenshot: {shot}")

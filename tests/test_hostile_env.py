@@ -23,28 +23,53 @@ from conftest import CONTACT_HEADERS, EXAMPLES, OK, ROOT, USAGE, Run, invoke_ass
 RULES = (ROOT / "rules.yaml").read_text(encoding="utf-8")
 OTHER_WHEN = "when: contact_type IN @other_kinds OR email_domain IN @internal_domains"
 assert OTHER_WHEN in RULES, "the tests below rewrite the Other rule's condition"
-OTHER_LINE = RULES[:RULES.index(OTHER_WHEN)].count("\n") + 1
+OTHER_LINE = RULES[: RULES.index(OTHER_WHEN)].count("\n") + 1
 
 
-def cli(*args, cwd: Path | None = None, env: dict | None = None, stdin=None, stdout=subprocess.PIPE,
-        preexec_fn=None, timeout: float = 120) -> Run:
+def cli(
+    *args,
+    cwd: Path | None = None,
+    env: dict | None = None,
+    stdin=None,
+    stdout=subprocess.PIPE,
+    preexec_fn=None,
+    timeout: float = 120,
+) -> Run:
     """`python -m lifecycle_cli ARGS` with the standard streams as given (run_cli always pipes them)."""
     full_env = {k: v for k, v in os.environ.items() if k != "LIFECYCLE_RULES"}
     full_env.update({"NO_COLOR": "1", "COLUMNS": "200", **(env or {})})
-    proc = subprocess.run([sys.executable, "-m", "lifecycle_cli", *map(str, args)], cwd=cwd or ROOT, env=full_env,
-                          stdin=stdin, stdout=stdout, stderr=subprocess.PIPE, preexec_fn=preexec_fn, timeout=timeout)
-    return Run(proc.returncode, (proc.stdout or b"").decode("utf-8", "replace"), proc.stderr.decode("utf-8", "replace"))
+    proc = subprocess.run(
+        [sys.executable, "-m", "lifecycle_cli", *map(str, args)],
+        cwd=cwd or ROOT,
+        env=full_env,
+        stdin=stdin,
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        preexec_fn=preexec_fn,
+        timeout=timeout,
+    )
+    return Run(
+        proc.returncode,
+        (proc.stdout or b"").decode("utf-8", "replace"),
+        proc.stderr.decode("utf-8", "replace"),
+    )
 
 
-def shell(script: str, cwd: Path, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+def shell(
+    script: str, cwd: Path, env: dict | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess:
     """A bash command line, for what only a shell does: `<(...)`, `>&-`."""
     full_env = {k: v for k, v in os.environ.items() if k != "LIFECYCLE_RULES"}
     full_env.update({"NO_COLOR": "1", "LC": f"{sys.executable} -m lifecycle_cli", **(env or {})})
-    return subprocess.run(["bash", "-c", script], cwd=cwd, env=full_env, capture_output=True, timeout=timeout)
+    return subprocess.run(
+        ["bash", "-c", script], cwd=cwd, env=full_env, capture_output=True, timeout=timeout
+    )
 
 
 def is_error(run: Run, *words: str) -> str:
-    assert run.code == USAGE, f"exit {run.code}\nstdout:\n{run.stdout[-2000:]}\nstderr:\n{run.stderr[-2000:]}"
+    assert run.code == USAGE, (
+        f"exit {run.code}\nstdout:\n{run.stdout[-2000:]}\nstderr:\n{run.stderr[-2000:]}"
+    )
     assert "Traceback" not in run.stderr and "internal error" not in run.stderr, run.stderr
     for word in words:
         assert word in run.stderr, run.stderr
@@ -89,7 +114,15 @@ def test_named_pipe_as_contacts_is_read_once(examples: Path, private_tmp: Path) 
 
     writer = threading.Thread(target=feed, daemon=True)
     writer.start()
-    run = cli("classify", fifo, "-o", examples / "out.csv", "-q", env={"TMPDIR": str(private_tmp)}, timeout=60)
+    run = cli(
+        "classify",
+        fifo,
+        "-o",
+        examples / "out.csv",
+        "-q",
+        env={"TMPDIR": str(private_tmp)},
+        timeout=60,
+    )
     writer.join(5)
     assert run.code == OK, run.stderr
     assert (examples / "out.csv").read_text(encoding="utf-8") == expected
@@ -100,25 +133,39 @@ def test_process_substitution_reads_like_a_file(examples: Path, private_tmp: Pat
     """`lifecycle classify <(gunzip -c contacts.csv.gz)`: /dev/fd/N was read as empty."""
     import gzip
 
-    (examples / "contacts.csv.gz").write_bytes(gzip.compress((examples / "contacts.csv").read_bytes()))
-    expected = run_cli("classify", examples / "contacts.csv", "--deals", examples / "deals.csv", "-o", "-", "-q").stdout
-    proc = shell('$LC classify <(gunzip -c contacts.csv.gz) --deals <(cat deals.csv) -o out.csv -q',
-                 cwd=examples, env={"TMPDIR": str(private_tmp)})
+    (examples / "contacts.csv.gz").write_bytes(
+        gzip.compress((examples / "contacts.csv").read_bytes())
+    )
+    expected = run_cli(
+        "classify", examples / "contacts.csv", "--deals", examples / "deals.csv", "-o", "-", "-q"
+    ).stdout
+    proc = shell(
+        "$LC classify <(gunzip -c contacts.csv.gz) --deals <(cat deals.csv) -o out.csv -q",
+        cwd=examples,
+        env={"TMPDIR": str(private_tmp)},
+    )
     assert proc.returncode == OK, proc.stderr.decode()
     assert (examples / "out.csv").read_text(encoding="utf-8") == expected
     assert list(private_tmp.iterdir()) == []
     # Without -o there is no folder beside a stream to write into: the CSV goes to stdout, as for stdin.
-    proc = shell('$LC classify <(gunzip -c contacts.csv.gz) --deals deals.csv -q', cwd=examples)
+    proc = shell("$LC classify <(gunzip -c contacts.csv.gz) --deals deals.csv -q", cwd=examples)
     assert proc.returncode == OK, proc.stderr.decode()
     assert proc.stdout.decode("utf-8") == expected
 
 
-def test_ctrl_c_stops_a_run_waiting_on_a_pipe_nobody_writes_to(tmp_path: Path, private_tmp: Path) -> None:
+def test_ctrl_c_stops_a_run_waiting_on_a_pipe_nobody_writes_to(
+    tmp_path: Path, private_tmp: Path
+) -> None:
     fifo = tmp_path / "contacts.csv"
     os.mkfifo(fifo)
     env = {**os.environ, "NO_COLOR": "1", "TMPDIR": str(private_tmp)}
-    proc = subprocess.Popen([sys.executable, "-m", "lifecycle_cli", "classify", str(fifo), "-q"], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lifecycle_cli", "classify", str(fifo), "-q"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     time.sleep(2)  # imported and waiting on the pipe
     proc.send_signal(signal.SIGINT)
     try:
@@ -132,8 +179,10 @@ def test_ctrl_c_stops_a_run_waiting_on_a_pipe_nobody_writes_to(tmp_path: Path, p
 
 
 def test_a_device_is_refused(tmp_path: Path) -> None:
-    is_error(cli("classify", "/dev/zero", "-o", tmp_path / "out.csv", "-q", timeout=60),
-             "/dev/zero: is a device, not a contacts export")
+    is_error(
+        cli("classify", "/dev/zero", "-o", tmp_path / "out.csv", "-q", timeout=60),
+        "/dev/zero: is a device, not a contacts export",
+    )
     assert not (tmp_path / "out.csv").exists()
 
 
@@ -163,8 +212,12 @@ def test_closed_stdout_with_a_json_report_is_a_clear_error(examples: Path) -> No
     err = proc.stderr.decode()
     assert proc.returncode == USAGE, err
     assert "lifecycle: error: stdout is closed" in err and "Traceback" not in err
-    assert not (examples / "out.csv").exists(), "exit 2 writes nothing: the JSON goes out before the files commit"
-    version = shell("$LC --version >&-", cwd=examples)  # written by the option parser, before any command
+    assert not (examples / "out.csv").exists(), (
+        "exit 2 writes nothing: the JSON goes out before the files commit"
+    )
+    version = shell(
+        "$LC --version >&-", cwd=examples
+    )  # written by the option parser, before any command
     assert version.returncode == USAGE
     assert version.stderr.decode().startswith("lifecycle: error: stdout is closed")
 
@@ -182,12 +235,16 @@ def test_closed_stderr(examples: Path) -> None:
 
 
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
-@pytest.mark.parametrize("args", [
-    ("classify", "contacts.csv", "-o", "-", "-q"),
-    ("classify", "contacts.csv", "-o", "out.csv", "--format", "json"),
-    ("diff", "contacts.csv", "contacts.csv"),
-    ("sql", "--dialect", "duckdb"),
-], ids=["csv", "json-report", "diff-report", "sql"])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("classify", "contacts.csv", "-o", "-", "-q"),
+        ("classify", "contacts.csv", "-o", "out.csv", "--format", "json"),
+        ("diff", "contacts.csv", "contacts.csv"),
+        ("sql", "--dialect", "duckdb"),
+    ],
+    ids=["csv", "json-report", "diff-report", "sql"],
+)
 def test_stdout_on_a_full_device(examples: Path, args: tuple) -> None:
     with open("/dev/full", "wb") as full:
         run = cli(*args, cwd=examples, stdin=subprocess.DEVNULL, stdout=full)
@@ -200,7 +257,9 @@ def test_csv_from_parquet_to_a_closed_or_full_stdout(examples: Path) -> None:
     """Polars writes this CSV itself, and hands the failure back as a bare OSError: it was a traceback."""
     import polars as pl
 
-    pl.read_csv(examples / "contacts.csv", infer_schema=False).write_parquet(examples / "contacts.parquet")
+    pl.read_csv(examples / "contacts.csv", infer_schema=False).write_parquet(
+        examples / "contacts.parquet"
+    )
     closed = shell("$LC classify contacts.parquet -o - -q >&-", cwd=examples)
     assert closed.returncode == USAGE, closed.stderr.decode()
     assert closed.stderr.decode().startswith("lifecycle: error: stdout is closed")
@@ -235,16 +294,27 @@ def test_deleted_working_directory(examples: Path, tmp_path: Path) -> None:
         os.chdir(gone)
         os.rmdir(gone)
 
-    relative = cli("classify", examples / "contacts.csv", "-o", "out.csv", "-q", preexec_fn=enter_and_delete)
+    relative = cli(
+        "classify", examples / "contacts.csv", "-o", "out.csv", "-q", preexec_fn=enter_and_delete
+    )
     is_error(relative, "the current directory no longer exists")
-    absolute = cli("classify", examples / "contacts.csv", "-o", examples / "out.csv", "-q", preexec_fn=enter_and_delete)
+    absolute = cli(
+        "classify",
+        examples / "contacts.csv",
+        "-o",
+        examples / "out.csv",
+        "-q",
+        preexec_fn=enter_and_delete,
+    )
     assert absolute.code == OK, absolute.stderr
 
 
 @pytest.mark.parametrize("codec", ["rot13", "base64"])
 def test_encoding_that_is_not_a_text_encoding(examples: Path, codec: str) -> None:
-    is_error(run_cli("classify", examples / "contacts.csv", "--encoding", codec, "-q"),
-             f"--encoding: '{codec}' is not a text encoding")
+    is_error(
+        run_cli("classify", examples / "contacts.csv", "--encoding", codec, "-q"),
+        f"--encoding: '{codec}' is not a text encoding",
+    )
     assert not (examples / "contacts.reclassified.csv").exists()
 
 
@@ -252,16 +322,23 @@ def test_encoding_that_is_not_a_text_encoding(examples: Path, codec: str) -> Non
 
 
 def test_deeply_nested_condition(examples: Path) -> None:
-    rules = rules_with_other_when(examples, "(" * 5000 + "contact_type IN @other_kinds" + ")" * 5000)
-    err = is_error(run_cli("classify", examples / "contacts.csv", "--rules", rules, "-q"),
-                   f"{rules}:{OTHER_LINE}: rule 'other': the condition nests parentheses 5000 deep")
+    rules = rules_with_other_when(
+        examples, "(" * 5000 + "contact_type IN @other_kinds" + ")" * 5000
+    )
+    err = is_error(
+        run_cli("classify", examples / "contacts.csv", "--rules", rules, "-q"),
+        f"{rules}:{OTHER_LINE}: rule 'other': the condition nests parentheses 5000 deep",
+    )
     assert len(err) < 1000, "the condition is shortened in the message"
 
 
 def test_very_long_chain_of_conditions(examples: Path) -> None:
     rules = rules_with_other_when(examples, " AND ".join(["contact_type IS NOT NULL"] * 5000))
     for args in (("classify", examples / "contacts.csv", "-q"), ("sql", "--dialect", "duckdb")):
-        is_error(run_cli(*args, "--rules", rules), f"{rules}:{OTHER_LINE}: rule 'other': the condition is too deeply nested")
+        is_error(
+            run_cli(*args, "--rules", rules),
+            f"{rules}:{OTHER_LINE}: rule 'other': the condition is too deeply nested",
+        )
 
 
 def limit_memory(gigabytes: int):
@@ -277,9 +354,14 @@ def test_yaml_alias_bomb_in_the_working_directory(examples: Path) -> None:
     assert len(bomb) < 1000, "a few hundred bytes that expand to a billion values"
     (examples / "rules.yaml").write_text(bomb + RULES.split("version: 1", 1)[1], encoding="utf-8")
     started = time.monotonic()
-    run = cli("classify", "contacts.csv", "-q", cwd=examples, preexec_fn=limit_memory(4), timeout=120)
-    is_error(run, "rules.yaml:5: the YAML aliases (*name) expand to more than 10,000 values",
-             "anchored on line 4")
+    run = cli(
+        "classify", "contacts.csv", "-q", cwd=examples, preexec_fn=limit_memory(4), timeout=120
+    )
+    is_error(
+        run,
+        "rules.yaml:5: the YAML aliases (*name) expand to more than 10,000 values",
+        "anchored on line 4",
+    )
     assert time.monotonic() - started < 60
 
 
@@ -288,14 +370,19 @@ def test_aliases_within_the_bound_are_fine(examples: Path) -> None:
     rules = RULES.replace("aliases: [Abonnent]", "aliases: &german [Abonnent]")
     rules = rules.replace("aliases: [Leads]", "aliases: *german")
     (examples / "rules.yaml").write_text(rules, encoding="utf-8")
-    is_error(cli("classify", "contacts.csv", "-q", cwd=examples), "'Abonnent' names both stage 'subscriber' and stage 'lead'")
+    is_error(
+        cli("classify", "contacts.csv", "-q", cwd=examples),
+        "'Abonnent' names both stage 'subscriber' and stage 'lead'",
+    )
 
 
 def test_rules_file_over_a_megabyte(examples: Path) -> None:
     rules = examples / "rules.yaml"
     rules.write_text(RULES + "# padding\n" * 120_000, encoding="utf-8")
-    is_error(run_cli("classify", examples / "contacts.csv", "--rules", rules, "-q"),
-             f"{rules}: the rules file is larger than 1 MB")
+    is_error(
+        run_cli("classify", examples / "contacts.csv", "--rules", rules, "-q"),
+        f"{rules}: the rules file is larger than 1 MB",
+    )
 
 
 @pytest.fixture(scope="module")
@@ -309,16 +396,30 @@ def timed(*args) -> tuple[Run, float]:
     return run, time.monotonic() - started
 
 
-def test_a_20000_value_in_list_costs_about_what_a_short_one_does(many_contacts: Path, tmp_path: Path) -> None:
+def test_a_20000_value_in_list_costs_about_what_a_short_one_does(
+    many_contacts: Path, tmp_path: Path
+) -> None:
     """`contact_type IN ('Vendor', ...20,000 values)` was a chain of 20,000 comparisons (46 s and 4 GB
     on a large export); now it is one lookup. Both runs give the same stages."""
     kinds = ["Employee", "Applicant", "Partner", "Competitor", "Vendor"]
     filler = [f"Supplier {i:05d}" for i in range(20_000 - len(kinds))]
-    short = rules_with_other_when(tmp_path, "contact_type IN (" + ", ".join(f"'{k}'" for k in kinds)
-                                  + ") OR email_domain IN @internal_domains", "short.yaml")
-    long = rules_with_other_when(tmp_path, "contact_type IN (" + ", ".join(f"'{k}'" for k in kinds + filler)
-                                 + ") OR email_domain IN @internal_domains", "long.yaml")
-    small, _ = timed("classify", many_contacts, "--rules", short, "-o", tmp_path / "short.csv", "-q")
+    short = rules_with_other_when(
+        tmp_path,
+        "contact_type IN ("
+        + ", ".join(f"'{k}'" for k in kinds)
+        + ") OR email_domain IN @internal_domains",
+        "short.yaml",
+    )
+    long = rules_with_other_when(
+        tmp_path,
+        "contact_type IN ("
+        + ", ".join(f"'{k}'" for k in kinds + filler)
+        + ") OR email_domain IN @internal_domains",
+        "long.yaml",
+    )
+    small, _ = timed(
+        "classify", many_contacts, "--rules", short, "-o", tmp_path / "short.csv", "-q"
+    )
     big, _ = timed("classify", many_contacts, "--rules", long, "-o", tmp_path / "long.csv", "-q")
     assert small.code == big.code == OK, big.stderr
     assert (tmp_path / "short.csv").read_bytes() == (tmp_path / "long.csv").read_bytes()
@@ -327,18 +428,26 @@ def test_a_20000_value_in_list_costs_about_what_a_short_one_does(many_contacts: 
 
     rules = load_rules(long)
     condition = str(to_polars(rules.rules[0].when, lambda name: pl.col(name), rules.values))
-    assert "is_in" in condition and condition.count("|") < 5 and len(condition) < 2_000, condition[:500]
+    assert "is_in" in condition and condition.count("|") < 5 and len(condition) < 2_000, condition[
+        :500
+    ]
 
 
 def test_a_20000_entry_value_list(many_contacts: Path, tmp_path: Path) -> None:
     """`IN @list` with 20,000 values: one lookup too, ignoring case and spaces as before."""
-    values = ", ".join(["Employee", "applicant ", "PARTNER", "Competitor", "Vendor"]
-                       + [f"Supplier {i:05d}" for i in range(20_000)])
+    values = ", ".join(
+        ["Employee", "applicant ", "PARTNER", "Competitor", "Vendor"]
+        + [f"Supplier {i:05d}" for i in range(20_000)]
+    )
     rules = tmp_path / "rules.yaml"
     # The same known non-members as the default other_kinds: a value neither names is unknown.
     not_in = "[Customer, Customer contact, Prospect, Lead, Contact]"
-    rules.write_text(RULES.replace("values:\n", f"values:\n  many_kinds: {{in: [{values}], not_in: {not_in}}}\n", 1)
-                     .replace("contact_type IN @other_kinds", "contact_type IN @many_kinds"), encoding="utf-8")
+    rules.write_text(
+        RULES.replace(
+            "values:\n", f"values:\n  many_kinds: {{in: [{values}], not_in: {not_in}}}\n", 1
+        ).replace("contact_type IN @other_kinds", "contact_type IN @many_kinds"),
+        encoding="utf-8",
+    )
     plain, _ = timed("classify", many_contacts, "-o", tmp_path / "plain.csv", "-q")
     run, _ = timed("classify", many_contacts, "--rules", rules, "-o", tmp_path / "many.csv", "-q")
     assert plain.code == run.code == OK, run.stderr
@@ -362,10 +471,21 @@ def with_extra_column(source: Path, target: Path, header: str, value: str) -> Pa
 def test_two_headers_for_the_record_id(examples: Path, second: str) -> None:
     contacts = with_extra_column(examples / "contacts.csv", examples / "two-ids.csv", second, "99")
     expected = f"'Record ID' (column 1) and '{second}' (column {len(CONTACT_HEADERS) + 1})"
-    is_error(run_cli("classify", contacts, "-q"), f"{contacts}: the contacts file has two columns", expected)
-    is_error(run_cli("diff", examples / "contacts.csv", contacts, "-q"), f"{contacts}: the contacts file", expected)
-    is_error(run_cli("sql", "--dialect", "postgres", "--contacts-header", contacts),
-             f"{contacts}: the contacts file", expected)
+    is_error(
+        run_cli("classify", contacts, "-q"),
+        f"{contacts}: the contacts file has two columns",
+        expected,
+    )
+    is_error(
+        run_cli("diff", examples / "contacts.csv", contacts, "-q"),
+        f"{contacts}: the contacts file",
+        expected,
+    )
+    is_error(
+        run_cli("sql", "--dialect", "postgres", "--contacts-header", contacts),
+        f"{contacts}: the contacts file",
+        expected,
+    )
     assert not list(examples.glob("*.reclassified.*"))
 
 
@@ -376,9 +496,11 @@ def test_two_headers_for_a_column_classify_writes(examples: Path, header: str) -
     once = with_extra_column(examples / "contacts.csv", examples / "once.csv", header, "old")
     twice = with_extra_column(once, examples / "twice.csv", f" {header.lower()}", "old")
     n = len(CONTACT_HEADERS)
-    is_error(run_cli("classify", twice, "-q"),
-             f"{twice}: the contacts file has two columns for '{header}', which classify writes: "
-             f"'{header}' (column {n + 1}) and ' {header.lower()}' (column {n + 2})")
+    is_error(
+        run_cli("classify", twice, "-q"),
+        f"{twice}: the contacts file has two columns for '{header}', which classify writes: "
+        f"'{header}' (column {n + 1}) and ' {header.lower()}' (column {n + 2})",
+    )
     assert not list(examples.glob("*.reclassified.*"))
     invoke_assert_code(OK, "classify", once, "-q")  # one of them is updated in place, as before
 
@@ -390,15 +512,21 @@ def test_one_line_without_a_line_break(tmp_path: Path) -> None:
     """Two megabytes and no line break (100 MB behaves the same): not 'quoted field not closed'."""
     path = tmp_path / "contacts.csv"
     path.write_bytes(",".join(CONTACT_HEADERS).encode() + b"," + b"x" * (2 << 20))
-    err = is_error(run_cli("classify", path, "-q"),
-                   f"{path}: the contacts file has no line break in its first 1 MB", "is it a CSV export?")
+    err = is_error(
+        run_cli("classify", path, "-q"),
+        f"{path}: the contacts file has no line break in its first 1 MB",
+        "is it a CSV export?",
+    )
     assert "quoted" not in err
 
 
 def test_classic_mac_line_ends(examples: Path) -> None:
     path = examples / "mac.csv"
     path.write_bytes((examples / "contacts.csv").read_bytes().replace(b"\n", b"\r"))
-    is_error(run_cli("classify", path, "-q"), f"{path}: the contacts file ends its lines with a carriage return only")
+    is_error(
+        run_cli("classify", path, "-q"),
+        f"{path}: the contacts file ends its lines with a carriage return only",
+    )
 
 
 def with_bare_cr(examples: Path) -> Path:
@@ -421,7 +549,10 @@ def test_bare_carriage_return_to_stdout(examples: Path) -> None:
 def test_bare_carriage_return_to_a_file(examples: Path) -> None:
     contacts = with_bare_cr(examples)
     out = examples / "out.csv"
-    err = is_error(run_cli("classify", contacts, "-o", out, "-q"), f"{contacts}: the contacts file has a bare carriage return")
+    err = is_error(
+        run_cli("classify", contacts, "-o", out, "-q"),
+        f"{contacts}: the contacts file has a bare carriage return",
+    )
     assert f"{out}:" not in err
     assert not out.exists()
 
@@ -435,8 +566,11 @@ def test_big_notes_field_then_a_ragged_row(examples: Path) -> None:
     csv.writer(buffer, lineterminator="\n").writerows(rows)
     path = examples / "notes.csv"
     path.write_text(buffer.getvalue(), encoding="utf-8")
-    err = is_error(run_cli("classify", path, "-q"), f"{path}: the contacts file has rows with more fields",
-                   "row 11 (21 fields)")
+    err = is_error(
+        run_cli("classify", path, "-q"),
+        f"{path}: the contacts file has rows with more fields",
+        "row 11 (21 fields)",
+    )
     assert "row 4" not in err and "quoted" not in err
 
 
@@ -445,9 +579,14 @@ def test_utf16_without_a_byte_order_mark(tmp_path: Path, codec: str) -> None:
     contacts = with_names(tmp_path)
     path = tmp_path / "unicode.csv"
     path.write_bytes(contacts.read_text(encoding="utf-8").encode(codec))
-    is_error(run_cli("classify", path, "-q"), f"{path}: the contacts file looks like UTF-16", f"--encoding {codec}")
-    run = invoke_assert_code(OK, "classify", path, "--encoding", codec, "-o", tmp_path / "out.csv",
-                             "-q", cwd=tmp_path)
+    is_error(
+        run_cli("classify", path, "-q"),
+        f"{path}: the contacts file looks like UTF-16",
+        f"--encoding {codec}",
+    )
+    run = invoke_assert_code(
+        OK, "classify", path, "--encoding", codec, "-o", tmp_path / "out.csv", "-q", cwd=tmp_path
+    )
     assert not run.stderr
     assert (tmp_path / "out.csv").read_bytes().decode(codec).count("Łucja") == 1
 
@@ -457,5 +596,8 @@ def test_parquet_named_csv(examples: Path) -> None:
 
     path = examples / "contacts-export.csv"
     pl.read_csv(examples / "contacts.csv", infer_schema=False).write_parquet(path)
-    is_error(run_cli("classify", path, "-q"), f"{path}: the contacts file is a Parquet file, not a CSV",
-             "rename it to end in .parquet")
+    is_error(
+        run_cli("classify", path, "-q"),
+        f"{path}: the contacts file is a Parquet file, not a CSV",
+        "rename it to end in .parquet",
+    )

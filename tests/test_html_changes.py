@@ -23,8 +23,18 @@ def _rows(page: str, table_id: str) -> list[str]:
 
 def test_every_change_is_in_the_page(examples: Path) -> None:
     shutil.copy(EXAMPLES / "companies.csv", examples / "companies.csv")
-    invoke_assert_code(OK, *ARGS, "--companies", "companies.csv", "--changes", "changes.csv",
-                       "--report", "report.html", "-q", cwd=examples)
+    invoke_assert_code(
+        OK,
+        *ARGS,
+        "--companies",
+        "companies.csv",
+        "--changes",
+        "changes.csv",
+        "--report",
+        "report.html",
+        "-q",
+        cwd=examples,
+    )
     page = (examples / "report.html").read_text(encoding="utf-8")
     rows = _rows(page, "all-changes")
     listed = read_csv(examples / "changes.csv")
@@ -54,12 +64,12 @@ def test_warnings_and_vocabulary_come_first(tmp_path: Path) -> None:
     with (tmp_path / "contacts.csv").open("w", encoding="utf-8", newline="") as fh:
         import csv
 
-        writer = csv.DictWriter(fh, fieldnames=headers, extrasaction="ignore",
-                                lineterminator="\n")
+        writer = csv.DictWriter(fh, fieldnames=headers, extrasaction="ignore", lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
-    run = invoke_assert_code(CHANGES, "classify", "contacts.csv", "--check", "--format", "html",
-                             cwd=tmp_path)
+    run = invoke_assert_code(
+        CHANGES, "classify", "contacts.csv", "--check", "--format", "html", cwd=tmp_path
+    )
     page = run.stdout
     at = {h: page.index(f"<h2>{h}") for h in ("Warnings", "Vocabulary", "Files", "Stages")}
     assert at["Warnings"] < at["Files"] and at["Vocabulary"] < at["Files"] < at["Stages"]
@@ -78,35 +88,61 @@ def _chromium() -> str | None:
 
 
 def _browser(tmp_path: Path) -> list[str]:
-    return [_chromium(), "--headless", "--no-sandbox", "--disable-gpu",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr",
-            "--v=0"]
+    return [
+        _chromium(),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--enable-logging=stderr",
+        "--v=0",
+    ]
 
 
 def _dom(tmp_path: Path, url: str) -> subprocess.CompletedProcess:
-    done = subprocess.run(_browser(tmp_path) + ["--dump-dom", url], capture_output=True,
-                          text=True, timeout=300)
+    done = subprocess.run(
+        _browser(tmp_path) + ["--dump-dom", url], capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stderr[-2000:]
-    errors = [line for line in done.stderr.splitlines()
-              if "CONSOLE" in line and ("ERROR" in line or "Uncaught" in line)]
+    errors = [
+        line
+        for line in done.stderr.splitlines()
+        if "CONSOLE" in line and ("ERROR" in line or "Uncaught" in line)
+    ]
     assert errors == []
     return done
 
 
 @pytest.mark.skipif(not _chromium(), reason="chromium not installed")
-def test_50000_changes_open_and_filter_in_headless_chromium(generated_200k: Path,
-                                                            tmp_path: Path) -> None:
+def test_50000_changes_open_and_filter_in_headless_chromium(
+    generated_200k: Path, tmp_path: Path
+) -> None:
     page = tmp_path / "report.html"
     changes = tmp_path / "changes.csv"
-    invoke_assert_code(OK, *ARGS, "-o", tmp_path / "out.csv", "--changes", changes, "--report",
-                       page, "-q", cwd=generated_200k)
+    invoke_assert_code(
+        OK,
+        *ARGS,
+        "-o",
+        tmp_path / "out.csv",
+        "--changes",
+        changes,
+        "--report",
+        page,
+        "-q",
+        cwd=generated_200k,
+    )
     listed = read_csv(changes)
     assert len(listed) > 50_000
     text = page.read_text(encoding="utf-8")
     assert len(_rows(text, "all-changes")) == 50_000
-    assert (f"This page shows the first 50,000 of {len(listed):,} contacts that changed, to stay "
-            f"quick; the full list: also in {changes}.") in html.unescape(text)
+    assert (
+        f"This page shows the first 50,000 of {len(listed):,} contacts that changed, to stay "
+        f"quick; the full list: also in {changes}."
+    ) in html.unescape(text)
     first = listed[:50_000]
 
     # Filtered by direction, from the address (#direction=...), as a shared link opens it.
@@ -127,15 +163,27 @@ def test_50000_changes_open_and_filter_in_headless_chromium(generated_200k: Path
     move = next(r for r in first if r["Direction"] == "promotion")
     transition = f"{move['Stage Before']} → {move['Stage After']}"
     count = sum(f"{r['Stage Before']} → {r['Stage After']}" == transition for r in first)
-    dom = _dom(tmp_path, page.as_uri() + "#direction=promotion&transition="
-               + transition.replace(" ", "%20").replace("→", "%E2%86%92")).stdout
+    dom = _dom(
+        tmp_path,
+        page.as_uri()
+        + "#direction=promotion&transition="
+        + transition.replace(" ", "%20").replace("→", "%E2%86%92"),
+    ).stdout
     assert f"<output>{count:,} of 50,000 shown</output>" in dom
 
     shot = tmp_path / "every-change-demotions.png"
-    done = subprocess.run(_browser(tmp_path) + [f"--screenshot={shot}", "--window-size=1200,1600",
-                                                "--hide-scrollbars",
-                                                page.as_uri() + "#direction=demotion"],
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        _browser(tmp_path)
+        + [
+            f"--screenshot={shot}",
+            "--window-size=1200,1600",
+            "--hide-scrollbars",
+            page.as_uri() + "#direction=demotion",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert shot.stat().st_size > 10_000 and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     print(f"screenshot: {shot}")
@@ -145,13 +193,18 @@ def test_50000_changes_open_and_filter_in_headless_chromium(generated_200k: Path
 def test_examples_page_in_headless_chromium(examples: Path, tmp_path: Path) -> None:
     shutil.copy(EXAMPLES / "companies.csv", examples / "companies.csv")
     page = examples / "report.html"
-    invoke_assert_code(OK, *ARGS, "--companies", "companies.csv", "--report", "report.html", "-q",
-                       cwd=examples)
+    invoke_assert_code(
+        OK, *ARGS, "--companies", "companies.csv", "--report", "report.html", "-q", cwd=examples
+    )
     dom = _dom(tmp_path, page.as_uri() + "#q=vogel").stdout
     assert "<output>1 of 38 shown</output>" in dom  # searched by name, any case
     shot = tmp_path / "every-change-examples.png"
-    done = subprocess.run(_browser(tmp_path) + [f"--screenshot={shot}", "--window-size=1200,3000",
-                                                "--hide-scrollbars", page.as_uri()],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        _browser(tmp_path)
+        + [f"--screenshot={shot}", "--window-size=1200,3000", "--hide-scrollbars", page.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0 and shot.stat().st_size > 10_000
     print(f"screenshot: {shot}")

@@ -27,8 +27,20 @@ def exports(tmp_path: Path) -> Path:
 
 
 def classify(*more: str) -> tuple[str, ...]:
-    return ("classify", "contacts.csv", "--deals", "deals.csv", "--consent", "consent.csv", "-q",
-            "--hubspot-import", "hs", "-o", "out.csv", *more)
+    return (
+        "classify",
+        "contacts.csv",
+        "--deals",
+        "deals.csv",
+        "--consent",
+        "consent.csv",
+        "-q",
+        "--hubspot-import",
+        "hs",
+        "-o",
+        "out.csv",
+        *more,
+    )
 
 
 def test_an_earlier_runs_companies_files_do_not_stay(exports: Path) -> None:
@@ -51,17 +63,26 @@ def test_the_readme_lists_every_file_it_came_with(exports: Path) -> None:
     invoke_assert_code(OK, *classify(), cwd=exports)  # its own files: replaced without a word
 
 
-@pytest.mark.parametrize("put, said", [
-    ({"README.txt": b"Our import checklist\n"},
-     "README.txt (not the one lifecycle wrote, or changed since)"),
-    ({"notes.xlsx": b"PK\x03\x04"}, "notes.xlsx"),
-    ({".DS_Store": b"\0"}, ".DS_Store"),
-    ({"README.txt": b"Lifecycle stages to import back into HubSpot, worked out by ...\n"},
-     "README.txt (an earlier lifecycle version's, which lists no files: "
-     "remove the folder's files once)"),
-], ids=["own-readme", "unknown-file", "hidden-file", "earlier-version"])
-def test_a_file_lifecycle_did_not_write_stops_the_run(exports: Path, put: dict[str, bytes],
-                                                      said: str) -> None:
+@pytest.mark.parametrize(
+    "put, said",
+    [
+        (
+            {"README.txt": b"Our import checklist\n"},
+            "README.txt (not the one lifecycle wrote, or changed since)",
+        ),
+        ({"notes.xlsx": b"PK\x03\x04"}, "notes.xlsx"),
+        ({".DS_Store": b"\0"}, ".DS_Store"),
+        (
+            {"README.txt": b"Lifecycle stages to import back into HubSpot, worked out by ...\n"},
+            "README.txt (an earlier lifecycle version's, which lists no files: "
+            "remove the folder's files once)",
+        ),
+    ],
+    ids=["own-readme", "unknown-file", "hidden-file", "earlier-version"],
+)
+def test_a_file_lifecycle_did_not_write_stops_the_run(
+    exports: Path, put: dict[str, bytes], said: str
+) -> None:
     (exports / "hs").mkdir()
     for name, data in put.items():
         (exports / "hs" / name).write_bytes(data)
@@ -79,8 +100,10 @@ def test_a_file_changed_since_lifecycle_wrote_it_stops_the_run(exports: Path) ->
     (exports / "hs" / "sub").mkdir()
     before = snapshot(exports)
     run = invoke_assert_code(USAGE, *classify(), cwd=exports)
-    assert (f"{FOREIGN}contacts-2-set-stage.csv (changed since lifecycle wrote it), "
-            "sub (not a file lifecycle writes)") in run.stderr
+    assert (
+        f"{FOREIGN}contacts-2-set-stage.csv (changed since lifecycle wrote it), "
+        "sub (not a file lifecycle writes)"
+    ) in run.stderr
     assert snapshot(exports) == before
 
 
@@ -113,8 +136,9 @@ def test_a_file_put_in_the_folder_during_the_run_stops_it(exports: Path, tmp_pat
     run = go_on(proc)
     assert run.code == USAGE, run.stderr
     assert run.stderr.startswith(f"lifecycle: error: {FOREIGN}mine.txt; nothing was written")
-    assert {k: v for k, v in snapshot(exports).items() if not k.endswith(".lock")} == \
-        {k: v for k, v in before.items() if not k.endswith(".lock")}
+    assert {k: v for k, v in snapshot(exports).items() if not k.endswith(".lock")} == {
+        k: v for k, v in before.items() if not k.endswith(".lock")
+    }
     assert not [p for p in exports.iterdir() if p.name.startswith(".")]
 
 
@@ -122,6 +146,8 @@ def test_another_output_inside_the_import_folder_is_refused(exports: Path) -> No
     """The folder holds the import files only: a report there would stop every later run."""
     before = snapshot(exports)
     run = invoke_assert_code(USAGE, *classify("--report", "hs/summary.md"), cwd=exports)
-    assert run.stderr.startswith("lifecycle: error: hs/summary.md: cannot write the report into "
-                                 "the HubSpot import folder hs: ")
+    assert run.stderr.startswith(
+        "lifecycle: error: hs/summary.md: cannot write the report into "
+        "the HubSpot import folder hs: "
+    )
     assert snapshot(exports) == before

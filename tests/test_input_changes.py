@@ -34,8 +34,11 @@ def shim(tmp_path_factory) -> Path:
 def contacts_100k(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("generated_100k")
     generate = ROOT / "benchmarks" / "generate.py"
-    subprocess.run([sys.executable, str(generate), "--contacts", "100000", "--out", str(folder)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, str(generate), "--contacts", "100000", "--out", str(folder)],
+        check=True,
+        capture_output=True,
+    )
     return folder / "contacts.csv"
 
 
@@ -76,14 +79,17 @@ def append_rows(path: Path) -> None:
         fh.write(b"".join(b"9" + line for line in lines[:4000]))
 
 
-CHANGES = {"reversed in place": reverse_in_place, "replaced": replace_reversed,
-           "appended": append_rows}
+CHANGES = {
+    "reversed in place": reverse_in_place,
+    "replaced": replace_reversed,
+    "appended": append_rows,
+}
 
 
 @pytest.mark.parametrize("trial", range(20))
-def test_a_changed_input_stops_the_run_or_is_read_whole(shim: Path, contacts_100k: Path,
-                                                        undisturbed: tuple, tmp_path: Path,
-                                                        trial: int) -> None:
+def test_a_changed_input_stops_the_run_or_is_read_whole(
+    shim: Path, contacts_100k: Path, undisturbed: tuple, tmp_path: Path, trial: int
+) -> None:
     """20 trials: every opening of the file in turn (again from the first when there are fewer
     than 20), each time with the next kind of change."""
     decided, opens = undisturbed
@@ -121,24 +127,42 @@ def test_a_deals_file_replaced_mid_run_stops_it(shim: Path, tmp_path: Path) -> N
     for name in ("contacts.csv", "deals.csv", "consent.csv"):
         (tmp_path / name).write_bytes((EXAMPLES / name).read_bytes())
     before = snapshot(tmp_path)
-    proc = start_paused(shim, "contacts.csv", 4, "classify", "contacts.csv", "--deals", "deals.csv",
-                        "--consent", "consent.csv", "--report", "r.json", "-q", cwd=tmp_path)
+    proc = start_paused(
+        shim,
+        "contacts.csv",
+        4,
+        "classify",
+        "contacts.csv",
+        "--deals",
+        "deals.csv",
+        "--consent",
+        "consent.csv",
+        "--report",
+        "r.json",
+        "-q",
+        cwd=tmp_path,
+    )
     assert wait_stopped(proc)
     fresh = tmp_path / "deals.new"
     fresh.write_bytes((EXAMPLES / "deals.csv").read_bytes())
     os.replace(fresh, tmp_path / "deals.csv")
     run = go_on(proc)
     assert run.code == USAGE, run.stderr
-    assert run.stderr.startswith("lifecycle: error: deals.csv changed while it was being read "
-                                 "(another file was put in its place); nothing was written")
+    assert run.stderr.startswith(
+        "lifecycle: error: deals.csv changed while it was being read "
+        "(another file was put in its place); nothing was written"
+    )
     assert snapshot(tmp_path) == before
 
 
-@pytest.mark.parametrize("last, said", [(1, "; nothing was written"),
-                                        (0, "; the CSV on stdout is not")],
-                         ids=["before-the-stream", "during-the-stream"])
-def test_a_change_around_the_output_to_stdout_stops_it(shim: Path, tmp_path: Path, last: int,
-                                                       said: str) -> None:
+@pytest.mark.parametrize(
+    "last, said",
+    [(1, "; nothing was written"), (0, "; the CSV on stdout is not")],
+    ids=["before-the-stream", "during-the-stream"],
+)
+def test_a_change_around_the_output_to_stdout_stops_it(
+    shim: Path, tmp_path: Path, last: int, said: str
+) -> None:
     """-o -: what went to stdout cannot be taken back. Every row is read once before the first
     byte goes out (the last opening but one) and the inputs are checked then; a change while
     the rows stream out (the last opening) is found after the last byte: the output is

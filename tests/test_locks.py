@@ -10,8 +10,16 @@ from pathlib import Path
 import pytest
 
 from conftest import EXAMPLES, OK, USAGE, run_cli
-from faultlib import (compile_shim, environment, finish, go_on, snapshot, start, start_paused,
-                      wait_stopped)
+from faultlib import (
+    compile_shim,
+    environment,
+    finish,
+    go_on,
+    snapshot,
+    start,
+    start_paused,
+    wait_stopped,
+)
 
 BUSY = "another lifecycle run is writing the"
 
@@ -27,8 +35,9 @@ def template(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("template")
     a = (EXAMPLES / "contacts.csv").read_bytes()
     (folder / "a.csv").write_bytes(a)
-    (folder / "b.csv").write_bytes(a.replace(b",Lead,", b",opportunity,")
-                                   .replace(b",lead,", b",subscriber,"))
+    (folder / "b.csv").write_bytes(
+        a.replace(b",Lead,", b",opportunity,").replace(b",lead,", b",subscriber,")
+    )
     (folder / "deals.csv").write_bytes((EXAMPLES / "deals.csv").read_bytes())
     return folder
 
@@ -51,14 +60,29 @@ def expected(template: Path, tmp_path_factory) -> dict[str, dict[str, bytes | No
         assert run_cli(*classify(contacts), cwd=alone).code == OK
         found[contacts] = outputs(alone)
     assert found["a.csv"].keys() == found["b.csv"].keys()
-    assert all(found["a.csv"][k] != found["b.csv"][k] for k in found["a.csv"]
-               if found["a.csv"][k] is not None)
+    assert all(
+        found["a.csv"][k] != found["b.csv"][k]
+        for k in found["a.csv"]
+        if found["a.csv"][k] is not None
+    )
     return found
 
 
 def classify(contacts: str, *more: str) -> tuple[str, ...]:
-    return ("classify", contacts, "--deals", "deals.csv", "-o", "out.csv", "--report",
-            "report.json", "--hubspot-import", "hs", "-q", *more)
+    return (
+        "classify",
+        contacts,
+        "--deals",
+        "deals.csv",
+        "-o",
+        "out.csv",
+        "--report",
+        "report.json",
+        "--hubspot-import",
+        "hs",
+        "-q",
+        *more,
+    )
 
 
 def outputs(folder: Path) -> dict[str, bytes | None]:
@@ -76,13 +100,17 @@ def paused_holding_the_locks(shim: Path, folder: Path, contacts: str = "a.csv"):
     return proc
 
 
-@pytest.mark.parametrize("option, target, what", [
-    (("-o", "out.csv"), "out.csv", "reclassified contacts"),
-    (("--report", "report.json"), "report.json", "report"),
-    (("--hubspot-import", "hs"), "hs", "HubSpot import folder"),
-])
-def test_a_second_run_stops_at_once_naming_the_target(shim: Path, folder: Path, option, target: str,
-                                                      what: str) -> None:
+@pytest.mark.parametrize(
+    "option, target, what",
+    [
+        (("-o", "out.csv"), "out.csv", "reclassified contacts"),
+        (("--report", "report.json"), "report.json", "report"),
+        (("--hubspot-import", "hs"), "hs", "HubSpot import folder"),
+    ],
+)
+def test_a_second_run_stops_at_once_naming_the_target(
+    shim: Path, folder: Path, option, target: str, what: str
+) -> None:
     first = paused_holding_the_locks(shim, folder)
     started = time.monotonic()
     second = run_cli("classify", "b.csv", "-q", "-o", "other.csv", *option, cwd=folder)
@@ -98,8 +126,9 @@ def test_a_second_run_stops_at_once_naming_the_target(shim: Path, folder: Path, 
 def test_the_same_target_spelled_another_way_is_the_same_lock(shim: Path, folder: Path) -> None:
     (folder / "sub").mkdir()
     first = paused_holding_the_locks(shim, folder)
-    second = run_cli("classify", "b.csv", "-q", "-o", str(folder / "sub" / ".." / "out.csv"),
-                     cwd=folder)
+    second = run_cli(
+        "classify", "b.csv", "-q", "-o", str(folder / "sub" / ".." / "out.csv"), cwd=folder
+    )
     assert second.code == USAGE and BUSY in second.stderr, second.stderr
     assert go_on(first).code == OK
 
@@ -107,8 +136,11 @@ def test_the_same_target_spelled_another_way_is_the_same_lock(shim: Path, folder
 def test_wait_waits_for_the_other_run_then_writes(shim: Path, folder: Path, expected: dict) -> None:
     first = paused_holding_the_locks(shim, folder)
     # Stopped at its second try of the lock: it was refused once, and is waiting.
-    second = start(*classify("b.csv", "--wait", "120"), cwd=folder,
-                   env=environment(LD_PRELOAD=str(shim), LC_PAUSE_NAME=".hs.lock", LC_PAUSE_N="2"))
+    second = start(
+        *classify("b.csv", "--wait", "120"),
+        cwd=folder,
+        env=environment(LD_PRELOAD=str(shim), LC_PAUSE_NAME=".hs.lock", LC_PAUSE_N="2"),
+    )
     assert wait_stopped(second), "the second run never tried the lock twice"
     assert go_on(first).code == OK
     done = go_on(second)
@@ -139,8 +171,9 @@ def test_wait_must_not_be_negative(folder: Path) -> None:
 
 
 @pytest.mark.parametrize("trial", range(20))
-def test_two_runs_into_one_folder_never_mix_their_files(folder: Path, trial: int,
-                                                        expected: dict) -> None:
+def test_two_runs_into_one_folder_never_mix_their_files(
+    folder: Path, trial: int, expected: dict
+) -> None:
     """Started together, as two cron jobs would: each ends 0 or 2 (the other run was writing),
     and the output file, the report and the import folder are all from one of them."""
     order = ("a.csv", "b.csv") if trial % 2 else ("b.csv", "a.csv")

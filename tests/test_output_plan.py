@@ -45,23 +45,57 @@ def exports(tmp_path: Path) -> Path:
 
 
 def classify_args(folder: Path, *extra: str) -> list[str]:
-    return ["classify", "contacts.csv", "--deals", "deals.csv", "--consent", "consent.csv",
-            "--rules", "my-rules.yaml", "-q", *extra]
+    return [
+        "classify",
+        "contacts.csv",
+        "--deals",
+        "deals.csv",
+        "--consent",
+        "consent.csv",
+        "--rules",
+        "my-rules.yaml",
+        "-q",
+        *extra,
+    ]
 
 
-@pytest.mark.parametrize("extra, named", [
-    (["--report", "contacts.csv"], "the report would overwrite the input contacts file"),
-    (["--report", "deals.csv"], "the report would overwrite the input deals file"),
-    (["--report", "consent.csv"], "the report would overwrite the input consent file"),
-    (["-o", "my-rules.yaml"], "the reclassified contacts would overwrite the input rules file"),
-    (["-o", "sub/../deals.csv"], "the reclassified contacts would overwrite the input deals file deals.csv"),
-    (["-o", "out.csv", "--report", "out.csv"], "the report and the reclassified contacts would both be written"),
-    (["--report", "r.json", "--report", "./sub/../r.json"], "the report and the report would both be written"),
-    (["--report", "nodir/r.json"], "the folder 'nodir' does not exist"),
-    (["--report", "sub"], "it is a folder"),
-], ids=["report-contacts", "report-deals", "report-consent", "output-rules", "output-dotdot-deals",
-        "report-onto-output", "report-twice", "report-no-folder", "report-folder"])
-def test_a_write_onto_a_read_or_another_write_stops_before_anything_is_written(exports: Path, extra, named) -> None:
+@pytest.mark.parametrize(
+    "extra, named",
+    [
+        (["--report", "contacts.csv"], "the report would overwrite the input contacts file"),
+        (["--report", "deals.csv"], "the report would overwrite the input deals file"),
+        (["--report", "consent.csv"], "the report would overwrite the input consent file"),
+        (["-o", "my-rules.yaml"], "the reclassified contacts would overwrite the input rules file"),
+        (
+            ["-o", "sub/../deals.csv"],
+            "the reclassified contacts would overwrite the input deals file deals.csv",
+        ),
+        (
+            ["-o", "out.csv", "--report", "out.csv"],
+            "the report and the reclassified contacts would both be written",
+        ),
+        (
+            ["--report", "r.json", "--report", "./sub/../r.json"],
+            "the report and the report would both be written",
+        ),
+        (["--report", "nodir/r.json"], "the folder 'nodir' does not exist"),
+        (["--report", "sub"], "it is a folder"),
+    ],
+    ids=[
+        "report-contacts",
+        "report-deals",
+        "report-consent",
+        "output-rules",
+        "output-dotdot-deals",
+        "report-onto-output",
+        "report-twice",
+        "report-no-folder",
+        "report-folder",
+    ],
+)
+def test_a_write_onto_a_read_or_another_write_stops_before_anything_is_written(
+    exports: Path, extra, named
+) -> None:
     before = snapshot(exports)
     run = invoke_assert_code(USAGE, *classify_args(exports, *extra), cwd=exports)
     assert named in run.stderr, run.stderr
@@ -72,9 +106,13 @@ def test_symlinks_and_hard_links_are_seen_through(exports: Path) -> None:
     (exports / "link-to-deals.csv").symlink_to("deals.csv")
     os.link(exports / "consent.csv", exports / "sub" / "hard-consent.csv")
     before = snapshot(exports)
-    run = invoke_assert_code(USAGE, *classify_args(exports, "--report", "link-to-deals.csv"), cwd=exports)
+    run = invoke_assert_code(
+        USAGE, *classify_args(exports, "--report", "link-to-deals.csv"), cwd=exports
+    )
     assert "would overwrite the input deals file deals.csv" in run.stderr
-    run = invoke_assert_code(USAGE, *classify_args(exports, "-o", "sub/hard-consent.csv"), cwd=exports)
+    run = invoke_assert_code(
+        USAGE, *classify_args(exports, "-o", "sub/hard-consent.csv"), cwd=exports
+    )
     assert "would overwrite the input consent file consent.csv" in run.stderr
     assert snapshot(exports) == before
 
@@ -83,7 +121,9 @@ def test_the_rules_file_found_by_itself_is_protected_too(exports: Path) -> None:
     """./rules.yaml is picked up without --rules: it is still an input."""
     (exports / "rules.yaml").write_bytes((ROOT / "rules.yaml").read_bytes())
     before = snapshot(exports)
-    run = invoke_assert_code(USAGE, "classify", "contacts.csv", "-q", "--report", "rules.yaml", cwd=exports)
+    run = invoke_assert_code(
+        USAGE, "classify", "contacts.csv", "-q", "--report", "rules.yaml", cwd=exports
+    )
     assert "rules.yaml: the report would overwrite the input rules file" in run.stderr
     assert snapshot(exports) == before
 
@@ -91,20 +131,42 @@ def test_the_rules_file_found_by_itself_is_protected_too(exports: Path) -> None:
 def test_diff_report_onto_an_export(exports: Path) -> None:
     invoke_assert_code(OK, *classify_args(exports, "-o", "after.csv"), cwd=exports)
     before = snapshot(exports)
-    run = invoke_assert_code(USAGE, "diff", "contacts.csv", "after.csv", "--report", "contacts.csv", cwd=exports)
+    run = invoke_assert_code(
+        USAGE, "diff", "contacts.csv", "after.csv", "--report", "contacts.csv", cwd=exports
+    )
     assert "would overwrite the input earlier export" in run.stderr
-    run = invoke_assert_code(USAGE, "diff", "contacts.csv", "after.csv", "--report", "./after.csv", cwd=exports)
+    run = invoke_assert_code(
+        USAGE, "diff", "contacts.csv", "after.csv", "--report", "./after.csv", cwd=exports
+    )
     assert "would overwrite the input later export after.csv" in run.stderr
     assert snapshot(exports) == before
 
 
 def test_sql_output_onto_a_header_file(exports: Path) -> None:
     before = snapshot(exports)
-    run = invoke_assert_code(USAGE, "sql", "--dialect", "postgres", "--contacts-header", "contacts.csv",
-                             "-o", "contacts.csv", cwd=exports)
+    run = invoke_assert_code(
+        USAGE,
+        "sql",
+        "--dialect",
+        "postgres",
+        "--contacts-header",
+        "contacts.csv",
+        "-o",
+        "contacts.csv",
+        cwd=exports,
+    )
     assert "the query would overwrite the input contacts header file" in run.stderr
-    run = invoke_assert_code(USAGE, "sql", "--dialect", "duckdb", "--rules", "my-rules.yaml", "-o", "my-rules.yaml",
-                             cwd=exports)
+    run = invoke_assert_code(
+        USAGE,
+        "sql",
+        "--dialect",
+        "duckdb",
+        "--rules",
+        "my-rules.yaml",
+        "-o",
+        "my-rules.yaml",
+        cwd=exports,
+    )
     assert "the query would overwrite the input rules file" in run.stderr
     assert snapshot(exports) == before
 
@@ -120,8 +182,18 @@ def test_a_proc_fd_link_as_output_is_refused(exports: Path) -> None:
     """`-o /proc/self/fd/N` onto a pipe the caller holds: refused, the pipe is not replaced by a file."""
     read_end, write_end = os.pipe()
     try:
-        proc = subprocess.run([sys.executable, "-m", "lifecycle_cli", *classify_args(exports, "-o", f"/proc/self/fd/{write_end}")],
-                              cwd=exports, capture_output=True, pass_fds=(write_end,), timeout=120)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "lifecycle_cli",
+                *classify_args(exports, "-o", f"/proc/self/fd/{write_end}"),
+            ],
+            cwd=exports,
+            capture_output=True,
+            pass_fds=(write_end,),
+            timeout=120,
+        )
     finally:
         os.close(write_end)
         leaked = os.read(read_end, 100)
@@ -147,11 +219,18 @@ def test_a_second_in_place_run_keeps_the_first_backup(exports: Path) -> None:
     assert first_result != original
     assert (exports / "contacts.csv.bak").read_bytes() == original
     run = invoke_assert_code(OK, *classify_args(exports, "--in-place"), cwd=exports)
-    assert (exports / "contacts.csv.bak").read_bytes() == original, "the export as it came from the CRM must survive"
+    assert (exports / "contacts.csv.bak").read_bytes() == original, (
+        "the export as it came from the CRM must survive"
+    )
     assert (exports / "contacts.csv.bak-2").read_bytes() == first_result
-    assert "kept the original as contacts.csv.bak-2; contacts.csv.bak is an earlier run's backup" in run.stderr
+    assert (
+        "kept the original as contacts.csv.bak-2; contacts.csv.bak is an earlier run's backup"
+        in run.stderr
+    )
     invoke_assert_code(OK, *classify_args(exports, "--in-place"), cwd=exports)
-    assert (exports / "contacts.csv.bak-3").exists() and (exports / "contacts.csv.bak").read_bytes() == original
+    assert (exports / "contacts.csv.bak-3").exists() and (
+        exports / "contacts.csv.bak"
+    ).read_bytes() == original
 
 
 def test_output_format_follows_the_output_name(exports: Path) -> None:
@@ -175,7 +254,9 @@ def test_csv_to_csv_keeps_the_inputs_delimiter_and_encoding(exports: Path) -> No
     text = io.StringIO()
     csv.writer(text, delimiter=";", lineterminator="\r\n").writerows(rows)
     (exports / "excel.csv").write_bytes(text.getvalue().encode("cp1252"))
-    invoke_assert_code(OK, "classify", "excel.csv", "--encoding", "cp1252", "-q", "-o", "out.txt", cwd=exports)
+    invoke_assert_code(
+        OK, "classify", "excel.csv", "--encoding", "cp1252", "-q", "-o", "out.txt", cwd=exports
+    )
     written = (exports / "out.txt").read_bytes()
     assert written.split(b"\r\n")[0].count(b";") > 10 and "Jürgen".encode("cp1252") in written
 
@@ -190,11 +271,22 @@ def test_headers_with_escaped_quotes_round_trip(exports: Path) -> None:
     for name in ("once.csv", "twice.csv"):
         header = (exports / name).read_text(encoding="utf-8").splitlines()[0]
         assert header.endswith(',"Note ""A"""'), header
-    query = invoke_assert_code(OK, "sql", "--dialect", "duckdb", "--contacts-header", "quoted.csv", "--no-deals",
-                               "--no-consent", cwd=exports).stdout
+    query = invoke_assert_code(
+        OK,
+        "sql",
+        "--dialect",
+        "duckdb",
+        "--contacts-header",
+        "quoted.csv",
+        "--no-deals",
+        "--no-consent",
+        cwd=exports,
+    ).stdout
     duckdb = pytest.importorskip("duckdb")
     con = duckdb.connect()
-    con.execute(f"CREATE TABLE contacts AS SELECT * FROM read_csv('{exports / 'quoted.csv'}', all_varchar = true)")
+    con.execute(
+        f"CREATE TABLE contacts AS SELECT * FROM read_csv('{exports / 'quoted.csv'}', all_varchar = true)"
+    )
     rows = con.execute(query).fetchall()
     assert [d[0] for d in con.description][-1] == 'Note "A"' and rows[0][-1] == "x"
 
@@ -204,13 +296,17 @@ def test_reports_and_output_are_written_together(exports: Path) -> None:
     that is a folder is found before the run): no reclassified file either."""
     (exports / "taken").mkdir()
     before = snapshot(exports)
-    invoke_assert_code(USAGE, *classify_args(exports, "--report", "ok.md", "--report", "taken"), cwd=exports)
+    invoke_assert_code(
+        USAGE, *classify_args(exports, "--report", "ok.md", "--report", "taken"), cwd=exports
+    )
     assert snapshot(exports) == before
 
 
 # --------------------------------------------------------------------------- fuzzing paths
 
-SPELLINGS = st.sampled_from(["plain", "dot", "dotdot", "absolute", "symlink", "hardlink", "symlinked-folder"])
+SPELLINGS = st.sampled_from(
+    ["plain", "dot", "dotdot", "absolute", "symlink", "hardlink", "symlinked-folder"]
+)
 INPUTS = st.sampled_from(["contacts.csv", "deals.csv", "consent.csv", "my-rules.yaml"])
 OPTIONS = st.sampled_from(["-o", "--report"])
 
@@ -237,7 +333,9 @@ def spell(folder: Path, name: str, how: str, n: int) -> str:
     return name
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(data=st.data())
 def test_fuzz_output_paths_against_input_paths(tmp_path_factory, data) -> None:
     folder = tmp_path_factory.mktemp("fuzz")

@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ROOT, USAGE, Run, run_cli, stage_id
+from conftest import USAGE, Run, run_cli, stage_id
 
 SHAPES_DIR = Path(__file__).parent / "real_shapes"
 SHAPES = sorted(p.name for p in SHAPES_DIR.iterdir() if (p / "expected.yaml").is_file())
@@ -52,7 +52,9 @@ SAME_OUTPUT_SHAPES = [s for s in SHAPES if "same_output_with" in SPECS[s]]
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+    }
 
 
 @dataclass
@@ -72,8 +74,10 @@ class ShapeRun:
         try:
             value = json.loads(self.run.stdout)
         except json.JSONDecodeError as exc:
-            pytest.fail(f"{self.shape}: --format json did not print one JSON object on stdout ({exc}); "
-                        f"exit {self.run.code}\nstdout:\n{self.run.stdout[-2000:]}\nstderr:\n{self.run.stderr[-2000:]}")
+            pytest.fail(
+                f"{self.shape}: --format json did not print one JSON object on stdout ({exc}); "
+                f"exit {self.run.code}\nstdout:\n{self.run.stdout[-2000:]}\nstderr:\n{self.run.stderr[-2000:]}"
+            )
         assert isinstance(value, dict), f"{self.shape}: the JSON report is not an object"
         return value
 
@@ -116,7 +120,7 @@ class Table:
 
 def read_table(data: bytes, encoding: str, delimiter: str) -> Table:
     bom = data.startswith(codecs.BOM_UTF8)
-    text = data[len(codecs.BOM_UTF8):].decode(encoding) if bom else data.decode(encoding)
+    text = data[len(codecs.BOM_UTF8) :].decode(encoding) if bom else data.decode(encoding)
     header, *rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
     return Table(header, rows, bom)
 
@@ -139,9 +143,13 @@ def padded(row: list[str], n: int) -> list[str]:
     return row + [""] * (n - len(row))
 
 
-def output_by_id(result: ShapeRun, out_name: str = OUT, spec: dict | None = None) -> tuple[Table, dict[str, list[str]]]:
+def output_by_id(
+    result: ShapeRun, out_name: str = OUT, spec: dict | None = None
+) -> tuple[Table, dict[str, list[str]]]:
     spec = spec or result.spec
-    assert out_name in result.after, f"{result.shape}: no output file {out_name} was written\n{result.context()}"
+    assert out_name in result.after, (
+        f"{result.shape}: no output file {out_name} was written\n{result.context()}"
+    )
     encoding, delimiter = output_format(spec)
     table = read_table(result.after[out_name], encoding, delimiter)
     key = column(table, spec["output"]["key"], f"{result.shape} output")
@@ -166,7 +174,9 @@ def test_exit_code(shape: str, shape_runs) -> None:
 @pytest.mark.parametrize("shape", SHAPES)
 def test_inputs_are_unchanged(shape: str, shape_runs) -> None:
     result = shape_runs(shape)
-    originals = {name: data for name, data in snapshot(SHAPES_DIR / shape).items() if name != "expected.yaml"}
+    originals = {
+        name: data for name, data in snapshot(SHAPES_DIR / shape).items() if name != "expected.yaml"
+    }
     for name, data in originals.items():
         assert result.after.get(name) == data, f"{shape}: input {name} was modified"
     assert result.before == originals
@@ -180,19 +190,31 @@ def test_every_stage_and_rule(shape: str, shape_runs) -> None:
     result = shape_runs(shape)
     assert result.run.code == 0, f"{shape}: {result.context()}"
     table, by_id = output_by_id(result)
-    stage, rule = column(table, result.spec["output"]["stage"], shape), column(table, "Lifecycle Rule", shape)
+    stage, rule = (
+        column(table, result.spec["output"]["stage"], shape),
+        column(table, "Lifecycle Rule", shape),
+    )
     expected = {str(k): v for k, v in result.spec["contacts"].items()}
-    other = column(table, "Other Type", shape) if any("other_type" in v for v in expected.values()) else None
+    other = (
+        column(table, "Other Type", shape)
+        if any("other_type" in v for v in expected.values())
+        else None
+    )
     assert set(by_id) == set(expected), f"{shape}: output ids differ from expected.yaml"
     wrong = {}
     for record_id, want in expected.items():
         row = by_id[record_id]
         rules = want["rule"] if isinstance(want["rule"], list) else [want["rule"]]
         if row[stage] != want["stage"] or row[rule] not in rules:
-            wrong[record_id] = {"got": (row[stage], row[rule]), "expected": (want["stage"], want["rule"])}
+            wrong[record_id] = {
+                "got": (row[stage], row[rule]),
+                "expected": (want["stage"], want["rule"]),
+            }
         if "other_type" in want and row[other] != want["other_type"]:
             wrong.setdefault(record_id, {})["other_type"] = (row[other], want["other_type"])
-    assert not wrong, f"{shape}: {len(wrong)} of {len(expected)} contacts wrong:\n" + "\n".join(f"  {k}: {v}" for k, v in wrong.items())
+    assert not wrong, f"{shape}: {len(wrong)} of {len(expected)} contacts wrong:\n" + "\n".join(
+        f"  {k}: {v}" for k, v in wrong.items()
+    )
 
 
 @pytest.mark.parametrize("shape", OK_SHAPES)
@@ -201,7 +223,9 @@ def test_output_keeps_the_export_as_it_was(shape: str, shape_runs) -> None:
     (repeated headers included); every other cell exactly as in the input; the previous stage as written."""
     result = shape_runs(shape)
     assert result.run.code == 0, f"{shape}: {result.context()}"
-    assert result.new_files == {OUT}, f"{shape}: files written besides {OUT}: {sorted(result.new_files - {OUT})}"
+    assert result.new_files == {OUT}, (
+        f"{shape}: files written besides {OUT}: {sorted(result.new_files - {OUT})}"
+    )
     encoding, delimiter = output_format(result.spec)
     source = read_table(result.before[contacts_file(result.spec)], encoding, delimiter)
     try:
@@ -221,29 +245,43 @@ def test_output_keeps_the_export_as_it_was(shape: str, shape_runs) -> None:
         for n, (before, after) in enumerate(zip(source.rows, out.rows), start=2):
             before, after = padded(before, width), padded(after, len(out.header))
             assert after[:width] == before, f"{shape}: line {n}: untouched cells changed"
-            assert after[width + 1] == "", f"{shape}: line {n}: a previous stage where the file had none"
+            assert after[width + 1] == "", (
+                f"{shape}: line {n}: a previous stage where the file had none"
+            )
         return
     at = source.header.index(stage)
-    assert out.header == source.header[:at + 1] + ADDED + source.header[at + 1:], f"{shape}: output header {out.header}"
+    assert out.header == source.header[: at + 1] + ADDED + source.header[at + 1 :], (
+        f"{shape}: output header {out.header}"
+    )
     for n, (before, after) in enumerate(zip(source.rows, out.rows), start=2):
         before, after = padded(before, width), padded(after, len(out.header))
-        kept = after[:at] + after[at + 1 + len(ADDED):]
-        assert kept == before[:at] + before[at + 1:], f"{shape}: line {n}: untouched cells changed"
-        assert after[at + 1] == before[at], f"{shape}: line {n}: Previous Lifecycle Stage is not the input's value"
+        kept = after[:at] + after[at + 1 + len(ADDED) :]
+        assert kept == before[:at] + before[at + 1 :], f"{shape}: line {n}: untouched cells changed"
+        assert after[at + 1] == before[at], (
+            f"{shape}: line {n}: Previous Lifecycle Stage is not the input's value"
+        )
 
 
 @pytest.mark.parametrize("shape", OK_SHAPES)
 def test_diagnostics_in_the_json_report(shape: str, shape_runs) -> None:
     result = shape_runs(shape)
     report = result.report()
-    assert isinstance(report.get("diagnostics"), list), f"{shape}: no diagnostics list in the JSON report: {sorted(report)}"
+    assert isinstance(report.get("diagnostics"), list), (
+        f"{shape}: no diagnostics list in the JSON report: {sorted(report)}"
+    )
     for item in report["diagnostics"]:
-        assert DIAGNOSTIC_KEYS <= set(item), f"{shape}: diagnostic lacks {DIAGNOSTIC_KEYS - set(item)}: {item}"
+        assert set(item) >= DIAGNOSTIC_KEYS, (
+            f"{shape}: diagnostic lacks {DIAGNOSTIC_KEYS - set(item)}: {item}"
+        )
         # A note (a column declared absent, or one whose lack changed nobody) never fails --strict.
         assert item["severity"] in ("error", "warning", "note"), item
     codes = sorted({d["code"] for d in report["diagnostics"]})
-    assert codes == sorted(result.spec["diagnostics"]), f"{shape}: diagnostics {json.dumps(report['diagnostics'], indent=1)}"
-    assert not [d for d in report["diagnostics"] if d["severity"] == "error"], f"{shape}: an error, yet exit 0"
+    assert codes == sorted(result.spec["diagnostics"]), (
+        f"{shape}: diagnostics {json.dumps(report['diagnostics'], indent=1)}"
+    )
+    assert not [d for d in report["diagnostics"] if d["severity"] == "error"], (
+        f"{shape}: an error, yet exit 0"
+    )
     for want in result.spec.get("diagnostic_details") or []:
         found = [d for d in report["diagnostics"] if d["code"] == want["code"]]
         assert found, f"{shape}: no {want['code']} diagnostic"
@@ -254,7 +292,9 @@ def test_diagnostics_in_the_json_report(shape: str, shape_runs) -> None:
         if "row" in want:
             assert got["row"] == want["row"], got
         for number in want.get("message_numbers", []):
-            assert re.search(rf"(?<!\d){number}(?!\d)", got["message"]), f"{shape}: row {number} not in {got['message']!r}"
+            assert re.search(rf"(?<!\d){number}(?!\d)", got["message"]), (
+                f"{shape}: row {number} not in {got['message']!r}"
+            )
 
 
 @pytest.mark.parametrize("shape", [s for s in OK_SHAPES if "missing_columns" in SPECS[s]])
@@ -262,11 +302,15 @@ def test_missing_columns_name_whom_they_kept(shape: str, shape_runs) -> None:
     result = shape_runs(shape)
     report = result.report()
     got = report.get("missing_columns")
-    assert isinstance(got, list), f"{shape}: no missing_columns list in the JSON report: {sorted(report)}"
+    assert isinstance(got, list), (
+        f"{shape}: no missing_columns list in the JSON report: {sorted(report)}"
+    )
     by_column = {(m.get("source"), m.get("column")): m for m in got}
     for want in result.spec["missing_columns"]:
         entry = by_column.get((want["source"], want["column"]))
-        assert entry is not None, f"{shape}: {want['source']}.{want['column']} not in missing_columns: {got}"
+        assert entry is not None, (
+            f"{shape}: {want['source']}.{want['column']} not in missing_columns: {got}"
+        )
         assert entry["header"] == want["header"], entry
         assert sorted(entry["rules"]) == sorted(want["rules"]), entry
         assert entry["kept"] == want["kept"], entry
@@ -278,7 +322,9 @@ def test_strict_turns_the_warning_into_an_error(shape: str, shape_runs) -> None:
     before = snapshot(result.folder)
     run = classify(result.folder, result.spec["args"], "strict-out.csv", "--strict")
     after = snapshot(result.folder)
-    assert run.code == result.spec["strict_exit"] == USAGE, f"{shape} --strict: exit {run.code}\n{run.stderr[-2000:]}"
+    assert run.code == result.spec["strict_exit"] == USAGE, (
+        f"{shape} --strict: exit {run.code}\n{run.stderr[-2000:]}"
+    )
     assert "lifecycle: error:" in run.stderr and "Traceback" not in run.stderr
     assert after == before, f"{shape} --strict wrote {sorted(set(after) - set(before))}"
 
@@ -290,14 +336,23 @@ def test_classifies_like_its_english_twin(shape: str, shape_runs) -> None:
     run = classify(result.folder, twin["args"], "twin-out.csv")
     assert run.code == 0, f"{shape} twin: exit {run.code}\n{run.stderr[-2000:]}"
     twin_table = read_table((result.folder / "twin-out.csv").read_bytes(), "utf-8", ",")
-    key, stage, rule = (column(twin_table, n, "twin") for n in (twin["key"], twin["stage"], "Lifecycle Rule"))
+    key, stage, rule = (
+        column(twin_table, n, "twin") for n in (twin["key"], twin["stage"], "Lifecycle Rule")
+    )
     english = {r[key]: (stage_id(r[stage]), r[rule]) for r in twin_table.rows}
     table, by_id = output_by_id(result)
-    g_stage, g_rule = column(table, result.spec["output"]["stage"], shape), column(table, "Lifecycle Rule", shape)
+    g_stage, g_rule = (
+        column(table, result.spec["output"]["stage"], shape),
+        column(table, "Lifecycle Rule", shape),
+    )
     german = {k: (stage_id(r[g_stage]), r[g_rule]) for k, r in by_id.items()}
     assert set(german) == set(english)
-    differ = {k: {"german": german[k], "english": english[k]} for k in english if german[k] != english[k]}
-    assert not differ, f"{shape}: {len(differ)} contacts classified differently from the English twin: {differ}"
+    differ = {
+        k: {"german": german[k], "english": english[k]} for k in english if german[k] != english[k]
+    }
+    assert not differ, (
+        f"{shape}: {len(differ)} contacts classified differently from the English twin: {differ}"
+    )
 
 
 @pytest.mark.parametrize("shape", SAME_OUTPUT_SHAPES)
@@ -305,7 +360,9 @@ def test_detected_preset_gives_the_same_output_as_the_explicit_one(shape: str, s
     result = shape_runs(shape)
     assert result.run.code == 0, f"{shape}: {result.context()}"
     run = classify(result.folder, result.spec["same_output_with"], "preset-out.csv")
-    assert run.code == 0, f"{shape} {result.spec['same_output_with']}: exit {run.code}\n{run.stderr[-2000:]}"
+    assert run.code == 0, (
+        f"{shape} {result.spec['same_output_with']}: exit {run.code}\n{run.stderr[-2000:]}"
+    )
     assert (result.folder / "preset-out.csv").read_bytes() == result.after[OUT]
 
 
@@ -322,10 +379,14 @@ def test_stops_with_a_message_naming_file_and_column(shape: str, shape_runs) -> 
     for text in spec.get("stderr_contains") or []:
         assert text in stderr, f"{shape}: {text!r} not in the message:\n{stderr[-2000:]}"
     for pattern in spec.get("stderr_regex") or []:
-        assert re.search(pattern, stderr), f"{shape}: /{pattern}/ not in the message:\n{stderr[-2000:]}"
+        assert re.search(pattern, stderr), (
+            f"{shape}: /{pattern}/ not in the message:\n{stderr[-2000:]}"
+        )
 
 
-@pytest.mark.parametrize("shape", [s for s in ERROR_SHAPES if (SPECS[s].get("error") or {}).get("diagnostic")])
+@pytest.mark.parametrize(
+    "shape", [s for s in ERROR_SHAPES if (SPECS[s].get("error") or {}).get("diagnostic")]
+)
 def test_stop_carries_its_diagnostic_code(shape: str, shape_runs) -> None:
     """The code is in the JSON report's diagnostics (as an error) when one is printed, else on stderr."""
     result = shape_runs(shape)
@@ -336,7 +397,8 @@ def test_stop_carries_its_diagnostic_code(shape: str, shape_runs) -> None:
         found = [d for d in report.get("diagnostics") or [] if d.get("code") == want["diagnostic"]]
         assert all(d["severity"] == want["severity"] for d in found), found
     assert found or want["diagnostic"] in result.run.stderr, (
-        f"{shape}: diagnostic {want['diagnostic']} neither in the JSON report nor on stderr\n{result.context()}")
+        f"{shape}: diagnostic {want['diagnostic']} neither in the JSON report nor on stderr\n{result.context()}"
+    )
 
 
 @pytest.mark.parametrize("shape", ERROR_SHAPES)

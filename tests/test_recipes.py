@@ -56,14 +56,21 @@ def test_cron_recipe_runs_as_written_under_cron_environment(tmp_path: Path) -> N
     folder = tmp_path / "hubspot"
     folder.mkdir()
     _export_without_last_contacted(folder)
-    cron_env = ["env", "-i", f"HOME={tmp_path}", "LOGNAME=cron", "SHELL=/bin/sh",
-                f"PATH={CRON_PATH}"]
+    cron_env = [
+        "env",
+        "-i",
+        f"HOME={tmp_path}",
+        "LOGNAME=cron",
+        "SHELL=/bin/sh",
+        f"PATH={CRON_PATH}",
+    ]
     # Once: `lifecycle init` by full path, then the README's column line in rules.yaml.
     once = _block("sh", "/opt/lifecycle/bin/lifecycle init")
     init = next(line for line in once.splitlines() if "lifecycle init" in line)
     init = init.split("#")[0].replace("/opt/lifecycle/bin/lifecycle", str(INSTALLED))
-    done = subprocess.run([*cron_env, "/bin/sh", "-c", init], cwd=folder, capture_output=True,
-                          text=True, timeout=120)
+    done = subprocess.run(
+        [*cron_env, "/bin/sh", "-c", init], cwd=folder, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     declared = _block("yaml", "missing: absent").strip()
     rules = (folder / "rules.yaml").read_text(encoding="utf-8")
@@ -78,19 +85,30 @@ def test_cron_recipe_runs_as_written_under_cron_environment(tmp_path: Path) -> N
     assert "/opt/lifecycle/bin/lifecycle classify" in command and "mkdir -p" in command
     assert "--history" in command and "--strict" in command
     command = command.replace("/data/hubspot", str(folder)).replace(
-        "/opt/lifecycle/bin/lifecycle", str(INSTALLED))
+        "/opt/lifecycle/bin/lifecycle", str(INSTALLED)
+    )
     # The command as cron runs it: /bin/sh -c, from the home folder, with cron's environment.
     nights = []
     for _ in range(2):
-        run = subprocess.run([*cron_env, "/bin/sh", "-c", command], cwd=tmp_path,
-                             capture_output=True, text=True, timeout=300)
+        run = subprocess.run(
+            [*cron_env, "/bin/sh", "-c", command],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         nights.append(run)
         assert run.returncode == 0, run.stderr
         assert "lifecycle exit" not in run.stderr, run.stderr  # the `|| echo` did not fire
     reports = folder / "reports"
-    runs = json.loads(subprocess.run([str(INSTALLED), "history", str(reports / "history"),
-                                      "--format", "json"], capture_output=True, text=True,
-                                     timeout=120).stdout)["runs"]
+    runs = json.loads(
+        subprocess.run(
+            [str(INSTALLED), "history", str(reports / "history"), "--format", "json"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        ).stdout
+    )["runs"]
     assert len(runs) == 2 and runs[0]["moves"] == runs[1]["moves"]
     changed = runs[0]["moves"]["changed"]
     assert changed > 0
@@ -99,14 +117,22 @@ def test_cron_recipe_runs_as_written_under_cron_environment(tmp_path: Path) -> N
     (changes,) = reports.glob("changes-20*.csv")
     assert len(changes.read_text(encoding="utf-8").splitlines()) == changed + 1
     assert {p.name for p in (folder / "import").iterdir()} >= {
-        "contacts-1-clear-stage.csv", "contacts-2-set-stage.csv", "README.txt"}
+        "contacts-1-clear-stage.csv",
+        "contacts-2-set-stage.csv",
+        "README.txt",
+    }
     # The absent column is a note, not a warning: --strict passed on an export without it.
     assert runs[0]["diagnostics"]["warning"] == 0 and runs[0]["diagnostics"]["note"] >= 1
 
     # Without the declaration, the same line stops with exit 2 and writes nothing new.
     (folder / "rules.yaml").write_text(rules.replace(", missing: absent", ""), encoding="utf-8")
-    run = subprocess.run([*cron_env, "/bin/sh", "-c", command], cwd=tmp_path,
-                         capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [*cron_env, "/bin/sh", "-c", command],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert "lifecycle exit 2" in run.stderr and "--strict" in run.stderr
     assert len(list((reports / "history").iterdir())) == 2
 
@@ -131,21 +157,34 @@ def test_github_actions_recipe_puts_the_gate_reason_in_the_summary(tmp_path: Pat
     summary.write_text("", encoding="utf-8")
     runner = tmp_path / "runner"
     runner.mkdir()
-    env = {"PATH": f"{INSTALLED.parent}:{CRON_PATH}", "HOME": str(tmp_path),
-           "GITHUB_STEP_SUMMARY": str(summary), "RUNNER_TEMP": str(runner)}
+    env = {
+        "PATH": f"{INSTALLED.parent}:{CRON_PATH}",
+        "HOME": str(tmp_path),
+        "GITHUB_STEP_SUMMARY": str(summary),
+        "RUNNER_TEMP": str(runner),
+    }
     # GitHub runs a `run:` step as `bash -e {0}`.
-    ok = subprocess.run(["bash", "-e", "-c", checks], cwd=repo, env=env, capture_output=True,
-                        text=True, timeout=300)
+    ok = subprocess.run(
+        ["bash", "-e", "-c", checks], cwd=repo, env=env, capture_output=True, text=True, timeout=300
+    )
     assert ok.returncode == 0, ok.stdout[-2000:] + ok.stderr[-2000:]
-    step = subprocess.run(["bash", "-e", "-c", classify], cwd=repo, env=env,
-                          capture_output=True, text=True, timeout=300)
+    step = subprocess.run(
+        ["bash", "-e", "-c", classify],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     # A customer moves to Other in the examples: the gate trips, the step fails.
     assert step.returncode == 1, step.stderr
     text = summary.read_text(encoding="utf-8")
     assert text.startswith("## lifecycle classify: exports/contacts.csv")
     # The reason, near the top (Markdown: &gt; shows as >, \* as *).
-    assert "\n- **Gate tripped: --fail-on customer-&gt;\\*: 1 contacts moved customer -&gt; " \
+    assert (
+        "\n- **Gate tripped: --fail-on customer-&gt;\\*: 1 contacts moved customer -&gt; "
         "\\***\n" in text[:400]
+    )
     assert "lifecycle: --fail-on customer->*" in step.stderr
     # Redacted: no names, no emails in what anyone with read access sees.
     assert "@" not in text and "Karl" not in text and "Lindqvist" not in text

@@ -26,14 +26,37 @@ def workdir(tmp_path_factory) -> Path:
     """examples/ copied under a fixed relative name, classified once, so reports name stable paths."""
     root = tmp_path_factory.mktemp("golden")
     shutil.copytree(EXAMPLES, root / "examples", ignore=shutil.ignore_patterns("*.reclassified.*"))
-    invoke_assert_code(OK, "classify", "examples/contacts.csv", "--deals", "examples/deals.csv", "--consent",
-                       "examples/consent.csv", "-q", cwd=root)
+    invoke_assert_code(
+        OK,
+        "classify",
+        "examples/contacts.csv",
+        "--deals",
+        "examples/deals.csv",
+        "--consent",
+        "examples/consent.csv",
+        "-q",
+        cwd=root,
+    )
     return root
 
 
 COMMANDS = {
-    "classify": ["classify", "examples/contacts.csv", "--deals", "examples/deals.csv", "--consent", "examples/consent.csv", "--check"],
-    "diff": ["diff", "examples/contacts.csv", "examples/contacts.reclassified.csv", "--columns", "Lead Status"],
+    "classify": [
+        "classify",
+        "examples/contacts.csv",
+        "--deals",
+        "examples/deals.csv",
+        "--consent",
+        "examples/consent.csv",
+        "--check",
+    ],
+    "diff": [
+        "diff",
+        "examples/contacts.csv",
+        "examples/contacts.reclassified.csv",
+        "--columns",
+        "Lead Status",
+    ],
 }
 
 
@@ -42,8 +65,12 @@ def check_golden(name: str, actual: str) -> None:
     if REGENERATE:
         path.write_text(actual, encoding="utf-8")
         return
-    assert path.exists(), f"golden file {path} is missing; create it with LIFECYCLE_REGENERATE_GOLDEN=1 and review it"
-    assert actual == path.read_text(encoding="utf-8"), f"{name} differs from its golden file (regenerate on purpose only)"
+    assert path.exists(), (
+        f"golden file {path} is missing; create it with LIFECYCLE_REGENERATE_GOLDEN=1 and review it"
+    )
+    assert actual == path.read_text(encoding="utf-8"), (
+        f"{name} differs from its golden file (regenerate on purpose only)"
+    )
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -69,7 +96,9 @@ def test_golden_reports(workdir: Path, command: str, fmt: str) -> None:
 
 def test_markdown_is_a_ci_summary(workdir: Path) -> None:
     md = run_cli(*COMMANDS["diff"], "--format", "markdown", cwd=workdir).stdout
-    assert md.startswith("## lifecycle diff: examples/contacts.csv → examples/contacts.reclassified.csv")
+    assert md.startswith(
+        "## lifecycle diff: examples/contacts.csv → examples/contacts.reclassified.csv"
+    )
     assert "### ▼ Demotions" in md and "| Marketing Lead | Lead | 4 |" in md
 
 
@@ -88,24 +117,51 @@ def _chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-@pytest.mark.skipif(not _chromium() and not os.environ.get("CI"), reason="chromium not installed (CI installs it)")
+@pytest.mark.skipif(
+    not _chromium() and not os.environ.get("CI"), reason="chromium not installed (CI installs it)"
+)
 def test_html_report_renders_in_headless_chromium(workdir: Path, tmp_path: Path) -> None:
     browser = _chromium()
     assert browser, "CI must install Debian's chromium (see .ci/run)"
     page = workdir / "report.html"
     invoke_assert_code(OK, *COMMANDS["diff"], "--report", page.name, "-q", cwd=workdir)
-    flags = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-             "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",
-             "--enable-logging=stderr", "--v=0"]
-    dom = subprocess.run(flags + ["--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120)
+    flags = [
+        browser,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--enable-logging=stderr",
+        "--v=0",
+    ]
+    dom = subprocess.run(
+        flags + ["--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120
+    )
     assert dom.returncode == 0, dom.stderr[-2000:]
     assert "38 of 52 records in both files changed stage" in dom.stdout
     assert "Changes by transition" in dom.stdout
-    console_errors = [line for line in dom.stderr.splitlines() if "CONSOLE" in line and ("ERROR" in line or "Uncaught" in line)]
+    console_errors = [
+        line
+        for line in dom.stderr.splitlines()
+        if "CONSOLE" in line and ("ERROR" in line or "Uncaught" in line)
+    ]
     assert console_errors == []
-    shot = GOLDEN.parent / "screenshots" / "diff-report.png" if REGENERATE else tmp_path / "diff-report.png"
+    shot = (
+        GOLDEN.parent / "screenshots" / "diff-report.png"
+        if REGENERATE
+        else tmp_path / "diff-report.png"
+    )
     shot.parent.mkdir(exist_ok=True)
-    done = subprocess.run(flags + [f"--screenshot={shot}", "--window-size=1200,1800", "--hide-scrollbars", page.as_uri()],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        flags
+        + [f"--screenshot={shot}", "--window-size=1200,1800", "--hide-scrollbars", page.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert shot.stat().st_size > 10_000 and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

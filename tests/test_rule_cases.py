@@ -13,7 +13,9 @@ import yaml
 
 from conftest import CONSENT_HEADERS, CONTACT_HEADERS, DEAL_HEADERS, read_csv, run_cli, write_csv
 
-CASE_DIR = Path(__file__).resolve().parent.parent / "rule_cases"  # the default rules include them (tests:)
+CASE_DIR = (
+    Path(__file__).resolve().parent.parent / "rule_cases"
+)  # the default rules include them (tests:)
 
 
 def load_cases() -> list[dict]:
@@ -110,4 +112,6 @@ def test_rule_case(case: dict, outcomes: dict[str, dict]) -> None:
     if "other_type" in expect:
         assert row["Other Type"] == expect["other_type"]
     # The previous stage is the input value, exactly as written.
-    assert row["Previous Lifecycle Stage"] == as_text((case.get("contact") or {}).get("Lifecycle Stage"))
+    assert row["Previous Lifecycle Stage"] == as_text(
+        (case.get("contact") or {}).get("Lifecycle Stage")
+    )

@@ -13,7 +13,10 @@ DEFAULT = (ROOT / "rules.yaml").read_text(encoding="utf-8")
 
 def count_cases() -> int:
     inline = [c for c in yaml.safe_load(DEFAULT)["tests"] if "include" not in c]
-    included = sum(len(yaml.safe_load(p.read_text(encoding="utf-8")) or []) for p in (ROOT / "rule_cases").glob("*.yaml"))
+    included = sum(
+        len(yaml.safe_load(p.read_text(encoding="utf-8")) or [])
+        for p in (ROOT / "rule_cases").glob("*.yaml")
+    )
     return len(inline) + included
 
 
@@ -37,7 +40,10 @@ def write_rules(folder: Path, text: str) -> Path:
 def test_a_rule_change_shows_which_cases_it_breaks(tmp_path: Path) -> None:
     rules = write_rules(tmp_path, DEFAULT.replace("when: won_deals > 0", "when: won_deals > 1"))
     run = invoke_assert_code(CHANGES, "test", rules, "-q")
-    assert "rules.yaml:" in run.stdout and "a contact with a won deal is a customer FAILED" in run.stdout
+    assert (
+        "rules.yaml:" in run.stdout
+        and "a contact with a won deal is a customer FAILED" in run.stdout
+    )
     assert "stage: expected 'Customer', got 'Lead'" in run.stdout
     assert "rule_cases/customer.yaml:4 won deal makes a lead a customer FAILED" in run.stdout
     assert " PASSED" not in run.stdout, "-q lists only the failures"
@@ -46,9 +52,13 @@ def test_a_rule_change_shows_which_cases_it_breaks(tmp_path: Path) -> None:
 
 
 def test_a_wrong_expectation_fails_with_expected_and_actual(tmp_path: Path) -> None:
-    rules = write_rules(tmp_path, DEFAULT.replace(
-        "    deals: [{Deal Stage: closedwon}]\n    expect: {stage: Customer, rule: customer}",
-        "    deals: [{Deal Stage: closedwon}]\n    expect: {stage: Opportunity, rule: opportunity}"))
+    rules = write_rules(
+        tmp_path,
+        DEFAULT.replace(
+            "    deals: [{Deal Stage: closedwon}]\n    expect: {stage: Customer, rule: customer}",
+            "    deals: [{Deal Stage: closedwon}]\n    expect: {stage: Opportunity, rule: opportunity}",
+        ),
+    )
     run = invoke_assert_code(CHANGES, "test", rules)
     assert "stage: expected 'Opportunity', got 'Customer'" in run.stdout
     assert "==== 1 failed," in run.stdout
@@ -71,14 +81,21 @@ def test_missing_columns_in_a_case(tmp_path: Path) -> None:
 
 
 def test_bad_test_sections_name_the_line(tmp_path: Path) -> None:
-    rules = write_rules(tmp_path, DEFAULT.replace("include: rule_cases/*.yaml", "include: nowhere/*.yaml"))
+    rules = write_rules(
+        tmp_path, DEFAULT.replace("include: rule_cases/*.yaml", "include: nowhere/*.yaml")
+    )
     run = invoke_assert_code(USAGE, "test", rules)
     line = next(i for i, text in enumerate(rules.read_text().splitlines(), 1) if "nowhere" in text)
     assert f"rules.yaml:{line}: no file matches 'nowhere/*.yaml'" in run.stderr
-    rules = write_rules(tmp_path, DEFAULT.replace("    expect: {stage: Customer, rule: customer}",
-                                                  "    expected: {stage: Customer, rule: customer}"))
+    rules = write_rules(
+        tmp_path,
+        DEFAULT.replace(
+            "    expect: {stage: Customer, rule: customer}",
+            "    expected: {stage: Customer, rule: customer}",
+        ),
+    )
     run = invoke_assert_code(USAGE, "test", rules)
     assert "unknown key 'expected' in a test case" in run.stderr
-    bare = DEFAULT[:DEFAULT.index("\n# Test cases:")] + "\n"
+    bare = DEFAULT[: DEFAULT.index("\n# Test cases:")] + "\n"
     run = invoke_assert_code(USAGE, "test", write_rules(tmp_path, bare))
     assert "has no test cases" in run.stderr

@@ -11,7 +11,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from datetime import timezone
+from datetime import UTC
 from functools import partial
 from pathlib import Path
 
@@ -47,12 +47,20 @@ def query_for(folder: Path, dialect: str, deals: bool, consent: bool, rules=RULE
         dialect=dialect,
         deals="deals" if deals else None,
         consent="consent" if consent else None,
-        headers={name: headers_of(folder / f"{name}.csv") for name in ("contacts", "deals", "consent")},
+        headers={
+            name: headers_of(folder / f"{name}.csv") for name in ("contacts", "deals", "consent")
+        },
     )
 
 
-def classified(folder: Path, out: Path, deals: bool, consent: bool, *options: str,
-               compared: tuple[str, str, str] = COMPARED) -> dict[str, tuple[str, str]]:
+def classified(
+    folder: Path,
+    out: Path,
+    deals: bool,
+    consent: bool,
+    *options: str,
+    compared: tuple[str, str, str] = COMPARED,
+) -> dict[str, tuple[str, str]]:
     """Record ID -> (stage label, rule) from the real CLI."""
     args = [folder / "contacts.csv", *options]
     if deals:
@@ -65,7 +73,9 @@ def classified(folder: Path, out: Path, deals: bool, consent: bool, *options: st
     return {row[key]: (row[stage], row[rule]) for row in read_csv(out)}
 
 
-def by_record(columns: list[str], rows, compared: tuple[str, str, str] = COMPARED) -> dict[str, tuple[str, str]]:
+def by_record(
+    columns: list[str], rows, compared: tuple[str, str, str] = COMPARED
+) -> dict[str, tuple[str, str]]:
     at = [columns.index(name) for name in compared]
     return {row[at[0]]: (row[at[1]] or "", row[at[2]] or "") for row in rows}
 
@@ -73,13 +83,19 @@ def by_record(columns: list[str], rows, compared: tuple[str, str, str] = COMPARE
 def assert_same(got: dict, expected: dict) -> None:
     assert len(got) == len(expected)
     wrong = {k: (got.get(k), v) for k, v in expected.items() if got.get(k) != v}
-    assert not wrong, f"{len(wrong)} contacts differ (sql, classify), e.g. {dict(list(wrong.items())[:5])}"
+    assert not wrong, (
+        f"{len(wrong)} contacts differ (sql, classify), e.g. {dict(list(wrong.items())[:5])}"
+    )
 
 
-def run_duckdb(folder: Path, deals: bool, consent: bool, rules=RULES, compared=COMPARED) -> tuple[list[str], list[tuple]]:
+def run_duckdb(
+    folder: Path, deals: bool, consent: bool, rules=RULES, compared=COMPARED
+) -> tuple[list[str], list[tuple]]:
     con = duckdb.connect()
     for name in ("contacts", "deals", "consent"):
-        con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_csv('{folder / name}.csv', all_varchar = true, header = true)")
+        con.execute(
+            f"CREATE VIEW {name} AS SELECT * FROM read_csv('{folder / name}.csv', all_varchar = true, header = true)"
+        )
     cursor = con.execute(query_for(folder, "duckdb", deals, consent, rules))
     return [d[0] for d in cursor.description], cursor.fetchall()
 
@@ -89,8 +105,17 @@ def generated(tmp_path_factory) -> Path:
     """100,000 contacts with their deals and consent events (benchmarks/generate.py)."""
     out = tmp_path_factory.mktemp("generated")
     subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "generate.py"), "--contacts", "100000", "--out", str(out)],
-        check=True, capture_output=True, timeout=600,
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "generate.py"),
+            "--contacts",
+            "100000",
+            "--out",
+            str(out),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=600,
     )
     return out
 
@@ -115,18 +140,29 @@ def test_duckdb_output_columns_are_classifys(tmp_path: Path) -> None:
 def test_without_headers_duckdb_selects_star_with_the_stage_replaced(tmp_path: Path) -> None:
     con = duckdb.connect()
     for name in ("contacts", "deals", "consent"):
-        con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_csv('{EXAMPLES / name}.csv', all_varchar = true, header = true)")
+        con.execute(
+            f"CREATE VIEW {name} AS SELECT * FROM read_csv('{EXAMPLES / name}.csv', all_varchar = true, header = true)"
+        )
     cursor = con.execute(build_query(RULES, dialect="duckdb"))
     columns = [d[0] for d in cursor.description]
-    assert columns == headers_of(EXAMPLES / "contacts.csv") + ["Previous Lifecycle Stage", "Lifecycle Rule", "Other Type"]
-    assert_same(by_record(columns, cursor.fetchall()), classified(EXAMPLES, tmp_path / "out.csv", True, True))
+    assert columns == headers_of(EXAMPLES / "contacts.csv") + [
+        "Previous Lifecycle Stage",
+        "Lifecycle Rule",
+        "Other Type",
+    ]
+    assert_same(
+        by_record(columns, cursor.fetchall()),
+        classified(EXAMPLES, tmp_path / "out.csv", True, True),
+    )
 
 
 # --------------------------------------------------------------------------- other dialects
 
 
 @pytest.mark.parametrize("dialect", ["bigquery", "snowflake", "postgres", "spark", "duckdb"])
-@pytest.mark.parametrize(("deals", "consent"), SOURCES, ids=lambda flag: "with" if flag else "without")
+@pytest.mark.parametrize(
+    ("deals", "consent"), SOURCES, ids=lambda flag: "with" if flag else "without"
+)
 def test_query_transpiles_and_parses_back(dialect: str, deals: bool, consent: bool) -> None:
     sql = query_for(EXAMPLES, dialect, deals, consent)
     parsed = sqlglot.parse_one(sql, read=dialect, error_level=sqlglot.ErrorLevel.RAISE)
@@ -155,7 +191,8 @@ def _spark_or_skip():
 def spark():
     SparkSession = _spark_or_skip()
     session = (
-        SparkSession.builder.master("local[2]").appName("lifecycle-sql-test")
+        SparkSession.builder.master("local[2]")
+        .appName("lifecycle-sql-test")
         .config("spark.sql.shuffle.partitions", "2")
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
@@ -167,12 +204,22 @@ def spark():
     session.stop()
 
 
-def run_spark(spark, folder: Path, deals: bool, consent: bool, rules=RULES, compared=COMPARED) -> tuple[list[str], list[tuple]]:
+def run_spark(
+    spark, folder: Path, deals: bool, consent: bool, rules=RULES, compared=COMPARED
+) -> tuple[list[str], list[tuple]]:
     for name in ("contacts", "deals", "consent"):
-        frame = spark.read.csv(str(folder / f"{name}.csv"), header=True, inferSchema=False, escape='"', encoding="UTF-8")
+        frame = spark.read.csv(
+            str(folder / f"{name}.csv"),
+            header=True,
+            inferSchema=False,
+            escape='"',
+            encoding="UTF-8",
+        )
         frame.createOrReplaceTempView(name)
     result = spark.sql(query_for(folder, "spark", deals, consent, rules))
-    return result.columns, [tuple(row) for row in result.select(*(f"`{c}`" for c in compared)).collect()]
+    return result.columns, [
+        tuple(row) for row in result.select(*(f"`{c}`" for c in compared)).collect()
+    ]
 
 
 # --------------------------------------------------------------------------- PostgreSQL
@@ -196,7 +243,9 @@ class Postgres:
             try:
                 owner = pwd.getpwnam("postgres")
             except KeyError:
-                pytest.fail("running as root, PostgreSQL needs the 'postgres' system user (Debian's postgresql package creates it)")
+                pytest.fail(
+                    "running as root, PostgreSQL needs the 'postgres' system user (Debian's postgresql package creates it)"
+                )
             self.as_user = ["runuser", "-u", "postgres", "--"]
         # Not pytest's tmp_path: its parent is private to root, and a socket path must be short.
         self.dir = Path(tempfile.mkdtemp(prefix="lifecycle-pg-"))
@@ -207,12 +256,48 @@ class Postgres:
         # No TCP port, a socket only this session knows; durability off (the data is thrown away).
         # The time zone is not UTC (+12:45 / +13:45) on purpose: the results must not depend on it.
         options = [
-            "-c", "listen_addresses=", "-k", str(self.dir), "-c", "fsync=off", "-c", "synchronous_commit=off",
-            "-c", "full_page_writes=off", "-c", "work_mem=64MB", "-c", "TimeZone=Pacific/Chatham",
+            "-c",
+            "listen_addresses=",
+            "-k",
+            str(self.dir),
+            "-c",
+            "fsync=off",
+            "-c",
+            "synchronous_commit=off",
+            "-c",
+            "full_page_writes=off",
+            "-c",
+            "work_mem=64MB",
+            "-c",
+            "TimeZone=Pacific/Chatham",
         ]
         try:
-            self._server("initdb", "-D", self.data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync")
-            self._server("pg_ctl", "-D", self.data, "-l", self.log, "-w", "-t", "60", "-o", shlex.join(options), "start")
+            self._server(
+                "initdb",
+                "-D",
+                self.data,
+                "-U",
+                "postgres",
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync",
+            )
+            self._server(
+                "pg_ctl",
+                "-D",
+                self.data,
+                "-l",
+                self.log,
+                "-w",
+                "-t",
+                "60",
+                "-o",
+                shlex.join(options),
+                "start",
+            )
         except BaseException:
             self.stop()
             raise
@@ -249,10 +334,30 @@ class Postgres:
             shutil.rmtree(self.dir, ignore_errors=True)
 
     def psql_script(self, script: str) -> str:
-        cmd = [self.psql, "-h", str(self.dir), "-U", "postgres", "-d", "postgres", "-X", "-q", "-v", "ON_ERROR_STOP=1"]
+        cmd = [
+            self.psql,
+            "-h",
+            str(self.dir),
+            "-U",
+            "postgres",
+            "-d",
+            "postgres",
+            "-X",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+        ]
         proc = subprocess.run(
-            cmd, input=script, capture_output=True, text=True, encoding="utf-8", timeout=600,
-            env={**{k: v for k, v in os.environ.items() if not k.startswith("PG")}, "PGCLIENTENCODING": "UTF8"},
+            cmd,
+            input=script,
+            capture_output=True,
+            text=True,
+            encoding="utf-8",
+            timeout=600,
+            env={
+                **{k: v for k, v in os.environ.items() if not k.startswith("PG")},
+                "PGCLIENTENCODING": "UTF8",
+            },
         )
         assert proc.returncode == 0, f"psql failed ({proc.returncode}):\n{proc.stderr[-5000:]}"
         return proc.stdout
@@ -265,10 +370,15 @@ class Postgres:
             script = [f"CREATE SCHEMA {schema}; SET search_path TO {schema};"]
             for name in ("contacts", "deals", "consent"):
                 path = folder / f"{name}.csv"
-                columns = ", ".join(f"{sqlglot.exp.to_identifier(h, quoted=True).sql('postgres')} text" for h in headers_of(path))
+                columns = ", ".join(
+                    f"{sqlglot.exp.to_identifier(h, quoted=True).sql('postgres')} text"
+                    for h in headers_of(path)
+                )
                 script.append(f"CREATE UNLOGGED TABLE {name} ({columns});")
                 # \copy reads the file on psql's side; HEADER skips the header row (and any BOM on it).
-                script.append(f"\\copy {name} from {sqlglot.exp.Literal.string(str(path)).sql('postgres')} with (format csv, header true, encoding 'UTF8')")
+                script.append(
+                    f"\\copy {name} from {sqlglot.exp.Literal.string(str(path)).sql('postgres')} with (format csv, header true, encoding 'UTF8')"
+                )
                 script.append(f"ANALYZE {name};")
             self.psql_script("\n".join(script) + "\n")
             self.loaded[folder] = schema
@@ -276,7 +386,9 @@ class Postgres:
 
     def run(self, query: str, schema: str = "public") -> tuple[list[str], list[list[str]]]:
         """The query's result as CSV text (NULL and '' both read as '')."""
-        out = self.psql_script(f"SET search_path TO {schema};\nCOPY ({query}) TO STDOUT WITH (FORMAT csv, HEADER true);\n")
+        out = self.psql_script(
+            f"SET search_path TO {schema};\nCOPY ({query}) TO STDOUT WITH (FORMAT csv, HEADER true);\n"
+        )
         columns, *rows = list(csv.reader(io.StringIO(out, newline="")))
         return columns, rows
 
@@ -290,8 +402,9 @@ def postgres():
         server.stop()
 
 
-def run_postgres(postgres: Postgres, folder: Path, deals: bool, consent: bool, rules=RULES,
-                 compared=COMPARED) -> tuple[list[str], list[list[str]]]:
+def run_postgres(
+    postgres: Postgres, folder: Path, deals: bool, consent: bool, rules=RULES, compared=COMPARED
+) -> tuple[list[str], list[list[str]]]:
     return postgres.run(query_for(folder, "postgres", deals, consent, rules), postgres.load(folder))
 
 
@@ -325,8 +438,9 @@ def engine(request):
     else:
         run = partial(run_postgres, request.getfixturevalue("postgres"))
 
-    def records(folder: Path, deals: bool, consent: bool, rules=RULES,
-                compared=COMPARED) -> tuple[list[str], dict[str, tuple[str, str]]]:
+    def records(
+        folder: Path, deals: bool, consent: bool, rules=RULES, compared=COMPARED
+    ) -> tuple[list[str], dict[str, tuple[str, str]]]:
         columns, rows = run(folder, deals, consent, rules, compared)
         # run_spark fetches only the compared columns (collecting all of 100k rows is slow).
         return columns, by_record(list(compared) if name == "spark" else columns, rows, compared)
@@ -335,8 +449,12 @@ def engine(request):
 
 
 @pytest.mark.parametrize("engine", ENGINES, indirect=True)
-@pytest.mark.parametrize(("deals", "consent"), SOURCES, ids=lambda flag: "with" if flag else "without")
-def test_query_matches_classify_on_examples(engine, tmp_path: Path, deals: bool, consent: bool) -> None:
+@pytest.mark.parametrize(
+    ("deals", "consent"), SOURCES, ids=lambda flag: "with" if flag else "without"
+)
+def test_query_matches_classify_on_examples(
+    engine, tmp_path: Path, deals: bool, consent: bool
+) -> None:
     columns, got = engine(EXAMPLES, deals, consent)
     expected = classified(EXAMPLES, tmp_path / "out.csv", deals, consent)
     assert columns == headers_of(tmp_path / "out.csv")
@@ -356,19 +474,30 @@ def salesforce_exports(tmp_path_factory) -> Path:
         "ContactId,Email,Subscription type,Status,Double opt-in,Timestamp\n"
         "0035g00000XyZhAAAV,,Marketing Information,Subscribed,true,2024-05-02T10:00:00Z\n"
         ",hana.sato@mail.example,Marketing Information,Subscribed,true,2024-06-01T08:30:00Z\n",
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     return folder
 
 
 @pytest.mark.parametrize("engine", ENGINES, indirect=True)
-@pytest.mark.parametrize(("deals", "consent"), SOURCES, ids=lambda flag: "with" if flag else "without")
-def test_query_matches_classify_with_the_salesforce_preset(engine, salesforce_exports: Path, tmp_path: Path,
-                                                           deals: bool, consent: bool) -> None:
+@pytest.mark.parametrize(
+    ("deals", "consent"), SOURCES, ids=lambda flag: "with" if flag else "without"
+)
+def test_query_matches_classify_with_the_salesforce_preset(
+    engine, salesforce_exports: Path, tmp_path: Path, deals: bool, consent: bool
+) -> None:
     """Opportunities linked through the account, and a contacts table without a stage column."""
     rules = load_rules(preset_path("salesforce"))
     columns, got = engine(salesforce_exports, deals, consent, rules, SALESFORCE_COMPARED)
-    expected = classified(salesforce_exports, tmp_path / "out.csv", deals, consent, "--preset", "salesforce",
-                          compared=SALESFORCE_COMPARED)
+    expected = classified(
+        salesforce_exports,
+        tmp_path / "out.csv",
+        deals,
+        consent,
+        "--preset",
+        "salesforce",
+        compared=SALESFORCE_COMPARED,
+    )
     assert columns == headers_of(tmp_path / "out.csv")
     assert_same(got, expected)
     if deals:  # an account's won opportunity made its contacts Customers in both
@@ -376,7 +505,9 @@ def test_query_matches_classify_with_the_salesforce_preset(engine, salesforce_ex
 
 
 @pytest.mark.parametrize("engine", ENGINES, indirect=True)
-def test_query_matches_classify_on_100k_contacts(engine, generated: Path, generated_expected: dict) -> None:
+def test_query_matches_classify_on_100k_contacts(
+    engine, generated: Path, generated_expected: dict
+) -> None:
     _, got = engine(generated, True, True)
     assert_same(got, generated_expected)
 
@@ -385,11 +516,27 @@ def test_query_matches_classify_on_100k_contacts(engine, generated: Path, genera
 
 #: Consent timestamps as exports write them, and values that are not date-times.
 DATETIMES = [
-    "2024-03-12T09:14:00Z", "2024-03-12T09:14:00.250Z", "2024-03-12 09:14:05", "2024-03-12 09:14",
-    "2024-03-12T09:14", "2024-03-12", "2024-03-12T09:14:00+02:00", "2024-03-01T00:30:00+01:00",
-    "2023-12-31T23:30:00-01:30", "3/15/2024 2:30 PM", "3/15/2024 12:05 AM", "12/1/2024 12:59 PM",
-    "3/15/2024 2:30:15 PM", "3/15/2024 14:30", "3/15/2024", "2024-02-29 23:59", "1969-12-31 23:59",
-    "not a date", "2024-13-01", "3/15/2024 13:30 PM", "",
+    "2024-03-12T09:14:00Z",
+    "2024-03-12T09:14:00.250Z",
+    "2024-03-12 09:14:05",
+    "2024-03-12 09:14",
+    "2024-03-12T09:14",
+    "2024-03-12",
+    "2024-03-12T09:14:00+02:00",
+    "2024-03-01T00:30:00+01:00",
+    "2023-12-31T23:30:00-01:30",
+    "3/15/2024 2:30 PM",
+    "3/15/2024 12:05 AM",
+    "12/1/2024 12:59 PM",
+    "3/15/2024 2:30:15 PM",
+    "3/15/2024 14:30",
+    "3/15/2024",
+    "2024-02-29 23:59",
+    "1969-12-31 23:59",
+    "not a date",
+    "2024-13-01",
+    "3/15/2024 13:30 PM",
+    "",
 ]
 
 
@@ -398,8 +545,14 @@ def epoch_sql(dialect: str) -> str:
     from lifecycle_cli.sql import TEMPLATE_DIALECT, _timestamp_ctes
 
     assert TEMPLATE_DIALECT == "duckdb"
-    values = " UNION ALL ".join(f"SELECT {i} AS i, {sqlglot.exp.Literal.string(v).sql()} AS v" for i, v in enumerate(DATETIMES))
-    ctes = [("__v", f"SELECT i, NULLIF(TRIM(v), '') AS v FROM ({values}) AS t"), *_timestamp_ctes("__v", "v", "__v", dialect)]
+    values = " UNION ALL ".join(
+        f"SELECT {i} AS i, {sqlglot.exp.Literal.string(v).sql()} AS v"
+        for i, v in enumerate(DATETIMES)
+    )
+    ctes = [
+        ("__v", f"SELECT i, NULLIF(TRIM(v), '') AS v FROM ({values}) AS t"),
+        *_timestamp_ctes("__v", "v", "__v", dialect),
+    ]
     template = f"WITH {', '.join(f'{name} AS ({body})' for name, body in ctes)} SELECT i, ts FROM __v_ts ORDER BY i"
     return transpile(template, dialect)
 
@@ -409,8 +562,10 @@ def expected_epochs() -> list[float | None]:
 
     from lifecycle_cli.facts import parse_datetime
 
-    parsed = pl.DataFrame({"v": DATETIMES}).select(parse_datetime(pl.col("v").str.strip_chars()).alias("ts"))["ts"]
-    return [None if t is None else t.replace(tzinfo=timezone.utc).timestamp() for t in parsed]
+    parsed = pl.DataFrame({"v": DATETIMES}).select(
+        parse_datetime(pl.col("v").str.strip_chars()).alias("ts")
+    )["ts"]
+    return [None if t is None else t.replace(tzinfo=UTC).timestamp() for t in parsed]
 
 
 def test_duckdb_parses_date_times_as_classify_does() -> None:
@@ -434,15 +589,37 @@ def test_postgres_parses_date_times_as_classify_does(postgres) -> None:
 def test_lifecycle_sql_command_runs_on_duckdb(tmp_path: Path) -> None:
     """`lifecycle sql` through the real entry point: the printed query classifies the examples like classify."""
     query_file = tmp_path / "classify.sql"
-    run = run_cli("sql", "--dialect", "duckdb", "--contacts-header", EXAMPLES / "contacts.csv", "--deals-header",
-                  EXAMPLES / "deals.csv", "--consent-header", EXAMPLES / "consent.csv", "-o", query_file)
+    run = run_cli(
+        "sql",
+        "--dialect",
+        "duckdb",
+        "--contacts-header",
+        EXAMPLES / "contacts.csv",
+        "--deals-header",
+        EXAMPLES / "deals.csv",
+        "--consent-header",
+        EXAMPLES / "consent.csv",
+        "-o",
+        query_file,
+    )
     assert run.code == 0, run.stderr
-    printed = run_cli("sql", "--dialect", "duckdb", "--contacts-header", EXAMPLES / "contacts.csv", "--deals-header",
-                      EXAMPLES / "deals.csv", "--consent-header", EXAMPLES / "consent.csv")
+    printed = run_cli(
+        "sql",
+        "--dialect",
+        "duckdb",
+        "--contacts-header",
+        EXAMPLES / "contacts.csv",
+        "--deals-header",
+        EXAMPLES / "deals.csv",
+        "--consent-header",
+        EXAMPLES / "consent.csv",
+    )
     assert printed.stdout == query_file.read_text(encoding="utf-8")
     con = duckdb.connect()
     for name in ("contacts", "deals", "consent"):
-        con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_csv('{EXAMPLES / name}.csv', all_varchar = true, header = true)")
+        con.execute(
+            f"CREATE VIEW {name} AS SELECT * FROM read_csv('{EXAMPLES / name}.csv', all_varchar = true, header = true)"
+        )
     cursor = con.execute(query_file.read_text(encoding="utf-8"))
     got = by_record([d[0] for d in cursor.description], cursor.fetchall())
     assert_same(got, classified(EXAMPLES, tmp_path / "out.csv", True, True))

@@ -20,12 +20,17 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from conftest import EXAMPLES, ROOT, USAGE, read_csv, run_cli, stage_id
+from conftest import EXAMPLES, USAGE, read_csv, run_cli, stage_id
 
 EXPORTS = ("contacts.csv", "deals.csv", "consent.csv")
 #: The stage order of DOMAIN.md; Subscriber, Evangelist and Other are not compared.
 RANK = {"lead": 0, "marketing_lead": 1, "sales_lead": 2, "opportunity": 3, "customer": 4}
-KEY, STAGE, PREVIOUS, RULE = "Record ID", "Lifecycle Stage", "Previous Lifecycle Stage", "Lifecycle Rule"
+KEY, STAGE, PREVIOUS, RULE = (
+    "Record ID",
+    "Lifecycle Stage",
+    "Previous Lifecycle Stage",
+    "Lifecycle Rule",
+)
 
 
 def headers_of(path: Path) -> list[str]:
@@ -48,12 +53,24 @@ def copy_without(folder: Path, drop: tuple[str, str] | None) -> None:
             rows = list(csv.reader(fh))
         at = rows[0].index(drop[1])
         with (folder / name).open("w", encoding="utf-8", newline="") as fh:
-            csv.writer(fh, lineterminator="\n").writerows([r[:at] + r[at + 1:] for r in rows])
+            csv.writer(fh, lineterminator="\n").writerows([r[:at] + r[at + 1 :] for r in rows])
 
 
 def classify_examples(folder: Path, out: str = "out.csv"):
-    return run_cli("classify", "contacts.csv", "--deals", "deals.csv", "--consent", "consent.csv",
-                   "-o", out, "--stage-values", "label", "-q", cwd=folder)
+    return run_cli(
+        "classify",
+        "contacts.csv",
+        "--deals",
+        "deals.csv",
+        "--consent",
+        "consent.csv",
+        "-o",
+        out,
+        "--stage-values",
+        "label",
+        "-q",
+        cwd=folder,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -66,18 +83,24 @@ def settled(tmp_path_factory) -> dict[str, str]:
     rows = read_csv(folder / "out.csv")
     assert len(rows) == 52
     kept = {r[KEY]: stage_id(r[STAGE]) for r in rows if stage_id(r[PREVIOUS]) == stage_id(r[STAGE])}
-    assert sum(1 for s in kept.values() if s in RANK) >= 10, "too few settled contacts to test anything"
+    assert sum(1 for s in kept.values() if s in RANK) >= 10, (
+        "too few settled contacts to test anything"
+    )
     return kept
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(drop=st.sampled_from(COLUMNS))
 # The columns that decide most and the link columns, always tried:
 @example(drop=("contacts.csv", "Last Contacted"))
 @example(drop=("contacts.csv", "Marketing email confirmation status"))
 @example(drop=("consent.csv", "Contact ID"))
 @example(drop=("deals.csv", "Associated Contact IDs"))
-def test_removing_a_column_never_demotes_a_settled_contact(drop: tuple[str, str], settled, tmp_path_factory) -> None:
+def test_removing_a_column_never_demotes_a_settled_contact(
+    drop: tuple[str, str], settled, tmp_path_factory
+) -> None:
     export, header = drop
     folder = tmp_path_factory.mktemp("without")
     copy_without(folder, drop)
@@ -85,26 +108,38 @@ def test_removing_a_column_never_demotes_a_settled_contact(drop: tuple[str, str]
     run = classify_examples(folder)
     if run.code == USAGE:
         # Stopping is fine, if it says why (file named) and writes nothing.
-        assert "lifecycle: error:" in run.stderr and "Traceback" not in run.stderr, run.stderr[-2000:]
-        assert export in run.stderr, f"without {export}:{header!r}: the error does not name {export}:\n{run.stderr[-2000:]}"
+        assert "lifecycle: error:" in run.stderr and "Traceback" not in run.stderr, run.stderr[
+            -2000:
+        ]
+        assert export in run.stderr, (
+            f"without {export}:{header!r}: the error does not name {export}:\n{run.stderr[-2000:]}"
+        )
         assert sorted(p.name for p in folder.iterdir()) == before, "a run that stopped wrote a file"
         return
     assert run.code == 0, f"without {export}:{header!r}: exit {run.code}\n{run.stderr[-2000:]}"
     rows = {r[KEY]: r for r in read_csv(folder / "out.csv")}
     demoted = {}
     for record_id, was in settled.items():
-        assert record_id in rows, f"without {export}:{header!r}: contact {record_id} is missing from the output"
+        assert record_id in rows, (
+            f"without {export}:{header!r}: contact {record_id} is missing from the output"
+        )
         now = stage_id(rows[record_id][STAGE])
         if was in RANK and now in RANK and RANK[now] < RANK[was]:
             demoted[record_id] = f"{was} -> {now} (rule {rows[record_id][RULE]})"
-    assert not demoted, f"without {export}:{header!r}, {len(demoted)} settled contacts were demoted: {demoted}"
+    assert not demoted, (
+        f"without {export}:{header!r}, {len(demoted)} settled contacts were demoted: {demoted}"
+    )
 
 
 # --------------------------------------------------------------------------- lifecycle sql on DuckDB
 
 #: Last Contacted and every consent column of the contacts export.
-MISSING = ["Last Contacted", "Unsubscribed from all email", "Opted out of email: Marketing Information",
-           "Marketing email confirmation status"]
+MISSING = [
+    "Last Contacted",
+    "Unsubscribed from all email",
+    "Opted out of email: Marketing Information",
+    "Marketing email confirmation status",
+]
 
 
 @pytest.mark.parametrize("with_deals", [True, False], ids=["with-deals", "without-deals"])
@@ -120,24 +155,49 @@ def test_sql_on_duckdb_keeps_the_contacts_classify_keeps(tmp_path: Path, with_de
     deals = EXAMPLES / "deals.csv"
 
     out = tmp_path / "out.csv"
-    run = run_cli("classify", contacts, *(["--deals", deals] if with_deals else []), "-o", out,
-                  "--stage-values", "label", "-q")
+    run = run_cli(
+        "classify",
+        contacts,
+        *(["--deals", deals] if with_deals else []),
+        "-o",
+        out,
+        "--stage-values",
+        "label",
+        "-q",
+    )
     assert run.code == 0, run.stderr
     expected = {r[KEY]: (r[STAGE], r[RULE]) for r in read_csv(out)}
-    assert any(rule == "kept-unknown" for _, rule in expected.values()), "classify kept nobody: the test proves nothing"
+    assert any(rule == "kept-unknown" for _, rule in expected.values()), (
+        "classify kept nobody: the test proves nothing"
+    )
 
     query = tmp_path / "classify.sql"
-    run = run_cli("sql", "--dialect", "duckdb", "--contacts-header", contacts, "--no-consent",
-                  *(["--deals-header", deals] if with_deals else ["--no-deals"]), "-o", query)
+    run = run_cli(
+        "sql",
+        "--dialect",
+        "duckdb",
+        "--contacts-header",
+        contacts,
+        "--no-consent",
+        *(["--deals-header", deals] if with_deals else ["--no-deals"]),
+        "-o",
+        query,
+    )
     assert run.code == 0, run.stderr
     con = duckdb.connect()
-    con.execute(f"CREATE VIEW contacts AS SELECT * FROM read_csv('{contacts}', all_varchar = true, header = true)")
+    con.execute(
+        f"CREATE VIEW contacts AS SELECT * FROM read_csv('{contacts}', all_varchar = true, header = true)"
+    )
     if with_deals:
-        con.execute(f"CREATE VIEW deals AS SELECT * FROM read_csv('{deals}', all_varchar = true, header = true)")
+        con.execute(
+            f"CREATE VIEW deals AS SELECT * FROM read_csv('{deals}', all_varchar = true, header = true)"
+        )
     cursor = con.execute(query.read_text(encoding="utf-8"))
     columns = [d[0] for d in cursor.description]
     at = [columns.index(name) for name in (KEY, STAGE, RULE)]
     got = {row[at[0]]: (row[at[1]] or "", row[at[2]] or "") for row in cursor.fetchall()}
     assert set(got) == set(expected)
     wrong = {k: {"sql": got[k], "classify": v} for k, v in expected.items() if got[k] != v}
-    assert not wrong, f"{len(wrong)} contacts differ between lifecycle sql on DuckDB and classify: {wrong}"
+    assert not wrong, (
+        f"{len(wrong)} contacts differ between lifecycle sql on DuckDB and classify: {wrong}"
+    )
