@@ -150,7 +150,7 @@ def compare(outputs: dict[str, Path]) -> int:
 
     Stage (as its id), rule and Other Type must agree (rule and Other Type where a tool writes
     them); a stage written in another spelling of the same stage is listed, not counted."""
-    from lifecycle_cli.rules import load_rules
+    from lifecycle_cli.rules.model import load_rules
 
     lookup = load_rules(ROOT / "rules.yaml").stage_lookup()
     tools = list(outputs)

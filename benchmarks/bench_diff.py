@@ -26,7 +26,6 @@ import sys
 from pathlib import Path
 
 import polars as pl
-
 from bench_classify import HERE, measure
 
 #: What a changed stage becomes (index: a hash of the Record ID); None empties it.

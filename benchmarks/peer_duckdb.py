@@ -22,7 +22,6 @@ import os
 import sys
 
 import duckdb
-
 import peer_vocabulary as vocab
 
 

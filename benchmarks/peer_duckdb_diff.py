@@ -19,7 +19,6 @@ import os
 import sys
 
 import duckdb
-
 import peer_vocabulary as vocab
 
 EMPTY = "(empty)"

@@ -21,10 +21,12 @@ import sys
 
 import numpy as np
 import pandas as pd
-
 from peer_vocabulary import (  # noqa: E402  (the default rules, shared by both peers)
     DOUBLE_OPT_IN_CONFIRMED,
+    FORM_SAMPLE,
     INTERNAL_DOMAINS,
+    LABEL,
+    LABEL_ONLY,
     LOST_DEAL_STAGES,
     MARKETING_SUBSCRIPTION_TYPES,
     OTHER_KINDS,
@@ -32,12 +34,9 @@ from peer_vocabulary import (  # noqa: E402  (the default rules, shared by both 
     STAGES,
     SUBSCRIBED_STATUSES,
     TRUE_VALUES,
-    WON_DEAL_STAGES,
-    LABEL,
     VALUE,
     VALUE_ONLY,
-    LABEL_ONLY,
-    FORM_SAMPLE,
+    WON_DEAL_STAGES,
 )
 
 STICKY = ["customer", "evangelist", "other"]

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import UTC
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
-from collections.abc import Callable
 
 import typer
 from typer.core import TyperCommand
 
 from . import __version__
-from .errors import (
+from .base.errors import (
     EXIT_CHANGES,
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -24,9 +25,8 @@ from .errors import (
     OutputError,
     Terminated,
 )
-from .redact import debug_trace
-from .safe import json_safe, terminal_safe
-from datetime import UTC
+from .base.redact import debug_trace
+from .base.safe import json_safe, terminal_safe
 
 app = typer.Typer(
     name="lifecycle",
@@ -192,7 +192,7 @@ def _root(
 def _console(no_color: bool, stream=None):
     from rich.console import Console
 
-    from .streams import tolerant
+    from .io.streams import tolerant
 
     stream = tolerant(stream or sys.stderr)
     return Console(
@@ -242,7 +242,7 @@ def _run(debug: bool, body: Callable[[], int]) -> None:
     except typer.Exit:
         raise
     except Exception as exc:
-        from .streams import stream_write_failure
+        from .io.streams import stream_write_failure
 
         message = stream_write_failure(exc) if isinstance(exc, OSError) else None
         if message is not None:  # a standard stream closed or full, the working directory gone
@@ -273,7 +273,7 @@ def _run(debug: bool, body: Callable[[], int]) -> None:
 
 def _release_targets() -> None:
     """Let go of the locks on this run's targets, however it ended (not loaded means none taken)."""
-    locks = sys.modules.get(f"{__package__}.locks")
+    locks = sys.modules.get(f"{__package__}.io.locks")
     if locks is not None:
         locks.release_all()
 
@@ -344,7 +344,7 @@ def _say_interrupted() -> None:
 
 def _written_files() -> list[str]:
     """The files this run has completed (the output module records them; not loaded means none)."""
-    output = sys.modules.get(f"{__package__}.output")
+    output = sys.modules.get(f"{__package__}.io.output")
     return output.WRITTEN if output else []
 
 
@@ -369,8 +369,8 @@ def _load_rules(
     for the messages."""
     from dataclasses import replace
 
-    from .rules import discover_rules, load_rules, preset_path
-    from .sources import looks_german
+    from .io.sources import looks_german
+    from .rules.model import discover_rules, load_rules, preset_path
 
     if explicit and preset:
         raise InputError(f"{name} and --preset both choose the rules; give one of them")
@@ -408,7 +408,7 @@ def _reader(
 ):
     """A function opening one input; stdin (-) is read once, for the one input that names it.
     `defer_stage`: see sources.read_source (classify reports a missing stage column with the rest)."""
-    from .sources import read_source
+    from .io.sources import read_source
 
     if inputs.count("-") > 1:
         raise InputError("only one input can come from stdin (-)")
@@ -452,11 +452,11 @@ def _emit(
     """Judge the --fail-on gates (their outcome is part of the report), write the --report files,
     the history record and everything else staged in `plan` (together), then print the report;
     returns the exit code."""
-    from .gates import evaluate
-    from .output import text_writer
-    from .redact import redacted
-    from .report import format_for_path, render, render_rich
-    from .streams import write_data
+    from .base.redact import redacted
+    from .core.gates import evaluate
+    from .io.output import text_writer
+    from .io.streams import write_data
+    from .report.render import format_for_path, render, render_rich
 
     result["run"] = run_facts or _run_facts(rules_path)
     if redact:
@@ -465,7 +465,7 @@ def _emit(
     if gates:
         result["gates"] = judged
     if history is not None and history.target is not None:
-        from .history import input_facts, record, to_json
+        from .io.history import input_facts, record, to_json
 
         facts = [input_facts(role, path) for role, path in history.inputs]
         plan.stage(history.target, text_writer(to_json(record(result, facts))))
@@ -512,7 +512,7 @@ def _plan_history(
 ) -> _History | None:
     """The history record's file, planned with the other outputs, and the earlier runs the `>Nx`
     gates compare with (read before this run adds its own)."""
-    from .history import baseline, file_name, load
+    from .io.history import baseline, file_name, load
 
     needs = [g.spec for g in gates if g.needs_history]
     if folder is None:
@@ -537,7 +537,7 @@ def _progress(quiet: bool, no_color: bool, what: str):
         interactive = sys.stderr.isatty()
     except (AttributeError, ValueError):
         interactive = False
-    from .progress import NoProgress, TerminalProgress
+    from .base.progress import NoProgress, TerminalProgress
 
     return TerminalProgress(_console(no_color), what) if interactive and not quiet else NoProgress()
 
@@ -547,15 +547,11 @@ def _run_facts(rules_path: Path | None) -> dict:
     SOURCE_DATE_EPOCH, the reproducible-builds convention, fixes the time."""
     from datetime import datetime
 
-    from .rules_view import rules_hash
+    from .report.rules_view import rules_hash
 
     epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
     try:
-        at = (
-            datetime.fromtimestamp(int(epoch), UTC)
-            if epoch
-            else datetime.now(UTC)
-        )
+        at = datetime.fromtimestamp(int(epoch), UTC) if epoch else datetime.now(UTC)
     except (ValueError, OverflowError, OSError):
         at = datetime.now(UTC)
     return {
@@ -569,7 +565,7 @@ def _text_report(result: dict) -> str:
 
     from rich.console import Console
 
-    from .report import render_rich
+    from .report.render import render_rich
 
     buffer = io.StringIO()
     render_rich(
@@ -580,8 +576,8 @@ def _text_report(result: dict) -> str:
 
 def import_files(run, contacts_src, ruleset, companies_src=None):
     """The HubSpot re-import files of a classify run (see hubspot_import)."""
-    from .classify import added_stage_column
-    from .hubspot_import import ImportObject, build
+    from .core.classify import added_stage_column
+    from .io.hubspot_import import ImportObject, build
 
     # A file without a stage column (optional in the salesforce preset) gets the one classify adds.
     stage = (
@@ -624,8 +620,8 @@ def _stage_export(
     To stdout (-o -) it streams at once, so every row is checked to parse first."""
     import polars as pl
 
-    from .output import output_format, write_table
-    from .sources import check_parses, find_read_error, output_header_line, polars_reason
+    from .io.output import output_format, write_table
+    from .io.sources import check_parses, find_read_error, output_header_line, polars_reason
 
     out_format = output_format(target, source.format, in_place=in_place)
     header_line = None
@@ -703,7 +699,7 @@ def _no_stdout(**given: str | None) -> None:
 
 def _stage_changes(frame, target: str, ruleset, redact: bool, plan) -> None:
     """Stage a --changes file: every changed record, one row each (see changes.py)."""
-    from .changes import table, writer
+    from .core.changes import table, writer
 
     plan.stage(target, writer(table(frame, ruleset, redact=redact), target))
 
@@ -846,12 +842,12 @@ def classify(
     """
 
     def body() -> int:
-        from .classify import classify as classify_contacts
-        from .diagnostics import describe, strict_failure
-        from .gates import parse_gates
-        from .hubspot_import import file_names as import_file_names
-        from .hubspot_import import foreign_files as foreign_import_files
-        from .output import OutputPlan, backup_path, backup_writer, text_writer
+        from .base.diagnostics import describe, strict_failure
+        from .core.classify import classify as classify_contacts
+        from .core.gates import parse_gates
+        from .io.hubspot_import import file_names as import_file_names
+        from .io.hubspot_import import foreign_files as foreign_import_files
+        from .io.output import OutputPlan, backup_path, backup_writer, text_writer
 
         ruleset, rules_file = _load_rules(rules, preset, contacts)
         gates = parse_gates(fail_on or [], ruleset)
@@ -1037,8 +1033,8 @@ def classify(
             shown = replace(result, changes_file=changes, companies_changes_file=companies_changes)
 
             def every_change() -> dict:
-                from .changes import table
-                from .report_changes import change_list
+                from .core.changes import table
+                from .report.changes_table import change_list
 
                 hidden = redact or ruleset.redact
                 extra = {
@@ -1135,11 +1131,10 @@ def diff(
     """
 
     def body() -> int:
-        from .diff import diff as diff_exports
-        from .diff import diff_columns
-        from .gates import parse_gates
-
-        from .output import OutputPlan
+        from .core.diff import diff as diff_exports
+        from .core.diff import diff_columns
+        from .core.gates import parse_gates
+        from .io.output import OutputPlan
 
         ruleset, rules_file = _load_rules(rules, preset, before)
         gates = parse_gates(fail_on or [], ruleset)
@@ -1168,15 +1163,15 @@ def diff(
         found: list = []
 
         def moved():
-            from .changes import diff_changes
+            from .core.changes import diff_changes
 
             if not found:
                 found.append(diff_changes(before_src, after_src, ruleset, result.rule_column))
             return found[0]
 
         def every_change() -> dict:
-            from .changes import table
-            from .report_changes import change_list
+            from .core.changes import table
+            from .report.changes_table import change_list
 
             rows = table(moved(), ruleset, redact=redact or ruleset.redact)
             return {"change_list": change_list(rows, file=changes)}
@@ -1225,8 +1220,8 @@ def show_history(
     """
 
     def body() -> int:
-        from .history import load, render_rich, to_dict, to_html, to_json
-        from .streams import write_data
+        from .io.history import load, render_rich, to_dict, to_html, to_json
+        from .io.streams import write_data
 
         view = to_dict(folder, load(folder)[-last:])
         if fmt == Format.json:
@@ -1353,9 +1348,9 @@ def sql(
     def body() -> int:
         from sqlglot.errors import SqlglotError
 
-        from .output import OutputPlan, write_text
-        from .sql import STAR_REPLACE_DIALECTS, TABLE_NAME, TABLE_NAME_EXPECTED, build_query
-        from .streams import write_data
+        from .core.sql import STAR_REPLACE_DIALECTS, TABLE_NAME, TABLE_NAME_EXPECTED, build_query
+        from .io.output import OutputPlan, write_text
+        from .io.streams import write_data
 
         for option, table in (
             ("--contacts-table", contacts_table),
@@ -1443,7 +1438,8 @@ def test_rules(
     """
 
     def body() -> int:
-        from .rule_tests import load_cases, report_lines, run_cases
+        from .core.rule_tests import report_lines, run_cases
+        from .rules.cases import load_cases
 
         ruleset, path = _load_rules(rules_file, preset, name="RULES")
         cases = load_cases(path, ruleset.path)
@@ -1504,8 +1500,8 @@ def explain(
     def body() -> int:
         import json
 
-        from .explain import explain as explain_contact
-        from .explain import render_text
+        from .core.explain import explain as explain_contact
+        from .core.explain import render_text
 
         ruleset, _ = _load_rules(rules, preset, contacts)
         read = _reader([p for p in (contacts, deals, consent) if p], delimiter, encoding)
@@ -1546,7 +1542,7 @@ def validate(
     def body() -> int:
         import json
 
-        from .rules import discover_rules, preset_path, validate_rules
+        from .rules.model import discover_rules, preset_path, validate_rules
 
         if rules_file and preset:
             raise InputError("give a rules file or --preset, not both")
@@ -1615,7 +1611,7 @@ def show_rules(
     def body() -> int:
         import json
 
-        from .rules_view import render_rich, to_dict, to_markdown
+        from .report.rules_view import render_rich, to_dict, to_markdown
 
         ruleset, path = _load_rules(rules_file, preset, name="RULES")
         view = to_dict(ruleset, path)
@@ -1674,9 +1670,9 @@ def init(
     def body() -> int:
         import glob
 
-        from .output import OutputPlan, backup_writer, text_writer
-        from .rules import load_rules, preset_path
-        from .yamlnodes import load_lined_yaml
+        from .io.output import OutputPlan, backup_writer, text_writer
+        from .rules.model import load_rules, preset_path
+        from .rules.yamlnodes import load_lined_yaml
 
         if (deals or consent) and not from_contacts:
             raise InputError(
@@ -1688,7 +1684,7 @@ def init(
         )  # a preset that does not load is a bug, not a starter
         starter = None
         if from_contacts:
-            from .init_from import export_values, starter_text
+            from .core.init_from import export_values, starter_text
 
             read = _reader(
                 [from_contacts, *(f for f in (deals, consent) if f)], delimiter, encoding
@@ -1779,7 +1775,7 @@ class _Command(TyperCommand):
     when stdout or stderr is closed)."""
 
     def invoke(self, ctx):
-        from . import streams
+        from .io import streams
 
         opts = {opt for param in self.params for opt in param.opts}
         streams.LESS = [
@@ -1832,7 +1828,7 @@ for _command in app.registered_commands:  # every command, declared above
 
 
 def main() -> None:
-    from .streams import guard_standard_streams
+    from .io.streams import guard_standard_streams
 
     _set_allocator(sys.argv)
     guard_standard_streams()

@@ -16,7 +16,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, Run
 
 SHIM = Path(__file__).with_name("fault_shim.c")

@@ -7,7 +7,6 @@ import shutil
 from pathlib import Path
 
 import polars as pl
-
 from conftest import (
     CHANGES,
     EXAMPLES,

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-
 from conftest import (
     CHANGES,
     CONTACT_HEADERS,
@@ -430,11 +429,11 @@ def test_debug_shows_the_trace_only_when_asked(tmp_path: Path) -> None:
 
 def test_classify_json_format_is_the_result_object(examples: Path) -> None:
     """`--format json` prints exactly `ClassifyResult.to_dict()` (the CSV goes to its file, the JSON to stdout)."""
-    from lifecycle_cli.classify import classify
-    from lifecycle_cli.rules import load_rules
-    from lifecycle_cli.sources import read_source
-
     from conftest import ROOT
+
+    from lifecycle_cli.core.classify import classify
+    from lifecycle_cli.io.sources import read_source
+    from lifecycle_cli.rules.model import load_rules
 
     out = examples / "out.csv"
     args = [

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
 from conftest import EXAMPLES, OK, USAGE, run_cli
 from faultlib import compile_shim, snapshot
 

@@ -11,12 +11,13 @@ import random
 from pathlib import Path
 
 import pytest
-
 from conftest import CONSENT_HEADERS, CONTACT_HEADERS, ROOT, read_csv, run_cli, write_csv
-from lifecycle_cli.facts import KEY, consent_facts, read_contact_ids
-from lifecycle_cli.rules import load_rules
-from lifecycle_cli.sources import read_source
-from lifecycle_cli.sql import build_query
+
+from lifecycle_cli.core.columns import KEY
+from lifecycle_cli.core.facts import consent_facts, read_contact_ids
+from lifecycle_cli.core.sql import build_query
+from lifecycle_cli.io.sources import read_source
+from lifecycle_cli.rules.model import load_rules
 
 MARKETING = ["Marketing Information", "Product Updates"]
 TYPES = [*MARKETING, " marketing information ", "One to One"]

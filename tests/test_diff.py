@@ -6,11 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
-
 from conftest import CHANGES, CONTACT_HEADERS, OK, ROOT, USAGE, invoke_assert_code, write_csv
-from lifecycle_cli.diff import diff, diff_columns
-from lifecycle_cli.rules import load_rules
-from lifecycle_cli.sources import read_source
+
+from lifecycle_cli.core.diff import diff, diff_columns
+from lifecycle_cli.io.sources import read_source
+from lifecycle_cli.rules.model import load_rules
 
 RULES = load_rules(ROOT / "rules.yaml", str(ROOT / "rules.yaml"))
 

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from conftest import (
     CONTACT_HEADERS,
     OK,
@@ -41,9 +40,9 @@ def test_explain_a_won_deal(examples: Path) -> None:
 def test_explain_agrees_with_classify_for_every_example_contact(examples: Path) -> None:
     """The same decision as the reclassified file, for each contact of the examples (JSON, one run each
     would be slow: the library entry point the command calls, on the real files)."""
-    from lifecycle_cli.explain import explain
-    from lifecycle_cli.rules import load_rules, packaged_rules_path
-    from lifecycle_cli.sources import read_source
+    from lifecycle_cli.core.explain import explain
+    from lifecycle_cli.io.sources import read_source
+    from lifecycle_cli.rules.model import load_rules, packaged_rules_path
 
     invoke_assert_code(
         OK,

@@ -10,11 +10,11 @@ import csv
 import io
 import random
 
+from conftest import CONTACT_HEADERS, EXAMPLES, ROOT
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from conftest import CONTACT_HEADERS, EXAMPLES, ROOT
 from lifecycle_cli.cli import app
 
 RUNNER = CliRunner()

@@ -13,7 +13,6 @@ from pathlib import Path
 
 from conftest import CHANGES, OK, ROOT, USAGE, invoke_assert_code
 
-
 # --------------------------------------------------------------------------- includes stay home
 
 

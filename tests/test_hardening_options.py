@@ -8,7 +8,6 @@ import re
 from pathlib import Path
 
 import pytest
-
 from conftest import (
     CHANGES,
     CONTACT_HEADERS,

@@ -9,7 +9,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from conftest import CHANGES, EXAMPLES, OK, ROOT, invoke_assert_code, run_cli
 
 #: The default rules with every Customer made a Lead again and names left out of reports: what a

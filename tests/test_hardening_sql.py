@@ -8,7 +8,6 @@ import csv
 from pathlib import Path
 
 import pytest
-
 from conftest import CHANGES, EXAMPLES, OK, ROOT, USAGE, invoke_assert_code, read_csv
 
 duckdb = pytest.importorskip("duckdb")

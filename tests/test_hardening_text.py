@@ -11,9 +11,8 @@ import re
 from pathlib import Path
 
 import pytest
-from markdown_it import MarkdownIt
-
 from conftest import CHANGES, CONTACT_HEADERS, OK, ROOT, invoke_assert_code, write_csv
+from markdown_it import MarkdownIt
 
 #: A contact's name (first and last) made to become a link, an image, emphasis and a script.
 LINK_NAME = (
@@ -30,7 +29,7 @@ def rendered(markdown: str) -> str:
 def without_our_script(page: str) -> str:
     """The page without the HTML report's own inline script (the change table's filters),
     exactly as the report writes it: any other script is still found."""
-    from lifecycle_cli.report_changes import _SCRIPT
+    from lifecycle_cli.report.changes_table import _SCRIPT
 
     for table_id in ("all-changes", "company-changes"):
         page = page.replace(f"<script>{_SCRIPT % {'id': table_id}}</script>", "")

@@ -10,7 +10,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from conftest import CHANGES, EXAMPLES, OK, ROOT, USAGE, invoke_assert_code, read_csv, run_cli
 from terminal import run_in_terminal
 

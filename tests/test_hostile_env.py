@@ -17,7 +17,6 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-
 from conftest import CONTACT_HEADERS, EXAMPLES, OK, ROOT, USAGE, Run, invoke_assert_code, run_cli
 
 RULES = (ROOT / "rules.yaml").read_text(encoding="utf-8")
@@ -424,7 +423,7 @@ def test_a_20000_value_in_list_costs_about_what_a_short_one_does(
     assert small.code == big.code == OK, big.stderr
     assert (tmp_path / "short.csv").read_bytes() == (tmp_path / "long.csv").read_bytes()
     # Not timed here (speed is the benchmark's job): the compiled condition is one lookup, not 20,000 ORs.
-    from lifecycle_cli.rules import load_rules, to_polars
+    from lifecycle_cli.rules.model import load_rules, to_polars
 
     rules = load_rules(long)
     condition = str(to_polars(rules.rules[0].when, lambda name: pl.col(name), rules.values))

@@ -9,7 +9,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from conftest import CHANGES, EXAMPLES, OK, invoke_assert_code, read_csv
 
 ARGS = ("classify", "contacts.csv", "--deals", "deals.csv", "--consent", "consent.csv")

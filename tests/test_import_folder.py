@@ -10,7 +10,6 @@ import stat
 from pathlib import Path
 
 import pytest
-
 from conftest import EXAMPLES, OK, USAGE, invoke_assert_code
 from faultlib import compile_shim, go_on, snapshot, start_paused, wait_stopped
 

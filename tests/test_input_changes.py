@@ -17,7 +17,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import EXAMPLES, OK, ROOT, USAGE
 from faultlib import compile_shim, count_opens, go_on, snapshot, start_paused, wait_stopped
 

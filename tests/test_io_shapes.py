@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import codecs
 import io
-from datetime import datetime, UTC
+from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
 import pytest
-
 from conftest import (
     CONSENT_HEADERS,
     CONTACT_HEADERS,
@@ -20,10 +19,11 @@ from conftest import (
     read_csv,
     write_csv,
 )
-from lifecycle_cli.errors import OutputError
-from lifecycle_cli.output import write_table
-from lifecycle_cli.rules import load_rules
-from lifecycle_cli.sources import CsvDialect, output_header_line, read_source, short_rows
+
+from lifecycle_cli.base.errors import OutputError
+from lifecycle_cli.io.output import write_table
+from lifecycle_cli.io.sources import CsvDialect, output_header_line, read_source, short_rows
+from lifecycle_cli.rules.model import load_rules
 
 RULES = load_rules(ROOT / "rules.yaml")
 NEW = ["Previous Lifecycle Stage", "Lifecycle Rule"]
@@ -415,7 +415,7 @@ GERMAN = [
 
 
 def test_german_date_times_are_read_day_first() -> None:
-    from lifecycle_cli.facts import parse_datetime
+    from lifecycle_cli.core.facts import parse_datetime
 
     parsed = pl.DataFrame({"v": GERMAN}).select(parse_datetime(pl.col("v")))["v"].to_list()
     assert parsed == [
@@ -485,8 +485,8 @@ def test_duckdb_reads_german_timestamps_as_classify_does(tmp_path: Path) -> None
     duckdb = pytest.importorskip("duckdb")
     import csv
 
-    from lifecycle_cli.facts import parse_datetime
-    from lifecycle_cli.sql import TEMPLATE_DIALECT, _timestamp_ctes, build_query, transpile
+    from lifecycle_cli.core.facts import parse_datetime
+    from lifecycle_cli.core.sql import TEMPLATE_DIALECT, _timestamp_ctes, build_query, transpile
 
     # (Not "12.03.24": facts reads a two-digit year as year 24, as it does "3/15/24"; the SQL gives NULL.)
     values = [*GERMAN, "32.03.2024", "12.13.2024 09:14", "12.03.2024 9:14 PM"]

@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import EXAMPLES, OK, USAGE, run_cli
 from faultlib import (
     compile_shim,

@@ -15,10 +15,9 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from conftest import EXAMPLES, OK, ROOT, USAGE, invoke_assert_code, read_csv, run_cli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from conftest import EXAMPLES, OK, ROOT, USAGE, invoke_assert_code, read_csv, run_cli
 
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 

@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 
-
 def run_on_terminal(args: list[str], cwd: Path, env: dict | None = None) -> tuple[int, str]:
     """Run lifecycle with stderr (and stdin) on a pseudo-terminal, stdout on a pipe; what the terminal showed."""
     master, slave = pty.openpty()

@@ -7,14 +7,14 @@ import io
 import tempfile
 from pathlib import Path
 
+from conftest import CONSENT_HEADERS, CONTACT_HEADERS, DEAL_HEADERS, ROOT
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import CONSENT_HEADERS, CONTACT_HEADERS, DEAL_HEADERS, ROOT
-from lifecycle_cli.classify import classify
-from lifecycle_cli.output import write_table
-from lifecycle_cli.rules import load_rules
-from lifecycle_cli.sources import read_source
+from lifecycle_cli.core.classify import classify
+from lifecycle_cli.io.output import write_table
+from lifecycle_cli.io.sources import read_source
+from lifecycle_cli.rules.model import load_rules
 
 RULES = load_rules(ROOT / "rules.yaml")
 

@@ -26,7 +26,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import USAGE, Run, run_cli, stage_id
 
 SHAPES_DIR = Path(__file__).parent / "real_shapes"

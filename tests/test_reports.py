@@ -13,7 +13,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from conftest import EXAMPLES, OK, invoke_assert_code, run_cli
 
 GOLDEN = Path(__file__).parent / "golden"

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import CONSENT_HEADERS, CONTACT_HEADERS, DEAL_HEADERS, read_csv, run_cli, write_csv
 
 CASE_DIR = (

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
-
 from conftest import CHANGES, OK, ROOT, USAGE, invoke_assert_code
 
 DEFAULT = (ROOT / "rules.yaml").read_text(encoding="utf-8")

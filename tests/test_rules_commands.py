@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import EXAMPLES, OK, ROOT, USAGE, invoke_assert_code
 
 DEFAULT = yaml.safe_load((ROOT / "rules.yaml").read_text(encoding="utf-8"))

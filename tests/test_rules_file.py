@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, USAGE, invoke_assert_code
 
 DEFAULT_RULES = (ROOT / "rules.yaml").read_text(encoding="utf-8")

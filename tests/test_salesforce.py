@@ -12,7 +12,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from conftest import EXAMPLES, OK, ROOT, USAGE, invoke_assert_code, read_csv, write_csv
 
 SALESFORCE = EXAMPLES / "salesforce"
@@ -277,9 +276,9 @@ def test_explain_agrees_with_classify_and_names_the_account_link(
 ) -> None:
     """explain, run on each example contact (through the library entry point the command calls: one
     process each would be slow), gives the reclassified file's stage and rule."""
-    from lifecycle_cli.explain import explain
-    from lifecycle_cli.rules import load_rules, preset_path
-    from lifecycle_cli.sources import read_source
+    from lifecycle_cli.core.explain import explain
+    from lifecycle_cli.io.sources import read_source
+    from lifecycle_cli.rules.model import load_rules, preset_path
 
     rows, _ = classify(
         tmp_path,

@@ -17,11 +17,10 @@ from pathlib import Path
 
 import pytest
 import sqlglot
-
-from lifecycle_cli.rules import load_rules, preset_path
-from lifecycle_cli.sql import build_query, transpile
-
 from conftest import EXAMPLES, ROOT, read_csv, run_cli
+
+from lifecycle_cli.core.sql import build_query, transpile
+from lifecycle_cli.rules.model import load_rules, preset_path
 
 try:
     import duckdb
@@ -541,8 +540,8 @@ DATETIMES = [
 
 
 def epoch_sql(dialect: str) -> str:
-    """DATETIMES parsed as the consent timestamps are (lifecycle_cli.sql's CTEs for `dialect`)."""
-    from lifecycle_cli.sql import TEMPLATE_DIALECT, _timestamp_ctes
+    """DATETIMES parsed as the consent timestamps are (lifecycle_cli.core.sql's CTEs for `dialect`)."""
+    from lifecycle_cli.core.sql import TEMPLATE_DIALECT, _timestamp_ctes
 
     assert TEMPLATE_DIALECT == "duckdb"
     values = " UNION ALL ".join(
@@ -560,7 +559,7 @@ def epoch_sql(dialect: str) -> str:
 def expected_epochs() -> list[float | None]:
     import polars as pl
 
-    from lifecycle_cli.facts import parse_datetime
+    from lifecycle_cli.core.facts import parse_datetime
 
     parsed = pl.DataFrame({"v": DATETIMES}).select(
         parse_datetime(pl.col("v").str.strip_chars()).alias("ts")

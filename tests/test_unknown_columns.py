@@ -17,10 +17,9 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import EXAMPLES, USAGE, read_csv, run_cli, stage_id
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-
-from conftest import EXAMPLES, USAGE, read_csv, run_cli, stage_id
 
 EXPORTS = ("contacts.csv", "deals.csv", "consent.csv")
 #: The stage order of DOMAIN.md; Subscriber, Evangelist and Other are not compared.

@@ -16,9 +16,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
 from conftest import (
     CONTACT_HEADERS,
     DEAL_HEADERS,
@@ -30,6 +27,8 @@ from conftest import (
     stage_id,
     write_csv,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 RULES_DOC = yaml.safe_load((ROOT / "rules.yaml").read_text(encoding="utf-8"))
 #: Ranked stage ids, lowest first (Other is outside the order).

@@ -1,0 +1,837 @@
+"""The whole classification as one SQL query, transpiled by sqlglot to the warehouse's dialect.
+
+tests/test_sql.py runs the query on DuckDB, Spark and PostgreSQL (15) and requires classify's
+stage and rule for every contact; BigQuery and Snowflake are only checked to transpile.
+"""
+
+from __future__ import annotations
+
+import re
+
+from sqlglot import exp, parse_one
+from sqlglot.dialects.dialect import Dialect, NormalizationStrategy
+
+from ..rules.logic import DEAL_FACTS, DERIVED_INPUTS, NAMED, derived_facts, known, named_expression
+from ..rules.model import Condition, Rules, stages_at_or_above
+
+#: Dialects that can drop and replace columns of `SELECT *`: without the contacts'
+#: headers the query can only be written for these.
+STAR_REPLACE_DIALECTS = ("duckdb", "bigquery", "snowflake", "databricks")
+
+#: Date-time formats, as regexes whose named groups are the parts (digits only, so casts are safe).
+#: ISO 8601 (`2024-03-12T09:14:00Z`, `2024-03-12 09:14`, `2024-03-12`); the offset needs seconds,
+#: as in facts.py's formats.
+_ISO = (
+    "^(?P<y>[0-9]{4})-(?P<mo>[0-9]{1,2})-(?P<d>[0-9]{1,2})"
+    "(?:[T ](?P<h>[0-9]{1,2}):(?P<mi>[0-9]{2})"
+    "(?::(?P<s>[0-9]{2})(?:[.](?P<f>[0-9]+))?(?P<z>Z|[+-][0-9]{2}:?[0-9]{2})?)?)?$"
+)
+#: US: `3/15/2024 2:30 PM`, `3/15/2024 14:30`, `3/15/2024`.
+_US = (
+    "^(?P<mo>[0-9]{1,2})/(?P<d>[0-9]{1,2})/(?P<y>[0-9]{4})"
+    "(?: (?P<h>[0-9]{1,2}):(?P<mi>[0-9]{2})(?::(?P<s>[0-9]{2}))?(?: ?(?P<p>[AaPp][Mm]))?)?$"
+)
+#: German (HubSpot's German interface), day first: `12.03.2024 09:14`, `12.03.2024 09:14:05`, `12.03.2024`.
+_DE = (
+    "^(?P<d>[0-9]{1,2})[.](?P<mo>[0-9]{1,2})[.](?P<y>[0-9]{4})"
+    "(?: (?P<h>[0-9]{1,2}):(?P<mi>[0-9]{2})(?::(?P<s>[0-9]{2}))?)?$"
+)
+_FORMATS = (_ISO, _US, _DE)
+#: Columns the query does not assume a table has when it is written without the table's headers.
+NOT_ASSUMED = {"deals": ("is_deleted", "pipeline")}
+#: The dialect the query is written in before sqlglot transpiles it.
+TEMPLATE_DIALECT = "duckdb"
+#: A table or view name: up to three dot-separated parts (catalog.schema.table), each letters,
+#: digits, _, $ and - (BigQuery project ids), not starting with a digit, $ or -. It is quoted in
+#: the query, so a reserved word works; anything else (quotes, spaces, a function call) is refused.
+TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_$-]*(?:\.[A-Za-z_][A-Za-z0-9_$-]*){0,2}")
+TABLE_NAME_EXPECTED = (
+    "a table or view name such as contacts or crm.contacts: up to three "
+    "parts joined by dots, each letters, digits, _, $ or - (starting with a "
+    "letter or _)"
+)
+_PARTS = ("y", "mo", "d", "h", "mi", "s", "f", "z", "p")
+
+
+def build_query(
+    rules: Rules,
+    *,
+    dialect: str,
+    contacts: str = "contacts",
+    deals: str | None = "deals",
+    consent: str | None = "consent",
+    headers: dict[str, list[str]] | None = None,
+    stage_values: str = "label",
+) -> str:
+    """One SQL query that classifies every contact as `lifecycle classify` does.
+
+    `contacts`, `deals` and `consent` name tables (or views) whose columns are the raw
+    export headers as text; `deals=None` / `consent=None` means that source is not given.
+    `headers[role]` lists a table's actual columns: logical columns are then resolved as
+    sources.resolve_columns does, and the output columns are exactly classify's. Without
+    them the first header of each column spec is assumed, and the output is `SELECT *`
+    with the stage replaced (only dialects in STAR_REPLACE_DIALECTS can write that).
+    The stage column is written as the new stage's label (`stage_values="value"`: the
+    HubSpot internal value).
+    """
+    if stage_values not in ("label", "value"):
+        raise ValueError(f"stage_values must be 'label' or 'value', not {stage_values!r}")
+    for table in (contacts, deals, consent):
+        if table is not None and not TABLE_NAME.fullmatch(table):
+            raise ValueError(f"'{table}' is not {TABLE_NAME_EXPECTED}")
+    query = _Builder(rules, dialect, headers or {}, stage_values).query(contacts, deals, consent)
+    return transpile(query, dialect, pretty=True)
+
+
+def transpile(template: str, dialect: str, *, pretty: bool = False) -> str:
+    """SQL written in TEMPLATE_DIALECT, generated for `dialect`.
+
+    For PostgreSQL the DuckDB functions sqlglot would leave as they are (REGEXP_EXTRACT, SPLIT)
+    are rewritten to PostgreSQL's own first, and every CTE is MATERIALIZED: PostgreSQL (12+)
+    otherwise inlines a CTE used once, copying its expressions into every use, while the
+    template's CTEs are stages meant to be computed once (e.g. a date-time's parts, read many
+    times by the date arithmetic).
+    """
+    tree = parse_one(template, read=TEMPLATE_DIALECT)
+    if dialect == "postgres":
+        tree = tree.transform(_for_postgres)
+    return tree.sql(dialect=dialect, pretty=pretty)
+
+
+def _for_postgres(node: exp.Expression) -> exp.Expression:
+    """One node of the DuckDB template as PostgreSQL computes it (same results, NULLs included)."""
+    if isinstance(node, exp.CTE):
+        node.set("materialized", True)
+        return node
+    if isinstance(node, exp.RegexpExtract):
+        # DuckDB: the group's text, '' when the pattern does not match (or the group took no part);
+        # PostgreSQL's REGEXP_MATCH gives the groups as an array, NULL when it does not match.
+        group = node.args.get("group") or exp.Literal.number(0)
+        if not (group.is_int and int(group.name) >= 1):
+            raise ValueError(f"postgres: REGEXP_EXTRACT needs a capturing group, not {group.sql()}")
+        groups = exp.Paren(this=exp.func("REGEXP_MATCH", node.this, node.expression))
+        return exp.func(
+            "COALESCE",
+            exp.Bracket(this=groups, expressions=[group], offset=1),
+            exp.Literal.string(""),
+        )
+    if isinstance(node, exp.Split):
+        # Same on every non-empty text (the ids are NULLIF(..., '')): '' gives [''] in DuckDB, {} here.
+        return exp.StringToArray(this=node.this, expression=node.expression)
+    return node
+
+
+# --------------------------------------------------------------------------- SQL text helpers
+# The query is written as text in DuckDB's SQL (its functions have exact meanings in sqlglot,
+# e.g. REGEXP_EXTRACT's group), every name and value rendered by sqlglot itself, then parsed
+# once and generated for the target dialect.
+
+
+def _ident(name: str) -> str:
+    return exp.to_identifier(name, quoted=True).sql(TEMPLATE_DIALECT)
+
+
+def _col(table: str, name: str) -> str:
+    return f"{table}.{_ident(name)}"
+
+
+def _str(value: str) -> str:
+    return exp.Literal.string(value).sql(TEMPLATE_DIALECT)
+
+
+def _lowered(sql: str) -> str:
+    return f"LOWER(TRIM({sql}))"
+
+
+def _in_values(sql: str, values: tuple[str, ...]) -> str:
+    """Membership ignoring case and surrounding spaces (`IN @list`); NULL stays NULL."""
+    wanted = sorted({v.strip().lower() for v in values})
+    if not wanted:
+        return f"(CASE WHEN {sql} IS NULL THEN NULL ELSE FALSE END)"
+    return f"({_lowered(sql)} IN ({', '.join(_str(v) for v in wanted)}))"
+
+
+def _not_null_id(sql: str) -> str:
+    """The id, or NULL where it is Salesforce's null id (facts.not_null_id)."""
+    return f"(CASE WHEN NOT REGEXP_LIKE({sql}, '^0{{15}}(AAA)?$') THEN {sql} END)"
+
+
+def _account_key(sql: str) -> str:
+    """An account id as compared (facts.account_key): an 18-character Salesforce id by its first 15."""
+    sql = _not_null_id(sql)
+    return f"(CASE WHEN REGEXP_LIKE({sql}, '^[a-zA-Z0-9]{{18}}$') THEN SUBSTRING({sql}, 1, 15) ELSE {sql} END)"
+
+
+def _split_ids(sql: str) -> str:
+    """`;`-joined id lists (HubSpot), tolerating commas."""
+    return f"SPLIT(REPLACE({sql}, ',', ';'), ';')"
+
+
+def _regex_part(pattern: str, part: str | None) -> str:
+    """The pattern with only `part` as a capturing group (BigQuery allows one group)."""
+    for name in _PARTS:
+        pattern = pattern.replace(f"(?P<{name}>", "(" if name == part else "(?:")
+    return pattern
+
+
+def _datetime_parts(text: str) -> dict[str, str]:
+    """SQL for each part of a date-time in any accepted format (NULL when absent or unparsed)."""
+    parts = {}
+    for part in _PARTS:
+        choices = []
+        for pattern in _FORMATS:
+            if f"(?P<{part}>" in pattern:
+                extract = (
+                    f"NULLIF(REGEXP_EXTRACT({text}, {_str(_regex_part(pattern, part))}, 1), '')"
+                )
+                choices.append(
+                    f"WHEN REGEXP_LIKE({text}, {_str(_regex_part(pattern, None))}) THEN {extract}"
+                )
+        parts[part] = f"(CASE {' '.join(choices)} END)" if choices else "CAST(NULL AS VARCHAR)"
+    return parts
+
+
+def _all_groups(pattern: str) -> tuple[str, dict[str, int]]:
+    """The pattern with every part a capturing group, and each part's group number."""
+    present = sorted(
+        (pattern.index(f"(?P<{name}>"), name) for name in _PARTS if f"(?P<{name}>" in pattern
+    )
+    numbers = {name: number for number, (_, name) in enumerate(present, start=1)}
+    for name in numbers:
+        pattern = pattern.replace(f"(?P<{name}>", "(")
+    return pattern, numbers
+
+
+def _timestamp_ctes(
+    source: str, text: str, prefix: str, dialect: str, where: str = ""
+) -> list[tuple[str, str]]:
+    """CTEs named `prefix`_..., the last `prefix`_ts: the rows of `source` (where `where` holds)
+    with `ts`, the date-time in their text column `text` as seconds since 1970 (UTC), NULL when
+    absent or invalid.
+
+    The parts come first, so the date arithmetic reads columns instead of repeating regexes.
+    PostgreSQL pays for every capture (a call per part took ~80% of the 100k-contact query), so
+    there each format's pattern is matched once, with all its parts as groups (REGEXP_MATCH's
+    array: NULL when it does not match); the other engines extract one part per call, as
+    BigQuery allows a single capturing group.
+    """
+    where_sql = f" WHERE {where}" if where else ""
+    ctes = []
+    if dialect == "postgres":
+        # PostgreSQL's own function and 1-based array subscript, written into the DuckDB
+        # template: sqlglot passes an unknown function through as it is, and both index from 1.
+        matched = [_all_groups(pattern) for pattern in _FORMATS]
+        ctes.append(
+            (
+                f"{prefix}_match",
+                f"""
+            SELECT t.*, {", ".join(f"REGEXP_MATCH(t.{text}, {_str(regex)}) AS __m_{i}" for i, (regex, _) in enumerate(matched))}
+            FROM {source} AS t{where_sql}""",
+            )
+        )
+        parts = {}
+        for part in _PARTS:
+            choices = [
+                f"WHEN t.__m_{i} IS NOT NULL THEN NULLIF(t.__m_{i}[{numbers[part]}], '')"
+                for i, (_, numbers) in enumerate(matched)
+                if part in numbers
+            ]
+            parts[part] = f"(CASE {' '.join(choices)} END)" if choices else "CAST(NULL AS VARCHAR)"
+        source, where_sql = f"{prefix}_match", ""
+    else:
+        parts = _datetime_parts(f"t.{text}")
+    ctes.append(
+        (
+            f"{prefix}_parts",
+            f"""
+        SELECT t.*, {", ".join(f"{sql} AS __p_{part}" for part, sql in parts.items())}
+        FROM {source} AS t{where_sql}""",
+        )
+    )
+    ctes.append(
+        (
+            f"{prefix}_ts",
+            f"SELECT t.*, {_epoch({part: f't.__p_{part}' for part in parts})} AS ts FROM {prefix}_parts AS t",
+        )
+    )
+    return ctes
+
+
+def _epoch(p: dict[str, str]) -> str:
+    """Seconds since 1970 (UTC) from the text parts; NULL when the date-time is invalid."""
+    y, mo, d = (f"CAST({p[k]} AS BIGINT)" for k in ("y", "mo", "d"))
+    h, mi, s = (f"COALESCE(CAST({p[k]} AS BIGINT), 0)" for k in ("h", "mi", "s"))
+    frac = f"COALESCE(CAST(CONCAT('0.', {p['f']}) AS DOUBLE), 0)"
+    pm = f"UPPER({p['p']})"
+    hour = f"(CASE WHEN {p['p']} IS NULL THEN {h} WHEN {pm} = 'AM' THEN {h} % 12 ELSE {h} % 12 + 12 END)"
+    zone = p["z"]
+    offset = (
+        f"(CASE WHEN {zone} IS NULL OR {zone} = 'Z' THEN 0 ELSE "
+        f"(CASE WHEN SUBSTRING({zone}, 1, 1) = '-' THEN -1 ELSE 1 END) * "
+        f"(CAST(SUBSTRING({zone}, 2, 2) AS BIGINT) * 3600 + CAST(SUBSTRING(REPLACE({zone}, ':', ''), 4, 2) AS BIGINT) * 60) END)"
+    )
+    # days from the civil date (Howard Hinnant's days_from_civil), in plain arithmetic
+    yy = f"({y} - CASE WHEN {mo} <= 2 THEN 1 ELSE 0 END)"
+    era = f"FLOOR({yy} / 400)"
+    yoe = f"({yy} - {era} * 400)"
+    doy = f"(FLOOR((153 * (({mo} + 9) % 12) + 2) / 5) + {d} - 1)"
+    doe = f"({yoe} * 365 + FLOOR({yoe} / 4) - FLOOR({yoe} / 100) + {doy})"
+    days = f"({era} * 146097 + {doe} - 719468)"
+    hour_ok = f"(CASE WHEN {p['p']} IS NULL THEN {h} <= 23 ELSE {h} BETWEEN 1 AND 12 END)"
+    valid = (
+        f"{mo} BETWEEN 1 AND 12 AND {d} BETWEEN 1 AND 31 AND {hour_ok} AND {mi} <= 59 AND {s} <= 59"
+    )
+    return (
+        f"(CASE WHEN {valid} THEN CAST({days} * 86400 + {hour} * 3600 + {mi} * 60 + {s} AS DOUBLE) "
+        f"+ {frac} - {offset} END)"
+    )
+
+
+class _Builder:
+    def __init__(
+        self, rules: Rules, dialect: str, headers: dict[str, list[str]], stage_values: str
+    ) -> None:
+        self.rules, self.dialect, self.headers, self.stage_values = (
+            rules,
+            dialect,
+            headers,
+            stage_values,
+        )
+        self.resolved = {role: self._resolve(role) for role in rules.columns}
+
+    def _resolve(self, role: str) -> dict[str, str]:
+        """Logical column -> header, as sources.resolve_columns does (first header when unknown)."""
+        specs = self.rules.columns[role]
+        if role not in self.headers:
+            # Without the table's headers, the columns every rules file gets by default (a Data
+            # Export's IsDeleted, a deal's Pipeline) are not assumed: most tables lack them.
+            return {
+                name: spec.headers[0]
+                for name, spec in specs.items()
+                if name not in NOT_ASSUMED.get(role, ())
+            }
+        from ..io.sources import resolve_columns
+
+        # The same matching as classify: case, spaces, _ and - ignored, HubSpot's internal names known.
+        return resolve_columns(f"the {role} table", role, tuple(self.headers[role]), specs)
+
+    def text(self, role: str, table: str, name: str) -> str:
+        """The column as trimmed text, empty as NULL; NULL when the table lacks it."""
+        if name not in self.resolved[role]:
+            return "CAST(NULL AS VARCHAR)"
+        return f"NULLIF(TRIM(CAST({_col(table, self.resolved[role][name])} AS VARCHAR)), '')"
+
+    def parse_bool(self, sql: str) -> str:
+        v = self.rules.values
+        return f"(CASE WHEN {_in_values(sql, v['true_values'])} THEN TRUE WHEN {_in_values(sql, v['false_values'])} THEN FALSE END)"
+
+    def table(self, name: str) -> str:
+        """A checked table name (TABLE_NAME), every part quoted as the dialect would resolve it
+        unquoted: upper case for Snowflake, lower case for PostgreSQL, as written elsewhere."""
+        folds = {
+            NormalizationStrategy.UPPERCASE: str.upper,
+            NormalizationStrategy.LOWERCASE: str.lower,
+        }
+        fold = folds.get(Dialect.get_or_raise(self.dialect).normalization_strategy, str)
+        return ".".join(_ident(fold(part)) for part in name.split("."))
+
+    # ------------------------------------------------------------------ the query
+
+    def query(self, contacts: str, deals: str | None, consent: str | None) -> str:
+        rules = self.rules
+        spec = rules.columns["contacts"]
+        self.with_consent = consent is not None
+        ctes: list[tuple[str, str]] = []
+        text = lambda name: self.text("contacts", "c", name)  # noqa: E731
+
+        typed = []
+        for name in [*spec, *(n for n in DERIVED_INPUTS if n not in spec)]:
+            kind = spec[name].type if name in spec else DERIVED_INPUTS[name]
+            value = text(name) if name in spec else "CAST(NULL AS VARCHAR)"
+            if kind == "bool":
+                value = self.parse_bool(value)
+            elif kind == "datetime":
+                value = f"TO_TIMESTAMP({_epoch(_datetime_parts(value))})"
+            elif kind == "float":
+                value = f"(CASE WHEN REGEXP_LIKE({value}, '^[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?$') THEN CAST({value} AS DOUBLE) END)"
+            typed.append(f"{value} AS {_ident('__f_' + name)}")
+        email = _lowered(text("email"))
+        stage_header = self.resolved["contacts"].get(
+            "stage"
+        )  # optional in some rules: then every stage is empty
+        raw_stage = (
+            f"CAST({_col('c', stage_header)} AS VARCHAR)"
+            if stage_header
+            else "CAST(NULL AS VARCHAR)"
+        )
+        lookup = rules.stage_lookup()
+        current = f"(CASE {_lowered(raw_stage)} {' '.join(f'WHEN {_str(k)} THEN {_str(s)}' for k, s in lookup.items())} END)"
+        ctes.append(
+            (
+                "__lc_base",
+                f"""
+            SELECT c.*, {text("record_id")} AS __lc_key, {", ".join(typed)},
+              {email} AS __lc_email,
+              CASE WHEN {email} LIKE '%@%' THEN REGEXP_EXTRACT({email}, '@([^@]*)$', 1) END AS __f_email_domain,
+              {raw_stage} AS __lc_raw, {current} AS __lc_cur
+            FROM {self.table(contacts)} AS c""",
+            )
+        )
+        ctes.append(
+            ("__lc_keys", "SELECT DISTINCT __lc_key FROM __lc_base WHERE __lc_key IS NOT NULL")
+        )
+
+        joins = []
+        if deals is not None:
+            ctes += self.deal_ctes(deals)
+            joins.append("LEFT JOIN __lc_deal_facts AS df ON df.__lc_key = b.__lc_key")
+            leaves = [f"COALESCE(df.{c}, 0) AS __f_{c}" for c in DEAL_FACTS]
+        else:
+            leaves = [f"CAST(NULL AS BIGINT) AS __f_{c}" for c in DEAL_FACTS]
+        if consent is not None:
+            ctes += self.consent_ctes(consent)
+            joins.append("LEFT JOIN __lc_consent_facts AS cf ON cf.__lc_key = b.__lc_key")
+            leaves += [
+                "COALESCE(cf.consent_marketing, FALSE) AS __f_consent_marketing",
+                "COALESCE(cf.consent_double_opt_in, FALSE) AS __f_consent_double_opt_in",
+                "COALESCE(cf.consent_unknown, FALSE) AS __f_consent_unknown",
+            ]
+        ctes.append(
+            (
+                "__lc_leaves",
+                f"""
+            SELECT b.*, {", ".join(leaves)}, b.__lc_cur AS __f_current_stage
+            FROM __lc_base AS b {" ".join(joins)}""",
+            )
+        )
+        # The derived facts, from their one definition (logic.DERIVED_FACTS).
+        derived = ", ".join(
+            f"{self.condition_tree(tree)} AS __f_{name}"
+            for name, tree in derived_facts(consent is not None).items()
+        )
+        ctes.append(("__lc_facts", f"SELECT f.*, {derived} FROM __lc_leaves AS f"))
+
+        # The rule walk (see classify._decide): rule i decides where it is decided and true (step i);
+        # where it is undecided, a contact at its stage or above it stops there (step n + i).
+        available = self.available = self.availability(deals is not None, consent is not None)
+        n = len(rules.rules)
+        branches = []
+        for i, r in enumerate(rules.rules):
+            decided = known(r.when.tree, available)
+            at_stage = f"COALESCE(__lc_cur IN ({', '.join(map(_str, stages_at_or_above(rules, r.stage)))}), FALSE)"
+            if decided is True:
+                branches.append(f"WHEN {self.condition(r.when)} THEN {i}")
+            elif decided is False:
+                branches.append(f"WHEN {at_stage} THEN {n + i}")
+            else:
+                k = self.condition_tree(decided)
+                branches.append(f"WHEN {k} AND {self.condition(r.when)} THEN {i}")
+                branches.append(f"WHEN NOT {k} AND {at_stage} THEN {n + i}")
+        ctes.append(
+            (
+                "__lc_first",
+                f"SELECT f.*, CASE {' '.join(branches)} END AS __lc_index FROM __lc_facts AS f",
+            )
+        )
+        by_index = lambda values: (
+            "CASE __lc_index "
+            + " ".join(f"WHEN {i} THEN {x}" for i, x in enumerate(values))
+            + " END"
+        )  # noqa: E731
+        overrides = [i for i, r in enumerate(rules.rules) if r.overrides_sticky]
+        overrides_sql = (
+            f"COALESCE(__lc_index IN ({', '.join(map(str, overrides))}), FALSE)"
+            if overrides
+            else "FALSE"
+        )
+        ctes.append(
+            (
+                "__lc_derived",
+                f"""
+            SELECT f.*, {by_index([_str(r.stage) for r in rules.rules] * 2)} AS __lc_stage,
+              {by_index([_str(r.id) for r in rules.rules])} AS __lc_stage_rule,
+              NOT {overrides_sql} AS __lc_may_keep_rule,
+              CASE WHEN __lc_index >= {n} THEN __lc_index - {n} END AS __lc_unknown_at
+            FROM __lc_first AS f""",
+            )
+        )
+        # A policy may keep the current stage unless the deciding rule overrides it; a sticky stage
+        # names the sticky policy even where an undecided rule kept it as well.
+        may_keep = "(__lc_may_keep_rule AND (__lc_unknown_at IS NOT NULL OR __lc_stage IS DISTINCT FROM __lc_cur))"
+        sticky = [_str(s.id) for s in rules.stages if s.sticky]
+        policy = []
+        if sticky:
+            policy.append(
+                f"WHEN {may_keep} AND COALESCE(__lc_cur IN ({', '.join(sticky)}), FALSE) THEN {_str(rules.sticky_rule_id)}"
+            )
+        policy.append(f"WHEN __lc_unknown_at IS NOT NULL THEN {_str(rules.unknown_rule_id)}")
+        rule_sql = f"CASE {' '.join(policy)} ELSE __lc_stage_rule END"
+        ctes.append(("__lc_ruled", f"SELECT d.*, {rule_sql} AS __lc_rule FROM __lc_derived AS d"))
+        kept = _str(rules.sticky_rule_id)
+        ctes.append(
+            (
+                "__lc_decided",
+                f"""
+            SELECT r.*, CASE WHEN COALESCE(__lc_rule = {kept}, FALSE) THEN __lc_cur ELSE COALESCE(__lc_stage, __lc_cur) END AS __lc_new
+            FROM __lc_ruled AS r""",
+            )
+        )
+
+        with_sql = ",\n".join(f"{name} AS ({body})" for name, body in ctes)
+        return f"WITH {with_sql}\n{self.output()}"
+
+    def output(self) -> str:
+        rules = self.rules
+        stage_header = self.resolved["contacts"].get("stage")
+        written = (
+            "CASE __lc_new "
+            + " ".join(
+                f"WHEN {_str(s.id)} THEN {_str(s.label if self.stage_values == 'label' else s.value)}"
+                for s in rules.stages
+            )
+            + " END"
+        )
+        new_stage = f"COALESCE({written}, __lc_raw)"
+        other_sets = [
+            (r.id, cond) for r in rules.rules for target, cond in r.sets if target == "other_type"
+        ]
+        listed = self.headers.get("contacts")
+        by_lower = {h.strip().lower(): h for h in listed} if listed is not None else {}
+        existing_other = by_lower.get(rules.other_type_column.lower())
+        other = (
+            f"CAST({_col('o', existing_other)} AS VARCHAR)"
+            if existing_other
+            else "CAST(NULL AS VARCHAR)"
+        )
+        if other_sets:
+            hits = []
+            for rule_id, cond in other_sets:
+                decided = known(cond.tree, self.available)
+                if decided is False:
+                    continue  # the value cannot be worked out: keep the file's
+                where = "" if decided is True else f" AND {self.condition_tree(decided)}"
+                hits.append(
+                    f"WHEN __lc_rule = {_str(rule_id)}{where} THEN CAST({self.condition(cond)} AS VARCHAR)"
+                )
+            hits = " ".join(hits) or "WHEN FALSE THEN NULL"
+            other = f"CASE {hits} ELSE {other} END"
+        # A table without the stage column (the rules allow it) gets one, as classify adds it.
+        updates = {stage_header: new_stage} if stage_header else {}
+        extra: list[tuple[str, str]] = (
+            [] if stage_header else [(rules.columns["contacts"]["stage"].headers[0], new_stage)]
+        )
+        for wanted, sql in (
+            (rules.previous_stage_column, "__lc_raw"),
+            (rules.rule_column, "__lc_rule"),
+        ):
+            header = by_lower.get(wanted.lower())
+            if header:
+                updates[header] = sql
+            else:
+                extra.append((wanted, sql))
+        if existing_other or other_sets:
+            if existing_other:
+                updates[existing_other] = other
+            else:
+                extra.append((rules.other_type_column, other))
+        if listed is not None:
+            items = []
+            for header in listed:
+                items.append(
+                    f"{updates[header]} AS {_ident(header)}"
+                    if header in updates
+                    else _col("o", header)
+                )
+                if header == stage_header:
+                    items += [f"{sql} AS {_ident(name)}" for name, sql in extra]
+            if not stage_header:
+                items += [f"{sql} AS {_ident(name)}" for name, sql in extra]
+            return f"SELECT {', '.join(items)} FROM __lc_decided AS o"
+        if self.dialect not in STAR_REPLACE_DIALECTS:
+            raise ValueError(
+                f"{self.dialect} cannot replace a column of SELECT *: pass the contacts table's headers "
+                "(headers={'contacts': [...]}) so the query can list its columns"
+            )
+        spec = self.rules.columns["contacts"]
+        helpers = [
+            "__lc_key",
+            *(f"__f_{n}" for n in [*spec, *(n for n in DERIVED_INPUTS if n not in spec)]),
+            "__lc_email",
+            "__f_email_domain",
+            "__lc_raw",
+            "__lc_cur",
+            *(
+                f"__f_{c}"
+                for c in (*DEAL_FACTS, "marketing_consent", "double_opt_in", "current_stage")
+            ),
+            *(
+                ("__f_consent_marketing", "__f_consent_double_opt_in", "__f_consent_unknown")
+                if self.with_consent
+                else ()
+            ),
+            "__lc_index",
+            "__lc_stage",
+            "__lc_stage_rule",
+            "__lc_may_keep_rule",
+            "__lc_unknown_at",
+            "__lc_rule",
+            "__lc_new",
+        ]
+        replaced = ", ".join(f"{sql} AS {_ident(h)}" for h, sql in updates.items())
+        added = "".join(f", {sql} AS {_ident(name)}" for name, sql in extra)
+        return f"SELECT o.* EXCEPT ({', '.join(helpers)}) REPLACE ({replaced}){added} FROM __lc_decided AS o"
+
+    # ------------------------------------------------------------------ facts
+
+    def deal_ctes(self, deals: str) -> list[tuple[str, str]]:
+        v = self.rules.values
+        text = lambda name: self.text("deals", "d", name)  # noqa: E731
+        stage = text("stage")
+        flags = ("is_won", "is_lost", "is_closed", "is_deleted")
+        # facts.flag: in a column with true values and no false one (`1`/empty), empty is false.
+        one_empty = ", ".join(
+            f"MAX(CASE WHEN {self.parse_bool(text(n))} THEN 1 ELSE 0 END) = 1 AND "
+            f"MAX(CASE WHEN NOT {self.parse_bool(text(n))} THEN 1 ELSE 0 END) = 0 AS {n}"
+            for n in flags
+        )
+        flag = lambda n: (
+            f"COALESCE({self.parse_bool(text(n))}, CASE WHEN {text(n)} IS NULL AND f.{n} "  # noqa: E731
+            "THEN FALSE END)"
+        )
+        won_flag, lost_flag, closed, is_deleted = (flag(n) for n in flags)
+        won_stage, lost_stage, open_stage = (
+            f"COALESCE({_in_values(stage, v[n])}, FALSE)"
+            for n in ("won_deal_stages", "lost_deal_stages", "open_deal_stages")
+        )
+        # facts.deal_outcome_code: 1 won, 2 lost, 0 open, NULL unknown (classify stops on a deal
+        # whose outcome is unknown; here it counts as neither).
+        is_ = lambda e, value: f"COALESCE({e} = {value}, FALSE)"  # noqa: E731
+        outcome = (
+            f"(CASE WHEN {is_(won_flag, 'TRUE')} OR {won_stage} THEN 1"
+            f" WHEN {is_(closed, 'TRUE')} OR {is_(lost_flag, 'TRUE')} OR {lost_stage} THEN"
+            f" (CASE WHEN {is_(won_flag, 'FALSE')} OR {is_(lost_flag, 'TRUE')} OR {lost_stage} THEN 2 END)"
+            f" WHEN {is_(closed, 'FALSE')} OR ({is_(won_flag, 'FALSE')} AND {is_(lost_flag, 'FALSE')})"
+            f" OR {open_stage} THEN 0 END)"
+        )
+        won = f"COALESCE({outcome} = 1, FALSE)"
+        lost_any = f"COALESCE({outcome} = 2, FALSE)"
+        # A deal row's number only tells rows apart; ordering by every column the facts read
+        # makes it deterministic (rows equal in all of them are interchangeable).
+        by_account = self.deals_by_account()
+        account = _account_key(text(by_account[0])) if by_account else "CAST(NULL AS VARCHAR)"
+        order = ", ".join(
+            f"{text(n)} NULLS FIRST"
+            for n in (
+                "record_id",
+                "stage",
+                "is_won",
+                "is_lost",
+                "is_closed",
+                "contact_ids",
+                *by_account[:1],
+            )
+        )
+        ctes = [
+            (
+                "__lc_deal_rows",
+                f"""
+                SELECT ROW_NUMBER() OVER (ORDER BY {order}) AS rn, {text("record_id")} AS deal_id,
+                  {won} AS won, {lost_any} AS lost, {outcome} IS NULL AS unknown,
+                  {text("contact_ids")} AS contact_ids, {account} AS account
+                FROM {self.table(deals)} AS d
+                CROSS JOIN (SELECT {one_empty} FROM {self.table(deals)} AS d) AS f
+                WHERE NOT COALESCE({is_deleted}, FALSE)""",
+            ),
+            (
+                "__lc_deal_side",
+                f"""
+                SELECT x.rn, k.__lc_key FROM (
+                  SELECT dr.rn, {_not_null_id("TRIM(u.id)")} AS id FROM __lc_deal_rows AS dr
+                  CROSS JOIN UNNEST({_split_ids("dr.contact_ids")}) AS u(id)
+                ) AS x JOIN __lc_keys AS k ON k.__lc_key = x.id""",
+            ),
+        ]
+        pairs = "SELECT rn, __lc_key FROM __lc_deal_side"
+        if "deal_ids" in self.resolved["contacts"] and "record_id" in self.resolved["deals"]:
+            ctes.append(
+                (
+                    "__lc_contact_side",
+                    f"""
+                SELECT dr.rn, x.__lc_key FROM (
+                  SELECT b.__lc_key, TRIM(u.id) AS id FROM __lc_base AS b
+                  CROSS JOIN UNNEST({_split_ids("b.__f_deal_ids")}) AS u(id)
+                  WHERE b.__lc_key IS NOT NULL
+                ) AS x JOIN __lc_deal_rows AS dr ON dr.deal_id = x.id""",
+                )
+            )
+            pairs += " UNION SELECT rn, __lc_key FROM __lc_contact_side"
+        if by_account:
+            # Deals that no contact links count for every contact of their account (facts.account_pairs):
+            # not when any row of the same deal links a contact.
+            ctes.append(("__lc_deal_by_contact", pairs))
+            ctes.append(
+                (
+                    "__lc_account_side",
+                    f"""
+                SELECT dr.rn, b.__lc_key FROM __lc_deal_rows AS dr
+                JOIN __lc_base AS b ON b.__lc_key IS NOT NULL
+                  AND {_account_key(f"b.{_ident('__f_' + by_account[1])}")} = dr.account
+                WHERE dr.rn NOT IN (SELECT rn FROM __lc_deal_by_contact)
+                  AND (dr.deal_id IS NULL OR dr.deal_id NOT IN (
+                    SELECT r.deal_id FROM __lc_deal_rows AS r JOIN __lc_deal_by_contact AS p ON p.rn = r.rn
+                    WHERE r.deal_id IS NOT NULL))""",
+                )
+            )
+            pairs = "SELECT rn, __lc_key FROM __lc_deal_by_contact UNION SELECT rn, __lc_key FROM __lc_account_side"
+        ctes.append(("__lc_deal_pairs", pairs))
+        ctes.append(
+            (
+                "__lc_deal_facts",
+                """
+            SELECT p.__lc_key, COUNT(*) AS deals,
+              SUM(CASE WHEN dr.won THEN 1 ELSE 0 END) AS won_deals,
+              SUM(CASE WHEN NOT dr.won AND NOT dr.lost AND NOT dr.unknown THEN 1 ELSE 0 END) AS open_deals,
+              SUM(CASE WHEN dr.lost THEN 1 ELSE 0 END) AS lost_deals
+            FROM __lc_deal_pairs AS p JOIN __lc_deal_rows AS dr ON dr.rn = p.rn
+            GROUP BY p.__lc_key""",
+            )
+        )
+        return ctes
+
+    def deals_by_account(self) -> tuple[str, ...]:
+        """(deals column, contacts column) when the rules link deals by account and both tables have them."""
+        link = self.rules.deals_by_account
+        if link and link[0] in self.resolved["deals"] and link[1] in self.resolved["contacts"]:
+            return link
+        return ()
+
+    def consent_ctes(self, consent: str) -> list[tuple[str, str]]:
+        v = self.rules.values
+        text = lambda name: self.text("consent", "s", name)  # noqa: E731
+        doi = text("double_opt_in")
+        statuses = self.rules.lists["subscribed_statuses"]
+        # facts.unknown_status: a status the open list neither names nor rules out.
+        unknown = (
+            "FALSE"
+            if statuses.closed
+            else f"({text('status')} IS NOT NULL AND NOT COALESCE({_in_values(text('status'), statuses.known)}, FALSE))"
+        )
+        order = ", ".join(
+            f"{text(n)} NULLS FIRST"
+            for n in (
+                "contact_id",
+                "email",
+                "subscription_type",
+                "status",
+                "double_opt_in",
+                "timestamp",
+            )
+        )
+        return [
+            # SQL tables have no row order, so the row number orders by every column the facts
+            # read: deterministic, and it breaks ties between events with the same timestamp
+            # (classify lets the later row of the file win instead).
+            (
+                "__lc_events",
+                f"""
+                SELECT ROW_NUMBER() OVER (ORDER BY {order}) AS rn, {text("contact_id")} AS contact_id,
+                  {_lowered(text("email"))} AS email,
+                  {_in_values(text("subscription_type"), v["marketing_subscription_types"])} AS marketing,
+                  {_lowered(text("subscription_type"))} AS subscription_type,
+                  {_in_values(text("status"), v["subscribed_statuses"])} AS subscribed,
+                  {unknown} AS unknown,
+                  COALESCE({_in_values(doi, v["double_opt_in_confirmed"])} OR {_in_values(doi, v["true_values"])}, FALSE) AS doi,
+                  {text("timestamp")} AS ts_text
+                FROM {self.table(consent)} AS s""",
+            ),
+            *_timestamp_ctes(
+                "__lc_events", "ts_text", "__lc_events", self.dialect, where="t.marketing"
+            ),
+            (
+                "__lc_emails",
+                "SELECT DISTINCT __lc_key, __lc_email AS email FROM __lc_base WHERE __lc_key IS NOT NULL AND __lc_email IS NOT NULL",
+            ),
+            # A known Contact ID decides; else every contact with that email.
+            (
+                "__lc_matched",
+                """
+                SELECT DISTINCT e.rn, CASE WHEN k.__lc_key IS NOT NULL THEN e.contact_id ELSE m.__lc_key END AS __lc_key,
+                  e.subscription_type, e.subscribed, e.doi, e.ts, e.unknown
+                FROM __lc_events_ts AS e
+                LEFT JOIN __lc_keys AS k ON k.__lc_key = e.contact_id
+                LEFT JOIN __lc_emails AS m ON m.email = e.email""",
+            ),
+            (
+                "__lc_latest",
+                """
+                SELECT __lc_key, subscription_type, subscribed, doi, unknown,
+                  ROW_NUMBER() OVER (PARTITION BY __lc_key, subscription_type ORDER BY ts DESC NULLS LAST, rn DESC) AS pick
+                FROM __lc_matched WHERE __lc_key IS NOT NULL""",
+            ),
+            # Per contact and type: the latest event decides consent, and a double opt-in counts
+            # only when no lapse (any status not subscribed) came after it (pick counts back
+            # from the latest event, 1; one on the lapse itself ends with it).
+            (
+                "__lc_by_type",
+                """
+                SELECT __lc_key,
+                  MAX(CASE WHEN pick = 1 AND subscribed THEN 1 ELSE 0 END) AS consented,
+                  MIN(CASE WHEN doi THEN pick END) AS confirmed,
+                  MIN(CASE WHEN NOT COALESCE(subscribed, FALSE) THEN pick END) AS lapsed,
+                  MAX(CASE WHEN unknown THEN 1 ELSE 0 END) AS unknown
+                FROM __lc_latest GROUP BY __lc_key, subscription_type""",
+            ),
+            (
+                "__lc_consent_facts",
+                """
+                SELECT __lc_key,
+                  MAX(consented) = 1 AS consent_marketing,
+                  MAX(CASE WHEN confirmed IS NOT NULL AND (lapsed IS NULL OR confirmed < lapsed) THEN 1 ELSE 0 END) = 1
+                    AS consent_double_opt_in,
+                  MAX(unknown) = 1 AS consent_unknown
+                FROM __lc_by_type GROUP BY __lc_key""",
+            ),
+        ]
+
+    # ------------------------------------------------------------------ conditions
+
+    def condition(self, cond: Condition) -> str:
+        """A rule condition with its names bound to the fact columns and `IN @list` expanded."""
+        return self.condition_tree(cond.tree)
+
+    def condition_tree(self, tree: exp.Expression) -> str:
+        """A condition tree (a rule's, a derived fact's or logic.known's) as SQL over the fact columns."""
+        values = self.rules.compile_values
+
+        def bind(node: exp.Expression) -> exp.Expression:
+            if isinstance(node, exp.Column) and NAMED in node.name:  # logic.named, written out
+                return named_expression(node.name).transform(bind)
+            if isinstance(node, exp.Column):
+                return exp.column("__f_" + node.name.lower())
+            if isinstance(node, exp.In) and isinstance(node.args.get("field"), exp.Parameter):
+                return parse_one(
+                    _in_values(
+                        node.this.transform(bind).sql(TEMPLATE_DIALECT),
+                        values[node.args["field"].name],
+                    ),
+                    read=TEMPLATE_DIALECT,
+                )
+            if isinstance(node, exp.Is) and isinstance(node.expression, exp.Boolean):
+                # x IS TRUE: not every engine has it; true only when x equals the value
+                return exp.func(
+                    "COALESCE",
+                    exp.EQ(this=node.this.transform(bind), expression=node.expression.copy()),
+                    exp.false(),
+                )
+            return node
+
+        return f"({tree.copy().transform(bind).sql(TEMPLATE_DIALECT)})"
+
+    def availability(self, with_deals: bool, with_consent: bool) -> dict:
+        """Which names are decided, as logic.availability works it out for classify."""
+        resolved = self.resolved
+        return self.rules.availability(
+            set(resolved["contacts"]),
+            set(resolved["deals"]) if with_deals else None,
+            set(resolved["consent"]) if with_consent else None,
+        )
