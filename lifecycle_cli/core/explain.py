@@ -20,8 +20,8 @@ from ..base.safe import terminal_safe
 from ..io.sources import Source
 from ..rules.logic import DEAL_FACTS, inputs_of, known
 from ..rules.model import Rules, to_polars_tree
-from .classify import _decide, _typed_contacts, _with_facts
 from .columns import ACCOUNT, CUR, FACT, KEY, NEW, ROW, RULE, UNKNOWN_AT
+from .decide import decide, typed_contacts, with_facts
 from .facts import (
     LOST,
     OPEN,
@@ -103,11 +103,11 @@ def explain(
         set(deals.resolved) if deals else None,
         set(consent.resolved) if consent else None,
     )
-    frame = _with_facts(
-        _typed_contacts(one, rules, ids), facts_of.get("deals"), facts_of.get("consent"), rules
+    frame = with_facts(
+        typed_contacts(one, rules, ids), facts_of.get("deals"), facts_of.get("consent"), rules
     )
     row = frame.collect()
-    outcome = _decide(row.lazy(), rules, available).collect().row(0, named=True)
+    outcome = decide(row.lazy(), rules, available).collect().row(0, named=True)
     col = lambda name: pl.col(FACT + name)  # noqa: E731
 
     def value(tree: exp.Expression) -> Any:

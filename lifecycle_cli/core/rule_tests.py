@@ -12,7 +12,8 @@ from ..base.safe import terminal_safe
 from ..io.sources import normalise_header, read_source
 from ..rules.cases import Case, text_of
 from ..rules.model import Rules
-from .classify import added_stage_column, classify
+from .classify import classify
+from .export import added_stage_column
 
 
 @dataclass

@@ -1,0 +1,301 @@
+"""The `lifecycle` command line: parse options, call the core, render, map errors to exit codes."""
+
+from __future__ import annotations
+
+import os
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..base.errors import (
+    EXIT_CHANGES,
+    EXIT_OK,
+    InputError,
+    OutputError,
+)
+from ..base.safe import json_safe, terminal_safe
+from .app import app
+from .options import (
+    ConsentOpt,
+    DealsOpt,
+    DebugOpt,
+    DelimiterOpt,
+    EncodingOpt,
+    NoColorOpt,
+    PresetOpt,
+)
+from .running import choose_rules, console, reader, run_command, say_found
+
+
+@app.command("test", epilog="\b\nExample: lifecycle test rules.yaml")
+def test_rules(
+    rules_file: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="[RULES]",
+            help="Rules file whose test cases to run. Default: as classify finds it ($LIFECYCLE_RULES, ./rules.yaml, the built-in rules).",
+        ),
+    ] = None,
+    preset: PresetOpt = None,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Print only the failures and the summary line.")
+    ] = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Run the test cases of a rules file (its tests: section) and show which pass.
+
+    Each case is a contact (with its deals and consent events) and the stage and rule it
+    should get; exit 1 when any case fails.
+    """
+
+    def body() -> int:
+        from ..core.rule_tests import report_lines, run_cases
+        from ..rules.cases import load_cases
+
+        ruleset, path = choose_rules(rules_file, preset, name="RULES")
+        cases = load_cases(path, ruleset.path)
+        if not cases:
+            raise InputError(
+                f"{ruleset.path}: has no test cases; add a tests: section (lifecycle init writes one "
+                "with examples)"
+            )
+        outcomes, seconds = run_cases(cases, ruleset)
+        lines, ok = report_lines(outcomes, seconds, ruleset.path)
+        if quiet:
+            lines = [line for line in lines if not line.endswith(" PASSED")]
+        sys.stdout.write(terminal_safe("\n".join(lines) + "\n"))
+        return EXIT_OK if ok else EXIT_CHANGES
+
+    run_command(debug, body)
+
+
+class RulesFormat(str, Enum):
+    text = "text"
+    json = "json"
+    markdown = "markdown"
+
+
+@app.command(epilog="\b\nExample: lifecycle validate rules.yaml")
+def validate(
+    rules_file: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="[RULES]", help="Rules file to check. Default: as classify finds it."
+        ),
+    ] = None,
+    preset: PresetOpt = None,
+    fmt: Annotated[
+        RulesFormat, typer.Option("--format", "-f", help="text or json.")
+    ] = RulesFormat.text,
+    debug: DebugOpt = False,
+) -> None:
+    """Check a rules file without any data and list every problem at once, each with its line.
+
+    Exit 0 when the file is clean, 1 when it has problems (warnings included).
+    """
+
+    def body() -> int:
+        import json
+
+        from ..rules.model import discover_rules, preset_path, validate_rules
+
+        if rules_file and preset:
+            raise InputError("give a rules file or --preset, not both")
+        if preset:
+            path, display, found = preset_path(preset), f"preset {preset}", None
+        else:
+            path, display, found = discover_rules(rules_file)
+        if found:
+            say_found(display, found, "RULES")
+        if not path.exists():
+            raise InputError(f"{display}: rules file not found")
+        problems = validate_rules(path, display)
+        if fmt == RulesFormat.json:
+            sys.stdout.write(
+                json_safe(
+                    json.dumps(
+                        {
+                            "command": "validate",
+                            "rules_file": display,
+                            "ok": not problems,
+                            "problems": problems,
+                        },
+                        indent=2,
+                        ensure_ascii=False,
+                    )
+                )
+                + "\n"
+            )
+        else:
+            for p in problems:
+                where = f"{p['file']}:{p['line']}" if p["line"] else p["file"]
+                sys.stdout.write(terminal_safe(f"{where}: {p['severity']}: {p['message']}\n"))
+                if p["hint"]:
+                    sys.stdout.write(terminal_safe(f"  hint: {p['hint']}\n"))
+            errors = sum(p["severity"] == "error" for p in problems)
+            warnings = len(problems) - errors
+            summary = (
+                f"{display}: {errors} errors, {warnings} warnings\n"
+                if problems
+                else f"{display}: no problems found\n"
+            )
+            sys.stdout.write(terminal_safe(summary))
+        return EXIT_CHANGES if problems else EXIT_OK
+
+    run_command(debug, body)
+
+
+@app.command("rules", epilog="\b\nExample: lifecycle rules --format markdown > RULES.md")
+def show_rules(
+    rules_file: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="[RULES]", help="Rules file to show. Default: as classify finds it."
+        ),
+    ] = None,
+    preset: PresetOpt = None,
+    fmt: Annotated[
+        RulesFormat,
+        typer.Option("--format", "-f", help="text, json or markdown (e.g. for a pull request)."),
+    ] = RulesFormat.text,
+    no_color: NoColorOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """List the stages and the rules in order, with what each rule means."""
+
+    def body() -> int:
+        import json
+
+        from ..report.rules_view import render_rich, to_dict, to_markdown
+
+        ruleset, path = choose_rules(rules_file, preset, name="RULES")
+        view = to_dict(ruleset, path)
+        if fmt == RulesFormat.json:
+            sys.stdout.write(json_safe(json.dumps(view, indent=2, ensure_ascii=False)) + "\n")
+        elif fmt == RulesFormat.markdown:
+            sys.stdout.write(to_markdown(view))
+        else:
+            render_rich(view, console(no_color, sys.stdout))
+        return EXIT_OK
+
+    run_command(debug, body)
+
+
+@app.command(
+    epilog="\b\nExample: lifecycle init --preset hubspot-de\n"
+    "Example: lifecycle init --from contacts.csv --deals deals.csv --consent consent.csv"
+)
+def init(
+    preset: Annotated[
+        str,
+        typer.Option(
+            "--preset",
+            metavar="NAME",
+            help="Which rules to start from: hubspot (default), hubspot-de (German HubSpot) or salesforce.",
+        ),
+    ] = "hubspot",
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Overwrite a rules.yaml (and its test case files) already here."
+        ),
+    ] = False,
+    from_contacts: Annotated[
+        str | None,
+        typer.Option(
+            "--from",
+            metavar="CONTACTS",
+            help="A contacts export: every value of its Lead Status, Contact type, ... (and of --deals' stages, --consent's statuses) that the preset does not name is written into the rules' value lists under sort_these, for you to sort into in or not_in.",
+        ),
+    ] = None,
+    deals: DealsOpt = None,
+    consent: ConsentOpt = None,
+    delimiter: DelimiterOpt = None,
+    encoding: EncodingOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Write a commented starter rules.yaml, with its test cases, into the current folder.
+
+    Edit it, check it with `lifecycle validate`, test it with `lifecycle test`; classify
+    then finds it by itself when run from this folder or on a contacts file beside it.
+    With --from, the value lists also hold your export's own values to sort: a renamed
+    lead status or a custom deal stage becomes a two-minute job instead of a surprise.
+    """
+
+    def body() -> int:
+        import glob
+
+        from ..io.output import OutputPlan, backup_writer, text_writer
+        from ..rules.model import load_rules, preset_path
+        from ..rules.yamlnodes import load_lined_yaml
+
+        if (deals or consent) and not from_contacts:
+            raise InputError(
+                "--deals and --consent go with --from CONTACTS (the export whose values to sort)"
+            )
+        source = preset_path(preset)
+        ruleset = load_rules(
+            source, f"preset {preset}"
+        )  # a preset that does not load is a bug, not a starter
+        starter = None
+        if from_contacts:
+            from ..core.init_from import export_values, starter_text
+
+            read = reader([from_contacts, *(f for f in (deals, consent) if f)], delimiter, encoding)
+            sources = [
+                read(spec, role, ruleset.columns[role]) if spec else None
+                for spec, role in (
+                    (from_contacts, "contacts"),
+                    (deals, "deals"),
+                    (consent, "consent"),
+                )
+            ]
+            found = export_values(ruleset, *sources)
+            starter = starter_text(source.read_text(encoding="utf-8"), found)
+            count = sum(len(f.values) for f in found)
+            sys.stderr.write(
+                f"lifecycle: {count:,} value(s) of your export are not in the preset's lists: "
+                "they are under sort_these in rules.yaml; sort each into in or not_in, "
+                "then run lifecycle validate\n"
+                if count
+                else "lifecycle: every value of your export is in the preset's lists already\n"
+            )
+        copies = [(source, Path("rules.yaml"))]
+        doc = load_lined_yaml(source, f"preset {preset}")
+        for item in (doc.data or {}).get("tests") or []:
+            if isinstance(item, dict) and set(item) == {"include"}:
+                for match in sorted(glob.glob(str(source.parent / item["include"]))):
+                    copies.append((Path(match), Path(match).relative_to(source.parent)))
+        existing = [str(target) for _, target in copies if os.path.lexists(target)]
+        if existing and not force:
+            raise OutputError(
+                f"{', '.join(existing)} already exist{'s' if len(existing) == 1 else ''} here; "
+                "lifecycle init does not overwrite them (use --force to replace them)"
+            )
+        plan = OutputPlan()
+        for target in sorted({t.parent for _, t in copies if str(t.parent) != "."}):
+            plan.folder(str(target), "folder of test cases")
+        for _, target in copies:
+            what = "starter rules" if target.name == "rules.yaml" else "test cases"
+            plan.write(str(target), what, instead="run lifecycle init in another folder")
+        plan.check()
+        with plan:
+            for src, target in copies:
+                writer = (
+                    text_writer(starter)
+                    if starter is not None and target.name == "rules.yaml" and src == source
+                    else backup_writer(str(src))
+                )
+                plan.stage(str(target), writer)
+            plan.commit()
+        sys.stderr.write(
+            f"lifecycle: wrote {', '.join(str(t) for _, t in copies[:3])}"
+            f"{f' and {len(copies) - 3} more' if len(copies) > 3 else ''} (from preset {preset}); "
+            "check them with: lifecycle validate && lifecycle test\n"
+        )
+        return EXIT_OK
+
+    run_command(debug, body)
