@@ -95,7 +95,8 @@ OPTIONAL = ("Lifecycle Rule", "Other Type")  #: compared where a tool writes the
 
 
 def read_output(tool: str, path: Path, lookup: dict[str, str]) -> pl.DataFrame:
-    """Record ID, stage id (the written stage through the rules' lookup), the stage as written, rule id and
+    """Record ID, stage id (the written stage through the rules' lookup), the stage as written,
+    rule id and
     Other Type of one tool's output (rule and Other Type null when the tool does not write them)."""
     header = pl.scan_csv(path, infer_schema=False).collect_schema().names()
     frame = pl.read_csv(
@@ -117,7 +118,8 @@ def read_output(tool: str, path: Path, lookup: dict[str, str]) -> pl.DataFrame:
 
 
 def check_shape(outputs: dict[str, Path], frames: dict[str, pl.DataFrame]) -> int:
-    """Print where an output's header or row count differs from the first tool's; return how many outputs do."""
+    """Print where an output's header or row count differs from the first tool's; return how many
+    outputs do."""
     tools = list(outputs)
     headers = {
         tool: pl.scan_csv(path, infer_schema=False).collect_schema().names()
@@ -140,13 +142,15 @@ def check_shape(outputs: dict[str, Path], frames: dict[str, pl.DataFrame]) -> in
             print(f"{tool}: " + "; ".join(problems))
     if not bad:
         print(
-            f"all outputs have {base}'s {len(headers[base])} columns in its order and {frames[base].height:,} rows"
+            f"all outputs have {base}'s {len(headers[base])} columns in its order and "
+            f"{frames[base].height:,} rows"
         )
     return bad
 
 
 def compare(outputs: dict[str, Path]) -> int:
-    """Print disagreements between the outputs; return how many contacts (and misshapen outputs) disagree.
+    """Print disagreements between the outputs; return how many contacts (and misshapen outputs)
+    disagree.
 
     Stage (as its id), rule and Other Type must agree (rule and Other Type where a tool writes
     them); a stage written in another spelling of the same stage is listed, not counted."""
@@ -174,8 +178,10 @@ def compare(outputs: dict[str, Path]) -> int:
     rule_bad = joined.filter((differs(rule_cols) | differs(other_cols)) & ~differs(stage_cols))
     print(
         f"compared {joined.height:,} contacts across {', '.join(tools)}: "
-        f"{stage_bad.height:,} disagree on the stage, {rule_bad.height:,} more on the rule or Other Type only"
-        f" (rule: {', '.join(c[5:] for c in rule_cols)}; Other Type: {', '.join(c[11:] for c in other_cols)})"
+        f"{stage_bad.height:,} disagree on the stage, {rule_bad.height:,} more on the rule or "
+        "Other Type only"
+        f" (rule: {', '.join(c[5:] for c in rule_cols)}; Other Type: "
+        f"{', '.join(c[11:] for c in other_cols)})"
     )
     shown = ["Record ID"] + stage_cols + rule_cols + other_cols
     for title, bad in (("stage", stage_bad), ("rule or Other Type", rule_bad)):
@@ -188,7 +194,8 @@ def compare(outputs: dict[str, Path]) -> int:
                 print(patterns.head(EXAMPLES))
                 print(f"  first {EXAMPLES} contacts:")
                 print(bad.select(shown).head(EXAMPLES))
-    # Same stage, another spelling (HubSpot value vs label, say): a difference in form, not in stage.
+    # Same stage, another spelling (HubSpot value vs label, say): a difference in form, not in
+    # stage.
     base = f"written_{tools[0]}"
     for tool in tools[1:]:
         spelled = joined.filter(
@@ -203,7 +210,8 @@ def compare(outputs: dict[str, Path]) -> int:
                 for a, b, n in pairs.sort("len", descending=True).head(4).iter_rows()
             )
             print(
-                f"  note: {tool} spells the stage of {spelled.height:,} contacts differently from {tools[0]} "
+                f"  note: {tool} spells the stage of {spelled.height:,} contacts differently from "
+                f"{tools[0]} "
                 f"(same stage, not counted): {listed}"
             )
     identical = [t for t in tools[1:] if filecmp.cmp(outputs[t], outputs[tools[0]], shallow=False)]
@@ -229,7 +237,8 @@ def main() -> int:
     parser.add_argument(
         "--duckdb-memory-limit",
         metavar="SIZE",
-        help="run DuckDB with this memory_limit (e.g. 5GB; it may spill to disk) instead of its default, 80%% of RAM",
+        help="run DuckDB with this memory_limit (e.g. 5GB; it may spill to disk) instead of its "
+        "default, 80%% of RAM",
     )
     args = parser.parse_args()
     if args.duckdb_memory_limit:
@@ -284,7 +293,8 @@ def main() -> int:
     if base and "duckdb" in results:
         d = results["duckdb"]
         print(
-            f"lifecycle vs the DuckDB query with every normalisation: {base[0] / d[0]:.2f}x its time, "
+            f"lifecycle vs the DuckDB query with every normalisation: {base[0] / d[0]:.2f}x its "
+            "time, "
             f"{base[1] / d[1]:.2f}x its peak memory"
         )
     for tool, name, target in (
@@ -294,11 +304,13 @@ def main() -> int:
         if base and tool in results:
             d = results[tool]
             print(
-                f"lifecycle vs {name}: {base[0] / d[0]:.2f}x its time, {base[1] / d[1]:.2f}x its peak memory{target}"
+                f"lifecycle vs {name}: {base[0] / d[0]:.2f}x its time, {base[1] / d[1]:.2f}x its "
+                f"peak memory{target}"
             )
     if base and "pandas" in results:
         print(
-            f"lifecycle is {results['pandas'][0] / base[0]:.1f}x faster than pandas (target >= 8 at 1M)"
+            f"lifecycle is {results['pandas'][0] / base[0]:.1f}x faster than pandas (target >= 8 "
+            "at 1M)"
         )
     lifecycle_out = outputs.get("lifecycle")
     if lifecycle_out is not None and not args.no_diff:
@@ -316,7 +328,8 @@ def main() -> int:
             ]
         )
         print(
-            f"lifecycle diff of two {args.contacts:,}-row files ({files_mb:,.0f} MB): {seconds:.1f} s, "
+            f"lifecycle diff of two {args.contacts:,}-row files ({files_mb:,.0f} MB): "
+            f"{seconds:.1f} s, "
             f"peak {peak:,.0f} MB ({peak / files_mb:.2f}x the size of the files)"
         )
     return 1 if disagreements or failed else 0

@@ -61,7 +61,8 @@ SUMMARY = (
 
 
 def mutate(before: Path, after: Path, seed: int = 7) -> None:
-    """AFTER as a mutated copy of BEFORE: stages changed, rows removed and added (streamed; deterministic)."""
+    """AFTER as a mutated copy of BEFORE: stages changed, rows removed and added (streamed;
+    deterministic)."""
     draw = lambda salt: (
         (pl.col("Record ID").hash(seed + salt) % 1_000_000).cast(pl.Float64) / 1_000_000
     )  # noqa: E731
@@ -103,7 +104,8 @@ def reclassified(data: Path) -> Path:
 
 
 def compare(reports: dict[str, dict]) -> int:
-    """Print where the peer's summary or transitions differ from lifecycle's; return how many numbers do."""
+    """Print where the peer's summary or transitions differ from lifecycle's; return how many
+    numbers do."""
     lc, peer = reports["lifecycle"], reports["duckdb"]
     bad = [
         (k, lc["summary"].get(k), peer["summary"].get(k))
@@ -119,8 +121,10 @@ def compare(reports: dict[str, dict]) -> int:
     ]
     s = lc["summary"]
     print(
-        f"lifecycle: {s['rows_before']:,} rows before, {s['rows_after']:,} after, {s['added']:,} added, "
-        f"{s['removed']:,} removed, {s['changed']:,} of {s['common']:,} changed, {len(a)} transitions"
+        f"lifecycle: {s['rows_before']:,} rows before, {s['rows_after']:,} after, {s['added']:,} "
+        "added, "
+        f"{s['removed']:,} removed, {s['changed']:,} of {s['common']:,} changed, {len(a)} "
+        "transitions"
     )
     if bad:
         print(f"{len(bad)} numbers disagree (lifecycle, duckdb):")
@@ -128,7 +132,8 @@ def compare(reports: dict[str, dict]) -> int:
             print(f"  {name}: {x} vs {y}")
     else:
         print(
-            f"lifecycle and duckdb agree on all {len(SUMMARY)} summary counts and all {len(a)} transition counts"
+            f"lifecycle and duckdb agree on all {len(SUMMARY)} summary counts and all {len(a)} "
+            "transition counts"
         )
     return len(bad)
 
@@ -140,7 +145,8 @@ def main() -> int:
         "--after",
         choices=("mutated", "reclassified"),
         default="mutated",
-        help="the second file: a mutated copy (stages changed, rows added and removed) or lifecycle's output",
+        help="the second file: a mutated copy (stages changed, rows added and removed) or "
+        "lifecycle's output",
     )
     parser.add_argument(
         "--runs", type=int, default=1, help="runs per tool; the table shows the fastest"
@@ -173,7 +179,8 @@ def main() -> int:
         after = reclassified(data)
     files_mb = (before.stat().st_size + after.stat().st_size) / 1e6
     print(
-        f"diff of {before.name} and {after.name} ({args.contacts:,} contacts, {files_mb:,.0f} MB of CSV)"
+        f"diff of {before.name} and {after.name} ({args.contacts:,} contacts, {files_mb:,.0f} MB "
+        "of CSV)"
     )
 
     reports = {tool: data / f"diff.{args.after}.{tool}.json" for tool in ("lifecycle", "duckdb")}
@@ -228,7 +235,8 @@ def main() -> int:
         )
     d = results["duckdb"]
     print(
-        f"lifecycle diff vs the DuckDB FULL OUTER JOIN: {base[0] / d[0]:.2f}x its time, {base[1] / d[1]:.2f}x its peak memory"
+        f"lifecycle diff vs the DuckDB FULL OUTER JOIN: {base[0] / d[0]:.2f}x its time, "
+        f"{base[1] / d[1]:.2f}x its peak memory"
     )
     return 1 if disagreements else 0
 

@@ -77,10 +77,12 @@ def output_columns(header: list[str]) -> str:
         if name == "Lifecycle Stage":
             columns += [
                 f'CASE WHEN stage IS NOT DISTINCT FROM current_stage THEN f."Lifecycle Stage"'
-                f' WHEN (SELECT as_value FROM form) THEN {written(VALUE)} ELSE {written(LABEL)} END AS "Lifecycle Stage"',
+                f" WHEN (SELECT as_value FROM form) THEN {written(VALUE)} ELSE {written(LABEL)} "
+                'END AS "Lifecycle Stage"',
                 'f."Lifecycle Stage" AS "Previous Lifecycle Stage"',
                 'rule AS "Lifecycle Rule"',
-                "CASE WHEN rule = 'other' THEN CASE WHEN other_kind THEN trim(f.\"Contact type\") ELSE 'Employee' END END"
+                "CASE WHEN rule = 'other' THEN CASE WHEN other_kind THEN trim(f.\"Contact type\") "
+                "ELSE 'Employee' END END"
                 ' AS "Other Type"',
             ]
         else:

@@ -1,4 +1,5 @@
-"""Peer for bench_diff.py: what `lifecycle diff BEFORE AFTER --format json` summarises, as a DuckDB FULL OUTER JOIN.
+"""Peer for bench_diff.py: what `lifecycle diff BEFORE AFTER --format json` summarises, as a DuckDB
+FULL OUTER JOIN.
 
     python benchmarks/peer_duckdb_diff.py BEFORE AFTER OUT.json
 

@@ -1,4 +1,5 @@
-"""Peer implementation for the benchmark: the default rules.yaml classification, hand-written in pandas.
+"""Peer implementation for the benchmark: the default rules.yaml classification, hand-written in
+pandas.
 
     python benchmarks/peer_pandas.py CONTACTS DEALS CONSENT OUT
 

@@ -1,4 +1,5 @@
-"""The default rules.yaml written out by hand for the benchmark peers (they do not read rules.yaml)."""
+"""The default rules.yaml written out by hand for the benchmark peers (they do not read
+rules.yaml)."""
 
 # --- rules.yaml `values:` (defaults), compared trimmed and lower case ------------------
 OTHER_KINDS = ["Employee", "Applicant", "Partner", "Competitor", "Vendor"]

@@ -91,7 +91,8 @@ class TerminalProgress:
         count = f" {rows:,} rows," if rows else ""
         return Spinner(
             "dots",
-            text=f"lifecycle {self._what}: {step} ({in_step:.0f}s;{count} {total:.0f}s in all{rate})",
+            text=f"lifecycle {self._what}: {step} ({in_step:.0f}s;{count} {total:.0f}s in "
+            f"all{rate})",
         )
 
     def _show(self) -> None:

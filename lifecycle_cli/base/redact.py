@@ -12,7 +12,8 @@ EMAIL = re.compile(r"\S@\S")
 #: A phone number as people write one: at least 6 digits with +, spaces, dashes, dots or brackets
 #: (a portal's numeric stage id is digits alone, and stays readable).
 PHONE = re.compile(r"^(?=(?:\D*\d){6})\+?[\d\s().\-/]*[\s+().\-/][\d\s().\-/]*$")
-#: A date (2024-03-12, 12.03.2024, 3/15/2024 2:30 PM): shaped like a phone number, but no personal data.
+#: A date (2024-03-12, 12.03.2024, 3/15/2024 2:30 PM): shaped like a phone number, but no personal
+#: data.
 DATE = re.compile(r"^\d{1,4}[./-]\d{1,2}[./-]\d{2,4}(?:[ T][\d:.]+(?:\s*[AaPp][Mm])?Z?)?$")
 #: A record id: letters, digits and a few separators, with at least one digit (HubSpot 51234567801,
 #: Salesforce 003Dn00000AbCdE, Excel's 5.12346E+10); a name or an email address is not one.
@@ -44,7 +45,8 @@ def looks_personal(value: str) -> bool:
 
 
 def is_personal_header(normalised: str) -> bool:
-    """Whether a header (as `sources.normalise_header` gives it) names a column of names, emails or phones."""
+    """Whether a header (as `sources.normalise_header` gives it) names a column of names, emails or
+    phones."""
     return normalised.endswith(PERSONAL_HEADER_ENDS)
 
 

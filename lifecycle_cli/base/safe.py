@@ -23,12 +23,14 @@ def _escaped(match: re.Match) -> str:
 
 def terminal_safe(text: str) -> str:
     """`text` with every control character except the line break written out as an escape
-    (`\\x1b`, `\\u202e`): what reaches a terminal, a log or a text report shows them, never obeys them."""
+    (`\\x1b`, `\\u202e`): what reaches a terminal, a log or a text report shows them, never obeys
+    them."""
     return _CONTROL.sub(_escaped, text)
 
 
 def terminal_safe_tree(value: Any) -> Any:
-    """`terminal_safe` on every string in a report's dict (lists, tuples and dicts walked; keys too)."""
+    """`terminal_safe` on every string in a report's dict (lists, tuples and dicts walked; keys
+    too)."""
     if isinstance(value, str):
         return terminal_safe(value)
     if isinstance(value, dict):
@@ -39,8 +41,10 @@ def terminal_safe_tree(value: Any) -> Any:
 
 
 def json_safe(text: str) -> str:
-    """JSON text with DEL, C1 controls and bidi overrides as \\u escapes too (json.dumps escapes C0).
-    Outside strings JSON is plain ASCII, so every such character is inside a string: still the same JSON."""
+    """JSON text with DEL, C1 controls and bidi overrides as \\u escapes too (json.dumps escapes
+    C0).
+    Outside strings JSON is plain ASCII, so every such character is inside a string: still the same
+    JSON."""
     return _JSON_RAW.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 

@@ -10,11 +10,14 @@ from .. import __version__
 
 app = typer.Typer(
     name="lifecycle",
-    help="Put every CRM contact into the right lifecycle stage, from your HubSpot or Salesforce exports, and show what changed.",
+    help="Put every CRM contact into the right lifecycle stage, from your HubSpot or Salesforce "
+    "exports, and show what changed.",
     add_completion=True,  # --install-completion / --show-completion for bash, zsh, fish, PowerShell
     no_args_is_help=True,
-    rich_markup_mode=None,  # plain help: quick (well under 0.2 s) and readable in any terminal or log
-    pretty_exceptions_enable=False,  # tracebacks would show local variables, and rows hold personal data
+    # plain help: quick (well under 0.2 s) and readable in any terminal or log
+    rich_markup_mode=None,
+    # tracebacks would show local variables, and rows hold personal data
+    pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
     epilog="\b\nExample: lifecycle classify contacts.csv --deals deals.csv --consent consent.csv",
 )

@@ -46,7 +46,8 @@ from .running import (
 
 
 @app.command(
-    epilog="\b\nExample: lifecycle classify contacts.csv --deals deals.csv --consent consent.csv --hubspot-import hubspot/"
+    epilog="\b\nExample: lifecycle classify contacts.csv --deals deals.csv --consent consent.csv "
+    "--hubspot-import hubspot/"
 )
 def classify(
     contacts: Annotated[
@@ -62,7 +63,9 @@ def classify(
         typer.Option(
             "--companies",
             metavar="FILE",
-            help="Companies export: each company gets the highest stage among its contacts (Other contacts do not count) and its own deals (won: Customer, open: Opportunity), written to --companies-output.",
+            help="Companies export: each company gets the highest stage among its contacts (Other "
+            "contacts do not count) and its own deals (won: Customer, open: Opportunity), written "
+            "to --companies-output.",
         ),
     ] = None,
     companies_output: Annotated[
@@ -70,7 +73,8 @@ def classify(
         typer.Option(
             "--companies-output",
             metavar="OUT",
-            help="Where to write the reclassified companies (.parquet: Parquet, else CSV). Default: COMPANIES.reclassified.csv beside the input.",
+            help="Where to write the reclassified companies (.parquet: Parquet, else CSV). "
+            "Default: COMPANIES.reclassified.csv beside the input.",
         ),
     ] = None,
     rules: RulesOpt = None,
@@ -82,14 +86,18 @@ def classify(
             "--output",
             "-o",
             metavar="OUT",
-            help="Where to write the reclassified contacts: a .parquet name writes Parquet, any other CSV (in the input's delimiter and encoding); - for stdout. Default: CONTACTS.reclassified.csv beside the input.",
+            help="Where to write the reclassified contacts: a .parquet name writes Parquet, any "
+            "other CSV (in the input's delimiter and encoding); - for stdout. Default: "
+            "CONTACTS.reclassified.csv beside the input.",
         ),
     ] = None,
     stage_values: Annotated[
         StageValues,
         typer.Option(
             "--stage-values",
-            help="How to write changed stages: label (Marketing Lead), value (HubSpot internal, marketingqualifiedlead), or auto (as most of the file does; unchanged stages are left as written).",
+            help="How to write changed stages: label (Marketing Lead), value (HubSpot internal, "
+            "marketingqualifiedlead), or auto (as most of the file does; unchanged stages are left "
+            "as written).",
         ),
     ] = StageValues.auto,
     check: Annotated[
@@ -104,21 +112,27 @@ def classify(
         typer.Option(
             "--hubspot-import",
             metavar="DIR",
-            help="Also write the files to import the changes back into HubSpot into DIR (created if needed): contacts-1-clear-stage.csv (records moving back, whose stage must first be cleared), contacts-2-set-stage.csv (every changed record, HubSpot internal values) and README.txt (the order and the import settings).",
+            help="Also write the files to import the changes back into HubSpot into DIR (created "
+            "if needed): contacts-1-clear-stage.csv (records moving back, whose stage must first "
+            "be cleared), contacts-2-set-stage.csv (every changed record, HubSpot internal values) "
+            "and README.txt (the order and the import settings).",
         ),
     ] = None,
     in_place: Annotated[
         bool,
         typer.Option(
             "--in-place",
-            help="Overwrite CONTACTS with the result, keeping the original as CONTACTS.bak (CONTACTS.bak-2, -3, ... when an earlier run's backup is there: no backup is ever replaced).",
+            help="Overwrite CONTACTS with the result, keeping the original as CONTACTS.bak "
+            "(CONTACTS.bak-2, -3, ... when an earlier run's backup is there: no backup is ever "
+            "replaced).",
         ),
     ] = False,
     on_duplicate: Annotated[
         Duplicates,
         typer.Option(
             "--on-duplicate",
-            help="A Record ID that appears twice: error (stop), or keep-first (classify the first row, leave the others out and report them).",
+            help="A Record ID that appears twice: error (stop), or keep-first (classify the first "
+            "row, leave the others out and report them).",
         ),
     ] = Duplicates.error,
     fail_on: FailOnOpt = None,

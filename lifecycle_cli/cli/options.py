@@ -19,8 +19,10 @@ RulesOpt = Annotated[
     typer.Option(
         "--rules",
         metavar="FILE",
-        help="Rules file. Default: $LIFECYCLE_RULES, else rules.yaml in the current folder, else rules.yaml beside "
-        "the contacts file, else the built-in rules. Every report names the file used and a hash of it.",
+        help="Rules file. Default: $LIFECYCLE_RULES, else rules.yaml in the current folder, else "
+        "rules.yaml beside "
+        "the contacts file, else the built-in rules. Every report names the file used and a hash "
+        "of it.",
     ),
 ]
 
@@ -30,7 +32,8 @@ DealsOpt = Annotated[
     typer.Option(
         "--deals",
         metavar="FILE",
-        help="Deals export. Without it, deal rules cannot fire and nobody is demoted for lack of deals.",
+        help="Deals export. Without it, deal rules cannot fire and nobody is demoted for lack of "
+        "deals.",
     ),
 ]
 
@@ -40,7 +43,8 @@ ConsentOpt = Annotated[
     typer.Option(
         "--consent",
         metavar="FILE",
-        help="Consent records (one row per subscription event). Without it, the contacts' own opt-out and "
+        help="Consent records (one row per subscription event). Without it, the contacts' own "
+        "opt-out and "
         "confirmation columns decide.",
     ),
 ]
@@ -86,7 +90,8 @@ ReportOpt = Annotated[
     typer.Option(
         "--report",
         metavar="FILE",
-        help="Also write the report to FILE: .json, .md (Markdown), .html (a page to open in a browser), else text. Repeatable.",
+        help="Also write the report to FILE: .json, .md (Markdown), .html (a page to open in a "
+        "browser), else text. Repeatable.",
     ),
 ]
 
@@ -96,8 +101,10 @@ PresetOpt = Annotated[
     typer.Option(
         "--preset",
         metavar="NAME",
-        help="Built-in rules for an export's language or CRM: hubspot (the default), hubspot-de (German HubSpot; "
-        "chosen by itself when the contacts have German headers), salesforce (contacts or leads, opportunities).",
+        help="Built-in rules for an export's language or CRM: hubspot (the default), hubspot-de "
+        "(German HubSpot; "
+        "chosen by itself when the contacts have German headers), salesforce (contacts or leads, "
+        "opportunities).",
     ),
 ]
 
@@ -106,7 +113,8 @@ StrictOpt = Annotated[
     bool,
     typer.Option(
         "--strict",
-        help="Treat every warning (missing columns, weak links, short rows, ...) as an error: exit 2, write nothing. For cron.",
+        help="Treat every warning (missing columns, weak links, short rows, ...) as an error: exit "
+        "2, write nothing. For cron.",
     ),
 ]
 
@@ -116,7 +124,8 @@ FailOnOpt = Annotated[
     typer.Option(
         "--fail-on",
         metavar="GATE",
-        help="Exit 1 when the result has: any, demotion, promotion, sideways, added, removed, or a move such as customer->lead "
+        help="Exit 1 when the result has: any, demotion, promotion, sideways, added, removed, or a "
+        "move such as customer->lead "
         "(stage names or *). Repeatable.",
     ),
 ]
@@ -127,7 +136,8 @@ ChangesOpt = Annotated[
     typer.Option(
         "--changes",
         metavar="FILE",
-        help="Also write every changed record, one row each, to FILE (.parquet: Parquet, else CSV): "
+        help="Also write every changed record, one row each, to FILE (.parquet: Parquet, else "
+        "CSV): "
         "Record ID, Name, Stage Before, Stage After, Direction, Rule, Other Type.",
     ),
 ]
@@ -137,7 +147,8 @@ RedactOpt = Annotated[
     bool,
     typer.Option(
         "--redact",
-        help="Leave contacts' names and emails out of the report, in every format (record ids stay): "
+        help="Leave contacts' names and emails out of the report, in every format (record ids "
+        "stay): "
         "for CI summaries and shared reports. Also set by report: {redact: true} in the rules file.",
     ),
 ]

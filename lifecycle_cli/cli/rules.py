@@ -36,7 +36,8 @@ def test_rules(
         str | None,
         typer.Argument(
             metavar="[RULES]",
-            help="Rules file whose test cases to run. Default: as classify finds it ($LIFECYCLE_RULES, ./rules.yaml, the built-in rules).",
+            help="Rules file whose test cases to run. Default: as classify finds it "
+            "($LIFECYCLE_RULES, ./rules.yaml, the built-in rules).",
         ),
     ] = None,
     preset: PresetOpt = None,
@@ -59,7 +60,8 @@ def test_rules(
         cases = load_cases(path, ruleset.path)
         if not cases:
             raise InputError(
-                f"{ruleset.path}: has no test cases; add a tests: section (lifecycle init writes one "
+                f"{ruleset.path}: has no test cases; add a tests: section (lifecycle init writes "
+                "one "
                 "with examples)"
             )
         outcomes, seconds = run_cases(cases, ruleset)
@@ -194,7 +196,8 @@ def init(
         typer.Option(
             "--preset",
             metavar="NAME",
-            help="Which rules to start from: hubspot (default), hubspot-de (German HubSpot) or salesforce.",
+            help="Which rules to start from: hubspot (default), hubspot-de (German HubSpot) or "
+            "salesforce.",
         ),
     ] = "hubspot",
     force: Annotated[
@@ -208,7 +211,9 @@ def init(
         typer.Option(
             "--from",
             metavar="CONTACTS",
-            help="A contacts export: every value of its Lead Status, Contact type, ... (and of --deals' stages, --consent's statuses) that the preset does not name is written into the rules' value lists under sort_these, for you to sort into in or not_in.",
+            help="A contacts export: every value of its Lead Status, Contact type, ... (and of "
+            "--deals' stages, --consent's statuses) that the preset does not name is written into "
+            "the rules' value lists under sort_these, for you to sort into in or not_in.",
         ),
     ] = None,
     deals: DealsOpt = None,

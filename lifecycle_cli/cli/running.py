@@ -45,7 +45,8 @@ def console(no_color: bool, stream=None):
 
 
 def run_command(debug: bool, body: Callable[[], int]) -> None:
-    """Run a command body and turn every outcome into an exit code and, for errors, one clear line."""
+    """Run a command body and turn every outcome into an exit code and, for errors, one clear
+    line."""
     written_files().clear()  # the in-process test runner calls run_command many times
     previous = catch_signals()
     try:
@@ -103,7 +104,8 @@ def run_command(debug: bool, body: Callable[[], int]) -> None:
             say(terminal_safe(debug_trace(exc)))
         else:
             say(
-                f"lifecycle: internal error: {type(exc).__name__}; run again with --debug for details, and please report it\n"
+                f"lifecycle: internal error: {type(exc).__name__}; run again with --debug for "
+                "details, and please report it\n"
             )
         code = 3
     finally:
@@ -177,7 +179,8 @@ def say_interrupted() -> None:
     done = written_files()
     if done:
         say(
-            f"lifecycle: interrupted after writing {', '.join(done)} (complete); nothing was half-written\n"
+            f"lifecycle: interrupted after writing {', '.join(done)} (complete); nothing was "
+            "half-written\n"
         )
     else:
         say("lifecycle: interrupted; no output file was changed\n")
@@ -247,14 +250,16 @@ def reader(
     inputs: list[str], delimiter: str | None, encoding: str | None, *, defer_stage: bool = False
 ):
     """A function opening one input; stdin (-) is read once, for the one input that names it.
-    `defer_stage`: see sources.read_source (classify reports a missing stage column with the rest)."""
+    `defer_stage`: see sources.read_source (classify reports a missing stage column with the
+    rest)."""
     from ..io.sources import read_source
 
     if inputs.count("-") > 1:
         raise InputError("only one input can come from stdin (-)")
     if delimiter is not None and len(delimiter.encode()) != 1:
         raise InputError(
-            f"--delimiter must be one character, got '{delimiter}' (for tab, type --delimiter $'\\t')"
+            f"--delimiter must be one character, got '{delimiter}' (for tab, type --delimiter "
+            "$'\\t')"
         )
     stdin = sys.stdin.buffer.read() if "-" in inputs else None
 
@@ -339,7 +344,8 @@ def emit(
 
 
 def progress_line(quiet: bool, no_color: bool, what: str):
-    """A progress line on stderr for long runs: only on a terminal, never with -q (nor in cron logs)."""
+    """A progress line on stderr for long runs: only on a terminal, never with -q (nor in cron
+    logs)."""
     try:
         interactive = sys.stderr.isatty()
     except (AttributeError, ValueError):

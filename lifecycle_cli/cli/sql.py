@@ -27,7 +27,8 @@ class Dialect(str, Enum):
 
 
 @app.command(
-    epilog="\b\nExample: lifecycle sql --dialect snowflake --contacts-header contacts.csv -o classify.sql"
+    epilog="\b\nExample: lifecycle sql --dialect snowflake --contacts-header contacts.csv -o "
+    "classify.sql"
 )
 def sql(
     dialect: Annotated[
@@ -74,7 +75,8 @@ def sql(
         typer.Option(
             "--contacts-header",
             metavar="FILE",
-            help="An export whose header row lists the contacts table's columns; the output then has exactly classify's columns. Needed for spark and postgres.",
+            help="An export whose header row lists the contacts table's columns; the output then "
+            "has exactly classify's columns. Needed for spark and postgres.",
         ),
     ] = None,
     deals_header: Annotated[
@@ -112,7 +114,8 @@ def sql(
     encoding: EncodingOpt = None,
     debug: DebugOpt = False,
 ) -> None:
-    """Print the whole classification as one SQL query, to run the same rules in a warehouse or on Spark.
+    """Print the whole classification as one SQL query, to run the same rules in a warehouse or on
+    Spark.
 
     The query reads tables named like the exports (columns = the export's headers, as text)
     and returns every contact with the stage updated, the previous stage and the deciding rule.
@@ -147,7 +150,8 @@ def sql(
         plan.check()
         if dialect.value not in STAR_REPLACE_DIALECTS and not contacts_header:
             raise InputError(
-                f"--dialect {dialect.value} needs --contacts-header FILE: an export whose header row lists "
+                f"--dialect {dialect.value} needs --contacts-header FILE: an export whose header "
+                "row lists "
                 "the contacts table's columns, so the query can name every output column"
             )
         headers = {}
@@ -161,7 +165,8 @@ def sql(
         ):
             if path:
                 source = read(path, role, ruleset.columns[role])
-                # As the file has them: a warehouse loads `"Note ""A"""` as Note "A", as a CSV reader should.
+                # As the file has them: a warehouse loads `"Note ""A"""` as Note "A", as a CSV
+                # reader should.
                 headers[role] = list(source.file_headers or source.headers)
         try:
             query = build_query(

@@ -31,7 +31,8 @@ def file_problems(
     future: tuple[int, list[int]],
 ) -> None:
     """Short rows (Excel drops trailing empty fields) and consent events dated in the future
-    (`future`: how many, and the first of their 0-based rows); `records`: each file's rows, as read."""
+    (`future`: how many, and the first of their 0-based rows); `records`: each file's rows, as
+    read."""
     for src in sources:
         if src is None:
             continue
@@ -67,8 +68,10 @@ EXCEL_ROUNDED = r"^\s*[0-9](?:[.,][0-9]+)?[eE]\+[0-9]+\s*$"
 
 
 EXCEL_HINT = (
-    "Excel rounded these ids to scientific notation when the file was opened and saved there; export "
-    "again from HubSpot and open it with Data > From Text/CSV, setting the ID columns to Text, or use the "
+    "Excel rounded these ids to scientific notation when the file was opened and saved there; "
+    "export "
+    "again from HubSpot and open it with Data > From Text/CSV, setting the ID columns to Text, or "
+    "use the "
     "export without Excel"
 )
 
@@ -119,7 +122,8 @@ def id_problems(
 def bad_value_problems(
     src: Source, found: pl.DataFrame, rules: Rules, needed_by: list[str]
 ) -> list[str]:
-    """Unreadable values of a deals or consent file (`found`: column, kind, value, count, first_row),
+    """Unreadable values of a deals or consent file (`found`: column, kind, value, count,
+    first_row),
     counted per column; the values are not shown (a shifted row puts names and emails there)."""
     problems = []
     for (column,), rows in found.sort("first_row").group_by("column", maintain_order=True):
@@ -127,7 +131,8 @@ def bad_value_problems(
         first_at = row_list(firsts.head(LISTED).to_list(), firsts.len())
         problems.append(
             f"{src.display}: column '{column}': {rows['count'].sum()} rows hold values that are "
-            f"not {expected_value(rows['kind'][0], rules)}, {different_values(rows.height)}, first at "
+            f"not {expected_value(rows['kind'][0], rules)}, {different_values(rows.height)}, first "
+            "at "
             f"{first_at}; needed by rule(s): {', '.join(needed_by) or 'none'}"
         )
     return problems
@@ -145,7 +150,8 @@ def deal_stage_problems(
         pipeline = f" in pipeline '{row['pipeline']}'" if row["pipeline"] else ""
         deals_word = "deal" if row["count"] == 1 else "deals"
         shown.append(
-            f"'{row['stage']}'{pipeline} ({row['count']:,} {deals_word}, first at row {row['first_row']})"
+            f"'{row['stage']}'{pipeline} ({row['count']:,} {deals_word}, first at row "
+            f"{row['first_row']})"
         )
     why = (
         f"and its {' / '.join(flags)} column(s) do not decide"
@@ -155,7 +161,8 @@ def deal_stage_problems(
     total = int(stages["count"].sum())
     found.error(
         "unknown-deal-stage",
-        f"{deals.display}: column '{header}': {total:,} deals have a stage the rules do not sort into won, "
+        f"{deals.display}: column '{header}': {total:,} deals have a stage the rules do not sort "
+        "into won, "
         f"lost or open, {why}: {listed(shown, stages.height, 'more stages')}",
         file=deals.display,
         column=header,
@@ -194,15 +201,18 @@ def contact_problems(
         problems.append(
             (
                 "bad-value",
-                f"{contacts.display}: column '{header}': {len(bad_rows)} rows hold values that are not "
-                f"{expected_value(spec[name].type, rules)}, {different_values(different)}: {rows}; needed by rule(s): {needed_by}",
+                f"{contacts.display}: column '{header}': {len(bad_rows)} rows hold values that are "
+                "not "
+                f"{expected_value(spec[name].type, rules)}, {different_values(different)}: {rows}; "
+                f"needed by rule(s): {needed_by}",
             )
         )
     return problems
 
 
 def rows_of(contacts: Source, rows: list[int], headers: list[str]) -> pl.DataFrame:
-    """A few rows of the contacts file by row number: their record id and the given columns, as text."""
+    """A few rows of the contacts file by row number: their record id and the given columns, as
+    text."""
     return contacts.rows_at(
         rows,
         contacts.text("record_id").alias(KEY),

@@ -50,7 +50,8 @@ from .vocabulary import Tested, tested_columns, vocabulary
 
 @dataclass(frozen=True)
 class Classification:
-    """A classify run: the report's result, and the output table as a lazy frame to stream or collect."""
+    """A classify run: the report's result, and the output table as a lazy frame to stream or
+    collect."""
 
     result: ClassifyResult
     output: pl.LazyFrame

@@ -28,7 +28,8 @@ KEY = "__lc_company"
 
 #: What decided a company's stage, as the rule column names it.
 ROLLUP_RULES = {
-    "company-contacts": "the highest stage among the company's contacts (Other contacts do not count)",
+    "company-contacts": "the highest stage among the company's contacts (Other contacts do not "
+    "count)",
     "company-won-deal": "the company has a won deal",
     "company-open-deal": "the company has an open deal",
 }
@@ -64,7 +65,8 @@ def classify_companies(
             ROW,
             companies.text("record_id").alias(KEY),
             companies.text("name").alias("__lc_name"),
-            # Null everywhere when the export has no stage column (optional in the rules): all newly staged.
+            # Null everywhere when the export has no stage column (optional in the rules): all newly
+            # staged.
             (current := stage_id(raw := companies.raw("stage"), rules)).alias(CUR),
             unknown_spelling(raw, current).alias(RAW),
             raw.str.strip_chars().alias(SPELLING),
@@ -136,7 +138,8 @@ def classify_companies(
     if refs.height and not linked.height and own.height:
         found.error(
             "no-link",
-            f"{companies.display}: none of its {own.height:,} companies is named by the contacts' or "
+            f"{companies.display}: none of its {own.height:,} companies is named by the contacts' "
+            "or "
             "deals' company IDs; check that the files come from the same portal",
             file=companies.display,
             column=companies.resolved["record_id"],
@@ -254,7 +257,8 @@ def _summary(
     descriptions = {
         **ROLLUP_RULES,
         rules.sticky_rule_id: "kept: the company was already in a sticky stage",
-        rules.unknown_rule_id: "kept: no contact that counts and no deal of the company in the files",
+        rules.unknown_rule_id: "kept: no contact that counts and no deal of the company in the "
+        "files",
     }
     known = set(decisions[KEY].drop_nulls().to_list())
     return {

@@ -177,7 +177,8 @@ def diff(
         absent = [c for c in columns if c not in source.headers]
         if absent:
             raise InputError(
-                f"{source.display}: --columns names columns the file does not have: {', '.join(absent)}"
+                f"{source.display}: --columns names columns the file does not have: "
+                f"{', '.join(absent)}"
             )
     rule_header = next(
         (h for h in after.headers if h.strip().lower() == rules.rule_column.lower()), None
@@ -272,7 +273,8 @@ def diff(
 def _samples(
     changed: pl.DataFrame, after: Source, rules: Rules, rule_header: str | None
 ) -> tuple[dict[str, Any], ...]:
-    """`changed`: stage, stage_after (ids, null for none) and row_after: the first rows of each move."""
+    """`changed`: stage, stage_after (ids, null for none) and row_after: the first rows of each
+    move."""
     picked = (
         changed.sort("row_after")
         .group_by("stage", "stage_after", maintain_order=True)
@@ -284,7 +286,8 @@ def _samples(
     )[:MAX_SAMPLES]
     if not rows:
         return ()
-    # Ids, names, emails and rules only for the few sampled rows: one more pass over AFTER, by row number.
+    # Ids, names, emails and rules only for the few sampled rows: one more pass over AFTER, by row
+    # number.
     wanted = [r["row_after"] for r in rows]
     rule = pl.col(rule_header).cast(pl.String) if rule_header else pl.lit(None, dtype=pl.String)
     found = after.rows_at(

@@ -12,7 +12,8 @@ from .columns import CUR, NEW, OTHER, RULE, SPELLING
 
 
 def stage_spellings(decisions: pl.DataFrame, rules: Rules) -> dict[str, str]:
-    """How to write each stage: the file's most common spelling of it, else the HubSpot internal value.
+    """How to write each stage: the file's most common spelling of it, else the HubSpot internal
+    value.
 
     Never a label the portal may not have: rules.yaml's labels are suggested renames.
     """
@@ -88,7 +89,8 @@ def output_table(
 
 
 def added_stage_column(rules: Rules) -> str:
-    """The stage column's name when the contacts file has none: the first header the rules accept."""
+    """The stage column's name when the contacts file has none: the first header the rules
+    accept."""
     return rules.columns["contacts"]["stage"].headers[0]
 
 

@@ -78,7 +78,8 @@ def parse_gates(specs: list[str], rules: Rules) -> tuple[Gate, ...]:
                 else:
                     known = ", ".join(s.id for s in rules.stages)
                     raise LifecycleError(
-                        f"--fail-on '{spec}': unknown stage '{part}' (stages: {known}, or * for any)"
+                        f"--fail-on '{spec}': unknown stage '{part}' (stages: {known}, or * for "
+                        "any)"
                     )
             gates.append(Gate(spec, transition=(ids[0], ids[1])))
             continue

@@ -32,7 +32,8 @@ class Found:
 def export_values(
     rules: Rules, contacts: Source, deals: Source | None, consent: Source | None
 ) -> list[Found]:
-    """The values of every column the rules test against an open list, that the list does not name."""
+    """The values of every column the rules test against an open list, that the list does not
+    name."""
     found: list[Found] = []
     tested = tested_columns(rules, consent is not None)
     sources = {"contacts": contacts, "consent": consent}

@@ -1,4 +1,5 @@
-"""Do the deals and consent files link to the contacts? A file that links nothing is a wrong link column, not a fact."""
+"""Do the deals and consent files link to the contacts? A file that links nothing is a wrong link
+column, not a fact."""
 
 from __future__ import annotations
 
@@ -30,7 +31,8 @@ def check_links(
 ) -> None:
     """An error when no row of `src` links to a contact, a warning when fewer than half do.
 
-    Deals linked through their account (`by_account_columns`: rules.deals_by_account) count as linked."""
+    Deals linked through their account (`by_account_columns`: rules.deals_by_account) count as
+    linked."""
     total_key, linked_key = COUNTS[src.role]
     total, linked = links.get(total_key, 0), links.get(linked_key, 0)
     if total == 0 or linked * 2 >= total:
@@ -86,7 +88,8 @@ def check_links(
     found.error(
         "no-link",
         f"{src.display}: none of its {total:,} rows links to a contact in {contacts.display}; "
-        f"link columns tried: {tried_text} (headers looked for: {', '.join(repr(h) for h in accepted)})",
+        f"link columns tried: {tried_text} (headers looked for: "
+        f"{', '.join(repr(h) for h in accepted)})",
         file=src.display,
         column=column,
         hint=hint,
@@ -94,7 +97,8 @@ def check_links(
 
 
 def account_link(src: Source, contacts: Source, columns: tuple[str, str] | None) -> str | None:
-    """How deals link through their account, in words, when the rules ask for it and both files can."""
+    """How deals link through their account, in words, when the rules ask for it and both files
+    can."""
     if src.role != "deals" or columns is None:
         return None
     deal_column, contact_column = columns
@@ -105,7 +109,8 @@ def account_link(src: Source, contacts: Source, columns: tuple[str, str] | None)
 
 
 def suggest_link(src: Source, ids: ContactIds) -> tuple[str, int, str] | None:
-    """The header of `src` whose values match the most contacts' ids or emails: (header, rows, "id"/"email")."""
+    """The header of `src` whose values match the most contacts' ids or emails: (header, rows,
+    "id"/"email")."""
     keys = ids.frame.select(pl.col(KEY).cast(pl.String).alias("ref")).drop_nulls().unique()
     emails = (
         ids.frame.select(pl.col("email").alias("ref")).drop_nulls().unique()

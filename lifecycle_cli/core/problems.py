@@ -54,10 +54,12 @@ def unknown_stages(
         problems.append(
             (
                 "unknown-stage",
-                f"{source.display}: column '{source.resolved['stage']}': {unknown['n'].sum()} rows have a stage the rules "
+                f"{source.display}: column '{source.resolved['stage']}': {unknown['n'].sum()} rows "
+                "have a stage the rules "
                 f"do not know: {values}\n"
                 f"    known stages: {known}\n"
-                f"    to map a custom stage (e.g. a numeric id), add it to that stage's aliases in {rules.path}",
+                "    to map a custom stage (e.g. a numeric id), add it to that stage's aliases in "
+                f"{rules.path}",
             )
         )
     return [(code, message) for code, message in problems if message]
@@ -99,7 +101,8 @@ def _personal_values(values: pl.Series, source: Source) -> list[str]:
 
 
 def _misplaced(rows: pl.Series, source: Source) -> str | None:
-    """Rows whose stage column holds personal data: their row numbers and field counts, no values."""
+    """Rows whose stage column holds personal data: their row numbers and field counts, no
+    values."""
     if not rows.len():
         return None
     rows = rows.sort()
@@ -113,11 +116,14 @@ def _misplaced(rows: pl.Series, source: Source) -> str | None:
     # A value from another column: the row is shifted (with the trailing empty fields Excel drops,
     # its field count can still match the header's).
     why = (
-        "; such rows look shifted: a delimiter inside a field that is not quoted (a comma in a name or "
-        "company, say) moves the rest of its row into the next columns: put that field in double quotes"
+        "; such rows look shifted: a delimiter inside a field that is not quoted (a comma in a "
+        "name or "
+        "company, say) moves the rest of its row into the next columns: put that field in double "
+        "quotes"
     )
     return (
-        f"{source.display}: column '{source.resolved['stage']}': {rows.len()} rows hold a name, email address or "
+        f"{source.display}: column '{source.resolved['stage']}': {rows.len()} rows hold a name, "
+        "email address or "
         f"phone number instead of a stage: {listed}{where}{why}"
     )
 
@@ -164,8 +170,10 @@ def missing_ids(count: int, rows: list[int], display: str, header: str) -> str |
 def repeated_ids(
     repeated: pl.DataFrame, key: str, display: str, header: str, hint: str = ""
 ) -> str | None:
-    """Record ids on more than one row: `repeated` has `n`, `first` (0-based row) and `rows` (the first
-    of its 0-based rows), one row per id. The ids are not shown: `diff --key Email` makes them emails."""
+    """Record ids on more than one row: `repeated` has `n`, `first` (0-based row) and `rows` (the
+    first
+    of its 0-based rows), one row per id. The ids are not shown: `diff --key Email` makes them
+    emails."""
     if not repeated.height:
         return None
     repeated = repeated.sort("first")

@@ -21,7 +21,8 @@ class Outcome:
     case: Case
     got: dict[str, str] = field(default_factory=dict)
     error: str | None = None
-    #: Every spelling of a stage (lower case) to its id: an expected `Customer` matches a written `customer`.
+    #: Every spelling of a stage (lower case) to its id: an expected `Customer` matches a written
+    #: `customer`.
     stages: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -107,7 +108,8 @@ def _record_id(i: int) -> str:
 
 
 def _headers(spec: dict, rows: list[dict[str, str]], missing: set[str]) -> list[str]:
-    """Every column the rules know, under the header a case uses for it or else the first accepted one,
+    """Every column the rules know, under the header a case uses for it or else the first accepted
+    one,
     then the cases' other headers; `missing` (normalised) left out."""
     used = list(dict.fromkeys(k for row in rows for k in row))
     headers: list[str] = []
@@ -161,7 +163,9 @@ def _export_files(
             deal_id = f"{rid}{j:02d}"
             deal.setdefault(first("deals", "record_id"), deal_id)
             if link == "account":
-                pass  # linked through the account: the case gives the deal's and the contact's account ids
+                # linked through the account: the case gives the deal's and the contact's account
+                # ids
+                pass
             elif link == "contact" and first("contacts", "deal_ids"):
                 linked_from_contact.append(deal_id)
             elif first("deals", "contact_ids"):
@@ -192,7 +196,8 @@ def _export_files(
 def report_lines(
     outcomes: list[Outcome], seconds: float, rules_display: str
 ) -> tuple[list[str], bool]:
-    """pytest-like lines: one per case, then the failures with expected and actual, then a summary."""
+    """pytest-like lines: one per case, then the failures with expected and actual, then a
+    summary."""
     lines = [f"lifecycle test: {len(outcomes)} cases from {_one_line(rules_display)}", ""]
     for o in outcomes:
         verdict = "PASSED" if o.passed else "FAILED"

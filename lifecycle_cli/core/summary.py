@@ -131,8 +131,10 @@ def summarize(
     descriptions = {r.id: (r.description, r.stage) for r in rules.rules}
     descriptions[rules.sticky_rule_id] = ("Kept: the contact was already in a sticky stage.", None)
     descriptions[rules.unknown_rule_id] = (
-        "Kept or stopped: a rule for the contact's stage, or for one below it, could not be decided (a file or "
-        "column it reads is missing, or a value no list names), so the contact stays at the highest stage the "
+        "Kept or stopped: a rule for the contact's stage, or for one below it, could not be "
+        "decided (a file or "
+        "column it reads is missing, or a value no list names), so the contact stays at the "
+        "highest stage the "
         "known facts allow.",
         None,
     )
@@ -193,17 +195,20 @@ def summarize(
         names = ", ".join(rules.rules[i].id for i in deal_rules) or "none"
         missing.append(
             f"deals: no deals file given, so the deal rules ({names}) cannot "
-            f"fire and nobody is demoted for lack of deals; {kept:,} contacts kept their stage because of it"
+            f"fire and nobody is demoted for lack of deals; {kept:,} contacts kept their stage "
+            "because of it"
         )
     if not contacts.has("stage"):
         looked_for = ", ".join(f"'{h}'" for h in rules.columns["contacts"]["stage"].headers)
         missing.append(
-            f"stage: {contacts.display} has no stage column ({looked_for}), so every contact is newly "
+            f"stage: {contacts.display} has no stage column ({looked_for}), so every contact is "
+            "newly "
             f"staged; the output adds the column '{added_stage_column(rules)}'"
         )
     if sources["consent"] is None:
         missing.append(
-            "consent: no consent file given, so marketing consent and double opt-in come from the contacts' own columns"
+            "consent: no consent file given, so marketing consent and double opt-in come from the "
+            "contacts' own columns"
         )
     return ClassifyResult(
         contacts_file=sources["contacts"],
@@ -298,9 +303,11 @@ def missing_inputs(
     kept_at: dict[int, tuple[int, int]],
     found: Diagnostics,
 ) -> list[dict[str, Any]]:
-    """Each column the rules read that a given file lacks: the rules it leaves undecided and how many
+    """Each column the rules read that a given file lacks: the rules it leaves undecided and how
+    many
     contacts that kept or stopped, and rules that can never decide. A warning each, or a note where
-    the rules file declares the column absent (`missing: absent`) or where it changed nobody's stage."""
+    the rules file declares the column absent (`missing: absent`) or where it changed nobody's
+    stage."""
     with_consent = consent is not None
     by_column: dict[tuple[str, str], list[int]] = {}
     stopped = lambda indexes: tuple(sum(kept_at.get(i, (0, 0))[k] for i in indexes) for k in (0, 1))  # noqa: E731
@@ -325,7 +332,8 @@ def missing_inputs(
             (found.note if quiet else found.warn)(
                 "rule-never-decides",
                 f"{rules.path}, line {rule.line}: rule '{rule.id}' reads only columns the "
-                f"files lack ({', '.join(missing)}), so it can never decide; {kept_words(*stopped([i]))} at it",
+                f"files lack ({', '.join(missing)}), so it can never decide; "
+                f"{kept_words(*stopped([i]))} at it",
                 file=rules.path,
                 row=rule.line,
                 hint=None
@@ -371,9 +379,10 @@ def missing_inputs(
             message,
             file=src.display,
             column=headers[0],
-            hint=f"if the export has it under another header, add that header to columns.{role}.{name}; if "
-            f"your exports never have it, set `missing: absent` there (a note then, not a warning): "
-            + rules.where_to_edit(f"columns.{role}.{name}"),
+            hint="if the export has it under another header, add that header to "
+            f"columns.{role}.{name}; if "
+            "your exports never have it, set `missing: absent` there (a note then, not a "
+            "warning): " + rules.where_to_edit(f"columns.{role}.{name}"),
         )
     return out
 

@@ -53,7 +53,8 @@ class ImportFiles:
 
 
 def file_names(objects: list[str]) -> list[str]:
-    """The files `build` writes for these objects, known before the run (the output plan checks them)."""
+    """The files `build` writes for these objects, known before the run (the output plan checks
+    them)."""
     return [f"{name}-{n}" for name in objects for n in ("1-clear-stage.csv", "2-set-stage.csv")] + [
         "README.txt"
     ]
@@ -115,9 +116,12 @@ def _check_ids(obj: ImportObject) -> None:
     example = bad.drop_nulls().head(1).to_list()
     shown = f" (for example '{example[0]}')" if example else " (some are empty)"
     raise InputError(
-        f"--hubspot-import: column '{obj.id_header}' of the {obj.name} holds {bad.len():,} changed record ids "
-        f"that are not HubSpot record ids{shown}: HubSpot's importer matches a Record ID only by its digits, so "
-        "these records could not be updated; classify an export from HubSpot (its Record ID column), or leave "
+        f"--hubspot-import: column '{obj.id_header}' of the {obj.name} holds {bad.len():,} changed "
+        "record ids "
+        f"that are not HubSpot record ids{shown}: HubSpot's importer matches a Record ID only by "
+        "its digits, so "
+        "these records could not be updated; classify an export from HubSpot (its Record ID "
+        "column), or leave "
         "--hubspot-import out"
     )
 
@@ -222,13 +226,18 @@ def _readme(
     lines = [
         f"{README_START}, worked out by `lifecycle classify` from {source}.",
         "",
-        "HubSpot moves a lifecycle stage only forward when it imports one. A record that goes back to an",
-        "earlier stage (a Customer who is a Lead again, an MQL who unsubscribed) must first have its stage",
-        "cleared, then set. So import the files below in this order, each as an import of its own, and wait",
+        "HubSpot moves a lifecycle stage only forward when it imports one. A record that goes back "
+        "to an",
+        "earlier stage (a Customer who is a Lead again, an MQL who unsubscribed) must first have "
+        "its stage",
+        "cleared, then set. So import the files below in this order, each as an import of its own, "
+        "and wait",
         "for each import to finish before starting the next.",
         "",
-        "Each file holds only the records whose stage changed, keyed by Record ID, the stage written as",
-        "HubSpot's internal value (marketingqualifiedlead, ...), which the importer accepts even where a",
+        "Each file holds only the records whose stage changed, keyed by Record ID, the stage "
+        "written as",
+        "HubSpot's internal value (marketingqualifiedlead, ...), which the importer accepts even "
+        "where a",
         "portal renamed its stage labels.",
         "",
     ]
@@ -243,8 +252,10 @@ def _readme(
                 f"{kind}-1-clear-stage.csv",
                 clear,
                 f"the {kind} that move back to an earlier stage, with an empty {obj.stage_header}",
-                f"Turn ON the option to clear existing values with the file's empty cells (HubSpot calls it "
-                f'"overwrite existing values with blank values" or similar). Without it HubSpot skips empty '
+                "Turn ON the option to clear existing values with the file's empty cells (HubSpot "
+                "calls it "
+                '"overwrite existing values with blank values" or similar). Without it HubSpot '
+                "skips empty "
                 f"cells and no stage is cleared, and the next step cannot move these {kind} back.",
             ),
             (
@@ -267,8 +278,10 @@ def _readme(
                 lines += ["   Nothing to import in this step: skip it.", ""]
                 continue
             lines += [
-                f"   In HubSpot: {kind.capitalize()} > Import > Start an import > File from computer > One file >",
-                f"   One object > {kind.capitalize()}; choose to update existing {kind} only, matched by Record ID.",
+                f"   In HubSpot: {kind.capitalize()} > Import > Start an import > File from "
+                "computer > One file >",
+                f"   One object > {kind.capitalize()}; choose to update existing {kind} only, "
+                "matched by Record ID.",
                 f"   Map '{obj.id_header}' to Record ID and '{obj.stage_header}' to Lifecycle stage"
                 + (
                     f", '{other}' to your Other Type property."
@@ -281,15 +294,18 @@ def _readme(
     if other_written:
         lines += [
             textwrap.fill(
-                "Other Type is not a standard HubSpot property: create a contact property of that name (single-line "
-                "text or dropdown) before the import and map the column to it, or leave the column unmapped "
+                "Other Type is not a standard HubSpot property: create a contact property of that "
+                "name (single-line "
+                "text or dropdown) before the import and map the column to it, or leave the column "
+                "unmapped "
                 '("Don\'t import column") to set only the stages.',
                 width=100,
             ),
             "",
         ]
     lines += [
-        "Check one record of each file in HubSpot after its import (its stage, and the stage history in",
+        "Check one record of each file in HubSpot after its import (its stage, and the stage "
+        "history in",
         "its Lifecycle stage property) before you run the next one.",
         "",
     ]

@@ -55,7 +55,8 @@ def write_table(
     header_line: str | None = None,
     plan: OutputPlan | None = None,
 ) -> None:
-    """Stream `table` as CSV (in the input's dialect and encoding) or Parquet to a path, or as CSV to stdout for "-".
+    """Stream `table` as CSV (in the input's dialect and encoding) or Parquet to a path, or as CSV
+    to stdout for "-".
 
     `header_line` (CSV only): the header to write instead of the table's column names, without
     line end (see `sources.output_header_line`): the input's header byte for byte.
@@ -96,7 +97,8 @@ def write_table(
 
 
 def _reader_gone(stream: BinaryIO) -> bool:
-    """Whether `stream` is a pipe whose reading end was closed (POLLERR); False when that cannot be told."""
+    """Whether `stream` is a pipe whose reading end was closed (POLLERR); False when that cannot be
+    told."""
     try:
         poll = select.poll()
         poll.register(stream.fileno(), select.POLLOUT)
@@ -116,14 +118,16 @@ def _sink_csv(
     header_line: str | None,
     target: str,
 ) -> None:
-    """Stream `table` to the open binary file `fh` as CSV in `dialect`, encoded on the fly in `dialect.encoding`."""
+    """Stream `table` to the open binary file `fh` as CSV in `dialect`, encoded on the fly in
+    `dialect.encoding`."""
     d = dialect or CsvDialect()
     options = csv_options(d)
     utf8 = codecs.lookup(d.encoding).name == "utf-8"
     if utf8 and header_line is None:
         table.sink_csv(fh, **options)  # Polars writes the BOM and header itself
         return
-    # The BOM (in the output's encoding) and the header line, written here; Polars writes the rows after them.
+    # The BOM (in the output's encoding) and the header line, written here; Polars writes the rows
+    # after them.
     prefix = ("\ufeff" if d.bom else "") + (
         header_line + d.line_terminator if header_line is not None else ""
     )
@@ -139,7 +143,8 @@ def _sink_csv(
         try:
             table.sink_csv(pipe.writer, **options)
         finally:
-            pipe.writer.close()  # Polars is done with it (or failed): the end of the stream for the pump
+            # Polars is done with it (or failed): the end of the stream for the pump
+            pipe.writer.close()
         pipe.finish()
     except (OSError, UnicodeError, pl.exceptions.PolarsError) as exc:
         error = pipe.error if pipe is not None and pipe.error is not None else exc
@@ -147,17 +152,21 @@ def _sink_csv(
             char = error.object[error.start]
             where = "stdout" if target == "-" else target
             raise OutputError(
-                f"{where}: cannot write the output in {d.encoding}, the input's encoding: a value holds "
-                f"the character U+{ord(char):04X}, which {d.encoding} cannot encode; save the input as UTF-8 "
+                f"{where}: cannot write the output in {d.encoding}, the input's encoding: a value "
+                "holds "
+                f"the character U+{ord(char):04X}, which {d.encoding} cannot encode; save the "
+                "input as UTF-8 "
                 "('CSV UTF-8' in Excel) to write it"
             ) from None
         if error is not exc:
-            raise error from None  # the pump's own error (full disk, closed pipe), not Polars' report of the pipe
+            # the pump's own error (full disk, closed pipe), not Polars' report of the pipe
+            raise error from None
         raise
 
 
 class _EncodingPipe:
-    """A pipe that Polars writes its UTF-8 CSV into, and a thread that writes it on to `fh` in `encoding`,
+    """A pipe that Polars writes its UTF-8 CSV into, and a thread that writes it on to `fh` in
+    `encoding`,
     chunk by chunk, so the output is never held in memory whole.
 
     Polars writes into `writer` as into any file: through its own copy of the descriptor, from
@@ -197,7 +206,8 @@ class _EncodingPipe:
             os.close(self._read)
 
     def finish(self) -> None:
-        """Wait until everything Polars wrote is on its way to `fh`; raise the thread's error if it had one."""
+        """Wait until everything Polars wrote is on its way to `fh`; raise the thread's error if it
+        had one."""
         self._thread.join()
         if self.error is not None:
             raise self.error
@@ -225,7 +235,8 @@ def backup_writer(path: str) -> Callable[[BinaryIO], object]:
 def backup_path(path: str) -> tuple[str, str | None]:
     """Where `--in-place` keeps the original of `path`: `path.bak`, or, when an earlier run's
     backup is there, the first free `path.bak-2`, `path.bak-3`, ... (an earlier backup may be the
-    only copy of the export as it came from the CRM). Returns the path and the earlier backup, if any."""
+    only copy of the export as it came from the CRM). Returns the path and the earlier backup, if
+    any."""
     source = Path(path)
     first = source.with_name(source.name + ".bak")
     if not os.path.lexists(first):

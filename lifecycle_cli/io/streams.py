@@ -1,4 +1,5 @@
-"""The standard streams as a hostile environment may hand them over: closed, full, or in a narrow encoding."""
+"""The standard streams as a hostile environment may hand them over: closed, full, or in a narrow
+encoding."""
 
 from __future__ import annotations
 
@@ -95,7 +96,8 @@ def guard_standard_streams() -> None:
 def write_data(stream, text: str) -> None:
     """Write a report or query meant for files and programs (JSON, Markdown, HTML, SQL) in UTF-8,
     whatever the terminal's encoding: `PYTHONIOENCODING=latin-1` must not cut a report at the
-    first name it cannot encode, and the CSV on stdout is UTF-8 (or the input's encoding) already."""
+    first name it cannot encode, and the CSV on stdout is UTF-8 (or the input's encoding)
+    already."""
     buffer = getattr(stream, "buffer", None)
     if buffer is None:  # a text stream without bytes underneath (StringIO)
         stream.write(text)
@@ -107,7 +109,8 @@ def write_data(stream, text: str) -> None:
 
 
 def tolerant(stream):
-    """`stream` for human-readable text (the text report): characters its encoding lacks are shown as
+    """`stream` for human-readable text (the text report): characters its encoding lacks are shown
+    as
     escapes (`\\u2192`), as Python does on stderr, instead of stopping the run."""
     reconfigure = getattr(stream, "reconfigure", None)
     if reconfigure is not None and getattr(stream, "errors", "strict") == "strict":
@@ -130,10 +133,12 @@ def cwd_gone() -> bool:
 
 def stream_write_failure(exc: OSError) -> str | None:
     """The message for an OSError that escaped a command: writing a standard stream or a vanished
-    working directory (file errors are mapped where the files are written); None for anything else."""
+    working directory (file errors are mapped where the files are written); None for anything
+    else."""
     if cwd_gone():
         return (
-            "the current directory no longer exists (it was deleted or moved while the shell was in it); "
+            "the current directory no longer exists (it was deleted or moved while the shell was "
+            "in it); "
             "cd to an existing directory, or give every path in full"
         )
     text = str(exc)
