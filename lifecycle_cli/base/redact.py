@@ -72,7 +72,7 @@ def debug_trace(exc: BaseException) -> str:
             else exc.__context__
         )
     parts = []
-    for later, current in zip([None, *chain[::-1]], chain[::-1]):
+    for later, current in zip([None, *chain[::-1]], chain[::-1], strict=False):
         if later is not None:
             parts.append(
                 "\nThe above exception was the direct cause of the following exception:\n\n"

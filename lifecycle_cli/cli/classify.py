@@ -218,20 +218,20 @@ def classify(
             )
         }
         show = progress_line(quiet, no_color, "classify")
-        with say_stop(fmt, "classify", sys.stderr if outputs.target == "-" else sys.stdout):
-            with show:
-                run = classify_contacts(
-                    sources["contacts"],
-                    sources["deals"],
-                    sources["consent"],
-                    ruleset,
-                    stage_format=stage_values.value,
-                    output_file=None if check else outputs.target,
-                    checked_only=check,
-                    on_duplicate=on_duplicate.value,
-                    companies=sources["companies"],
-                    progress=show.step,
-                )
+        stop_stream = sys.stderr if outputs.target == "-" else sys.stdout
+        with say_stop(fmt, "classify", stop_stream), show:
+            run = classify_contacts(
+                sources["contacts"],
+                sources["deals"],
+                sources["consent"],
+                ruleset,
+                stage_format=stage_values.value,
+                output_file=None if check else outputs.target,
+                checked_only=check,
+                on_duplicate=on_duplicate.value,
+                companies=sources["companies"],
+                progress=show.step,
+            )
         result = run.result
         # The text report lists the warnings itself (--strict in its error); else stderr here.
         if not ((fmt == Format.text and not quiet) or strict):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated
 
 import typer
@@ -17,7 +17,7 @@ from .options import ConsentOpt, DealsOpt, DebugOpt, DelimiterOpt, EncodingOpt, 
 from .running import choose_rules, reader, run_command
 
 
-class ExplainFormat(str, Enum):
+class ExplainFormat(StrEnum):
     text = "text"
     json = "json"
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated
 
 import typer
 
 
-class StageValues(str, Enum):
+class StageValues(StrEnum):
     auto = "auto"
     label = "label"
     value = "value"
@@ -148,18 +148,18 @@ RedactOpt = Annotated[
     typer.Option(
         "--redact",
         help="Leave contacts' names and emails out of the report, in every format (record ids "
-        "stay): "
-        "for CI summaries and shared reports. Also set by report: {redact: true} in the rules file.",
+        "stay): for CI summaries and shared reports. Also set by report: {redact: true} in the "
+        "rules file.",
     ),
 ]
 
 
-class Duplicates(str, Enum):
+class Duplicates(StrEnum):
     error = "error"
     keep_first = "keep-first"
 
 
-class Format(str, Enum):
+class Format(StrEnum):
     text = "text"
     json = "json"
     markdown = "markdown"

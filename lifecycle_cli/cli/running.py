@@ -66,16 +66,7 @@ def run_command(debug: bool, body: Callable[[], int]) -> None:
             except KeyboardInterrupt:
                 continue
     except Terminated as exc:
-        import signal
-
-        name = signal.Signals(exc.signum).name
-        done = written_files()
-        changed = (
-            f"after writing {', '.join(done)} (complete); nothing was half-written"
-            if done
-            else "no output file was changed"
-        )
-        say(f"lifecycle: stopped by {name}; {changed}\n")
+        say_terminated(exc)
         code = 128 + exc.signum
     except BrokenPipeError:
         # The reader went away (`| head`): stop quietly, as other Unix tools do.
@@ -84,34 +75,48 @@ def run_command(debug: bool, body: Callable[[], int]) -> None:
     except typer.Exit:
         raise
     except Exception as exc:
-        from ..io.streams import stream_write_failure
-
-        message = stream_write_failure(exc) if isinstance(exc, OSError) else None
-        if message is not None:  # a standard stream closed or full, the working directory gone
-            if debug:
-                say(terminal_safe(debug_trace(exc)))
-            say(f"lifecycle: error: {message}\n")
-            silence_stdout()  # what is still buffered for stdout cannot be written either
-            raise typer.Exit(EXIT_USAGE)
-        if isinstance(exc, OSError):  # the system refused (EIO, EROFS, EDQUOT, ...): no bug either
-            if debug:
-                say(terminal_safe(debug_trace(exc)))
-            where = f"{terminal_safe(str(exc.filename))}: " if exc.filename else ""
-            say(f"lifecycle: error: {where}{exc.strerror or exc}\n")
-            raise typer.Exit(EXIT_USAGE)
-        # A bug, not a user mistake.
-        if debug:
-            say(terminal_safe(debug_trace(exc)))
-        else:
-            say(
-                f"lifecycle: internal error: {type(exc).__name__}; run again with --debug for "
-                "details, and please report it\n"
-            )
-        code = 3
+        code = say_unexpected(exc, debug)
     finally:
         release_targets()
         restore_signals(previous)
     raise typer.Exit(code)
+
+
+def say_terminated(exc: Terminated) -> None:
+    import signal
+
+    name = signal.Signals(exc.signum).name
+    done = written_files()
+    changed = (
+        f"after writing {', '.join(done)} (complete); nothing was half-written"
+        if done
+        else "no output file was changed"
+    )
+    say(f"lifecycle: stopped by {name}; {changed}\n")
+
+
+def say_unexpected(exc: Exception, debug: bool) -> int:
+    """An exception no check expected: a standard stream or the system refusing (exit 2, one
+    line), else a bug (exit 3; the traceback only with --debug)."""
+    from ..io.streams import stream_write_failure
+
+    if debug:
+        say(terminal_safe(debug_trace(exc)))
+    message = stream_write_failure(exc) if isinstance(exc, OSError) else None
+    if message is not None:  # a standard stream closed or full, the working directory gone
+        say(f"lifecycle: error: {message}\n")
+        silence_stdout()  # what is still buffered for stdout cannot be written either
+        return EXIT_USAGE
+    if isinstance(exc, OSError):  # the system refused (EIO, EROFS, EDQUOT, ...): no bug either
+        where = f"{terminal_safe(str(exc.filename))}: " if exc.filename else ""
+        say(f"lifecycle: error: {where}{exc.strerror or exc}\n")
+        return EXIT_USAGE
+    if not debug:  # a bug, not a user mistake
+        say(
+            f"lifecycle: internal error: {type(exc).__name__}; run again with --debug for "
+            "details, and please report it\n"
+        )
+    return 3
 
 
 def release_targets() -> None:
@@ -334,6 +339,11 @@ def emit(
     plan.commit()
     if fmt == Format.text and not quiet:
         render_rich(result, console(no_color, text_stream))
+    return say_gates(judged)
+
+
+def say_gates(judged: list[dict]) -> int:
+    """Each tripped --fail-on gate on stderr (exit 1), and each that could not be judged."""
     failures = [g["reason"] for g in judged if g["tripped"]]
     for line in failures:
         sys.stderr.write(f"lifecycle: {line}\n")

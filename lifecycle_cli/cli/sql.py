@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated
 
 import typer
@@ -17,7 +17,7 @@ from .options import DebugOpt, DelimiterOpt, EncodingOpt, PresetOpt, RulesOpt, S
 from .running import choose_rules, reader, run_command
 
 
-class Dialect(str, Enum):
+class Dialect(StrEnum):
     duckdb = "duckdb"
     spark = "spark"
     databricks = "databricks"
@@ -61,7 +61,8 @@ def sql(
         bool,
         typer.Option(
             "--no-deals",
-            help="There is no deals table (deal rules cannot fire, as in classify without --deals).",
+            help="There is no deals table (deal rules cannot fire, as in classify without "
+            "--deals).",
         ),
     ] = False,
     no_consent: Annotated[

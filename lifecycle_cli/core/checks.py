@@ -171,7 +171,8 @@ def deal_stage_problems(
         + rules.where_to_edit(
             "values.won_deal_stages, values.lost_deal_stages or values.open_deal_stages"
         )
-        + " (`lifecycle init --from CONTACTS --deals DEALS` writes the file's stages there to sort)",
+        + " (`lifecycle init --from CONTACTS --deals DEALS` writes the file's stages there to "
+        "sort)",
     )
 
 

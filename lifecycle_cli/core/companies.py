@@ -56,7 +56,7 @@ def classify_companies(
     """`contact_stages`: ROW (the contacts' row) and NEW (stage id) for every contact classified."""
     rank = {s.id: s.rank for s in rules.stages if s.ranked}
     ids, ranks = list(rank), list(rank.values())
-    by_rank = dict(zip(ranks, ids))
+    by_rank = dict(zip(ranks, ids, strict=True))
     to_rank = lambda e: e.replace_strict(ids, ranks, default=None, return_dtype=pl.Int32)  # noqa: E731
 
     own = (

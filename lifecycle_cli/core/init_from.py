@@ -38,7 +38,9 @@ def export_values(
     tested = tested_columns(rules, consent is not None)
     sources = {"contacts": contacts, "consent": consent}
     frames = unknown_values(sources, rules, tested)
-    counted = dict(zip(frames, pl.collect_all(list(frames.values())))) if frames else {}
+    counted = (
+        dict(zip(frames, pl.collect_all(list(frames.values())), strict=True)) if frames else {}
+    )
     for t, src, values in each_found(tested, counted, sources):
         found.append(
             Found(

@@ -104,8 +104,12 @@ def account_link(src: Source, contacts: Source, columns: tuple[str, str] | None)
     deal_column, contact_column = columns
     for source, name in ((src, deal_column), (contacts, contact_column)):
         if not source.has(name):
-            return f"no link by account ({source.display} has no column for {name}, see columns.{source.role}.{name})"
-    return f"'{src.resolved[deal_column]}' to the contacts' '{contacts.resolved[contact_column]}' (by account)"
+            return (
+                f"no link by account ({source.display} has no column for {name}, "
+                f"see columns.{source.role}.{name})"
+            )
+    deal_header, contact_header = src.resolved[deal_column], contacts.resolved[contact_column]
+    return f"'{deal_header}' to the contacts' '{contact_header}' (by account)"
 
 
 def suggest_link(src: Source, ids: ContactIds) -> tuple[str, int, str] | None:

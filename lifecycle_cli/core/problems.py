@@ -75,7 +75,7 @@ def _personal_values(values: pl.Series, source: Source) -> list[str]:
     )
     columns = [
         h
-        for h, w in zip(source.headers, written)
+        for h, w in zip(source.headers, written, strict=False)
         if is_personal_header(normalise_header(w)) and h != source.resolved["stage"]
     ]
     columns += [
@@ -181,7 +181,10 @@ def repeated_ids(
         _same_id(r["rows"], r["n"]) for r in repeated.head(LISTED).iter_rows(named=True)
     )
     more = f"; and {repeated.height - LISTED} more ids" if repeated.height > LISTED else ""
-    return f"{display}: column '{header}': {repeated.height} record ids appear more than once: {listed}{more}{hint}"
+    return (
+        f"{display}: column '{header}': {repeated.height} record ids appear more than once: "
+        f"{listed}{more}{hint}"
+    )
 
 
 def with_rows(repeated: pl.DataFrame, frame: pl.DataFrame, key: str, row: str) -> pl.DataFrame:

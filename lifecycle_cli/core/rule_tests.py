@@ -81,7 +81,7 @@ def run_cases(cases: list[Case], rules: Rules) -> tuple[list[Outcome], float]:
             table = run.output.collect()
         except Exception as exc:  # noqa: BLE001 - a case that cannot run is a failed case, with the reason
             message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            for i, case in enumerate(group):
+            for case in group:
                 outcomes[case.name] = Outcome(case, error=message)
             continue
         id_header = contacts.resolved["record_id"]

@@ -9,6 +9,7 @@ killed run never leaves a target locked; the lock file is removed when the run l
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from pathlib import Path
@@ -78,10 +79,8 @@ def release(path: Path | None) -> None:
     fd = HELD.pop(path, None) if path is not None else None
     if fd is None:
         return
-    try:
+    with contextlib.suppress(OSError):  # left behind, it is harmless: the next run locks it again
         os.unlink(path)
-    except OSError:
-        pass  # left behind, it is harmless: the next run locks it again
     os.close(fd)
 
 

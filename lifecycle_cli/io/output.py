@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import contextlib
 import errno
 import os
 import select
@@ -184,10 +185,8 @@ class _EncodingPipe:
         self.error: BaseException | None = None
         read, write = os.pipe()
         if fcntl is not None and hasattr(fcntl, "F_SETPIPE_SZ"):
-            try:
-                fcntl.fcntl(write, fcntl.F_SETPIPE_SZ, self.CHUNK)  # fewer, larger chunks (Linux)
-            except OSError:
-                pass
+            with contextlib.suppress(OSError):  # fewer, larger chunks (Linux)
+                fcntl.fcntl(write, fcntl.F_SETPIPE_SZ, self.CHUNK)
         self._read = read
         self.writer = os.fdopen(write, "wb")
         self._thread = threading.Thread(target=self._pump, name="lifecycle-encode", daemon=True)

@@ -11,6 +11,7 @@ run's outputs or exactly what they held before: never a new clear file beside an
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import glob
 import os
@@ -20,6 +21,7 @@ import stat
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import BinaryIO
 
@@ -164,7 +166,7 @@ class OutputPlan:
                         f"{path}: the {what} would overwrite the input {named}, "
                         f"which this run reads; choose another path for the {what}"
                     )
-            for other, other_what, other_identity in seen:
+            for _other, other_what, other_identity in seen:
                 if identity == other_identity:
                     raise OutputError(
                         f"{path}: the {what} and the {other_what} would both be "
@@ -358,7 +360,7 @@ class OutputPlan:
                 if owned.new is not None:
                     self._swap(owned, journal)
             for folder in self._folders_written():
-                _step(lambda: _sync_folder(folder), f"{folder}: cannot save the folder (fsync)")
+                _step(partial(_sync_folder, folder), f"{folder}: cannot save the folder (fsync)")
         except BaseException as exc:
             unrestored = _roll_back(journal)
             self.abort()
@@ -458,10 +460,8 @@ class OutputPlan:
                 except _STOPS:
                     continue
         while self._created:  # folders this run made, left empty by the cleanup
-            try:
+            with contextlib.suppress(OSError):
                 self._created[-1].rmdir()
-            except OSError:
-                pass
             self._created.pop()
         self._release()
 
@@ -494,9 +494,8 @@ class _Done:
         elif self.kind == "folder aside":
             if os.path.lexists(other):
                 os.rename(other, target)
-        elif self.kind == "folder in":
-            if not os.path.lexists(other):  # back to its temp name, removed with the temp files
-                os.rename(target, other)
+        elif self.kind == "folder in" and not os.path.lexists(other):
+            os.rename(target, other)  # back to its temp name, removed with the temp files
 
     def finish(self) -> None:
         """The commit is done: remove what was kept aside, and the temp name of a linked file."""

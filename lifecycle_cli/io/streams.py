@@ -3,6 +3,7 @@ encoding."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import re
@@ -114,10 +115,8 @@ def tolerant(stream):
     escapes (`\\u2192`), as Python does on stderr, instead of stopping the run."""
     reconfigure = getattr(stream, "reconfigure", None)
     if reconfigure is not None and getattr(stream, "errors", "strict") == "strict":
-        try:
+        with contextlib.suppress(ValueError, OSError):
             reconfigure(errors="backslashreplace")
-        except (ValueError, OSError):
-            pass
     return stream
 
 
@@ -155,5 +154,8 @@ def stream_write_failure(exc: OSError) -> str | None:
         errno.EIO,
         errno.EBADF,
     ):
-        return f"cannot write to stdout: {os.strerror(number)}; redirect it to a device or file with room"
+        return (
+            f"cannot write to stdout: {os.strerror(number)}; "
+            "redirect it to a device or file with room"
+        )
     return None
