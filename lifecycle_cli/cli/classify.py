@@ -45,134 +45,159 @@ from .running import (
 )
 
 
+ContactsOpt = Annotated[
+    str,
+    typer.Argument(
+        metavar="CONTACTS", help="Contacts export (CSV or Parquet; - reads CSV from stdin)."
+    ),
+]
+
+CompaniesOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--companies",
+        metavar="FILE",
+        help="Companies export: each company gets the highest stage among its contacts (Other "
+        "contacts do not count) and its own deals (won: Customer, open: Opportunity), written "
+        "to --companies-output.",
+    ),
+]
+
+CompaniesOutputOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--companies-output",
+        metavar="OUT",
+        help="Where to write the reclassified companies (.parquet: Parquet, else CSV). "
+        "Default: COMPANIES.reclassified.csv beside the input.",
+    ),
+]
+
+OutputOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--output",
+        "-o",
+        metavar="OUT",
+        help="Where to write the reclassified contacts: a .parquet name writes Parquet, any "
+        "other CSV (in the input's delimiter and encoding); - for stdout. Default: "
+        "CONTACTS.reclassified.csv beside the input.",
+    ),
+]
+
+StageValuesOpt = Annotated[
+    StageValues,
+    typer.Option(
+        "--stage-values",
+        help="How to write changed stages: label (Marketing Lead), value (HubSpot internal, "
+        "marketingqualifiedlead), or auto (as most of the file does; unchanged stages are left "
+        "as written).",
+    ),
+]
+
+CheckOpt = Annotated[
+    bool,
+    typer.Option(
+        "--check",
+        help="Write no reclassified file; exit 1 if any contact would change stage (for CI).",
+    ),
+]
+
+HubspotImportOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--hubspot-import",
+        metavar="DIR",
+        help="Also write the files to import the changes back into HubSpot into DIR (created "
+        "if needed): contacts-1-clear-stage.csv (records moving back, whose stage must first "
+        "be cleared), contacts-2-set-stage.csv (every changed record, HubSpot internal values) "
+        "and README.txt (the order and the import settings).",
+    ),
+]
+
+InPlaceOpt = Annotated[
+    bool,
+    typer.Option(
+        "--in-place",
+        help="Overwrite CONTACTS with the result, keeping the original as CONTACTS.bak "
+        "(CONTACTS.bak-2, -3, ... when an earlier run's backup is there: no backup is ever "
+        "replaced).",
+    ),
+]
+
+OnDuplicateOpt = Annotated[
+    Duplicates,
+    typer.Option(
+        "--on-duplicate",
+        help="A Record ID that appears twice: error (stop), or keep-first (classify the first "
+        "row, leave the others out and report them).",
+    ),
+]
+
+HistoryOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--history",
+        metavar="DIR",
+        help="Append this run to the run history in DIR (created if needed): one JSON record "
+        "per run (time, rules hash, inputs' names, sizes and sha256, stage counts, moves, "
+        "diagnostics). `lifecycle history DIR` shows it; --fail-on 'demotion>3x' compares "
+        "with it. Also report: {history: DIR} in the rules file.",
+    ),
+]
+
+CompaniesChangesOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--companies-changes",
+        metavar="FILE",
+        help="With --companies: every changed company, one row each, to FILE (as --changes).",
+    ),
+]
+
+WaitOpt = Annotated[
+    float,
+    typer.Option(
+        "--wait",
+        metavar="SECONDS",
+        min=0,
+        help="When another lifecycle run is writing one of this run's output files or folders, "
+        "wait up to SECONDS for it to finish instead of stopping at once (exit 2).",
+    ),
+]
+
+
 @app.command(
     epilog="\b\nExample: lifecycle classify contacts.csv --deals deals.csv --consent consent.csv "
     "--hubspot-import hubspot/"
 )
 def classify(
-    contacts: Annotated[
-        str,
-        typer.Argument(
-            metavar="CONTACTS", help="Contacts export (CSV or Parquet; - reads CSV from stdin)."
-        ),
-    ],
+    contacts: ContactsOpt,
     deals: DealsOpt = None,
     consent: ConsentOpt = None,
-    companies: Annotated[
-        str | None,
-        typer.Option(
-            "--companies",
-            metavar="FILE",
-            help="Companies export: each company gets the highest stage among its contacts (Other "
-            "contacts do not count) and its own deals (won: Customer, open: Opportunity), written "
-            "to --companies-output.",
-        ),
-    ] = None,
-    companies_output: Annotated[
-        str | None,
-        typer.Option(
-            "--companies-output",
-            metavar="OUT",
-            help="Where to write the reclassified companies (.parquet: Parquet, else CSV). "
-            "Default: COMPANIES.reclassified.csv beside the input.",
-        ),
-    ] = None,
+    companies: CompaniesOpt = None,
+    companies_output: CompaniesOutputOpt = None,
     rules: RulesOpt = None,
     preset: PresetOpt = None,
     strict: StrictOpt = False,
-    output: Annotated[
-        str | None,
-        typer.Option(
-            "--output",
-            "-o",
-            metavar="OUT",
-            help="Where to write the reclassified contacts: a .parquet name writes Parquet, any "
-            "other CSV (in the input's delimiter and encoding); - for stdout. Default: "
-            "CONTACTS.reclassified.csv beside the input.",
-        ),
-    ] = None,
-    stage_values: Annotated[
-        StageValues,
-        typer.Option(
-            "--stage-values",
-            help="How to write changed stages: label (Marketing Lead), value (HubSpot internal, "
-            "marketingqualifiedlead), or auto (as most of the file does; unchanged stages are left "
-            "as written).",
-        ),
-    ] = StageValues.auto,
-    check: Annotated[
-        bool,
-        typer.Option(
-            "--check",
-            help="Write no reclassified file; exit 1 if any contact would change stage (for CI).",
-        ),
-    ] = False,
-    hubspot_import: Annotated[
-        str | None,
-        typer.Option(
-            "--hubspot-import",
-            metavar="DIR",
-            help="Also write the files to import the changes back into HubSpot into DIR (created "
-            "if needed): contacts-1-clear-stage.csv (records moving back, whose stage must first "
-            "be cleared), contacts-2-set-stage.csv (every changed record, HubSpot internal values) "
-            "and README.txt (the order and the import settings).",
-        ),
-    ] = None,
-    in_place: Annotated[
-        bool,
-        typer.Option(
-            "--in-place",
-            help="Overwrite CONTACTS with the result, keeping the original as CONTACTS.bak "
-            "(CONTACTS.bak-2, -3, ... when an earlier run's backup is there: no backup is ever "
-            "replaced).",
-        ),
-    ] = False,
-    on_duplicate: Annotated[
-        Duplicates,
-        typer.Option(
-            "--on-duplicate",
-            help="A Record ID that appears twice: error (stop), or keep-first (classify the first "
-            "row, leave the others out and report them).",
-        ),
-    ] = Duplicates.error,
+    output: OutputOpt = None,
+    stage_values: StageValuesOpt = StageValues.auto,
+    check: CheckOpt = False,
+    hubspot_import: HubspotImportOpt = None,
+    in_place: InPlaceOpt = False,
+    on_duplicate: OnDuplicateOpt = Duplicates.error,
     fail_on: FailOnOpt = None,
     fmt: FormatOpt = Format.text,
     report: ReportOpt = None,
     changes: ChangesOpt = None,
-    history: Annotated[
-        str | None,
-        typer.Option(
-            "--history",
-            metavar="DIR",
-            help="Append this run to the run history in DIR (created if needed): one JSON record "
-            "per run (time, rules hash, inputs' names, sizes and sha256, stage counts, moves, "
-            "diagnostics). `lifecycle history DIR` shows it; --fail-on 'demotion>3x' compares "
-            "with it. Also report: {history: DIR} in the rules file.",
-        ),
-    ] = None,
-    companies_changes: Annotated[
-        str | None,
-        typer.Option(
-            "--companies-changes",
-            metavar="FILE",
-            help="With --companies: every changed company, one row each, to FILE (as --changes).",
-        ),
-    ] = None,
+    history: HistoryOpt = None,
+    companies_changes: CompaniesChangesOpt = None,
     redact: RedactOpt = False,
     delimiter: DelimiterOpt = None,
     encoding: EncodingOpt = None,
     quiet: QuietOpt = False,
     no_color: NoColorOpt = False,
-    wait: Annotated[
-        float,
-        typer.Option(
-            "--wait",
-            metavar="SECONDS",
-            min=0,
-            help="When another lifecycle run is writing one of this run's output files or folders, "
-            "wait up to SECONDS for it to finish instead of stopping at once (exit 2).",
-        ),
-    ] = 0,
+    wait: WaitOpt = 0,
     debug: DebugOpt = False,
 ) -> None:
     """Reclassify every contact's lifecycle stage and report every change.

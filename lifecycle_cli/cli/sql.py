@@ -26,89 +26,107 @@ class Dialect(StrEnum):
     postgres = "postgres"
 
 
+DialectOpt = Annotated[
+    Dialect,
+    typer.Option("--dialect", help="SQL dialect of the warehouse or engine that runs the query."),
+]
+
+ContactsTableOpt = Annotated[
+    str,
+    typer.Option(
+        "--contacts-table",
+        metavar="NAME",
+        help="Table or view holding the contacts export (columns named as in the export).",
+    ),
+]
+
+DealsTableOpt = Annotated[
+    str | None,
+    typer.Option("--deals-table", metavar="NAME", help="Table or view holding the deals export."),
+]
+
+ConsentTableOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--consent-table", metavar="NAME", help="Table or view holding the consent records."
+    ),
+]
+
+NoDealsOpt = Annotated[
+    bool,
+    typer.Option(
+        "--no-deals",
+        help="There is no deals table (deal rules cannot fire, as in classify without --deals).",
+    ),
+]
+
+NoConsentOpt = Annotated[
+    bool,
+    typer.Option(
+        "--no-consent", help="There is no consent table (the contacts' own columns decide)."
+    ),
+]
+
+ContactsHeaderOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--contacts-header",
+        metavar="FILE",
+        help="An export whose header row lists the contacts table's columns; the output then "
+        "has exactly classify's columns. Needed for spark and postgres.",
+    ),
+]
+
+DealsHeaderOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--deals-header",
+        metavar="FILE",
+        help="An export whose header row lists the deals table's columns.",
+    ),
+]
+
+ConsentHeaderOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--consent-header",
+        metavar="FILE",
+        help="An export whose header row lists the consent table's columns.",
+    ),
+]
+
+StageValuesOpt = Annotated[
+    StageValues,
+    typer.Option(
+        "--stage-values",
+        help="Write the new stage as its label or its HubSpot value (auto means label here).",
+    ),
+]
+
+OutputOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--output", "-o", metavar="FILE", help="Write the query to FILE instead of stdout."
+    ),
+]
+
+
 @app.command(
     epilog="\b\nExample: lifecycle sql --dialect snowflake --contacts-header contacts.csv -o "
     "classify.sql"
 )
 def sql(
-    dialect: Annotated[
-        Dialect,
-        typer.Option(
-            "--dialect", help="SQL dialect of the warehouse or engine that runs the query."
-        ),
-    ],
-    contacts_table: Annotated[
-        str,
-        typer.Option(
-            "--contacts-table",
-            metavar="NAME",
-            help="Table or view holding the contacts export (columns named as in the export).",
-        ),
-    ] = "contacts",
-    deals_table: Annotated[
-        str | None,
-        typer.Option(
-            "--deals-table", metavar="NAME", help="Table or view holding the deals export."
-        ),
-    ] = "deals",
-    consent_table: Annotated[
-        str | None,
-        typer.Option(
-            "--consent-table", metavar="NAME", help="Table or view holding the consent records."
-        ),
-    ] = "consent",
-    no_deals: Annotated[
-        bool,
-        typer.Option(
-            "--no-deals",
-            help="There is no deals table (deal rules cannot fire, as in classify without "
-            "--deals).",
-        ),
-    ] = False,
-    no_consent: Annotated[
-        bool,
-        typer.Option(
-            "--no-consent", help="There is no consent table (the contacts' own columns decide)."
-        ),
-    ] = False,
-    contacts_header: Annotated[
-        str | None,
-        typer.Option(
-            "--contacts-header",
-            metavar="FILE",
-            help="An export whose header row lists the contacts table's columns; the output then "
-            "has exactly classify's columns. Needed for spark and postgres.",
-        ),
-    ] = None,
-    deals_header: Annotated[
-        str | None,
-        typer.Option(
-            "--deals-header",
-            metavar="FILE",
-            help="An export whose header row lists the deals table's columns.",
-        ),
-    ] = None,
-    consent_header: Annotated[
-        str | None,
-        typer.Option(
-            "--consent-header",
-            metavar="FILE",
-            help="An export whose header row lists the consent table's columns.",
-        ),
-    ] = None,
-    stage_values: Annotated[
-        StageValues,
-        typer.Option(
-            "--stage-values",
-            help="Write the new stage as its label or its HubSpot value (auto means label here).",
-        ),
-    ] = StageValues.label,
-    output: Annotated[
-        str | None,
-        typer.Option(
-            "--output", "-o", metavar="FILE", help="Write the query to FILE instead of stdout."
-        ),
-    ] = None,
+    dialect: DialectOpt,
+    contacts_table: ContactsTableOpt = "contacts",
+    deals_table: DealsTableOpt = "deals",
+    consent_table: ConsentTableOpt = "consent",
+    no_deals: NoDealsOpt = False,
+    no_consent: NoConsentOpt = False,
+    contacts_header: ContactsHeaderOpt = None,
+    deals_header: DealsHeaderOpt = None,
+    consent_header: ConsentHeaderOpt = None,
+    stage_values: StageValuesOpt = StageValues.label,
+    output: OutputOpt = None,
     rules: RulesOpt = None,
     preset: PresetOpt = None,
     delimiter: DelimiterOpt = None,
