@@ -24,6 +24,8 @@ from ..base.errors import (
 )
 from ..base.redact import debug_trace
 from ..base.safe import json_safe, terminal_safe
+from ..io import locks
+from ..io.plan import WRITTEN
 from .options import Format
 
 if TYPE_CHECKING:
@@ -120,10 +122,8 @@ def say_unexpected(exc: Exception, debug: bool) -> int:
 
 
 def release_targets() -> None:
-    """Let go of the locks on this run's targets, however it ended (not loaded means none taken)."""
-    locks = sys.modules.get(f"{__package__}.io.locks")
-    if locks is not None:
-        locks.release_all()
+    """Let go of the locks on this run's targets, however it ended."""
+    locks.release_all()
 
 
 #: Signals whose default action ends the process: each is turned into a `Terminated` so the
@@ -192,9 +192,8 @@ def say_interrupted() -> None:
 
 
 def written_files() -> list[str]:
-    """The files this run has completed (the output module records them; not loaded means none)."""
-    output = sys.modules.get(f"{__package__}.io.output")
-    return output.WRITTEN if output else []
+    """The files this run has completed (the output plan records them as it commits)."""
+    return WRITTEN
 
 
 def silence_stdout() -> None:

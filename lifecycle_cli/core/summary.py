@@ -128,14 +128,47 @@ def summarize(
         rules,
     )
     totals = moves.totals
+    changed = decisions.filter(pl.col(NEW).ne_missing(pl.col(CUR)))
+    decided_by = decided_by_rule(decisions, rules)
+    samples = sample_moves(changed, contacts, rules)
+    missing = missing_sources(contacts, rules, sources, kept_at)
+    return ClassifyResult(
+        contacts_file=sources["contacts"],
+        deals_file=sources["deals"],
+        consent_file=sources["consent"],
+        rules_file=rules.path,
+        output_file=output_file,
+        contacts=decisions.height,
+        changed=changed.height,
+        promotions=totals["promotion"],
+        demotions=totals["demotion"],
+        sideways=totals["sideways"],
+        newly_staged=totals["newly_staged"],
+        unchanged=totals["unchanged"] + totals["cleared"],
+        stages=moves.stages,
+        transitions=moves.transitions,
+        decided_by=tuple(decided_by),
+        samples=tuple(samples),
+        links=links,
+        missing_sources=tuple(missing),
+        missing_columns=tuple(missing_columns),
+        diagnostics=tuple(d.to_dict() for d in found.items),
+        checked_only=checked_only,
+        unknown_kept=sum(k for k, _ in kept_at.values()),
+        unknown_caught=sum(c for _, c in kept_at.values()),
+        rules_found_by_itself=rules.found_by_itself,
+        previous_stage_column=rules.previous_stage_column,
+    )
+
+
+def decided_by_rule(decisions: pl.DataFrame, rules: Rules) -> list[dict[str, Any]]:
+    """How many contacts each rule (and the sticky and unknown policies) decided, in rule order."""
     descriptions = {r.id: (r.description, r.stage) for r in rules.rules}
     descriptions[rules.sticky_rule_id] = ("Kept: the contact was already in a sticky stage.", None)
     descriptions[rules.unknown_rule_id] = (
         "Kept or stopped: a rule for the contact's stage, or for one below it, could not be "
-        "decided (a file or "
-        "column it reads is missing, or a value no list names), so the contact stays at the "
-        "highest stage the "
-        "known facts allow.",
+        "decided (a file or column it reads is missing, or a value no list names), so the "
+        "contact stays at the highest stage the known facts allow.",
         None,
     )
     decided = (
@@ -144,7 +177,7 @@ def summarize(
         .select(pl.col(RULE).cast(pl.String).fill_null("(no rule)"), "len")
     )
     rule_order = [r.id for r in rules.rules] + [rules.sticky_rule_id, rules.unknown_rule_id]
-    decided_by = [
+    return [
         {
             "rule": rule_id,
             "description": descriptions.get(rule_id, ("", None))[0],
@@ -155,8 +188,10 @@ def summarize(
             decided.iter_rows(), key=lambda r: rule_order.index(r[0]) if r[0] in rule_order else 99
         )
     ]
-    changed = decisions.filter(pl.col(NEW).ne_missing(pl.col(CUR)))
-    # One example per kind of move, demotions first; names and emails only for those rows.
+
+
+def sample_moves(changed: pl.DataFrame, contacts: Source, rules: Rules) -> list[dict[str, Any]]:
+    """One example per kind of move, demotions first; names and emails read only for those rows."""
     firsts = changed.group_by(CUR, NEW).agg(pl.col(ROW).min(), pl.col(RULE).sort_by(ROW).first())
     picked = sorted(
         firsts.iter_rows(named=True), key=lambda r: (sample_order(r[CUR], r[NEW], rules), r[ROW])
@@ -188,6 +223,13 @@ def summarize(
                 "rule": row[RULE],
             }
         )
+    return samples
+
+
+def missing_sources(
+    contacts: Source, rules: Rules, sources: dict, kept_at: dict[int, tuple[int, int]]
+) -> list[str]:
+    """What a file left out (no deals, no consent, no stage column) means for this run."""
     missing = []
     deal_rules = [i for i, r in enumerate(rules.rules) if r.when.names & set(DEAL_FACTS)]
     if sources["deals"] is None:
@@ -202,41 +244,14 @@ def summarize(
         looked_for = ", ".join(f"'{h}'" for h in rules.columns["contacts"]["stage"].headers)
         missing.append(
             f"stage: {contacts.display} has no stage column ({looked_for}), so every contact is "
-            "newly "
-            f"staged; the output adds the column '{added_stage_column(rules)}'"
+            f"newly staged; the output adds the column '{added_stage_column(rules)}'"
         )
     if sources["consent"] is None:
         missing.append(
             "consent: no consent file given, so marketing consent and double opt-in come from the "
             "contacts' own columns"
         )
-    return ClassifyResult(
-        contacts_file=sources["contacts"],
-        deals_file=sources["deals"],
-        consent_file=sources["consent"],
-        rules_file=rules.path,
-        output_file=output_file,
-        contacts=decisions.height,
-        changed=changed.height,
-        promotions=totals["promotion"],
-        demotions=totals["demotion"],
-        sideways=totals["sideways"],
-        newly_staged=totals["newly_staged"],
-        unchanged=totals["unchanged"] + totals["cleared"],
-        stages=moves.stages,
-        transitions=moves.transitions,
-        decided_by=tuple(decided_by),
-        samples=tuple(samples),
-        links=links,
-        missing_sources=tuple(missing),
-        missing_columns=tuple(missing_columns),
-        diagnostics=tuple(d.to_dict() for d in found.items),
-        checked_only=checked_only,
-        unknown_kept=sum(k for k, _ in kept_at.values()),
-        unknown_caught=sum(c for _, c in kept_at.values()),
-        rules_found_by_itself=rules.found_by_itself,
-        previous_stage_column=rules.previous_stage_column,
-    )
+    return missing
 
 
 def vocabulary_counts(
