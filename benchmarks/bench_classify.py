@@ -171,9 +171,12 @@ def compare(outputs: dict[str, Path]) -> int:
     stage_cols = [f"stage_{t}" for t in tools]
     rule_cols = [f"rule_{t}" for t in writes("Lifecycle Rule")]
     other_cols = [f"other_type_{t}" for t in writes("Other Type")]
-    differs = lambda cols: pl.any_horizontal(
-        [pl.lit(False)] + [pl.col(c).ne_missing(pl.col(cols[0])) for c in cols[1:]]
-    )  # noqa: E731
+
+    def differs(cols: list[str]) -> pl.Expr:
+        return pl.any_horizontal(
+            [pl.lit(False)] + [pl.col(c).ne_missing(pl.col(cols[0])) for c in cols[1:]]
+        )
+
     stage_bad = joined.filter(differs(stage_cols))
     rule_bad = joined.filter((differs(rule_cols) | differs(other_cols)) & ~differs(stage_cols))
     print(
@@ -218,6 +221,40 @@ def compare(outputs: dict[str, Path]) -> int:
     if identical:
         print(f"  byte for byte the same file as {tools[0]}'s: {', '.join(identical)}")
     return stage_bad.height + rule_bad.height + bad_shape
+
+
+def print_table(results: dict[str, tuple[float, float]], failed: list[str]) -> None:
+    """Print each tool's fastest time and peak memory, with ratios against lifecycle's, and
+    lifecycle's time and memory against each DuckDB and Polars peer's and pandas'."""
+    base = results.get("lifecycle")
+    print(f"\n{'tool':<14}{'seconds':>10}{'peak MB':>10}{'time/lc':>10}{'mem/lc':>10}")
+    for tool, (seconds, peak) in results.items():
+        ratios = f"{seconds / base[0]:>10.2f}{peak / base[1]:>10.2f}" if base else ""
+        print(f"{tool:<14}{seconds:>10.2f}{peak:>10.0f}{ratios}")
+    for tool in failed:
+        print(f"{tool:<14}{'failed':>10}")
+    if base and "duckdb" in results:
+        d = results["duckdb"]
+        print(
+            f"lifecycle vs the DuckDB query with every normalisation: {base[0] / d[0]:.2f}x its "
+            "time, "
+            f"{base[1] / d[1]:.2f}x its peak memory"
+        )
+    for tool, name, target in (
+        ("duckdb-plain", "the plain DuckDB query", " (targets <= 1.0 at 1M and 10M)"),
+        ("polars-plain", "the plain Polars pipeline", ""),
+    ):
+        if base and tool in results:
+            d = results[tool]
+            print(
+                f"lifecycle vs {name}: {base[0] / d[0]:.2f}x its time, {base[1] / d[1]:.2f}x its "
+                f"peak memory{target}"
+            )
+    if base and "pandas" in results:
+        print(
+            f"lifecycle is {results['pandas'][0] / base[0]:.1f}x faster than pandas (target >= 8 "
+            "at 1M)"
+        )
 
 
 def main() -> int:
@@ -283,35 +320,7 @@ def main() -> int:
 
     disagreements = compare(outputs) if len(outputs) > 1 else 0
 
-    base = results.get("lifecycle")
-    print(f"\n{'tool':<14}{'seconds':>10}{'peak MB':>10}{'time/lc':>10}{'mem/lc':>10}")
-    for tool, (seconds, peak) in results.items():
-        ratios = f"{seconds / base[0]:>10.2f}{peak / base[1]:>10.2f}" if base else ""
-        print(f"{tool:<14}{seconds:>10.2f}{peak:>10.0f}{ratios}")
-    for tool in failed:
-        print(f"{tool:<14}{'failed':>10}")
-    if base and "duckdb" in results:
-        d = results["duckdb"]
-        print(
-            f"lifecycle vs the DuckDB query with every normalisation: {base[0] / d[0]:.2f}x its "
-            "time, "
-            f"{base[1] / d[1]:.2f}x its peak memory"
-        )
-    for tool, name, target in (
-        ("duckdb-plain", "the plain DuckDB query", " (targets <= 1.0 at 1M and 10M)"),
-        ("polars-plain", "the plain Polars pipeline", ""),
-    ):
-        if base and tool in results:
-            d = results[tool]
-            print(
-                f"lifecycle vs {name}: {base[0] / d[0]:.2f}x its time, {base[1] / d[1]:.2f}x its "
-                f"peak memory{target}"
-            )
-    if base and "pandas" in results:
-        print(
-            f"lifecycle is {results['pandas'][0] / base[0]:.1f}x faster than pandas (target >= 8 "
-            "at 1M)"
-        )
+    print_table(results, failed)
     lifecycle_out = outputs.get("lifecycle")
     if lifecycle_out is not None and not args.no_diff:
         # diff of two exports of this size: the input and lifecycle's reclassified file.

@@ -63,9 +63,10 @@ SUMMARY = (
 def mutate(before: Path, after: Path, seed: int = 7) -> None:
     """AFTER as a mutated copy of BEFORE: stages changed, rows removed and added (streamed;
     deterministic)."""
-    draw = lambda salt: (
-        (pl.col("Record ID").hash(seed + salt) % 1_000_000).cast(pl.Float64) / 1_000_000
-    )  # noqa: E731
+
+    def draw(salt: int) -> pl.Expr:
+        return (pl.col("Record ID").hash(seed + salt) % 1_000_000).cast(pl.Float64) / 1_000_000
+
     rows = pl.scan_csv(before, infer_schema=False)
     pick = (pl.col("Record ID").hash(seed + 3) % len(NEW_STAGES)).cast(pl.Int64)
     changed = (
@@ -227,11 +228,13 @@ def main() -> int:
     )
     base = results["lifecycle"]
     print(
-        f"\n{'tool':<14}{'seconds':>10}{'peak MB':>10}{'time/lc':>10}{'mem/lc':>10}{'mem/files':>10}"
+        f"\n{'tool':<14}{'seconds':>10}{'peak MB':>10}{'time/lc':>10}{'mem/lc':>10}"
+        f"{'mem/files':>10}"
     )
     for tool, (seconds, peak) in results.items():
         print(
-            f"{tool:<14}{seconds:>10.2f}{peak:>10.0f}{seconds / base[0]:>10.2f}{peak / base[1]:>10.2f}{peak / files_mb:>10.2f}"
+            f"{tool:<14}{seconds:>10.2f}{peak:>10.0f}{seconds / base[0]:>10.2f}"
+            f"{peak / base[1]:>10.2f}{peak / files_mb:>10.2f}"
         )
     d = results["duckdb"]
     print(

@@ -99,7 +99,8 @@ COPY (
 WITH
 file AS (SELECT row_number() OVER () AS lc_row, * FROM read_csv({lit(contacts)}, {CSV})),
 form AS (  -- values or labels: what most of the first stages of the file are
-    SELECT count(*) FILTER (WHERE s IN {VALUE_ONLY}) > count(*) FILTER (WHERE s IN {LABEL_ONLY}) AS as_value
+    SELECT count(*) FILTER (WHERE s IN {VALUE_ONLY})
+           > count(*) FILTER (WHERE s IN {LABEL_ONLY}) AS as_value
     FROM (SELECT lower(trim("Lifecycle Stage")) AS s FROM file WHERE lc_row <= {FORM_SAMPLE})
 ),
 contacts AS (
@@ -112,7 +113,8 @@ contacts AS (
         lower(trim("Lead Status")) IN {SALES_LEAD_STATUSES} AS sales_status,
         nullif(trim("Last Contacted"), '') IS NOT NULL AS contacted,
         coalesce(lower(trim("Unsubscribed from all email")) IN {TRUE}, false) AS unsubscribed,
-        coalesce(lower(trim("Marketing email confirmation status")) IN {DOUBLE_OPT_IN_CONFIRMED}, false) AS contact_doi,
+        coalesce(lower(trim("Marketing email confirmation status")) IN {DOUBLE_OPT_IN_CONFIRMED},
+                 false) AS contact_doi,
         "Associated Deal IDs" AS deal_ids
     FROM file
 ),
@@ -131,7 +133,8 @@ deals AS (
 ),
 links AS (
     SELECT row, key FROM (
-        SELECT row, trim(unnest(string_split(replace(contact_ids, ',', ';'), ';'))) AS key FROM deals
+        SELECT row, trim(unnest(string_split(replace(contact_ids, ',', ';'), ';'))) AS key
+        FROM deals
     ) JOIN known USING (key)
     UNION  -- distinct (deal, contact) pairs
     SELECT d.row, l.key FROM (
@@ -166,9 +169,12 @@ matched AS (  -- a known Contact ID decides; else every contact with that email
     WHERE e.type IN {MARKETING_SUBSCRIPTION_TYPES} AND coalesce(k.key, c.key) IS NOT NULL
 ),
 ordered AS (  -- events in order: timestamp (none first), then the later row
-    SELECT key, type, subscribed, doi, {{'t': coalesce(ts, '-infinity'::TIMESTAMPTZ), 'r': row}} AS place FROM matched
+    SELECT key, type, subscribed, doi,
+           {{'t': coalesce(ts, '-infinity'::TIMESTAMPTZ), 'r': row}} AS place
+    FROM matched
 ),
-latest AS (  -- latest event per contact and subscription type; double opt-in only after the last lapse
+latest AS (  -- latest event per contact and subscription type;
+             -- double opt-in only after the last lapse
     SELECT key,
            arg_max(subscribed, place) AS subscribed,
            coalesce(max(place) FILTER (WHERE doi) > max(place) FILTER (WHERE NOT subscribed),
@@ -176,17 +182,21 @@ latest AS (  -- latest event per contact and subscription type; double opt-in on
     FROM ordered GROUP BY key, type
 ),
 consent_facts AS (
-    SELECT key, bool_or(subscribed) AS consent_marketing, bool_or(doi) AS consent_doi FROM latest GROUP BY key
+    SELECT key, bool_or(subscribed) AS consent_marketing, bool_or(doi) AS consent_doi
+    FROM latest GROUP BY key
 ),
 decided AS (
     SELECT c.lc_row, c.current_stage, c.other_kind,
         CASE
-            WHEN c.other_kind OR coalesce(trim(split_part(c.email, '@', -1)) IN {INTERNAL_DOMAINS} AND c.email LIKE '%@%', false)
+            WHEN c.other_kind
+                 OR coalesce(trim(split_part(c.email, '@', -1)) IN {INTERNAL_DOMAINS}
+                             AND c.email LIKE '%@%', false)
                 THEN 'other'
             WHEN coalesce(d.won_deals, 0) > 0 THEN 'customer'
             WHEN coalesce(d.open_deals, 0) > 0 THEN 'opportunity'
             WHEN c.sales_status OR c.contacted THEN 'sales_lead'
-            WHEN (c.contact_doi OR coalesce(f.consent_doi, false)) AND coalesce(f.consent_marketing, false)
+            WHEN (c.contact_doi OR coalesce(f.consent_doi, false))
+                 AND coalesce(f.consent_marketing, false)
                  AND NOT c.unsubscribed THEN 'marketing_lead'
             ELSE 'lead'
         END AS derived
@@ -200,7 +210,8 @@ kept AS (
            CASE WHEN sticky THEN 'sticky' ELSE derived END AS rule
     FROM (
         SELECT *, derived <> 'other' AND derived IS DISTINCT FROM current_stage
-                  AND coalesce(current_stage IN ('customer', 'evangelist', 'other'), false) AS sticky
+                  AND coalesce(current_stage IN ('customer', 'evangelist', 'other'), false)
+                  AS sticky
         FROM decided
     )
 )

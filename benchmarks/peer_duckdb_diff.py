@@ -46,12 +46,16 @@ def stage_id(column: str) -> str:
 
 
 def query(before: str, after: str) -> str:
-    side = 'SELECT trim("Record ID") AS id, {stage} AS stage FROM read_csv({path}, header = true, all_varchar = true)'
+    side = (
+        'SELECT trim("Record ID") AS id, {stage} AS stage '
+        "FROM read_csv({path}, header = true, all_varchar = true)"
+    )
     return f"""
 WITH b AS ({side.format(stage=stage_id('"Lifecycle Stage"'), path=lit(before))}),
      a AS ({side.format(stage=stage_id('"Lifecycle Stage"'), path=lit(after))})
 SELECT b.id IS NOT NULL AS in_before, a.id IS NOT NULL AS in_after,
-       coalesce(b.stage, {lit(EMPTY)}) AS "from", coalesce(a.stage, {lit(EMPTY)}) AS "to", count(*) AS n
+       coalesce(b.stage, {lit(EMPTY)}) AS "from", coalesce(a.stage, {lit(EMPTY)}) AS "to",
+       count(*) AS n
 FROM b FULL OUTER JOIN a ON a.id = b.id
 GROUP BY ALL
 """

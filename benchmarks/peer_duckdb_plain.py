@@ -51,12 +51,17 @@ def query(contacts: str, deals: str, consent: str, out: str, ordered: bool = Tru
     sql = f"""
 COPY (
 WITH
-contacts AS (SELECT row_number() OVER () AS file_row, * FROM read_csv({lit(contacts)}, header = true, all_varchar = true)),
+contacts AS (
+    SELECT row_number() OVER () AS file_row, *
+    FROM read_csv({lit(contacts)}, header = true, all_varchar = true)
+),
 deals AS (
     SELECT "Record ID" AS deal_id,
            "Associated Contact IDs" AS contact_ids,
-           coalesce(lower("Deal Stage") IN ('closedwon', 'closed won') OR lower("Is Closed Won") IN {TRUE}, false) AS won,
-           coalesce(lower("Deal Stage") IN ('closedlost', 'closed lost') OR lower("Is closed lost") IN {TRUE}
+           coalesce(lower("Deal Stage") IN ('closedwon', 'closed won')
+                    OR lower("Is Closed Won") IN {TRUE}, false) AS won,
+           coalesce(lower("Deal Stage") IN ('closedlost', 'closed lost')
+                    OR lower("Is closed lost") IN {TRUE}
                     OR lower("Is Deal Closed?") IN {TRUE}, false) AS lost
     FROM read_csv({lit(deals)}, header = true, all_varchar = true)
 ),
@@ -73,11 +78,13 @@ deal_facts AS (
 events AS (  -- marketing consent events, by Contact ID or else by email
     SELECT coalesce(e."Contact ID", c."Record ID") AS contact_id,
            e."Status" IN ('Subscribed', 'SUBSCRIBED') AS subscribed,
-           coalesce(e."Double opt-in" IN ('true', 'Confirmed', 'User clicked confirmation', 'HubSpot Rep. marked confirmed',
-                    'Customer marked confirmed', 'Confirmed from previous behavior', 'Confirmed due to form'), false) AS doi,
+           coalesce(e."Double opt-in" IN ('true', 'Confirmed', 'User clicked confirmation',
+                    'HubSpot Rep. marked confirmed', 'Customer marked confirmed',
+                    'Confirmed from previous behavior', 'Confirmed due to form'), false) AS doi,
            e."Timestamp"::TIMESTAMP AS ts
     FROM read_csv({lit(consent)}, header = true, all_varchar = true) e
-    LEFT JOIN (SELECT "Record ID", lower("Email") AS email FROM contacts WHERE "Email" IS NOT NULL) c
+    LEFT JOIN (SELECT "Record ID", lower("Email") AS email
+               FROM contacts WHERE "Email" IS NOT NULL) c
         ON e."Contact ID" IS NULL AND lower(trim(e."Email")) = c.email
     WHERE e."Subscription type" = 'Marketing Information'
 ),
@@ -94,30 +101,40 @@ decided AS (
         CASE lower(c."Lifecycle Stage")
             WHEN 'lead' THEN 'Lead' WHEN 'subscriber' THEN 'Subscriber'
             WHEN 'marketing qualified lead' THEN 'Marketing Qualified Lead'
-            WHEN 'marketingqualifiedlead' THEN 'Marketing Qualified Lead' WHEN 'mql' THEN 'Marketing Qualified Lead'
+            WHEN 'marketingqualifiedlead' THEN 'Marketing Qualified Lead'
+            WHEN 'mql' THEN 'Marketing Qualified Lead'
             WHEN 'sales qualified lead' THEN 'Sales Qualified Lead'
-            WHEN 'salesqualifiedlead' THEN 'Sales Qualified Lead' WHEN 'sql' THEN 'Sales Qualified Lead'
+            WHEN 'salesqualifiedlead' THEN 'Sales Qualified Lead'
+            WHEN 'sql' THEN 'Sales Qualified Lead'
             WHEN 'opportunity' THEN 'Opportunity' WHEN 'customer' THEN 'Customer'
             WHEN 'evangelist' THEN 'Evangelist' WHEN 'other' THEN 'Other'
         END AS current_stage,
-        lower(c."Contact type") IN ('employee', 'applicant', 'partner', 'competitor', 'vendor') AS other_kind,
+        lower(c."Contact type") IN ('employee', 'applicant', 'partner', 'competitor', 'vendor')
+            AS other_kind,
         CASE
             WHEN other_kind OR lower(c."Email") LIKE '%@lifecycle-demo.com' THEN 'other'
-            WHEN current_stage IN ('Evangelist', 'Other') OR (current_stage = 'Customer' AND d.won IS NOT TRUE) THEN 'sticky'
+            WHEN current_stage IN ('Evangelist', 'Other')
+                 OR (current_stage = 'Customer' AND d.won IS NOT TRUE) THEN 'sticky'
             WHEN d.won THEN 'customer'
             WHEN d.open THEN 'opportunity'
-            WHEN lower(c."Lead Status") IN ('attempted to contact', 'attempted_to_contact', 'connected', 'in progress',
-                                            'in_progress', 'open deal', 'open_deal')
+            WHEN lower(c."Lead Status") IN ('attempted to contact', 'attempted_to_contact',
+                                            'connected', 'in progress', 'in_progress',
+                                            'open deal', 'open_deal')
                  OR c."Last Contacted" IS NOT NULL THEN 'sales_lead'
-            WHEN (c."Marketing email confirmation status" IN ('Confirmed', 'User clicked confirmation',
-                      'HubSpot Rep. marked confirmed', 'Customer marked confirmed', 'Confirmed from previous behavior',
+            WHEN (c."Marketing email confirmation status" IN ('Confirmed',
+                      'User clicked confirmation', 'HubSpot Rep. marked confirmed',
+                      'Customer marked confirmed', 'Confirmed from previous behavior',
                       'Confirmed due to form') OR f.doi)
-                 AND f.subscribed AND lower(coalesce(c."Unsubscribed from all email", '')) NOT IN {TRUE} THEN 'marketing_lead'
+                 AND f.subscribed
+                 AND lower(coalesce(c."Unsubscribed from all email", '')) NOT IN {TRUE}
+                 THEN 'marketing_lead'
             ELSE 'lead'
         END AS rule,
         CASE rule
-            WHEN 'other' THEN 'Other' WHEN 'customer' THEN 'Customer' WHEN 'opportunity' THEN 'Opportunity'
-            WHEN 'sales_lead' THEN 'Sales Qualified Lead' WHEN 'marketing_lead' THEN 'Marketing Qualified Lead'
+            WHEN 'other' THEN 'Other' WHEN 'customer' THEN 'Customer'
+            WHEN 'opportunity' THEN 'Opportunity'
+            WHEN 'sales_lead' THEN 'Sales Qualified Lead'
+            WHEN 'marketing_lead' THEN 'Marketing Qualified Lead'
             WHEN 'lead' THEN 'Lead'
         END AS new_stage
     FROM contacts c
@@ -125,14 +142,19 @@ decided AS (
     LEFT JOIN consent f ON f.contact_id = c."Record ID"
 )
 SELECT "Record ID", "First Name", "Last Name", "Email",
-       CASE WHEN rule = 'sticky' OR new_stage = current_stage THEN "Lifecycle Stage" ELSE new_stage END AS "Lifecycle Stage",
+       CASE WHEN rule = 'sticky' OR new_stage = current_stage THEN "Lifecycle Stage"
+            ELSE new_stage END AS "Lifecycle Stage",
        "Lifecycle Stage" AS "Previous Lifecycle Stage",
        rule AS "Lifecycle Rule",
-       CASE WHEN rule = 'other' THEN CASE WHEN other_kind THEN "Contact type" ELSE 'Employee' END END AS "Other Type",
+       CASE WHEN rule = 'other' THEN CASE WHEN other_kind THEN "Contact type" ELSE 'Employee' END
+            END AS "Other Type",
        "Lead Status", "Contact owner", "Create Date", "Last Activity Date", "Last Contacted",
-       "Marketing contact status", "Unsubscribed from all email", "Opted out of email: Marketing Information",
-       "Marketing email confirmation status", "Legal basis for processing contact's data", "Contact type",
-       "Associated Company IDs", "Associated Deal IDs", "Number of Associated Deals", "Became a Lead Date"
+       "Marketing contact status", "Unsubscribed from all email",
+       "Opted out of email: Marketing Information",
+       "Marketing email confirmation status", "Legal basis for processing contact's data",
+       "Contact type",
+       "Associated Company IDs", "Associated Deal IDs", "Number of Associated Deals",
+       "Became a Lead Date"
 FROM decided
 ORDER BY file_row  -- the joins shuffle the rows: back to the file's order, as lifecycle writes them
 ) TO {lit(out)} (HEADER, DELIMITER ',')
