@@ -54,19 +54,15 @@ def classify_companies(
     found: Diagnostics,
 ) -> CompanyClassification:
     """`contact_stages`: ROW (the contacts' row) and NEW (stage id) for every contact classified."""
-    rank = {s.id: s.rank for s in rules.stages if s.ranked}
-    ids, ranks = list(rank), list(rank.values())
-    by_rank = dict(zip(ranks, ids, strict=True))
-    to_rank = lambda e: e.replace_strict(ids, ranks, default=None, return_dtype=pl.Int32)  # noqa: E731
-
+    ranks = _Ranks(rules)
     own = (
         companies.frame.with_row_index(ROW)
         .select(
             ROW,
             companies.text("record_id").alias(KEY),
             companies.text("name").alias("__lc_name"),
-            # Null everywhere when the export has no stage column (optional in the rules): all newly
-            # staged.
+            # Null everywhere when the export has no stage column (optional in the rules): all
+            # newly staged.
             (current := stage_id(raw := companies.raw("stage"), rules)).alias(CUR),
             unknown_spelling(raw, current).alias(RAW),
             raw.str.strip_chars().alias(SPELLING),
@@ -74,10 +70,68 @@ def classify_companies(
         .collect()
     )
     _company_problems(found, own, companies, rules)
-
-    parts = []
     via_contacts = contacts.has("company_ids")
-    if via_contacts:
+    via_deals = deals is not None and deals.has("company_ids")
+    refs = _evidence(companies, contacts, contact_stages, deals, rules, ranks, found)
+    known_ids = own[KEY].drop_nulls().unique()
+    linked = refs.filter(pl.col(KEY).is_in(known_ids.implode()))
+    if refs.height and not linked.height and own.height:
+        found.error(
+            "no-link",
+            f"{companies.display}: none of its {own.height:,} companies is named by the contacts' "
+            "or deals' company IDs; check that the files come from the same portal",
+            file=companies.display,
+            column=companies.resolved["record_id"],
+        )
+        found.stop_on_errors()
+    decisions = _decide(own, linked, rules, ranks)
+    changes = decisions.filter(pl.col(NEW).ne_missing(pl.col(CUR))).select(
+        pl.col(KEY).alias("record_id"),
+        pl.col(CUR).alias("previous"),
+        pl.col(NEW).alias("new"),
+        pl.lit(None, dtype=pl.String).alias("other_type"),
+        pl.col(RULE).alias("rule"),
+        pl.col("__lc_name").alias("name"),
+    )
+    summary = _summary(decisions, companies, rules, linked, refs, via_contacts, via_deals)
+    return CompanyClassification(
+        summary, decisions.select(ROW, CUR, NEW, RULE, RAW, SPELLING), changes
+    )
+
+
+class _Ranks:
+    """The ranked stages as numbers and back (a company takes the highest of its evidence)."""
+
+    def __init__(self, rules: Rules) -> None:
+        rank = {s.id: s.rank for s in rules.stages if s.ranked}
+        self.ids, self.ranks = list(rank), list(rank.values())
+        self.by_rank = dict(zip(self.ranks, self.ids, strict=True))
+
+    def of(self, stage: pl.Expr) -> pl.Expr:
+        return stage.replace_strict(self.ids, self.ranks, default=None, return_dtype=pl.Int32)
+
+    def stage(self, rank: pl.Expr) -> pl.Expr:
+        return rank.replace_strict(
+            list(self.by_rank),
+            list(self.by_rank.values()),
+            default=None,
+            return_dtype=pl.String,
+        )
+
+
+def _evidence(
+    companies: Source,
+    contacts: Source,
+    contact_stages: pl.DataFrame,
+    deals: Source | None,
+    rules: Rules,
+    ranks: _Ranks,
+    found: Diagnostics,
+) -> pl.DataFrame:
+    """Every company id named by a contact (with the contact's new stage) or a deal (won:
+    Customer, open: Opportunity), with its rank and why; a stop when nothing links them."""
+    parts = []
+    if contacts.has("company_ids"):
         refs = (
             contacts.frame.with_row_index(ROW)
             .select(ROW, contacts.text("company_ids").alias("ref"))
@@ -88,12 +142,11 @@ def classify_companies(
                 contact_stages.select(ROW, pl.col(NEW).cast(pl.String)), on=ROW, how="inner"
             ).select(
                 split_ids(pl.col("ref")).alias(KEY),
-                to_rank(pl.col(NEW)).alias("rank"),
+                ranks.of(pl.col(NEW)).alias("rank"),
                 pl.lit("company-contacts").alias("why"),
             )
         )
-    via_deals = deals is not None and deals.has("company_ids")
-    if via_deals:
+    if deals is not None and deals.has("company_ids"):
         won = pl.col("outcome") == WON
         deal_stage = (
             pl.when(won)
@@ -105,7 +158,7 @@ def classify_companies(
             deal_rows(deals, rules)
             .select(
                 split_ids(not_null_id(deals.text("company_ids"))).alias(KEY),
-                to_rank(deal_stage).alias("rank"),
+                ranks.of(deal_stage).alias("rank"),
                 pl.when(won)
                 .then(pl.lit("company-won-deal"))
                 .otherwise(pl.lit("company-open-deal"))
@@ -127,41 +180,29 @@ def classify_companies(
             file=companies.display,
         )
         found.stop_on_errors()
-    refs = (
+    return (
         pl.concat(parts)
         .explode(KEY)
         .with_columns(pl.col(KEY).str.strip_chars())
         .filter(pl.col(KEY).is_not_null() & (pl.col(KEY) != ""))
     )
-    known_ids = own[KEY].drop_nulls().unique()
-    linked = refs.filter(pl.col(KEY).is_in(known_ids.implode()))
-    if refs.height and not linked.height and own.height:
-        found.error(
-            "no-link",
-            f"{companies.display}: none of its {own.height:,} companies is named by the contacts' "
-            "or "
-            "deals' company IDs; check that the files come from the same portal",
-            file=companies.display,
-            column=companies.resolved["record_id"],
-        )
-        found.stop_on_errors()
-    # The best evidence per company: the highest rank; on a tie contacts name the rule before deals.
+
+
+def _decide(own: pl.DataFrame, linked: pl.DataFrame, rules: Rules, ranks: _Ranks) -> pl.DataFrame:
+    """Each company's new stage: the best evidence (the highest rank; on a tie contacts name the
+    rule before deals), a sticky stage kept unless the evidence is higher, none: kept."""
     best = (
         linked.filter(pl.col("rank").is_not_null())
         .sort(["rank", "why"], descending=[True, False])
         .group_by(KEY, maintain_order=True)
         .first()
     )
-
     sticky = [s.id for s in rules.stages if s.sticky]
-    cur_rank = to_rank(pl.col(CUR))
-    derived = pl.col("rank").replace_strict(
-        list(by_rank), list(by_rank.values()), default=None, return_dtype=pl.String
-    )
+    cur_rank = ranks.of(pl.col(CUR))
     keep_sticky = pl.col(CUR).cast(pl.String).is_in(sticky).fill_null(False) & (
         cur_rank.is_null() | (pl.col("rank") <= cur_rank)
     ).fill_null(True)
-    decisions = (
+    return (
         own.with_columns(pl.col(CUR).cast(pl.String))
         .join(best, on=KEY, how="left")
         .with_columns(
@@ -175,22 +216,10 @@ def classify_companies(
         .with_columns(
             pl.when(pl.col(RULE).is_in([rules.sticky_rule_id, rules.unknown_rule_id]))
             .then(pl.col(CUR))
-            .otherwise(derived)
+            .otherwise(ranks.stage(pl.col("rank")))
             .alias(NEW)
         )
         .sort(ROW)
-    )
-    changes = decisions.filter(pl.col(NEW).ne_missing(pl.col(CUR))).select(
-        pl.col(KEY).alias("record_id"),
-        pl.col(CUR).alias("previous"),
-        pl.col(NEW).alias("new"),
-        pl.lit(None, dtype=pl.String).alias("other_type"),
-        pl.col(RULE).alias("rule"),
-        pl.col("__lc_name").alias("name"),
-    )
-    summary = _summary(decisions, companies, rules, linked, refs, via_contacts, via_deals)
-    return CompanyClassification(
-        summary, decisions.select(ROW, CUR, NEW, RULE, RAW, SPELLING), changes
     )
 
 
