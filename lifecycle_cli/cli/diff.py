@@ -8,9 +8,6 @@ from typing import Annotated
 
 import typer
 
-from ..base.errors import (
-    InputError,
-)
 from .app import app
 from .options import (
     ChangesOpt,
@@ -90,26 +87,11 @@ def diff(
         from ..core.diff import diff as diff_exports
         from ..core.diff import diff_columns
         from ..core.gates import parse_gates
-        from ..core.outputs import CHANGES_INSTEAD, REPORT_INSTEAD, no_stdout, stage_changes
-        from ..io.output import OutputPlan
+        from ..core.outputs import plan_diff_outputs, stage_changes
 
         ruleset, rules_file = choose_rules(rules, preset, before)
         gates = parse_gates(fail_on or [], ruleset)
-        for gate in gates:
-            if gate.needs_history:
-                raise InputError(
-                    f"--fail-on '{gate.spec}' compares with earlier runs, which diff "
-                    "does not keep: use it on classify with --history DIR, or give a "
-                    "share (demotion>2%) or a count (demotion>40)"
-                )
-        plan = OutputPlan()
-        plan.read(before, "earlier export")
-        plan.read(after, "later export")
-        plan.read(rules_file, "rules file")
-        for path in report or []:
-            plan.write(path, "report", instead=REPORT_INSTEAD)
-        no_stdout(changes=changes)
-        plan.write(changes, "list of changes", instead=CHANGES_INSTEAD)
+        plan = plan_diff_outputs(before, after, rules_file, tuple(report or ()), changes, gates)
         plan.check()
         wanted = diff_columns(ruleset, key, stage)
         read = reader([before, after], delimiter, encoding)

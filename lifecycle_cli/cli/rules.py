@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from enum import StrEnum
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -14,7 +12,6 @@ from ..base.errors import (
     EXIT_CHANGES,
     EXIT_OK,
     InputError,
-    OutputError,
 )
 from ..base.safe import json_safe, terminal_safe
 from .app import app
@@ -231,11 +228,9 @@ def init(
     """
 
     def body() -> int:
-        import glob
-
-        from ..io.output import OutputPlan, backup_writer, text_writer
+        from ..core.init_from import plan_starter, starter_files
+        from ..io.output import backup_writer, text_writer
         from ..rules.model import load_rules, preset_path
-        from ..rules.yamlnodes import load_lined_yaml
 
         if (deals or consent) and not from_contacts:
             raise InputError(
@@ -268,25 +263,8 @@ def init(
                 if count
                 else "lifecycle: every value of your export is in the preset's lists already\n"
             )
-        copies = [(source, Path("rules.yaml"))]
-        doc = load_lined_yaml(source, f"preset {preset}")
-        for item in (doc.data or {}).get("tests") or []:
-            if isinstance(item, dict) and set(item) == {"include"}:
-                for match in sorted(glob.glob(str(source.parent / item["include"]))):
-                    copies.append((Path(match), Path(match).relative_to(source.parent)))
-        existing = [str(target) for _, target in copies if os.path.lexists(target)]
-        if existing and not force:
-            raise OutputError(
-                f"{', '.join(existing)} already exist{'s' if len(existing) == 1 else ''} here; "
-                "lifecycle init does not overwrite them (use --force to replace them)"
-            )
-        plan = OutputPlan()
-        for target in sorted({t.parent for _, t in copies if str(t.parent) != "."}):
-            plan.folder(str(target), "folder of test cases")
-        for _, target in copies:
-            what = "starter rules" if target.name == "rules.yaml" else "test cases"
-            plan.write(str(target), what, instead="run lifecycle init in another folder")
-        plan.check()
+        copies = starter_files(source)
+        plan = plan_starter(copies, force)
         with plan:
             for src, target in copies:
                 writer = (

@@ -8,14 +8,20 @@ reports such parts until they are empty, and classify treats their values as unk
 
 from __future__ import annotations
 
+import glob
 import json
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import polars as pl
 import yaml
 
+from ..base.errors import OutputError
+from ..io.plan import OutputPlan
 from ..io.sources import Source
 from ..rules.model import Rules
+from ..rules.yamlnodes import load_lined_yaml
 from .vocabulary import each_found, tested_columns, unknown_values
 
 
@@ -125,3 +131,33 @@ def _sort_these(found: list[Found], indent: str) -> list[str]:
             rows = "row" if count == 1 else "rows"
             out.append(f"{indent}  - {json.dumps(value, ensure_ascii=False)}  # {count:,} {rows}\n")
     return out
+
+
+def starter_files(preset: Path) -> list[tuple[Path, Path]]:
+    """What `lifecycle init` copies: the preset as ./rules.yaml and the test case files its
+    `tests: include` entries name, each to the same place relative to the current folder."""
+    copies = [(preset, Path("rules.yaml"))]
+    doc = load_lined_yaml(preset, f"preset {preset.stem}")
+    for item in (doc.data or {}).get("tests") or []:
+        if isinstance(item, dict) and set(item) == {"include"}:
+            for match in sorted(glob.glob(str(preset.parent / item["include"]))):
+                copies.append((Path(match), Path(match).relative_to(preset.parent)))
+    return copies
+
+
+def plan_starter(copies: list[tuple[Path, Path]], force: bool) -> OutputPlan:
+    """The starter's files on one plan; files already here are refused unless `force`."""
+    existing = [str(target) for _, target in copies if os.path.lexists(target)]
+    if existing and not force:
+        raise OutputError(
+            f"{', '.join(existing)} already exist{'s' if len(existing) == 1 else ''} here; "
+            "lifecycle init does not overwrite them (use --force to replace them)"
+        )
+    plan = OutputPlan()
+    for target in sorted({t.parent for _, t in copies if str(t.parent) != "."}):
+        plan.folder(str(target), "folder of test cases")
+    for _, target in copies:
+        what = "starter rules" if target.name == "rules.yaml" else "test cases"
+        plan.write(str(target), what, instead="run lifecycle init in another folder")
+    plan.check()
+    return plan

@@ -171,6 +171,34 @@ def _companies_target(files: ClassifyFiles) -> str | None:
     return target
 
 
+def plan_diff_outputs(
+    before: str,
+    after: str,
+    rules_file: Path | None,
+    reports: tuple[str, ...],
+    changes: str | None,
+    gates,
+) -> OutputPlan:
+    """What a diff reads and writes (its reports and list of changes), on one plan; the
+    `>Nx` gates compare with earlier runs, which diff does not keep."""
+    for gate in gates:
+        if gate.needs_history:
+            raise InputError(
+                f"--fail-on '{gate.spec}' compares with earlier runs, which diff "
+                "does not keep: use it on classify with --history DIR, or give a "
+                "share (demotion>2%) or a count (demotion>40)"
+            )
+    plan = OutputPlan()
+    plan.read(before, "earlier export")
+    plan.read(after, "later export")
+    plan.read(rules_file, "rules file")
+    for path in reports:
+        plan.write(path, "report", instead=REPORT_INSTEAD)
+    no_stdout(changes=changes)
+    plan.write(changes, "list of changes", instead=CHANGES_INSTEAD)
+    return plan
+
+
 def stage_outputs(
     outputs: ClassifyOutputs, files: ClassifyFiles, run, sources: dict, rules: Rules, *, redact
 ) -> None:
