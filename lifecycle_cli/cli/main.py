@@ -12,7 +12,7 @@ from ..base.errors import (
     EXIT_USAGE,
     LifecycleError,
 )
-from . import classify, diff, explain, history, rules, sql  # noqa: F401 (each registers its commands)
+from . import classify, dbt, diff, explain, history, rules, sql  # noqa: F401 (each registers its commands)
 from .app import app
 from .running import say
 
@@ -101,6 +101,7 @@ _ORDER = [
     "diff",
     "show_history",
     "sql",
+    "dbt",
     "test_rules",
     "explain",
     "validate",
