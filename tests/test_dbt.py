@@ -105,6 +105,7 @@ def assert_built(run: subprocess.CompletedProcess, models: int) -> None:
     """Every model built and every dbt test (unique, not_null, accepted_values) passed."""
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
     assert f"PASS={models + 4} WARN=0 ERROR=0 SKIP=0" in run.stdout, run.stdout[-2000:]
+    assert "Deprecated" not in run.stdout, run.stdout[-3000:]
 
 
 def test_export_models_build_and_match_classify(exports: Path, tmp_path: Path) -> None:

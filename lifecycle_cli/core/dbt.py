@@ -180,10 +180,11 @@ def _yaml_text(text: str) -> str:
 
 
 def _schema(record_id: str, stage: str, rule: str, stages: tuple[str, ...]) -> str:
-    values = "\n".join(f"                - {_yaml_text(v)}" for v in stages)
+    values = "\n".join(f"                  - {_yaml_text(v)}" for v in stages)
     return f"""version: 2
 
 # Written by `lifecycle dbt`; regenerate (with --force) when the rules or the columns change.
+# Generic test arguments under `arguments:` need dbt-core 1.10.5 or later (or dbt Fusion).
 models:
   - name: {MODEL}
     description: >
@@ -199,7 +200,8 @@ models:
         quote: true
         data_tests:
           - accepted_values:
-              values:
+              arguments:
+                values:
 {values}
       - name: {_yaml_text(rule)}
         quote: true
@@ -249,11 +251,16 @@ def _fivetran_staging(
     """Role -> (staging model, its output columns) for the connector's tables."""
     contact = headers.get("contacts") or FIVETRAN_DEFAULT_HEADERS["contacts"]
     deal = headers.get("deals") or FIVETRAN_DEFAULT_HEADERS["deals"]
-    for table, columns, key in (("contact", contact, "id"), ("deal", deal, "deal_id")):
-        if key not in columns:
+    for table, columns, needed in (
+        ("contact", contact, ("id",)),
+        ("deal", deal, ("deal_id", "deal_pipeline_id", "deal_pipeline_stage_id")),
+    ):
+        lacking = [name for name in needed if name not in columns]
+        if lacking:
             raise ValueError(
-                f"the Fivetran {table} table has no column '{key}' (columns: "
-                f"{', '.join(columns[:12])}{', ...' if len(columns) > 12 else ''})"
+                f"the Fivetran {table} table has no column {', '.join(map(repr, lacking))} "
+                f"(its header file lists {', '.join(columns[:12])}"
+                f"{', ...' if len(columns) > 12 else ''})"
             )
     select, names = _contact_columns(rules, contact)
     where = " WHERE NOT COALESCE(CAST(c._fivetran_deleted AS BOOLEAN), FALSE)"
@@ -320,8 +327,10 @@ def _deals_sql(columns: list[str]) -> tuple[str, list[str]]:
     pipeline_id = "CAST(d.deal_pipeline_id AS TEXT)"
     sql = f"""
 WITH links AS (
-  SELECT CAST(deal_id AS TEXT) AS deal_id, STRING_AGG(CAST(contact_id AS TEXT), ';') AS ids
+  SELECT CAST(deal_id AS TEXT) AS deal_id,
+    ARRAY_TO_STRING(ARRAY_AGG(CAST(contact_id AS TEXT)), ';') AS ids
   FROM {_PLACEHOLDER.format("deal_contact")}
+  WHERE contact_id IS NOT NULL
   GROUP BY CAST(deal_id AS TEXT)
 ), stages AS (
   SELECT CAST(stage_id AS TEXT) AS stage_id, CAST(pipeline_id AS TEXT) AS pipeline_id,
