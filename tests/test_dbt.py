@@ -6,11 +6,13 @@ from __future__ import annotations
 import csv
 import importlib.util
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import sqlglot
 from conftest import ROOT, read_csv, run_cli
 
 duckdb = pytest.importorskip("duckdb")
@@ -294,8 +296,25 @@ def test_fivetran_models_build_and_match_classify(exports: Path, tmp_path: Path)
     assert_built(dbt_build(project), models=3)
     expected = classified(reference, tmp_path / "classified.csv", "deals")
     assert_same(built(database), expected)
-    # Every contact that is not deleted, and only those.
+    # Every contact that is not deleted, and only those; the deleted won deal is no deal.
     assert len(expected) == CONTACTS
+    con = duckdb.connect(str(database), read_only=True)
+    try:
+        deleted = "SELECT count(*) FROM main.stg_lifecycle__deals WHERE \"Record ID\" = '1'"
+        assert con.execute(deleted).fetchone() == (0,)
+    finally:
+        con.close()
+
+
+def rendered(model: str) -> str:
+    """A model as dbt compiles it, with each source() or ref() as a plain table name."""
+    model = re.sub(r"\{\{ config\([^}]*\) \}\}", "", model)
+    model = re.sub(r"\{\{ (?:source|ref)\(([^)]*)\) \}\}", _table, model)
+    return model.replace("{% raw %}", "").replace("{% endraw %}", "")
+
+
+def _table(call: re.Match) -> str:
+    return ".".join(part.strip(" '") for part in call.group(1).split(","))
 
 
 @pytest.mark.parametrize("dialect", ["snowflake", "bigquery", "postgres", "spark", "databricks"])
@@ -310,3 +329,29 @@ def test_fivetran_models_are_written_for_every_dialect(tmp_path: Path, dialect: 
     for table in ("deal", "deal_contact", "deal_pipeline_stage"):
         assert f"{{{{ source('lifecycle_hubspot', '{table}') }}}}" in deals
     assert "lifecycle_dbt_input" not in model + deals
+    for name in ("lifecycle_contacts", "stg_lifecycle__contacts", "stg_lifecycle__deals"):
+        sqlglot.parse_one(rendered((models / f"{name}.sql").read_text()), read=dialect)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--dialect", "spark"], "needs --contacts-header FILE"),
+        (
+            ["--dialect", "duckdb", "--source", "fivetran-hubspot", "--no-deals"],
+            "always reads the deals",
+        ),
+        (
+            ["--dialect", "duckdb", "--source", "fivetran-hubspot", "--deals-header", "{h}"],
+            "has no column 'deal_id'",
+        ),
+    ],
+)
+def test_what_cannot_be_written_stops_with_exit_2(tmp_path: Path, args, message) -> None:
+    header = tmp_path / "deal_columns.csv"
+    header.write_text("id,property_dealname\n")
+    models = tmp_path / "models"
+    run = run_cli("dbt", models, *(a.format(h=header) for a in args))
+    assert run.code == 2
+    assert message in run.stderr
+    assert not models.exists()
