@@ -389,8 +389,10 @@ def _load_rules(
     ruleset = load_rules(path, display)
     if found:
         ruleset = replace(ruleset, found_by_itself=found)
+    from .base.diagnostics import as_text
+
     for warning in ruleset.warnings:
-        sys.stderr.write(f"lifecycle: warning: {terminal_safe(warning)}\n")
+        sys.stderr.write(f"lifecycle: warning: {terminal_safe(as_text(warning, '  '))}\n")
     return ruleset, path
 
 
@@ -842,12 +844,13 @@ def classify(
     """
 
     def body() -> int:
-        from .base.diagnostics import describe, strict_failure
+        from .base.diagnostics import as_dict, as_text, strict_failure
         from .core.classify import classify as classify_contacts
         from .core.gates import parse_gates
         from .io.hubspot_import import file_names as import_file_names
         from .io.hubspot_import import foreign_files as foreign_import_files
         from .io.output import OutputPlan, backup_path, backup_writer, text_writer
+        from .io.sources import read_sources
 
         ruleset, rules_file = _load_rules(rules, preset, contacts)
         gates = parse_gates(fail_on or [], ruleset)
@@ -943,15 +946,12 @@ def classify(
             )
         plan.check(wait=wait)  # before anything is read: a clash costs nothing yet
         read = _reader(inputs, delimiter, encoding, defer_stage=True)
-        contacts_src = read(contacts, "contacts", ruleset.columns["contacts"])
-        deals_src = read(deals, "deals", ruleset.columns["deals"]) if deals else None
-        consent_src = read(consent, "consent", ruleset.columns["consent"]) if consent else None
-        companies_src = (
-            read(companies, "companies", ruleset.columns["companies"]) if companies else None
-        )
-
         show = _progress(quiet, no_color, "classify")
         try:
+            # Every input's problems stop the run together (and go to the JSON report).
+            contacts_src, deals_src, consent_src, companies_src = read_sources(
+                read, [(path, role, ruleset.columns[role]) for role, path in roles]
+            )
             with show:
                 run = classify_contacts(
                     contacts_src,
@@ -966,7 +966,7 @@ def classify(
                     progress=show.step,
                 )
         except InputError as exc:
-            if fmt == Format.json and getattr(exc, "diagnostics", None):
+            if fmt == Format.json and exc.diagnostics:
                 # Tools reading the JSON report get the findings that stopped the run too.
                 import json
 
@@ -977,7 +977,7 @@ def classify(
                             {
                                 "command": "classify",
                                 "stopped": True,
-                                "diagnostics": exc.diagnostics,
+                                "diagnostics": [as_dict(d) for d in exc.diagnostics],
                             },
                             indent=2,
                             ensure_ascii=False,
@@ -996,7 +996,7 @@ def classify(
                 found["severity"] == "warning" and found["code"] != "rules"
             ):  # rules warnings were shown on loading
                 sys.stderr.write(
-                    f"lifecycle: warning: {terminal_safe(describe(found, indent='  '))}\n"
+                    f"lifecycle: warning: {terminal_safe(as_text(found, indent='  '))}\n"
                 )
         if strict:
             failure = strict_failure(list(result.diagnostics))
@@ -1542,6 +1542,7 @@ def validate(
     def body() -> int:
         import json
 
+        from .base.diagnostics import as_dict, as_text
         from .rules.model import discover_rules, preset_path, validate_rules
 
         if rules_file and preset:
@@ -1563,7 +1564,7 @@ def validate(
                             "command": "validate",
                             "rules_file": display,
                             "ok": not problems,
-                            "problems": problems,
+                            "problems": [as_dict(p) for p in problems],
                         },
                         indent=2,
                         ensure_ascii=False,
@@ -1573,11 +1574,8 @@ def validate(
             )
         else:
             for p in problems:
-                where = f"{p['file']}:{p['line']}" if p["line"] else p["file"]
-                sys.stdout.write(terminal_safe(f"{where}: {p['severity']}: {p['message']}\n"))
-                if p["hint"]:
-                    sys.stdout.write(terminal_safe(f"  hint: {p['hint']}\n"))
-            errors = sum(p["severity"] == "error" for p in problems)
+                sys.stdout.write(terminal_safe(as_text(p, "  ", severity=True) + "\n"))
+            errors = sum(p.severity == "error" for p in problems)
             warnings = len(problems) - errors
             summary = (
                 f"{display}: {errors} errors, {warnings} warnings\n"

@@ -14,10 +14,16 @@ from typing import Any
 
 import polars as pl
 
-from ..base.diagnostics import Diagnostics, listed
+from ..base.diagnostics import Diagnostics, headline, listed
 from ..base.errors import InputError
 from ..base.progress import StepCallback, no_progress
-from ..io.sources import Source, check_unchanged, explain_read_error, short_rows
+from ..io.sources import (
+    Source,
+    check_unchanged,
+    explain_read_error,
+    short_rows,
+    short_rows_found,
+)
 from ..rules.logic import DEAL_FACTS, DERIVED_INPUTS, Known, derived_facts, inputs_of, known, named
 from ..rules.model import Rules, one_of, to_polars, to_polars_tree
 from .columns import BAD, CUR, FACT, KEY, NEW, OTHER, RAW, ROW, RULE, SPELLING, UNKNOWN_AT, VOCAB
@@ -84,7 +90,7 @@ class ClassifyResult:
 
     @property
     def warnings(self) -> list[str]:
-        return [d["message"] for d in self.diagnostics if d["severity"] == "warning"]
+        return [headline(d) for d in self.diagnostics if d["severity"] == "warning"]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -553,17 +559,8 @@ def _classify(
     progress: StepCallback = no_progress,
 ) -> Classification:
     found = Diagnostics()
-    for (
-        message
-    ) in contacts.missing_required:  # reported with every other problem, then the run stops
-        message, _, hint = message.partition("\n  hint: ")
-        found.error(
-            "missing-column",
-            message,
-            file=contacts.display,
-            column=rules.columns["contacts"]["stage"].headers[0],
-            hint=hint or None,
-        )
+    # A missing stage column is reported with every other problem, then the run stops.
+    found.extend(contacts.missing_required)
     progress("reading the contacts' record ids")
     # Step 1, facts: the record ids (once), facts per contact, link counts, unreadable values, repeated ids.
     ids = read_contact_ids(
@@ -716,8 +713,7 @@ def _classify(
     missing = missing_inputs(rules, available, contacts, consent, kept_at, found)
     counted = _vocabulary_counts(kept, contacts, tested, unknown.get("consent"))
     words = vocabulary(found, {"contacts": contacts, "consent": consent}, rules, tested, counted)
-    for warning in rules.warnings:
-        found.warn("rules", warning, file=rules.path)
+    found.extend(rules.warnings)
     sources = {
         "contacts": contacts.display,
         "deals": deals.display if deals else None,
@@ -780,16 +776,7 @@ def _file_problems(
             continue
         count, rows = short_rows(src, records=records[src.role])
         if count:
-            found.warn(
-                "short-rows",
-                f"{src.display}: {count:,} rows have fewer fields than the "
-                f"header (rows {listed(rows, count)}); their missing fields were read as "
-                "empty",
-                file=src.display,
-                row=rows[0],
-                hint="Excel drops trailing empty fields when it saves a CSV; if fields are "
-                "missing in the middle of a row, check its delimiters and quotes",
-            )
+            found.items.append(short_rows_found(src.display, count, rows))
     count, rows = future
     if count:
         src = next(s for s in sources if s is not None and s.role == "consent")

@@ -15,11 +15,11 @@ import polars as pl
 import sqlglot
 from sqlglot import exp
 
-from ..base.diagnostics import listed
+from ..base.diagnostics import Diagnostic, from_rules_error, listed
 from ..base.errors import RulesError
 from .cases import load_cases
 from .logic import KNOWN_SUFFIX, availability
-from .yamlnodes import LinedYaml, load_lined_yaml
+from .yamlnodes import At, LinedYaml, load_lined_yaml
 
 SOURCES = ("contacts", "deals", "consent", "companies")
 COLUMN_TYPES = {"text": "str", "boolean": "bool", "datetime": "datetime", "number": "float"}
@@ -209,7 +209,8 @@ class Rules:
     previous_stage_column: str
     rule_column: str
     other_type_column: str
-    warnings: tuple[str, ...] = field(default=())
+    #: What the rules file does that cannot be what was meant (a rule that can never decide, ...).
+    warnings: tuple[Diagnostic, ...] = field(default=())
     redact: bool = (
         False  #: reports leave out names and emails (report: {redact: true}, or --redact)
     )
@@ -389,84 +390,72 @@ TOOL_COLUMNS = frozenset(
 )
 
 
-def validate_rules(path: Path, display: str) -> list[dict[str, Any]]:
+def validate_rules(path: Path, display: str) -> list[Diagnostic]:
     """Every problem of a rules file at once, without data: YAML, schema, stages, columns, value
     lists, conditions (syntax, names, types), duplicate ids, rules that can never decide, columns
-    no rule reads, the test cases' layout. Each: file, line, severity, message, hint."""
-    found: list[dict[str, Any]] = []
-
-    def add(error: RulesError | str, severity: str = "error") -> None:
-        text = error.message if isinstance(error, RulesError) else error
-        hint = error.hint if isinstance(error, RulesError) else None
-        match = re.match(r"^(.*?):(\d+)(?::\d+)?: (.*)$", text, re.S)
-        file, line, message = (
-            (match.group(1), int(match.group(2)), match.group(3))
-            if match
-            else (display, None, text)
-        )
-        found.append(
-            {
-                "file": file,
-                "line": line,
-                "severity": severity,
-                "message": message.strip(),
-                "hint": hint,
-            }
-        )
-
+    no rule reads, the test cases' layout. Each with its file, line, severity, message and hint,
+    the rules file's own first, by line."""
+    found: list[Diagnostic] = []
     try:
         doc = load_lined_yaml(path, display)
     except RulesError as error:
-        add(error)
-        return found
+        return [from_rules_error(error)]
     builder = _RulesBuilder(doc, collect=True)
     rules = None
     try:
         rules = builder.build()
     except RulesError as error:
         builder.problems.append(error)
-    for error in builder.problems:
-        add(error)
+    found += [from_rules_error(error) for error in builder.problems]
     if rules is not None:
-        for warning in rules.warnings:
-            add(warning, "warning")
-    if rules is not None:
-        for lst in rules.lists.values():
-            if lst.unsorted:
-                shown = listed((f"'{v}'" for v in lst.unsorted[:8]), len(lst.unsorted))
-                where = (
-                    "to won_deal_stages, lost_deal_stages or open_deal_stages"
-                    if lst.name in DEAL_STAGE_LISTS
-                    else "under `in` or `not_in`"
-                )
-                add(
-                    f"{doc.where(('values', lst.name, 'sort_these'))}: value list '{lst.name}' has "
-                    f"{len(lst.unsorted):,} value(s) still to sort: {shown}; move each {where} (until "
-                    "then it is unknown: contacts are kept, never moved, on it)",
-                    "warning",
-                )
-    if (
-        rules is not None and not builder.problems
-    ):  # a broken rule reads nothing: no "unused" noise then
-        read = set().union(
-            *(r.when.names for r in rules.rules), *(c.names for r in rules.rules for _, c in r.sets)
-        )
-        read |= (
-            {rules.deals_by_account[1]} if rules.deals_by_account else set()
-        )  # read by the deals' account link
-        for name in rules.columns["contacts"]:
-            if name not in read and name not in TOOL_COLUMNS:
-                add(
-                    f"{doc.where(('columns', 'contacts', name))}: column '{name}' is defined but no rule reads it "
-                    "(a typo in a rule's condition, or a column left over?)",
-                    "warning",
-                )
+        found += rules.warnings
+        found += _unsorted_values(doc, rules)
+        if not builder.problems:  # a broken rule reads nothing: no "unused" noise then
+            found += _unused_columns(doc, rules)
     try:
         load_cases(path, display)
     except RulesError as error:
-        add(error)
-    found.sort(key=lambda p: (p["file"] != display, p["file"], p["line"] or 0))
+        found.append(from_rules_error(error))
+    found.sort(key=lambda p: (p.file != display, p.file or "", p.line or 0))
     return found
+
+
+def _unsorted_values(doc: LinedYaml, rules: Rules) -> list[Diagnostic]:
+    """A warning for each value list with values still to sort (`sort_these`)."""
+    found = []
+    for lst in rules.lists.values():
+        if lst.unsorted:
+            shown = listed((f"'{v}'" for v in lst.unsorted[:8]), len(lst.unsorted))
+            where = (
+                "to won_deal_stages, lost_deal_stages or open_deal_stages"
+                if lst.name in DEAL_STAGE_LISTS
+                else "under `in` or `not_in`"
+            )
+            found.append(
+                doc.at(("values", lst.name, "sort_these")).warning(
+                    f"value list '{lst.name}' has {len(lst.unsorted):,} value(s) still to sort: "
+                    f"{shown}; move each {where} (until then it is unknown: contacts are kept, "
+                    "never moved, on it)"
+                )
+            )
+    return found
+
+
+def _unused_columns(doc: LinedYaml, rules: Rules) -> list[Diagnostic]:
+    """A warning for each contacts column the rules define but nothing reads."""
+    read = set().union(
+        *(r.when.names for r in rules.rules), *(c.names for r in rules.rules for _, c in r.sets)
+    )
+    if rules.deals_by_account:
+        read.add(rules.deals_by_account[1])  # read by the deals' account link
+    return [
+        doc.at(("columns", "contacts", name)).warning(
+            f"column '{name}' is defined but no rule reads it "
+            "(a typo in a rule's condition, or a column left over?)"
+        )
+        for name in rules.columns["contacts"]
+        if name not in read and name not in TOOL_COLUMNS
+    ]
 
 
 # --------------------------------------------------------------------------- validation
@@ -487,7 +476,7 @@ class _RulesBuilder:
         self.problems: list[RulesError] | None = [] if collect else None
 
     def fail(self, path: tuple, message: str) -> RulesError:
-        return RulesError(f"{self.doc.where(path)}: {message}")
+        return self.doc.at(path).error(message)
 
     def problem(self, error: RulesError) -> None:
         if self.problems is None:
@@ -577,10 +566,12 @@ class _RulesBuilder:
         if "without_deals" in policies:
             # Replaced by one mechanism for every file and column that is missing (policies.unknown).
             warnings.append(
-                f"{self.doc.where(('policies', 'without_deals'))}: policies.without_deals is no longer "
-                "used: a rule that cannot be decided because a file or column is missing keeps a contact "
-                f"already at its stage (rule column: '{unknown_id}', set with policies.unknown); "
-                "remove without_deals"
+                self.doc.at(("policies", "without_deals")).warning(
+                    "policies.without_deals is no longer used: a rule that cannot be decided "
+                    "because a file or column is missing keeps a contact already at its stage "
+                    f"(rule column: '{unknown_id}', set with policies.unknown); "
+                    "remove without_deals"
+                )
             )
         output = self.keys(data.get("output") or {}, ("output",), OUTPUT_KEYS, "output")
         report = self.keys(data.get("report") or {}, ("report",), REPORT_KEYS, "report")
@@ -887,7 +878,8 @@ class _RulesBuilder:
             item["when"],
             names,
             values,
-            f"{self.doc.where(path + ('when',))}: rule '{rule_id}'",
+            self.doc.at(path + ("when",)),
+            f"rule '{rule_id}'",
             want_bool=True,
         )
         sets_raw = item.get("set") or {}
@@ -909,7 +901,8 @@ class _RulesBuilder:
                         sql,
                         names,
                         values,
-                        f"{self.doc.where(path + ('set', target))}: rule '{rule_id}' set {target}",
+                        self.doc.at(path + ("set", target)),
+                        f"rule '{rule_id}' set {target}",
                         want_bool=False,
                     ),
                 )
@@ -928,24 +921,33 @@ class _RulesBuilder:
             line=self.doc.line(path),
         )
 
-    def shadow_warnings(self, rules: tuple[Rule, ...]) -> list[str]:
-        """Rules that can never decide: constant false, same condition as an earlier rule, or after a catch-all."""
+    def shadow_warnings(self, rules: tuple[Rule, ...]) -> list[Diagnostic]:
+        """Rules that can never decide: constant false, same condition as an earlier rule, or
+        after a catch-all."""
         warnings = []
         seen: dict[str, str] = {}
         for i, rule in enumerate(rules):
-            where = f"{self.doc.file}:{rule.line}: rule '{rule.id}'"
+            at = At(self.doc.file, rule.line)
             normal = rule.when.tree.sql(normalize=True)
             if isinstance(rule.when.tree, exp.Boolean) and rule.when.tree.this is False:
-                warnings.append(f"{where} can never match: its condition is always false")
+                warnings.append(
+                    at.warning(f"rule '{rule.id}' can never match: its condition is always false")
+                )
             elif normal in seen:
                 warnings.append(
-                    f"{where} can never decide: rule '{seen[normal]}' before it has the same condition"
+                    at.warning(
+                        f"rule '{rule.id}' can never decide: rule '{seen[normal]}' before it has "
+                        "the same condition"
+                    )
                 )
             seen.setdefault(normal, rule.id)
             if _is_always_true(rule.when.tree):
                 for later in rules[i + 1 :]:
                     warnings.append(
-                        f"{self.doc.file}:{later.line}: rule '{later.id}' can never decide: rule '{rule.id}' before it always matches"
+                        At(self.doc.file, later.line).warning(
+                            f"rule '{later.id}' can never decide: rule '{rule.id}' before it "
+                            "always matches"
+                        )
                     )
                 break
         return warnings
@@ -1008,25 +1010,39 @@ _TYPE_WORDS = {
 
 
 def parse_condition(
-    sql: Any, names: dict[str, str], values: dict, where: str, *, want_bool: bool
+    sql: Any, names: dict[str, str], values: dict, at: At, what: str, *, want_bool: bool
 ) -> Condition:
+    """`sql` parsed and checked; `at` is its place in the rules file and `what` names it in a
+    problem ("rule 'x'")."""
     if isinstance(sql, bool):
         sql = str(sql).lower()
     if not isinstance(sql, str) or not sql.strip():
-        raise RulesError(f"{where}: the condition must be a non-empty SQL expression")
+        raise at.error(f"{what}: the condition must be a non-empty SQL expression")
     depth = _nesting(sql)
     if depth > MAX_NESTING:
-        raise RulesError(
-            f"{where}: the condition nests parentheses {depth} deep; at most {MAX_NESTING} levels "
+        raise at.error(
+            f"{what}: the condition nests parentheses {depth} deep; at most {MAX_NESTING} levels "
             f"are supported\n  condition: {_shorten(sql)}"
         )
     try:
-        return _parse_checked(sql, names, values, where, want_bool)
+        return _parse_checked(sql, names, values, _Place(at, what, sql), want_bool)
     except RecursionError:
-        raise RulesError(
-            f"{where}: the condition is too deeply nested to read (split it, or use IN (...) "
+        raise at.error(
+            f"{what}: the condition is too deeply nested to read (split it, or use IN (...) "
             f"or IN @list for long lists of alternatives)\n  condition: {_shorten(sql)}"
         ) from None
+
+
+@dataclass(frozen=True)
+class _Place:
+    """A condition being checked: where it is, what it is, and its text (for its problems)."""
+
+    at: At
+    what: str
+    sql: str
+
+    def error(self, message: str) -> RulesError:
+        return self.at.error(f"{self.what}: {message}\n  condition: {self.sql}")
 
 
 #: Deepest parentheses in a condition: real ones have a handful, and each level costs sqlglot
@@ -1069,7 +1085,7 @@ def _shorten(sql: str, limit: int = 200) -> str:
 
 
 def _parse_checked(
-    sql: str, names: dict[str, str], values: dict, where: str, want_bool: bool
+    sql: str, names: dict[str, str], values: dict, place: _Place, want_bool: bool
 ) -> Condition:
     try:
         tree = sqlglot.parse_one(sql)
@@ -1085,33 +1101,30 @@ def _parse_checked(
                 missing.group(2).upper(), missing.group(2).upper()
             )
             description = f"the condition is incomplete: {symbol} needs a value on each side"
-        raise RulesError(
-            f"{where}: SQL syntax error{column}: {description}\n  condition: {sql}"
-        ) from None
+        raise place.error(f"SQL syntax error{column}: {description}") from None
     except sqlglot.errors.SqlglotError as exc:
-        raise RulesError(
-            f"{where}: cannot read the condition: {str(exc).splitlines()[0]}\n  condition: {sql}"
-        ) from None
+        raise place.error(f"cannot read the condition: {str(exc).splitlines()[0]}") from None
     if _depth(tree) > MAX_DEPTH:
         raise RecursionError  # said by parse_condition
-    checker = _Checker(names, values, where, sql)
+    checker = _Checker(names, values, place)
     result_type = checker.type_of(tree)
     if want_bool and result_type not in ("bool", "null"):
-        raise RulesError(
-            f"{where}: the condition must be true or false, but it gives {_TYPE_WORDS[result_type]}\n  condition: {sql}"
+        raise place.error(
+            f"the condition must be true or false, but it gives {_TYPE_WORDS[result_type]}"
         )
+    where = f"{place.at}: {place.what}"
     return Condition(sql=sql, tree=tree, names=frozenset(checker.seen), where=where)
 
 
 class _Checker:
     """Walks a parsed condition: rejects what we cannot compile and works out each node's type."""
 
-    def __init__(self, names: dict[str, str], values: dict, where: str, sql: str) -> None:
-        self.names, self.values, self.where, self.sql = names, values, where, sql
+    def __init__(self, names: dict[str, str], values: dict, place: _Place) -> None:
+        self.names, self.values, self.place = names, values, place
         self.seen: set[str] = set()
 
     def fail(self, message: str) -> RulesError:
-        return RulesError(f"{self.where}: {message}\n  condition: {self.sql}")
+        return self.place.error(message)
 
     def type_of(self, node: exp.Expression) -> str:
         if isinstance(node, exp.Paren):
