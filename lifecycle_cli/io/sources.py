@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import codecs
+import contextlib
 import csv
 import dataclasses
 import difflib
@@ -67,10 +68,12 @@ class Source:
     headers: tuple[str, ...]
     resolved: dict[str, str]  # logical column name -> header in this file
     data: bytes | None = None  # the decoded bytes when the file was not read from disk as UTF-8
-    #: The header names exactly as the file writes them (unquoted), same length and order as `headers`,
-    #: which are Polars' unique names (a repeated `Phone Number` is `Phone Number_duplicated_0` there).
+    #: The header names exactly as the file writes them (unquoted), same length and order as
+    #: `headers`, which are Polars' unique names (a repeated `Phone Number` is
+    #: `Phone Number_duplicated_0` there).
     file_headers: tuple[str, ...] = ()
-    #: The CSV's first line as written (decoded text, without BOM or line end), to write it back byte for byte.
+    #: The CSV's first line as written (decoded text, without BOM or line end), to write it back
+    #: byte for byte.
     header_line: str | None = None
     #: A required column the file lacks, read as empty so that the run can find every other problem
     #: before it stops on this one (classify only: see read_source's `defer_stage`).
@@ -82,7 +85,8 @@ class Source:
         return name in self.resolved
 
     def rows_at(self, rows: list[int], *exprs: pl.Expr, index: str = "row") -> pl.DataFrame:
-        """A few rows by 0-based row number (column `index`), with `exprs`; reads only up to the last of them."""
+        """A few rows by 0-based row number (column `index`), with `exprs`; reads only up to the
+        last of them."""
         if not rows:
             return self.frame.head(0).with_row_index(index).select(index, *exprs).collect()
         return (
@@ -351,7 +355,8 @@ def _scan_csv(spec, path, stdin, delimiter, encoding, role, found: Diagnostics) 
 def _check_packed(spec: str, role: str, path: Path | None, head: bytes) -> None:
     """Stop on a gzip or Parquet file given as a CSV: none of its bytes are the CSV's."""
     if head.startswith(GZIP_MAGIC):
-        # Reading it would work, but the default output name would then end in .gz and hold plain CSV.
+        # Reading it would work, but the default output name would then end in .gz and hold plain
+        # CSV.
         unpack = (
             f"gunzip {spec}" if path is not None else "gunzip -c FILE | lifecycle classify - ..."
         )
@@ -364,7 +369,8 @@ def _check_packed(spec: str, role: str, path: Path | None, head: bytes) -> None:
 
 
 def _output_codec(codec: str, raw_head: bytes) -> tuple[str, bool]:
-    """The codec to write the output in for an input decoded with `codec`, and whether it starts with a BOM.
+    """The codec to write the output in for an input decoded with `codec`, and whether it starts
+    with a BOM.
 
     UTF-16/32 without a byte order in the name is written in the byte order of the input's BOM
     (the BOM is then written explicitly, see `output.write_table`).
@@ -383,7 +389,8 @@ def _output_codec(codec: str, raw_head: bytes) -> tuple[str, bool]:
 
 
 def _header_line(head: bytes) -> str | None:
-    """The first line of the (UTF-8) file head as text, without BOM and line end; None if the head ends inside it."""
+    """The first line of the (UTF-8) file head as text, without BOM and line end; None if the
+    head ends inside it."""
     end = head.find(b"\n")
     if end < 0 and len(head) >= SNIFF_BYTES:
         return None
@@ -419,7 +426,8 @@ def _choose_codec(spec: str, role: str, head: bytes, encoding: str | None) -> st
             pass
         except LookupError:
             raise InputError(
-                f"--encoding: '{encoding}' is not a text encoding (try utf-8, cp1252, latin-1 or utf-16)"
+                f"--encoding: '{encoding}' is not a text encoding (try utf-8, cp1252, latin-1 or "
+                "utf-16)"
             ) from None
         return None if name in ("utf-8", "utf-8-sig") else encoding
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
@@ -465,12 +473,14 @@ def _is_utf8(head: bytes) -> bool:
 
 
 def _detect_encoding(spec: str, role: str, head: bytes) -> str:
-    """The encoding charset-normalizer finds for bytes that are not UTF-8, cp1252 where it fits as well."""
+    """The encoding charset-normalizer finds for bytes that are not UTF-8, cp1252 where it fits
+    as well."""
     best = charset_normalizer.from_bytes(head).best()
     if best is None:
         raise _not_text(spec, role)
-    # Statistics cannot tell the Western code pages apart on a short export (it may say cp1250 for "Müller");
-    # Excel on a Western Windows writes cp1252, so it wins whenever it reads the bytes as cleanly.
+    # Statistics cannot tell the Western code pages apart on a short export (it may say cp1250 for
+    # "Müller"); Excel on a Western Windows writes cp1252, so it wins whenever it reads the bytes as
+    # cleanly.
     western = charset_normalizer.from_bytes(head, cp_isolation=["cp1252"]).best()
     return "cp1252" if western is not None and western.chaos <= best.chaos else best.encoding
 
@@ -496,7 +506,8 @@ def _line_at(raw: bytes, offset: int) -> int:
 
 def _not_text(spec: str, role: str) -> InputError:
     return InputError(
-        f"{spec}: the {role} file does not look like a CSV text file (is it a spreadsheet, archive or image?)"
+        f"{spec}: the {role} file does not look like a CSV text file (is it a spreadsheet, "
+        "archive or image?)"
     )
 
 
@@ -508,7 +519,8 @@ def _check_text(spec: str, role: str, head: bytes) -> None:
 
 
 def _check_lines(spec: str, role: str, head: bytes) -> None:
-    """A CSV export has a short header line: refuse a file with no line feed in its first megabyte."""
+    """A CSV export has a short header line: refuse a file with no line feed in its first
+    megabyte."""
     if b"\n" in head:
         return
     if b"\r" in head.rstrip(b"\r"):
@@ -518,8 +530,9 @@ def _check_lines(spec: str, role: str, head: bytes) -> None:
         )
     if len(head) >= SNIFF_BYTES:
         raise InputError(
-            f"{spec}: the {role} file has no line break in its first {SNIFF_BYTES >> 20} MB: its first "
-            "line is longer than any header row; is it a CSV export? (a CSV has one row per line)"
+            f"{spec}: the {role} file has no line break in its first {SNIFF_BYTES >> 20} MB: "
+            "its first line is longer than any header row; is it a CSV export? (a CSV has one "
+            "row per line)"
         )
 
 
@@ -564,8 +577,8 @@ def _csv_field(name: str, separator: str, always: bool) -> str:
 
 
 def output_header_line(source: Source, insert_after: str, new_names: list[str]) -> str:
-    """The header line to write for `source`'s columns with `new_names` inserted after column `insert_after`
-    (a Polars name, as in `source.headers`), without the line terminator.
+    """The header line to write for `source`'s columns with `new_names` inserted after column
+    `insert_after` (a Polars name, as in `source.headers`), without the line terminator.
 
     Every existing field is written exactly as the input's first line has it (quoting, doubled
     quotes, repeated names); new names are quoted only where needed, or always when the input
@@ -591,13 +604,15 @@ def output_header_line(source: Source, insert_after: str, new_names: list[str]) 
 
 def _quote_error(spec: str, role: str, row: int, detail: object) -> InputError:
     return InputError(
-        f"{spec}: the {role} file has a quoted field that is not closed properly in row {row} ({detail}); "
+        f"{spec}: the {role} file has a quoted field that is not closed properly in row {row} "
+        f"({detail}); "
         'every field that starts with " needs a closing " and quotes inside it doubled ("")'
     )
 
 
 def _read_frame(path: Path | None, data: bytes | None, separator: str) -> pl.LazyFrame:
-    """The CSV as a lazy scan: rows are parsed only when a pipeline runs (see `explain_read_error`)."""
+    """The CSV as a lazy scan: rows are parsed only when a pipeline runs (see
+    `explain_read_error`)."""
     source = io.BytesIO(data) if data is not None else path
     return pl.scan_csv(source, separator=separator, infer_schema=False, quote_char='"')
 
@@ -614,7 +629,8 @@ def short_rows(
     (about 0.45 s for 1M rows, 450 MB, on two cores; ~2 s when every field is quoted, as only
     lines with quotes need the regex). It is exact only when no quoted field spans lines, i.e.
     when there is one line per record; otherwise the csv module reads the file (~2 s per 1M rows).
-    `records`: the number of data rows when the caller has read them already (else they are counted).
+    `records`: the number of data rows when the caller has read them already (else they are
+    counted).
     """
     if (
         source.format != "csv" or len(source.headers) <= 1
@@ -700,8 +716,8 @@ def _short_rows_by_records(source: Source, limit: int) -> tuple[int, list[int]]:
 
 
 def polars_reason(exc: Exception) -> str:
-    """The first line of a Polars error, without the cell values it quotes (they may be personal data):
-    `...`, "..." and the lists of failed values (`values: ["..."]`)."""
+    """The first line of a Polars error, without the cell values it quotes (they may be personal
+    data): `...`, "..." and the lists of failed values (`values: ["..."]`)."""
     return scrub_polars_text(str(exc))
 
 
@@ -837,7 +853,8 @@ _SPOOLED: dict[str, Path] = {}
 
 
 def readable_path(spec: str, role: str = "input") -> Path:
-    """The file to read `spec` from, as often as needed (the header is sniffed, then Polars scans it).
+    """The file to read `spec` from, as often as needed (the header is sniffed, then Polars scans
+    it).
 
     A named pipe or a process substitution (`<(gunzip -c contacts.csv.gz)`, /dev/fd/N) can be read
     only once: it is copied once into a private temporary file (mode 0600, removed at exit).
@@ -886,7 +903,8 @@ def _copy_stream(stream: int, out) -> None:
     poll.register(stream, select.POLLIN)
     while True:
         if not poll.poll(200):
-            continue  # no writer yet, or it is slow: wait on (a named pipe nobody writes to waits for Ctrl-C)
+            # no writer yet, or it is slow: wait on (a named pipe nobody writes to waits for Ctrl-C)
+            continue
         try:
             chunk = os.read(stream, 1 << 20)
         except BlockingIOError:
@@ -900,10 +918,8 @@ def remove_spooled() -> None:
     """Remove the temporary copies of streams this run read."""
     while _SPOOLED:
         _, spool = _SPOOLED.popitem()
-        try:
+        with contextlib.suppress(OSError):
             spool.unlink()
-        except OSError:
-            pass
 
 
 def _lone_cr_line(raw: bytes) -> int | None:
@@ -939,7 +955,8 @@ GERMAN_HEADERS = frozenset(
 
 
 def looks_german(path: str) -> bool:
-    """Whether the header row of the export at `path` is a German HubSpot one (False when unreadable)."""
+    """Whether the header row of the export at `path` is a German HubSpot one (False when
+    unreadable)."""
     try:
         with open(readable_path(path), "rb") as fh:
             head = fh.read(64 * 1024)
@@ -1042,7 +1059,8 @@ def _missing_columns(
     )
 
 
-#: Headers of Salesforce exports (API names and report labels, normalised) that HubSpot does not write.
+#: Headers of Salesforce exports (API names and report labels, normalised) that HubSpot does not
+#: write.
 SALESFORCE_HEADERS = frozenset(
     {
         "accountid",
@@ -1058,7 +1076,8 @@ SALESFORCE_HEADERS = frozenset(
 
 
 def salesforce_hint(headers, columns: dict[str, ColumnSpec]) -> str | None:
-    """A hint to use the salesforce preset, when the file has Salesforce headers the rules do not know."""
+    """A hint to use the salesforce preset, when the file has Salesforce headers the rules do not
+    know."""
     known = {normalise_header(h) for spec in columns.values() for h in spec.headers}
     found = [h for h in headers if normalise_header(h) in SALESFORCE_HEADERS - known]
     if not found:

@@ -80,7 +80,8 @@ BUILTIN_VALUES = (
     "false_values",
 )
 
-#: HubSpot's default sales pipeline, internal values and labels: known without a rules file naming them.
+#: HubSpot's default sales pipeline, internal values and labels: known without a rules file naming
+#: them.
 HUBSPOT_OPEN_DEAL_STAGES = (
     "appointmentscheduled",
     "qualifiedtobuy",
@@ -99,7 +100,8 @@ DEAL_STAGE_LISTS = ("won_deal_stages", "lost_deal_stages", "open_deal_stages")
 DEFAULT_VALUES = {"open_deal_stages": HUBSPOT_OPEN_DEAL_STAGES}
 #: The keys of a value list written as a mapping.
 LIST_KEYS = ("in", "not_in", "closed", "sort_these")
-#: What a missing column means: unknown (a warning), absent (unknown, declared: a note), empty (a fact).
+#: What a missing column means: unknown (a warning), absent (unknown, declared: a note), empty (a
+#: fact).
 MISSING_MODES = ("unknown", "absent", "empty")
 
 #: Facts computed from the deals and consent files, with their types.
@@ -150,18 +152,20 @@ class ColumnSpec:
     name: str
     headers: tuple[str, ...]
     type: str  # "str", "bool", "datetime" or "float"
-    #: The file may lack it although it is required (only the contacts' stage: then every stage is empty).
+    #: The file may lack it although it is required (only the contacts' stage: then every stage is
+    #: empty).
     optional: bool = False
-    #: When the export lacks it: "unknown" (a warning), "absent" (the user knows the export never has
-    #: it: still unknown, reported as a note) or "empty" (read as empty: a fact, e.g. IsConverted on a
-    #: Salesforce contacts export, which has no such field because contacts are never leads).
+    #: When the export lacks it: "unknown" (a warning), "absent" (the user knows the export never
+    #: has it: still unknown, reported as a note) or "empty" (read as empty: a fact, e.g.
+    #: IsConverted on a Salesforce contacts export, which has no such field because contacts are
+    #: never leads).
     missing: str = "unknown"
 
 
 @dataclass(frozen=True)
 class ValueList:
-    """A value list: the values it names (`members`), the values known not to be members, and whether
-    every other value is a no (`closed`). In an open list, any other value is unknown."""
+    """A value list: the values it names (`members`), the values known not to be members, and
+    whether every other value is a no (`closed`). In an open list, any other value is unknown."""
 
     name: str
     members: tuple[str, ...]
@@ -219,9 +223,11 @@ class Rules:
     #: (deals column, contacts column): a deal that links to no contact counts for every contact
     #: of its account (links.deals_by_account); None: deals link by contact only.
     deals_by_account: tuple[str, str] | None = None
-    #: Every value list with its known non-members (values: the members alone, as conditions read them).
+    #: Every value list with its known non-members (values: the members alone, as conditions read
+    #: them).
     lists: dict[str, ValueList] = field(default_factory=dict)
-    #: Whether the rules file was found by itself or is the packaged default (for hints: what to edit).
+    #: Whether the rules file was found by itself or is the packaged default (for hints: what to
+    #: edit).
     packaged: bool = False
     #: Where the rules file was found when nobody named it (discover_rules), e.g. "in the working
     #: directory"; None when it was given (--rules, $LIFECYCLE_RULES) or built in.
@@ -284,7 +290,8 @@ class Rules:
     @property
     def compile_values(self) -> dict[str, tuple[str, ...]]:
         """The lists conditions compile against: each list's members, and for an open list (under
-        NAME~known) every value it names, for `logic.known` to tell a listed value from an unknown one."""
+        NAME~known) every value it names, for `logic.known` to tell a listed value from an
+        unknown one."""
         out = dict(self.values)
         for name in self.open_lists:
             out[name + KNOWN_SUFFIX] = self.lists[name].known
@@ -351,7 +358,8 @@ PRESETS = ("hubspot", "hubspot-de", "salesforce")
 def preset_path(name: str) -> Path:
     if name not in PRESETS:
         raise RulesError(
-            f"--preset: unknown preset '{name}'{_suggest(name, PRESETS)} (presets: {', '.join(PRESETS)})"
+            f"--preset: unknown preset '{name}'{_suggest(name, PRESETS)} (presets: "
+            f"{', '.join(PRESETS)})"
         )
     if name == "hubspot":
         return packaged_rules_path()
@@ -373,7 +381,8 @@ def load_rules(path: Path, display: str | None = None) -> Rules:
     )
 
 
-#: Columns the tool itself reads (ids, stage, names, links, the derived facts' inputs): never "unused".
+#: Columns the tool itself reads (ids, stage, names, links, the derived facts' inputs): never
+#: "unused".
 TOOL_COLUMNS = frozenset(
     {
         "record_id",
@@ -461,6 +470,10 @@ def _unused_columns(doc: LinedYaml, rules: Rules) -> list[Diagnostic]:
 # --------------------------------------------------------------------------- validation
 
 
+def _none() -> None:
+    return None
+
+
 def _suggest(word: str, choices) -> str:
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f"; did you mean '{close[0]}'?" if close else ""
@@ -483,10 +496,10 @@ class _RulesBuilder:
             raise error
         self.problems.append(error)
 
-    def section(self, build, fallback):
-        """`build()`, or when collecting and it fails, the problem noted and `fallback()`."""
+    def section(self, build, fallback, *args):
+        """`build(*args)`, or when collecting and it fails, the problem noted and `fallback()`."""
         try:
-            return build()
+            return build(*args)
         except RulesError as error:
             self.problem(error)
             return fallback()
@@ -499,7 +512,8 @@ class _RulesBuilder:
                 self.problem(
                     self.fail(
                         path + (key,),
-                        f"unknown key '{key}' in {what}{_suggest(key, allowed)} (allowed: {', '.join(allowed)})",
+                        f"unknown key '{key}' in {what}{_suggest(key, allowed)} (allowed: "
+                        f"{', '.join(allowed)})",
                     )
                 )
         return mapping
@@ -564,7 +578,8 @@ class _RulesBuilder:
         )
         warnings = self.shadow_warnings(rules)
         if "without_deals" in policies:
-            # Replaced by one mechanism for every file and column that is missing (policies.unknown).
+            # Replaced by one mechanism for every file and column that is missing
+            # (policies.unknown).
             warnings.append(
                 self.doc.at(("policies", "without_deals")).warning(
                     "policies.without_deals is no longer used: a rule that cannot be decided "
@@ -668,7 +683,7 @@ class _RulesBuilder:
         raw = self.keys(raw, ("columns",), SOURCES, "columns")
         out: dict[str, dict[str, ColumnSpec]] = {}
         for source in SOURCES:
-            out[source] = self.section(lambda: self._source_columns(raw, source), dict)
+            out[source] = self.section(self._source_columns, dict, raw, source)
         return out
 
     def _source_columns(self, raw: dict, source: str) -> dict[str, ColumnSpec]:
@@ -686,9 +701,7 @@ class _RulesBuilder:
             specs = {**{n: copy(h) for n, h in defaults.items() if n not in specs}, **specs}
         out: dict[str, ColumnSpec] = {}
         for name, spec in specs.items():
-            column = self.section(
-                lambda: self._column(source, path + (name,), name, spec), lambda: None
-            )
+            column = self.section(self._column, _none, source, path + (name,), name, spec)
             if column is not None:
                 out[name] = column
         for name in REQUIRED_COLUMNS[source]:
@@ -700,7 +713,8 @@ class _RulesBuilder:
         if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
             raise self.fail(
                 path,
-                f"column name '{name}' must be lower case letters, digits and _ (it is used in conditions)",
+                f"column name '{name}' must be lower case letters, digits and _ (it is used in "
+                "conditions)",
             )
         if source == "contacts" and name in FACTS:
             raise self.fail(path, f"'{name}' is a computed fact; give the column another name")
@@ -727,7 +741,8 @@ class _RulesBuilder:
             if type_name not in COLUMN_TYPES:
                 raise self.fail(
                     path + ("type",),
-                    f"unknown column type '{type_name}'{_suggest(str(type_name), COLUMN_TYPES)} (allowed: {', '.join(COLUMN_TYPES)})",
+                    f"unknown column type '{type_name}'{_suggest(str(type_name), COLUMN_TYPES)} "
+                    f"(allowed: {', '.join(COLUMN_TYPES)})",
                 )
         else:
             headers = self.text_list(spec, path, f"the headers of column '{name}'")
@@ -739,7 +754,8 @@ class _RulesBuilder:
     def build_links(
         self, raw: Any, columns: dict[str, dict[str, ColumnSpec]]
     ) -> tuple[str, str] | None:
-        """links.deals_by_account: {deals: COLUMN, contacts: COLUMN}, both declared under columns."""
+        """links.deals_by_account: {deals: COLUMN, contacts: COLUMN}, both declared under
+        columns."""
         if raw is None:
             return None
         links = self.keys(raw, ("links",), ("deals_by_account",), "links")
@@ -770,7 +786,7 @@ class _RulesBuilder:
             raise self.fail(("values",), "values must map list names to lists of values")
         lists: dict[str, ValueList] = {}
         for name, value in raw.items():
-            lst = self.section(lambda: self._value_list(str(name), value), lambda: None)
+            lst = self.section(self._value_list, _none, str(name), value)
             if lst is not None:
                 lists[lst.name] = lst
         for name in BUILTIN_VALUES:
@@ -841,9 +857,7 @@ class _RulesBuilder:
         rules: list[Rule] = []
         seen: dict[str, int] = {}
         for i, item in enumerate(raw):
-            rule = self.section(
-                lambda: self._rule(i, item, seen, stage_ids, names, values), lambda: None
-            )
+            rule = self.section(self._rule, _none, i, item, seen, stage_ids, names, values)
             if rule is not None:
                 rules.append(rule)
         return tuple(rules)
@@ -870,7 +884,8 @@ class _RulesBuilder:
         if stage_id not in stage_ids:
             raise self.fail(
                 path + ("stage",),
-                f"rule '{rule_id}': unknown stage '{stage_id}'{_suggest(stage_id, stage_ids)} (stages: {', '.join(stage_ids)})",
+                f"rule '{rule_id}': unknown stage '{stage_id}'{_suggest(stage_id, stage_ids)} "
+                f"(stages: {', '.join(stage_ids)})",
             )
         if "when" not in item:
             raise self.fail(path, f"rule '{rule_id}' has no condition ('when:')")
@@ -892,7 +907,8 @@ class _RulesBuilder:
             if target not in SETTABLE:
                 raise self.fail(
                     path + ("set", target),
-                    f"rule '{rule_id}': cannot set '{target}'{_suggest(target, SETTABLE)} (allowed: {', '.join(SETTABLE)})",
+                    f"rule '{rule_id}': cannot set '{target}'{_suggest(target, SETTABLE)} "
+                    f"(allowed: {', '.join(SETTABLE)})",
                 )
             sets.append(
                 (
@@ -1127,31 +1143,6 @@ class _Checker:
         return self.place.error(message)
 
     def type_of(self, node: exp.Expression) -> str:
-        if isinstance(node, exp.Paren):
-            return self.type_of(node.this)
-        if isinstance(node, exp.Column):
-            if node.table:
-                raise self.fail(f"write column names without a table: '{node.sql()}'")
-            name = node.name.lower()
-            if name not in self.names:
-                raise self.fail(
-                    f"unknown column '{node.name}'{_suggest(name, self.names)} (known: {', '.join(sorted(self.names))})"
-                )
-            self.seen.add(name)
-            return self.names[name]
-        if isinstance(node, exp.Literal):
-            return "str" if node.is_string else "float"
-        if isinstance(node, exp.Boolean):
-            return "bool"
-        if isinstance(node, exp.Null):
-            return "null"
-        if isinstance(node, (exp.And, exp.Or)):
-            self.expect(node.this, "bool", node)
-            self.expect(node.expression, "bool", node)
-            return "bool"
-        if isinstance(node, exp.Not):
-            self.expect(node.this, "bool", node)
-            return "bool"
         if type(node) in _COMPARISONS:
             self.comparable(self.type_of(node.this), self.type_of(node.expression), node)
             return "bool"
@@ -1160,91 +1151,144 @@ class _Checker:
                 if child is not None:
                     self.expect(child, "float", node)
             return "float"
-        if isinstance(node, exp.In):
-            left = self.type_of(node.this)
-            field_ = node.args.get("field")
-            if isinstance(field_, exp.Parameter):
-                list_name = field_.name
-                if list_name not in self.values:
-                    raise self.fail(
-                        f"unknown value list '@{list_name}'{_suggest(list_name, self.values)} (defined under values: {', '.join(self.values)})"
-                    )
-                if left not in ("str", "null"):
-                    raise self.fail(
-                        f"'IN @{list_name}' compares text, but '{node.this.sql()}' is {_TYPE_WORDS[left]}"
-                    )
-                return "bool"
-            if node.args.get("query") is not None or field_ is not None:
-                raise self.fail(
-                    "IN takes a list of values, like IN ('a', 'b'), or a value list, like IN @name"
-                )
-            for item in node.expressions:
-                if not isinstance(item, (exp.Literal, exp.Boolean, exp.Null)):
-                    raise self.fail(f"IN (...) takes plain values, not '{item.sql()}'")
-                self.comparable(left, self.type_of(item), node)
-            node.meta[_LEFT_TYPE] = left  # the compiler tests membership in one step where it can
-            return "bool"
-        if isinstance(node, exp.Is):
-            self.type_of(node.this)
-            if not isinstance(node.expression, (exp.Null, exp.Boolean)):
-                raise self.fail(f"IS takes NULL, TRUE or FALSE, not '{node.expression.sql()}'")
-            return "bool"
-        if isinstance(node, (exp.Like, exp.ILike)):
-            self.expect(node.this, "str", node)
-            if not (isinstance(node.expression, exp.Literal) and node.expression.is_string):
-                raise self.fail("LIKE takes a quoted pattern, like '%@example.com'")
-            return "bool"
-        if isinstance(node, exp.Between):
-            left = self.type_of(node.this)
-            self.comparable(left, self.type_of(node.args["low"]), node)
-            self.comparable(left, self.type_of(node.args["high"]), node)
-            return "bool"
-        if isinstance(node, exp.Case):
-            if node.this is not None:
-                raise self.fail(
-                    "write CASE WHEN condition THEN value ... END (CASE x WHEN ... is not supported)"
-                )
-            result = "null"
-            for branch in node.args.get("ifs") or []:
-                self.expect(branch.this, "bool", node)
-                result = self.merge(result, self.type_of(branch.args["true"]), node)
-            if node.args.get("default") is not None:
-                result = self.merge(result, self.type_of(node.args["default"]), node)
-            return result
-        if isinstance(node, exp.Parameter):
-            raise self.fail(f"a value list (@{node.name}) can only follow IN")
-        if isinstance(node, (exp.Lower, exp.Upper, exp.Trim)):
-            if isinstance(node, exp.Trim) and (
-                node.args.get("expression") is not None or node.args.get("position")
-            ):
-                raise self.fail("trim() takes one argument")
-            self.expect(node.this, "str", node)
-            return "str"
-        if isinstance(node, exp.Length):
-            self.expect(node.this, "str", node)
-            return "float"
-        if isinstance(node, exp.Coalesce):
-            result = self.type_of(node.this)
-            for item in node.expressions:
-                result = self.merge(result, self.type_of(item), node)
-            return result
-        if isinstance(node, exp.Func):
-            name = (
-                node.sql_name().lower()
-                if not isinstance(node, exp.Anonymous)
-                else str(node.this).lower()
-            )
-            raise self.fail(
-                f"unknown function '{name}'{_suggest(name, FUNCTIONS)} (available: {', '.join(FUNCTIONS)})"
-            )
+        for kinds, check in _Checker.CHECKS:
+            if isinstance(node, kinds):
+                return check(self, node)
         raise self.fail(f"'{node.sql()}' is not supported in a condition")
+
+    def _column(self, node: exp.Column) -> str:
+        if node.table:
+            raise self.fail(f"write column names without a table: '{node.sql()}'")
+        name = node.name.lower()
+        if name not in self.names:
+            raise self.fail(
+                f"unknown column '{node.name}'{_suggest(name, self.names)} (known: "
+                f"{', '.join(sorted(self.names))})"
+            )
+        self.seen.add(name)
+        return self.names[name]
+
+    def _logic(self, node: exp.Expression) -> str:
+        self.expect(node.this, "bool", node)
+        if not isinstance(node, exp.Not):
+            self.expect(node.expression, "bool", node)
+        return "bool"
+
+    def _in(self, node: exp.In) -> str:
+        left = self.type_of(node.this)
+        field_ = node.args.get("field")
+        if isinstance(field_, exp.Parameter):
+            return self._in_list(node, left, field_.name)
+        if node.args.get("query") is not None or field_ is not None:
+            raise self.fail(
+                "IN takes a list of values, like IN ('a', 'b'), or a value list, like IN @name"
+            )
+        for item in node.expressions:
+            if not isinstance(item, (exp.Literal, exp.Boolean, exp.Null)):
+                raise self.fail(f"IN (...) takes plain values, not '{item.sql()}'")
+            self.comparable(left, self.type_of(item), node)
+        node.meta[_LEFT_TYPE] = left  # the compiler tests membership in one step where it can
+        return "bool"
+
+    def _in_list(self, node: exp.In, left: str, list_name: str) -> str:
+        if list_name not in self.values:
+            raise self.fail(
+                f"unknown value list '@{list_name}'{_suggest(list_name, self.values)} "
+                f"(defined under values: {', '.join(self.values)})"
+            )
+        if left not in ("str", "null"):
+            raise self.fail(
+                f"'IN @{list_name}' compares text, but '{node.this.sql()}' is {_TYPE_WORDS[left]}"
+            )
+        return "bool"
+
+    def _is(self, node: exp.Is) -> str:
+        self.type_of(node.this)
+        if not isinstance(node.expression, (exp.Null, exp.Boolean)):
+            raise self.fail(f"IS takes NULL, TRUE or FALSE, not '{node.expression.sql()}'")
+        return "bool"
+
+    def _like(self, node: exp.Expression) -> str:
+        self.expect(node.this, "str", node)
+        if not (isinstance(node.expression, exp.Literal) and node.expression.is_string):
+            raise self.fail("LIKE takes a quoted pattern, like '%@example.com'")
+        return "bool"
+
+    def _between(self, node: exp.Between) -> str:
+        left = self.type_of(node.this)
+        self.comparable(left, self.type_of(node.args["low"]), node)
+        self.comparable(left, self.type_of(node.args["high"]), node)
+        return "bool"
+
+    def _case(self, node: exp.Case) -> str:
+        if node.this is not None:
+            raise self.fail(
+                "write CASE WHEN condition THEN value ... END (CASE x WHEN ... is not supported)"
+            )
+        result = "null"
+        for branch in node.args.get("ifs") or []:
+            self.expect(branch.this, "bool", node)
+            result = self.merge(result, self.type_of(branch.args["true"]), node)
+        if node.args.get("default") is not None:
+            result = self.merge(result, self.type_of(node.args["default"]), node)
+        return result
+
+    def _parameter(self, node: exp.Parameter) -> str:
+        raise self.fail(f"a value list (@{node.name}) can only follow IN")
+
+    def _text(self, node: exp.Expression) -> str:
+        """lower(), upper(), trim(): text in, text out; length(): text in, a number out."""
+        if isinstance(node, exp.Trim) and (
+            node.args.get("expression") is not None or node.args.get("position")
+        ):
+            raise self.fail("trim() takes one argument")
+        self.expect(node.this, "str", node)
+        return "float" if isinstance(node, exp.Length) else "str"
+
+    def _coalesce(self, node: exp.Coalesce) -> str:
+        result = self.type_of(node.this)
+        for item in node.expressions:
+            result = self.merge(result, self.type_of(item), node)
+        return result
+
+    def _function(self, node: exp.Func) -> str:
+        name = (
+            node.sql_name().lower()
+            if not isinstance(node, exp.Anonymous)
+            else str(node.this).lower()
+        )
+        raise self.fail(
+            f"unknown function '{name}'{_suggest(name, FUNCTIONS)} (available: "
+            f"{', '.join(FUNCTIONS)})"
+        )
+
+    #: What each kind of node is checked with, in this order (the functions lifecycle knows
+    #: are nodes of their own, before any other function).
+    CHECKS: tuple = (
+        (exp.Paren, lambda self, node: self.type_of(node.this)),
+        (exp.Column, _column),
+        (exp.Literal, lambda self, node: "str" if node.is_string else "float"),
+        (exp.Boolean, lambda self, node: "bool"),
+        (exp.Null, lambda self, node: "null"),
+        ((exp.And, exp.Or, exp.Not), _logic),
+        (exp.In, _in),
+        (exp.Is, _is),
+        ((exp.Like, exp.ILike), _like),
+        (exp.Between, _between),
+        (exp.Case, _case),
+        (exp.Parameter, _parameter),
+        ((exp.Lower, exp.Upper, exp.Trim, exp.Length), _text),
+        (exp.Coalesce, _coalesce),
+        (exp.Func, _function),
+    )
 
     def expect(self, node: exp.Expression, want: str, parent: exp.Expression) -> None:
         got = self.type_of(node)
         if got == "null" or got == want or (want == "float" and got == "int"):
             return
         raise self.fail(
-            f"'{node.sql()}' is {_TYPE_WORDS[got]}, but '{parent.key.upper()}' needs {_TYPE_WORDS[want]}"
+            f"'{node.sql()}' is {_TYPE_WORDS[got]}, but '{parent.key.upper()}' needs "
+            f"{_TYPE_WORDS[want]}"
         )
 
     def comparable(self, left: str, right: str, node: exp.Expression) -> None:
@@ -1277,7 +1321,8 @@ def to_polars(
 def to_polars_tree(
     tree: exp.Expression, col: Callable[[str], pl.Expr], values: dict[str, tuple[str, ...]]
 ) -> pl.Expr:
-    """Compile a condition tree built by lifecycle itself (derived facts, logic.known's expressions)."""
+    """Compile a condition tree built by lifecycle itself (derived facts, logic.known's
+    expressions)."""
     return _compile(tree, col, values)
 
 
@@ -1312,7 +1357,8 @@ def _in_list(node: exp.In, left: pl.Expr) -> pl.Expr | None:
 
 
 def one_of(expr: pl.Expr, values: tuple[str, ...]) -> pl.Expr:
-    """True when the text is one of `values`, ignoring case and surrounding spaces (null stays null).
+    """True when the text is one of `values`, ignoring case and surrounding spaces (null stays
+    null).
 
     One case-insensitive regex scan: several times cheaper than trimming and lower-casing
     every value first, which matters on millions of rows.
@@ -1335,68 +1381,84 @@ def _like_regex(pattern: str) -> str:
 
 def _compile(node: exp.Expression, col: Callable[[str], pl.Expr], values: dict) -> pl.Expr:
     c = lambda n: _compile(n, col, values)  # noqa: E731
-    if isinstance(node, exp.Paren):
-        return c(node.this)
     if isinstance(node, exp.Column):
         return col(node.name.lower())
-    if isinstance(node, exp.Literal):
-        if node.is_string:
-            return pl.lit(node.this, dtype=pl.String)
-        number = float(node.this)
-        return pl.lit(int(number) if number.is_integer() else number)
-    if isinstance(node, exp.Boolean):
-        return pl.lit(bool(node.this), dtype=pl.Boolean)
-    if isinstance(node, exp.Null):
-        return pl.lit(None)
-    if isinstance(node, exp.And):
-        return c(node.this) & c(node.expression)
-    if isinstance(node, exp.Or):
-        return c(node.this) | c(node.expression)
-    if isinstance(node, exp.Not):
-        return ~c(node.this)
     if type(node) in _COMPARISONS:
         return getattr(c(node.this), _COMPARISONS[type(node)])(c(node.expression))
     if type(node) in _ARITHMETIC:
         return getattr(c(node.this), _ARITHMETIC[type(node)])(c(node.expression))
-    if isinstance(node, exp.Neg):
-        return -c(node.this)
     if isinstance(node, exp.In):
-        field_ = node.args.get("field")
-        if isinstance(field_, exp.Parameter):
-            return one_of(c(node.this), values[field_.name])
-        left = c(node.this)
-        fast = _in_list(node, left)
-        if fast is not None:
-            return fast
-        return pl.any_horizontal([left == c(item) for item in node.expressions])
-    if isinstance(node, exp.Is):
-        target = c(node.this)
-        if isinstance(node.expression, exp.Null):
-            return target.is_null()
-        return (target == pl.lit(bool(node.expression.this))).fill_null(False)
-    if isinstance(node, (exp.Like, exp.ILike)):
-        regex = _like_regex(node.expression.this)
-        if isinstance(node, exp.ILike):
-            regex = "(?i)" + regex
-        return c(node.this).str.contains(regex)
-    if isinstance(node, exp.Between):
-        target = c(node.this)
-        return (target >= c(node.args["low"])) & (target <= c(node.args["high"]))
-    if isinstance(node, exp.Case):
-        branches = node.args.get("ifs") or []
-        chain = pl.when(c(branches[0].this)).then(c(branches[0].args["true"]))
-        for branch in branches[1:]:
-            chain = chain.when(c(branch.this)).then(c(branch.args["true"]))
-        default = node.args.get("default")
-        return chain.otherwise(c(default) if default is not None else pl.lit(None))
-    if isinstance(node, exp.Lower):
-        return c(node.this).str.to_lowercase()
-    if isinstance(node, exp.Upper):
-        return c(node.this).str.to_uppercase()
-    if isinstance(node, exp.Trim):
-        return c(node.this).str.strip_chars()
-    if isinstance(node, exp.Length):
-        return c(node.this).str.len_chars()
-    if isinstance(node, exp.Coalesce):
-        return pl.coalesce([c(node.this), *(c(e) for e in node.expressions)])
+        return _compile_in(node, c, values)
+    for kinds, compile_ in _COMPILERS:
+        if isinstance(node, kinds):
+            return compile_(node, c)
     raise AssertionError(f"unchecked node {node.key}")  # the checker rejects everything else
+
+
+def _compile_literal(node: exp.Literal, c) -> pl.Expr:
+    if node.is_string:
+        return pl.lit(node.this, dtype=pl.String)
+    number = float(node.this)
+    return pl.lit(int(number) if number.is_integer() else number)
+
+
+def _compile_in(node: exp.In, c, values: dict) -> pl.Expr:
+    field_ = node.args.get("field")
+    if isinstance(field_, exp.Parameter):
+        return one_of(c(node.this), values[field_.name])
+    left = c(node.this)
+    fast = _in_list(node, left)
+    if fast is not None:
+        return fast
+    return pl.any_horizontal([left == c(item) for item in node.expressions])
+
+
+def _compile_is(node: exp.Is, c) -> pl.Expr:
+    target = c(node.this)
+    if isinstance(node.expression, exp.Null):
+        return target.is_null()
+    return (target == pl.lit(bool(node.expression.this))).fill_null(False)
+
+
+def _compile_like(node: exp.Expression, c) -> pl.Expr:
+    regex = _like_regex(node.expression.this)
+    if isinstance(node, exp.ILike):
+        regex = "(?i)" + regex
+    return c(node.this).str.contains(regex)
+
+
+def _compile_between(node: exp.Between, c) -> pl.Expr:
+    target = c(node.this)
+    return (target >= c(node.args["low"])) & (target <= c(node.args["high"]))
+
+
+def _compile_case(node: exp.Case, c) -> pl.Expr:
+    branches = node.args.get("ifs") or []
+    chain = pl.when(c(branches[0].this)).then(c(branches[0].args["true"]))
+    for branch in branches[1:]:
+        chain = chain.when(c(branch.this)).then(c(branch.args["true"]))
+    default = node.args.get("default")
+    return chain.otherwise(c(default) if default is not None else pl.lit(None))
+
+
+#: How each other kind of node (the checker lets through) compiles, given the compiler of its
+#: children.
+_COMPILERS: tuple = (
+    (exp.Paren, lambda node, c: c(node.this)),
+    (exp.Literal, _compile_literal),
+    (exp.Boolean, lambda node, c: pl.lit(bool(node.this), dtype=pl.Boolean)),
+    (exp.Null, lambda node, c: pl.lit(None)),
+    (exp.And, lambda node, c: c(node.this) & c(node.expression)),
+    (exp.Or, lambda node, c: c(node.this) | c(node.expression)),
+    (exp.Not, lambda node, c: ~c(node.this)),
+    (exp.Neg, lambda node, c: -c(node.this)),
+    (exp.Is, _compile_is),
+    ((exp.Like, exp.ILike), _compile_like),
+    (exp.Between, _compile_between),
+    (exp.Case, _compile_case),
+    (exp.Lower, lambda node, c: c(node.this).str.to_lowercase()),
+    (exp.Upper, lambda node, c: c(node.this).str.to_uppercase()),
+    (exp.Trim, lambda node, c: c(node.this).str.strip_chars()),
+    (exp.Length, lambda node, c: c(node.this).str.len_chars()),
+    (exp.Coalesce, lambda node, c: pl.coalesce([c(node.this), *(c(e) for e in node.expressions)])),
+)
