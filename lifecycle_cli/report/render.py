@@ -254,9 +254,7 @@ def missing_rows(result: dict[str, Any]) -> list[list[str]]:
 def warning_lines(result: dict[str, Any], severity: str = "warning") -> list[str]:
     """Every warning (or note) of the run, with its hint."""
     return [
-        as_text(d, inline=True)
-        for d in result.get("diagnostics", [])
-        if d["severity"] == severity
+        as_text(d, inline=True) for d in result.get("diagnostics", []) if d["severity"] == severity
     ]
 
 
