@@ -211,6 +211,7 @@ def classify(
         from ..core.classify import classify as classify_contacts
         from ..core.gates import parse_gates
         from ..core.outputs import ClassifyFiles, plan_outputs, stage_outputs
+        from ..io.sources import read_sources
 
         ruleset, rules_file = choose_rules(rules, preset, contacts)
         gates = parse_gates(fail_on or [], ruleset)
@@ -233,30 +234,38 @@ def classify(
         outputs = plan_outputs(files, ruleset, rules_file, gates, stamp)
         outputs.plan.check(wait=wait)  # before anything is read: a clash costs nothing yet
         read = reader(files.inputs, delimiter, encoding, defer_stage=True)
-        sources = {
-            role: read(path, role, ruleset.columns[role]) if path else None
-            for role, path in (
-                ("contacts", contacts),
-                ("deals", deals),
-                ("consent", consent),
-                ("companies", companies),
-            )
-        }
+        roles = ("contacts", "deals", "consent", "companies")
+        paths = (contacts, deals, consent, companies)
         show = progress_line(quiet, no_color, "classify")
         stop_stream = sys.stderr if outputs.target == "-" else sys.stdout
-        with say_stop(fmt, "classify", stop_stream), show:
-            run = classify_contacts(
-                sources["contacts"],
-                sources["deals"],
-                sources["consent"],
-                ruleset,
-                stage_format=stage_values.value,
-                output_file=None if check else outputs.target,
-                checked_only=check,
-                on_duplicate=on_duplicate.value,
-                companies=sources["companies"],
-                progress=show.step,
+        with say_stop(fmt, "classify", stop_stream):
+            # Every input's problems stop the run together (and go to the JSON report).
+            sources = dict(
+                zip(
+                    roles,
+                    read_sources(
+                        read,
+                        [
+                            (path, role, ruleset.columns[role])
+                            for role, path in zip(roles, paths, strict=True)
+                        ],
+                    ),
+                    strict=True,
+                )
             )
+            with show:
+                run = classify_contacts(
+                    sources["contacts"],
+                    sources["deals"],
+                    sources["consent"],
+                    ruleset,
+                    stage_format=stage_values.value,
+                    output_file=None if check else outputs.target,
+                    checked_only=check,
+                    on_duplicate=on_duplicate.value,
+                    companies=sources["companies"],
+                    progress=show.step,
+                )
         result = run.result
         # The text report lists the warnings itself (--strict in its error); else stderr here.
         if not ((fmt == Format.text and not quiet) or strict):

@@ -99,6 +99,7 @@ def validate(
     def body() -> int:
         import json
 
+        from ..base.diagnostics import as_dict, as_text
         from ..rules.model import discover_rules, preset_path, validate_rules
 
         if rules_file and preset:
@@ -120,7 +121,7 @@ def validate(
                             "command": "validate",
                             "rules_file": display,
                             "ok": not problems,
-                            "problems": problems,
+                            "problems": [as_dict(p) for p in problems],
                         },
                         indent=2,
                         ensure_ascii=False,
@@ -130,11 +131,8 @@ def validate(
             )
         else:
             for p in problems:
-                where = f"{p['file']}:{p['line']}" if p["line"] else p["file"]
-                sys.stdout.write(terminal_safe(f"{where}: {p['severity']}: {p['message']}\n"))
-                if p["hint"]:
-                    sys.stdout.write(terminal_safe(f"  hint: {p['hint']}\n"))
-            errors = sum(p["severity"] == "error" for p in problems)
+                sys.stdout.write(terminal_safe(as_text(p, "  ", severity=True) + "\n"))
+            errors = sum(p.severity == "error" for p in problems)
             warnings = len(problems) - errors
             summary = (
                 f"{display}: {errors} errors, {warnings} warnings\n"

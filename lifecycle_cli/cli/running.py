@@ -236,8 +236,10 @@ def choose_rules(
     ruleset = load_rules(path, display)
     if found:
         ruleset = replace(ruleset, found_by_itself=found)
+    from ..base.diagnostics import as_text
+
     for warning in ruleset.warnings:
-        sys.stderr.write(f"lifecycle: warning: {terminal_safe(warning)}\n")
+        sys.stderr.write(f"lifecycle: warning: {terminal_safe(as_text(warning, '  '))}\n")
     return ruleset, path
 
 
@@ -403,10 +405,13 @@ def say_stop(fmt: Format, command: str, stream):
     try:
         yield
     except InputError as exc:
-        if fmt == Format.json and getattr(exc, "diagnostics", None):
+        if fmt == Format.json and exc.diagnostics:
             import json
 
-            stopped = {"command": command, "stopped": True, "diagnostics": exc.diagnostics}
+            from ..base.diagnostics import as_dict
+
+            diagnostics = [as_dict(d) for d in exc.diagnostics]
+            stopped = {"command": command, "stopped": True, "diagnostics": diagnostics}
             stream.write(json_safe(json.dumps(stopped, indent=2, ensure_ascii=False)) + "\n")
         raise
 
@@ -414,8 +419,8 @@ def say_stop(fmt: Format, command: str, stream):
 def say_warnings(diagnostics) -> None:
     """The run's warnings on stderr, when no text report lists them (rules warnings were shown
     when the rules were loaded)."""
-    from ..base.diagnostics import describe
+    from ..base.diagnostics import as_text
 
     for found in diagnostics:
         if found["severity"] == "warning" and found["code"] != "rules":
-            sys.stderr.write(f"lifecycle: warning: {terminal_safe(describe(found, indent='  '))}\n")
+            sys.stderr.write(f"lifecycle: warning: {terminal_safe(as_text(found, indent='  '))}\n")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import polars as pl
 
 from ..base.diagnostics import Diagnostics, listed
-from ..io.sources import Source, short_rows
+from ..io.sources import Source, short_rows, short_rows_found
 from ..rules.model import Rules
 from .columns import BAD, KEY, RAW, ROW
 from .problems import LISTED, missing_ids, repeated_ids, row_list, unknown_stages
@@ -38,16 +38,7 @@ def file_problems(
             continue
         count, rows = short_rows(src, records=records[src.role])
         if count:
-            found.warn(
-                "short-rows",
-                f"{src.display}: {count:,} rows have fewer fields than the "
-                f"header (rows {listed(rows, count)}); their missing fields were read as "
-                "empty",
-                file=src.display,
-                row=rows[0],
-                hint="Excel drops trailing empty fields when it saves a CSV; if fields are "
-                "missing in the middle of a row, check its delimiters and quotes",
-            )
+            found.items.append(short_rows_found(src.display, count, rows))
     count, rows = future
     if count:
         src = next(s for s in sources if s is not None and s.role == "consent")

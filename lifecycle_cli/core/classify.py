@@ -163,15 +163,8 @@ def read_facts(run: Run) -> Facts:
     """Step 1: the record ids (once), the facts per contact, link counts, unreadable values and
     repeated ids, all from one collect of small lazy tables."""
     contacts, deals, consent, rules = run.contacts, run.deals, run.consent, run.rules
-    for message in contacts.missing_required:  # reported with every other problem, then a stop
-        message, _, hint = message.partition("\n  hint: ")
-        run.found.error(
-            "missing-column",
-            message,
-            file=contacts.display,
-            column=rules.columns["contacts"]["stage"].headers[0],
-            hint=hint or None,
-        )
+    # A missing stage column is reported with every other problem, then the run stops.
+    run.found.extend(contacts.missing_required)
     run.progress("reading the contacts' record ids")
     ids = read_contact_ids(
         contacts,
@@ -352,8 +345,7 @@ def summarize_run(run: Run, facts: Facts, decided: pl.DataFrame) -> ClassifyResu
     words = vocabulary(
         found, {"contacts": contacts, "consent": run.consent}, rules, facts.tested, counted
     )
-    for warning in rules.warnings:
-        found.warn("rules", warning, file=rules.path)
+    found.extend(rules.warnings)
     sources = {
         "contacts": contacts.display,
         "deals": run.deals.display if run.deals else None,

@@ -8,7 +8,7 @@ from typing import Any
 
 import polars as pl
 
-from ..base.diagnostics import Diagnostics, listed
+from ..base.diagnostics import Diagnostics, headline, listed
 from ..io.sources import Source
 from ..rules.logic import DEAL_FACTS, Known, inputs_of, known
 from ..rules.model import Rules
@@ -63,7 +63,7 @@ class ClassifyResult:
 
     @property
     def warnings(self) -> list[str]:
-        return [d["message"] for d in self.diagnostics if d["severity"] == "warning"]
+        return [headline(d) for d in self.diagnostics if d["severity"] == "warning"]
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import codecs
+import contextlib
 import csv
 import dataclasses
 import difflib
@@ -14,12 +15,14 @@ import select
 import stat
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import charset_normalizer
 import polars as pl
 
+from ..base.diagnostics import Diagnostic, Diagnostics, listed
 from ..base.errors import InputError
 from ..base.redact import scrub_polars_text
 from ..rules.model import REQUIRED_COLUMNS, ColumnSpec
@@ -65,14 +68,16 @@ class Source:
     headers: tuple[str, ...]
     resolved: dict[str, str]  # logical column name -> header in this file
     data: bytes | None = None  # the decoded bytes when the file was not read from disk as UTF-8
-    #: The header names exactly as the file writes them (unquoted), same length and order as `headers`,
-    #: which are Polars' unique names (a repeated `Phone Number` is `Phone Number_duplicated_0` there).
+    #: The header names exactly as the file writes them (unquoted), same length and order as
+    #: `headers`, which are Polars' unique names (a repeated `Phone Number` is
+    #: `Phone Number_duplicated_0` there).
     file_headers: tuple[str, ...] = ()
-    #: The CSV's first line as written (decoded text, without BOM or line end), to write it back byte for byte.
+    #: The CSV's first line as written (decoded text, without BOM or line end), to write it back
+    #: byte for byte.
     header_line: str | None = None
     #: A required column the file lacks, read as empty so that the run can find every other problem
     #: before it stops on this one (classify only: see read_source's `defer_stage`).
-    missing_required: tuple[str, ...] = ()
+    missing_required: tuple[Diagnostic, ...] = ()
     #: The file as it was when opened (None for stdin): each later read checks it is still that.
     identity: FileIdentity | None = None
 
@@ -80,7 +85,8 @@ class Source:
         return name in self.resolved
 
     def rows_at(self, rows: list[int], *exprs: pl.Expr, index: str = "row") -> pl.DataFrame:
-        """A few rows by 0-based row number (column `index`), with `exprs`; reads only up to the last of them."""
+        """A few rows by 0-based row number (column `index`), with `exprs`; reads only up to the
+        last of them."""
         if not rows:
             return self.frame.head(0).with_row_index(index).select(index, *exprs).collect()
         return (
@@ -139,9 +145,13 @@ def read_source(
     encoding: str | None = None,
     defer_stage: bool = False,
 ) -> Source:
-    """Open one export. `spec` is a path or "-" (then `stdin` holds the bytes). `defer_stage`: a contacts
-    file without its stage column is read all the same, the problem kept in `missing_required`, so
-    that classify reports it together with every other problem it finds (it stops on it)."""
+    """Open one export. `spec` is a path or "-" (then `stdin` holds the bytes).
+
+    Every problem the file's encoding, header, columns and rows show is found before it stops:
+    one InputError lists them all (each as in `InputError.diagnostics`). A file that cannot be
+    opened, or is no CSV text at all, stops at once. `defer_stage`: a contacts file without its
+    stage column is read all the same, the problem kept in `missing_required`, so that classify
+    reports it together with every other problem it finds (it stops on it)."""
     path = None if spec == "-" else readable_path(spec, role)
     fmt = (
         "parquet"
@@ -155,47 +165,121 @@ def read_source(
             raise InputError(f"{spec}: is a directory, expected a {role} export (CSV or Parquet)")
     # Taken before the first byte is read: whatever changes after it is noticed (check_unchanged).
     identity = FileIdentity.of(path) if path is not None else None
+    found = Diagnostics()
     if fmt == "parquet":
-        try:
-            frame = pl.scan_parquet(path)
-            headers = tuple(frame.collect_schema().names())
-        except Exception as exc:  # polars raises several kinds for a bad file
-            raise InputError(f"{spec}: cannot read as Parquet: {polars_reason(exc)}") from None
-        dialect, file_headers, header_line = None, headers, None
+        read = _scan_parquet(spec, path)
     else:
-        frame, headers, dialect, data, file_headers, header_line = _scan_csv(
-            spec, path, stdin, delimiter, encoding, role
-        )
-    deferred: tuple[str, ...] = ()
-    try:
-        resolved = resolve_columns(spec, role, headers, columns, file_headers)
-    except InputError as error:
-        if not (
-            defer_stage and role == "contacts" and getattr(error, "missing", None) == ["stage"]
-        ):
+        try:
+            read = _scan_csv(spec, path, stdin, delimiter, encoding, role, found)
+        except InputError:
+            # What the bytes decoded with a wrong encoding look like (no text, no lines) is
+            # no problem of its own: the encoding is the one to fix.
+            found.stop_if_any(f"{spec}: the {role} file cannot be read")
             raise
-        from dataclasses import replace as with_
-
-        relaxed = {**columns, "stage": with_(columns["stage"], optional=True)}
-        resolved, deferred = (
-            resolve_columns(spec, role, headers, relaxed, file_headers),
-            (error.message,),
-        )
+    resolved: dict[str, str] = {}
+    deferred: tuple[Diagnostic, ...] = ()
+    if read.headers is not None:
+        resolved, deferred = _resolve(spec, role, read, columns, found, defer_stage)
+    if any(d not in deferred for d in found.errors):
+        if read.rows_readable:
+            # Stopping anyway: the rows are read once more, for every problem they have too.
+            raw = _raw_bytes(path, read.data)
+            found.extend(row_problems(spec, role, raw, read.dialect.separator))
+        found.stop_if_any(f"{spec}: the {role} file cannot be read")
     return Source(
         role,
         spec,
         path,
         fmt,
-        dialect,
-        frame,
-        headers,
+        read.dialect,
+        read.frame,
+        read.headers,
         resolved,
-        None if fmt == "parquet" else data,
-        file_headers=file_headers,
-        header_line=header_line,
+        read.data,
+        file_headers=read.file_headers,
+        header_line=read.header_line,
         missing_required=deferred,
         identity=identity,
     )
+
+
+@dataclass(frozen=True)
+class _Read:
+    """What opening an export found: its table and header, as far as they could be read."""
+
+    frame: pl.LazyFrame | None
+    headers: tuple[str, ...] | None  # None: the header could not be read (a problem found)
+    dialect: CsvDialect | None = None
+    data: bytes | None = None
+    file_headers: tuple[str, ...] = ()
+    header_line: str | None = None
+    #: Whether the rows can be told apart (the header's quotes are sound): they are read for
+    #: their problems when the file has others.
+    rows_readable: bool = False
+
+
+def _scan_parquet(spec: str, path: Path | None) -> _Read:
+    try:
+        frame = pl.scan_parquet(path)
+        headers = tuple(frame.collect_schema().names())
+    except Exception as exc:  # polars raises several kinds for a bad file
+        raise InputError(f"{spec}: cannot read as Parquet: {polars_reason(exc)}") from None
+    return _Read(frame, headers, file_headers=headers)
+
+
+def _resolve(
+    spec: str,
+    role: str,
+    read: _Read,
+    columns: dict[str, ColumnSpec],
+    found: Diagnostics,
+    defer_stage: bool,
+) -> tuple[dict[str, str], tuple[Diagnostic, ...]]:
+    """The file's columns (see resolve_columns), their problems added to `found`; with
+    `defer_stage`, a contacts file's missing stage column is returned too, when it is the only
+    column missing: it stops the run only with the file's other problems (read_source)."""
+    here = Diagnostics()
+    resolved = resolve_columns(spec, role, read.headers, columns, read.file_headers, found=here)
+    missing = [n for n in REQUIRED_COLUMNS[role] if n not in resolved and not columns[n].optional]
+    found.extend(here.items)
+    if defer_stage and role == "contacts" and missing == ["stage"]:
+        return resolved, tuple(d for d in here.items if d.code == "missing-column")
+    return resolved, ()
+
+
+def _raw_bytes(path: Path | None, data: bytes | None) -> bytes:
+    """The file's bytes as Polars reads them (decoded to UTF-8 when it was not UTF-8)."""
+    if data is not None:
+        return data
+    return path.read_bytes() if path is not None else b""
+
+
+def read_sources(
+    read: Callable[[str, str, dict[str, ColumnSpec]], Source],
+    wanted: list[tuple[str | None, str, dict[str, ColumnSpec]]],
+) -> list[Source | None]:
+    """Open each export of `wanted` (path or None, role, columns) with `read` (read_source with
+    the run's options). The problems of all of them stop the run together: one InputError,
+    which carries each as a diagnostic (a file that cannot be opened is one of them)."""
+    found, stops, sources = Diagnostics(), [], []
+    for spec, role, columns in wanted:
+        source = None
+        if spec:
+            try:
+                source = read(spec, role, columns)
+            except InputError as stop:
+                stops.append(stop)
+                found.extend(stop.diagnostics or [_unreadable(spec, stop)])
+        sources.append(source)
+    if len(stops) == 1:
+        raise stops[0]
+    found.stop_if_any("cannot read the inputs")
+    return sources
+
+
+def _unreadable(spec: str, stop: InputError) -> Diagnostic:
+    """A file that stopped at once (not found, not a CSV, ...) as a diagnostic."""
+    return Diagnostic("unreadable", "error", stop.message, file=spec, hint=stop.hint)
 
 
 def changed_source(sources: list[Source | None]) -> InputError | None:
@@ -220,26 +304,19 @@ def check_unchanged(sources: list[Source | None]) -> None:
         raise error
 
 
-def _scan_csv(spec, path, stdin, delimiter, encoding, role):
-    """Read a CSV export as UTF-8 text in its own dialect, or raise an InputError saying what is wrong with it."""
+def _scan_csv(spec, path, stdin, delimiter, encoding, role, found: Diagnostics) -> _Read:
+    """Read a CSV export as UTF-8 text in its own dialect. What keeps it from being read at all
+    (no text, no lines) raises an InputError; the other problems (a byte the encoding cannot
+    decode, a broken header) are added to `found` and the file read as far as it can be."""
     head = _read_head(spec, path, stdin, role)
-    if head.startswith(GZIP_MAGIC):
-        # Reading it would work, but the default output name would then end in .gz and hold plain CSV.
-        unpack = (
-            f"gunzip {spec}" if path is not None else "gunzip -c FILE | lifecycle classify - ..."
-        )
-        raise InputError(f"{spec}: the {role} file is gzip-compressed; unpack it first ({unpack})")
-    if head.startswith(PARQUET_MAGIC):
-        raise InputError(
-            f"{spec}: the {role} file is a Parquet file, not a CSV; rename it to end in .parquet "
-            "to read it as Parquet"
-        )
+    _check_packed(spec, role, path, head)
     codec = _choose_codec(spec, role, head, encoding)
     data: bytes | None = stdin if path is None else None
     raw_head = head
     if codec is not None:
         # Not UTF-8: decode the whole file once and hand Polars UTF-8 bytes.
-        data = _decode(spec, role, path.read_bytes() if path is not None else stdin, codec)
+        raw = path.read_bytes() if path is not None else stdin
+        data = _decode(spec, role, raw, codec, found)
         head = data[:SNIFF_BYTES]
     _check_text(spec, role, head)
     _check_lines(spec, role, head)
@@ -250,23 +327,50 @@ def _scan_csv(spec, path, stdin, delimiter, encoding, role):
         # The output is written in the input's encoding, with its byte order mark if it had one.
         written, bom = _output_codec(codec, raw_head)
         dialect = dataclasses.replace(dialect, encoding=written, bom=dialect.bom or bom)
-    file_headers = _check_header(spec, role, head, dialect.separator)
+    try:
+        file_headers = _check_header(spec, role, head, dialect.separator)
+    except InputError as problem:
+        found.error("broken-header", problem.message, file=spec, row=1)
+        return _Read(None, None, dialect, data)  # its rows cannot be told apart either
     frame = _read_frame(path, data, dialect.separator)
     try:
         headers = tuple(frame.collect_schema().names())
     except pl.exceptions.PolarsError as exc:
         # A repeated name whose Polars name (`X_duplicated_0`) the file also has as a header.
-        raise InputError(
+        found.error(
+            "repeated-header",
             f"{spec}: cannot read the {role} file's header: {polars_reason(exc)}; "
-            "rename the repeated columns"
-        ) from None
+            "rename the repeated columns",
+            file=spec,
+            row=1,
+        )
+        return _Read(frame, None, dialect, data, rows_readable=True)
     if len(file_headers) != len(headers):  # not expected: then the names as Polars reads them
         file_headers = list(headers)
-    return frame, headers, dialect, data, tuple(file_headers), _header_line(head)
+    return _Read(
+        frame, headers, dialect, data, tuple(file_headers), _header_line(head), rows_readable=True
+    )
+
+
+def _check_packed(spec: str, role: str, path: Path | None, head: bytes) -> None:
+    """Stop on a gzip or Parquet file given as a CSV: none of its bytes are the CSV's."""
+    if head.startswith(GZIP_MAGIC):
+        # Reading it would work, but the default output name would then end in .gz and hold plain
+        # CSV.
+        unpack = (
+            f"gunzip {spec}" if path is not None else "gunzip -c FILE | lifecycle classify - ..."
+        )
+        raise InputError(f"{spec}: the {role} file is gzip-compressed; unpack it first ({unpack})")
+    if head.startswith(PARQUET_MAGIC):
+        raise InputError(
+            f"{spec}: the {role} file is a Parquet file, not a CSV; rename it to end in .parquet "
+            "to read it as Parquet"
+        )
 
 
 def _output_codec(codec: str, raw_head: bytes) -> tuple[str, bool]:
-    """The codec to write the output in for an input decoded with `codec`, and whether it starts with a BOM.
+    """The codec to write the output in for an input decoded with `codec`, and whether it starts
+    with a BOM.
 
     UTF-16/32 without a byte order in the name is written in the byte order of the input's BOM
     (the BOM is then written explicitly, see `output.write_table`).
@@ -285,7 +389,8 @@ def _output_codec(codec: str, raw_head: bytes) -> tuple[str, bool]:
 
 
 def _header_line(head: bytes) -> str | None:
-    """The first line of the (UTF-8) file head as text, without BOM and line end; None if the head ends inside it."""
+    """The first line of the (UTF-8) file head as text, without BOM and line end; None if the
+    head ends inside it."""
     end = head.find(b"\n")
     if end < 0 and len(head) >= SNIFF_BYTES:
         return None
@@ -321,7 +426,8 @@ def _choose_codec(spec: str, role: str, head: bytes, encoding: str | None) -> st
             pass
         except LookupError:
             raise InputError(
-                f"--encoding: '{encoding}' is not a text encoding (try utf-8, cp1252, latin-1 or utf-16)"
+                f"--encoding: '{encoding}' is not a text encoding (try utf-8, cp1252, latin-1 or "
+                "utf-16)"
             ) from None
         return None if name in ("utf-8", "utf-8-sig") else encoding
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
@@ -367,24 +473,31 @@ def _is_utf8(head: bytes) -> bool:
 
 
 def _detect_encoding(spec: str, role: str, head: bytes) -> str:
-    """The encoding charset-normalizer finds for bytes that are not UTF-8, cp1252 where it fits as well."""
+    """The encoding charset-normalizer finds for bytes that are not UTF-8, cp1252 where it fits
+    as well."""
     best = charset_normalizer.from_bytes(head).best()
     if best is None:
         raise _not_text(spec, role)
-    # Statistics cannot tell the Western code pages apart on a short export (it may say cp1250 for "Müller");
-    # Excel on a Western Windows writes cp1252, so it wins whenever it reads the bytes as cleanly.
+    # Statistics cannot tell the Western code pages apart on a short export (it may say cp1250 for
+    # "Müller"); Excel on a Western Windows writes cp1252, so it wins whenever it reads the bytes as
+    # cleanly.
     western = charset_normalizer.from_bytes(head, cp_isolation=["cp1252"]).best()
     return "cp1252" if western is not None and western.chaos <= best.chaos else best.encoding
 
 
-def _decode(spec: str, role: str, raw: bytes, codec: str) -> bytes:
+def _decode(spec: str, role: str, raw: bytes, codec: str, found: Diagnostics) -> bytes:
+    """`raw` decoded with `codec`, as UTF-8; a byte it cannot decode is a problem added to `found`
+    (the first one, with its line), and the rest of the file read with it replaced."""
     try:
         return raw.decode(codec).encode("utf-8")
     except UnicodeDecodeError as exc:
-        raise InputError(
-            f"{spec}: cannot decode the {role} file as {codec} (line {_line_at(raw, exc.start)}, byte {exc.start}); "
-            "pass the right --encoding or save it as 'CSV UTF-8'"
-        ) from None
+        found.error(
+            "encoding",
+            f"{spec}: cannot decode the {role} file as {codec} (line {_line_at(raw, exc.start)}, "
+            f"byte {exc.start}); pass the right --encoding or save it as 'CSV UTF-8'",
+            file=spec,
+        )
+        return raw.decode(codec, errors="replace").encode("utf-8")
 
 
 def _line_at(raw: bytes, offset: int) -> int:
@@ -393,7 +506,8 @@ def _line_at(raw: bytes, offset: int) -> int:
 
 def _not_text(spec: str, role: str) -> InputError:
     return InputError(
-        f"{spec}: the {role} file does not look like a CSV text file (is it a spreadsheet, archive or image?)"
+        f"{spec}: the {role} file does not look like a CSV text file (is it a spreadsheet, "
+        "archive or image?)"
     )
 
 
@@ -405,7 +519,8 @@ def _check_text(spec: str, role: str, head: bytes) -> None:
 
 
 def _check_lines(spec: str, role: str, head: bytes) -> None:
-    """A CSV export has a short header line: refuse a file with no line feed in its first megabyte."""
+    """A CSV export has a short header line: refuse a file with no line feed in its first
+    megabyte."""
     if b"\n" in head:
         return
     if b"\r" in head.rstrip(b"\r"):
@@ -415,8 +530,9 @@ def _check_lines(spec: str, role: str, head: bytes) -> None:
         )
     if len(head) >= SNIFF_BYTES:
         raise InputError(
-            f"{spec}: the {role} file has no line break in its first {SNIFF_BYTES >> 20} MB: its first "
-            "line is longer than any header row; is it a CSV export? (a CSV has one row per line)"
+            f"{spec}: the {role} file has no line break in its first {SNIFF_BYTES >> 20} MB: "
+            "its first line is longer than any header row; is it a CSV export? (a CSV has one "
+            "row per line)"
         )
 
 
@@ -461,8 +577,8 @@ def _csv_field(name: str, separator: str, always: bool) -> str:
 
 
 def output_header_line(source: Source, insert_after: str, new_names: list[str]) -> str:
-    """The header line to write for `source`'s columns with `new_names` inserted after column `insert_after`
-    (a Polars name, as in `source.headers`), without the line terminator.
+    """The header line to write for `source`'s columns with `new_names` inserted after column
+    `insert_after` (a Polars name, as in `source.headers`), without the line terminator.
 
     Every existing field is written exactly as the input's first line has it (quoting, doubled
     quotes, repeated names); new names are quoted only where needed, or always when the input
@@ -488,13 +604,15 @@ def output_header_line(source: Source, insert_after: str, new_names: list[str]) 
 
 def _quote_error(spec: str, role: str, row: int, detail: object) -> InputError:
     return InputError(
-        f"{spec}: the {role} file has a quoted field that is not closed properly in row {row} ({detail}); "
+        f"{spec}: the {role} file has a quoted field that is not closed properly in row {row} "
+        f"({detail}); "
         'every field that starts with " needs a closing " and quotes inside it doubled ("")'
     )
 
 
 def _read_frame(path: Path | None, data: bytes | None, separator: str) -> pl.LazyFrame:
-    """The CSV as a lazy scan: rows are parsed only when a pipeline runs (see `explain_read_error`)."""
+    """The CSV as a lazy scan: rows are parsed only when a pipeline runs (see
+    `explain_read_error`)."""
     source = io.BytesIO(data) if data is not None else path
     return pl.scan_csv(source, separator=separator, infer_schema=False, quote_char='"')
 
@@ -511,7 +629,8 @@ def short_rows(
     (about 0.45 s for 1M rows, 450 MB, on two cores; ~2 s when every field is quoted, as only
     lines with quotes need the regex). It is exact only when no quoted field spans lines, i.e.
     when there is one line per record; otherwise the csv module reads the file (~2 s per 1M rows).
-    `records`: the number of data rows when the caller has read them already (else they are counted).
+    `records`: the number of data rows when the caller has read them already (else they are
+    counted).
     """
     if (
         source.format != "csv" or len(source.headers) <= 1
@@ -597,30 +716,33 @@ def _short_rows_by_records(source: Source, limit: int) -> tuple[int, list[int]]:
 
 
 def polars_reason(exc: Exception) -> str:
-    """The first line of a Polars error, without the cell values it quotes (they may be personal data):
-    `...`, "..." and the lists of failed values (`values: ["..."]`)."""
+    """The first line of a Polars error, without the cell values it quotes (they may be personal
+    data): `...`, "..." and the lists of failed values (`values: ["..."]`)."""
     return scrub_polars_text(str(exc))
 
 
 def find_read_error(sources: list[Source | None]) -> InputError | None:
-    """Polars failed while reading: the file and rows at fault, found with the csv module, or None.
-    A file that changed since it was opened is the fault first (its passes no longer line up)."""
+    """Polars failed while reading: the files and rows at fault, found with the csv module, as
+    one InputError listing every problem of every file; None when none is found. A file that
+    changed since it was opened is the fault first (its passes no longer line up)."""
     changed = changed_source(sources)
     if changed is not None:
         return changed
+    found = Diagnostics()
     for source in sources:
         if source is None or source.format != "csv":
             continue
-        raw = (
-            source.data
-            if source.data is not None
-            else source.path.read_bytes()
-            if source.path
-            else b""
-        )
-        error = _diagnose(source.display, source.role, raw, source.dialect.separator)
-        if error is not None:
-            return error
+        raw = _raw_bytes(source.path, source.data)
+        found.extend(row_problems(source.display, source.role, raw, source.dialect.separator))
+        if found.errors:
+            found.extend(source.missing_required)  # the stop is reported with them
+    if not found.errors:
+        return None
+    files = ", ".join(s.display for s in sources if s is not None and s.format == "csv")
+    try:
+        found.stop_if_any(f"cannot read the input ({files})")
+    except InputError as error:
+        return error
     return None
 
 
@@ -637,39 +759,93 @@ def explain_read_error(sources: list[Source | None], exc: Exception) -> InputErr
     return InputError(f"cannot read the input ({files}): {polars_reason(exc)}")
 
 
-def _diagnose(spec: str, role: str, raw: bytes, separator: str) -> InputError | None:
-    """Say which rows Polars could not read, scanning the file again with the csv module (None: none found)."""
+def row_problems(spec: str, role: str, raw: bytes, separator: str) -> list[Diagnostic]:
+    """Every problem of the file's rows, read again with the csv module: bytes that are not
+    UTF-8 (the first), rows with more fields than the header, a quoted field not closed (the
+    rows after it cannot be told apart: the reading ends there), a bare carriage return, and
+    rows with fewer fields (a warning: read as empty)."""
+    found = Diagnostics()
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:
-        return InputError(
-            f"{spec}: the {role} file is not UTF-8 at line {_line_at(raw, err.start)} (byte {err.start}); "
-            "if Excel saved it, pass --encoding cp1252 or save it as 'CSV UTF-8'"
+        found.error(
+            "encoding",
+            f"{spec}: the {role} file is not UTF-8 at line {_line_at(raw, err.start)} "
+            f"(byte {err.start}); if Excel saved it, pass --encoding cp1252 or save it as "
+            "'CSV UTF-8'",
+            file=spec,
         )
+        text = raw.decode("utf-8-sig", errors="replace")
+    rows = _count_fields(text, separator)
+    if rows.long:
+        more = f" and {len(rows.long) - MAX_LISTED} more" if len(rows.long) > MAX_LISTED else ""
+        found.error(
+            "long-rows",
+            f"{spec}: the {role} file has rows with more fields than its header's "
+            f"{rows.expected}: {', '.join(rows.long[:MAX_LISTED])}{more}; check the delimiter "
+            "and quoting of those rows",
+            file=spec,
+        )
+    if rows.broken is not None:
+        found.error("broken-quote", _quote_error(spec, role, *rows.broken).message, file=spec)
+    else:
+        lone_cr = _lone_cr_line(raw)
+        if lone_cr is not None:
+            found.error(
+                "bare-cr",
+                f"{spec}: the {role} file has a bare carriage return (CR, without the line feed "
+                f"of a line end) outside quotes on line {lone_cr}: some programs end a row "
+                "there, others do not; remove it, or save the file again with Windows (CRLF) "
+                "or Unix (LF) line ends",
+                file=spec,
+            )
+    if rows.short:
+        found.items.append(short_rows_found(spec, rows.short_count, rows.short))
+    return found.items
+
+
+def short_rows_found(spec: str, count: int, rows: list[int]) -> Diagnostic:
+    """The warning for `count` rows with fewer fields than the header, the first at `rows`."""
+    return Diagnostic(
+        "short-rows",
+        "warning",
+        f"{spec}: {count:,} rows have fewer fields than the header (rows "
+        f"{listed(rows, count)}); their missing fields were read as empty",
+        file=spec,
+        row=rows[0],
+        hint="Excel drops trailing empty fields when it saves a CSV; if fields are missing in "
+        "the middle of a row, check its delimiters and quotes",
+    )
+
+
+@dataclass
+class _Fields:
+    """What counting the fields of every row found (see `_count_fields`)."""
+
+    expected: int = 0  #: the header's fields
+    long: list[str] = dataclasses.field(default_factory=list)  #: "row 7 (12 fields)", ...
+    short: list[int] = dataclasses.field(default_factory=list)  #: the first short rows
+    short_count: int = 0
+    broken: tuple[int, object] | None = None  #: the row whose quotes are broken, and why
+
+
+def _count_fields(text: str, separator: str) -> _Fields:
+    """Each row's fields against the header's (the header is row 1), up to a broken quote."""
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=separator, strict=True)
-    expected, ragged, row = 0, [], 0  # row: the last row read whole; the header is row 1
+    out, row = _Fields(), 0  # row: the last row read whole
     try:
         for row, fields in enumerate(reader, start=1):
             if row == 1:
-                expected = len(fields)
-            elif len(fields) > expected:
-                ragged.append(f"row {row} ({len(fields)} fields)")
+                out.expected = len(fields)
+            elif len(fields) > out.expected:
+                out.long.append(f"row {row} ({len(fields)} fields)")
+            elif len(fields) < out.expected and out.expected > 1:
+                out.short_count += 1
+                if len(out.short) < MAX_LISTED:
+                    out.short.append(row)
     except csv.Error as err:
-        return _quote_error(spec, role, row + 1, err)
-    if ragged:
-        more = f" and {len(ragged) - MAX_LISTED} more" if len(ragged) > MAX_LISTED else ""
-        return InputError(
-            f"{spec}: the {role} file has rows with more fields than its header's {expected}: "
-            f"{', '.join(ragged[:MAX_LISTED])}{more}; check the delimiter and quoting of those rows"
-        )
-    lone_cr = _lone_cr_line(raw)
-    if lone_cr is not None:
-        return InputError(
-            f"{spec}: the {role} file has a bare carriage return (CR, without the line feed of a line "
-            f"end) outside quotes on line {lone_cr}: some programs end a row there, others do not; "
-            "remove it, or save the file again with Windows (CRLF) or Unix (LF) line ends"
-        )
-    return None
+        out.broken = (row + 1, err)
+    return out
 
 
 #: Streams (named pipes, `<(...)`) read into a private temporary file: spec -> that file.
@@ -677,7 +853,8 @@ _SPOOLED: dict[str, Path] = {}
 
 
 def readable_path(spec: str, role: str = "input") -> Path:
-    """The file to read `spec` from, as often as needed (the header is sniffed, then Polars scans it).
+    """The file to read `spec` from, as often as needed (the header is sniffed, then Polars scans
+    it).
 
     A named pipe or a process substitution (`<(gunzip -c contacts.csv.gz)`, /dev/fd/N) can be read
     only once: it is copied once into a private temporary file (mode 0600, removed at exit).
@@ -726,7 +903,8 @@ def _copy_stream(stream: int, out) -> None:
     poll.register(stream, select.POLLIN)
     while True:
         if not poll.poll(200):
-            continue  # no writer yet, or it is slow: wait on (a named pipe nobody writes to waits for Ctrl-C)
+            # no writer yet, or it is slow: wait on (a named pipe nobody writes to waits for Ctrl-C)
+            continue
         try:
             chunk = os.read(stream, 1 << 20)
         except BlockingIOError:
@@ -740,10 +918,8 @@ def remove_spooled() -> None:
     """Remove the temporary copies of streams this run read."""
     while _SPOOLED:
         _, spool = _SPOOLED.popitem()
-        try:
+        with contextlib.suppress(OSError):
             spool.unlink()
-        except OSError:
-            pass
 
 
 def _lone_cr_line(raw: bytes) -> int | None:
@@ -779,7 +955,8 @@ GERMAN_HEADERS = frozenset(
 
 
 def looks_german(path: str) -> bool:
-    """Whether the header row of the export at `path` is a German HubSpot one (False when unreadable)."""
+    """Whether the header row of the export at `path` is a German HubSpot one (False when
+    unreadable)."""
     try:
         with open(readable_path(path), "rb") as fh:
             head = fh.read(64 * 1024)
@@ -807,13 +984,18 @@ def resolve_columns(
     headers: tuple[str, ...],
     columns: dict[str, ColumnSpec],
     file_headers: tuple[str, ...] | None = None,
+    *,
+    found: Diagnostics | None = None,
 ) -> dict[str, str]:
     """Logical column -> the file's column for it (its name as the table knows it).
 
     `headers` are the table's column names, `file_headers` the same columns as the file
     writes them (repeats included). Two headers that both match a column the rules read
-    are an error naming both: which one a rule meant cannot be guessed.
+    are an error naming both: which one a rule meant cannot be guessed. A required column
+    the file lacks is an error too. With `found`, both are added to it (and the columns that
+    were found returned); without, they stop here (one InputError).
     """
+    here = found if found is not None else Diagnostics()
     written = file_headers or headers
     by_norm: dict[str, list[int]] = {}
     for i, header in enumerate(written):
@@ -826,42 +1008,59 @@ def resolve_columns(
             if not at:
                 continue
             if len(at) > 1:
-                listed = " and ".join(f"'{written[i]}' (column {i + 1})" for i in at)
-                clashes.append(f"{listed} both mean '{col.headers[0]}' ({name})")
+                both = " and ".join(f"'{written[i]}' (column {i + 1})" for i in at)
+                clashes.append(f"{both} both mean '{col.headers[0]}' ({name})")
             resolved[name] = headers[at[0]]
             break
     if clashes:
-        raise InputError(
+        here.error(
+            "repeated-header",
             f"{spec}: the {role} file has two columns for the same thing: {'; '.join(clashes)}; "
-            "remove or rename one of them (headers are compared ignoring case, spaces, _ and -)"
+            "remove or rename one of them (headers are compared ignoring case, spaces, _ and -)",
+            file=spec,
+            row=1,
         )
+    _missing_columns(spec, role, written, columns, resolved, here)
+    if found is None:
+        here.stop_if_any(f"{spec}: the {role} file cannot be read")
+    return resolved
+
+
+def _missing_columns(
+    spec: str,
+    role: str,
+    written: tuple[str, ...],
+    columns: dict[str, ColumnSpec],
+    resolved: dict[str, str],
+    found: Diagnostics,
+) -> None:
+    """The required columns of `role` that the file lacks, as one error in `found`."""
     missing = [
         name
         for name in REQUIRED_COLUMNS[role]
         if name not in resolved and not columns[name].optional
     ]
-    if missing:
-        lines = []
-        by_lower = {h.strip().lower(): h for h in written}
-        for name in missing:
-            wanted = columns[name].headers
-            close = difflib.get_close_matches(wanted[0].lower(), list(by_lower), n=1, cutoff=0.6)
-            hint = f"; did you mean '{by_lower[close[0]]}'?" if close else ""
-            lines.append(
-                f"column '{wanted[0]}' not found (accepted headers: {', '.join(repr(w) for w in wanted)}){hint}"
-            )
-        hint = salesforce_hint(written, columns)
-        error = InputError(
-            f"{spec}: the {role} file is missing a required column: "
-            + "; ".join(lines)
-            + (f"\n  hint: {hint}" if hint else "")
-        )
-        error.missing = missing
-        raise error
-    return resolved
+    if not missing:
+        return
+    lines = []
+    by_lower = {h.strip().lower(): h for h in written}
+    for name in missing:
+        wanted = columns[name].headers
+        close = difflib.get_close_matches(wanted[0].lower(), list(by_lower), n=1, cutoff=0.6)
+        hint = f"; did you mean '{by_lower[close[0]]}'?" if close else ""
+        accepted = ", ".join(repr(w) for w in wanted)
+        lines.append(f"column '{wanted[0]}' not found (accepted headers: {accepted}){hint}")
+    found.error(
+        "missing-column",
+        f"{spec}: the {role} file is missing a required column: " + "; ".join(lines),
+        file=spec,
+        column=columns[missing[0]].headers[0],
+        hint=salesforce_hint(written, columns),
+    )
 
 
-#: Headers of Salesforce exports (API names and report labels, normalised) that HubSpot does not write.
+#: Headers of Salesforce exports (API names and report labels, normalised) that HubSpot does not
+#: write.
 SALESFORCE_HEADERS = frozenset(
     {
         "accountid",
@@ -877,12 +1076,11 @@ SALESFORCE_HEADERS = frozenset(
 
 
 def salesforce_hint(headers, columns: dict[str, ColumnSpec]) -> str | None:
-    """A hint to use the salesforce preset, when the file has Salesforce headers the rules do not know."""
+    """A hint to use the salesforce preset, when the file has Salesforce headers the rules do not
+    know."""
     known = {normalise_header(h) for spec in columns.values() for h in spec.headers}
     found = [h for h in headers if normalise_header(h) in SALESFORCE_HEADERS - known]
     if not found:
         return None
-    from ..base.diagnostics import listed
-
     shown = listed((f"'{h}'" for h in found[:3]), len(found))
     return f"this looks like a Salesforce export ({shown}): use --preset salesforce"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..base.diagnostics import listed
+from ..base.diagnostics import as_text, listed
 from ..base.safe import html_safe, json_safe, markdown_safe, terminal_safe_tree
 
 FORMATS = ("text", "json", "markdown", "html")
@@ -254,9 +254,7 @@ def missing_rows(result: dict[str, Any]) -> list[list[str]]:
 def warning_lines(result: dict[str, Any], severity: str = "warning") -> list[str]:
     """Every warning (or note) of the run, with its hint."""
     return [
-        d["message"] + (f" (hint: {d['hint']})" if d.get("hint") else "")
-        for d in result.get("diagnostics", [])
-        if d["severity"] == severity
+        as_text(d, inline=True) for d in result.get("diagnostics", []) if d["severity"] == severity
     ]
 
 

@@ -15,11 +15,11 @@ import polars as pl
 import sqlglot
 from sqlglot import exp
 
-from ..base.diagnostics import listed
+from ..base.diagnostics import Diagnostic, from_rules_error, listed
 from ..base.errors import RulesError
 from .cases import load_cases
 from .logic import KNOWN_SUFFIX, availability
-from .yamlnodes import LinedYaml, load_lined_yaml
+from .yamlnodes import At, LinedYaml, load_lined_yaml
 
 SOURCES = ("contacts", "deals", "consent", "companies")
 COLUMN_TYPES = {"text": "str", "boolean": "bool", "datetime": "datetime", "number": "float"}
@@ -80,7 +80,8 @@ BUILTIN_VALUES = (
     "false_values",
 )
 
-#: HubSpot's default sales pipeline, internal values and labels: known without a rules file naming them.
+#: HubSpot's default sales pipeline, internal values and labels: known without a rules file naming
+#: them.
 HUBSPOT_OPEN_DEAL_STAGES = (
     "appointmentscheduled",
     "qualifiedtobuy",
@@ -99,7 +100,8 @@ DEAL_STAGE_LISTS = ("won_deal_stages", "lost_deal_stages", "open_deal_stages")
 DEFAULT_VALUES = {"open_deal_stages": HUBSPOT_OPEN_DEAL_STAGES}
 #: The keys of a value list written as a mapping.
 LIST_KEYS = ("in", "not_in", "closed", "sort_these")
-#: What a missing column means: unknown (a warning), absent (unknown, declared: a note), empty (a fact).
+#: What a missing column means: unknown (a warning), absent (unknown, declared: a note), empty (a
+#: fact).
 MISSING_MODES = ("unknown", "absent", "empty")
 
 #: Facts computed from the deals and consent files, with their types.
@@ -150,18 +152,20 @@ class ColumnSpec:
     name: str
     headers: tuple[str, ...]
     type: str  # "str", "bool", "datetime" or "float"
-    #: The file may lack it although it is required (only the contacts' stage: then every stage is empty).
+    #: The file may lack it although it is required (only the contacts' stage: then every stage is
+    #: empty).
     optional: bool = False
-    #: When the export lacks it: "unknown" (a warning), "absent" (the user knows the export never has
-    #: it: still unknown, reported as a note) or "empty" (read as empty: a fact, e.g. IsConverted on a
-    #: Salesforce contacts export, which has no such field because contacts are never leads).
+    #: When the export lacks it: "unknown" (a warning), "absent" (the user knows the export never
+    #: has it: still unknown, reported as a note) or "empty" (read as empty: a fact, e.g.
+    #: IsConverted on a Salesforce contacts export, which has no such field because contacts are
+    #: never leads).
     missing: str = "unknown"
 
 
 @dataclass(frozen=True)
 class ValueList:
-    """A value list: the values it names (`members`), the values known not to be members, and whether
-    every other value is a no (`closed`). In an open list, any other value is unknown."""
+    """A value list: the values it names (`members`), the values known not to be members, and
+    whether every other value is a no (`closed`). In an open list, any other value is unknown."""
 
     name: str
     members: tuple[str, ...]
@@ -209,7 +213,8 @@ class Rules:
     previous_stage_column: str
     rule_column: str
     other_type_column: str
-    warnings: tuple[str, ...] = field(default=())
+    #: What the rules file does that cannot be what was meant (a rule that can never decide, ...).
+    warnings: tuple[Diagnostic, ...] = field(default=())
     redact: bool = (
         False  #: reports leave out names and emails (report: {redact: true}, or --redact)
     )
@@ -218,9 +223,11 @@ class Rules:
     #: (deals column, contacts column): a deal that links to no contact counts for every contact
     #: of its account (links.deals_by_account); None: deals link by contact only.
     deals_by_account: tuple[str, str] | None = None
-    #: Every value list with its known non-members (values: the members alone, as conditions read them).
+    #: Every value list with its known non-members (values: the members alone, as conditions read
+    #: them).
     lists: dict[str, ValueList] = field(default_factory=dict)
-    #: Whether the rules file was found by itself or is the packaged default (for hints: what to edit).
+    #: Whether the rules file was found by itself or is the packaged default (for hints: what to
+    #: edit).
     packaged: bool = False
     #: Where the rules file was found when nobody named it (discover_rules), e.g. "in the working
     #: directory"; None when it was given (--rules, $LIFECYCLE_RULES) or built in.
@@ -283,7 +290,8 @@ class Rules:
     @property
     def compile_values(self) -> dict[str, tuple[str, ...]]:
         """The lists conditions compile against: each list's members, and for an open list (under
-        NAME~known) every value it names, for `logic.known` to tell a listed value from an unknown one."""
+        NAME~known) every value it names, for `logic.known` to tell a listed value from an
+        unknown one."""
         out = dict(self.values)
         for name in self.open_lists:
             out[name + KNOWN_SUFFIX] = self.lists[name].known
@@ -350,7 +358,8 @@ PRESETS = ("hubspot", "hubspot-de", "salesforce")
 def preset_path(name: str) -> Path:
     if name not in PRESETS:
         raise RulesError(
-            f"--preset: unknown preset '{name}'{_suggest(name, PRESETS)} (presets: {', '.join(PRESETS)})"
+            f"--preset: unknown preset '{name}'{_suggest(name, PRESETS)} (presets: "
+            f"{', '.join(PRESETS)})"
         )
     if name == "hubspot":
         return packaged_rules_path()
@@ -372,7 +381,8 @@ def load_rules(path: Path, display: str | None = None) -> Rules:
     )
 
 
-#: Columns the tool itself reads (ids, stage, names, links, the derived facts' inputs): never "unused".
+#: Columns the tool itself reads (ids, stage, names, links, the derived facts' inputs): never
+#: "unused".
 TOOL_COLUMNS = frozenset(
     {
         "record_id",
@@ -389,87 +399,79 @@ TOOL_COLUMNS = frozenset(
 )
 
 
-def validate_rules(path: Path, display: str) -> list[dict[str, Any]]:
+def validate_rules(path: Path, display: str) -> list[Diagnostic]:
     """Every problem of a rules file at once, without data: YAML, schema, stages, columns, value
     lists, conditions (syntax, names, types), duplicate ids, rules that can never decide, columns
-    no rule reads, the test cases' layout. Each: file, line, severity, message, hint."""
-    found: list[dict[str, Any]] = []
-
-    def add(error: RulesError | str, severity: str = "error") -> None:
-        text = error.message if isinstance(error, RulesError) else error
-        hint = error.hint if isinstance(error, RulesError) else None
-        match = re.match(r"^(.*?):(\d+)(?::\d+)?: (.*)$", text, re.S)
-        file, line, message = (
-            (match.group(1), int(match.group(2)), match.group(3))
-            if match
-            else (display, None, text)
-        )
-        found.append(
-            {
-                "file": file,
-                "line": line,
-                "severity": severity,
-                "message": message.strip(),
-                "hint": hint,
-            }
-        )
-
+    no rule reads, the test cases' layout. Each with its file, line, severity, message and hint,
+    the rules file's own first, by line."""
+    found: list[Diagnostic] = []
     try:
         doc = load_lined_yaml(path, display)
     except RulesError as error:
-        add(error)
-        return found
+        return [from_rules_error(error)]
     builder = _RulesBuilder(doc, collect=True)
     rules = None
     try:
         rules = builder.build()
     except RulesError as error:
         builder.problems.append(error)
-    for error in builder.problems:
-        add(error)
+    found += [from_rules_error(error) for error in builder.problems]
     if rules is not None:
-        for warning in rules.warnings:
-            add(warning, "warning")
-    if rules is not None:
-        for lst in rules.lists.values():
-            if lst.unsorted:
-                shown = listed((f"'{v}'" for v in lst.unsorted[:8]), len(lst.unsorted))
-                where = (
-                    "to won_deal_stages, lost_deal_stages or open_deal_stages"
-                    if lst.name in DEAL_STAGE_LISTS
-                    else "under `in` or `not_in`"
-                )
-                add(
-                    f"{doc.where(('values', lst.name, 'sort_these'))}: value list '{lst.name}' has "
-                    f"{len(lst.unsorted):,} value(s) still to sort: {shown}; move each {where} (until "
-                    "then it is unknown: contacts are kept, never moved, on it)",
-                    "warning",
-                )
-    if (
-        rules is not None and not builder.problems
-    ):  # a broken rule reads nothing: no "unused" noise then
-        read = set().union(
-            *(r.when.names for r in rules.rules), *(c.names for r in rules.rules for _, c in r.sets)
-        )
-        read |= (
-            {rules.deals_by_account[1]} if rules.deals_by_account else set()
-        )  # read by the deals' account link
-        for name in rules.columns["contacts"]:
-            if name not in read and name not in TOOL_COLUMNS:
-                add(
-                    f"{doc.where(('columns', 'contacts', name))}: column '{name}' is defined but no rule reads it "
-                    "(a typo in a rule's condition, or a column left over?)",
-                    "warning",
-                )
+        found += rules.warnings
+        found += _unsorted_values(doc, rules)
+        if not builder.problems:  # a broken rule reads nothing: no "unused" noise then
+            found += _unused_columns(doc, rules)
     try:
         load_cases(path, display)
     except RulesError as error:
-        add(error)
-    found.sort(key=lambda p: (p["file"] != display, p["file"], p["line"] or 0))
+        found.append(from_rules_error(error))
+    found.sort(key=lambda p: (p.file != display, p.file or "", p.line or 0))
     return found
 
 
+def _unsorted_values(doc: LinedYaml, rules: Rules) -> list[Diagnostic]:
+    """A warning for each value list with values still to sort (`sort_these`)."""
+    found = []
+    for lst in rules.lists.values():
+        if lst.unsorted:
+            shown = listed((f"'{v}'" for v in lst.unsorted[:8]), len(lst.unsorted))
+            where = (
+                "to won_deal_stages, lost_deal_stages or open_deal_stages"
+                if lst.name in DEAL_STAGE_LISTS
+                else "under `in` or `not_in`"
+            )
+            found.append(
+                doc.at(("values", lst.name, "sort_these")).warning(
+                    f"value list '{lst.name}' has {len(lst.unsorted):,} value(s) still to sort: "
+                    f"{shown}; move each {where} (until then it is unknown: contacts are kept, "
+                    "never moved, on it)"
+                )
+            )
+    return found
+
+
+def _unused_columns(doc: LinedYaml, rules: Rules) -> list[Diagnostic]:
+    """A warning for each contacts column the rules define but nothing reads."""
+    read = set().union(
+        *(r.when.names for r in rules.rules), *(c.names for r in rules.rules for _, c in r.sets)
+    )
+    if rules.deals_by_account:
+        read.add(rules.deals_by_account[1])  # read by the deals' account link
+    return [
+        doc.at(("columns", "contacts", name)).warning(
+            f"column '{name}' is defined but no rule reads it "
+            "(a typo in a rule's condition, or a column left over?)"
+        )
+        for name in rules.columns["contacts"]
+        if name not in read and name not in TOOL_COLUMNS
+    ]
+
+
 # --------------------------------------------------------------------------- validation
+
+
+def _none() -> None:
+    return None
 
 
 def _suggest(word: str, choices) -> str:
@@ -487,17 +489,17 @@ class _RulesBuilder:
         self.problems: list[RulesError] | None = [] if collect else None
 
     def fail(self, path: tuple, message: str) -> RulesError:
-        return RulesError(f"{self.doc.where(path)}: {message}")
+        return self.doc.at(path).error(message)
 
     def problem(self, error: RulesError) -> None:
         if self.problems is None:
             raise error
         self.problems.append(error)
 
-    def section(self, build, fallback):
-        """`build()`, or when collecting and it fails, the problem noted and `fallback()`."""
+    def section(self, build, fallback, *args):
+        """`build(*args)`, or when collecting and it fails, the problem noted and `fallback()`."""
         try:
-            return build()
+            return build(*args)
         except RulesError as error:
             self.problem(error)
             return fallback()
@@ -510,7 +512,8 @@ class _RulesBuilder:
                 self.problem(
                     self.fail(
                         path + (key,),
-                        f"unknown key '{key}' in {what}{_suggest(key, allowed)} (allowed: {', '.join(allowed)})",
+                        f"unknown key '{key}' in {what}{_suggest(key, allowed)} (allowed: "
+                        f"{', '.join(allowed)})",
                     )
                 )
         return mapping
@@ -575,12 +578,15 @@ class _RulesBuilder:
         )
         warnings = self.shadow_warnings(rules)
         if "without_deals" in policies:
-            # Replaced by one mechanism for every file and column that is missing (policies.unknown).
+            # Replaced by one mechanism for every file and column that is missing
+            # (policies.unknown).
             warnings.append(
-                f"{self.doc.where(('policies', 'without_deals'))}: policies.without_deals is no longer "
-                "used: a rule that cannot be decided because a file or column is missing keeps a contact "
-                f"already at its stage (rule column: '{unknown_id}', set with policies.unknown); "
-                "remove without_deals"
+                self.doc.at(("policies", "without_deals")).warning(
+                    "policies.without_deals is no longer used: a rule that cannot be decided "
+                    "because a file or column is missing keeps a contact already at its stage "
+                    f"(rule column: '{unknown_id}', set with policies.unknown); "
+                    "remove without_deals"
+                )
             )
         output = self.keys(data.get("output") or {}, ("output",), OUTPUT_KEYS, "output")
         report = self.keys(data.get("report") or {}, ("report",), REPORT_KEYS, "report")
@@ -677,7 +683,7 @@ class _RulesBuilder:
         raw = self.keys(raw, ("columns",), SOURCES, "columns")
         out: dict[str, dict[str, ColumnSpec]] = {}
         for source in SOURCES:
-            out[source] = self.section(lambda: self._source_columns(raw, source), dict)
+            out[source] = self.section(self._source_columns, dict, raw, source)
         return out
 
     def _source_columns(self, raw: dict, source: str) -> dict[str, ColumnSpec]:
@@ -695,9 +701,7 @@ class _RulesBuilder:
             specs = {**{n: copy(h) for n, h in defaults.items() if n not in specs}, **specs}
         out: dict[str, ColumnSpec] = {}
         for name, spec in specs.items():
-            column = self.section(
-                lambda: self._column(source, path + (name,), name, spec), lambda: None
-            )
+            column = self.section(self._column, _none, source, path + (name,), name, spec)
             if column is not None:
                 out[name] = column
         for name in REQUIRED_COLUMNS[source]:
@@ -709,7 +713,8 @@ class _RulesBuilder:
         if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
             raise self.fail(
                 path,
-                f"column name '{name}' must be lower case letters, digits and _ (it is used in conditions)",
+                f"column name '{name}' must be lower case letters, digits and _ (it is used in "
+                "conditions)",
             )
         if source == "contacts" and name in FACTS:
             raise self.fail(path, f"'{name}' is a computed fact; give the column another name")
@@ -736,7 +741,8 @@ class _RulesBuilder:
             if type_name not in COLUMN_TYPES:
                 raise self.fail(
                     path + ("type",),
-                    f"unknown column type '{type_name}'{_suggest(str(type_name), COLUMN_TYPES)} (allowed: {', '.join(COLUMN_TYPES)})",
+                    f"unknown column type '{type_name}'{_suggest(str(type_name), COLUMN_TYPES)} "
+                    f"(allowed: {', '.join(COLUMN_TYPES)})",
                 )
         else:
             headers = self.text_list(spec, path, f"the headers of column '{name}'")
@@ -748,7 +754,8 @@ class _RulesBuilder:
     def build_links(
         self, raw: Any, columns: dict[str, dict[str, ColumnSpec]]
     ) -> tuple[str, str] | None:
-        """links.deals_by_account: {deals: COLUMN, contacts: COLUMN}, both declared under columns."""
+        """links.deals_by_account: {deals: COLUMN, contacts: COLUMN}, both declared under
+        columns."""
         if raw is None:
             return None
         links = self.keys(raw, ("links",), ("deals_by_account",), "links")
@@ -779,7 +786,7 @@ class _RulesBuilder:
             raise self.fail(("values",), "values must map list names to lists of values")
         lists: dict[str, ValueList] = {}
         for name, value in raw.items():
-            lst = self.section(lambda: self._value_list(str(name), value), lambda: None)
+            lst = self.section(self._value_list, _none, str(name), value)
             if lst is not None:
                 lists[lst.name] = lst
         for name in BUILTIN_VALUES:
@@ -850,9 +857,7 @@ class _RulesBuilder:
         rules: list[Rule] = []
         seen: dict[str, int] = {}
         for i, item in enumerate(raw):
-            rule = self.section(
-                lambda: self._rule(i, item, seen, stage_ids, names, values), lambda: None
-            )
+            rule = self.section(self._rule, _none, i, item, seen, stage_ids, names, values)
             if rule is not None:
                 rules.append(rule)
         return tuple(rules)
@@ -879,7 +884,8 @@ class _RulesBuilder:
         if stage_id not in stage_ids:
             raise self.fail(
                 path + ("stage",),
-                f"rule '{rule_id}': unknown stage '{stage_id}'{_suggest(stage_id, stage_ids)} (stages: {', '.join(stage_ids)})",
+                f"rule '{rule_id}': unknown stage '{stage_id}'{_suggest(stage_id, stage_ids)} "
+                f"(stages: {', '.join(stage_ids)})",
             )
         if "when" not in item:
             raise self.fail(path, f"rule '{rule_id}' has no condition ('when:')")
@@ -887,7 +893,8 @@ class _RulesBuilder:
             item["when"],
             names,
             values,
-            f"{self.doc.where(path + ('when',))}: rule '{rule_id}'",
+            self.doc.at(path + ("when",)),
+            f"rule '{rule_id}'",
             want_bool=True,
         )
         sets_raw = item.get("set") or {}
@@ -900,7 +907,8 @@ class _RulesBuilder:
             if target not in SETTABLE:
                 raise self.fail(
                     path + ("set", target),
-                    f"rule '{rule_id}': cannot set '{target}'{_suggest(target, SETTABLE)} (allowed: {', '.join(SETTABLE)})",
+                    f"rule '{rule_id}': cannot set '{target}'{_suggest(target, SETTABLE)} "
+                    f"(allowed: {', '.join(SETTABLE)})",
                 )
             sets.append(
                 (
@@ -909,7 +917,8 @@ class _RulesBuilder:
                         sql,
                         names,
                         values,
-                        f"{self.doc.where(path + ('set', target))}: rule '{rule_id}' set {target}",
+                        self.doc.at(path + ("set", target)),
+                        f"rule '{rule_id}' set {target}",
                         want_bool=False,
                     ),
                 )
@@ -928,24 +937,33 @@ class _RulesBuilder:
             line=self.doc.line(path),
         )
 
-    def shadow_warnings(self, rules: tuple[Rule, ...]) -> list[str]:
-        """Rules that can never decide: constant false, same condition as an earlier rule, or after a catch-all."""
+    def shadow_warnings(self, rules: tuple[Rule, ...]) -> list[Diagnostic]:
+        """Rules that can never decide: constant false, same condition as an earlier rule, or
+        after a catch-all."""
         warnings = []
         seen: dict[str, str] = {}
         for i, rule in enumerate(rules):
-            where = f"{self.doc.file}:{rule.line}: rule '{rule.id}'"
+            at = At(self.doc.file, rule.line)
             normal = rule.when.tree.sql(normalize=True)
             if isinstance(rule.when.tree, exp.Boolean) and rule.when.tree.this is False:
-                warnings.append(f"{where} can never match: its condition is always false")
+                warnings.append(
+                    at.warning(f"rule '{rule.id}' can never match: its condition is always false")
+                )
             elif normal in seen:
                 warnings.append(
-                    f"{where} can never decide: rule '{seen[normal]}' before it has the same condition"
+                    at.warning(
+                        f"rule '{rule.id}' can never decide: rule '{seen[normal]}' before it has "
+                        "the same condition"
+                    )
                 )
             seen.setdefault(normal, rule.id)
             if _is_always_true(rule.when.tree):
                 for later in rules[i + 1 :]:
                     warnings.append(
-                        f"{self.doc.file}:{later.line}: rule '{later.id}' can never decide: rule '{rule.id}' before it always matches"
+                        At(self.doc.file, later.line).warning(
+                            f"rule '{later.id}' can never decide: rule '{rule.id}' before it "
+                            "always matches"
+                        )
                     )
                 break
         return warnings
@@ -1008,25 +1026,39 @@ _TYPE_WORDS = {
 
 
 def parse_condition(
-    sql: Any, names: dict[str, str], values: dict, where: str, *, want_bool: bool
+    sql: Any, names: dict[str, str], values: dict, at: At, what: str, *, want_bool: bool
 ) -> Condition:
+    """`sql` parsed and checked; `at` is its place in the rules file and `what` names it in a
+    problem ("rule 'x'")."""
     if isinstance(sql, bool):
         sql = str(sql).lower()
     if not isinstance(sql, str) or not sql.strip():
-        raise RulesError(f"{where}: the condition must be a non-empty SQL expression")
+        raise at.error(f"{what}: the condition must be a non-empty SQL expression")
     depth = _nesting(sql)
     if depth > MAX_NESTING:
-        raise RulesError(
-            f"{where}: the condition nests parentheses {depth} deep; at most {MAX_NESTING} levels "
+        raise at.error(
+            f"{what}: the condition nests parentheses {depth} deep; at most {MAX_NESTING} levels "
             f"are supported\n  condition: {_shorten(sql)}"
         )
     try:
-        return _parse_checked(sql, names, values, where, want_bool)
+        return _parse_checked(sql, names, values, _Place(at, what, sql), want_bool)
     except RecursionError:
-        raise RulesError(
-            f"{where}: the condition is too deeply nested to read (split it, or use IN (...) "
+        raise at.error(
+            f"{what}: the condition is too deeply nested to read (split it, or use IN (...) "
             f"or IN @list for long lists of alternatives)\n  condition: {_shorten(sql)}"
         ) from None
+
+
+@dataclass(frozen=True)
+class _Place:
+    """A condition being checked: where it is, what it is, and its text (for its problems)."""
+
+    at: At
+    what: str
+    sql: str
+
+    def error(self, message: str) -> RulesError:
+        return self.at.error(f"{self.what}: {message}\n  condition: {self.sql}")
 
 
 #: Deepest parentheses in a condition: real ones have a handful, and each level costs sqlglot
@@ -1069,7 +1101,7 @@ def _shorten(sql: str, limit: int = 200) -> str:
 
 
 def _parse_checked(
-    sql: str, names: dict[str, str], values: dict, where: str, want_bool: bool
+    sql: str, names: dict[str, str], values: dict, place: _Place, want_bool: bool
 ) -> Condition:
     try:
         tree = sqlglot.parse_one(sql)
@@ -1085,60 +1117,32 @@ def _parse_checked(
                 missing.group(2).upper(), missing.group(2).upper()
             )
             description = f"the condition is incomplete: {symbol} needs a value on each side"
-        raise RulesError(
-            f"{where}: SQL syntax error{column}: {description}\n  condition: {sql}"
-        ) from None
+        raise place.error(f"SQL syntax error{column}: {description}") from None
     except sqlglot.errors.SqlglotError as exc:
-        raise RulesError(
-            f"{where}: cannot read the condition: {str(exc).splitlines()[0]}\n  condition: {sql}"
-        ) from None
+        raise place.error(f"cannot read the condition: {str(exc).splitlines()[0]}") from None
     if _depth(tree) > MAX_DEPTH:
         raise RecursionError  # said by parse_condition
-    checker = _Checker(names, values, where, sql)
+    checker = _Checker(names, values, place)
     result_type = checker.type_of(tree)
     if want_bool and result_type not in ("bool", "null"):
-        raise RulesError(
-            f"{where}: the condition must be true or false, but it gives {_TYPE_WORDS[result_type]}\n  condition: {sql}"
+        raise place.error(
+            f"the condition must be true or false, but it gives {_TYPE_WORDS[result_type]}"
         )
+    where = f"{place.at}: {place.what}"
     return Condition(sql=sql, tree=tree, names=frozenset(checker.seen), where=where)
 
 
 class _Checker:
     """Walks a parsed condition: rejects what we cannot compile and works out each node's type."""
 
-    def __init__(self, names: dict[str, str], values: dict, where: str, sql: str) -> None:
-        self.names, self.values, self.where, self.sql = names, values, where, sql
+    def __init__(self, names: dict[str, str], values: dict, place: _Place) -> None:
+        self.names, self.values, self.place = names, values, place
         self.seen: set[str] = set()
 
     def fail(self, message: str) -> RulesError:
-        return RulesError(f"{self.where}: {message}\n  condition: {self.sql}")
+        return self.place.error(message)
 
     def type_of(self, node: exp.Expression) -> str:
-        if isinstance(node, exp.Paren):
-            return self.type_of(node.this)
-        if isinstance(node, exp.Column):
-            if node.table:
-                raise self.fail(f"write column names without a table: '{node.sql()}'")
-            name = node.name.lower()
-            if name not in self.names:
-                raise self.fail(
-                    f"unknown column '{node.name}'{_suggest(name, self.names)} (known: {', '.join(sorted(self.names))})"
-                )
-            self.seen.add(name)
-            return self.names[name]
-        if isinstance(node, exp.Literal):
-            return "str" if node.is_string else "float"
-        if isinstance(node, exp.Boolean):
-            return "bool"
-        if isinstance(node, exp.Null):
-            return "null"
-        if isinstance(node, (exp.And, exp.Or)):
-            self.expect(node.this, "bool", node)
-            self.expect(node.expression, "bool", node)
-            return "bool"
-        if isinstance(node, exp.Not):
-            self.expect(node.this, "bool", node)
-            return "bool"
         if type(node) in _COMPARISONS:
             self.comparable(self.type_of(node.this), self.type_of(node.expression), node)
             return "bool"
@@ -1147,91 +1151,144 @@ class _Checker:
                 if child is not None:
                     self.expect(child, "float", node)
             return "float"
-        if isinstance(node, exp.In):
-            left = self.type_of(node.this)
-            field_ = node.args.get("field")
-            if isinstance(field_, exp.Parameter):
-                list_name = field_.name
-                if list_name not in self.values:
-                    raise self.fail(
-                        f"unknown value list '@{list_name}'{_suggest(list_name, self.values)} (defined under values: {', '.join(self.values)})"
-                    )
-                if left not in ("str", "null"):
-                    raise self.fail(
-                        f"'IN @{list_name}' compares text, but '{node.this.sql()}' is {_TYPE_WORDS[left]}"
-                    )
-                return "bool"
-            if node.args.get("query") is not None or field_ is not None:
-                raise self.fail(
-                    "IN takes a list of values, like IN ('a', 'b'), or a value list, like IN @name"
-                )
-            for item in node.expressions:
-                if not isinstance(item, (exp.Literal, exp.Boolean, exp.Null)):
-                    raise self.fail(f"IN (...) takes plain values, not '{item.sql()}'")
-                self.comparable(left, self.type_of(item), node)
-            node.meta[_LEFT_TYPE] = left  # the compiler tests membership in one step where it can
-            return "bool"
-        if isinstance(node, exp.Is):
-            self.type_of(node.this)
-            if not isinstance(node.expression, (exp.Null, exp.Boolean)):
-                raise self.fail(f"IS takes NULL, TRUE or FALSE, not '{node.expression.sql()}'")
-            return "bool"
-        if isinstance(node, (exp.Like, exp.ILike)):
-            self.expect(node.this, "str", node)
-            if not (isinstance(node.expression, exp.Literal) and node.expression.is_string):
-                raise self.fail("LIKE takes a quoted pattern, like '%@example.com'")
-            return "bool"
-        if isinstance(node, exp.Between):
-            left = self.type_of(node.this)
-            self.comparable(left, self.type_of(node.args["low"]), node)
-            self.comparable(left, self.type_of(node.args["high"]), node)
-            return "bool"
-        if isinstance(node, exp.Case):
-            if node.this is not None:
-                raise self.fail(
-                    "write CASE WHEN condition THEN value ... END (CASE x WHEN ... is not supported)"
-                )
-            result = "null"
-            for branch in node.args.get("ifs") or []:
-                self.expect(branch.this, "bool", node)
-                result = self.merge(result, self.type_of(branch.args["true"]), node)
-            if node.args.get("default") is not None:
-                result = self.merge(result, self.type_of(node.args["default"]), node)
-            return result
-        if isinstance(node, exp.Parameter):
-            raise self.fail(f"a value list (@{node.name}) can only follow IN")
-        if isinstance(node, (exp.Lower, exp.Upper, exp.Trim)):
-            if isinstance(node, exp.Trim) and (
-                node.args.get("expression") is not None or node.args.get("position")
-            ):
-                raise self.fail("trim() takes one argument")
-            self.expect(node.this, "str", node)
-            return "str"
-        if isinstance(node, exp.Length):
-            self.expect(node.this, "str", node)
-            return "float"
-        if isinstance(node, exp.Coalesce):
-            result = self.type_of(node.this)
-            for item in node.expressions:
-                result = self.merge(result, self.type_of(item), node)
-            return result
-        if isinstance(node, exp.Func):
-            name = (
-                node.sql_name().lower()
-                if not isinstance(node, exp.Anonymous)
-                else str(node.this).lower()
-            )
-            raise self.fail(
-                f"unknown function '{name}'{_suggest(name, FUNCTIONS)} (available: {', '.join(FUNCTIONS)})"
-            )
+        for kinds, check in _Checker.CHECKS:
+            if isinstance(node, kinds):
+                return check(self, node)
         raise self.fail(f"'{node.sql()}' is not supported in a condition")
+
+    def _column(self, node: exp.Column) -> str:
+        if node.table:
+            raise self.fail(f"write column names without a table: '{node.sql()}'")
+        name = node.name.lower()
+        if name not in self.names:
+            raise self.fail(
+                f"unknown column '{node.name}'{_suggest(name, self.names)} (known: "
+                f"{', '.join(sorted(self.names))})"
+            )
+        self.seen.add(name)
+        return self.names[name]
+
+    def _logic(self, node: exp.Expression) -> str:
+        self.expect(node.this, "bool", node)
+        if not isinstance(node, exp.Not):
+            self.expect(node.expression, "bool", node)
+        return "bool"
+
+    def _in(self, node: exp.In) -> str:
+        left = self.type_of(node.this)
+        field_ = node.args.get("field")
+        if isinstance(field_, exp.Parameter):
+            return self._in_list(node, left, field_.name)
+        if node.args.get("query") is not None or field_ is not None:
+            raise self.fail(
+                "IN takes a list of values, like IN ('a', 'b'), or a value list, like IN @name"
+            )
+        for item in node.expressions:
+            if not isinstance(item, (exp.Literal, exp.Boolean, exp.Null)):
+                raise self.fail(f"IN (...) takes plain values, not '{item.sql()}'")
+            self.comparable(left, self.type_of(item), node)
+        node.meta[_LEFT_TYPE] = left  # the compiler tests membership in one step where it can
+        return "bool"
+
+    def _in_list(self, node: exp.In, left: str, list_name: str) -> str:
+        if list_name not in self.values:
+            raise self.fail(
+                f"unknown value list '@{list_name}'{_suggest(list_name, self.values)} "
+                f"(defined under values: {', '.join(self.values)})"
+            )
+        if left not in ("str", "null"):
+            raise self.fail(
+                f"'IN @{list_name}' compares text, but '{node.this.sql()}' is {_TYPE_WORDS[left]}"
+            )
+        return "bool"
+
+    def _is(self, node: exp.Is) -> str:
+        self.type_of(node.this)
+        if not isinstance(node.expression, (exp.Null, exp.Boolean)):
+            raise self.fail(f"IS takes NULL, TRUE or FALSE, not '{node.expression.sql()}'")
+        return "bool"
+
+    def _like(self, node: exp.Expression) -> str:
+        self.expect(node.this, "str", node)
+        if not (isinstance(node.expression, exp.Literal) and node.expression.is_string):
+            raise self.fail("LIKE takes a quoted pattern, like '%@example.com'")
+        return "bool"
+
+    def _between(self, node: exp.Between) -> str:
+        left = self.type_of(node.this)
+        self.comparable(left, self.type_of(node.args["low"]), node)
+        self.comparable(left, self.type_of(node.args["high"]), node)
+        return "bool"
+
+    def _case(self, node: exp.Case) -> str:
+        if node.this is not None:
+            raise self.fail(
+                "write CASE WHEN condition THEN value ... END (CASE x WHEN ... is not supported)"
+            )
+        result = "null"
+        for branch in node.args.get("ifs") or []:
+            self.expect(branch.this, "bool", node)
+            result = self.merge(result, self.type_of(branch.args["true"]), node)
+        if node.args.get("default") is not None:
+            result = self.merge(result, self.type_of(node.args["default"]), node)
+        return result
+
+    def _parameter(self, node: exp.Parameter) -> str:
+        raise self.fail(f"a value list (@{node.name}) can only follow IN")
+
+    def _text(self, node: exp.Expression) -> str:
+        """lower(), upper(), trim(): text in, text out; length(): text in, a number out."""
+        if isinstance(node, exp.Trim) and (
+            node.args.get("expression") is not None or node.args.get("position")
+        ):
+            raise self.fail("trim() takes one argument")
+        self.expect(node.this, "str", node)
+        return "float" if isinstance(node, exp.Length) else "str"
+
+    def _coalesce(self, node: exp.Coalesce) -> str:
+        result = self.type_of(node.this)
+        for item in node.expressions:
+            result = self.merge(result, self.type_of(item), node)
+        return result
+
+    def _function(self, node: exp.Func) -> str:
+        name = (
+            node.sql_name().lower()
+            if not isinstance(node, exp.Anonymous)
+            else str(node.this).lower()
+        )
+        raise self.fail(
+            f"unknown function '{name}'{_suggest(name, FUNCTIONS)} (available: "
+            f"{', '.join(FUNCTIONS)})"
+        )
+
+    #: What each kind of node is checked with, in this order (the functions lifecycle knows
+    #: are nodes of their own, before any other function).
+    CHECKS: tuple = (
+        (exp.Paren, lambda self, node: self.type_of(node.this)),
+        (exp.Column, _column),
+        (exp.Literal, lambda self, node: "str" if node.is_string else "float"),
+        (exp.Boolean, lambda self, node: "bool"),
+        (exp.Null, lambda self, node: "null"),
+        ((exp.And, exp.Or, exp.Not), _logic),
+        (exp.In, _in),
+        (exp.Is, _is),
+        ((exp.Like, exp.ILike), _like),
+        (exp.Between, _between),
+        (exp.Case, _case),
+        (exp.Parameter, _parameter),
+        ((exp.Lower, exp.Upper, exp.Trim, exp.Length), _text),
+        (exp.Coalesce, _coalesce),
+        (exp.Func, _function),
+    )
 
     def expect(self, node: exp.Expression, want: str, parent: exp.Expression) -> None:
         got = self.type_of(node)
         if got == "null" or got == want or (want == "float" and got == "int"):
             return
         raise self.fail(
-            f"'{node.sql()}' is {_TYPE_WORDS[got]}, but '{parent.key.upper()}' needs {_TYPE_WORDS[want]}"
+            f"'{node.sql()}' is {_TYPE_WORDS[got]}, but '{parent.key.upper()}' needs "
+            f"{_TYPE_WORDS[want]}"
         )
 
     def comparable(self, left: str, right: str, node: exp.Expression) -> None:
@@ -1264,7 +1321,8 @@ def to_polars(
 def to_polars_tree(
     tree: exp.Expression, col: Callable[[str], pl.Expr], values: dict[str, tuple[str, ...]]
 ) -> pl.Expr:
-    """Compile a condition tree built by lifecycle itself (derived facts, logic.known's expressions)."""
+    """Compile a condition tree built by lifecycle itself (derived facts, logic.known's
+    expressions)."""
     return _compile(tree, col, values)
 
 
@@ -1299,7 +1357,8 @@ def _in_list(node: exp.In, left: pl.Expr) -> pl.Expr | None:
 
 
 def one_of(expr: pl.Expr, values: tuple[str, ...]) -> pl.Expr:
-    """True when the text is one of `values`, ignoring case and surrounding spaces (null stays null).
+    """True when the text is one of `values`, ignoring case and surrounding spaces (null stays
+    null).
 
     One case-insensitive regex scan: several times cheaper than trimming and lower-casing
     every value first, which matters on millions of rows.
@@ -1322,68 +1381,84 @@ def _like_regex(pattern: str) -> str:
 
 def _compile(node: exp.Expression, col: Callable[[str], pl.Expr], values: dict) -> pl.Expr:
     c = lambda n: _compile(n, col, values)  # noqa: E731
-    if isinstance(node, exp.Paren):
-        return c(node.this)
     if isinstance(node, exp.Column):
         return col(node.name.lower())
-    if isinstance(node, exp.Literal):
-        if node.is_string:
-            return pl.lit(node.this, dtype=pl.String)
-        number = float(node.this)
-        return pl.lit(int(number) if number.is_integer() else number)
-    if isinstance(node, exp.Boolean):
-        return pl.lit(bool(node.this), dtype=pl.Boolean)
-    if isinstance(node, exp.Null):
-        return pl.lit(None)
-    if isinstance(node, exp.And):
-        return c(node.this) & c(node.expression)
-    if isinstance(node, exp.Or):
-        return c(node.this) | c(node.expression)
-    if isinstance(node, exp.Not):
-        return ~c(node.this)
     if type(node) in _COMPARISONS:
         return getattr(c(node.this), _COMPARISONS[type(node)])(c(node.expression))
     if type(node) in _ARITHMETIC:
         return getattr(c(node.this), _ARITHMETIC[type(node)])(c(node.expression))
-    if isinstance(node, exp.Neg):
-        return -c(node.this)
     if isinstance(node, exp.In):
-        field_ = node.args.get("field")
-        if isinstance(field_, exp.Parameter):
-            return one_of(c(node.this), values[field_.name])
-        left = c(node.this)
-        fast = _in_list(node, left)
-        if fast is not None:
-            return fast
-        return pl.any_horizontal([left == c(item) for item in node.expressions])
-    if isinstance(node, exp.Is):
-        target = c(node.this)
-        if isinstance(node.expression, exp.Null):
-            return target.is_null()
-        return (target == pl.lit(bool(node.expression.this))).fill_null(False)
-    if isinstance(node, (exp.Like, exp.ILike)):
-        regex = _like_regex(node.expression.this)
-        if isinstance(node, exp.ILike):
-            regex = "(?i)" + regex
-        return c(node.this).str.contains(regex)
-    if isinstance(node, exp.Between):
-        target = c(node.this)
-        return (target >= c(node.args["low"])) & (target <= c(node.args["high"]))
-    if isinstance(node, exp.Case):
-        branches = node.args.get("ifs") or []
-        chain = pl.when(c(branches[0].this)).then(c(branches[0].args["true"]))
-        for branch in branches[1:]:
-            chain = chain.when(c(branch.this)).then(c(branch.args["true"]))
-        default = node.args.get("default")
-        return chain.otherwise(c(default) if default is not None else pl.lit(None))
-    if isinstance(node, exp.Lower):
-        return c(node.this).str.to_lowercase()
-    if isinstance(node, exp.Upper):
-        return c(node.this).str.to_uppercase()
-    if isinstance(node, exp.Trim):
-        return c(node.this).str.strip_chars()
-    if isinstance(node, exp.Length):
-        return c(node.this).str.len_chars()
-    if isinstance(node, exp.Coalesce):
-        return pl.coalesce([c(node.this), *(c(e) for e in node.expressions)])
+        return _compile_in(node, c, values)
+    for kinds, compile_ in _COMPILERS:
+        if isinstance(node, kinds):
+            return compile_(node, c)
     raise AssertionError(f"unchecked node {node.key}")  # the checker rejects everything else
+
+
+def _compile_literal(node: exp.Literal, c) -> pl.Expr:
+    if node.is_string:
+        return pl.lit(node.this, dtype=pl.String)
+    number = float(node.this)
+    return pl.lit(int(number) if number.is_integer() else number)
+
+
+def _compile_in(node: exp.In, c, values: dict) -> pl.Expr:
+    field_ = node.args.get("field")
+    if isinstance(field_, exp.Parameter):
+        return one_of(c(node.this), values[field_.name])
+    left = c(node.this)
+    fast = _in_list(node, left)
+    if fast is not None:
+        return fast
+    return pl.any_horizontal([left == c(item) for item in node.expressions])
+
+
+def _compile_is(node: exp.Is, c) -> pl.Expr:
+    target = c(node.this)
+    if isinstance(node.expression, exp.Null):
+        return target.is_null()
+    return (target == pl.lit(bool(node.expression.this))).fill_null(False)
+
+
+def _compile_like(node: exp.Expression, c) -> pl.Expr:
+    regex = _like_regex(node.expression.this)
+    if isinstance(node, exp.ILike):
+        regex = "(?i)" + regex
+    return c(node.this).str.contains(regex)
+
+
+def _compile_between(node: exp.Between, c) -> pl.Expr:
+    target = c(node.this)
+    return (target >= c(node.args["low"])) & (target <= c(node.args["high"]))
+
+
+def _compile_case(node: exp.Case, c) -> pl.Expr:
+    branches = node.args.get("ifs") or []
+    chain = pl.when(c(branches[0].this)).then(c(branches[0].args["true"]))
+    for branch in branches[1:]:
+        chain = chain.when(c(branch.this)).then(c(branch.args["true"]))
+    default = node.args.get("default")
+    return chain.otherwise(c(default) if default is not None else pl.lit(None))
+
+
+#: How each other kind of node (the checker lets through) compiles, given the compiler of its
+#: children.
+_COMPILERS: tuple = (
+    (exp.Paren, lambda node, c: c(node.this)),
+    (exp.Literal, _compile_literal),
+    (exp.Boolean, lambda node, c: pl.lit(bool(node.this), dtype=pl.Boolean)),
+    (exp.Null, lambda node, c: pl.lit(None)),
+    (exp.And, lambda node, c: c(node.this) & c(node.expression)),
+    (exp.Or, lambda node, c: c(node.this) | c(node.expression)),
+    (exp.Not, lambda node, c: ~c(node.this)),
+    (exp.Neg, lambda node, c: -c(node.this)),
+    (exp.Is, _compile_is),
+    ((exp.Like, exp.ILike), _compile_like),
+    (exp.Between, _compile_between),
+    (exp.Case, _compile_case),
+    (exp.Lower, lambda node, c: c(node.this).str.to_lowercase()),
+    (exp.Upper, lambda node, c: c(node.this).str.to_uppercase()),
+    (exp.Trim, lambda node, c: c(node.this).str.strip_chars()),
+    (exp.Length, lambda node, c: c(node.this).str.len_chars()),
+    (exp.Coalesce, lambda node, c: pl.coalesce([c(node.this), *(c(e) for e in node.expressions)])),
+)

@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 
+from ..base.diagnostics import WARNING, Diagnostic
 from ..base.errors import RulesError
 from ..base.safe import terminal_safe
 
@@ -21,9 +22,27 @@ MAX_RULES_BYTES = 1 << 20
 MAX_ALIASED_VALUES = 10_000
 
 
+@dataclass(frozen=True)
+class At:
+    """A place in a rules file: its problems carry it as fields and show it as `file:line: ...`."""
+
+    file: str
+    line: int | None = None
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}" if self.line is not None else self.file
+
+    def error(self, message: str, *, hint: str | None = None) -> RulesError:
+        return RulesError(message, file=self.file, line=self.line, hint=hint)
+
+    def warning(self, message: str) -> Diagnostic:
+        return Diagnostic("rules", WARNING, message, file=self.file, line=self.line)
+
+
 @dataclass
 class LinedYaml:
-    """Plain data (dicts, lists, and every scalar as the text written) plus the line of each path."""
+    """Plain data (dicts, lists, and every scalar as the text written) plus the line of each
+    path."""
 
     file: str
     data: Any
@@ -35,8 +54,11 @@ class LinedYaml:
             path = path[:-1]
         return self.lines.get(path, 1)
 
+    def at(self, path: Path_) -> At:
+        return At(self.file, self.line(path))
+
     def where(self, path: Path_) -> str:
-        return f"{self.file}:{self.line(path)}"
+        return str(self.at(path))
 
 
 def load_lined_yaml(path: Path, display: str) -> LinedYaml:
@@ -45,35 +67,42 @@ def load_lined_yaml(path: Path, display: str) -> LinedYaml:
             raw = fh.read(MAX_RULES_BYTES + 1)
         if len(raw) > MAX_RULES_BYTES:
             raise RulesError(
-                f"{display}: the rules file is larger than {MAX_RULES_BYTES // (1 << 20)} MB; "
-                "a rules file is a few KB (is it the right file?)"
+                f"the rules file is larger than {MAX_RULES_BYTES // (1 << 20)} MB; "
+                "a rules file is a few KB (is it the right file?)",
+                file=display,
             )
         text = raw.decode("utf-8-sig")
     except FileNotFoundError:
-        raise RulesError(f"{display}: rules file not found") from None
+        raise RulesError("rules file not found", file=display) from None
     except IsADirectoryError:
-        raise RulesError(f"{display}: is a directory, expected a rules YAML file") from None
+        raise RulesError("is a directory, expected a rules YAML file", file=display) from None
     except UnicodeDecodeError as exc:
         raise RulesError(
-            f"{display}: not UTF-8 text (byte {exc.start}); save the rules file as UTF-8"
+            f"not UTF-8 text (byte {exc.start}); save the rules file as UTF-8", file=display
         ) from None
     except OSError as exc:
-        raise RulesError(f"{display}: cannot read the rules file: {exc.strerror}") from None
+        raise RulesError(f"cannot read the rules file: {exc.strerror}", file=display) from None
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        where = f"{display}:{mark.line + 1}:{mark.column + 1}" if mark else display
-        raise RulesError(f"{where}: invalid YAML: {exc.problem or exc.context}") from None
+        raise RulesError(
+            f"invalid YAML: {exc.problem or exc.context}",
+            file=display,
+            line=mark.line + 1 if mark else None,
+            column=mark.column + 1 if mark else None,
+        ) from None
     except yaml.YAMLError as exc:
-        raise RulesError(f"{display}: invalid YAML: {exc}") from None
+        raise RulesError(f"invalid YAML: {exc}", file=display) from None
     except RecursionError:
-        raise RulesError(f"{display}: invalid YAML: lists or mappings nested too deeply") from None
+        raise RulesError(
+            "invalid YAML: lists or mappings nested too deeply", file=display
+        ) from None
     doc = LinedYaml(display, None)
     try:
         doc.data = _convert(node, (), doc, _Aliases()) if node is not None else None
     except RecursionError:
-        raise RulesError(f"{display}: lists or mappings nested too deeply") from None
+        raise RulesError("lists or mappings nested too deeply", file=display) from None
     return doc
 
 
@@ -101,9 +130,9 @@ class _Aliases:
             self.anchored_on = node.start_mark.line + 1
         self.expanded += self.size(node)
         if self.expanded > MAX_ALIASED_VALUES:
-            raise RulesError(
-                f"{doc.file}:{self.used_on}: the YAML aliases (*name) expand to more than {MAX_ALIASED_VALUES:,} "
-                f"values (the value anchored on line {self.anchored_on}, and the aliases inside it); "
+            raise At(doc.file, self.used_on).error(
+                f"the YAML aliases (*name) expand to more than {MAX_ALIASED_VALUES:,} values "
+                f"(the value anchored on line {self.anchored_on}, and the aliases inside it); "
                 "write the values out, or use fewer aliases of aliases"
             )
         return outermost
@@ -140,8 +169,8 @@ def _plain_text(node: yaml.ScalarNode, doc: LinedYaml) -> str:
     found = _CONTROL.search(node.value)
     if found:
         shown = node.value if len(node.value) <= 60 else node.value[:57] + "..."
-        raise RulesError(
-            f"{display_line(doc, node)}: '{terminal_safe(shown)}' holds a control "
+        raise node_at(doc, node).error(
+            f"'{terminal_safe(shown)}' holds a control "
             f"character (\\x{ord(found.group()):02x}); a rules file holds plain text: "
             "remove it"
         )
@@ -154,10 +183,10 @@ def _convert_node(node: yaml.Node, path: Path_, doc: LinedYaml, aliases: _Aliase
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
-                raise RulesError(f"{display_line(doc, key_node)}: keys must be plain names")
+                raise node_at(doc, key_node).error("keys must be plain names")
             key = _plain_text(key_node, doc)
             if key in out:
-                raise RulesError(f"{display_line(doc, key_node)}: '{key}' is given twice")
+                raise node_at(doc, key_node).error(f"'{key}' is given twice")
             doc.lines[path + (key,)] = key_node.start_mark.line + 1
             out[key] = _convert(value_node, path + (key,), doc, aliases)
             doc.lines[path + (key,)] = key_node.start_mark.line + 1
@@ -170,5 +199,5 @@ def _convert_node(node: yaml.Node, path: Path_, doc: LinedYaml, aliases: _Aliase
     return _plain_text(node, doc)
 
 
-def display_line(doc: LinedYaml, node: yaml.Node) -> str:
-    return f"{doc.file}:{node.start_mark.line + 1}"
+def node_at(doc: LinedYaml, node: yaml.Node) -> At:
+    return At(doc.file, node.start_mark.line + 1)
