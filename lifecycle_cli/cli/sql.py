@@ -82,7 +82,8 @@ DealsHeaderOpt = Annotated[
     typer.Option(
         "--deals-header",
         metavar="FILE",
-        help="An export whose header row lists the deals table's columns.",
+        help="An export whose header row lists the deals table's columns (without it, the "
+        "columns assumed are named in a comment at the query's top).",
     ),
 ]
 
@@ -91,7 +92,8 @@ ConsentHeaderOpt = Annotated[
     typer.Option(
         "--consent-header",
         metavar="FILE",
-        help="An export whose header row lists the consent table's columns.",
+        help="An export whose header row lists the consent table's columns (without it, the "
+        "columns assumed are named in a comment at the query's top).",
     ),
 ]
 
@@ -112,8 +114,10 @@ OutputOpt = Annotated[
 
 
 @app.command(
-    epilog="\b\nExample: lifecycle sql --dialect snowflake --contacts-header contacts.csv -o "
-    "classify.sql"
+    epilog="\b\nExample: lifecycle sql --dialect snowflake --contacts-header contacts.csv "
+    "--deals-header deals.csv --consent-header consent.csv -o classify.sql\n\n"
+    "Without a header file for a table, the query assumes the rules' first header for each "
+    "column it reads there and names them in a comment at its top."
 )
 def sql(
     dialect: DialectOpt,
@@ -209,19 +213,7 @@ def sql(
             "deals": None if no_deals else deals_table,
             "consent": None if no_consent else consent_table,
         }
-        assumed = assumed_columns(ruleset, dialect.value, tables, set(headers), query)
-        if assumed:
-            query = assumed_comment(assumed) + query
-            roles = ", ".join(dict.fromkeys(role for role, _, _ in assumed))
-            print(
-                f"lifecycle: no header file for {roles}: the query assumes {len(assumed)} "
-                "columns, named in the comment at its top (give "
-                + " ".join(
-                    f"--{role}-header FILE" for role in dict.fromkeys(r for r, _, _ in assumed)
-                )
-                + " to name the real ones)",
-                file=sys.stderr,
-            )
+        query = with_assumed(query, ruleset, dialect.value, tables, set(headers))
         if output and output != "-":
             write_text(output, query + "\n")
         else:
@@ -237,6 +229,25 @@ HEADER_OPTIONS = {
     "deals": "--deals-header",
     "consent": "--consent-header",
 }
+
+
+def with_assumed(
+    query: str, ruleset, dialect: str, tables: dict[str, str | None], given: set[str]
+) -> str:
+    """The query, with the comment naming the columns it assumed at its top (and a line on
+    stderr saying so) when a table it reads had no header file."""
+    assumed = assumed_columns(ruleset, dialect, tables, given, query)
+    if not assumed:
+        return query
+    roles = list(dict.fromkeys(role for role, _, _ in assumed))
+    if sys.stderr is not None:  # None when stderr is closed: print would go to stdout
+        sys.stderr.write(
+            f"lifecycle: no header file for {', '.join(roles)}: the query assumes "
+            f"{len(assumed)} columns, named in the comment at its top (give "
+            + " ".join(f"{HEADER_OPTIONS[role]} FILE" for role in roles)
+            + " to name the real ones)\n"
+        )
+    return assumed_comment(assumed) + query
 
 
 def assumed_columns(
