@@ -278,7 +278,8 @@ def assumed_columns(
 
 def _columns_read(query: str, dialect: str, tables: dict[str, str | None]) -> dict[str, set[str]]:
     """Role -> the columns the query reads from that role's table (through the alias it gives the
-    table). A role is left out when the query cannot be read back: then every column is listed."""
+    table). A role is left out when the query cannot be read back or reads none of the table's
+    columns through an alias: then every column is listed."""
     from sqlglot import exp, parse_one
     from sqlglot.errors import SqlglotError
 
@@ -292,7 +293,9 @@ def _columns_read(query: str, dialect: str, tables: dict[str, str | None]) -> di
             continue
         last = table.rsplit(".", 1)[-1].casefold()
         aliases = {t.alias_or_name for t in tree.find_all(exp.Table) if t.name.casefold() == last}
-        read[role] = {c.name for c in tree.find_all(exp.Column) if c.table and c.table in aliases}
+        columns = {c.name for c in tree.find_all(exp.Column) if c.table and c.table in aliases}
+        if columns:  # none found: the query names them some other way, so list every one
+            read[role] = columns
     return read
 
 
