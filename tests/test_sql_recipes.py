@@ -28,7 +28,7 @@ from test_sql import (  # noqa: F401 (spark, postgres: the fixtures, shared rath
     spark,
 )
 
-from lifecycle_cli.cli.sql import assumed_comment
+from lifecycle_cli.core.sql_assumed import assumed_comment
 
 duckdb = pytest.importorskip("duckdb")
 
