@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     import polars as pl
@@ -54,6 +54,15 @@ if(kv[0]==='transition')tr.value=v;if(kv[0]==='q')q.value=v;});
 f.addEventListener('input',apply);f.addEventListener('submit',function(e){e.preventDefault();});
 apply();})();
 """
+
+
+class Row(NamedTuple):
+    """A row of the page's table, with what its filters read."""
+
+    move: str
+    transition: str
+    key: str
+    cells: list[Any]
 
 
 def page_view(data: dict[str, Any], table_id: str) -> dict[str, Any]:
