@@ -89,7 +89,7 @@ def test_a_section_for_some_formats_only() -> None:
 
 def test_code_is_a_code_span_in_markdown_only() -> None:
     line = Prose(("keep it (rule ", Code("a`b"), ")"))
-    rep = report(Notes(lines=(line,), plain=True))
+    rep = report(Notes(lines=(line,), tone="plain"))
     assert "keep it (rule ``a`b``)" in markdown.render(rep)
     assert "keep it (rule `a`b`)" in text_of(rep)
     assert "<p>keep it (rule `a`b`)</p>" in html.render(rep)

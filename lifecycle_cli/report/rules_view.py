@@ -100,7 +100,7 @@ def report(view: dict[str, Any]) -> Report:
                 ),
             ),
             Notes(
-                plain=True,
+                tone="plain",
                 lines=(
                     Prose(
                         (

@@ -91,6 +91,10 @@ class Column:
     kind: str = TEXT_KIND
     #: Long values fold onto more lines in a terminal: these columns give way first.
     fold: bool = False
+    #: Never wrapped or cut in a terminal (a time, a count to read at a glance).
+    whole: bool = False
+    #: Values to see at once (red in a terminal).
+    alarm: bool = False
     formats: frozenset[str] = EVERY
 
 
@@ -132,8 +136,8 @@ class Notes(Section):
 
     kind: ClassVar[str] = "notes"
     lines: tuple[str | Prose, ...]
-    #: Plain text, not a note to heed (those are yellow in a terminal).
-    plain: bool = False
+    #: note: to heed (yellow in a terminal); alarm: gone wrong (red); plain: just text.
+    tone: str = "note"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -181,6 +185,27 @@ class ChangeList(Section):
     kind: ClassVar[str] = "change_list"
     table_id: str
     data: dict[str, Any]
+
+
+#: A shape of a chart: its SVG tag, its attributes in order, a tooltip and its text.
+Shape = tuple[str, tuple[tuple[str, Any], ...], str | None, str | None]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Chart(Section):
+    """A drawing for a page, its shapes placed by the command; the other formats show the same
+    numbers as a table."""
+
+    kind: ClassVar[str] = "chart"
+    formats: frozenset[str] = frozenset({HTML})
+    width: int
+    height: int
+    #: What the chart shows, for a screen reader.
+    label: str
+    shapes: tuple[Shape, ...]
+    #: (colour, words) under the chart, and a last word for the legend.
+    legend: tuple[tuple[str, str], ...] = ()
+    legend_note: str = ""
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from .sections import (
     RECORD_ID,
     RIGHT,
     TEXT,
+    Column,
     Diagnostics,
     Group,
     KeyValues,
@@ -36,6 +37,8 @@ RICH_STYLES = {
     "cleared": "magenta",
     "unchanged": "dim",
 }
+#: How a terminal colours a line of notes, by tone.
+TONES = {"note": "yellow", "alarm": "red"}
 #: How a terminal colours a diagnostic's line, by severity.
 SEVERITY_STYLES = {"warning": "yellow", "note": "dim"}
 
@@ -57,8 +60,9 @@ def render(report: Report, console) -> None:
         Text(terminal_safe(line), style="bold red" if hit else "green")
         for hit, line in report.status
     ]
-    for section in report.body(TEXT):
-        if report.framed and section.kind in SPACED:
+    for n, section in enumerate(report.body(TEXT)):
+        # A listing (unframed) follows its title closely: no blank line before its first table.
+        if section.kind in SPACED and (report.framed or n):
             parts.append(Text(""))
         parts += SECTIONS[section.kind](section, console.width)
     if not report.framed:
@@ -89,10 +93,12 @@ def key_values(section: KeyValues):
     return grid
 
 
-def cell(kind: str, value: Any):
+def cell(column: Column, value: Any):
     from rich.text import Text
 
-    text = terminal_safe(cell_text(kind, value))
+    kind, text = column.kind, terminal_safe(cell_text(column.kind, value))
+    if column.alarm:
+        return Text(text, style="red")
     if kind == MOVE:
         return Text(text, style=RICH_STYLES[value])
     if kind == DELTA:
@@ -109,7 +115,7 @@ def table(section: Table, width: int = 0):
     )
     for i, column in shown:
         options: dict[str, Any] = {"justify": "right" if column.kind in RIGHT else "left"}
-        if column.kind in (LINE, RECORD_ID):  # the one value needed to find a record: never cut
+        if column.whole or column.kind in (LINE, RECORD_ID):  # an id: never cut
             options["no_wrap"] = True
         if column.kind == RECORD_ID:
             longest = max((len(cell_text(RECORD_ID, row[i])) for row in section.rows), default=0)
@@ -118,7 +124,7 @@ def table(section: Table, width: int = 0):
             options["overflow"] = "fold"
         drawn.add_column(terminal_safe(column.name), **options)
     for row in section.rows:
-        drawn.add_row(*(cell(column.kind, row[i]) for i, column in shown))
+        drawn.add_row(*(cell(column, row[i]) for i, column in shown))
     return drawn
 
 
@@ -144,7 +150,7 @@ def group_section(section: Group, width: int) -> list[Any]:
 def notes_section(section: Notes, width: int) -> list[Any]:
     from rich.text import Text
 
-    style = None if section.plain else "yellow"
+    style = TONES.get(section.tone)
     return [Text(terminal_safe(plain(line)), style=style) for line in section.lines]
 
 
