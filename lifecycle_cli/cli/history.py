@@ -40,7 +40,8 @@ def show_history(
     """
 
     def body() -> int:
-        from ..io.history import load, render_rich, to_dict, to_html, to_json
+        from ..io.history import load, to_dict, to_json
+        from ..report.history_view import render_rich, to_html
         from ..io.streams import write_data
 
         view = to_dict(folder, load(folder)[-last:])

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-import polars as pl
-
-from ..base.safe import html_safe as _e
+if TYPE_CHECKING:
+    import polars as pl
 
 LIMIT = 50_000  #: rows the page holds at most: beyond, it says so and points to --changes
 #: Words for a record's direction, glyph first: colour is never the only carrier of meaning.
@@ -56,64 +55,47 @@ f.addEventListener('input',apply);f.addEventListener('submit',function(e){e.prev
 apply();})();
 """
 
-CSS = """
-tr.promotion td:first-child{border-left:4px solid #1b7a35}
-tr.demotion td:first-child{border-left:4px solid #c62828}tr.demotion td{background:#fde8e8}
-tr.sideways td:first-child{border-left:4px solid #c88c00}
-tr.added td:first-child,tr.newly_staged td:first-child{border-left:4px solid #3b6fd8}
-tr.removed td:first-child,tr.cleared td:first-child{border-left:4px solid #8c3ca0}
-.filters{display:flex;gap:16px;align-items:end;flex-wrap:wrap;margin:8px 0}
-.filters label{display:flex;flex-direction:column;font-size:.85rem}
-.cap{background:#fff6dd;border-left:4px solid #c88c00;padding:8px 12px}
-"""
+
+class Row(NamedTuple):
+    """A row of the page's table, with what its filters read."""
+
+    move: str
+    transition: str
+    key: str
+    cells: list[Any]
 
 
-def section(data: dict[str, Any], table_id: str, title: str) -> str:
-    """The table of every change in `data` (see change_list) with its filters."""
+def page_view(data: dict[str, Any], table_id: str) -> dict[str, Any]:
+    """What the page's table of every change in `data` (see change_list) shows: its rows with
+    the direction, transition and search key the filters read, and the filters' choices."""
     columns = [c for c in data["columns"] if c != "Other Type"]
     at = {c: i for i, c in enumerate(data["columns"])}
-    rows, transitions, seen = [], [], set()
+    rows, transitions = [], {}
     for row in data["rows"]:
-        before, after, move = (
-            row[at["Stage Before"]] or "",
-            row[at["Stage After"]] or "",
-            row[at["Direction"]],
-        )
+        before, after = row[at["Stage Before"]] or "", row[at["Stage After"]] or ""
         transition = f"{before or '(none)'} → {after or '(none)'}"
-        if transition not in seen:
-            seen.add(transition)
-            transitions.append(transition)
+        transitions.setdefault(transition, None)
         key = " ".join(str(row[at[c]] or "") for c in ("Record ID", "Name") if c in at)
-        cells = []
-        for c in columns:
-            value = row[at[c]]
-            cells.append(_e(WORDS.get(value, value)) if c == "Direction" else _e(value or ""))
+        cells = [
+            WORDS.get(row[at[c]], row[at[c]]) if c == "Direction" else row[at[c]] or ""
+            for c in columns
+        ]
         rows.append(
-            f'<tr class="{_e(move)}" data-d="{_e(move)}" data-t="{_e(transition)}" '
-            f'data-key="{_e(key)}">' + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
+            {"move": row[at["Direction"]], "transition": transition, "key": key, "cells": cells}
         )
-    directions = [d for d in WORDS if any(r[at["Direction"]] == d for r in data["rows"])]
-    options = "".join(f'<option value="{_e(d)}">{_e(WORDS[d])}</option>' for d in directions)
-    moves = "".join(f'<option value="{_e(t)}">{_e(t)}</option>' for t in transitions)
-    searched = "id or name" if "Name" in at else "id"
-    filters = (
-        f'<form class="filters" id="{table_id}-filters" hidden>'
-        f'<label>Search ({searched})<input type="search" name="q"></label>'
-        f'<label>Direction<select name="direction"><option value="">all</option>{options}'
-        f'</select></label><label>Transition<select name="transition"><option value="">'
-        f"all</option>{moves}</select></label><output></output></form>"
-    )
-    total, shown = data["total"], len(data["rows"])
-    where = f"also in {data['file']}" if data["file"] else "--changes FILE writes them as a file"
-    intro = (
-        f"<p>All {total:,} {data['what']} that changed, one row each ({_e(where)}).</p>"
-        if shown == total
-        else f'<p class="cap">This page shows the first {shown:,} of {total:,} {data["what"]} that '
-        f"changed, to stay quick; the full list: {_e(where)}.</p>"
-    )
-    head = "".join(f'<th scope="col">{_e(c)}</th>' for c in columns)
-    return (
-        f'<h2 id="{table_id}-title">{_e(title)}</h2>{intro}{filters}'
-        f'<table id="{table_id}"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}'
-        f"</tbody></table><script>{_SCRIPT % {'id': table_id}}</script>"
-    )
+    shown = len(data["rows"])
+    return {
+        "columns": columns,
+        "rows": rows,
+        "directions": [
+            (d, WORDS[d]) for d in WORDS if any(r[at["Direction"]] == d for r in data["rows"])
+        ],
+        "transitions": list(transitions),
+        "searched": "id or name" if "Name" in at else "id",
+        "shown": shown,
+        "capped": shown != data["total"],
+        "where": f"also in {data['file']}"
+        if data["file"]
+        else "--changes FILE writes them as a file",
+        "script": _SCRIPT % {"id": table_id},
+    }

@@ -6,8 +6,8 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from ..base.safe import markdown_code, markdown_safe, rich_safe
 from ..rules.model import Rules
+from .sections import CODE, COUNT, Code, Column, Notes, Prose, Report, Table
 
 
 def rules_hash(path: Path) -> str:
@@ -51,86 +51,82 @@ def to_dict(rules: Rules, path: Path) -> dict[str, Any]:
     }
 
 
+def report(view: dict[str, Any]) -> Report:
+    """The rules as a listing: the stages, then the rules in order, then the two policies."""
+    p = view["policies"]
+    return Report(
+        title=f"Rules: {view['rules_file']} ({view['rules_hash']})",
+        framed=False,
+        sections=(
+            Table(
+                title="Stages, lowest to highest",
+                columns=(
+                    Column("Stage"),
+                    Column("Label"),
+                    Column("HubSpot value", CODE),
+                    Column("Also accepted"),
+                    Column("Sticky"),
+                ),
+                rows=tuple(
+                    (
+                        s["id"],
+                        s["label"],
+                        s["value"],
+                        ", ".join(s["aliases"]),
+                        ("yes" if s["sticky"] else "")
+                        + ("" if s["ranked"] else " (outside the order)"),
+                    )
+                    for s in view["stages"]
+                ),
+            ),
+            Table(
+                title="Rules, in order (the first that is true decides)",
+                columns=(
+                    Column("#", COUNT, fold=True),
+                    Column("Rule", fold=True),
+                    Column("Stage", fold=True),
+                    Column("Condition", CODE, fold=True),
+                    Column("What it means", fold=True),
+                ),
+                rows=tuple(
+                    (
+                        r["order"],
+                        r["id"],
+                        r["stage"] + (" (overrides sticky)" if r["overrides_sticky"] else ""),
+                        r["when"],
+                        r["description"],
+                    )
+                    for r in view["rules"]
+                ),
+            ),
+            Notes(
+                tone="plain",
+                lines=(
+                    Prose(
+                        (
+                            "A contact in a sticky stage keeps it (rule ",
+                            Code(p["sticky"]),
+                            "); a rule that cannot be decided because a file or column is "
+                            "missing keeps a contact already at its stage (rule ",
+                            Code(p["unknown"]),
+                            ").",
+                        )
+                    ),
+                ),
+            ),
+        ),
+    )
+
+
 def to_markdown(view: dict[str, Any]) -> str:
     """The rules as Markdown (a pull request, a wiki page): text from the rules file as written."""
-    md, code = markdown_safe, markdown_code
-    out = [
-        f"## Rules: {md(view['rules_file'])} ({md(view['rules_hash'])})",
-        "",
-        "### Stages, lowest to highest",
-        "",
-        "| Stage | Label | HubSpot value | Also accepted | Sticky |",
-        "|---|---|---|---|---|",
-    ]
-    for s in view["stages"]:
-        sticky = ("yes" if s["sticky"] else "") + ("" if s["ranked"] else " (outside the order)")
-        out.append(
-            f"| {md(s['id'])} | {md(s['label'])} | {code(s['value'])} | "
-            f"{md(', '.join(s['aliases']))} | {sticky} |"
-        )
-    out += [
-        "",
-        "### Rules, in order (the first that is true decides)",
-        "",
-        "| # | Rule | Stage | Condition | What it means |",
-        "|--:|---|---|---|---|",
-    ]
-    for r in view["rules"]:
-        extra = " (overrides sticky)" if r["overrides_sticky"] else ""
-        out.append(
-            f"| {r['order']} | {md(r['id'])} | {md(r['stage'])}{extra} | "
-            f"{code(r['when'])} | {md(r['description'])} |"
-        )
-    p = view["policies"]
-    out += [
-        "",
-        f"A contact in a sticky stage keeps it (rule {code(p['sticky'])}); a rule that "
-        "cannot be decided because a file or column is missing keeps a contact already "
-        f"at its stage (rule {code(p['unknown'])}).",
-        "",
-    ]
-    return "\n".join(out)
+    from . import markdown
+
+    return markdown.render(report(view))
 
 
 def render_rich(view: dict[str, Any], console) -> None:
     """The rules as a terminal table; text from the rules file is never read as Rich markup."""
-    from rich.table import Table
+    from . import terminal
 
-    safe = rich_safe
-    console.print(
-        f"[bold]Rules[/bold] {safe(view['rules_file'])} (hash {safe(view['rules_hash'])})"
-    )
-    stages = Table(title="Stages, lowest to highest", title_justify="left", show_edge=False)
-    for name in ("Stage", "Label", "HubSpot value", "Also accepted", "Sticky"):
-        stages.add_column(name)
-    for s in view["stages"]:
-        stages.add_row(
-            safe(s["id"]),
-            safe(s["label"]),
-            safe(s["value"]),
-            safe(", ".join(s["aliases"])),
-            ("yes" if s["sticky"] else "") + ("" if s["ranked"] else " (outside the order)"),
-        )
-    console.print(stages)
-    rules = Table(
-        title="Rules, in order (the first that is true decides)",
-        title_justify="left",
-        show_edge=False,
-    )
-    for name in ("#", "Rule", "Stage", "Condition", "What it means"):
-        rules.add_column(name, overflow="fold")
-    for r in view["rules"]:
-        rules.add_row(
-            str(r["order"]),
-            safe(r["id"]),
-            safe(r["stage"]) + (" (overrides sticky)" if r["overrides_sticky"] else ""),
-            safe(r["when"]),
-            safe(r["description"]),
-        )
-    console.print(rules)
-    p = view["policies"]
-    console.print(
-        f"A contact in a sticky stage keeps it (rule '{safe(p['sticky'])}'); a rule "
-        "that cannot be decided because a file or column is missing keeps a contact "
-        f"already at its stage (rule '{safe(p['unknown'])}')."
-    )
+    terminal.render(report(view), console)
