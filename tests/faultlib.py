@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, Run
+from conftest import ROOT, Run, missing_tool
 
 SHIM = Path(__file__).with_name("fault_shim.c")
 
@@ -28,13 +28,18 @@ def compile_shim(folder: Path) -> Path:
     """fault_shim.c compiled with the system's C compiler into `folder`."""
     cc = shutil.which("cc") or shutil.which("gcc")
     if cc is None:
-        pytest.fail("these tests need a C compiler (cc); .ci/run installs gcc")
+        missing_tool("a C compiler (cc)", "gcc libc6-dev", "the fault injection tests")
     library = folder / "fault_shim.so"
-    subprocess.run(
+    done = subprocess.run(
         [cc, "-shared", "-fPIC", "-O1", "-Wall", "-o", str(library), str(SHIM), "-ldl"],
-        check=True,
         capture_output=True,
+        text=True,
     )
+    if done.returncode != 0:  # most often the C library's headers are missing
+        pytest.fail(
+            f"cannot compile {SHIM.name} (apt-get install gcc libc6-dev):\n{done.stderr[-2000:]}",
+            pytrace=False,
+        )
     return library
 
 
