@@ -1,10 +1,12 @@
-"""Shared helpers: run the real `lifecycle` entry point in a subprocess and write realistic exports."""
+"""Shared helpers: run the real `lifecycle` entry point in a subprocess and write realistic
+exports."""
 
 from __future__ import annotations
 
 import csv
 import os
 import re
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -70,7 +72,8 @@ def _normal(text: str) -> str:
 
 
 def _stage_ids() -> dict[str, str]:
-    """Every spelling of a stage in rules.yaml (label, HubSpot value, aliases), normalised, to its id."""
+    """Every spelling of a stage in rules.yaml (label, HubSpot value, aliases), normalised, to its
+    id."""
     import yaml
 
     rules = yaml.safe_load((ROOT / "rules.yaml").read_text(encoding="utf-8"))
@@ -128,7 +131,8 @@ def run_cli(
 def invoke_assert_code(code: int, *args: str | Path, **kwargs) -> Run:
     run = run_cli(*args, **kwargs)
     assert run.code == code, (
-        f"exit {run.code}, expected {code}\nstdout:\n{run.stdout[-3000:]}\nstderr:\n{run.stderr[-3000:]}"
+        f"exit {run.code}, expected {code}\n"
+        f"stdout:\n{run.stdout[-3000:]}\nstderr:\n{run.stderr[-3000:]}"
     )
     if code == USAGE:
         assert "Traceback" not in run.stderr
@@ -172,8 +176,8 @@ def examples(tmp_path: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def generated_200k(tmp_path_factory) -> Path:
-    """A folder of generated HubSpot-style exports, 200,000 contacts (~45 MB): made once per test run,
-    shared by the tests that need a file big enough for a write to take a moment. Read only."""
+    """A folder of generated HubSpot-style exports, 200,000 contacts (~45 MB): made once per test
+    run, shared by the tests that need a file big enough for a write to take a moment. Read only."""
     folder = tmp_path_factory.mktemp("generated_200k")
     subprocess.run(
         [
@@ -188,3 +192,71 @@ def generated_200k(tmp_path_factory) -> Path:
         capture_output=True,
     )
     return folder
+
+
+# --------------------------------------------------------------- tools the suite needs besides pip
+# Missing, a test that needs one fails saying how to install it (Debian's packages; .ci/run
+# installs them): a skip would pass a run that never opened a report or ran the SQL on Spark.
+
+
+def missing_tool(what: str, package: str, needed_by: str) -> None:
+    pytest.fail(
+        f"{needed_by} need {what}, which is not installed: apt-get install {package} "
+        "(on Debian; .ci/run installs it when missing)",
+        pytrace=False,
+    )
+
+
+def chromium(profile: Path, *extra: str) -> list[str]:
+    """The command line of a headless Chromium with its own profile folder, for the HTML report
+    tests (plus `extra` flags)."""
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        missing_tool("Chromium", "chromium", "the HTML report tests")
+    return [
+        browser,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        f"--user-data-dir={profile}",
+        *extra,
+    ]
+
+
+def _java() -> str | None:
+    home = os.environ.get("JAVA_HOME")
+    if home and (Path(home) / "bin" / "java").exists():
+        return str(Path(home) / "bin" / "java")
+    return shutil.which("java")
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """One local Spark session for the whole run (one per xdist worker): every test that runs SQL
+    on Spark shares it, as starting Spark's JVM costs seconds each time."""
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:  # a pip test dependency: only a local run without it may skip
+        if os.environ.get("CI"):
+            raise
+        pytest.skip("pyspark is not installed (the Spark tests run whenever CI is set)")
+    if _java() is None:
+        missing_tool(
+            "Java (java on PATH or in JAVA_HOME)", "default-jre-headless", "the Spark tests"
+        )
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("lifecycle-tests")
+        .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.session.timeZone", "UTC")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()

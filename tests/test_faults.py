@@ -1,4 +1,5 @@
-"""Faults while writing: Ctrl-C, SIGKILL, a full disk, in-place runs. Nothing half-written, no input changed."""
+"""Faults while writing: Ctrl-C, SIGKILL, a full disk, in-place runs. Nothing half-written, no
+input changed."""
 
 from __future__ import annotations
 
@@ -7,19 +8,20 @@ import resource
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from conftest import (
     CONTACT_HEADERS,
     OK,
+    ROOT,
     USAGE,
     invoke_assert_code,
     read_csv,
     run_cli,
     write_csv,
 )
+from faultlib import compile_shim, counting, interrupt, pausing, temp_of, wait_stopped
 
 PREVIOUS = b"Record ID,Lifecycle Stage\n1,lead\n"  # what the target held before the run
 
@@ -30,32 +32,41 @@ def big(generated_200k: Path) -> Path:
     return generated_200k / "contacts.csv"
 
 
-def start(big: Path, target: Path | None, *options: str, **kwargs) -> subprocess.Popen:
-    """`lifecycle classify BIG -o TARGET -q` (or with `options` instead of `-o TARGET`), in a subprocess."""
-    env = {**os.environ, "NO_COLOR": "1"}
+def start(
+    big: Path, target: Path | None, *options: str, env: dict | None = None, **kwargs
+) -> subprocess.Popen:
+    """`lifecycle classify BIG -o TARGET -q` (or with `options` instead of `-o TARGET`), in a
+    subprocess."""
     where = ("-o", str(target)) if target is not None else ()
     return subprocess.Popen(
         [sys.executable, "-m", "lifecycle_cli", "classify", str(big), *where, *options, "-q"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        env=env,
+        env=env or {**os.environ, "NO_COLOR": "1"},
+        cwd=ROOT,
         **kwargs,
     )
 
 
-def wait_for_temp(
-    folder: Path, proc: subprocess.Popen, timeout: float = 120, skip: str | None = None
-) -> bool:
-    """True once a temp file exists (the write has begun), not counting names starting with `skip`."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and proc.poll() is None:
-        if any(
-            p.name.endswith(".tmp") and not (skip and p.name.startswith(skip))
-            for p in folder.iterdir()
-        ):
-            return True
-        time.sleep(0.005)
-    return False
+@pytest.fixture(scope="module")
+def shim(tmp_path_factory) -> Path:
+    return compile_shim(tmp_path_factory.mktemp("shim"))
+
+
+def temps(folder: Path) -> list[str]:
+    return [p.name for p in folder.iterdir() if p.name.endswith(".tmp")]
+
+
+def paused_writing(
+    shim: Path, big: Path, target: Path, call: str = "write", n: int = 1, *options: str
+) -> subprocess.Popen:
+    """A run stopped just before its `n`th `call` (write, fsync, rename) of `target`'s temp file;
+    with `options`, `target` names the file the run writes in place (it is not given as -o)."""
+    where = None if options else target
+    proc = start(big, where, *options, env=pausing(shim, temp_of(target), n, call))
+    assert wait_stopped(proc), f"the run never made {call} {n} of the temp file of {target.name}"
+    assert temps(target.parent), "stopped in the middle of writing the temp file"
+    return proc
 
 
 @pytest.mark.parametrize(
@@ -64,26 +75,26 @@ def wait_for_temp(
     ids=["SIGINT", "SIGTERM", "SIGHUP", "SIGKILL"],
 )
 def test_signal_during_write_leaves_the_previous_file(
-    big: Path, tmp_path: Path, sig: signal.Signals
+    shim: Path, big: Path, tmp_path: Path, sig: signal.Signals
 ) -> None:
     target = tmp_path / "out.csv"
     target.write_bytes(PREVIOUS)
     before = big.read_bytes()
-    proc = start(big, target)
-    assert wait_for_temp(tmp_path, proc), "the write never started"
-    proc.send_signal(sig)
-    _, err = proc.communicate(timeout=120)
+    proc = paused_writing(shim, big, target)
+    done = interrupt(proc, sig)
+    err = done.stderr
     if sig == signal.SIGINT:
-        assert proc.returncode == 130, err.decode()
-        assert b"interrupted" in err and b"Traceback" not in err
+        assert proc.returncode == 130, err
+        assert "interrupted" in err and "Traceback" not in err
         assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")], (
             "Ctrl-C must remove the temp file"
         )
     elif sig in (signal.SIGTERM, signal.SIGHUP):
-        # cron's and CI's timeouts send SIGTERM, a closed terminal SIGHUP: the same cleanup as Ctrl-C.
-        assert proc.returncode == 128 + sig, err.decode()
-        assert f"stopped by {signal.Signals(sig).name}; no output file was changed".encode() in err
-        assert b"Traceback" not in err
+        # cron's and CI's timeouts send SIGTERM, a closed terminal SIGHUP: the same cleanup as
+        # Ctrl-C.
+        assert proc.returncode == 128 + sig, err
+        assert f"stopped by {signal.Signals(sig).name}; no output file was changed" in err
+        assert "Traceback" not in err
         assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")], (
             "the temp file must be removed"
         )
@@ -96,61 +107,73 @@ def test_signal_during_write_leaves_the_previous_file(
 
 
 @pytest.fixture(scope="module")
-def complete(big: Path, tmp_path_factory) -> bytes:
-    """The output of an uninterrupted run, to tell a complete file from a half-written one."""
-    target = tmp_path_factory.mktemp("complete") / "out.csv"
-    proc = start(big, target)
-    proc.communicate(timeout=300)
-    assert proc.returncode == OK
-    return target.read_bytes()
+def complete(shim: Path, big: Path, tmp_path_factory) -> tuple[bytes, int]:
+    """The output of an uninterrupted run, to tell a complete file from a half-written one, and
+    how many writes its temp file took."""
+    folder = tmp_path_factory.mktemp("complete")
+    target = folder / "out.csv"
+    args = ("classify", big, "-o", target, "-q")
+    run, writes = counting(shim, temp_of(target), *args, cwd=ROOT, call="write")
+    assert run.code == OK, run.stderr
+    assert writes > 2, "the output is written in several blocks: a first, middle and last one"
+    return target.read_bytes(), writes
 
 
 @pytest.mark.parametrize(
-    "presses",
-    [(0.0, 0.0), (0.0, 0.02), (0.1,), (0.3,), (0.6, 0.6)],
-    ids=["twice-at-once", "twice-20ms-apart", "at-100ms", "at-300ms", "twice-at-600ms"],
+    "call, which, presses",
+    [
+        ("write", "first", 2),
+        ("write", "middle", 1),
+        ("write", "last", 1),
+        ("fsync", "first", 2),
+        ("rename", "first", 1),
+    ],
+    ids=["twice-at-first-write", "middle-write", "last-write", "twice-at-sync", "at-commit"],
 )
 def test_ctrl_c_at_any_moment_leaves_a_complete_file_or_the_previous_one(
-    big: Path, complete: bytes, tmp_path: Path, presses: tuple[float, ...]
+    shim: Path,
+    big: Path,
+    complete: tuple[bytes, int],
+    tmp_path: Path,
+    call: str,
+    which: str,
+    presses: int,
 ) -> None:
-    """Ctrl-C pressed once or twice, early in the write, late in it, or as the run finishes."""
+    """Ctrl-C pressed once or twice, early in the write, late in it, at the sync, or at the
+    rename that commits the new file."""
+    complete_file, writes = complete
     target = tmp_path / "out.csv"
     target.write_bytes(PREVIOUS)
-    proc = start(big, target)
-    assert wait_for_temp(tmp_path, proc), "the write never started"
-    for pause in presses:
-        time.sleep(pause)
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
-    assert not [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")], err.decode()
-    assert target.read_bytes() in (PREVIOUS, complete), (
+    n = {"first": 1, "middle": writes // 2, "last": writes}[which]
+    proc = paused_writing(shim, big, target, call, n)
+    done = interrupt(proc, signal.SIGINT, presses)
+    err = done.stderr
+    assert not temps(tmp_path), err
+    assert target.read_bytes() in (PREVIOUS, complete_file), (
         "the target is the previous file or the complete new one"
     )
-    assert b"Traceback" not in err
+    assert "Traceback" not in err
     if proc.returncode == 130:
-        said = err.decode()
+        said = err
         if target.read_bytes() == PREVIOUS:
             assert "interrupted; no output file was changed" in said
         else:
             assert f"interrupted after writing {target} (complete)" in said
     else:
         # The run had finished, or Python was already shutting down (killed by SIGINT).
-        assert proc.returncode in (OK, -signal.SIGINT), err.decode()
+        assert proc.returncode in (OK, -signal.SIGINT), err
 
 
-def test_ctrl_c_during_in_place_changes_nothing(big: Path, tmp_path: Path) -> None:
+def test_ctrl_c_during_in_place_changes_nothing(shim: Path, big: Path, tmp_path: Path) -> None:
     """--in-place stages the .bak and the new contacts together: Ctrl-C during the main write leaves
     the contacts file as it was and no backup, no temp file (all outputs or none)."""
     contacts = tmp_path / "contacts.csv"
     contacts.write_bytes(big.read_bytes())
     original = contacts.read_bytes()
-    proc = start(contacts, None, "--in-place")
-    assert wait_for_temp(tmp_path, proc, skip=".contacts.csv.bak."), "the write never started"
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err.decode()
-    assert "interrupted; no output file was changed" in err.decode()
+    proc = paused_writing(shim, contacts, contacts, "write", 1, "--in-place")
+    done = interrupt(proc)
+    assert done.code == 130, done.stderr
+    assert "interrupted; no output file was changed" in done.stderr
     assert contacts.read_bytes() == original
     assert sorted(p.name for p in tmp_path.iterdir()) == ["contacts.csv"]
 
@@ -248,7 +271,8 @@ def test_read_only_folder(tiny_disk: Path, tmp_path: Path) -> None:
 
 
 def test_errors_never_show_personal_data_even_with_debug(tmp_path: Path) -> None:
-    """Messages name rows, columns and counts; names and emails never appear, traces carry no locals."""
+    """Messages name rows, columns and counts; names and emails never appear, traces carry no
+    locals."""
     secret = {
         "First Name": "Zebulon",
         "Last Name": "Quixote-Secret",

@@ -10,7 +10,17 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import CHANGES, EXAMPLES, OK, ROOT, USAGE, invoke_assert_code, read_csv, run_cli
+from conftest import (
+    CHANGES,
+    EXAMPLES,
+    OK,
+    ROOT,
+    USAGE,
+    chromium,
+    invoke_assert_code,
+    read_csv,
+    run_cli,
+)
 from terminal import run_in_terminal
 
 DAY = 86400
@@ -285,11 +295,6 @@ def test_history_from_the_rules_file(nights: Path) -> None:
     assert len(list((conf / "runs").iterdir())) == 1
 
 
-def _chromium() -> str | None:
-    return shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-@pytest.mark.skipif(not _chromium(), reason="chromium not installed")
 def test_html_history_renders_in_headless_chromium(nights: Path, tmp_path: Path) -> None:
     import subprocess
 
@@ -301,17 +306,7 @@ def test_html_history_renders_in_headless_chromium(nights: Path, tmp_path: Path)
         invoke_assert_code(OK, "history", "history", "--format", "html", cwd=nights).stdout,
         encoding="utf-8",
     )
-    flags = [
-        _chromium(),
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        f"--user-data-dir={tmp_path / 'profile'}",
-    ]
+    flags = chromium(tmp_path / "profile")
     dom = subprocess.run(
         flags + ["--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120
     )

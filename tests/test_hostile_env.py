@@ -1,6 +1,7 @@
-"""Hostile files and environments (issue 11): pipes, closed or full streams, narrow encodings, a deleted
-working directory, rules files built to exhaust memory or the stack, and files that are not what their
-name says. Each case gets a result or exit 2 with a message naming the file, never an internal error."""
+"""Hostile files and environments (issue 11): pipes, closed or full streams, narrow encodings, a
+deleted working directory, rules files built to exhaust memory or the stack, and files that are not
+what their name says. Each case gets a result or exit 2 with a message naming the file, never an
+internal error."""
 
 from __future__ import annotations
 
@@ -34,19 +35,23 @@ def cli(
     preexec_fn=None,
     timeout: float = 120,
 ) -> Run:
-    """`python -m lifecycle_cli ARGS` with the standard streams as given (run_cli always pipes them)."""
+    """`python -m lifecycle_cli ARGS` with the standard streams as given (run_cli always pipes
+    them)."""
     full_env = {k: v for k, v in os.environ.items() if k != "LIFECYCLE_RULES"}
     full_env.update({"NO_COLOR": "1", "COLUMNS": "200", **(env or {})})
-    proc = subprocess.run(
-        [sys.executable, "-m", "lifecycle_cli", *map(str, args)],
-        cwd=cwd or ROOT,
-        env=full_env,
-        stdin=stdin,
-        stdout=stdout,
-        stderr=subprocess.PIPE,
-        preexec_fn=preexec_fn,
-        timeout=timeout,
-    )
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "lifecycle_cli", *map(str, args)],
+            cwd=cwd or ROOT,
+            env=full_env,
+            stdin=stdin,
+            stdout=stdout,
+            stderr=subprocess.PIPE,
+            preexec_fn=preexec_fn,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"`lifecycle {' '.join(map(str, args))}` hung: no end after {timeout:g} s")
     return Run(
         proc.returncode,
         (proc.stdout or b"").decode("utf-8", "replace"),
@@ -65,6 +70,16 @@ def shell(
     )
 
 
+def wait_until(condition, proc: subprocess.Popen, timeout: float = 120) -> bool:
+    """Poll `condition` until it holds (True); False when `proc` ends or `timeout` passes first."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
 def is_error(run: Run, *words: str) -> str:
     assert run.code == USAGE, (
         f"exit {run.code}\nstdout:\n{run.stdout[-2000:]}\nstderr:\n{run.stderr[-2000:]}"
@@ -76,7 +91,8 @@ def is_error(run: Run, *words: str) -> str:
 
 
 def with_names(folder: Path) -> Path:
-    """The example contacts with names a narrow terminal encoding lacks (ü, Ł); one row per person."""
+    """The example contacts with names a narrow terminal encoding lacks (ü, Ł); one row per
+    person."""
     text = (EXAMPLES / "contacts.csv").read_text(encoding="utf-8")
     text = text.replace("Nina,Vogel", "Nina,Müller").replace("Lena,Hartmann", "Łucja,Hartmann")
     path = folder / "contacts.csv"
@@ -102,7 +118,8 @@ def private_tmp(tmp_path: Path) -> Path:
 
 
 def test_named_pipe_as_contacts_is_read_once(examples: Path, private_tmp: Path) -> None:
-    """A FIFO hung (it was opened a second time with nobody writing); now it is read like the file."""
+    """A FIFO hung (it was opened a second time with nobody writing); now it is read like the
+    file."""
     expected = run_cli("classify", examples / "contacts.csv", "-o", "-", "-q").stdout
     fifo = examples / "contacts-pipe.csv"
     os.mkfifo(fifo)
@@ -146,7 +163,8 @@ def test_process_substitution_reads_like_a_file(examples: Path, private_tmp: Pat
     assert proc.returncode == OK, proc.stderr.decode()
     assert (examples / "out.csv").read_text(encoding="utf-8") == expected
     assert list(private_tmp.iterdir()) == []
-    # Without -o there is no folder beside a stream to write into: the CSV goes to stdout, as for stdin.
+    # Without -o there is no folder beside a stream to write into: the CSV goes to stdout, as for
+    # stdin.
     proc = shell("$LC classify <(gunzip -c contacts.csv.gz) --deals deals.csv -q", cwd=examples)
     assert proc.returncode == OK, proc.stderr.decode()
     assert proc.stdout.decode("utf-8") == expected
@@ -165,7 +183,9 @@ def test_ctrl_c_stops_a_run_waiting_on_a_pipe_nobody_writes_to(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
-    time.sleep(2)  # imported and waiting on the pipe
+    # The stream is copied to a temp file in TMPDIR, created once the pipe is open: from then on
+    # the run waits for a writer that never comes.
+    assert wait_until(lambda: list(private_tmp.iterdir()), proc), "it never opened the pipe"
     proc.send_signal(signal.SIGINT)
     try:
         _, err = proc.communicate(timeout=10)
@@ -185,7 +205,7 @@ def test_a_device_is_refused(tmp_path: Path) -> None:
     assert not (tmp_path / "out.csv").exists()
 
 
-# --------------------------------------------------------------------------- closed and full streams
+# -------------------------------------------------------------------------- closed and full streams
 
 
 def close_fd(fd: int):
@@ -253,7 +273,8 @@ def test_stdout_on_a_full_device(examples: Path, args: tuple) -> None:
 
 
 def test_csv_from_parquet_to_a_closed_or_full_stdout(examples: Path) -> None:
-    """Polars writes this CSV itself, and hands the failure back as a bare OSError: it was a traceback."""
+    """Polars writes this CSV itself, and hands the failure back as a bare OSError: it was a
+    traceback."""
     import polars as pl
 
     pl.read_csv(examples / "contacts.csv", infer_schema=False).write_parquet(
@@ -341,7 +362,8 @@ def test_very_long_chain_of_conditions(examples: Path) -> None:
 
 
 def limit_memory(gigabytes: int):
-    """For a child that would otherwise eat memory without end: fail instead of swapping the machine."""
+    """For a child that would otherwise eat memory without end: fail instead of swapping the
+    machine."""
     return lambda: resource.setrlimit(resource.RLIMIT_AS, (gigabytes << 30, gigabytes << 30))
 
 
@@ -352,20 +374,19 @@ def test_yaml_alias_bomb_in_the_working_directory(examples: Path) -> None:
     bomb = "\n".join(lines)
     assert len(bomb) < 1000, "a few hundred bytes that expand to a billion values"
     (examples / "rules.yaml").write_text(bomb + RULES.split("version: 1", 1)[1], encoding="utf-8")
-    started = time.monotonic()
-    run = cli(
-        "classify", "contacts.csv", "-q", cwd=examples, preexec_fn=limit_memory(4), timeout=120
-    )
+    # Refused before expanding: a billion values would outgrow the 4 GB limit (MemoryError) or
+    # run into cli's hang guard, not end with this message.
+    run = cli("classify", "contacts.csv", "-q", cwd=examples, preexec_fn=limit_memory(4))
     is_error(
         run,
         "rules.yaml:5: the YAML aliases (*name) expand to more than 10,000 values",
         "anchored on line 4",
     )
-    assert time.monotonic() - started < 60
 
 
 def test_aliases_within_the_bound_are_fine(examples: Path) -> None:
-    """An alias is still an alias: here it makes two stages claim one spelling, and that is what is said."""
+    """An alias is still an alias: here it makes two stages claim one spelling, and that is what is
+    said."""
     rules = RULES.replace("aliases: [Abonnent]", "aliases: &german [Abonnent]")
     rules = rules.replace("aliases: [Leads]", "aliases: *german")
     (examples / "rules.yaml").write_text(rules, encoding="utf-8")
@@ -389,17 +410,11 @@ def many_contacts(generated_200k: Path) -> Path:
     return generated_200k / "contacts.csv"
 
 
-def timed(*args) -> tuple[Run, float]:
-    started = time.monotonic()
-    run = run_cli(*args)
-    return run, time.monotonic() - started
-
-
 def test_a_20000_value_in_list_costs_about_what_a_short_one_does(
     many_contacts: Path, tmp_path: Path
 ) -> None:
-    """`contact_type IN ('Vendor', ...20,000 values)` was a chain of 20,000 comparisons (46 s and 4 GB
-    on a large export); now it is one lookup. Both runs give the same stages."""
+    """`contact_type IN ('Vendor', ...20,000 values)` was a chain of 20,000 comparisons (46 s and
+    4 GB on a large export); now it is one lookup. Both runs give the same stages."""
     kinds = ["Employee", "Applicant", "Partner", "Competitor", "Vendor"]
     filler = [f"Supplier {i:05d}" for i in range(20_000 - len(kinds))]
     short = rules_with_other_when(
@@ -416,13 +431,12 @@ def test_a_20000_value_in_list_costs_about_what_a_short_one_does(
         + ") OR email_domain IN @internal_domains",
         "long.yaml",
     )
-    small, _ = timed(
-        "classify", many_contacts, "--rules", short, "-o", tmp_path / "short.csv", "-q"
-    )
-    big, _ = timed("classify", many_contacts, "--rules", long, "-o", tmp_path / "long.csv", "-q")
+    small = run_cli("classify", many_contacts, "--rules", short, "-o", tmp_path / "short.csv", "-q")
+    big = run_cli("classify", many_contacts, "--rules", long, "-o", tmp_path / "long.csv", "-q")
     assert small.code == big.code == OK, big.stderr
     assert (tmp_path / "short.csv").read_bytes() == (tmp_path / "long.csv").read_bytes()
-    # Not timed here (speed is the benchmark's job): the compiled condition is one lookup, not 20,000 ORs.
+    # Not timed here (speed is the benchmark's job): the compiled condition is one lookup, not
+    # 20,000 ORs.
     from lifecycle_cli.rules.model import load_rules, to_polars
 
     rules = load_rules(long)
@@ -447,8 +461,8 @@ def test_a_20000_entry_value_list(many_contacts: Path, tmp_path: Path) -> None:
         ).replace("contact_type IN @other_kinds", "contact_type IN @many_kinds"),
         encoding="utf-8",
     )
-    plain, _ = timed("classify", many_contacts, "-o", tmp_path / "plain.csv", "-q")
-    run, _ = timed("classify", many_contacts, "--rules", rules, "-o", tmp_path / "many.csv", "-q")
+    plain = run_cli("classify", many_contacts, "-o", tmp_path / "plain.csv", "-q")
+    run = run_cli("classify", many_contacts, "--rules", rules, "-o", tmp_path / "many.csv", "-q")
     assert plain.code == run.code == OK, run.stderr
     assert (tmp_path / "plain.csv").read_bytes() == (tmp_path / "many.csv").read_bytes()
 
@@ -490,8 +504,8 @@ def test_two_headers_for_the_record_id(examples: Path, second: str) -> None:
 
 @pytest.mark.parametrize("header", ["Lifecycle Rule", "Other Type", "Previous Lifecycle Stage"])
 def test_two_headers_for_a_column_classify_writes(examples: Path, header: str) -> None:
-    """Re-running on an export that has `Lifecycle Rule` and `lifecycle rule`: the second was updated and
-    the first kept stale values, silently."""
+    """Re-running on an export that has `Lifecycle Rule` and `lifecycle rule`: the second was
+    updated and the first kept stale values, silently."""
     once = with_extra_column(examples / "contacts.csv", examples / "once.csv", header, "old")
     twice = with_extra_column(once, examples / "twice.csv", f" {header.lower()}", "old")
     n = len(CONTACT_HEADERS)
@@ -504,7 +518,7 @@ def test_two_headers_for_a_column_classify_writes(examples: Path, header: str) -
     invoke_assert_code(OK, "classify", once, "-q")  # one of them is updated in place, as before
 
 
-# --------------------------------------------------------------------------- files that are not what they seem
+# ---------------------------------------------------------------- files that are not what they seem
 
 
 def test_one_line_without_a_line_break(tmp_path: Path) -> None:
@@ -538,7 +552,8 @@ def with_bare_cr(examples: Path) -> Path:
 
 
 def test_bare_carriage_return_to_stdout(examples: Path) -> None:
-    """The error surfaced while the CSV streamed: a partial header was on stdout, and the message blamed `-`."""
+    """The error surfaced while the CSV streamed: a partial header was on stdout, and the message
+    blamed `-`."""
     contacts = with_bare_cr(examples)
     run = run_cli("classify", contacts, "-o", "-", "-q")
     is_error(run, f"{contacts}: the contacts file has a bare carriage return", "on line 6")

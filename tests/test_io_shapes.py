@@ -19,6 +19,7 @@ from conftest import (
     read_csv,
     write_csv,
 )
+from faultlib import compile_shim, counting, interrupt, start_paused, temp_of, wait_stopped
 
 from lifecycle_cli.base.errors import OutputError
 from lifecycle_cli.io.output import write_table
@@ -135,7 +136,8 @@ def test_output_header_line_quotes_all_when_the_input_does(tmp_path: Path) -> No
     )
     assert source.dialect.quote_all and source.dialect.separator == ";"
     assert output_header_line(source, "Lifecycle Stage", NEW) == (
-        '"Record ID";"Email";"Lifecycle Stage";"Previous Lifecycle Stage";"Lifecycle Rule";"Phone Number";"Phone Number"'
+        '"Record ID";"Email";"Lifecycle Stage";"Previous Lifecycle Stage";"Lifecycle Rule";'
+        '"Phone Number";"Phone Number"'
     )
 
 
@@ -152,7 +154,8 @@ def test_write_table_with_the_header_line_gives_the_input_back(
     line = output_header_line(source, source.headers[-1], [])
     write_table(source.frame, str(tmp_path / "out.csv"), "csv", source.dialect, header_line=line)
     assert (tmp_path / "out.csv").read_bytes() == path.read_bytes()
-    # Without it, Polars writes its own unique names (what classify did before it passed header_line).
+    # Without it, Polars writes its own unique names (what classify did before it passed
+    # header_line).
     write_table(source.frame, str(tmp_path / "polars.csv"), "csv", source.dialect)
     assert b"Phone Number_duplicated_0" in (tmp_path / "polars.csv").read_bytes()
 
@@ -179,18 +182,20 @@ def test_repeated_phone_number_round_trips_through_classify(tmp_path: Path) -> N
         + ',"Note ""A""",Phone Number,Create Date,Phone Number,Create Date'
     )
     rows = [
-        "101,Jürgen,Müller,jm@kunde.example,Customer,,+49 30 1234,2024-03-12,+49 30 9999,2020-01-01",
+        "101,Jürgen,Müller,jm@kunde.example,Customer,,+49 30 1234,2024-03-12,+49 30 9999,"
+        "2020-01-01",
         '102,Hélène,Lefèvre,hl@client.example,Customer,"a, b",,,+33 1 2345,',
     ]
     path = contacts_file(tmp_path / "contacts.csv", header, rows, newline="\r\n")
     invoke_assert_code(OK, "classify", path, "-q")
     out = (tmp_path / "contacts.reclassified.csv").read_bytes().decode("utf-8").split("\r\n")
-    # The input's header, byte for byte, with the new columns (Previous Lifecycle Stage, ...) beside the stage.
+    # The input's header, byte for byte, with the new columns (Previous Lifecycle Stage, ...)
+    # beside the stage.
     before, after = header.split(",Lifecycle Stage,")
     assert out[0].startswith(before + ",Lifecycle Stage,Previous Lifecycle Stage,Lifecycle Rule,")
     assert out[0].endswith("," + after) and "_duplicated_" not in out[0]
     added = out[0].count(",") - header.count(",")
-    for raw, written in zip(rows, out[1:]):
+    for raw, written in zip(rows, out[1:], strict=False):
         # Customer is sticky: every input field comes back as it was, the new ones beside the stage.
         before, after = raw.split(",Customer,")
         assert written.startswith(before + ",Customer,Customer,")
@@ -229,7 +234,8 @@ def test_write_table_writes_the_input_encoding_back(tmp_path: Path) -> None:
         stdout=stdout,
         header_line=output_header_line(source, "Lifecycle Stage", ["Neu"]),
     )
-    # (Only the header line is checked here: the frame has no `Neu` column, the rows are the input's.)
+    # (Only the header line is checked here: the frame has no `Neu` column, the rows are the
+    # input's.)
     header, rows = stdout.getvalue().split(b"\r\n", 1)
     assert header == CP1252_HEADER.replace("Lifecycle Stage;", "Lifecycle Stage;Neu;").encode(
         "cp1252"
@@ -294,7 +300,8 @@ def test_a_value_the_encoding_cannot_hold_is_a_clear_error_and_leaves_nothing(
 
 
 def test_cp1252_semicolon_export_comes_out_in_cp1252(tmp_path: Path) -> None:
-    """Through the CLI: the untouched fields come back as the same cp1252 bytes, the stage column updated."""
+    """Through the CLI: the untouched fields come back as the same cp1252 bytes, the stage column
+    updated."""
     path = contacts_file(
         tmp_path / "contacts.csv", CP1252_HEADER, CP1252_ROWS, newline="\r\n", encoding="cp1252"
     )
@@ -303,7 +310,7 @@ def test_cp1252_semicolon_export_comes_out_in_cp1252(tmp_path: Path) -> None:
     assert "Müller".encode("cp1252") in out and "Müller".encode() not in out
     lines = out.split(b"\r\n")
     stage = CONTACT_HEADERS.index("Lifecycle Stage")
-    for raw, written in zip(path.read_bytes().split(b"\r\n")[1:3], lines[1:3]):
+    for raw, written in zip(path.read_bytes().split(b"\r\n")[1:3], lines[1:3], strict=False):
         before, after = raw.split(b";Lead;" if b";Lead;" in raw else b";Customer;")
         assert written.startswith(before + b";") and written.endswith(after)
         assert written.split(b";")[:stage] == raw.split(b";")[:stage]
@@ -361,7 +368,8 @@ def test_short_rows_are_found_with_their_row_numbers(tmp_path: Path) -> None:
     rows = [
         "101,a@x.example,Lead,Connected,Anna",  # row 2
         "102,b@x.example,Lead",  # row 3: Excel dropped two empty fields
-        '103,"c,d@x.example",Lead,"New, hot",',  # row 4: separators inside quotes, the last field empty
+        # row 4: separators inside quotes, the last field empty
+        '103,"c,d@x.example",Lead,"New, hot",',
         '104,"e@x.example",Lead,"Say ""hi"""',  # row 5: doubled quotes, one field short
         "105,f@x.example,Lead,,",  # row 6
     ]
@@ -430,7 +438,8 @@ def test_german_date_times_are_read_day_first() -> None:
 def consent_folder(folder: Path) -> Path:
     """Contacts who confirmed double opt-in, and their consent events with German timestamps:
     101 subscribed, then unsubscribed 14 days later: Lead; 102 the other way round: Marketing Lead;
-    103 unsubscribed in the morning, subscribed again in the afternoon of the same day: Marketing Lead."""
+    103 unsubscribed in the morning, subscribed again in the afternoon of the same day: Marketing
+    Lead."""
     folder.mkdir(exist_ok=True)
     people = [
         {
@@ -442,12 +451,15 @@ def consent_folder(folder: Path) -> Path:
         for rid in ("101", "102", "103")
     ]
     write_csv(folder / "contacts.csv", CONTACT_HEADERS, people)
-    event = lambda rid, status, ts: {
-        "Contact ID": rid,
-        "Subscription type": "Marketing Information",  # noqa: E731
-        "Status": status,
-        "Timestamp": ts,
-    }
+
+    def event(rid: str, status: str, ts: str) -> dict[str, str]:
+        return {
+            "Contact ID": rid,
+            "Subscription type": "Marketing Information",
+            "Status": status,
+            "Timestamp": ts,
+        }
+
     write_csv(
         folder / "consent.csv",
         CONSENT_HEADERS,
@@ -488,7 +500,8 @@ def test_duckdb_reads_german_timestamps_as_classify_does(tmp_path: Path) -> None
     from lifecycle_cli.core.facts import parse_datetime
     from lifecycle_cli.core.sql import TEMPLATE_DIALECT, _timestamp_ctes, build_query, transpile
 
-    # (Not "12.03.24": facts reads a two-digit year as year 24, as it does "3/15/24"; the SQL gives NULL.)
+    # (Not "12.03.24": facts reads a two-digit year as year 24, as it does "3/15/24"; the SQL
+    # gives NULL.)
     values = [*GERMAN, "32.03.2024", "12.13.2024 09:14", "12.03.2024 9:14 PM"]
     rows = " UNION ALL ".join(f"SELECT {i} AS i, '{v}' AS v" for i, v in enumerate(values))
     ctes = [
@@ -532,7 +545,8 @@ def test_duckdb_reads_german_timestamps_as_classify_does(tmp_path: Path) -> None
     con = duckdb.connect()
     for name in ("contacts", "consent"):
         con.execute(
-            f"CREATE VIEW {name} AS SELECT * FROM read_csv('{folder / name}.csv', all_varchar = true, header = true)"
+            f"CREATE VIEW {name} AS SELECT * FROM read_csv('{folder / name}.csv', "
+            "all_varchar = true, header = true)"
         )
     cursor = con.execute(
         build_query(RULES, dialect="duckdb", deals=None, consent="consent", headers=headers)
@@ -548,7 +562,8 @@ def test_duckdb_reads_german_timestamps_as_classify_does(tmp_path: Path) -> None
 
 @pytest.fixture(scope="module")
 def big_cp1252(generated_200k: Path, tmp_path_factory) -> Path:
-    """~45 MB of generated contacts saved as cp1252 (as Excel would), so the output is encoded on the fly."""
+    """~45 MB of generated contacts saved as cp1252 (as Excel would), so the output is encoded on
+    the fly."""
     path = tmp_path_factory.mktemp("big1252") / "contacts.csv"
     path.write_bytes(
         (generated_200k / "contacts.csv")
@@ -558,58 +573,57 @@ def big_cp1252(generated_200k: Path, tmp_path_factory) -> Path:
     return path
 
 
-@pytest.mark.parametrize("pause", [0.0, 0.1, 0.3])
+@pytest.fixture(scope="module")
+def shim(tmp_path_factory) -> Path:
+    return compile_shim(tmp_path_factory.mktemp("shim"))
+
+
+@pytest.fixture(scope="module")
+def cp1252_writes(shim: Path, big_cp1252: Path, tmp_path_factory) -> int:
+    """How many writes the encoded output of `big_cp1252` takes, run undisturbed."""
+    target = tmp_path_factory.mktemp("cp1252_whole") / "out.csv"
+    args = ("classify", big_cp1252, "-o", target, "-q")
+    run, writes = counting(shim, temp_of(target), *args, cwd=ROOT, call="write")
+    assert run.code == OK, run.stderr
+    assert writes > 2, "the output is encoded and written in several blocks"
+    return writes
+
+
+@pytest.mark.parametrize(
+    "call, which", [("write", "first"), ("write", "middle"), ("fsync", "first")]
+)
 def test_ctrl_c_while_writing_cp1252_leaves_the_previous_file(
-    big_cp1252: Path, tmp_path: Path, pause: float
+    shim: Path, big_cp1252: Path, cp1252_writes: int, tmp_path: Path, call: str, which: str
 ) -> None:
-    import os
+    """Ctrl-C at the first encoded block, half way, and once all is written but not yet synced."""
     import signal
-    import subprocess
-    import sys
-    import time
 
     previous = b"Record ID;Lifecycle Stage\r\n1;lead\r\n"
     target = tmp_path / "out.csv"
     target.write_bytes(previous)
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "lifecycle_cli",
-            "classify",
-            str(big_cp1252),
-            "-o",
-            str(target),
-            "-q",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env={**os.environ, "NO_COLOR": "1"},
-        cwd=ROOT,
-    )
-    deadline = time.monotonic() + 120
-    while proc.poll() is None and time.monotonic() < deadline and not list(tmp_path.glob("*.tmp")):
-        time.sleep(0.005)
-    time.sleep(pause)
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
-    assert b"Traceback" not in err, err.decode()
+    n = {"first": 1, "middle": cp1252_writes // 2}[which]
+    args = ("classify", big_cp1252, "-o", target, "-q")
+    proc = start_paused(shim, temp_of(target), n, *args, cwd=ROOT, call=call)
+    assert wait_stopped(proc), f"the run never made {call} {n} of its temp file"
+    assert list(tmp_path.glob("*.tmp")), "stopped while writing the temp file"
+    done = interrupt(proc)
+    assert "Traceback" not in done.stderr, done.stderr
     assert not list(tmp_path.glob("*.tmp")), "Ctrl-C must remove the temp file"
     written = target.read_bytes()
     if (
         written != previous
     ):  # finished before the signal (or Python was shutting down): then complete, in cp1252
-        assert proc.returncode in (0, 1, 130, -signal.SIGINT) and written.count(
+        assert done.code in (0, 1, 130, -signal.SIGINT) and written.count(
             b"\n"
         ) == big_cp1252.read_bytes().count(b"\n")
         written.decode("cp1252")
     else:
-        assert proc.returncode == 130
+        assert done.code == 130
 
 
 def test_closed_pipe_on_encoded_stdout_stops_quietly(big_cp1252: Path) -> None:
-    """`lifecycle classify big.csv -o - | head`: the reader goes away mid-stream; exit 0, nothing on stderr."""
+    """`lifecycle classify big.csv -o - | head`: the reader goes away mid-stream; exit 0, nothing
+    on stderr."""
     import subprocess
     import sys
 

@@ -13,7 +13,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLES, OK, invoke_assert_code, run_cli
+from conftest import EXAMPLES, OK, chromium, invoke_assert_code, run_cli
 
 GOLDEN = Path(__file__).parent / "golden"
 REGENERATE = os.environ.get("LIFECYCLE_REGENERATE_GOLDEN") == "1"
@@ -22,7 +22,8 @@ FORMATS = {"text": "txt", "json": "json", "markdown": "md", "html": "html"}
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory) -> Path:
-    """examples/ copied under a fixed relative name, classified once, so reports name stable paths."""
+    """examples/ copied under a fixed relative name, classified once, so reports name stable
+    paths."""
     root = tmp_path_factory.mktemp("golden")
     shutil.copytree(EXAMPLES, root / "examples", ignore=shutil.ignore_patterns("*.reclassified.*"))
     invoke_assert_code(
@@ -112,31 +113,10 @@ def test_html_is_self_contained(workdir: Path) -> None:
     assert "<svg" in page and "▼ down" in page
 
 
-def _chromium() -> str | None:
-    return shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-@pytest.mark.skipif(
-    not _chromium() and not os.environ.get("CI"), reason="chromium not installed (CI installs it)"
-)
 def test_html_report_renders_in_headless_chromium(workdir: Path, tmp_path: Path) -> None:
-    browser = _chromium()
-    assert browser, "CI must install Debian's chromium (see .ci/run)"
     page = workdir / "report.html"
     invoke_assert_code(OK, *COMMANDS["diff"], "--report", page.name, "-q", cwd=workdir)
-    flags = [
-        browser,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        f"--user-data-dir={tmp_path / 'profile'}",
-        "--enable-logging=stderr",
-        "--v=0",
-    ]
+    flags = chromium(tmp_path / "profile", "--enable-logging=stderr", "--v=0")
     dom = subprocess.run(
         flags + ["--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120
     )

@@ -1,4 +1,5 @@
-"""`build_query`: the SQL classification gives every contact the stage and rule `lifecycle classify` gives."""
+"""`build_query`: the SQL classification gives every contact the stage and rule `lifecycle classify`
+gives."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import sqlglot
-from conftest import EXAMPLES, ROOT, read_csv, run_cli
+from conftest import EXAMPLES, ROOT, missing_tool, read_csv, run_cli
 
 from lifecycle_cli.core.sql import build_query, transpile
 from lifecycle_cli.rules.model import load_rules, preset_path
@@ -93,7 +94,8 @@ def run_duckdb(
     con = duckdb.connect()
     for name in ("contacts", "deals", "consent"):
         con.execute(
-            f"CREATE VIEW {name} AS SELECT * FROM read_csv('{folder / name}.csv', all_varchar = true, header = true)"
+            f"CREATE VIEW {name} AS SELECT * FROM read_csv('{folder / name}.csv', "
+            "all_varchar = true, header = true)"
         )
     cursor = con.execute(query_for(folder, "duckdb", deals, consent, rules))
     return [d[0] for d in cursor.description], cursor.fetchall()
@@ -140,7 +142,8 @@ def test_without_headers_duckdb_selects_star_with_the_stage_replaced(tmp_path: P
     con = duckdb.connect()
     for name in ("contacts", "deals", "consent"):
         con.execute(
-            f"CREATE VIEW {name} AS SELECT * FROM read_csv('{EXAMPLES / name}.csv', all_varchar = true, header = true)"
+            f"CREATE VIEW {name} AS SELECT * FROM read_csv('{EXAMPLES / name}.csv', "
+            "all_varchar = true, header = true)"
         )
     cursor = con.execute(build_query(RULES, dialect="duckdb"))
     columns = [d[0] for d in cursor.description]
@@ -174,33 +177,6 @@ def test_without_headers_dialects_lacking_star_replace_are_refused() -> None:
 
 
 # --------------------------------------------------------------------------- Spark
-
-
-def _spark_or_skip():
-    try:
-        from pyspark.sql import SparkSession
-    except ImportError:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip("pyspark is not installed (the Spark tests run whenever CI is set)")
-    return SparkSession
-
-
-@pytest.fixture(scope="module")
-def spark():
-    SparkSession = _spark_or_skip()
-    session = (
-        SparkSession.builder.master("local[2]")
-        .appName("lifecycle-sql-test")
-        .config("spark.sql.shuffle.partitions", "2")
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.sql.session.timeZone", "UTC")
-        .getOrCreate()
-    )
-    session.sparkContext.setLogLevel("ERROR")
-    yield session
-    session.stop()
 
 
 def run_spark(
@@ -242,8 +218,10 @@ class Postgres:
             try:
                 owner = pwd.getpwnam("postgres")
             except KeyError:
-                pytest.fail(
-                    "running as root, PostgreSQL needs the 'postgres' system user (Debian's postgresql package creates it)"
+                missing_tool(
+                    "the 'postgres' system user to run PostgreSQL as root (the package creates it)",
+                    "postgresql",
+                    "the postgres tests",
                 )
             self.as_user = ["runuser", "-u", "postgres", "--"]
         # Not pytest's tmp_path: its parent is private to root, and a socket path must be short.
@@ -311,10 +289,10 @@ class Postgres:
         if on_path and (Path(on_path).parent / "postgres").exists():
             found.append(Path(on_path).parent)
         if not found or not (shutil.which("psql") or (found[-1] / "psql").exists()):
-            pytest.fail(
-                "PostgreSQL's binaries are missing (no /usr/lib/postgresql/*/bin/postgres, or no psql): the postgres "
-                "tests need a local server; install the Debian package 'postgresql' (.ci/run does), "
-                "or deselect them with -m 'not postgres'"
+            missing_tool(
+                "a local PostgreSQL server (no /usr/lib/postgresql/*/bin/postgres, or no psql)",
+                "postgresql",
+                "the postgres tests (-m 'not postgres' deselects them)",
             )
         return found[-1]
 
@@ -362,7 +340,8 @@ class Postgres:
         return proc.stdout
 
     def load(self, folder: Path) -> str:
-        """The folder's contacts, deals and consent as text tables in a schema of their own (once)."""
+        """The folder's contacts, deals and consent as text tables in a schema of their own
+        (once)."""
         folder = folder.resolve()
         if folder not in self.loaded:
             schema = f"src{len(self.loaded)}"
@@ -374,9 +353,11 @@ class Postgres:
                     for h in headers_of(path)
                 )
                 script.append(f"CREATE UNLOGGED TABLE {name} ({columns});")
-                # \copy reads the file on psql's side; HEADER skips the header row (and any BOM on it).
+                # \copy reads the file on psql's side; HEADER skips the header row (and any BOM on
+                # it).
                 script.append(
-                    f"\\copy {name} from {sqlglot.exp.Literal.string(str(path)).sql('postgres')} with (format csv, header true, encoding 'UTF8')"
+                    f"\\copy {name} from {sqlglot.exp.Literal.string(str(path)).sql('postgres')} "
+                    "with (format csv, header true, encoding 'UTF8')"
                 )
                 script.append(f"ANALYZE {name};")
             self.psql_script("\n".join(script) + "\n")
@@ -386,7 +367,8 @@ class Postgres:
     def run(self, query: str, schema: str = "public") -> tuple[list[str], list[list[str]]]:
         """The query's result as CSV text (NULL and '' both read as '')."""
         out = self.psql_script(
-            f"SET search_path TO {schema};\nCOPY ({query}) TO STDOUT WITH (FORMAT csv, HEADER true);\n"
+            f"SET search_path TO {schema};\n"
+            f"COPY ({query}) TO STDOUT WITH (FORMAT csv, HEADER true);\n"
         )
         columns, *rows = list(csv.reader(io.StringIO(out, newline="")))
         return columns, rows
@@ -465,7 +447,8 @@ SALESFORCE_COMPARED = ("Id", "Lifecycle_Stage__c", "Lifecycle Rule")
 
 @pytest.fixture(scope="module")
 def salesforce_exports(tmp_path_factory) -> Path:
-    """examples/salesforce as the engines load it: contacts, deals (the opportunities) and a consent file."""
+    """examples/salesforce as the engines load it: contacts, deals (the opportunities) and a consent
+    file."""
     folder = tmp_path_factory.mktemp("salesforce")
     (folder / "contacts.csv").write_bytes((EXAMPLES / "salesforce" / "contacts.csv").read_bytes())
     (folder / "deals.csv").write_bytes((EXAMPLES / "salesforce" / "opportunities.csv").read_bytes())
@@ -552,7 +535,8 @@ def epoch_sql(dialect: str) -> str:
         ("__v", f"SELECT i, NULLIF(TRIM(v), '') AS v FROM ({values}) AS t"),
         *_timestamp_ctes("__v", "v", "__v", dialect),
     ]
-    template = f"WITH {', '.join(f'{name} AS ({body})' for name, body in ctes)} SELECT i, ts FROM __v_ts ORDER BY i"
+    with_ctes = ", ".join(f"{name} AS ({body})" for name, body in ctes)
+    template = f"WITH {with_ctes} SELECT i, ts FROM __v_ts ORDER BY i"
     return transpile(template, dialect)
 
 
@@ -586,7 +570,8 @@ def test_postgres_parses_date_times_as_classify_does(postgres) -> None:
 
 
 def test_lifecycle_sql_command_runs_on_duckdb(tmp_path: Path) -> None:
-    """`lifecycle sql` through the real entry point: the printed query classifies the examples like classify."""
+    """`lifecycle sql` through the real entry point: the printed query classifies the examples like
+    classify."""
     query_file = tmp_path / "classify.sql"
     run = run_cli(
         "sql",
@@ -617,7 +602,8 @@ def test_lifecycle_sql_command_runs_on_duckdb(tmp_path: Path) -> None:
     con = duckdb.connect()
     for name in ("contacts", "deals", "consent"):
         con.execute(
-            f"CREATE VIEW {name} AS SELECT * FROM read_csv('{EXAMPLES / name}.csv', all_varchar = true, header = true)"
+            f"CREATE VIEW {name} AS SELECT * FROM read_csv('{EXAMPLES / name}.csv', "
+            "all_varchar = true, header = true)"
         )
     cursor = con.execute(query_file.read_text(encoding="utf-8"))
     got = by_record([d[0] for d in cursor.description], cursor.fetchall())

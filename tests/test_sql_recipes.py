@@ -20,12 +20,11 @@ from pathlib import Path
 import pytest
 import sqlglot
 from conftest import EXAMPLES, ROOT, read_csv, run_cli
-from test_sql import (  # noqa: F401 (spark, postgres: the fixtures, shared rather than started again)
+from test_sql import (  # noqa: F401 (postgres: the fixture, shared rather than started again)
     assert_same,
     by_record,
     headers_of,
     postgres,
-    spark,
 )
 
 from lifecycle_cli.core.sql_assumed import assumed_comment
