@@ -1,4 +1,5 @@
-"""Bad or unusual CSV inputs through the real entry point: a correct result or exit 2 naming the file, never a trace."""
+"""Bad or unusual CSV inputs through the real entry point: a correct result or exit 2 naming the
+file, never a trace."""
 
 from __future__ import annotations
 
@@ -53,7 +54,8 @@ def contacts_text(delimiter: str = ",", newline: str = "\n") -> str:
 
 
 def assert_reclassified(out: Path, delimiter: str = ",", encoding: str = "utf-8-sig") -> None:
-    """The names come out exactly as they went in, in the input's encoding, and every contact became a
+    """The names come out exactly as they went in, in the input's encoding, and every contact
+    became a
     Sales Lead (written as the HubSpot value: the file never spells that stage)."""
     with out.open(encoding=encoding, newline="") as fh:
         rows = list(csv.DictReader(fh, delimiter=delimiter))
@@ -367,7 +369,8 @@ def test_unterminated_quote_in_the_header(tmp_path: Path) -> None:
 
 
 def test_truncated_last_line_is_accepted_with_the_missing_fields_empty(tmp_path: Path) -> None:
-    """A cut-off last line (no newline, fewer fields) is read as Polars does: the missing fields are empty."""
+    """A cut-off last line (no newline, fewer fields) is read as Polars does: the missing fields
+    are empty."""
     path = write_csv(tmp_path / "contacts.csv", CONTACT_HEADERS, ROWS)
     text = path.read_text(encoding="utf-8")
     path.write_text(text + "104,Anna,Berg,ab@x.example,Lead,Conn", encoding="utf-8")
@@ -408,7 +411,8 @@ def test_directory_and_missing_path(tmp_path: Path) -> None:
 
 
 def test_gzip_is_rejected_with_how_to_unpack(tmp_path: Path) -> None:
-    """Rejected rather than read: the default output name would be contacts.csv.reclassified.gz holding plain CSV."""
+    """Rejected rather than read: the default output name would be contacts.csv.reclassified.gz
+    holding plain CSV."""
     path = tmp_path / "contacts.csv.gz"
     path.write_bytes(gzip.compress(contacts_text().encode("utf-8")))
     assert_rejected(path, "gzip-compressed; unpack it first (gunzip")

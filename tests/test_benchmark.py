@@ -1,4 +1,5 @@
-"""The benchmarks themselves, at a size that still takes a while: not in the default run (pytest -m slow)."""
+"""The benchmarks themselves, at a size that still takes a while: not in the default run (pytest -m
+slow)."""
 
 from __future__ import annotations
 
@@ -27,8 +28,10 @@ def run(script: str, *args: str) -> str:
 
 @pytest.mark.slow
 def test_benchmark_peers_agree() -> None:
-    """lifecycle and every peer (pandas, DuckDB, the plain DuckDB query, the plain Polars pipeline) give every
-    one of 100,000 contacts the same stage, rule and Other Type, and the table has a row for each."""
+    """lifecycle and every peer (pandas, DuckDB, the plain DuckDB query, the plain Polars pipeline)
+    give every
+    one of 100,000 contacts the same stage, rule and Other Type, and the table has a row for
+    each."""
     pytest.importorskip("duckdb")
     pytest.importorskip("pandas")
     out = run("bench_classify.py")
@@ -47,7 +50,8 @@ def test_benchmark_peers_agree() -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("after", ["mutated", "reclassified"])
 def test_benchmark_diff_agrees_with_duckdb(after: str) -> None:
-    """lifecycle diff and the DuckDB FULL OUTER JOIN peer count the same rows, changes and transitions."""
+    """lifecycle diff and the DuckDB FULL OUTER JOIN peer count the same rows, changes and
+    transitions."""
     pytest.importorskip("duckdb")
     out = run("bench_diff.py", "--after", after)
     assert "lifecycle and duckdb agree on all 12 summary counts" in out

@@ -1,4 +1,5 @@
-"""`lifecycle classify` through the real entry point: files written, exit codes, stdin/stdout, --check, -q."""
+"""`lifecycle classify` through the real entry point: files written, exit codes, stdin/stdout,
+--check, -q."""
 
 from __future__ import annotations
 
@@ -59,7 +60,7 @@ def test_examples_quick_start(examples: Path) -> None:
     # Same columns in the same order, the three new ones right beside the stage.
     assert header_out == header_in[: stage_at + 1] + ADDED + header_in[stage_at + 1 :]
     assert [r["Record ID"] for r in rows_out] == [r["Record ID"] for r in rows_in]
-    for a, b in zip(rows_in, rows_out):
+    for a, b in zip(rows_in, rows_out, strict=True):
         assert {k: v for k, v in a.items() if k != "Lifecycle Stage"} == {
             k: b[k] for k in a if k != "Lifecycle Stage"
         }
@@ -73,7 +74,9 @@ def test_examples_quick_start(examples: Path) -> None:
             "lead",
             "sticky",
         }
-    changed = sum(a["Lifecycle Stage"] != b["Lifecycle Stage"] for a, b in zip(rows_in, rows_out))
+    changed = sum(
+        a["Lifecycle Stage"] != b["Lifecycle Stage"] for a, b in zip(rows_in, rows_out, strict=True)
+    )
     assert f"of {len(rows_in)} contacts change stage" in run.stderr
     assert changed > 0
     for section in ("Stages", "Transitions", "Decided by", "Examples of the changes"):
@@ -209,8 +212,8 @@ def test_semicolon_bom_crlf_round_trip(tmp_path: Path) -> None:
     assert out.startswith(b"\xef\xbb\xbf")
     lines = out.decode("utf-8-sig").split("\r\n")
     assert (
-        lines[0]
-        == "Record ID;First Name;Email;Lifecycle-Phase;Previous Lifecycle Stage;Lifecycle Rule;Other Type;Unsubscribed from all email;Amount"
+        lines[0] == "Record ID;First Name;Email;Lifecycle-Phase;Previous Lifecycle Stage;Lifecycle "
+        "Rule;Other Type;Unsubscribed from all email;Amount"
     )
     assert lines[1] == "0042;Jürgen;j@kunde.example;Kunde;Kunde;sticky;;;1.234,50"
     # Lead is not spelled in the file: the HubSpot internal value, which every portal accepts.
@@ -387,7 +390,8 @@ def test_version_and_help() -> None:
 
 
 def test_stdout_closed_early_is_quiet(tmp_path: Path) -> None:
-    """`lifecycle classify big.csv -o - | head -1` ends without a trace (the pipe closes mid-write)."""
+    """`lifecycle classify big.csv -o - | head -1` ends without a trace (the pipe closes
+    mid-write)."""
     import subprocess
     import sys
 
@@ -402,7 +406,8 @@ def test_stdout_closed_early_is_quiet(tmp_path: Path) -> None:
     ]
     big = write_csv(tmp_path / "big.csv", CONTACT_HEADERS, rows)
     proc = subprocess.run(
-        f'"{sys.executable}" -m lifecycle_cli classify "{big}" -o - -q | head -1; exit ${{PIPESTATUS[0]}}',
+        f'"{sys.executable}" -m lifecycle_cli classify "{big}" -o - -q | head -1; exit '
+        f"${{PIPESTATUS[0]}}",
         shell=True,
         executable="/bin/bash",
         capture_output=True,
@@ -428,7 +433,8 @@ def test_debug_shows_the_trace_only_when_asked(tmp_path: Path) -> None:
 
 
 def test_classify_json_format_is_the_result_object(examples: Path) -> None:
-    """`--format json` prints exactly `ClassifyResult.to_dict()` (the CSV goes to its file, the JSON to stdout)."""
+    """`--format json` prints exactly `ClassifyResult.to_dict()` (the CSV goes to its file, the
+    JSON to stdout)."""
     from conftest import ROOT
 
     from lifecycle_cli.core.classify import classify
@@ -454,7 +460,8 @@ def test_classify_json_format_is_the_result_object(examples: Path) -> None:
     ]
     result = classify(*sources, rules, output_file=str(out)).result
     report = json.loads(run.stdout)
-    # The CLI adds when the report was made and the rules' hash (SOURCE_DATE_EPOCH is fixed in run_cli).
+    # The CLI adds when the report was made and the rules' hash (SOURCE_DATE_EPOCH is fixed in
+    # run_cli).
     assert report.pop("run") == {
         "at": "2026-01-01T00:00:00Z",
         "rules_hash": report_hash(ROOT / "rules.yaml"),
@@ -477,7 +484,8 @@ OURS = "dirty_decay_ms:10000,muzzy_decay_ms:10000"
     [
         (None, OURS),
         ("narenas:2", "narenas:2"),  # the user's own
-        # What `import polars` set in a parent process that started lifecycle: not the user's choice.
+        # What `import polars` set in a parent process that started lifecycle: not the user's
+        # choice.
         ("dirty_decay_ms:500,muzzy_decay_ms:1000", OURS),
         (
             "dirty_decay_ms:500,muzzy_decay_ms:1000,narenas:2",

@@ -218,8 +218,8 @@ def test_classify_and_diff_word_the_same_problems_alike(tmp_path: Path) -> None:
     )
     assert problems == [line.strip() for line in from_diff.splitlines()[1:] if line.strip()]
     assert (
-        f"{bad}: column 'Record ID': 1 record ids appear more than once: rows 2 and 3 have the same id"
-        in problems
+        f"{bad}: column 'Record ID': 1 record ids appear more than once: rows 2 and 3 have the "
+        "same id" in problems
     )
     assert f"{bad}: column 'Record ID': 1 rows have no record id (rows 4)" in problems
     assert any("'VIP' (1 rows, first at row 5)" in line for line in problems)
@@ -298,7 +298,8 @@ def test_empty_before_file_counts_everyone_as_added(tmp_path: Path) -> None:
 def test_samples_are_the_first_rows_of_each_move(tmp_path: Path) -> None:
     ids = [str(i) for i in range(1, 41)]
     before = export(tmp_path / "before.csv", [(i, "lead") for i in ids])
-    # After, in another order: every contact promoted to customer (two spellings) or demoted to other.
+    # After, in another order: every contact promoted to customer (two spellings) or demoted to
+    # other.
     rows = [(i, "Customer" if int(i) % 3 else "customer") for i in reversed(ids[:30])] + [
         (i, "other") for i in ids[30:]
     ]

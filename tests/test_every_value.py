@@ -47,7 +47,8 @@ def report_of(run) -> dict:
     return json.loads(run.stdout)
 
 
-# --------------------------------------------------------------------------- init --from on real shapes
+# --------------------------------------------------------------------------- init --from on real
+# shapes
 
 #: Real shapes with values no list names (l_custom_pipeline_flags has none: its flags decide every
 #: deal), with their contacts, deals and preset.
@@ -60,7 +61,8 @@ INIT_SHAPES = {
 
 @pytest.mark.parametrize("shape", sorted(INIT_SHAPES))
 def test_init_from_a_real_shape_then_validate_and_classify(shape: str, tmp_path: Path) -> None:
-    """init --from writes the export's unknown values under sort_these; validate lists them (exit 1);
+    """init --from writes the export's unknown values under sort_these; validate lists them (exit
+    1);
     classify with the file reports them as the built-in rules do; once sorted, validate is clean,
     the vocabulary is empty, and a stopping shape classifies."""
     contacts, deals, preset = INIT_SHAPES[shape]
@@ -146,7 +148,8 @@ def test_init_from_a_real_shape_then_validate_and_classify(shape: str, tmp_path:
 
 def test_a_consent_status_no_list_names_keeps_marketing_leads(tmp_path: Path) -> None:
     """A consent event `Resubscribed` (a portal's own status) is neither subscribed nor not: the
-    Marketing Lead whose latest marketing event has it keeps the stage; a known lapse still demotes."""
+    Marketing Lead whose latest marketing event has it keeps the stage; a known lapse still
+    demotes."""
     contacts = write_csv(
         tmp_path / "contacts.csv",
         CONTACT_HEADERS,
@@ -304,11 +307,13 @@ def test_every_stopping_problem_is_reported_in_one_run(tmp_path: Path) -> None:
     assert not (tmp_path / "out.csv").exists()
 
 
-# --------------------------------------------------------------------------- --strict a cron job can keep
+# --------------------------------------------------------------------------- --strict a cron job
+# can keep
 
 
 def test_columns_declared_absent_are_notes_that_strict_accepts(tmp_path: Path) -> None:
-    """An export without Last Contacted and consent columns: warnings that fail --strict, with a hint
+    """An export without Last Contacted and consent columns: warnings that fail --strict, with a
+    hint
     to run `lifecycle init` (the built-in rules); declared `missing: absent`, they are notes and
     --strict passes; a warning that kept nobody is a note already."""
     headers = [h for h in CONTACT_HEADERS if h not in ("Last Contacted", "Contact type")]
@@ -409,7 +414,8 @@ def test_the_sql_query_stops_falling_contacts_as_classify_does(shape: str, tmp_p
     con = duckdb.connect()
     for name in headers:
         con.execute(
-            f"CREATE VIEW {name} AS SELECT * FROM read_csv('{folder / name}.csv', all_varchar = true)"
+            f"CREATE VIEW {name} AS SELECT * FROM read_csv('{folder / name}.csv', all_varchar = "
+            "true)"
         )
     cursor = con.execute(sql)
     columns = [d[0] for d in cursor.description]

@@ -38,7 +38,8 @@ def test_explain_a_won_deal(examples: Path) -> None:
 
 
 def test_explain_agrees_with_classify_for_every_example_contact(examples: Path) -> None:
-    """The same decision as the reclassified file, for each contact of the examples (JSON, one run each
+    """The same decision as the reclassified file, for each contact of the examples (JSON, one run
+    each
     would be slow: the library entry point the command calls, on the real files)."""
     from lifecycle_cli.core.explain import explain
     from lifecycle_cli.io.sources import read_source

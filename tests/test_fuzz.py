@@ -1,4 +1,5 @@
-"""Fuzzing: whatever CSV or rules file comes in, lifecycle succeeds or exits 2 with a message; it never crashes.
+"""Fuzzing: whatever CSV or rules file comes in, lifecycle succeeds or exits 2 with a message; it
+never crashes.
 
 Runs the real Typer app in-process (CliRunner) so hundreds of examples stay fast; an
 unexpected exception would surface as exit code 3 ("internal error").

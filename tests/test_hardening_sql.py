@@ -17,7 +17,8 @@ duckdb = pytest.importorskip("duckdb")
 @pytest.mark.parametrize(
     "name",
     [
-        "read_csv('/etc/passwd')",  # a table function: it reads a file of the machine running the query
+        # a table function: it reads a file of the machine running the query
+        "read_csv('/etc/passwd')",
         "contacts'",  # a quote: sqlglot's tokenizer failed on it (exit 3)
         'contacts"; DROP TABLE deals; --',
         "contacts AS c, secrets",

@@ -34,7 +34,8 @@ def moves_from_output(
     stage: str = "Lifecycle Stage",
     previous: str = "Previous Lifecycle Stage",
 ) -> dict[str, tuple[str, str]]:
-    """Record id -> (previous stage id, new stage id) for every changed row of a reclassified file."""
+    """Record id -> (previous stage id, new stage id) for every changed row of a reclassified
+    file."""
     out = {}
     for row in read_csv(path):
         before, after = stage_id(row[previous]), stage_id(row[stage])
@@ -179,7 +180,8 @@ def test_clear_and_set_for_every_kind_of_move(tmp_path: Path) -> None:
 
 
 def test_a_move_out_of_other_is_cleared_first(tmp_path: Path) -> None:
-    """Other is last in HubSpot's order: leaving it (where a rules file makes Other not sticky) goes back."""
+    """Other is last in HubSpot's order: leaving it (where a rules file makes Other not sticky)
+    goes back."""
     text = (ROOT / "rules.yaml").read_text(encoding="utf-8")
     block = "    aliases: [Andere, Sonstige]\n    sticky: true\n"
     assert block in text
@@ -296,7 +298,8 @@ def test_a_bad_import_folder_stops_before_anything_is_written(
 
 
 def test_a_run_that_stops_creates_no_import_folder(examples: Path) -> None:
-    """All files are written together or not at all: a stopped run leaves no folder, no reclassified file."""
+    """All files are written together or not at all: a stopped run leaves no folder, no
+    reclassified file."""
     (examples / "rules.yaml").write_text(
         (ROOT / "rules.yaml").read_text(encoding="utf-8"), encoding="utf-8"
     )

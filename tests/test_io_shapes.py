@@ -195,7 +195,7 @@ def test_repeated_phone_number_round_trips_through_classify(tmp_path: Path) -> N
     assert out[0].startswith(before + ",Lifecycle Stage,Previous Lifecycle Stage,Lifecycle Rule,")
     assert out[0].endswith("," + after) and "_duplicated_" not in out[0]
     added = out[0].count(",") - header.count(",")
-    for raw, written in zip(rows, out[1:], strict=False):
+    for raw, written in zip(rows, out[1:], strict=True):
         # Customer is sticky: every input field comes back as it was, the new ones beside the stage.
         before, after = raw.split(",Customer,")
         assert written.startswith(before + ",Customer,Customer,")
@@ -310,7 +310,7 @@ def test_cp1252_semicolon_export_comes_out_in_cp1252(tmp_path: Path) -> None:
     assert "Müller".encode("cp1252") in out and "Müller".encode() not in out
     lines = out.split(b"\r\n")
     stage = CONTACT_HEADERS.index("Lifecycle Stage")
-    for raw, written in zip(path.read_bytes().split(b"\r\n")[1:3], lines[1:3], strict=False):
+    for raw, written in zip(path.read_bytes().split(b"\r\n")[1:3], lines[1:3], strict=True):
         before, after = raw.split(b";Lead;" if b";Lead;" in raw else b";Customer;")
         assert written.startswith(before + b";") and written.endswith(after)
         assert written.split(b";")[:stage] == raw.split(b";")[:stage]

@@ -178,7 +178,8 @@ def test_a_named_pipe_as_output_is_refused(exports: Path) -> None:
 
 
 def test_a_proc_fd_link_as_output_is_refused(exports: Path) -> None:
-    """`-o /proc/self/fd/N` onto a pipe the caller holds: refused, the pipe is not replaced by a file."""
+    """`-o /proc/self/fd/N` onto a pipe the caller holds: refused, the pipe is not replaced by a
+    file."""
     read_end, write_end = os.pipe()
     try:
         proc = subprocess.run(
@@ -261,7 +262,8 @@ def test_csv_to_csv_keeps_the_inputs_delimiter_and_encoding(exports: Path) -> No
 
 
 def test_headers_with_escaped_quotes_round_trip(exports: Path) -> None:
-    """A header written with doubled quotes (Note "A") is written back as it came, run after run, and sql names it so."""
+    """A header written with doubled quotes (Note "A") is written back as it came, run after run,
+    and sql names it so."""
     lines = (exports / "contacts.csv").read_text(encoding="utf-8").splitlines()
     lines = [lines[0] + ',"Note ""A"""'] + [line + ",x" for line in lines[1:]]
     (exports / "quoted.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -284,7 +286,8 @@ def test_headers_with_escaped_quotes_round_trip(exports: Path) -> None:
     duckdb = pytest.importorskip("duckdb")
     con = duckdb.connect()
     con.execute(
-        f"CREATE TABLE contacts AS SELECT * FROM read_csv('{exports / 'quoted.csv'}', all_varchar = true)"
+        f"CREATE TABLE contacts AS SELECT * FROM read_csv('{exports / 'quoted.csv'}', all_varchar "
+        "= true)"
     )
     rows = con.execute(query).fetchall()
     assert [d[0] for d in con.description][-1] == 'Note "A"' and rows[0][-1] == "x"

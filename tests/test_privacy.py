@@ -125,8 +125,8 @@ def test_diff_by_email_names_rows_of_a_repeat_not_the_email(tmp_path: Path, debu
     run = run_cli("diff", before, after, "--key", "Email", *(["--debug"] if debug else []))
     assert run.code == USAGE, run.stderr
     assert (
-        f"{before}: column 'Email': 1 record ids appear more than once: rows 2 and 4 have the same id"
-        in run.stderr
+        f"{before}: column 'Email': 1 record ids appear more than once: rows 2 and 4 have the same "
+        "id" in run.stderr
     )
     assert_no_personal_data(run.stderr)
 
@@ -182,8 +182,8 @@ def test_bad_booleans_and_timestamps_are_counted_not_shown(tmp_path: Path, debug
         in run.stderr
     )
     assert (
-        "column 'Opted out of email: Marketing Information': 1 rows hold values that are not true/false"
-        in run.stderr
+        "column 'Opted out of email: Marketing Information': 1 rows hold values that are not "
+        "true/false" in run.stderr
     )
     assert f"{consent}: column 'Timestamp': 1 rows hold values that are not a date" in run.stderr
     assert "or 3/15/2024 2:30 PM, 1 value, first at row 3;" in run.stderr
@@ -195,7 +195,8 @@ def test_bad_booleans_and_timestamps_are_counted_not_shown(tmp_path: Path, debug
 # --------------------------------------------------------------------------- terminal escapes
 
 
-ESC_NAME = "Ann\x1b]0;owned\x07\x1b[2J\u202e"  # sets the window title, clears the screen, reverses the text
+# sets the window title, clears the screen, reverses the text
+ESC_NAME = "Ann\x1b]0;owned\x07\x1b[2J\u202e"
 
 
 def test_escape_sequences_in_values_and_headers_are_shown_escaped(tmp_path: Path) -> None:
@@ -375,11 +376,12 @@ def test_companies_file_problems_name_rows_not_values(examples: Path) -> None:
     )
     repeat, shifted = len(lines) + 1, len(lines) + 2  # the header is row 1
     assert (
-        f"companies.csv: column 'Record ID': 1 record ids appear more than once: rows 2 and {repeat} "
-        in run.stderr
+        "companies.csv: column 'Record ID': 1 record ids appear more than once: rows 2 and "
+        f"{repeat} " in run.stderr
     )
     assert (
-        f"companies.csv: column 'Lifecycle Stage': 1 rows hold a name, email address or phone number instead of "
+        "companies.csv: column 'Lifecycle Stage': 1 rows hold a name, email address or phone "
+        "number instead of "
         f"a stage: row {shifted} (9 fields), where the header has 9 fields"
     ) in run.stderr
     assert "Lindholm" not in run.stderr and "20456781000" not in run.stderr

@@ -11,7 +11,8 @@ from pathlib import Path
 
 
 def run_on_terminal(args: list[str], cwd: Path, env: dict | None = None) -> tuple[int, str]:
-    """Run lifecycle with stderr (and stdin) on a pseudo-terminal, stdout on a pipe; what the terminal showed."""
+    """Run lifecycle with stderr (and stdin) on a pseudo-terminal, stdout on a pipe; what the
+    terminal showed."""
     master, slave = pty.openpty()
     full_env = {**os.environ, "COLUMNS": "150", "LIFECYCLE_PROGRESS_DELAY": "0", **(env or {})}
     full_env.pop("NO_COLOR", None)

@@ -1,4 +1,5 @@
-"""Properties of classify on generated exports: idempotent, no row lost, untouched values kept exactly."""
+"""Properties of classify on generated exports: idempotent, no row lost, untouched values kept
+exactly."""
 
 from __future__ import annotations
 
@@ -64,7 +65,8 @@ DEAL_STAGES = [
     "closedlost",
     "1234567",
 ]
-# Free text that must survive byte for byte: delimiters, quotes, line breaks, unicode, leading zeros.
+# Free text that must survive byte for byte: delimiters, quotes, line breaks, unicode, leading
+# zeros.
 free_text = st.text(alphabet=st.sampled_from(list("aZ0 ,;\"'\n\té–ü€-_.")), max_size=12)
 
 
@@ -135,7 +137,9 @@ def exports(draw):
                 "Subscription type": draw(st.sampled_from(["Marketing Information", "One to One"])),
                 "Status": draw(st.sampled_from(["Subscribed", "NOT_SUBSCRIBED", "Opted out"])),
                 "Double opt-in": draw(st.sampled_from(BOOLS + ["Confirmed"])),
-                "Timestamp": f"2024-0{draw(st.integers(1, 9))}-1{draw(st.integers(0, 9))}T08:15:00Z",
+                "Timestamp": (
+                    f"2024-0{draw(st.integers(1, 9))}-1{draw(st.integers(0, 9))}T08:15:00Z"
+                ),
             }
         )
     delimiter = draw(st.sampled_from([",", ";", "\t"]))
@@ -181,7 +185,7 @@ def test_classify_is_idempotent_and_keeps_every_row_and_value(data) -> None:
 
         # No row lost, duplicated or reordered; untouched columns identical to the input.
         assert [r["Record ID"] for r in once] == [r["Record ID"] for r in source_rows]
-        for before, after in zip(source_rows, once):
+        for before, after in zip(source_rows, once, strict=True):
             for column, value in before.items():
                 if column != "Lifecycle Stage":
                     assert after[column] == value, column

@@ -1,4 +1,5 @@
-"""Real, messy export shapes (tests/real_shapes/*/): lifecycle gives the right answer or stops, never a silent wrong one.
+"""Real, messy export shapes (tests/real_shapes/*/): lifecycle gives the right answer or stops,
+never a silent wrong one.
 
 Every folder holds small exports in one shape real HubSpot users have (snake_case
 warehouse extracts, API property names, association exports, German Excel files, ...)
@@ -75,13 +76,17 @@ class ShapeRun:
         except json.JSONDecodeError as exc:
             pytest.fail(
                 f"{self.shape}: --format json did not print one JSON object on stdout ({exc}); "
-                f"exit {self.run.code}\nstdout:\n{self.run.stdout[-2000:]}\nstderr:\n{self.run.stderr[-2000:]}"
+                f"exit {self.run.code}\nstdout:\n{self.run.stdout[-2000:]}\n"
+                f"stderr:\n{self.run.stderr[-2000:]}"
             )
         assert isinstance(value, dict), f"{self.shape}: the JSON report is not an object"
         return value
 
     def context(self) -> str:
-        return f"exit {self.run.code}\nstdout:\n{self.run.stdout[-2500:]}\nstderr:\n{self.run.stderr[-2500:]}"
+        return (
+            f"exit {self.run.code}\nstdout:\n{self.run.stdout[-2500:]}\n"
+            f"stderr:\n{self.run.stderr[-2500:]}"
+        )
 
 
 def classify(folder: Path, args: list[str], out: str, *extra: str) -> Run:
@@ -219,7 +224,8 @@ def test_every_stage_and_rule(shape: str, shape_runs) -> None:
 @pytest.mark.parametrize("shape", OK_SHAPES)
 def test_output_keeps_the_export_as_it_was(shape: str, shape_runs) -> None:
     """Same encoding, delimiter and BOM; the header with the three columns after the stage column
-    (repeated headers included); every other cell exactly as in the input; the previous stage as written."""
+    (repeated headers included); every other cell exactly as in the input; the previous stage as
+    written."""
     result = shape_runs(shape)
     assert result.run.code == 0, f"{shape}: {result.context()}"
     assert result.new_files == {OUT}, (
@@ -239,9 +245,10 @@ def test_output_keeps_the_export_as_it_was(shape: str, shape_runs) -> None:
     assert len(out.rows) == len(source.rows)
     if stage not in source.header:
         # An export without a stage column (a Salesforce Data Export): the stage column is added at
-        # the end, then the three columns; every input cell stays as it was, the previous stage empty.
+        # the end, then the three columns; every input cell stays as it was, the previous stage
+        # empty.
         assert out.header == source.header + [stage] + ADDED, f"{shape}: output header {out.header}"
-        for n, (before, after) in enumerate(zip(source.rows, out.rows), start=2):
+        for n, (before, after) in enumerate(zip(source.rows, out.rows, strict=True), start=2):
             before, after = padded(before, width), padded(after, len(out.header))
             assert after[:width] == before, f"{shape}: line {n}: untouched cells changed"
             assert after[width + 1] == "", (
@@ -252,7 +259,7 @@ def test_output_keeps_the_export_as_it_was(shape: str, shape_runs) -> None:
     assert out.header == source.header[: at + 1] + ADDED + source.header[at + 1 :], (
         f"{shape}: output header {out.header}"
     )
-    for n, (before, after) in enumerate(zip(source.rows, out.rows), start=2):
+    for n, (before, after) in enumerate(zip(source.rows, out.rows, strict=True), start=2):
         before, after = padded(before, width), padded(after, len(out.header))
         kept = after[:at] + after[at + 1 + len(ADDED) :]
         assert kept == before[:at] + before[at + 1 :], f"{shape}: line {n}: untouched cells changed"
@@ -387,7 +394,8 @@ def test_stops_with_a_message_naming_file_and_column(shape: str, shape_runs) -> 
     "shape", [s for s in ERROR_SHAPES if (SPECS[s].get("error") or {}).get("diagnostic")]
 )
 def test_stop_carries_its_diagnostic_code(shape: str, shape_runs) -> None:
-    """The code is in the JSON report's diagnostics (as an error) when one is printed, else on stderr."""
+    """The code is in the JSON report's diagnostics (as an error) when one is printed, else on
+    stderr."""
     result = shape_runs(shape)
     want = result.spec["error"]
     found = []
@@ -396,7 +404,8 @@ def test_stop_carries_its_diagnostic_code(shape: str, shape_runs) -> None:
         found = [d for d in report.get("diagnostics") or [] if d.get("code") == want["diagnostic"]]
         assert all(d["severity"] == want["severity"] for d in found), found
     assert found or want["diagnostic"] in result.run.stderr, (
-        f"{shape}: diagnostic {want['diagnostic']} neither in the JSON report nor on stderr\n{result.context()}"
+        f"{shape}: diagnostic {want['diagnostic']} neither in the JSON report nor on "
+        f"stderr\n{result.context()}"
     )
 
 

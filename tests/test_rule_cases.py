@@ -1,4 +1,5 @@
-"""Rule cases as data (rule_cases/*.yaml, the test cases of the default rules): contacts, deals and consent in, stage and rule out.
+"""Rule cases as data (rule_cases/*.yaml, the test cases of the default rules): contacts, deals and
+consent in, stage and rule out.
 
 Every case becomes one contact in real export files; cases that give the same
 sources (deals file or not, consent file or not) share one `lifecycle classify` run.

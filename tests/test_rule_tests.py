@@ -55,7 +55,8 @@ def test_a_wrong_expectation_fails_with_expected_and_actual(tmp_path: Path) -> N
         tmp_path,
         DEFAULT.replace(
             "    deals: [{Deal Stage: closedwon}]\n    expect: {stage: Customer, rule: customer}",
-            "    deals: [{Deal Stage: closedwon}]\n    expect: {stage: Opportunity, rule: opportunity}",
+            "    deals: [{Deal Stage: closedwon}]\n    expect: {stage: Opportunity, rule: "
+            "opportunity}",
         ),
     )
     run = invoke_assert_code(CHANGES, "test", rules)
@@ -64,7 +65,8 @@ def test_a_wrong_expectation_fails_with_expected_and_actual(tmp_path: Path) -> N
 
 
 def test_missing_columns_in_a_case(tmp_path: Path) -> None:
-    """`missing:` drops a column from the case's export: unknown, not empty, so the stage is kept."""
+    """`missing:` drops a column from the case's export: unknown, not empty, so the stage is
+    kept."""
     case = """
   - name: a sales lead kept for lack of Last Contacted
     contact: {Lifecycle Stage: SQL, Lead Status: New}

@@ -1,4 +1,5 @@
-"""`lifecycle init` and `lifecycle rules`: a starter rules file with its cases, and the rules listed. Issue 13."""
+"""`lifecycle init` and `lifecycle rules`: a starter rules file with its cases, and the rules
+listed. Issue 13."""
 
 from __future__ import annotations
 
@@ -89,7 +90,8 @@ def broken_rules(folder: Path) -> Path:
         ("lead_status IN @sales_lead_statuses", "lead_status IN @sales_lead_status"),  # value list
         (
             '    description: Everyone else.\n    when: "true"\n',
-            '    description: Everyone else.\n    when: "true"\n  - id: customer\n    stage: customer\n    when: won_deals > 2\n',
+            '    description: Everyone else.\n    when: "true"\n  - id: customer\n    stage: '
+            "customer\n    when: won_deals > 2\n",
         ),
         (
             "    contact_type: [Contact type, contact_type]\n",
@@ -120,8 +122,8 @@ def test_validate_lists_every_problem_at_once_with_its_line(tmp_path: Path) -> N
         and "> needs a value on each side" in out
     )
     assert (
-        f"rules.yaml:{line_of(rules, 'stage: oportunity')}: error: rule 'opportunity': unknown stage 'oportunity'; did you mean 'opportunity'?"
-        in out
+        f"rules.yaml:{line_of(rules, 'stage: oportunity')}: error: rule 'opportunity': unknown "
+        "stage 'oportunity'; did you mean 'opportunity'?" in out
     )
     assert "unknown value list '@sales_lead_status'; did you mean 'sales_lead_statuses'?" in out
     assert "duplicate rule id 'customer'" in out
@@ -140,7 +142,8 @@ def test_validate_warns_about_unused_columns_and_rules_that_never_decide(tmp_pat
     )
     text = text.replace(
         '    description: Everyone else.\n    when: "true"\n',
-        '    description: Everyone else.\n    when: "true"\n  - id: never\n    stage: lead\n    when: won_deals > 5\n',
+        '    description: Everyone else.\n    when: "true"\n  - id: never\n    stage: lead\n    '
+        "when: won_deals > 5\n",
     )
     rules = tmp_path / "rules.yaml"
     rules.write_text(text, encoding="utf-8")
@@ -182,7 +185,8 @@ def test_validate_reports_bad_yaml_and_bad_test_cases(tmp_path: Path) -> None:
 
 
 def test_rules_beside_the_contacts_are_found_from_anywhere(tmp_path: Path) -> None:
-    """A cron job runs from / or $HOME: the rules kept with the exports are used, and the report says so."""
+    """A cron job runs from / or $HOME: the rules kept with the exports are used, and the report
+    says so."""
     data, elsewhere = tmp_path / "data", tmp_path / "cron-home"
     data.mkdir()
     elsewhere.mkdir()

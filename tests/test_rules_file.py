@@ -175,7 +175,7 @@ def test_rules_discovery_order(tmp_path: Path, examples: Path) -> None:
     )
     assert "Decided By" in (tmp_path / "a.csv").read_text(encoding="utf-8").splitlines()[0]
     # and --rules wins over both.
-    run = invoke_assert_code(
+    invoke_assert_code(
         0,
         "classify",
         contacts,

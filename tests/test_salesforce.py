@@ -61,7 +61,8 @@ OPPORTUNITY_LABELS = [
     "Close Date",
 ]
 
-# Accounts and contacts of the hand-made exports below (18-character ids, as Data Loader writes them).
+# Accounts and contacts of the hand-made exports below (18-character ids, as Data Loader writes
+# them).
 ACME, GLOBEX, INITECH, UMBRELLA = (
     "0015g00000Ac1AAAAY",
     "0015g00000Ac2AAAAY",
@@ -105,7 +106,7 @@ def contact_rows(headers: list[str], *, booleans=("false", "true")) -> list[dict
     no, yes = booleans
     rows = []
     for (cid, (account, first, last, stage)), doi in zip(
-        CONTACTS.items(), [yes, no, no, no, no, no, no]
+        CONTACTS.items(), [yes, no, no, no, no, no, no], strict=False
     ):
         values = [
             cid,
@@ -118,14 +119,14 @@ def contact_rows(headers: list[str], *, booleans=("false", "true")) -> list[dict
             "",
             stage,
         ]
-        rows.append(dict(zip(headers, values)))
+        rows.append(dict(zip(headers, values, strict=True)))
     return rows
 
 
 def opportunity_rows(
     headers: list[str], *, ids=lambda i: i, booleans=("false", "true")
 ) -> list[dict]:
-    spelled = dict(zip(("false", "true"), booleans))
+    spelled = dict(zip(("false", "true"), booleans, strict=True))
     return [
         dict(
             zip(
@@ -140,6 +141,7 @@ def opportunity_rows(
                     spelled[closed],
                     "2024-10-01",
                 ],
+                strict=True,
             )
         )
         for n, (oid, account, role, stage, won, closed) in enumerate(OPPORTUNITIES, start=1)
@@ -236,8 +238,8 @@ def test_contacts_example_is_newly_staged_and_gets_the_stage_column(
     )
     assert "15 newly staged" in run.stdout
     assert (
-        "has no stage column ('Lifecycle_Stage__c', 'Lifecycle Stage'), so every contact is newly staged"
-        in run.stdout
+        "has no stage column ('Lifecycle_Stage__c', 'Lifecycle Stage'), so every contact is newly "
+        "staged" in run.stdout
     )
     assert "10 through their account, to 9 contacts" in run.stdout
     header = out.read_text(encoding="utf-8").splitlines()[0]
@@ -386,6 +388,7 @@ def test_a_contact_role_row_keeps_the_whole_opportunity_off_the_account(tmp_path
                         "true",
                         INITECH,
                     ],
+                    strict=True,
                 )
             ),
             dict(
@@ -401,6 +404,7 @@ def test_a_contact_role_row_keeps_the_whole_opportunity_off_the_account(tmp_path
                         "true",
                         INITECH,
                     ],
+                    strict=True,
                 )
             ),
             dict(
@@ -416,6 +420,7 @@ def test_a_contact_role_row_keeps_the_whole_opportunity_off_the_account(tmp_path
                         "true",
                         ACME,
                     ],
+                    strict=True,
                 )
             ),
         ],
@@ -456,8 +461,18 @@ def test_opportunities_linked_only_by_account_are_linked(tmp_path: Path) -> None
         tmp_path / "opportunities.csv",
         headers,
         [
-            dict(zip(headers, ["0065g00000Op1AAAAY", ACME, "Closed Won", "true", "true"])),
-            dict(zip(headers, ["0065g00000Op2AAAAY", GLOBEX, "Prospecting", "false", "false"])),
+            dict(
+                zip(
+                    headers, ["0065g00000Op1AAAAY", ACME, "Closed Won", "true", "true"], strict=True
+                )
+            ),
+            dict(
+                zip(
+                    headers,
+                    ["0065g00000Op2AAAAY", GLOBEX, "Prospecting", "false", "false"],
+                    strict=True,
+                )
+            ),
         ],
     )
     rows, report = classify(tmp_path, contacts, "--deals", opportunities)
@@ -476,6 +491,7 @@ def test_opportunities_of_unknown_accounts_link_to_no_contact(tmp_path: Path) ->
                 zip(
                     headers,
                     ["0065g00000Op1AAAAY", "0015g00000Zz9AAAAY", "Closed Won", "true", "true"],
+                    strict=True,
                 )
             ),
         ],
@@ -538,7 +554,8 @@ def test_hubspot_deals_do_not_link_by_company(tmp_path: Path) -> None:
 
 
 def test_accounts_as_companies(salesforce_examples: Path, tmp_path: Path) -> None:
-    """--companies reads Salesforce accounts; a first export without their stage field is newly staged."""
+    """--companies reads Salesforce accounts; a first export without their stage field is newly
+    staged."""
     accounts = salesforce_examples / "accounts.csv"
     out = tmp_path / "accounts.out.csv"
     invoke_assert_code(
@@ -622,7 +639,8 @@ def test_hubspot_import_files_need_hubspot_record_ids(
     assert not folder.exists() and not (tmp_path / "c.csv").exists()
 
 
-# --------------------------------------------------------------------------- a file without a stage column
+# --------------------------------------------------------------------------- a file without a stage
+# column
 
 
 def test_without_a_stage_column_every_contact_is_newly_staged(exports, tmp_path: Path) -> None:
@@ -642,7 +660,8 @@ def test_without_a_stage_column_every_contact_is_newly_staged(exports, tmp_path:
 
 
 def test_a_contacts_report_without_a_stage_field(tmp_path: Path) -> None:
-    """tests/real_shapes/k_salesforce_no_stage stops under the HubSpot rules; the preset classifies it."""
+    """tests/real_shapes/k_salesforce_no_stage stops under the HubSpot rules; the preset classifies
+    it."""
     contacts = tmp_path / "contacts.csv"
     shutil.copy(ROOT / "tests" / "real_shapes" / "k_salesforce_no_stage" / "contacts.csv", contacts)
     rows, report = classify(tmp_path, contacts)

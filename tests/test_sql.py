@@ -523,7 +523,8 @@ DATETIMES = [
 
 
 def epoch_sql(dialect: str) -> str:
-    """DATETIMES parsed as the consent timestamps are (lifecycle_cli.core.sql's CTEs for `dialect`)."""
+    """DATETIMES parsed as the consent timestamps are (lifecycle_cli.core.sql's CTEs for
+    `dialect`)."""
     from lifecycle_cli.core.sql import TEMPLATE_DIALECT, _timestamp_ctes
 
     assert TEMPLATE_DIALECT == "duckdb"

@@ -42,7 +42,8 @@ COLUMNS = [(name, header) for name in EXPORTS for header in headers_of(EXAMPLES 
 
 
 def copy_without(folder: Path, drop: tuple[str, str] | None) -> None:
-    """The three example exports in `folder`, with the column `drop` = (export, header) taken out."""
+    """The three example exports in `folder`, with the column `drop` = (export, header) taken
+    out."""
     folder.mkdir(parents=True, exist_ok=True)
     for name in EXPORTS:
         if drop is None or drop[0] != name:
@@ -130,7 +131,8 @@ def test_removing_a_column_never_demotes_a_settled_contact(
     )
 
 
-# --------------------------------------------------------------------------- lifecycle sql on DuckDB
+# --------------------------------------------------------------------------- lifecycle sql on
+# DuckDB
 
 #: Last Contacted and every consent column of the contacts export.
 MISSING = [
@@ -185,11 +187,13 @@ def test_sql_on_duckdb_keeps_the_contacts_classify_keeps(tmp_path: Path, with_de
     assert run.code == 0, run.stderr
     con = duckdb.connect()
     con.execute(
-        f"CREATE VIEW contacts AS SELECT * FROM read_csv('{contacts}', all_varchar = true, header = true)"
+        f"CREATE VIEW contacts AS SELECT * FROM read_csv('{contacts}', all_varchar = true, header "
+        "= true)"
     )
     if with_deals:
         con.execute(
-            f"CREATE VIEW deals AS SELECT * FROM read_csv('{deals}', all_varchar = true, header = true)"
+            f"CREATE VIEW deals AS SELECT * FROM read_csv('{deals}', all_varchar = true, header = "
+            "true)"
         )
     cursor = con.execute(query.read_text(encoding="utf-8"))
     columns = [d[0] for d in cursor.description]

@@ -37,7 +37,8 @@ NO_STAGE = -1  #: the rank of an empty stage: any stage is above it
 
 
 def list_values(name: str) -> set[str]:
-    """Every value the default rules.yaml names in a list (members, known non-members, values to sort)."""
+    """Every value the default rules.yaml names in a list (members, known non-members, values to
+    sort)."""
     raw = (RULES_DOC.get("values") or {}).get(name) or []
     if isinstance(raw, dict):
         raw = [*(raw.get("in") or []), *(raw.get("not_in") or []), *(raw.get("sort_these") or [])]
@@ -108,7 +109,8 @@ def folded(value: str) -> set[str]:
 
 KNOWN_FOLDED = {column: {f for v in values for f in folded(v)} for column, values in KNOWN.items()}
 
-# --------------------------------------------------------------------------- a small, fully known export
+# --------------------------------------------------------------------------- a small, fully known
+# export
 
 LEGIT = "Legitimate interest – prospect/lead"
 
@@ -345,7 +347,8 @@ CELLS = [
 
 
 def classify(folder: Path, contacts: list[dict], deals: list[dict] | None, *extra: str):
-    """Write the exports into `folder`, classify them, and return (run, JSON report or None, output rows)."""
+    """Write the exports into `folder`, classify them, and return (run, JSON report or None, output
+    rows)."""
     args = [write_csv(folder / "contacts.csv", CONTACT_HEADERS, contacts)]
     if deals is not None:
         args += ["--deals", write_csv(folder / "deals.csv", DEAL_HEADERS, deals)]
@@ -368,7 +371,8 @@ def moves(rows: list[dict]) -> dict[str, tuple[str, str]]:
 
 
 def rank(stage: str) -> int | None:
-    """The stage's place in the order; NO_STAGE for none; None for a stage outside the order (Other)."""
+    """The stage's place in the order; NO_STAGE for none; None for a stage outside the order
+    (Other)."""
     return NO_STAGE if stage == "" else RANK.get(stage)
 
 
@@ -450,14 +454,16 @@ def test_an_unknown_value_never_moves_a_contact_further(original, replacement) -
         )
 
 
-# --------------------------------------------------------------------------- the vocabulary and --strict
+# --------------------------------------------------------------------------- the vocabulary and
+# --strict
 
 
 def exports_with(
     status: str, kind: str = "", confirmation: str = "Confirmation pending"
 ) -> list[dict]:
     """Five contacts, three of them with Lead Status `status` (and no Last Contacted, so the status
-    alone decides the sales rule), one with Contact type `kind`, one with confirmation `confirmation`."""
+    alone decides the sales rule), one with Contact type `kind`, one with confirmation
+    `confirmation`."""
     return [
         contact("51234591001", "Alma", "Reyes", "alma.reyes@reyes-bikes.example", "Lead", status),
         contact(

@@ -64,7 +64,8 @@ def typed_contacts(
                 if (t.column, t.list_name) in pairs
                 else one_of(value, rules.lists[t.list_name].known)
             )
-            # A flag only: the few values it marks are read again afterwards (see vocabulary_counts).
+            # A flag only: the few values it marks are read again afterwards (see
+            # vocabulary_counts).
             vocab.append(
                 (value.is_not_null() & ~is_named).alias(VOCAB + t.column + "@" + t.list_name)
             )
@@ -208,7 +209,8 @@ def decide(frame: pl.LazyFrame, rules: Rules, available: dict[str, Known]) -> pl
 
 
 def other_type(rules: Rules, available: dict[str, Known]) -> pl.Expr | None:
-    """The Other Type value the deciding rule sets (where it can be worked out), or None when no rule sets one."""
+    """The Other Type value the deciding rule sets (where it can be worked out), or None when no
+    rule sets one."""
     col = lambda name: pl.col(FACT + name)  # noqa: E731
     chain, any_set = None, False
     for rule in rules.rules:

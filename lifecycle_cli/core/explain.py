@@ -122,7 +122,8 @@ def explain(
         return "true" if value(tree) is True else "false"
 
     def unnamed(tree: exp.Expression) -> list[str]:
-        """`column = 'value' (not in @list)` for each open-list test the contact's value leaves unknown."""
+        """`column = 'value' (not in @list)` for each open-list test the contact's value leaves
+        unknown."""
         out = []
         for node in tree.find_all(exp.In):
             field_ = node.args.get("field")
@@ -221,7 +222,8 @@ def _unparen(tree: exp.Expression) -> exp.Expression:
 
 
 def _sql(tree: exp.Expression) -> str:
-    """A part of a condition as SQL, `x IS NOT NULL` as written rather than sqlglot's `NOT x IS NULL`."""
+    """A part of a condition as SQL, `x IS NOT NULL` as written rather than sqlglot's `NOT x IS
+    NULL`."""
     import re
 
     return re.sub(r"\bNOT (\w+) IS NULL\b", r"\1 IS NOT NULL", tree.sql())
@@ -317,7 +319,8 @@ def _linked_deals(
 def _linked_consent(
     consent: Source, one: Source, rules: Rules, record_id: str
 ) -> list[dict[str, Any]]:
-    """The contact's consent events (by contact id, else by email), oldest first; marketing ones marked."""
+    """The contact's consent events (by contact id, else by email), oldest first; marketing ones
+    marked."""
     email = (
         one.frame.select(lowered(one.raw("email"))).collect().item() if one.has("email") else None
     )
@@ -357,12 +360,13 @@ def render_text(view: dict[str, Any], rules: Rules) -> str:
     out = [f"Contact {view['record_id']} (row {view['row']} of {view['files']['contacts']})"]
     if view["also_on_rows"]:
         out.append(
-            f"  the same record id is also on rows {', '.join(map(str, view['also_on_rows']))}; this is the first"
+            f"  the same record id is also on rows {', '.join(map(str, view['also_on_rows']))}; "
+            "this is the first"
         )
     moved = d["from"] != d["to"]
     out += [
-        f"Decision: {label.get(d['from'], '(empty)')} -> {label.get(d['to'], '(empty)')} by rule '{d['rule']}'"
-        + ("" if moved else " (unchanged)"),
+        f"Decision: {label.get(d['from'], '(empty)')} -> {label.get(d['to'], '(empty)')} by rule "
+        f"'{d['rule']}'" + ("" if moved else " (unchanged)"),
         "",
         "Columns read:",
     ]
@@ -380,7 +384,8 @@ def render_text(view: dict[str, Any], rules: Rules) -> str:
     else:
         out += ["", f"Deals linked ({len(view['deals'])}):"]
         out += [
-            f"  row {x['row']}: deal {x['id']} stage {_show(x['stage'])}: {x['outcome']} (linked by {x['linked_by']})"
+            f"  row {x['row']}: deal {x['id']} stage {_show(x['stage'])}: {x['outcome']} (linked "
+            f"by {x['linked_by']})"
             for x in view["deals"]
         ] or ["  none"]
     if view["consent"] is None:
@@ -396,7 +401,8 @@ def render_text(view: dict[str, Any], rules: Rules) -> str:
     out += ["", "Facts:"] + [f"  {k:<22} {_show(v)}" for k, v in view["facts"].items()]
     out += [
         "",
-        "Rules, in order (the first true one decides; unknown: a file or column it reads is missing, "
+        "Rules, in order (the first true one decides; unknown: a file or column it reads is "
+        "missing, "
         "or a value no list names):",
     ]
     for r in view["rules"]:
@@ -408,7 +414,8 @@ def render_text(view: dict[str, Any], rules: Rules) -> str:
         if r.get("unknown_values") and r["result"] == "unknown":
             missing += f" (unknown value: {'; '.join(r['unknown_values'])})"
         out.append(
-            f"  {r['result'].upper():<8} {r['rule']} -> {label.get(r['stage'], r['stage'])}: {r['when']}{missing}"
+            f"  {r['result'].upper():<8} {r['rule']} -> {label.get(r['stage'], r['stage'])}: "
+            f"{r['when']}{missing}"
         )
         if len(r["parts"]) > 1:
             for p in r["parts"]:
@@ -429,18 +436,22 @@ def render_text(view: dict[str, Any], rules: Rules) -> str:
             break
     if d["rule"] == rules.sticky_rule_id:
         out.append(
-            f"  -> kept at {label.get(d['to'], d['to'])} (rule '{d['rule']}'): the contact is in a sticky stage "
+            f"  -> kept at {label.get(d['to'], d['to'])} (rule '{d['rule']}'): the contact is in a "
+            "sticky stage "
             "and no rule that overrides it is true"
         )
     elif d["rule"] == rules.unknown_rule_id and d["to"] == d["from"]:
         out.append(
-            f"  -> kept at {label.get(d['to'], d['to'])} (rule '{d['rule']}'): the rule for this stage could "
+            f"  -> kept at {label.get(d['to'], d['to'])} (rule '{d['rule']}'): the rule for this "
+            "stage could "
             "not be decided, so the stage the contact already has is kept"
         )
     elif d["rule"] == rules.unknown_rule_id:
         out.append(
-            f"  -> stopped at {label.get(d['to'], d['to'])} (rule '{d['rule']}'): the rule for this stage "
-            f"could not be decided, and the facts do not say the contact belongs lower than that, so it "
+            f"  -> stopped at {label.get(d['to'], d['to'])} (rule '{d['rule']}'): the rule for "
+            "this stage "
+            "could not be decided, and the facts do not say the contact belongs lower than that, "
+            "so it "
             f"falls no further from {label.get(d['from'], d['from'])}"
         )
     return terminal_safe("\n".join(out) + "\n")

@@ -63,7 +63,8 @@ def tested_columns(rules: Rules, with_consent: bool) -> list[Tested]:
 
 
 def named_pairs(rules: Rules) -> set[tuple[str, str]]:
-    """Every (column or fact, open list) a rule or derived fact tests with `name IN @list`: the facts
+    """Every (column or fact, open list) a rule or derived fact tests with `name IN @list`: the
+    facts
     `logic.named(column, list)` the engines work out once per row."""
     trees = [rule.when.tree for rule in rules.rules] + [
         cond.tree for rule in rules.rules for _, cond in rule.sets
@@ -85,7 +86,8 @@ def named_pairs(rules: Rules) -> set[tuple[str, str]]:
 def unknown_values(
     sources: dict[str, Source | None], rules: Rules, tested: list[Tested]
 ) -> dict[tuple[str, str], pl.LazyFrame]:
-    """Per tested pair the export has: its values no list names (trimmed, as written), with counts."""
+    """Per tested pair the export has: its values no list names (trimmed, as written), with
+    counts."""
     out = {}
     for t in tested:
         src = sources.get(t.source)
@@ -147,11 +149,13 @@ def vocabulary(
             "unknown-value",
             f"{src.display}: column '{header}': {values.height:,} value(s) that the list "
             f"'{t.list_name}' neither names nor rules out, on {total:,} {rows}: {shown}; "
-            f"rule(s) {', '.join(t.rules)} cannot be decided from them, so the contacts they concern "
+            f"rule(s) {', '.join(t.rules)} cannot be decided from them, so the contacts they "
+            "concern "
             "were not moved on them",
             file=src.display,
             column=header,
-            hint=f"sort each value under values.{t.list_name}: `in` (it counts) or `not_in` (it does not), "
+            hint=f"sort each value under values.{t.list_name}: `in` (it counts) or `not_in` (it "
+            "does not), "
             f"or set `closed: true` there if every other value is a no: "
             + rules.where_to_edit(f"values.{t.list_name}"),
         )
