@@ -42,7 +42,55 @@ def explain(
 ) -> dict[str, Any]:
     """`record_id`: the contact's record id, or its email (any case)."""
     wanted = record_id.strip()
-    id_header = contacts.resolved["record_id"]
+    matches = _rows_of(contacts, wanted)
+    one = replace(
+        contacts,
+        frame=contacts.frame.with_row_index(ROW).filter(pl.col(ROW) == matches[0]).drop(ROW),
+    )
+    wanted = one.frame.select(one.text("record_id")).collect().item() or wanted
+    ids = read_contact_ids(one, email=True, deal_ids=deals is not None)
+    facts_of, account_rows = _facts_of(contacts, one, deals, consent, rules, ids, wanted)
+    available = rules.availability(
+        set(one.resolved),
+        set(deals.resolved) if deals else None,
+        set(consent.resolved) if consent else None,
+    )
+    frame = with_facts(
+        typed_contacts(one, rules, ids), facts_of.get("deals"), facts_of.get("consent"), rules
+    )
+    row = frame.collect()
+    outcome = decide(row.lazy(), rules, available).collect().row(0, named=True)
+    judge = _Judge(row, rules, available)
+    return {
+        "command": "explain",
+        "files": {
+            "contacts": contacts.display,
+            "deals": deals.display if deals else None,
+            "consent": consent.display if consent else None,
+            "rules": rules.path,
+            "rules_found_by_itself": rules.found_by_itself,
+        },
+        "record_id": wanted,
+        "row": matches[0] + 2,
+        "also_on_rows": [m + 2 for m in matches[1:]],
+        "columns": _columns_read(one, rules, consent is not None),
+        "deals": _linked_deals(deals, one, ids, rules, wanted, account_rows) if deals else None,
+        "consent": _linked_consent(consent, one, rules, wanted) if consent else None,
+        "facts": judge.facts(),
+        "rules": [judge.rule(rule) for rule in rules.rules],
+        "decision": {
+            "from": outcome[CUR],
+            "to": outcome[NEW],
+            "rule": outcome[RULE],
+            "stopped_at": rules.rules[outcome[UNKNOWN_AT]].id
+            if outcome[UNKNOWN_AT] is not None
+            else None,
+        },
+    }
+
+
+def _rows_of(contacts: Source, wanted: str) -> list[int]:
+    """The 0-based rows of the contact with this record id, else this email (any case)."""
     matches = (
         contacts.frame.with_row_index(ROW)
         .filter(contacts.text("record_id") == wanted)
@@ -65,23 +113,32 @@ def explain(
             else ""
         )
         raise InputError(
-            f"{contacts.display}: no contact has the record id '{wanted}' in column '{id_header}'"
-            f"{by_email}"
+            f"{contacts.display}: no contact has the record id '{wanted}' in column "
+            f"'{contacts.resolved['record_id']}'{by_email}"
         )
-    one = replace(
-        contacts,
-        frame=contacts.frame.with_row_index(ROW).filter(pl.col(ROW) == matches[0]).drop(ROW),
-    )
-    wanted = one.frame.select(one.text("record_id")).collect().item() or wanted
-    ids = read_contact_ids(one, email=True, deal_ids=deals is not None)
+    return matches
+
+
+def _facts_of(
+    contacts: Source,
+    one: Source,
+    deals: Source | None,
+    consent: Source | None,
+    rules: Rules,
+    ids,
+    wanted: str,
+) -> tuple[dict[str, pl.DataFrame], list[int]]:
+    """The contact's deal and consent facts, and the deal rows that reach it through its
+    account."""
     facts_of = {}
     for src, compute in ((deals, deal_facts), (consent, consent_facts)):
         if src is not None:
             facts_of[src.role] = compute(src, ids, rules)[0].collect()
     account_rows: list[int] = []
     if deals is not None and rules.deals_by_account:
-        # Whether a deal reaches the contact through its account depends on every contact (not when
-        # its contact role names another one): worked out over the whole file, as classify does.
+        # Whether a deal reaches the contact through its account depends on every contact (not
+        # when its contact role names another one): worked out over the whole file, as classify
+        # does.
         everyone = read_contact_ids(
             contacts, email=True, deal_ids=True, account=rules.deals_by_account[1]
         )
@@ -98,73 +155,13 @@ def explain(
         )
         if through is not None and account is not None:
             account_rows = through.filter(pl.col(ACCOUNT) == account)[ROW].to_list()
-    available = rules.availability(
-        set(one.resolved),
-        set(deals.resolved) if deals else None,
-        set(consent.resolved) if consent else None,
-    )
-    frame = with_facts(
-        typed_contacts(one, rules, ids), facts_of.get("deals"), facts_of.get("consent"), rules
-    )
-    row = frame.collect()
-    outcome = decide(row.lazy(), rules, available).collect().row(0, named=True)
-    col = lambda name: pl.col(FACT + name)  # noqa: E731
+    return facts_of, account_rows
 
-    def value(tree: exp.Expression) -> Any:
-        return row.select(to_polars_tree(tree, col, rules.compile_values).alias("v"))["v"][0]
 
-    def decided(when: Any) -> bool:
-        return when if isinstance(when, bool) else bool(value(when))
-
-    def status(tree: exp.Expression) -> str:
-        if not decided(known(tree, available)):
-            return "unknown"
-        return "true" if value(tree) is True else "false"
-
-    def unnamed(tree: exp.Expression) -> list[str]:
-        """`column = 'value' (not in @list)` for each open-list test the contact's value leaves
-        unknown."""
-        out = []
-        for node in tree.find_all(exp.In):
-            field_ = node.args.get("field")
-            if (
-                isinstance(field_, exp.Parameter)
-                and field_.name in rules.open_lists
-                and decided(known(node.this, available))
-                and not decided(known(node, available))
-            ):
-                out.append(
-                    f"{_sql(node.this)} = {_show(value(node.this))} (not named by @{field_.name})"
-                )
-        return out
-
-    walk = []
-    for rule in rules.rules:
-        tree = rule.when.tree
-        parts = _operands(tree)
-        walk.append(
-            {
-                "rule": rule.id,
-                "stage": rule.stage,
-                "when": rule.when.sql,
-                "result": status(tree),
-                "missing": sorted(n for n in _names(tree) if available.get(n) is False),
-                "unknown_values": unnamed(tree),
-                "joined_by": type(_unparen(tree)).__name__.upper() if len(parts) > 1 else None,
-                "parts": [
-                    {
-                        "condition": _sql(p),
-                        "result": status(p),
-                        "missing": sorted(n for n in _names(p) if available.get(n) is False),
-                        "unknown_values": unnamed(p),
-                    }
-                    for p in parts
-                ],
-            }
-        )
-    with_consent = consent is not None
+def _columns_read(one: Source, rules: Rules, with_consent: bool) -> list[dict[str, Any]]:
+    """The contacts' columns the rules read (and email), as the contact's row has them."""
     read = sorted({n for r in rules.rules for n in r.when.names} | {"email"})
-    columns = []
+    columns: list[dict[str, Any]] = []
     for name in read:
         for base in sorted(inputs_of(name, with_consent)):
             if base in rules.columns["contacts"] and base not in [c["column"] for c in columns]:
@@ -177,44 +174,81 @@ def explain(
                 columns.append(
                     {"column": base, "header": header, "value": raw, "missing": header is None}
                 )
-    # A fact that is unknown (its file or column missing, or a value no list names) is shown so.
-    facts = {
-        name: row[FACT + name][0] if decided(available.get(name, True)) else "unknown"
-        for name in [
-            *DEAL_FACTS,
-            "marketing_consent",
-            "double_opt_in",
-            "email_domain",
-            "current_stage",
-        ]
-        if FACT + name in row.columns
-    }
-    return {
-        "command": "explain",
-        "files": {
-            "contacts": contacts.display,
-            "deals": deals.display if deals else None,
-            "consent": consent.display if consent else None,
-            "rules": rules.path,
-            "rules_found_by_itself": rules.found_by_itself,
-        },
-        "record_id": wanted,
-        "row": matches[0] + 2,
-        "also_on_rows": [m + 2 for m in matches[1:]],
-        "columns": columns,
-        "deals": _linked_deals(deals, one, ids, rules, wanted, account_rows) if deals else None,
-        "consent": _linked_consent(consent, one, rules, wanted) if consent else None,
-        "facts": facts,
-        "rules": walk,
-        "decision": {
-            "from": outcome[CUR],
-            "to": outcome[NEW],
-            "rule": outcome[RULE],
-            "stopped_at": rules.rules[outcome[UNKNOWN_AT]].id
-            if outcome[UNKNOWN_AT] is not None
-            else None,
-        },
-    }
+    return columns
+
+
+class _Judge:
+    """The contact's one-row table of facts, and what each condition (or part) says on it."""
+
+    def __init__(self, row: pl.DataFrame, rules: Rules, available: dict) -> None:
+        self.row, self.rules, self.available = row, rules, available
+
+    def value(self, tree: exp.Expression) -> Any:
+        col = lambda name: pl.col(FACT + name)  # noqa: E731
+        compiled = to_polars_tree(tree, col, self.rules.compile_values)
+        return self.row.select(compiled.alias("v"))["v"][0]
+
+    def decided(self, when: Any) -> bool:
+        return when if isinstance(when, bool) else bool(self.value(when))
+
+    def status(self, tree: exp.Expression) -> str:
+        if not self.decided(known(tree, self.available)):
+            return "unknown"
+        return "true" if self.value(tree) is True else "false"
+
+    def missing(self, tree: exp.Expression) -> list[str]:
+        return sorted(n for n in _names(tree) if self.available.get(n) is False)
+
+    def unnamed(self, tree: exp.Expression) -> list[str]:
+        """`column = 'value' (not in @list)` for each open-list test the contact's value leaves
+        unknown."""
+        out = []
+        for node in tree.find_all(exp.In):
+            field_ = node.args.get("field")
+            if (
+                isinstance(field_, exp.Parameter)
+                and field_.name in self.rules.open_lists
+                and self.decided(known(node.this, self.available))
+                and not self.decided(known(node, self.available))
+            ):
+                shown = _show(self.value(node.this))
+                out.append(f"{_sql(node.this)} = {shown} (not named by @{field_.name})")
+        return out
+
+    def rule(self, rule) -> dict[str, Any]:
+        """One step of the walk: the rule's result and each part of its condition."""
+        tree = rule.when.tree
+        parts = _operands(tree)
+        return {
+            "rule": rule.id,
+            "stage": rule.stage,
+            "when": rule.when.sql,
+            "result": self.status(tree),
+            "missing": self.missing(tree),
+            "unknown_values": self.unnamed(tree),
+            "joined_by": type(_unparen(tree)).__name__.upper() if len(parts) > 1 else None,
+            "parts": [
+                {
+                    "condition": _sql(p),
+                    "result": self.status(p),
+                    "missing": self.missing(p),
+                    "unknown_values": self.unnamed(p),
+                }
+                for p in parts
+            ],
+        }
+
+    def facts(self) -> dict[str, Any]:
+        """The facts worked out; one that is unknown (its file or column missing, or a value no
+        list names) is shown so."""
+        names = [*DEAL_FACTS, "marketing_consent", "double_opt_in", "email_domain", "current_stage"]
+        return {
+            name: self.row[FACT + name][0]
+            if self.decided(self.available.get(name, True))
+            else "unknown"
+            for name in names
+            if FACT + name in self.row.columns
+        }
 
 
 def _unparen(tree: exp.Expression) -> exp.Expression:
@@ -402,59 +436,64 @@ def render_text(view: dict[str, Any], rules: Rules) -> str:
     out += [
         "",
         "Rules, in order (the first true one decides; unknown: a file or column it reads is "
-        "missing, "
-        "or a value no list names):",
+        "missing, or a value no list names):",
     ]
+    out += _walk_lines(view, label)
+    out += _policy_lines(d, rules, label)
+    return terminal_safe("\n".join(out) + "\n")
+
+
+def _why_unknown(step: dict[str, Any]) -> str:
+    """What left a rule or part unknown: the columns missing, the values no list names."""
+    if step["result"] != "unknown":
+        return ""
+    why = f" (missing: {', '.join(step['missing'])})" if step["missing"] else ""
+    if step.get("unknown_values"):
+        why += f" (unknown value: {'; '.join(step['unknown_values'])})"
+    return why
+
+
+def _walk_lines(view: dict[str, Any], label: dict[str, str]) -> list[str]:
+    """The rules walked in order, each part of a condition under it, up to the deciding one."""
+    out = []
     for r in view["rules"]:
-        missing = (
-            f" (missing: {', '.join(r['missing'])})"
-            if r["missing"] and r["result"] == "unknown"
-            else ""
-        )
-        if r.get("unknown_values") and r["result"] == "unknown":
-            missing += f" (unknown value: {'; '.join(r['unknown_values'])})"
         out.append(
             f"  {r['result'].upper():<8} {r['rule']} -> {label.get(r['stage'], r['stage'])}: "
-            f"{r['when']}{missing}"
+            f"{r['when']}{_why_unknown(r)}"
         )
         if len(r["parts"]) > 1:
-            for p in r["parts"]:
-                part_missing = (
-                    f" (missing: {', '.join(p['missing'])})"
-                    if p["missing"] and p["result"] == "unknown"
-                    else ""
-                )
-                if p.get("unknown_values") and p["result"] == "unknown":
-                    part_missing += f" (unknown value: {'; '.join(p['unknown_values'])})"
-                out.append(
-                    f"           {r['joined_by']:<4}{p['result']:<8} {p['condition']}{part_missing}"
-                )
+            out += [
+                f"           {r['joined_by']:<4}{p['result']:<8} {p['condition']}{_why_unknown(p)}"
+                for p in r["parts"]
+            ]
         if r["result"] == "true":
             out.append(f"  -> rule '{r['rule']}' gives {label.get(r['stage'], r['stage'])}")
             break
-        if r["result"] == "unknown" and r["rule"] == d.get("stopped_at"):
+        if r["result"] == "unknown" and r["rule"] == view["decision"].get("stopped_at"):
             break
+    return out
+
+
+def _policy_lines(d: dict[str, Any], rules: Rules, label: dict[str, str]) -> list[str]:
+    """The sticky or unknown policy's line, when one of them decided."""
+    to, frm = label.get(d["to"], d["to"]), label.get(d["from"], d["from"])
     if d["rule"] == rules.sticky_rule_id:
-        out.append(
-            f"  -> kept at {label.get(d['to'], d['to'])} (rule '{d['rule']}'): the contact is in a "
-            "sticky stage "
+        return [
+            f"  -> kept at {to} (rule '{d['rule']}'): the contact is in a sticky stage "
             "and no rule that overrides it is true"
-        )
-    elif d["rule"] == rules.unknown_rule_id and d["to"] == d["from"]:
-        out.append(
-            f"  -> kept at {label.get(d['to'], d['to'])} (rule '{d['rule']}'): the rule for this "
-            "stage could "
+        ]
+    if d["rule"] == rules.unknown_rule_id and d["to"] == d["from"]:
+        return [
+            f"  -> kept at {to} (rule '{d['rule']}'): the rule for this stage could "
             "not be decided, so the stage the contact already has is kept"
-        )
-    elif d["rule"] == rules.unknown_rule_id:
-        out.append(
-            f"  -> stopped at {label.get(d['to'], d['to'])} (rule '{d['rule']}'): the rule for "
-            "this stage "
+        ]
+    if d["rule"] == rules.unknown_rule_id:
+        return [
+            f"  -> stopped at {to} (rule '{d['rule']}'): the rule for this stage "
             "could not be decided, and the facts do not say the contact belongs lower than that, "
-            "so it "
-            f"falls no further from {label.get(d['from'], d['from'])}"
-        )
-    return terminal_safe("\n".join(out) + "\n")
+            f"so it falls no further from {frm}"
+        ]
+    return []
 
 
 def _show(value: Any) -> str:
