@@ -662,7 +662,7 @@ class _Builder:
             pairs += " UNION SELECT rn, __lc_key FROM __lc_contact_side"
         if by_account:
             # Deals that no contact links count for every contact of their account
-            # (facts.account_pairs): not when any row of the same deal links a contact.
+            # (facts.account_facts): not when any row of the same deal links a contact.
             ctes.append(("__lc_deal_by_contact", pairs))
             ctes.append(
                 (

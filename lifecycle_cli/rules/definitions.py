@@ -112,11 +112,13 @@ class Expression:
         # Read as rules' conditions are (sqlglot's own dialect: `@list` is a parameter).
         return sqlglot.parse_one(self.definition)
 
-    def polars(self, inputs: Mapping[str, pl.Expr], values: Values = {}) -> pl.Expr:  # noqa: B006
-        return to_polars_tree(self.tree, inputs.__getitem__, values)
+    def polars(self, inputs: Mapping[str, pl.Expr], values: Values | None = None) -> pl.Expr:
+        """The fact as a Polars expression over `inputs` (name -> expression)."""
+        return to_polars_tree(self.tree, inputs.__getitem__, values or {})
 
-    def sql(self, inputs: Mapping[str, SqlInput], values: Values = {}) -> str:  # noqa: B006
-        bound = bind_sql(self.tree, lambda name: _tree(inputs[name]), values)
+    def sql(self, inputs: Mapping[str, SqlInput], values: Values | None = None) -> str:
+        """The fact as SQL text over `inputs` (name -> SQL text or tree), parenthesised."""
+        bound = bind_sql(self.tree, lambda name: _tree(inputs[name]), values or {})
         return f"({sql_text(bound)})"
 
 
