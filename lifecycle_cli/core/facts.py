@@ -9,51 +9,28 @@ from functools import cached_property
 import polars as pl
 
 from ..io.sources import Source
+from ..rules import definitions as d
+from ..rules.definitions import LOST, WON
+from ..rules.definitions import OPEN as OPEN  # read from here by companies
 from ..rules.logic import DEAL_FACTS
 from ..rules.model import Rules, one_of
 from .columns import ACCOUNT, KEY, ROW
 
-#: HubSpot's own export format, UTC with a literal Z. Read with this format alone it parses
-#: several times faster than with the general %#z, so it is tried first.
-_UTC_Z = "%Y-%m-%dT%H:%M:%SZ"
-_NAIVE_FORMATS = (
-    "%Y-%m-%dT%H:%M:%S%.f",
-    "%Y-%m-%d %H:%M:%S%.f",
-    "%Y-%m-%d %H:%M",
-    "%Y-%m-%dT%H:%M",
-    "%m/%d/%Y %I:%M %p",
-    "%m/%d/%Y %I:%M:%S %p",
-    "%m/%d/%Y %H:%M",
-    "%m/%d/%Y",
-    # HubSpot's German interface: `12.03.2024 09:14`, `12.03.2024 09:14:05`, `12.03.2024` (day first).
-    "%d.%m.%Y %H:%M",
-    "%d.%m.%Y %H:%M:%S",
-    "%d.%m.%Y",
-    "%Y-%m-%d",
-)
-_AWARE_FORMATS = ("%Y-%m-%dT%H:%M:%S%.f%#z", "%Y-%m-%d %H:%M:%S%.f%#z")
-#: (format, has an offset), in order of preference.
-_DATETIME_FORMATS = (
-    (_UTC_Z, False),
-    *((f, True) for f in _AWARE_FORMATS),
-    *((f, False) for f in _NAIVE_FORMATS),
-)
-
-
-def lowered(expr: pl.Expr) -> pl.Expr:
-    return expr.str.strip_chars().str.to_lowercase()
+lowered = d.lowered_polars
+split_ids = d.split_ids_polars
+not_null_id = d.not_null_id_polars
+account_key = d.account_key_polars
 
 
 def stage_id(raw: pl.Expr, rules: Rules) -> pl.Expr:
-    """A stage as the file spells it (label, HubSpot value or alias, any case) to its id; null if unknown."""
-    lookup = rules.stage_lookup()
-    return lowered(raw).replace_strict(
-        list(lookup), list(lookup.values()), default=None, return_dtype=pl.String
-    )
+    """A stage as the file spells it (label, HubSpot value or alias, any case) to its id; null if
+    unknown."""
+    return d.stage_id_polars(raw, rules.stage_lookup())
 
 
 def unknown_spelling(raw: pl.Expr, stage: pl.Expr) -> pl.Expr:
-    """The stage as the file writes it where the rules do not know it (null elsewhere, blanks included)."""
+    """The stage as the file writes it where the rules do not know it (null elsewhere, blanks
+    included)."""
     return pl.when(stage.is_null() & raw.str.contains(r"\S")).then(raw)
 
 
@@ -64,23 +41,7 @@ def in_values(expr: pl.Expr, values: tuple[str, ...]) -> pl.Expr:
 
 def parse_bool(expr: pl.Expr, rules: Rules) -> pl.Expr:
     """true/false from the spellings in rules.yaml; empty and unrecognised values give null."""
-    return (
-        pl.when(in_values(expr, rules.values["true_values"]))
-        .then(True)
-        .when(in_values(expr, rules.values["false_values"]))
-        .then(False)
-        .otherwise(None)
-    )
-
-
-def _read_datetime(expr: pl.Expr, fmt: str, aware: bool) -> pl.Expr:
-    if aware:
-        return (
-            expr.str.to_datetime(fmt, strict=False, time_zone="UTC")
-            .dt.replace_time_zone(None)
-            .cast(pl.Datetime("us"))
-        )
-    return expr.str.to_datetime(fmt, strict=False, time_unit="us")
+    return d.BOOLEAN.polars({"value": expr}, d.bool_values(rules.values))
 
 
 def parse_datetime(expr: pl.Expr, sample: pl.Series | None = None) -> pl.Expr:
@@ -91,24 +52,25 @@ def parse_datetime(expr: pl.Expr, sample: pl.Series | None = None) -> pl.Expr:
     A value outside the sample in yet another format then reads as null: callers that
     pass a sample read such nulls again without one (see `reread_datetimes`).
     """
-    formats = _DATETIME_FORMATS
+    formats = d.DATETIME_FORMATS
     if sample is not None and len(sample):
         left = pl.DataFrame({"v": sample.cast(pl.String).str.strip_chars()})
         chosen = []
-        for fmt, aware in _DATETIME_FORMATS:
-            read = left.select(_read_datetime(pl.col("v"), fmt, aware).is_not_null()).to_series()
+        for fmt in d.DATETIME_FORMATS:
+            read = left.select(d.datetime_polars(pl.col("v"), fmt).is_not_null()).to_series()
             if read.any():
-                chosen.append((fmt, aware))
+                chosen.append(fmt)
                 left = left.filter(~read)
             if not left.height:
                 break
-        formats = tuple(chosen) or _DATETIME_FORMATS
-    parsed = [_read_datetime(expr, fmt, aware) for fmt, aware in formats]
+        formats = tuple(chosen) or d.DATETIME_FORMATS
+    parsed = [d.datetime_polars(expr, fmt) for fmt in formats]
     return parsed[0] if len(parsed) == 1 else pl.coalesce(parsed)
 
 
 def reread_datetimes(frame: pl.DataFrame, column: str, unread: str) -> pl.DataFrame:
-    """Read the `unread` texts (where `column`, parsed with a sample's formats, is null) with every format.
+    """Read the `unread` texts (where `column`, parsed with a sample's formats, is null) with every
+    format.
 
     `unread` keeps only the texts that still do not read as a date: the unreadable values.
     """
@@ -132,11 +94,6 @@ def column_sample(source: Source, name: str, n: int = 10_000) -> pl.Series | Non
     )
 
 
-def split_ids(expr: pl.Expr) -> pl.Expr:
-    """`;`-joined id lists (HubSpot), tolerating commas and spaces."""
-    return expr.str.replace_all(",", ";").str.split(";")
-
-
 BAD_VALUE = "bad:"  #: prefix of columns holding a value that does not read as its type (else null)
 ALL_FIELDS = (
     "__lc_fields"  #: a per-row value that needs every field parsed (so broken rows fail here)
@@ -144,7 +101,8 @@ ALL_FIELDS = (
 
 
 def bad_value(source: Source, name: str, parsed: pl.Expr) -> pl.Expr:
-    """The trimmed text where `parsed` could not read it (null where it could or the cell is blank)."""
+    """The trimmed text where `parsed` could not read it (null where it could or the cell is
+    blank)."""
     text = source.text(name)
     return pl.when(text.is_not_null() & parsed.is_null()).then(text).alias(BAD_VALUE + name)
 
@@ -184,9 +142,9 @@ CANONICAL_ID = r"^[1-9][0-9]{0,17}$"
 
 
 def plain_number(text: pl.Expr) -> pl.Expr:
-    """An id as an integer where it is written as CANONICAL_ID says (digits only, no leading zero, at
-    most 18 of them), else null. On a column as read, parsing and looking at the first character is
-    cheaper than the regex (on an expression, which it evaluates three times, it is not)."""
+    """An id as an integer where it is written as CANONICAL_ID says (digits only, no leading zero,
+    at most 18 of them), else null. On a column as read, parsing and looking at the first character
+    is cheaper than the regex (on an expression, which it evaluates three times, it is not)."""
     parsed = text.str.to_integer(strict=False)
     return pl.when(
         (parsed > 0) & (parsed < 10**18) & ~text.str.starts_with("0") & ~text.str.starts_with("+")
@@ -201,7 +159,8 @@ def all_canonical(keys: pl.Series) -> bool:
 
 @dataclass(frozen=True)
 class ContactIds:
-    """The contacts' record ids, read once: row number, key (and email, deal ids when joins need them).
+    """The contacts' record ids, read once: row number, key (and email, deal ids when joins need
+    them).
 
     When every id is a plain number the keys are integers (joins and groupings on them are
     several times cheaper than on text); otherwise they stay text, exactly as written.
@@ -260,43 +219,14 @@ def read_contact_ids(
     return ContactIds(frame, integer)
 
 
-#: A Salesforce id as Data Loader writes it: 15 case-sensitive characters and a 3-character checksum.
-SALESFORCE_ID_18 = r"^[a-zA-Z0-9]{18}$"
-
-
-#: Salesforce's null id, written by a Data Export for an empty lookup (18 and 15 characters): no
-#: account or contact at all, never one shared by every row that has it.
-SALESFORCE_NULL_ID = r"^0{15}(?:AAA)?$"
-
-
-def not_null_id(text: pl.Expr) -> pl.Expr:
-    """The id, or null where it is Salesforce's null id."""
-    return pl.when(~text.str.contains(SALESFORCE_NULL_ID)).then(text)
-
-
-def account_key(text: pl.Expr) -> pl.Expr:
-    """An account id as compared: an 18-character Salesforce id by its first 15 characters, which are
-    the id itself. Reports export the 15-character form, Data Loader the 18-character one, so the
-    two forms of one account then match. The null id is no account."""
-    text = not_null_id(text)
-    return pl.when(text.str.contains(SALESFORCE_ID_18)).then(text.str.slice(0, 15)).otherwise(text)
-
-
-def _counts(won: pl.Expr, lost: pl.Expr) -> list[pl.Expr]:
-    """The deal facts of a group of deal rows."""
-    return [
-        pl.len().cast(pl.Int64).alias("deals"),
-        won.sum().cast(pl.Int64).alias("won_deals"),
-        (~won & ~lost).sum().cast(pl.Int64).alias("open_deals"),
-        lost.sum().cast(pl.Int64).alias("lost_deals"),
-    ]
+_counts = d.deal_counts_polars
 
 
 def account_facts(
     flags: pl.LazyFrame, linked: pl.DataFrame, ids: ContactIds
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """For the deals that link to no contact: (facts per contact key from its account's deals, the rows
-    of those deals whose account has contacts in the file: ROW, ACCOUNT).
+    """For the deals that link to no contact: (facts per contact key from its account's deals, the
+    rows of those deals whose account has contacts in the file: ROW, ACCOUNT).
 
     A deal counts as linked by contact when any of its rows is (a contact-role export has one row
     per role), so an opportunity with a contact role never reaches its account's other contacts.
@@ -325,26 +255,23 @@ def account_facts(
     return found, used
 
 
-WON, LOST, OPEN = 1, 2, 0  #: a deal's outcome (null: unknown)
-
-
 #: The inputs of a deal's outcome, worked out once per row as columns (each is read several times):
 #: the parsed won, lost and closed flags, and the stage's list (WON, LOST, OPEN or null).
 _FLAGS = {"is_won": "__lc_won_flag", "is_lost": "__lc_lost_flag", "is_closed": "__lc_closed"}
 _LISTED = "__lc_listed"
+#: DEAL_OUTCOME's flag inputs, as those columns.
+_OUTCOME_FLAGS = {
+    "won_flag": _FLAGS["is_won"],
+    "lost_flag": _FLAGS["is_lost"],
+    "closed": _FLAGS["is_closed"],
+}
 
 
 def outcome_inputs(deals: Source, rules: Rules) -> list[pl.Expr]:
     """The columns `with_outcome` reads, from the deals file's own columns (one pass)."""
     kinds: dict[str, int] = {}
-    for kind, listed_in in (
-        (OPEN, "open_deal_stages"),
-        (LOST, "lost_deal_stages"),
-        (WON, "won_deal_stages"),
-    ):
-        kinds.update(
-            {value.strip().lower(): kind for value in rules.values[listed_in]}
-        )  # won wins a clash
+    for kind, listed_in in d.STAGE_LISTS.values():  # the later list wins a clash
+        kinds.update({value.strip().lower(): kind for value in rules.values[listed_in]})
     listed = lowered(deals.raw("stage")).replace_strict(
         list(kinds), list(kinds.values()), default=None, return_dtype=pl.Int8
     )
@@ -356,46 +283,26 @@ def outcome_inputs(deals: Source, rules: Rules) -> list[pl.Expr]:
 
 
 def with_outcome(frame: pl.DataFrame | pl.LazyFrame, name: str = "outcome"):
-    """`frame` (with the `outcome_inputs` columns, which are dropped) with the column `name`: WON, LOST or
-    OPEN, null where neither the deal's flags nor its stage say.
-
-    Won when Is Closed Won / IsWon is true or the stage is a won stage; lost when it is closed
-    (Is Deal Closed? / IsClosed or Is closed lost true, or a lost stage) and known not to be won
-    (the won flag false, the lost flag true, or a lost stage); open when the closed flag is false,
-    the won and lost flags are both false, or the stage is an open stage. In a `1`/empty column
-    (Salesforce reports: true values and no false one) an empty cell reads as false. Any other deal
-    is unknown: classify stops and lists it (a custom pipeline's stage read as "open" would make its
-    contacts Opportunities; read as "lost", it would demote a won customer's colleagues).
-    """
+    """`frame` (with the `outcome_inputs` columns, which are dropped) with the column `name`: WON,
+    LOST or OPEN (definitions.DEAL_OUTCOME), null where neither the deal's flags nor its stage say.
+    In a `1`/empty column an empty cell reads as false (definitions.FLAG)."""
     names = frame.collect_schema().names() if isinstance(frame, pl.LazyFrame) else frame.columns
     empty = [c for c in _FLAGS.values() if c + "_empty" in names]
     if empty:
         frame = frame.with_columns(
-            pl.when(
-                pl.col(c).is_null()
-                & pl.col(c + "_empty")
-                & pl.col(c).eq(True).any()
-                & ~pl.col(c).eq(False).any()
-            )
-            .then(False)
-            .otherwise(pl.col(c))
-            .alias(c)
+            d.FLAG.polars(
+                {
+                    "value": pl.col(c),
+                    "empty": pl.col(c + "_empty"),
+                    "only_true": d.only_true_polars(pl.col(c)),
+                }
+            ).alias(c)
             for c in empty
         )
-    won_flag, lost_flag, closed = (pl.col(c) for c in _FLAGS.values())
-    won_stage, lost_stage, open_stage = (
-        pl.col(_LISTED).eq(kind).fill_null(False) for kind in (WON, LOST, OPEN)
-    )
-    is_ = lambda e, value: e.eq(value).fill_null(False)  # noqa: E731
-    code = lambda c: pl.lit(c, dtype=pl.Int8)  # noqa: E731
-    outcome = (
-        pl.when(is_(won_flag, True) | won_stage)
-        .then(code(WON))
-        .when(is_(closed, True) | is_(lost_flag, True) | lost_stage)
-        .then(pl.when(is_(won_flag, False) | is_(lost_flag, True) | lost_stage).then(code(LOST)))
-        .when(is_(closed, False) | (is_(won_flag, False) & is_(lost_flag, False)) | open_stage)
-        .then(code(OPEN))
-    )
+    inputs = {name: pl.col(c) for name, c in _OUTCOME_FLAGS.items()}
+    for stage, (kind, _) in d.STAGE_LISTS.items():
+        inputs[stage] = pl.col(_LISTED).eq(kind).fill_null(False)
+    outcome = d.DEAL_OUTCOME.polars(inputs).cast(pl.Int8)
     return frame.with_columns(outcome.alias(name)).drop(
         *_FLAGS.values(), _LISTED, *(c + "_empty" for c in empty)
     )
@@ -411,15 +318,17 @@ def deal_rows(deals: Source, rules: Rules) -> pl.LazyFrame:
 
 
 def deleted(source: Source, rules: Rules) -> pl.Expr:
-    """Rows a Salesforce Data Export marks IsDeleted: no evidence of anything (empty: not deleted)."""
+    """Rows a Salesforce Data Export marks IsDeleted: no evidence of anything (empty: not
+    deleted)."""
     if "is_deleted" not in source.resolved:
         return pl.lit(False)
     return parse_bool(source.raw("is_deleted"), rules).fill_null(False)
 
 
 def unknown_deal_stages(deals: Source, rules: Rules) -> pl.LazyFrame:
-    """The deal stages whose outcome neither the flags nor the value lists decide: stage (as written,
-    trimmed), pipeline, count and first row (1-based, with the header), deleted rows left out."""
+    """The deal stages whose outcome neither the flags nor the value lists decide: stage (as
+    written, trimmed), pipeline, count and first row (1-based, with the header), deleted rows left
+    out."""
     return count_stages(
         deal_rows(deals, rules)
         .filter(pl.col("outcome").is_null())
@@ -446,7 +355,8 @@ def count_stages(rows):
 
 @dataclass(frozen=True)
 class DealLinks:
-    """How the deal rows link to the contacts, worked out once: facts, link counts and explain read it."""
+    """How the deal rows link to the contacts, worked out once: facts, link counts and explain read
+    it."""
 
     flags: (
         pl.LazyFrame
@@ -456,10 +366,12 @@ class DealLinks:
         pl.DataFrame
     )  #: (ROW, KEY) linked by contact: its id, its email, or the contact's deal ids
     from_contacts: pl.DataFrame | None  #: (ROW or null, KEY) from the contacts' deal ids
-    #: With the account link: facts per contact from its account's deals, and those deals' (ROW, ACCOUNT).
+    #: With the account link: facts per contact from its account's deals, and those deals' (ROW,
+    #: ACCOUNT).
     from_accounts: pl.DataFrame | None = None
     through_account: pl.DataFrame | None = None
-    #: Every row of the file, and those marked deleted (IsDeleted): no evidence, left out of `flags`.
+    #: Every row of the file, and those marked deleted (IsDeleted): no evidence, left out of
+    #: `flags`.
     rows: int = 0
     deleted: int = 0
     #: Deals whose outcome neither flags nor stage lists decide: stage, pipeline, count, first_row.
@@ -573,8 +485,9 @@ def deal_links(deals: Source, ids: ContactIds, rules: Rules) -> DealLinks:
 def deal_facts(
     deals: Source, ids: ContactIds, rules: Rules
 ) -> tuple[pl.LazyFrame, pl.LazyFrame, pl.LazyFrame | None, pl.DataFrame]:
-    """(facts per contact key: deals, won_deals, open_deals, lost_deals; one row of link counts; unreadable
-    values; the deal stages no list sorts and no flag decides, see `unknown_deal_stages`)."""
+    """(facts per contact key: deals, won_deals, open_deals, lost_deals; one row of link counts;
+    unreadable values; the deal stages no list sorts and no flag decides, see
+    `unknown_deal_stages`)."""
     links = deal_links(deals, ids, rules)
     flags, linked, from_contacts, through_account = (
         links.flags,
@@ -644,20 +557,6 @@ def deal_facts(
     )
 
 
-def unknown_status(consent: Source, rules: Rules, subscribed: pl.Expr) -> pl.Expr:
-    """A consent status that the open subscribed_statuses list neither names nor rules out (`subscribed`:
-    the status is a member). An empty status is a known no."""
-    statuses = rules.lists["subscribed_statuses"]
-    if statuses.closed or not consent.has("status"):
-        return pl.lit(False)
-    raw = consent.raw("status")
-    return (
-        raw.is_not_null()
-        & ~subscribed
-        & ~in_values(raw, (*statuses.non_members, "")).fill_null(False)
-    )
-
-
 #: Columns of consent_facts' counts that are not link counts: events dated in the future, and
 #: the first FUTURE_LISTED of their 0-based rows.
 FUTURE_EVENTS, FUTURE_ROWS, FUTURE_LISTED = "future_events", "future_event_rows", 10
@@ -666,8 +565,8 @@ FUTURE_EVENTS, FUTURE_ROWS, FUTURE_LISTED = "future_events", "future_event_rows"
 def consent_facts(
     consent: Source, ids: ContactIds, rules: Rules
 ) -> tuple[pl.LazyFrame, pl.LazyFrame, pl.LazyFrame | None, pl.DataFrame]:
-    """(facts per contact key: marketing_consent, consent_double_opt_in, consent_unknown; one row of link
-    counts; unreadable values; the statuses no list names, with counts: value, count)."""
+    """(facts per contact key: marketing_consent, consent_double_opt_in, consent_unknown; one row of
+    link counts; unreadable values; the statuses no list names, with counts: value, count)."""
     v = rules.values
     # The marketing type as its position in the list (null: not a marketing type).
     subscription = consent.raw("subscription_type")
@@ -679,6 +578,9 @@ def consent_facts(
             if kind is None
             else kind.when(hit).then(pl.lit(i, dtype=pl.Int16))
         )
+    # The event's facts read its columns as written (`IN @list` ignores surrounding spaces).
+    event_facts, values = d.consent_event(rules)
+    inputs = {"status": consent.raw("status"), "double_opt_in": consent.raw("double_opt_in")}
     # A known Contact ID decides; otherwise every contact with that email (trimmed, any case).
     # The email is kept only for the rows that need it, so the events table stays small.
     events = (
@@ -690,16 +592,9 @@ def consent_facts(
             (kind.otherwise(None) if kind is not None else pl.lit(None, dtype=pl.Int16)).alias(
                 "type"
             ),
-            (
-                subscribed := in_values(consent.raw("status"), v["subscribed_statuses"]).fill_null(
-                    False
-                )
-            ).alias("subscribed"),
-            (unknown := unknown_status(consent, rules, subscribed)).alias("unknown"),
+            *(event_facts[n].polars(inputs, values).alias(n) for n in ("subscribed", "doi")),
+            (unknown := event_facts["unknown"].polars(inputs, values)).alias("unknown"),
             pl.when(unknown).then(consent.raw("status")).alias("unknown_status"),
-            in_values(consent.raw("double_opt_in"), v["double_opt_in_confirmed"] + v["true_values"])
-            .fill_null(False)
-            .alias("doi"),
             (
                 ts := parse_datetime(consent.text("timestamp"), column_sample(consent, "timestamp"))
             ).alias("ts"),
@@ -751,29 +646,17 @@ def consent_facts(
     future = events.filter(pl.col("ts") > datetime.now(UTC).replace(tzinfo=None))[ROW]
     del events
     found = matched.lazy()  # every row has a contact key
-    # An event's place in order (timestamp, none first; then file row) as one number, so that
-    # the latest event, the last lapse and the last confirmation of a contact and type are
-    # plain maxima, without sorting: bits 32 and up the timestamp (0 when none), bits 0-31 the row.
-    at = (pl.col("ts").cast(pl.Int64).cast(pl.Int128) + pl.lit(2**63 + 1, pl.Int128)).fill_null(
-        0
-    ) * pl.lit(2**32, pl.Int128) + pl.col(ROW).cast(pl.Int128)
-    # The latest event decides consent. Double opt-in belongs to the current consent: a
-    # confirmation counts only when no lapse (any status not subscribed) of the type came
-    # after it; one on the lapse itself ends with it.
+    # The places of the latest event, the last lapse and the last confirmation per contact and
+    # type (definitions.CONSENT_PLACES), then the facts they decide (CONSENT_BY_TYPE).
+    at = d.event_place_polars(pl.col("ts"), pl.col(ROW))
+    event = {n: pl.col(n) for n in ("subscribed", "doi")}
+    places = {n: pl.col(n) for n in d.CONSENT_PLACES}
     latest = (
         found.filter(pl.col("type").is_not_null())
         .select(KEY, "type", "subscribed", "doi", at.alias("at"))
         .group_by(KEY, "type")
-        .agg(
-            pl.col("at").max().alias("last"),
-            pl.when(~pl.col("subscribed")).then("at").max().alias("lapse"),
-            pl.when(pl.col("doi")).then("at").max().alias("confirmed"),
-        )
-        .select(
-            KEY,
-            (pl.col("lapse").is_null() | (pl.col("lapse") < pl.col("last"))).alias("subscribed"),
-            (pl.col("confirmed") > pl.col("lapse").fill_null(-1)).fill_null(False).alias("doi"),
-        )
+        .agg(d.consent_places_polars(pl.col("at"), event))
+        .select(KEY, *(f.polars(places).alias(n) for n, f in d.CONSENT_BY_TYPE.items()))
     )
     # A marketing event whose status no list names makes the contact's consent unknown: read as
     # "not subscribed" it could end a consent (and a double opt-in) that is still current.

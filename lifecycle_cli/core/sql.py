@@ -11,6 +11,8 @@ import re
 from sqlglot import exp, parse_one
 from sqlglot.dialects.dialect import Dialect, NormalizationStrategy
 
+from ..rules import definitions as d
+from ..rules.definitions import SQL_DIALECT, lowered_sql, one_of_sql, sql_string
 from ..rules.logic import DEAL_FACTS, DERIVED_INPUTS, NAMED, derived_facts, known, named_expression
 from ..rules.model import Condition, Rules, stages_at_or_above
 
@@ -18,29 +20,10 @@ from ..rules.model import Condition, Rules, stages_at_or_above
 #: headers the query can only be written for these.
 STAR_REPLACE_DIALECTS = ("duckdb", "bigquery", "snowflake", "databricks")
 
-#: Date-time formats, as regexes whose named groups are the parts (digits only, so casts are safe).
-#: ISO 8601 (`2024-03-12T09:14:00Z`, `2024-03-12 09:14`, `2024-03-12`); the offset needs seconds,
-#: as in facts.py's formats.
-_ISO = (
-    "^(?P<y>[0-9]{4})-(?P<mo>[0-9]{1,2})-(?P<d>[0-9]{1,2})"
-    "(?:[T ](?P<h>[0-9]{1,2}):(?P<mi>[0-9]{2})"
-    "(?::(?P<s>[0-9]{2})(?:[.](?P<f>[0-9]+))?(?P<z>Z|[+-][0-9]{2}:?[0-9]{2})?)?)?$"
-)
-#: US: `3/15/2024 2:30 PM`, `3/15/2024 14:30`, `3/15/2024`.
-_US = (
-    "^(?P<mo>[0-9]{1,2})/(?P<d>[0-9]{1,2})/(?P<y>[0-9]{4})"
-    "(?: (?P<h>[0-9]{1,2}):(?P<mi>[0-9]{2})(?::(?P<s>[0-9]{2}))?(?: ?(?P<p>[AaPp][Mm]))?)?$"
-)
-#: German (HubSpot's German interface), day first: `12.03.2024 09:14`, `12.03.2024 09:14:05`, `12.03.2024`.
-_DE = (
-    "^(?P<d>[0-9]{1,2})[.](?P<mo>[0-9]{1,2})[.](?P<y>[0-9]{4})"
-    "(?: (?P<h>[0-9]{1,2}):(?P<mi>[0-9]{2})(?::(?P<s>[0-9]{2}))?)?$"
-)
-_FORMATS = (_ISO, _US, _DE)
 #: Columns the query does not assume a table has when it is written without the table's headers.
 NOT_ASSUMED = {"deals": ("is_deleted", "pipeline")}
 #: The dialect the query is written in before sqlglot transpiles it.
-TEMPLATE_DIALECT = "duckdb"
+TEMPLATE_DIALECT = SQL_DIALECT
 #: A table or view name: up to three dot-separated parts (catalog.schema.table), each letters,
 #: digits, _, $ and - (BigQuery project ids), not starting with a digit, $ or -. It is quoted in
 #: the query, so a reserved word works; anything else (quotes, spaces, a function call) is refused.
@@ -50,7 +33,9 @@ TABLE_NAME_EXPECTED = (
     "parts joined by dots, each letters, digits, _, $ or - (starting with a "
     "letter or _)"
 )
-_PARTS = ("y", "mo", "d", "h", "mi", "s", "f", "z", "p")
+_PARTS = d.DATETIME_PARTS
+#: The date-time formats' regexes (definitions.DATETIME_FORMATS), tried in their order.
+_FORMATS = d.DATETIME_REGEXES
 
 
 def build_query(
@@ -116,7 +101,8 @@ def _for_postgres(node: exp.Expression) -> exp.Expression:
             exp.Literal.string(""),
         )
     if isinstance(node, exp.Split):
-        # Same on every non-empty text (the ids are NULLIF(..., '')): '' gives [''] in DuckDB, {} here.
+        # Same on every non-empty text (the ids are NULLIF(..., '')): '' gives [''] in DuckDB, {}
+        # here.
         return exp.StringToArray(this=node.this, expression=node.expression)
     return node
 
@@ -135,36 +121,12 @@ def _col(table: str, name: str) -> str:
     return f"{table}.{_ident(name)}"
 
 
-def _str(value: str) -> str:
-    return exp.Literal.string(value).sql(TEMPLATE_DIALECT)
-
-
-def _lowered(sql: str) -> str:
-    return f"LOWER(TRIM({sql}))"
-
-
-def _in_values(sql: str, values: tuple[str, ...]) -> str:
-    """Membership ignoring case and surrounding spaces (`IN @list`); NULL stays NULL."""
-    wanted = sorted({v.strip().lower() for v in values})
-    if not wanted:
-        return f"(CASE WHEN {sql} IS NULL THEN NULL ELSE FALSE END)"
-    return f"({_lowered(sql)} IN ({', '.join(_str(v) for v in wanted)}))"
-
-
-def _not_null_id(sql: str) -> str:
-    """The id, or NULL where it is Salesforce's null id (facts.not_null_id)."""
-    return f"(CASE WHEN NOT REGEXP_LIKE({sql}, '^0{{15}}(AAA)?$') THEN {sql} END)"
-
-
-def _account_key(sql: str) -> str:
-    """An account id as compared (facts.account_key): an 18-character Salesforce id by its first 15."""
-    sql = _not_null_id(sql)
-    return f"(CASE WHEN REGEXP_LIKE({sql}, '^[a-zA-Z0-9]{{18}}$') THEN SUBSTRING({sql}, 1, 15) ELSE {sql} END)"
-
-
-def _split_ids(sql: str) -> str:
-    """`;`-joined id lists (HubSpot), tolerating commas."""
-    return f"SPLIT(REPLACE({sql}, ',', ';'), ';')"
+_str = sql_string
+_lowered = lowered_sql
+_in_values = one_of_sql
+_not_null_id = d.not_null_id_sql
+_account_key = d.account_key_sql
+_split_ids = d.split_ids_sql
 
 
 def _regex_part(pattern: str, part: str | None) -> str:
@@ -225,7 +187,12 @@ def _timestamp_ctes(
             (
                 f"{prefix}_match",
                 f"""
-            SELECT t.*, {", ".join(f"REGEXP_MATCH(t.{text}, {_str(regex)}) AS __m_{i}" for i, (regex, _) in enumerate(matched))}
+            SELECT t.*, {
+                    ", ".join(
+                        f"REGEXP_MATCH(t.{text}, {_str(regex)}) AS __m_{i}"
+                        for i, (regex, _) in enumerate(matched)
+                    )
+                }
             FROM {source} AS t{where_sql}""",
             )
         )
@@ -251,7 +218,8 @@ def _timestamp_ctes(
     ctes.append(
         (
             f"{prefix}_ts",
-            f"SELECT t.*, {_epoch({part: f't.__p_{part}' for part in parts})} AS ts FROM {prefix}_parts AS t",
+            f"SELECT t.*, {_epoch({part: f't.__p_{part}' for part in parts})} AS ts "
+            f"FROM {prefix}_parts AS t",
         )
     )
     return ctes
@@ -259,27 +227,40 @@ def _timestamp_ctes(
 
 def _epoch(p: dict[str, str]) -> str:
     """Seconds since 1970 (UTC) from the text parts; NULL when the date-time is invalid."""
-    y, mo, d = (f"CAST({p[k]} AS BIGINT)" for k in ("y", "mo", "d"))
+    y, mo, day = (f"CAST({p[k]} AS BIGINT)" for k in ("y", "mo", "d"))
     h, mi, s = (f"COALESCE(CAST({p[k]} AS BIGINT), 0)" for k in ("h", "mi", "s"))
     frac = f"COALESCE(CAST(CONCAT('0.', {p['f']}) AS DOUBLE), 0)"
     pm = f"UPPER({p['p']})"
-    hour = f"(CASE WHEN {p['p']} IS NULL THEN {h} WHEN {pm} = 'AM' THEN {h} % 12 ELSE {h} % 12 + 12 END)"
+    hour = (
+        f"(CASE WHEN {p['p']} IS NULL THEN {h} WHEN {pm} = 'AM' THEN {h} % 12 "
+        f"ELSE {h} % 12 + 12 END)"
+    )
     zone = p["z"]
     offset = (
         f"(CASE WHEN {zone} IS NULL OR {zone} = 'Z' THEN 0 ELSE "
         f"(CASE WHEN SUBSTRING({zone}, 1, 1) = '-' THEN -1 ELSE 1 END) * "
-        f"(CAST(SUBSTRING({zone}, 2, 2) AS BIGINT) * 3600 + CAST(SUBSTRING(REPLACE({zone}, ':', ''), 4, 2) AS BIGINT) * 60) END)"
+        f"(CAST(SUBSTRING({zone}, 2, 2) AS BIGINT) * 3600 + "
+        # The offset's minutes may be left out (`+05`).
+        f"COALESCE(CAST(NULLIF(SUBSTRING(REPLACE({zone}, ':', ''), 4, 2), '') AS BIGINT), 0) "
+        "* 60) END)"
     )
     # days from the civil date (Howard Hinnant's days_from_civil), in plain arithmetic
     yy = f"({y} - CASE WHEN {mo} <= 2 THEN 1 ELSE 0 END)"
     era = f"FLOOR({yy} / 400)"
     yoe = f"({yy} - {era} * 400)"
-    doy = f"(FLOOR((153 * (({mo} + 9) % 12) + 2) / 5) + {d} - 1)"
+    doy = f"(FLOOR((153 * (({mo} + 9) % 12) + 2) / 5) + {day} - 1)"
     doe = f"({yoe} * 365 + FLOOR({yoe} / 4) - FLOOR({yoe} / 100) + {doy})"
     days = f"({era} * 146097 + {doe} - 719468)"
     hour_ok = f"(CASE WHEN {p['p']} IS NULL THEN {h} <= 23 ELSE {h} BETWEEN 1 AND 12 END)"
+    # A day the month has, as Polars checks it (29 February in leap years only).
+    leap = f"(({y} % 4 = 0 AND {y} % 100 <> 0) OR {y} % 400 = 0)"
+    month_days = (
+        f"(CASE WHEN {mo} = 2 THEN (CASE WHEN {leap} THEN 29 ELSE 28 END) "
+        f"WHEN {mo} IN (4, 6, 9, 11) THEN 30 ELSE 31 END)"
+    )
     valid = (
-        f"{mo} BETWEEN 1 AND 12 AND {d} BETWEEN 1 AND 31 AND {hour_ok} AND {mi} <= 59 AND {s} <= 59"
+        f"{mo} BETWEEN 1 AND 12 AND {day} BETWEEN 1 AND {month_days} AND {hour_ok} "
+        f"AND {mi} <= 59 AND {s} <= 60"
     )
     return (
         f"(CASE WHEN {valid} THEN CAST({days} * 86400 + {hour} * 3600 + {mi} * 60 + {s} AS DOUBLE) "
@@ -312,7 +293,8 @@ class _Builder:
             }
         from ..io.sources import resolve_columns
 
-        # The same matching as classify: case, spaces, _ and - ignored, HubSpot's internal names known.
+        # The same matching as classify: case, spaces, _ and - ignored, HubSpot's internal names
+        # known.
         return resolve_columns(f"the {role} table", role, tuple(self.headers[role]), specs)
 
     def text(self, role: str, table: str, name: str) -> str:
@@ -322,8 +304,18 @@ class _Builder:
         return f"NULLIF(TRIM(CAST({_col(table, self.resolved[role][name])} AS VARCHAR)), '')"
 
     def parse_bool(self, sql: str) -> str:
-        v = self.rules.values
-        return f"(CASE WHEN {_in_values(sql, v['true_values'])} THEN TRUE WHEN {_in_values(sql, v['false_values'])} THEN FALSE END)"
+        return d.BOOLEAN.sql({"value": sql}, d.bool_values(self.rules.values))
+
+    def row_number(self) -> str:
+        """Each row's number in the table's own order: for a table loaded from an export, the
+        file's (classify's tie-breaks read the file's row order). Spark numbers rows only in a
+        window's order: its ids grow in the order the rows are read. (BigQuery and Snowflake keep
+        no row order: there the number only tells rows apart.)"""
+        if self.dialect in ("spark", "databricks"):
+            return "ROW_NUMBER() OVER (ORDER BY MONOTONICALLY_INCREASING_ID())"
+        if self.dialect == "snowflake":
+            return "ROW_NUMBER() OVER (ORDER BY SEQ8())"
+        return "ROW_NUMBER() OVER ()"
 
     def table(self, name: str) -> str:
         """A checked table name (TABLE_NAME), every part quoted as the dialect would resolve it
@@ -353,7 +345,10 @@ class _Builder:
             elif kind == "datetime":
                 value = f"TO_TIMESTAMP({_epoch(_datetime_parts(value))})"
             elif kind == "float":
-                value = f"(CASE WHEN REGEXP_LIKE({value}, '^[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?$') THEN CAST({value} AS DOUBLE) END)"
+                number = _str(r"^[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?$")
+                value = (
+                    f"(CASE WHEN REGEXP_LIKE({value}, {number}) THEN CAST({value} AS DOUBLE) END)"
+                )
             typed.append(f"{value} AS {_ident('__f_' + name)}")
         email = _lowered(text("email"))
         stage_header = self.resolved["contacts"].get(
@@ -364,15 +359,14 @@ class _Builder:
             if stage_header
             else "CAST(NULL AS VARCHAR)"
         )
-        lookup = rules.stage_lookup()
-        current = f"(CASE {_lowered(raw_stage)} {' '.join(f'WHEN {_str(k)} THEN {_str(s)}' for k, s in lookup.items())} END)"
+        current = d.stage_id_sql(raw_stage, rules.stage_lookup())
         ctes.append(
             (
                 "__lc_base",
                 f"""
             SELECT c.*, {text("record_id")} AS __lc_key, {", ".join(typed)},
               {email} AS __lc_email,
-              CASE WHEN {email} LIKE '%@%' THEN REGEXP_EXTRACT({email}, '@([^@]*)$', 1) END AS __f_email_domain,
+              {d.email_domain_sql(text("email"))} AS __f_email_domain,
               {raw_stage} AS __lc_raw, {current} AS __lc_cur
             FROM {self.table(contacts)} AS c""",
             )
@@ -411,14 +405,15 @@ class _Builder:
         )
         ctes.append(("__lc_facts", f"SELECT f.*, {derived} FROM __lc_leaves AS f"))
 
-        # The rule walk (see classify._decide): rule i decides where it is decided and true (step i);
-        # where it is undecided, a contact at its stage or above it stops there (step n + i).
+        # The rule walk (see classify._decide): rule i decides where it is decided and true (step
+        # i); where it is undecided, a contact at its stage or above it stops there (step n + i).
         available = self.available = self.availability(deals is not None, consent is not None)
         n = len(rules.rules)
         branches = []
         for i, r in enumerate(rules.rules):
             decided = known(r.when.tree, available)
-            at_stage = f"COALESCE(__lc_cur IN ({', '.join(map(_str, stages_at_or_above(rules, r.stage)))}), FALSE)"
+            at_or_above = ", ".join(map(_str, stages_at_or_above(rules, r.stage)))
+            at_stage = f"COALESCE(__lc_cur IN ({at_or_above}), FALSE)"
             if decided is True:
                 branches.append(f"WHEN {self.condition(r.when)} THEN {i}")
             elif decided is False:
@@ -433,11 +428,11 @@ class _Builder:
                 f"SELECT f.*, CASE {' '.join(branches)} END AS __lc_index FROM __lc_facts AS f",
             )
         )
-        by_index = lambda values: (
-            "CASE __lc_index "
-            + " ".join(f"WHEN {i} THEN {x}" for i, x in enumerate(values))
-            + " END"
-        )  # noqa: E731
+
+        def by_index(values: list[str]) -> str:
+            whens = " ".join(f"WHEN {i} THEN {x}" for i, x in enumerate(values))
+            return f"CASE __lc_index {whens} END"
+
         overrides = [i for i, r in enumerate(rules.rules) if r.overrides_sticky]
         overrides_sql = (
             f"COALESCE(__lc_index IN ({', '.join(map(str, overrides))}), FALSE)"
@@ -457,12 +452,16 @@ class _Builder:
         )
         # A policy may keep the current stage unless the deciding rule overrides it; a sticky stage
         # names the sticky policy even where an undecided rule kept it as well.
-        may_keep = "(__lc_may_keep_rule AND (__lc_unknown_at IS NOT NULL OR __lc_stage IS DISTINCT FROM __lc_cur))"
+        may_keep = (
+            "(__lc_may_keep_rule AND (__lc_unknown_at IS NOT NULL "
+            "OR __lc_stage IS DISTINCT FROM __lc_cur))"
+        )
         sticky = [_str(s.id) for s in rules.stages if s.sticky]
         policy = []
         if sticky:
             policy.append(
-                f"WHEN {may_keep} AND COALESCE(__lc_cur IN ({', '.join(sticky)}), FALSE) THEN {_str(rules.sticky_rule_id)}"
+                f"WHEN {may_keep} AND COALESCE(__lc_cur IN ({', '.join(sticky)}), FALSE) "
+                f"THEN {_str(rules.sticky_rule_id)}"
             )
         policy.append(f"WHEN __lc_unknown_at IS NOT NULL THEN {_str(rules.unknown_rule_id)}")
         rule_sql = f"CASE {' '.join(policy)} ELSE __lc_stage_rule END"
@@ -472,7 +471,8 @@ class _Builder:
             (
                 "__lc_decided",
                 f"""
-            SELECT r.*, CASE WHEN COALESCE(__lc_rule = {kept}, FALSE) THEN __lc_cur ELSE COALESCE(__lc_stage, __lc_cur) END AS __lc_new
+            SELECT r.*, CASE WHEN COALESCE(__lc_rule = {kept}, FALSE) THEN __lc_cur
+              ELSE COALESCE(__lc_stage, __lc_cur) END AS __lc_new
             FROM __lc_ruled AS r""",
             )
         )
@@ -480,13 +480,31 @@ class _Builder:
         with_sql = ",\n".join(f"{name} AS ({body})" for name, body in ctes)
         return f"WITH {with_sql}\n{self.output()}"
 
+    def other_type(self, other_sets: list, existing: str | None) -> str:
+        """The Other Type the deciding rule sets (where it can be worked out), else the file's."""
+        other = f"CAST({_col('o', existing)} AS VARCHAR)" if existing else "CAST(NULL AS VARCHAR)"
+        if not other_sets:
+            return other
+        hits = []
+        for rule_id, cond in other_sets:
+            decided = known(cond.tree, self.available)
+            if decided is False:
+                continue  # the value cannot be worked out: keep the file's
+            where = "" if decided is True else f" AND {self.condition_tree(decided)}"
+            hits.append(
+                f"WHEN __lc_rule = {_str(rule_id)}{where} "
+                f"THEN CAST({self.condition(cond)} AS VARCHAR)"
+            )
+        return f"CASE {' '.join(hits) or 'WHEN FALSE THEN NULL'} ELSE {other} END"
+
     def output(self) -> str:
         rules = self.rules
         stage_header = self.resolved["contacts"].get("stage")
         written = (
             "CASE __lc_new "
             + " ".join(
-                f"WHEN {_str(s.id)} THEN {_str(s.label if self.stage_values == 'label' else s.value)}"
+                f"WHEN {_str(s.id)} "
+                f"THEN {_str(s.label if self.stage_values == 'label' else s.value)}"
                 for s in rules.stages
             )
             + " END"
@@ -498,23 +516,7 @@ class _Builder:
         listed = self.headers.get("contacts")
         by_lower = {h.strip().lower(): h for h in listed} if listed is not None else {}
         existing_other = by_lower.get(rules.other_type_column.lower())
-        other = (
-            f"CAST({_col('o', existing_other)} AS VARCHAR)"
-            if existing_other
-            else "CAST(NULL AS VARCHAR)"
-        )
-        if other_sets:
-            hits = []
-            for rule_id, cond in other_sets:
-                decided = known(cond.tree, self.available)
-                if decided is False:
-                    continue  # the value cannot be worked out: keep the file's
-                where = "" if decided is True else f" AND {self.condition_tree(decided)}"
-                hits.append(
-                    f"WHEN __lc_rule = {_str(rule_id)}{where} THEN CAST({self.condition(cond)} AS VARCHAR)"
-                )
-            hits = " ".join(hits) or "WHEN FALSE THEN NULL"
-            other = f"CASE {hits} ELSE {other} END"
+        other = self.other_type(other_sets, existing_other)
         # A table without the stage column (the rules allow it) gets one, as classify adds it.
         updates = {stage_header: new_stage} if stage_header else {}
         extra: list[tuple[str, str]] = (
@@ -549,7 +551,8 @@ class _Builder:
             return f"SELECT {', '.join(items)} FROM __lc_decided AS o"
         if self.dialect not in STAR_REPLACE_DIALECTS:
             raise ValueError(
-                f"{self.dialect} cannot replace a column of SELECT *: pass the contacts table's headers "
+                f"{self.dialect} cannot replace a column of SELECT *: pass the contacts table's "
+                "headers "
                 "(headers={'contacts': [...]}) so the query can list its columns"
             )
         spec = self.rules.columns["contacts"]
@@ -579,42 +582,34 @@ class _Builder:
         ]
         replaced = ", ".join(f"{sql} AS {_ident(h)}" for h, sql in updates.items())
         added = "".join(f", {sql} AS {_ident(name)}" for name, sql in extra)
-        return f"SELECT o.* EXCEPT ({', '.join(helpers)}) REPLACE ({replaced}){added} FROM __lc_decided AS o"
+        return (
+            f"SELECT o.* EXCEPT ({', '.join(helpers)}) REPLACE ({replaced}){added} "
+            "FROM __lc_decided AS o"
+        )
 
     # ------------------------------------------------------------------ facts
 
     def deal_ctes(self, deals: str) -> list[tuple[str, str]]:
         v = self.rules.values
         text = lambda name: self.text("deals", "d", name)  # noqa: E731
-        stage = text("stage")
         flags = ("is_won", "is_lost", "is_closed", "is_deleted")
-        # facts.flag: in a column with true values and no false one (`1`/empty), empty is false.
-        one_empty = ", ".join(
-            f"MAX(CASE WHEN {self.parse_bool(text(n))} THEN 1 ELSE 0 END) = 1 AND "
-            f"MAX(CASE WHEN NOT {self.parse_bool(text(n))} THEN 1 ELSE 0 END) = 0 AS {n}"
-            for n in flags
-        )
-        flag = lambda n: (
-            f"COALESCE({self.parse_bool(text(n))}, CASE WHEN {text(n)} IS NULL AND f.{n} "  # noqa: E731
-            "THEN FALSE END)"
+        # A column with true values and no false one (`1`/empty): there empty is false (d.FLAG).
+        one_empty = ", ".join(f"{d.only_true_sql(self.parse_bool(text(n)))} AS {n}" for n in flags)
+        flag = lambda n: d.FLAG.sql(  # noqa: E731
+            {
+                "value": self.parse_bool(text(n)),
+                "empty": f"{text(n)} IS NULL",
+                "only_true": f"f.{n}",
+            }
         )
         won_flag, lost_flag, closed, is_deleted = (flag(n) for n in flags)
-        won_stage, lost_stage, open_stage = (
-            f"COALESCE({_in_values(stage, v[n])}, FALSE)"
-            for n in ("won_deal_stages", "lost_deal_stages", "open_deal_stages")
-        )
-        # facts.deal_outcome_code: 1 won, 2 lost, 0 open, NULL unknown (classify stops on a deal
-        # whose outcome is unknown; here it counts as neither).
-        is_ = lambda e, value: f"COALESCE({e} = {value}, FALSE)"  # noqa: E731
-        outcome = (
-            f"(CASE WHEN {is_(won_flag, 'TRUE')} OR {won_stage} THEN 1"
-            f" WHEN {is_(closed, 'TRUE')} OR {is_(lost_flag, 'TRUE')} OR {lost_stage} THEN"
-            f" (CASE WHEN {is_(won_flag, 'FALSE')} OR {is_(lost_flag, 'TRUE')} OR {lost_stage} THEN 2 END)"
-            f" WHEN {is_(closed, 'FALSE')} OR ({is_(won_flag, 'FALSE')} AND {is_(lost_flag, 'FALSE')})"
-            f" OR {open_stage} THEN 0 END)"
-        )
-        won = f"COALESCE({outcome} = 1, FALSE)"
-        lost_any = f"COALESCE({outcome} = 2, FALSE)"
+        inputs = {"won_flag": won_flag, "lost_flag": lost_flag, "closed": closed}
+        for stage, (_, listed_in) in d.STAGE_LISTS.items():
+            inputs[stage] = f"COALESCE({_in_values(text('stage'), v[listed_in])}, FALSE)"
+        # d.DEAL_OUTCOME: NULL unknown (classify stops on such a deal; here it counts as neither).
+        outcome = d.DEAL_OUTCOME.sql(inputs)
+        won = f"COALESCE({outcome} = {d.WON}, FALSE)"
+        lost_any = f"COALESCE({outcome} = {d.LOST}, FALSE)"
         # A deal row's number only tells rows apart; ordering by every column the facts read
         # makes it deterministic (rows equal in all of them are interchangeable).
         by_account = self.deals_by_account()
@@ -666,8 +661,8 @@ class _Builder:
             )
             pairs += " UNION SELECT rn, __lc_key FROM __lc_contact_side"
         if by_account:
-            # Deals that no contact links count for every contact of their account (facts.account_pairs):
-            # not when any row of the same deal links a contact.
+            # Deals that no contact links count for every contact of their account
+            # (facts.account_facts): not when any row of the same deal links a contact.
             ctes.append(("__lc_deal_by_contact", pairs))
             ctes.append(
                 (
@@ -678,20 +673,21 @@ class _Builder:
                   AND {_account_key(f"b.{_ident('__f_' + by_account[1])}")} = dr.account
                 WHERE dr.rn NOT IN (SELECT rn FROM __lc_deal_by_contact)
                   AND (dr.deal_id IS NULL OR dr.deal_id NOT IN (
-                    SELECT r.deal_id FROM __lc_deal_rows AS r JOIN __lc_deal_by_contact AS p ON p.rn = r.rn
+                    SELECT r.deal_id FROM __lc_deal_rows AS r
+                    JOIN __lc_deal_by_contact AS p ON p.rn = r.rn
                     WHERE r.deal_id IS NOT NULL))""",
                 )
             )
-            pairs = "SELECT rn, __lc_key FROM __lc_deal_by_contact UNION SELECT rn, __lc_key FROM __lc_account_side"
+            pairs = (
+                "SELECT rn, __lc_key FROM __lc_deal_by_contact "
+                "UNION SELECT rn, __lc_key FROM __lc_account_side"
+            )
         ctes.append(("__lc_deal_pairs", pairs))
         ctes.append(
             (
                 "__lc_deal_facts",
-                """
-            SELECT p.__lc_key, COUNT(*) AS deals,
-              SUM(CASE WHEN dr.won THEN 1 ELSE 0 END) AS won_deals,
-              SUM(CASE WHEN NOT dr.won AND NOT dr.lost AND NOT dr.unknown THEN 1 ELSE 0 END) AS open_deals,
-              SUM(CASE WHEN dr.lost THEN 1 ELSE 0 END) AS lost_deals
+                f"""
+            SELECT p.__lc_key, {", ".join(d.deal_counts_sql("dr.won", "dr.lost", "dr.unknown"))}
             FROM __lc_deal_pairs AS p JOIN __lc_deal_rows AS dr ON dr.rn = p.rn
             GROUP BY p.__lc_key""",
             )
@@ -699,7 +695,8 @@ class _Builder:
         return ctes
 
     def deals_by_account(self) -> tuple[str, ...]:
-        """(deals column, contacts column) when the rules link deals by account and both tables have them."""
+        """(deals column, contacts column) when the rules link deals by account and both tables have
+        them."""
         link = self.rules.deals_by_account
         if link and link[0] in self.resolved["deals"] and link[1] in self.resolved["contacts"]:
             return link
@@ -708,39 +705,25 @@ class _Builder:
     def consent_ctes(self, consent: str) -> list[tuple[str, str]]:
         v = self.rules.values
         text = lambda name: self.text("consent", "s", name)  # noqa: E731
-        doi = text("double_opt_in")
-        statuses = self.rules.lists["subscribed_statuses"]
-        # facts.unknown_status: a status the open list neither names nor rules out.
-        unknown = (
-            "FALSE"
-            if statuses.closed
-            else f"({text('status')} IS NOT NULL AND NOT COALESCE({_in_values(text('status'), statuses.known)}, FALSE))"
+        event_facts, values = d.consent_event(self.rules)
+        inputs = {"status": text("status"), "double_opt_in": text("double_opt_in")}
+        event = ",\n                  ".join(
+            f"{fact.sql(inputs, values)} AS {name}" for name, fact in event_facts.items()
         )
-        order = ", ".join(
-            f"{text(n)} NULLS FIRST"
-            for n in (
-                "contact_id",
-                "email",
-                "subscription_type",
-                "status",
-                "double_opt_in",
-                "timestamp",
-            )
-        )
+        marketing = _in_values(text("subscription_type"), v["marketing_subscription_types"])
+        place = d.event_place_sql("__lc_key, subscription_type", "ts", "rn")
+        places = ", ".join(d.consent_places_sql("at", {n: n for n in ("subscribed", "doi")}))
+        by_type = {n: f.sql({p: p for p in d.CONSENT_PLACES}) for n, f in d.CONSENT_BY_TYPE.items()}
         return [
-            # SQL tables have no row order, so the row number orders by every column the facts
-            # read: deterministic, and it breaks ties between events with the same timestamp
-            # (classify lets the later row of the file win instead).
+            # rn: the row's place in the file, which breaks ties between events with the same
+            # timestamp as classify does (the later row wins).
             (
                 "__lc_events",
                 f"""
-                SELECT ROW_NUMBER() OVER (ORDER BY {order}) AS rn, {text("contact_id")} AS contact_id,
-                  {_lowered(text("email"))} AS email,
-                  {_in_values(text("subscription_type"), v["marketing_subscription_types"])} AS marketing,
+                SELECT {self.row_number()} AS rn, {text("contact_id")} AS contact_id,
+                  {_lowered(text("email"))} AS email, {marketing} AS marketing,
                   {_lowered(text("subscription_type"))} AS subscription_type,
-                  {_in_values(text("status"), v["subscribed_statuses"])} AS subscribed,
-                  {unknown} AS unknown,
-                  COALESCE({_in_values(doi, v["double_opt_in_confirmed"])} OR {_in_values(doi, v["true_values"])}, FALSE) AS doi,
+                  {event},
                   {text("timestamp")} AS ts_text
                 FROM {self.table(consent)} AS s""",
             ),
@@ -749,45 +732,39 @@ class _Builder:
             ),
             (
                 "__lc_emails",
-                "SELECT DISTINCT __lc_key, __lc_email AS email FROM __lc_base WHERE __lc_key IS NOT NULL AND __lc_email IS NOT NULL",
+                "SELECT DISTINCT __lc_key, __lc_email AS email FROM __lc_base "
+                "WHERE __lc_key IS NOT NULL AND __lc_email IS NOT NULL",
             ),
             # A known Contact ID decides; else every contact with that email.
             (
                 "__lc_matched",
                 """
-                SELECT DISTINCT e.rn, CASE WHEN k.__lc_key IS NOT NULL THEN e.contact_id ELSE m.__lc_key END AS __lc_key,
-                  e.subscription_type, e.subscribed, e.doi, e.ts, e.unknown
-                FROM __lc_events_ts AS e
-                LEFT JOIN __lc_keys AS k ON k.__lc_key = e.contact_id
-                LEFT JOIN __lc_emails AS m ON m.email = e.email""",
+                SELECT DISTINCT e.rn,
+                  CASE WHEN k.__lc_key IS NOT NULL THEN e.contact_id ELSE m.__lc_key END AS
+                  __lc_key, e.subscription_type, e.subscribed, e.doi, e.ts, e.unknown FROM
+                  __lc_events_ts AS e LEFT JOIN __lc_keys AS k ON k.__lc_key = e.contact_id LEFT
+                  JOIN __lc_emails AS m ON m.email = e.email""",
             ),
+            # Per contact and type: each event's place (d.CONSENT_PLACES), the places that
+            # decide, and the facts they decide (d.CONSENT_BY_TYPE).
             (
-                "__lc_latest",
-                """
-                SELECT __lc_key, subscription_type, subscribed, doi, unknown,
-                  ROW_NUMBER() OVER (PARTITION BY __lc_key, subscription_type ORDER BY ts DESC NULLS LAST, rn DESC) AS pick
+                "__lc_placed",
+                f"""
+                SELECT __lc_key, subscription_type, subscribed, doi, unknown, {place} AS at
                 FROM __lc_matched WHERE __lc_key IS NOT NULL""",
             ),
-            # Per contact and type: the latest event decides consent, and a double opt-in counts
-            # only when no lapse (any status not subscribed) came after it (pick counts back
-            # from the latest event, 1; one on the lapse itself ends with it).
             (
                 "__lc_by_type",
-                """
-                SELECT __lc_key,
-                  MAX(CASE WHEN pick = 1 AND subscribed THEN 1 ELSE 0 END) AS consented,
-                  MIN(CASE WHEN doi THEN pick END) AS confirmed,
-                  MIN(CASE WHEN NOT COALESCE(subscribed, FALSE) THEN pick END) AS lapsed,
-                  MAX(CASE WHEN unknown THEN 1 ELSE 0 END) AS unknown
-                FROM __lc_latest GROUP BY __lc_key, subscription_type""",
+                f"""
+                SELECT __lc_key, {places}, MAX(CASE WHEN unknown THEN 1 ELSE 0 END) AS unknown
+                FROM __lc_placed GROUP BY __lc_key, subscription_type""",
             ),
             (
                 "__lc_consent_facts",
-                """
+                f"""
                 SELECT __lc_key,
-                  MAX(consented) = 1 AS consent_marketing,
-                  MAX(CASE WHEN confirmed IS NOT NULL AND (lapsed IS NULL OR confirmed < lapsed) THEN 1 ELSE 0 END) = 1
-                    AS consent_double_opt_in,
+                  MAX(CASE WHEN {by_type["subscribed"]} THEN 1 ELSE 0 END) = 1 AS consent_marketing,
+                  MAX(CASE WHEN {by_type["doi"]} THEN 1 ELSE 0 END) = 1 AS consent_double_opt_in,
                   MAX(unknown) = 1 AS consent_unknown
                 FROM __lc_by_type GROUP BY __lc_key""",
             ),
@@ -800,32 +777,16 @@ class _Builder:
         return self.condition_tree(cond.tree)
 
     def condition_tree(self, tree: exp.Expression) -> str:
-        """A condition tree (a rule's, a derived fact's or logic.known's) as SQL over the fact columns."""
+        """A condition tree (a rule's, a derived fact's or logic.known's) as SQL over the fact
+        columns."""
         values = self.rules.compile_values
 
-        def bind(node: exp.Expression) -> exp.Expression:
-            if isinstance(node, exp.Column) and NAMED in node.name:  # logic.named, written out
-                return named_expression(node.name).transform(bind)
-            if isinstance(node, exp.Column):
-                return exp.column("__f_" + node.name.lower())
-            if isinstance(node, exp.In) and isinstance(node.args.get("field"), exp.Parameter):
-                return parse_one(
-                    _in_values(
-                        node.this.transform(bind).sql(TEMPLATE_DIALECT),
-                        values[node.args["field"].name],
-                    ),
-                    read=TEMPLATE_DIALECT,
-                )
-            if isinstance(node, exp.Is) and isinstance(node.expression, exp.Boolean):
-                # x IS TRUE: not every engine has it; true only when x equals the value
-                return exp.func(
-                    "COALESCE",
-                    exp.EQ(this=node.this.transform(bind), expression=node.expression.copy()),
-                    exp.false(),
-                )
-            return node
+        def fact(name: str) -> exp.Expression:
+            if NAMED in name:  # logic.named, written out
+                return d.bind_sql(named_expression(name), fact, values)
+            return exp.column("__f_" + name)
 
-        return f"({tree.copy().transform(bind).sql(TEMPLATE_DIALECT)})"
+        return f"({d.sql_text(d.bind_sql(tree, fact, values))})"
 
     def availability(self, with_deals: bool, with_consent: bool) -> dict:
         """Which names are decided, as logic.availability works it out for classify."""
