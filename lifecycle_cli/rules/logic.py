@@ -19,12 +19,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from functools import lru_cache
-from typing import Union
 
 from sqlglot import exp
 
 #: When a value is decided: always, never, or where a (never NULL) SQL expression holds.
-Known = Union[bool, exp.Expression]
+Known = bool | exp.Expression
 
 
 def _fold(parts: tuple[Known, ...], unit: bool, join) -> Known:
@@ -79,7 +78,8 @@ def named(column: str, list_name: str) -> str:
 
 
 def names_a_value(node: exp.Expression, list_name: str) -> exp.Expression:
-    """Where `node IN @list` is decided: the value is empty (a known no) or one the list names. Over a
+    """Where `node IN @list` is decided: the value is empty (a known no) or one the list names.
+    Over a
     plain column, the fact `named(column, list)`, worked out once per row by the engine."""
     if isinstance(node, exp.Column):
         return exp.column(named(node.name.lower(), list_name))
@@ -126,7 +126,8 @@ def known(node: exp.Expression, availability: Mapping[str, bool]) -> Known:
         # TRUE OR anything is true.
         return or_(and_(ka, kb), and_(ka, is_true(a)), and_(kb, is_true(b)))
     if isinstance(node, exp.Coalesce):
-        # coalesce(a, b, ...): decided where a is decided and set, or a is decided empty and the rest is decided.
+        # coalesce(a, b, ...): decided where a is decided and set, or a is decided empty and the
+        # rest is decided.
         args = [node.this, *node.expressions]
         acc: Known = k(args[-1])
         for arg in reversed(args[:-1]):
@@ -167,15 +168,18 @@ def reads(node: exp.Expression) -> set[str]:
 #: `consent_marketing` are the per-contact facts from a consent file.
 DERIVED_FACTS = {
     "without_consent": {
-        "marketing_consent": "NOT coalesce(opted_out_marketing, false) AND NOT coalesce(unsubscribed_all, false)",
+        "marketing_consent": "NOT coalesce(opted_out_marketing, false) AND NOT "
+        "coalesce(unsubscribed_all, false)",
         "double_opt_in": "coalesce(confirmation_status IN @double_opt_in_confirmed, false)",
     },
     "with_consent": {
         "marketing_consent": "consent_marketing",
-        "double_opt_in": "coalesce(confirmation_status IN @double_opt_in_confirmed, false) OR consent_double_opt_in",
+        "double_opt_in": "coalesce(confirmation_status IN @double_opt_in_confirmed, false) OR "
+        "consent_double_opt_in",
     },
 }
-#: Columns the derived facts read: every run reads them (as empty when the rules do not declare them).
+#: Columns the derived facts read: every run reads them (as empty when the rules do not declare
+#: them).
 DERIVED_INPUTS = {
     "opted_out_marketing": "bool",
     "unsubscribed_all": "bool",
@@ -245,7 +249,8 @@ def availability(
 
 
 def inputs_of(name: str, with_consent: bool) -> set[str]:
-    """The base names a fact or column stands for (a derived fact: the names its definition reads)."""
+    """The base names a fact or column stands for (a derived fact: the names its definition
+    reads)."""
     tree = derived_facts(with_consent).get(name)
     if tree is None:
         return {"email"} if name == "email_domain" else {name}
