@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from .diagnostics import Diagnostic
+from typing import Any
 
 EXIT_OK = 0  #: success, or nothing would change
 EXIT_CHANGES = 1  #: --check or --fail-on found something
@@ -18,7 +15,8 @@ class LifecycleError(Exception):
     """An error the user can fix; its message is shown as is, without a traceback.
 
     `diagnostics`: when the error stops a run that found several problems, every finding of
-    the run (errors, warnings, notes) as data, for --format json; the message lists the errors.
+    the run (errors, warnings, notes: diagnostics.Diagnostic, which imports this module) as
+    data, for --format json; the message lists the errors.
     """
 
     exit_code = EXIT_USAGE
@@ -28,12 +26,12 @@ class LifecycleError(Exception):
         message: str,
         *,
         hint: str | None = None,
-        diagnostics: Iterable[Diagnostic] = (),
+        diagnostics: Iterable[Any] = (),
     ) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
-        self.diagnostics: tuple[Diagnostic, ...] = tuple(diagnostics)
+        self.diagnostics: tuple[Any, ...] = tuple(diagnostics)
 
     def __str__(self) -> str:
         return self.message if not self.hint else f"{self.message}\n  hint: {self.hint}"
