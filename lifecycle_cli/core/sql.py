@@ -330,9 +330,20 @@ class _Builder:
     # ------------------------------------------------------------------ the query
 
     def query(self, contacts: str, deals: str | None, consent: str | None) -> str:
+        """The whole classification as one WITH query: the contacts typed (`__lc_base`), their
+        deal and consent facts (`__lc_facts`), the rule walk and the policies (`__lc_decided`),
+        then the output columns."""
+        self.with_consent = consent is not None
+        ctes = self._base_ctes(contacts)
+        ctes += self._facts_ctes(deals, consent)
+        ctes += self._walk_ctes(deals is not None, consent is not None)
+        with_sql = ",\n".join(f"{name} AS ({body})" for name, body in ctes)
+        return f"WITH {with_sql}\n{self.output()}"
+
+    def _base_ctes(self, contacts: str) -> list[tuple[str, str]]:
+        """Every column a condition reads, typed, with the key, email and current stage."""
         rules = self.rules
         spec = rules.columns["contacts"]
-        self.with_consent = consent is not None
         ctes: list[tuple[str, str]] = []
         text = lambda name: self.text("contacts", "c", name)  # noqa: E731
 
@@ -375,6 +386,11 @@ class _Builder:
             ("__lc_keys", "SELECT DISTINCT __lc_key FROM __lc_base WHERE __lc_key IS NOT NULL")
         )
 
+        return ctes
+
+    def _facts_ctes(self, deals: str | None, consent: str | None) -> list[tuple[str, str]]:
+        """The deal and consent facts joined onto the contacts, then the derived facts."""
+        ctes: list[tuple[str, str]] = []
         joins = []
         if deals is not None:
             ctes += self.deal_ctes(deals)
@@ -405,9 +421,15 @@ class _Builder:
         )
         ctes.append(("__lc_facts", f"SELECT f.*, {derived} FROM __lc_leaves AS f"))
 
+        return ctes
+
+    def _walk_ctes(self, with_deals: bool, with_consent: bool) -> list[tuple[str, str]]:
+        """The rule walk (see decide.decide), then the sticky and unknown policies."""
+        rules = self.rules
+        ctes: list[tuple[str, str]] = []
         # The rule walk (see classify._decide): rule i decides where it is decided and true (step
         # i); where it is undecided, a contact at its stage or above it stops there (step n + i).
-        available = self.available = self.availability(deals is not None, consent is not None)
+        available = self.available = self.availability(with_deals, with_consent)
         n = len(rules.rules)
         branches = []
         for i, r in enumerate(rules.rules):
@@ -477,8 +499,7 @@ class _Builder:
             )
         )
 
-        with_sql = ",\n".join(f"{name} AS ({body})" for name, body in ctes)
-        return f"WITH {with_sql}\n{self.output()}"
+        return ctes
 
     def other_type(self, other_sets: list, existing: str | None) -> str:
         """The Other Type the deciding rule sets (where it can be worked out), else the file's."""
