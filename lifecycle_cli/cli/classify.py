@@ -234,25 +234,11 @@ def classify(
         outputs = plan_outputs(files, ruleset, rules_file, gates, stamp)
         outputs.plan.check(wait=wait)  # before anything is read: a clash costs nothing yet
         read = reader(files.inputs, delimiter, encoding, defer_stage=True)
-        roles = ("contacts", "deals", "consent", "companies")
-        paths = (contacts, deals, consent, companies)
         show = progress_line(quiet, no_color, "classify")
         stop_stream = sys.stderr if outputs.target == "-" else sys.stdout
         with say_stop(fmt, "classify", stop_stream):
             # Every input's problems stop the run together (and go to the JSON report).
-            sources = dict(
-                zip(
-                    roles,
-                    read_sources(
-                        read,
-                        [
-                            (path, role, ruleset.columns[role])
-                            for role, path in zip(roles, paths, strict=True)
-                        ],
-                    ),
-                    strict=True,
-                )
-            )
+            sources = files.by_role(read_sources(read, files.wanted(ruleset)))
             with show:
                 run = classify_contacts(
                     sources["contacts"],

@@ -19,6 +19,7 @@ from ..rules.model import Rules
 REPORT_INSTEAD = "use --format json, markdown or html to print the report on stdout"
 REPORT_PRINTED = "--format json, markdown or html prints the report on stdout"
 CHANGES_INSTEAD = "give a file name: the list of changes is a table, not a report"
+ROLES = ("contacts", "deals", "consent", "companies")  #: a classify run's inputs, in order
 
 
 @dataclass(frozen=True)
@@ -43,11 +44,20 @@ class ClassifyFiles:
     def inputs(self) -> list[str]:
         return [p for p in (self.contacts, self.deals, self.consent, self.companies) if p]
 
+    def wanted(self, rules: Rules) -> list[tuple[str | None, str, dict]]:
+        """(path or None, role, the rules' columns for it) of each input, for io.read_sources."""
+        paths = (self.contacts, self.deals, self.consent, self.companies)
+        return [(p, role, rules.columns[role]) for p, role in zip(paths, ROLES, strict=True)]
+
+    @staticmethod
+    def by_role(sources: list) -> dict:
+        """The sources read for `wanted`, by role (None where no file was given)."""
+        return dict(zip(ROLES, sources, strict=True))
+
     @property
     def roles(self) -> list[tuple[str, str]]:
-        named = ("contacts", "deals", "consent", "companies")
         paths = (self.contacts, self.deals, self.consent, self.companies)
-        return [(role, path) for role, path in zip(named, paths, strict=True) if path]
+        return [(role, path) for role, path in zip(ROLES, paths, strict=True) if path]
 
 
 @dataclass(frozen=True)
