@@ -115,9 +115,7 @@ OutputOpt = Annotated[
 
 @app.command(
     epilog="\b\nExample: lifecycle sql --dialect snowflake --contacts-header contacts.csv "
-    "--deals-header deals.csv --consent-header consent.csv -o classify.sql\n\n"
-    "Without a header file for a table, the query assumes the rules' first header for each "
-    "column it reads there and names them in a comment at its top."
+    "--deals-header deals.csv --consent-header consent.csv -o classify.sql"
 )
 def sql(
     dialect: DialectOpt,
@@ -142,6 +140,8 @@ def sql(
 
     The query reads tables named like the exports (columns = the export's headers, as text)
     and returns every contact with the stage updated, the previous stage and the deciding rule.
+    Without a header file for a table, the query assumes the rules' first header for each
+    column it reads there and names them in a comment at its top.
     """
 
     def body() -> int:
