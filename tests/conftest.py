@@ -260,16 +260,3 @@ def spark():
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
-
-
-def pytest_collection_modifyitems(config, items):
-    """Every test that runs on Spark goes to one xdist worker (`--dist loadgroup` in pyproject):
-    one Spark JVM for the run instead of one per worker (each start costs ~40 s of CPU)."""
-    for item in items:
-        params = item.nodeid.split("[", 1)[1] if "[" in item.nodeid else ""
-        if (
-            "spark" in getattr(item, "fixturenames", ())
-            or item.get_closest_marker("spark") is not None
-            or "spark" in params
-        ):
-            item.add_marker(pytest.mark.xdist_group("spark"))
