@@ -12,7 +12,7 @@ import typer
 from ..base.errors import EXIT_OK, InputError, OutputError
 from .app import app
 from .options import DebugOpt, DelimiterOpt, EncodingOpt, PresetOpt, RulesOpt, StageValues
-from .running import choose_rules, reader, run_command, say
+from .running import choose_rules, export_headers, run_command, say
 from .sql import ConsentHeaderOpt, ContactsHeaderOpt, DealsHeaderOpt, DialectOpt, NoConsentOpt
 from .sql import NoDealsOpt
 
@@ -110,7 +110,7 @@ def dbt(
                 )
             headers = {role: _header_row(path) for role, path in header_files if path}
         else:
-            headers = _export_headers(ruleset, header_files, delimiter, encoding)
+            headers = export_headers(ruleset, header_files, delimiter, encoding)
         try:
             models = build_models(
                 ruleset,
@@ -157,14 +157,3 @@ def _header_row(path: str) -> list[str]:
     if not row:
         raise InputError(f"{path}: the file is empty: give a CSV whose first row lists the columns")
     return [name.strip() for name in row]
-
-
-def _export_headers(ruleset, header_files, delimiter, encoding) -> dict[str, list[str]]:
-    """Role -> the export's headers, read as `lifecycle sql` reads them."""
-    read = reader([p for _, p in header_files if p], delimiter, encoding)
-    headers = {}
-    for role, path in header_files:
-        if path:
-            found = read(path, role, ruleset.columns[role])
-            headers[role] = list(found.file_headers or found.headers)
-    return headers

@@ -283,6 +283,21 @@ def reader(
     return read
 
 
+def export_headers(
+    rules, header_files: tuple[tuple[str, str | None], ...], delimiter, encoding
+) -> dict[str, list[str]]:
+    """Role -> the headers of each (role, path) header file given, as the file spells them (a
+    warehouse loads a quoted header as a CSV reader does): `lifecycle sql` and `lifecycle dbt`
+    name the tables' columns from these."""
+    read = reader([p for _, p in header_files if p], delimiter, encoding)
+    headers = {}
+    for role, path in header_files:
+        if path:
+            found = read(path, role, rules.columns[role])
+            headers[role] = list(found.file_headers or found.headers)
+    return headers
+
+
 def emit(
     result: dict,
     fmt: Format,

@@ -14,7 +14,7 @@ from ..base.errors import (
 )
 from .app import app
 from .options import DebugOpt, DelimiterOpt, EncodingOpt, PresetOpt, RulesOpt, StageValues
-from .running import choose_rules, reader, run_command
+from .running import choose_rules, export_headers, run_command
 
 
 class Dialect(StrEnum):
@@ -177,20 +177,12 @@ def sql(
                 "row lists "
                 "the contacts table's columns, so the query can name every output column"
             )
-        headers = {}
-        read = reader(
-            [p for p in (contacts_header, deals_header, consent_header) if p], delimiter, encoding
-        )
-        for role, path in (
+        header_files = (
             ("contacts", contacts_header),
             ("deals", deals_header),
             ("consent", consent_header),
-        ):
-            if path:
-                source = read(path, role, ruleset.columns[role])
-                # As the file has them: a warehouse loads `"Note ""A"""` as Note "A", as a CSV
-                # reader should.
-                headers[role] = list(source.file_headers or source.headers)
+        )
+        headers = export_headers(ruleset, header_files, delimiter, encoding)
         try:
             query = build_query(
                 ruleset,
