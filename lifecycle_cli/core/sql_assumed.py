@@ -21,9 +21,8 @@ def assumed_columns(
     default rules read no deal's `Associated Contact Email`)."""
     from sqlglot import exp
 
-    from . import sql as core_sql
+    from .sql import NOT_ASSUMED
 
-    not_assumed = getattr(core_sql, "NOT_ASSUMED", {})
     read = columns_read(query, dialect, tables)
     found = []
     for role, table in tables.items():
@@ -31,7 +30,7 @@ def assumed_columns(
             continue
         for name, spec in ruleset.columns[role].items():
             header = spec.headers[0]
-            if name in not_assumed.get(role, ()) or header not in read.get(role, {header}):
+            if name in NOT_ASSUMED.get(role, ()) or header not in read.get(role, {header}):
                 continue
             written = exp.to_identifier(header, quoted=True).sql(dialect)
             found.append((role, f"{table}.{written}", name))
