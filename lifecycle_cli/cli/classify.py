@@ -4,14 +4,14 @@
 from __future__ import annotations
 
 import sys
+from contextlib import contextmanager
 from dataclasses import replace
+from enum import StrEnum
 from typing import Annotated
 
 import typer
 
-from ..base.errors import (
-    EXIT_CHANGES,
-)
+from ..base.errors import EXIT_CHANGES, LifecycleError
 from .app import app
 from .options import (
     ChangesOpt,
@@ -155,6 +155,35 @@ CompaniesChangesOpt = Annotated[
     ),
 ]
 
+
+class EngineName(StrEnum):
+    polars = "polars"
+    duckdb = "duckdb"
+    spark = "spark"
+
+
+EngineOpt = Annotated[
+    EngineName,
+    typer.Option(
+        "--engine",
+        help="Where the rules run: polars (the default, in this process, nothing to install), "
+        "duckdb (in this process: pip install 'lifecycle[duckdb]') or spark (local mode, or the "
+        "cluster of --spark-master: pip install 'lifecycle[spark]', and Java). The checks, the "
+        "report, the gates and every output file are the same on each.",
+    ),
+]
+
+SparkMasterOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--spark-master",
+        metavar="URL",
+        help="With --engine spark: the cluster to run on (spark://HOST:7077, yarn, k8s://...). "
+        "Default: local mode on every core, or the session spark-submit started. Every "
+        "executor must be able to read the input files at the paths given.",
+    ),
+]
+
 WaitOpt = Annotated[
     float,
     typer.Option(
@@ -198,6 +227,8 @@ def classify(
     quiet: QuietOpt = False,
     no_color: NoColorOpt = False,
     wait: WaitOpt = 0,
+    engine: EngineOpt = EngineName.polars,
+    spark_master: SparkMasterOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Reclassify every contact's lifecycle stage and report every change.
@@ -213,6 +244,8 @@ def classify(
         from ..core.outputs import ClassifyFiles, plan_outputs, stage_outputs
         from ..io.sources import read_sources
 
+        if spark_master is not None and engine != EngineName.spark:
+            raise LifecycleError("--spark-master is for --engine spark")
         ruleset, rules_file = choose_rules(rules, preset, contacts)
         gates = parse_gates(fail_on or [], ruleset)
         files = ClassifyFiles(
@@ -239,7 +272,7 @@ def classify(
         with say_stop(fmt, "classify", stop_stream):
             # Every input's problems stop the run together (and go to the JSON report).
             sources = files.by_role(read_sources(read, files.wanted(ruleset)))
-            with show:
+            with show, running_on(engine.value, spark_master) as on:
                 run = classify_contacts(
                     sources["contacts"],
                     sources["deals"],
@@ -251,6 +284,7 @@ def classify(
                     on_duplicate=on_duplicate.value,
                     companies=sources["companies"],
                     progress=show.step,
+                    engine=on,
                 )
         result = run.result
         # The text report lists the warnings itself (--strict in its error); else stderr here.
@@ -294,6 +328,18 @@ def classify(
         return code
 
     run_command(debug, body)
+
+
+@contextmanager
+def running_on(engine: str, spark_master: str | None):
+    """The engine the run's queries go to (None: Polars, in this process), closed afterwards."""
+    if engine == "polars":
+        yield None
+        return
+    from ..io.engines import open_engine
+
+    with open_engine(engine, spark_master=spark_master) as on:
+        yield on
 
 
 def every_change(run, rules, files, hidden: bool) -> dict:

@@ -13,14 +13,15 @@ decisions alongside, only once the checks have passed (core/outputs.py plans the
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import polars as pl
 
 from ..base.diagnostics import Diagnostics, listed
 from ..base.progress import StepCallback, no_progress
+from ..io.engines import Engine
 from ..io.sources import Source, check_unchanged, explain_read_error
-from ..rules.logic import DEAL_FACTS, Known
+from ..rules.logic import DEAL_FACTS
 from ..rules.model import Rules
 from .checks import (
     EXCEL_ROUNDED,
@@ -31,6 +32,7 @@ from .checks import (
     id_problems,
 )
 from .columns import BAD, CUR, KEY, NEW, OTHER, RAW, ROW, RULE, SPELLING, UNKNOWN_AT, VOCAB
+from . import on_engine
 from .companies import classify_companies
 from .decide import decide, other_type, typed_contacts, with_facts
 from .export import changes_table, output_table, stage_spellings
@@ -44,8 +46,9 @@ from .facts import (
 )
 from .links import check_links
 from .problems import LISTED, with_rows
+from .run import Facts, Run, typed_decisions, with_keep
 from .summary import ClassifyResult, missing_inputs, stopped_at, summarize, vocabulary_counts
-from .vocabulary import Tested, tested_columns, vocabulary
+from .vocabulary import tested_columns, vocabulary
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,7 @@ def classify(
     on_duplicate: str = "error",
     companies: Source | None = None,
     progress: StepCallback = no_progress,
+    engine: Engine | None = None,
 ) -> Classification:
     """Classify every contact: the result the report shows, and the output to stream.
 
@@ -86,6 +90,8 @@ def classify(
     row of each id and leaves the later ones out of the output (the report counts them).
     Raises InputError, listing every problem found, before anything is written.
     `companies`: a companies export whose stages are rolled up from the contacts and deals.
+    `engine`: run the facts, the checks and the rule walk as queries on DuckDB or Spark
+    (on_engine.py) instead of Polars; the report and the output are made the same way.
     """
     inputs = [contacts, deals, consent, companies]
 
@@ -107,9 +113,13 @@ def classify(
         on_duplicate=on_duplicate,
     )
     try:
-        facts = read_facts(run)
-        check_facts(run, facts)
-        decided = decisions(run, facts)
+        if engine is None:
+            facts = read_facts(run)
+            check_facts(run, facts)
+            decided = decisions(run, facts)
+        else:
+            facts, decided = on_engine.facts_and_decisions(run, engine)
+            check_facts(run, facts)
         result = summarize_run(run, facts, decided)
         done = plan_output(run, decided, result)
         if companies is not None:
@@ -119,44 +129,6 @@ def classify(
         return done
     except pl.exceptions.PolarsError as exc:
         raise explain_read_error(inputs, exc) from None
-
-
-@dataclass
-class Run:
-    """One classify run's context: the rules, the sources, the diagnostics found so far and the
-    progress callback, with the options the steps read."""
-
-    rules: Rules
-    contacts: Source
-    deals: Source | None
-    consent: Source | None
-    found: Diagnostics
-    progress: StepCallback = no_progress
-    stage_format: str = "auto"
-    output_file: str | None = None
-    checked_only: bool = False
-    on_duplicate: str = "error"
-
-
-@dataclass
-class Facts:
-    """What the first pass worked out: the record ids, the deal and consent facts per contact,
-    their link counts, and the small tables the input checks read."""
-
-    ids: ContactIds
-    repeated: pl.DataFrame  #: KEY, n, first: record ids on more than one row
-    no_ids: pl.DataFrame  #: n, rows: rows without a record id
-    rounded: pl.DataFrame  #: n, rows: ids Excel wrote in scientific notation
-    deals: pl.DataFrame | None = None  #: per contact: the deal facts (logic.DEAL_FACTS)
-    consent: pl.DataFrame | None = None  #: per contact: the consent facts
-    #: Values no list names (deal stages, consent statuses), by the source's role.
-    unknown: dict[str, pl.DataFrame] = field(default_factory=dict)
-    #: Unreadable values of the deals and consent files: (source, facts they feed, the table).
-    bad_values: list[tuple[Source, tuple[str, ...], pl.DataFrame]] = field(default_factory=list)
-    links: dict[str, int] = field(default_factory=dict)
-    future: tuple[int, list[int]] = (0, [])  #: consent events dated in the future, first rows
-    tested: list[Tested] = field(default_factory=list)
-    available: dict[str, Known] = field(default_factory=dict)
 
 
 def read_facts(run: Run) -> Facts:
@@ -282,37 +254,13 @@ def decisions(run: Run, facts: Facts) -> pl.DataFrame:
         rules,
     )
     frame = decide(frame, rules, facts.available)
-    stage_ids = pl.Enum([s.id for s in rules.stages])
-    rule_ids = pl.Enum(
-        list(
-            dict.fromkeys(
-                [r.id for r in rules.rules] + [rules.sticky_rule_id, rules.unknown_rule_id]
-            )
-        )
-    )
     other = other_type(rules, facts.available)
     bad_cols = [c for c in frame.collect_schema().names() if c.startswith((BAD, VOCAB))]
-    narrow = [
-        ROW,
-        pl.col(CUR).cast(stage_ids),
-        pl.col(NEW).cast(stage_ids),
-        pl.col(RULE).cast(rule_ids),
-        UNKNOWN_AT,
-        RAW,
-        pl.col(SPELLING).cast(pl.Categorical),
-        *bad_cols,
-    ]
+    narrow = [ROW, CUR, NEW, RULE, UNKNOWN_AT, RAW, SPELLING, *bad_cols]
     if other is not None:
         narrow.append(other.alias(OTHER))
-    if facts.repeated.height and run.on_duplicate == "keep-first":
-        firsts = facts.repeated.lazy().select(KEY, pl.col("first").alias("__lc_first"))
-        frame = frame.join(firsts, on=KEY, how="left")
-        narrow.append(
-            (pl.col("__lc_first").is_null() | (pl.col(ROW) == pl.col("__lc_first"))).alias(
-                "__lc_keep"
-            )
-        )
-    return frame.select(narrow).collect().sort(ROW)
+    frame, keep = with_keep(frame, facts, run)
+    return typed_decisions(frame.select(*narrow, *keep), rules).collect().sort(ROW)
 
 
 def summarize_run(run: Run, facts: Facts, decided: pl.DataFrame) -> ClassifyResult:

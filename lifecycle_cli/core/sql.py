@@ -21,7 +21,7 @@ from ..rules.model import Condition, Rules, stages_at_or_above
 STAR_REPLACE_DIALECTS = ("duckdb", "bigquery", "snowflake", "databricks")
 
 #: Columns the query does not assume a table has when it is written without the table's headers.
-NOT_ASSUMED = {"deals": ("is_deleted", "pipeline")}
+NOT_ASSUMED = {"deals": ("is_deleted", "pipeline", "contact_email")}
 #: The dialect the query is written in before sqlglot transpiles it.
 TEMPLATE_DIALECT = SQL_DIALECT
 #: A table or view name: up to three dot-separated parts (catalog.schema.table), each letters,
@@ -270,15 +270,31 @@ def _epoch(p: dict[str, str]) -> str:
 
 class _Builder:
     def __init__(
-        self, rules: Rules, dialect: str, headers: dict[str, list[str]], stage_values: str
+        self,
+        rules: Rules,
+        dialect: str,
+        headers: dict[str, list[str]],
+        stage_values: str,
+        *,
+        row_column: str | None = None,
+        resolved: dict[str, dict[str, str]] | None = None,
     ) -> None:
+        """`row_column`: a column every table has that numbers its rows in file order (the
+        engines load files with one); `resolved`: the logical columns of each role as the
+        sources resolved them (instead of resolving `headers` again)."""
         self.rules, self.dialect, self.headers, self.stage_values = (
             rules,
             dialect,
             headers,
             stage_values,
         )
-        self.resolved = {role: self._resolve(role) for role in rules.columns}
+        self.row_column = row_column
+        self._emails = False  # whether __lc_emails is among the CTEs already
+        #: When each name a condition reads is decided; None: worked out from the columns.
+        self.available: dict | None = None
+        self.resolved = {
+            role: (resolved or {}).get(role) or self._resolve(role) for role in rules.columns
+        }
 
     def _resolve(self, role: str) -> dict[str, str]:
         """Logical column -> header, as sources.resolve_columns does (first header when unknown)."""
@@ -306,15 +322,20 @@ class _Builder:
     def parse_bool(self, sql: str) -> str:
         return d.BOOLEAN.sql({"value": sql}, d.bool_values(self.rules.values))
 
-    def row_number(self) -> str:
+    def row_number(self, table: str) -> str:
         """Each row's number in the table's own order: for a table loaded from an export, the
-        file's (classify's tie-breaks read the file's row order). Spark numbers rows only in a
-        window's order: its ids grow in the order the rows are read. (BigQuery and Snowflake keep
-        no row order: there the number only tells rows apart.)"""
+        file's (classify's tie-breaks read the file's row order). Only compared, never counted,
+        so it need not be dense: Spark's MONOTONICALLY_INCREASING_ID() grows in the order the
+        rows are read and, unlike a window without PARTITION BY, keeps the rows where they are
+        (no single-partition shuffle). Snowflake's SEQ8() likewise. BigQuery keeps no row order:
+        there the number only tells rows apart. A table loaded by `classify --engine` carries
+        its file row (`row_column`)."""
+        if self.row_column:
+            return _col(table, self.row_column)
         if self.dialect in ("spark", "databricks"):
-            return "ROW_NUMBER() OVER (ORDER BY MONOTONICALLY_INCREASING_ID())"
+            return "MONOTONICALLY_INCREASING_ID()"
         if self.dialect == "snowflake":
-            return "ROW_NUMBER() OVER (ORDER BY SEQ8())"
+            return "SEQ8()"
         return "ROW_NUMBER() OVER ()"
 
     def table(self, name: str) -> str:
@@ -333,12 +354,27 @@ class _Builder:
         """The whole classification as one WITH query: the contacts typed (`__lc_base`), their
         deal and consent facts (`__lc_facts`), the rule walk and the policies (`__lc_decided`),
         then the output columns."""
-        self.with_consent = consent is not None
-        ctes = self._base_ctes(contacts)
-        ctes += self._facts_ctes(deals, consent)
-        ctes += self._walk_ctes(deals is not None, consent is not None)
+        ctes = self.ctes(contacts, deals, consent)
         with_sql = ",\n".join(f"{name} AS ({body})" for name, body in ctes)
         return f"WITH {with_sql}\n{self.output()}"
+
+    def ctes(self, contacts: str, deals: str | None, consent: str | None) -> list[tuple[str, str]]:
+        """The query's CTEs, in order: the contacts typed, the facts, then the rule walk (the
+        last, `__lc_decided`, has every contact's decision)."""
+        return self.fact_ctes(contacts, deals, consent) + self.walk_ctes(
+            deals is not None, consent is not None
+        )
+
+    def fact_ctes(
+        self, contacts: str, deals: str | None, consent: str | None
+    ) -> list[tuple[str, str]]:
+        """The CTEs up to `__lc_facts`: the contacts typed, their deal and consent facts."""
+        self.with_consent = consent is not None
+        return self._base_ctes(contacts) + self._facts_ctes(deals, consent)
+
+    def walk_ctes(self, with_deals: bool, with_consent: bool) -> list[tuple[str, str]]:
+        """The CTEs from `__lc_facts` on: the rule walk and the policies, ending `__lc_decided`."""
+        return self._walk_ctes(with_deals, with_consent)
 
     def _base_ctes(self, contacts: str) -> list[tuple[str, str]]:
         """Every column a condition reads, typed, with the key, email and current stage."""
@@ -429,7 +465,9 @@ class _Builder:
         ctes: list[tuple[str, str]] = []
         # The rule walk (see classify._decide): rule i decides where it is decided and true (step
         # i); where it is undecided, a contact at its stage or above it stops there (step n + i).
-        available = self.available = self.availability(with_deals, with_consent)
+        if self.available is None:
+            self.available = self.availability(with_deals, with_consent)
+        available = self.available
         n = len(rules.rules)
         branches = []
         for i, r in enumerate(rules.rules):
@@ -631,29 +669,23 @@ class _Builder:
         outcome = d.DEAL_OUTCOME.sql(inputs)
         won = f"COALESCE({outcome} = {d.WON}, FALSE)"
         lost_any = f"COALESCE({outcome} = {d.LOST}, FALSE)"
-        # A deal row's number only tells rows apart; ordering by every column the facts read
-        # makes it deterministic (rows equal in all of them are interchangeable).
         by_account = self.deals_by_account()
         account = _account_key(text(by_account[0])) if by_account else "CAST(NULL AS VARCHAR)"
-        order = ", ".join(
-            f"{text(n)} NULLS FIRST"
-            for n in (
-                "record_id",
-                "stage",
-                "is_won",
-                "is_lost",
-                "is_closed",
-                "contact_ids",
-                *by_account[:1],
-            )
+        # The flags' values that do not read as true or false (the engines' checks count them).
+        unreadable = "".join(
+            f", CASE WHEN {self.parse_bool(text(n))} IS NULL THEN {text(n)} END AS bad_{n}"
+            for n in flags[:3]
+            if n in self.resolved["deals"]
         )
         ctes = [
             (
                 "__lc_deal_rows",
                 f"""
-                SELECT ROW_NUMBER() OVER (ORDER BY {order}) AS rn, {text("record_id")} AS deal_id,
+                SELECT {self.row_number("d")} AS rn, {text("record_id")} AS deal_id,
                   {won} AS won, {lost_any} AS lost, {outcome} IS NULL AS unknown,
-                  {text("contact_ids")} AS contact_ids, {account} AS account
+                  {text("contact_ids")} AS contact_ids, {account} AS account,
+                  {text("contact_email")} AS contact_emails, {text("stage")} AS stage,
+                  {text("pipeline")} AS pipeline{unreadable}
                 FROM {self.table(deals)} AS d
                 CROSS JOIN (SELECT {one_empty} FROM {self.table(deals)} AS d) AS f
                 WHERE NOT COALESCE({is_deleted}, FALSE)""",
@@ -668,6 +700,20 @@ class _Builder:
             ),
         ]
         pairs = "SELECT rn, __lc_key FROM __lc_deal_side"
+        if "contact_email" in self.resolved["deals"]:
+            # Deals exported with the contact's email instead of its id (any case, trimmed).
+            ctes.append(self.emails())
+            ctes.append(
+                (
+                    "__lc_deal_email_side",
+                    f"""
+                SELECT x.rn, m.__lc_key FROM (
+                  SELECT dr.rn, {_lowered("u.id")} AS email FROM __lc_deal_rows AS dr
+                  CROSS JOIN UNNEST({_split_ids("dr.contact_emails")}) AS u(id)
+                ) AS x JOIN __lc_emails AS m ON m.email = x.email""",
+                )
+            )
+            pairs += " UNION SELECT rn, __lc_key FROM __lc_deal_email_side"
         if "deal_ids" in self.resolved["contacts"] and "record_id" in self.resolved["deals"]:
             ctes.append(
                 (
@@ -715,6 +761,15 @@ class _Builder:
         )
         return ctes
 
+    def emails(self) -> tuple[str, str]:
+        """The contacts' keys by email (trimmed, lower case), for the links by email."""
+        self._emails = True
+        return (
+            "__lc_emails",
+            "SELECT DISTINCT __lc_key, __lc_email AS email FROM __lc_base "
+            "WHERE __lc_key IS NOT NULL AND __lc_email IS NOT NULL",
+        )
+
     def deals_by_account(self) -> tuple[str, ...]:
         """(deals column, contacts column) when the rules link deals by account and both tables have
         them."""
@@ -741,21 +796,18 @@ class _Builder:
             (
                 "__lc_events",
                 f"""
-                SELECT {self.row_number()} AS rn, {text("contact_id")} AS contact_id,
+                SELECT {self.row_number("s")} AS rn, {text("contact_id")} AS contact_id,
                   {_lowered(text("email"))} AS email, {marketing} AS marketing,
                   {_lowered(text("subscription_type"))} AS subscription_type,
                   {event},
+                  {text("status")} AS status,
                   {text("timestamp")} AS ts_text
                 FROM {self.table(consent)} AS s""",
             ),
             *_timestamp_ctes(
                 "__lc_events", "ts_text", "__lc_events", self.dialect, where="t.marketing"
             ),
-            (
-                "__lc_emails",
-                "SELECT DISTINCT __lc_key, __lc_email AS email FROM __lc_base "
-                "WHERE __lc_key IS NOT NULL AND __lc_email IS NOT NULL",
-            ),
+            *([] if self._emails else [self.emails()]),
             # A known Contact ID decides; else every contact with that email.
             (
                 "__lc_matched",
@@ -817,3 +869,9 @@ class _Builder:
             set(resolved["deals"]) if with_deals else None,
             set(resolved["consent"]) if with_consent else None,
         )
+
+
+#: The query's builder and its date-time CTEs, for the engines (core/on_engine.py), which run the
+#: query's parts one by one and add their checks.
+QueryBuilder = _Builder
+timestamp_ctes = _timestamp_ctes

@@ -1,0 +1,322 @@
+"""classify's first three steps run as queries on DuckDB or Spark (`classify --engine`).
+
+The exports are loaded once (io/engines.py), then the query `lifecycle sql` writes runs in its
+parts (sql.QueryBuilder): the contacts typed and their deal and consent facts are kept as tables,
+the checks read those tables (repeated, missing and Excel-rounded ids; deal stages and consent
+statuses no list names; unreadable values; link counts; events dated in the future), then the
+rule walk gives every contact's decision. What comes back is what classify's own steps make:
+`Facts` (the small tables of the checks) and the narrow decision table, so that the checks'
+diagnostics, the report, the gates and the output are made by the same code for every engine.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import polars as pl
+
+from ..io.engines import ROW_COLUMN, Engine
+from ..rules import definitions as d
+from ..rules.definitions import one_of_sql, sql_string
+from ..rules.logic import DEAL_FACTS, DERIVED_INPUTS
+from .checks import EXCEL_ROUNDED
+from .columns import BAD, CUR, KEY, NEW, OTHER, RAW, ROW, RULE, SPELLING, UNKNOWN_AT, VOCAB
+from .decide import other_type
+from .facts import FUTURE_LISTED, ContactIds
+from .problems import LISTED
+from .run import Facts, Run, typed_decisions, with_keep
+from .sql import QueryBuilder, timestamp_ctes, transpile
+from .vocabulary import tested_columns
+
+#: The tables the exports are loaded as.
+TABLES = {"contacts": "lc_contacts", "deals": "lc_deals", "consent": "lc_consent"}
+#: The first CTE of the rule walk's query: the ones before it are kept as tables.
+WALK_FROM = "__lc_leaves"
+#: A text with anything but spaces in it (as Polars' `\S`).
+NON_BLANK = sql_string(r"\S")
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+class _Queries:
+    """The run's queries on one engine, written in the template dialect and transpiled."""
+
+    def __init__(self, run: Run, engine: Engine) -> None:
+        self.run, self.engine = run, engine
+        self.sources = {
+            role: src
+            for role, src in (
+                ("contacts", run.contacts),
+                ("deals", run.deals),
+                ("consent", run.consent),
+            )
+            if src is not None
+        }
+        self.builder = QueryBuilder(
+            run.rules,
+            engine.dialect,
+            {role: list(src.headers) for role, src in self.sources.items()},
+            "label",
+            row_column=ROW_COLUMN,
+            resolved={role: dict(src.resolved) for role, src in self.sources.items()},
+        )
+
+    def sql(self, text: str) -> str:
+        return transpile(text, self.engine.dialect)
+
+    def get(self, text: str) -> pl.DataFrame:
+        return self.engine.query(self.sql(text))
+
+    def one(self, text: str) -> dict:
+        return self.get(text).row(0, named=True)
+
+    def rows(
+        self, table: str, where: str, row: str = "rn", limit: int = LISTED
+    ) -> tuple[int, list[int]]:
+        """How many rows of `table` hold `where`, and the first `limit` of them (0-based)."""
+        n = self.one(f"SELECT COUNT(*) AS n FROM {table} WHERE {where}")["n"]
+        first = self.get(
+            f"SELECT {row} AS r FROM {table} WHERE {where} ORDER BY {row} LIMIT {limit}"
+        )
+        return int(n), [int(r) for r in first["r"]]
+
+
+def facts_and_decisions(run: Run, engine: Engine) -> tuple[Facts, pl.DataFrame]:
+    """Steps 1 and 3 of classify on `engine`: the facts the checks read, and the decisions."""
+    run.found.extend(run.contacts.missing_required)
+    q = _Queries(run, engine)
+    run.progress(f"loading the exports into {engine.name}")
+    for role, src in q.sources.items():
+        engine.load(TABLES[role], src, sorted(set(src.resolved.values())))
+    deals, consent = run.deals, run.consent
+    run.progress(f"working out the deal and consent facts on {engine.name}")
+    ctes = q.builder.fact_ctes(
+        TABLES["contacts"],
+        TABLES["deals"] if deals is not None else None,
+        TABLES["consent"] if consent is not None else None,
+    )
+    if consent is not None:
+        # Every event's timestamp (the query reads only the marketing ones'): for the checks.
+        walk_at = [name for name, _ in ctes].index(WALK_FROM)
+        ctes[walk_at:walk_at] = timestamp_ctes(
+            "__lc_events", "ts_text", "__lc_every_event", engine.dialect
+        )
+    walk_at = [name for name, _ in ctes].index(WALK_FROM)
+    for name, body in ctes[:walk_at]:
+        engine.keep(name, q.sql(body))
+    facts = _facts(q, run)
+    q.builder.available = facts.available
+    run.progress(f"deciding every contact's stage on {engine.name}")
+    decided = _decisions(q, run, facts, ctes[walk_at:])
+    facts.ids = ContactIds(decided.select(ROW, KEY), False)
+    return facts, decided.drop(KEY)
+
+
+def _facts(q: _Queries, run: Run) -> Facts:
+    rules = run.rules
+    repeated = q.get(
+        'SELECT __lc_key, COUNT(*) AS n, MIN(__lc_row) AS "first" FROM __lc_base '
+        "WHERE __lc_key IS NOT NULL GROUP BY __lc_key HAVING COUNT(*) > 1"
+    ).rename({"__lc_key": KEY})
+    repeated = repeated.with_columns(pl.col("n").cast(pl.UInt32), pl.col("first").cast(pl.UInt32))
+
+    def counted(where: str) -> pl.DataFrame:
+        n, rows = q.rows("__lc_base", where, "__lc_row")
+        return pl.DataFrame(
+            {"n": [n], "rows": [rows]}, schema={"n": pl.UInt32, "rows": pl.List(pl.UInt32)}
+        )
+
+    facts = Facts(
+        ContactIds(pl.DataFrame(schema={ROW: pl.UInt32, KEY: pl.String}), False),
+        repeated,
+        counted("__lc_key IS NULL"),
+        counted(f"REGEXP_LIKE(__lc_key, {sql_string(EXCEL_ROUNDED)})"),
+        tested=tested_columns(rules, run.consent is not None),
+    )
+    if run.deals is not None:
+        _deal_checks(q, run, facts)
+    if run.consent is not None:
+        _consent_checks(q, run, facts)
+    consent = run.consent
+    facts.available = rules.availability(
+        set(run.contacts.resolved),
+        set(run.deals.resolved) if run.deals else None,
+        set(consent.resolved) if consent else None,
+        consent_statuses_known=consent is not None and not facts.unknown["consent"].height,
+    )
+    return facts
+
+
+def _unreadable(q: _Queries, role: str, table: str, names: list[tuple[str, str]]) -> pl.DataFrame:
+    """column, kind, value, count, first_row of the values in the `bad_...` columns (as
+    facts.unreadable_values gives them)."""
+    src = q.sources[role]
+    parts = []
+    for name, column in names:
+        got = q.get(
+            f'SELECT {column} AS "value", COUNT(*) AS "count", MIN(rn) + 2 AS first_row '
+            f"FROM {table} WHERE {column} IS NOT NULL GROUP BY {column}"
+        )
+        parts.append(
+            got.select(
+                pl.lit(src.resolved[name]).alias("column"),
+                pl.lit(q.run.rules.columns[role][name].type).alias("kind"),
+                pl.col("value").cast(pl.String),
+                pl.col("count").cast(pl.UInt32),
+                pl.col("first_row").cast(pl.Int64),
+            )
+        )
+    return pl.concat(parts)
+
+
+def _deal_checks(q: _Queries, run: Run, facts: Facts) -> None:
+    deals, b = run.deals, q.builder
+    assert deals is not None
+    total = q.one(f"SELECT COUNT(*) AS n FROM {TABLES['deals']}")["n"]
+    kept = q.one("SELECT COUNT(*) AS n FROM __lc_deal_rows")["n"]
+    counts = {"deal_rows": total}
+    if "is_deleted" in deals.resolved:
+        counts["deleted_deal_rows"] = total - kept
+    split = d.split_ids_sql("dr.contact_ids")
+    refs = (
+        f"SELECT x.rn, x.id FROM (SELECT dr.rn, {d.not_null_id_sql('TRIM(u.id)')} AS id "
+        f"FROM __lc_deal_rows AS dr CROSS JOIN UNNEST({split}) AS u(id)) AS x "
+        "WHERE x.id IS NOT NULL AND x.id <> '' AND x.id NOT IN "
+        "(SELECT __lc_key FROM __lc_keys)"
+    )
+    counts |= q.one(
+        "SELECT (SELECT COUNT(*) FROM __lc_deal_rows WHERE contact_ids IS NOT NULL "
+        "OR contact_emails IS NOT NULL) AS deals_with_refs, "
+        "(SELECT COUNT(DISTINCT rn) FROM __lc_deal_pairs) AS deals_linked, "
+        f"(SELECT COUNT(*) FROM ({refs}) AS r) AS unknown_contact_refs, "
+        f"(SELECT COUNT(DISTINCT rn) FROM ({refs}) AS r) AS deals_with_unknown_contacts"
+    )
+    if "deal_ids" in run.contacts.resolved and "record_id" in deals.resolved:
+        ids = d.split_ids_sql("b.__f_deal_ids")
+        counts |= q.one(
+            "SELECT COUNT(*) AS contact_deal_ids_not_in_deals FROM (SELECT TRIM(u.id) AS id "
+            f"FROM __lc_base AS b CROSS JOIN UNNEST({ids}) AS u(id) "
+            "WHERE b.__lc_key IS NOT NULL AND TRIM(u.id) <> '') AS x "
+            "LEFT JOIN __lc_deal_rows AS dr ON dr.deal_id = x.id WHERE dr.rn IS NULL"
+        )
+    if b.deals_by_account():
+        counts |= q.one(
+            "SELECT (SELECT COUNT(*) FROM __lc_deal_rows WHERE account IS NOT NULL) "
+            "AS deals_with_accounts, "
+            "(SELECT COUNT(DISTINCT rn) FROM __lc_account_side) AS deals_linked_by_account, "
+            "(SELECT COUNT(DISTINCT __lc_key) FROM __lc_account_side) "
+            "AS contacts_linked_by_account"
+        )
+    facts.links.update({k: int(v or 0) for k, v in counts.items()})
+    facts.unknown["deals"] = (
+        q.get(
+            "SELECT COALESCE(stage, '(empty)') AS stage, pipeline, COUNT(*) AS \"count\", "
+            "MIN(rn) + 2 AS first_row FROM __lc_deal_rows WHERE unknown "
+            "GROUP BY COALESCE(stage, '(empty)'), pipeline"
+        )
+        .with_columns(pl.col("count").cast(pl.UInt32), pl.col("first_row").cast(pl.Int64))
+        .sort(["count", "stage"], descending=[True, False])
+    )
+    flags = [(n, f"bad_{n}") for n in ("is_won", "is_lost", "is_closed") if n in deals.resolved]
+    if flags:
+        facts.bad_values.append(
+            (deals, DEAL_FACTS, _unreadable(q, "deals", "__lc_deal_rows", flags))
+        )
+
+
+def _consent_checks(q: _Queries, run: Run, facts: Facts) -> None:
+    consent = run.consent
+    assert consent is not None
+    matched = (
+        "SELECT COUNT(DISTINCT e.rn) FROM __lc_events AS e "
+        "LEFT JOIN __lc_keys AS k ON k.__lc_key = e.contact_id "
+        "LEFT JOIN __lc_emails AS m ON m.email = e.email "
+        "WHERE k.__lc_key IS NOT NULL OR m.__lc_key IS NOT NULL"
+    )
+    counts = q.one(
+        f"SELECT (SELECT COUNT(*) FROM {TABLES['consent']}) AS consent_rows, ({matched}) AS m"
+    )
+    total, linked = int(counts["consent_rows"]), int(counts["m"] or 0)
+    facts.links.update(
+        {
+            "consent_rows": total,
+            "consent_rows_matched": linked,
+            "consent_rows_unknown_contact": total - linked,
+        }
+    )
+    now = datetime.now(UTC).replace(tzinfo=None)
+    epoch = (now - datetime(1970, 1, 1)).total_seconds()
+    facts.future = q.rows("__lc_every_event_ts", f"ts > {epoch!r}", limit=FUTURE_LISTED)
+    facts.unknown["consent"] = (
+        q.get(
+            'SELECT status AS "value", COUNT(*) AS "count" FROM __lc_events '
+            "WHERE unknown AND status IS NOT NULL GROUP BY status"
+        )
+        .with_columns(pl.col("count").cast(pl.UInt32))
+        .sort(["count", "value"], descending=[True, False])
+    )
+    if "timestamp" in consent.resolved:
+        bad = (
+            "SELECT rn, CASE WHEN ts IS NULL THEN ts_text END AS bad_timestamp "
+            "FROM __lc_every_event_ts"
+        )
+        facts.bad_values.append(
+            (
+                consent,
+                ("marketing_consent", "double_opt_in"),
+                _unreadable(q, "consent", f"({bad}) AS t", [("timestamp", "bad_timestamp")]),
+            )
+        )
+
+
+def _decisions(q: _Queries, run: Run, facts: Facts, walk: list[tuple[str, str]]) -> pl.DataFrame:
+    """Every contact's decision, as classify.decisions gives it, and its key (for the checks)."""
+    rules, b, contacts = run.rules, q.builder, run.contacts
+    walk = [*walk, *b.walk_ctes(run.deals is not None, run.consent is not None)]
+    spec = rules.columns["contacts"]
+    used = rules.referenced_columns() | set(DERIVED_INPUTS)
+    columns = [
+        f"__lc_row AS {_q(ROW)}",
+        f"__lc_key AS {_q(KEY)}",
+        f"__lc_cur AS {_q(CUR)}",
+        f"__lc_new AS {_q(NEW)}",
+        f"__lc_rule AS {_q(RULE)}",
+        f"__lc_unknown_at AS {_q(UNKNOWN_AT)}",
+        f"CASE WHEN __lc_cur IS NULL AND REGEXP_LIKE(__lc_raw, {NON_BLANK}) "
+        f"THEN __lc_raw END AS {_q(RAW)}",
+        f"TRIM(__lc_raw) AS {_q(SPELLING)}",
+    ]
+    for name in sorted(used):
+        col = spec.get(name)
+        if col is not None and col.type in ("bool", "datetime") and contacts.has(name):
+            raw = f"CAST(o.{_q(contacts.resolved[name])} AS VARCHAR)"
+            columns.append(
+                f"COALESCE(REGEXP_LIKE({raw}, {NON_BLANK}) AND "
+                f"o.{_q('__f_' + name)} IS NULL, FALSE) AS {_q(BAD + name)}"
+            )
+    for t in facts.tested:
+        if t.source == "contacts" and contacts.has(t.column):
+            known = one_of_sql(f"o.{_q('__f_' + t.column)}", rules.lists[t.list_name].known)
+            columns.append(
+                f"COALESCE(o.{_q('__f_' + t.column)} IS NOT NULL AND NOT COALESCE({known}, FALSE), "
+                f"FALSE) AS {_q(VOCAB + t.column + '@' + t.list_name)}"
+            )
+    if other_type(rules, facts.available) is not None:
+        other_sets = [
+            (r.id, cond) for r in rules.rules for target, cond in r.sets if target == "other_type"
+        ]
+        columns.append(f"{b.other_type(other_sets, None)} AS {_q(OTHER)}")
+    with_sql = ",\n".join(f"{name} AS ({body})" for name, body in walk)
+    got = q.get(f"WITH {with_sql}\nSELECT {', '.join(columns)} FROM __lc_decided AS o")
+    frame = got.with_columns(
+        pl.col(ROW).cast(pl.UInt32),
+        pl.col(KEY).cast(pl.String),
+        pl.col(UNKNOWN_AT).cast(pl.Int16),
+        pl.col(RAW).cast(pl.String),
+        *([pl.col(OTHER).cast(pl.String)] if OTHER in got.columns else []),
+    ).lazy()
+    frame, keep = with_keep(frame, facts, run)
+    frame = typed_decisions(frame.with_columns(*keep), rules)
+    return frame.drop("__lc_first", strict=False).collect().sort(ROW)

@@ -1,0 +1,275 @@
+"""Where `classify --engine duckdb|spark` runs its queries.
+
+Each export is loaded once as a table of text columns (only the columns the rules read), with
+`__lc_row`: the row's 0-based place in the file, so that the checks name rows as classify does
+and ties are broken by the later row. A query's result comes back as a Polars table: the
+per-contact decisions, which the report, the gates and the output are made from, and the small
+tables of the checks.
+
+DuckDB runs in the process, in memory. Spark runs in local mode (`local[*]`), on a cluster with
+`--spark-master URL`, or on the session `spark-submit` started; it reads the files itself, so on
+a cluster they must be where every executor can read them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+import warnings
+from pathlib import Path
+
+import polars as pl
+
+from ..base.errors import InputError, LifecycleError
+from .sources import Source
+
+#: The engines `classify --engine` runs on; polars is the embedded default.
+ENGINES = ("polars", "duckdb", "spark")
+#: The column each loaded table numbers its rows with, in file order from 0.
+ROW_COLUMN = "__lc_row"
+#: What each engine needs installed, as the user installs it.
+EXTRAS = {"duckdb": "duckdb", "spark": "spark"}
+
+
+class Engine:
+    """An engine's connection: load the exports, run queries, read results back."""
+
+    name = ""
+    dialect = ""
+
+    def __init__(self) -> None:
+        self._scratch: Path | None = None
+
+    def load(self, table: str, source: Source, columns: list[str]) -> None:
+        raise NotImplementedError
+
+    def keep(self, table: str, sql: str) -> None:
+        """Compute `sql` once and keep it as `table` for the queries that follow."""
+        raise NotImplementedError
+
+    def query(self, sql: str) -> pl.DataFrame:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch = None
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _scratch_dir(self) -> Path:
+        if self._scratch is None:
+            self._scratch = Path(tempfile.mkdtemp(prefix="lifecycle-engine-"))
+        return self._scratch
+
+    def _file_of(self, source: Source) -> str:
+        """A path the engine can read: the file itself, or for a file that was not UTF-8 (or came
+        from stdin) its decoded text in a private scratch file, removed when the engine closes."""
+        if source.data is None and source.path is not None:
+            # Absolute: the engine's working folder need not be this process's (Spark's JVM).
+            return os.path.abspath(source.path)
+        path = self._scratch_dir() / f"{source.role}.{source.format}"
+        path.write_bytes(source.data or b"")
+        return str(path)
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+class DuckDBEngine(Engine):
+    name = dialect = "duckdb"
+
+    def __init__(self) -> None:
+        super().__init__()
+        import duckdb
+
+        self._duckdb = duckdb
+        self.con = duckdb.connect(config={"preserve_insertion_order": True})
+
+    def load(self, table: str, source: Source, columns: list[str]) -> None:
+        path = _literal(self._file_of(source))
+        wanted = ", ".join(f"CAST({_quoted(c)} AS VARCHAR) AS {_quoted(c)}" for c in columns)
+        if source.format == "parquet":
+            body = f"SELECT {wanted}, file_row_number AS {ROW_COLUMN} FROM read_parquet({path}, "
+            body += "file_row_number = true)"
+            self._run(source, f"CREATE TABLE {_quoted(table)} AS {body}")
+            return
+        separator = source.dialect.separator if source.dialect else ","
+        names = "[" + ", ".join(_literal(h) for h in source.headers) + "]"
+        options = (
+            f"delim = {_literal(separator)}, quote = '\"', escape = '\"', header = true, "
+            f"all_varchar = true, names = {names}"
+        )
+        raw = _quoted(table + "__raw")
+        select = f"SELECT {wanted or 'NULL AS __lc_none'} FROM read_csv({path}, {options}"
+        try:
+            self.con.execute(f"CREATE TABLE {raw} AS {select})")
+        except self._duckdb.Error:
+            # Rows with fewer fields than the header (Excel drops trailing empty ones) need
+            # null padding, which DuckDB's parallel reader cannot combine with quoted line breaks.
+            self._run(
+                source,
+                f"CREATE OR REPLACE TABLE {raw} AS {select}, null_padding = true, "
+                "parallel = false)",
+            )
+        # A table's rowid is its insertion order: the file's.
+        self.con.execute(
+            f"CREATE VIEW {_quoted(table)} AS SELECT rowid AS {ROW_COLUMN}, * FROM {raw}"
+        )
+
+    def _run(self, source: Source, sql: str) -> None:
+        try:
+            self.con.execute(sql)
+        except self._duckdb.Error as exc:
+            first = str(exc).strip().splitlines()[0]
+            raise InputError(f"{source.display}: DuckDB could not read the file: {first}") from None
+
+    def keep(self, table: str, sql: str) -> None:
+        self.con.execute(f"CREATE TEMP TABLE {_quoted(table)} AS {sql}")
+
+    def query(self, sql: str) -> pl.DataFrame:
+        return pl.DataFrame(self.con.sql(sql))  # through the Arrow C stream: no pyarrow needed
+
+    def close(self) -> None:
+        self.con.close()
+        super().close()
+
+
+class SparkEngine(Engine):
+    name = dialect = "spark"
+
+    def __init__(self, master: str | None) -> None:
+        super().__init__()
+        with warnings.catch_warnings():
+            # pyspark warns about the pandas version it finds; the engine does not use pandas.
+            warnings.simplefilter("ignore", FutureWarning)
+            from pyspark.sql import SparkSession
+
+        # A session this process already has (spark-submit's, or a notebook's) is used and left
+        # running; one started here is stopped when the run ends.
+        self._own = SparkSession.getActiveSession() is None
+        builder = SparkSession.builder.appName("lifecycle classify")
+        if master:
+            builder = builder.master(master)
+        elif "PYSPARK_GATEWAY_PORT" not in os.environ:  # not under spark-submit: local mode
+            builder = builder.master("local[*]")
+        builder = (
+            builder.config("spark.sql.session.timeZone", "UTC")
+            .config("spark.ui.showConsoleProgress", "false")
+            .config("spark.sql.ansi.enabled", "false")
+        )
+        # The JVM Spark starts writes its log lines to the terminal it inherits: started with its
+        # output sent to a log file instead, they stay out of the report (and of stdout, where
+        # the reclassified CSV may be going). Errors reach Python as exceptions all the same.
+        log = self._scratch_dir() / "spark.log"
+        with open(log, "ab") as sink, warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            sys.stdout.flush()
+            sys.stderr.flush()
+            saved = os.dup(1), os.dup(2)
+            os.dup2(sink.fileno(), 1)
+            os.dup2(sink.fileno(), 2)
+            try:
+                self.spark = builder.getOrCreate()
+            finally:
+                os.dup2(saved[0], 1)
+                os.dup2(saved[1], 2)
+                os.close(saved[0])
+                os.close(saved[1])
+        self.spark.sparkContext.setLogLevel("ERROR")
+        self._kept: list = []
+
+    def load(self, table: str, source: Source, columns: list[str]) -> None:
+        from pyspark.errors import AnalysisException
+
+        try:
+            self._load(table, source, columns)
+        except AnalysisException as exc:
+            first = str(exc).strip().splitlines()[0]
+            raise InputError(
+                f"{source.display}: Spark could not read the file: {first}",
+                hint="on a cluster, every executor must be able to read the input files at the "
+                "paths given (a shared folder, HDFS or object storage mounted the same way)",
+            ) from None
+
+    def _load(self, table: str, source: Source, columns: list[str]) -> None:
+        from pyspark.sql import functions as F
+
+        path = self._file_of(source)
+        if source.format == "parquet":
+            frame = self.spark.read.parquet(path)
+        else:
+            separator = source.dialect.separator if source.dialect else ","
+            # Quotes doubled inside quoted fields, line breaks inside them: as classify reads.
+            frame = self.spark.read.csv(
+                path,
+                header=True,
+                sep=separator,
+                quote='"',
+                escape='"',
+                multiLine=True,
+                inferSchema=False,
+                encoding="UTF-8",
+                mode="PERMISSIVE",
+            ).toDF(*source.headers)
+        frame = frame.select(
+            *(F.col(f"`{c}`").cast("string").alias(c) for c in columns),
+            F.monotonically_increasing_id().alias("__lc_id"),
+        ).persist()
+        self._kept.append(frame)
+        # MONOTONICALLY_INCREASING_ID() is the partition number in its upper bits and the place in
+        # the partition below: the rows before each partition make it the file row, dense, with
+        # no window over the whole table.
+        frame.createOrReplaceTempView(f"{table}__ids")
+        offsets = self.spark.sql(
+            f"SELECT p, SUM(n) OVER (ORDER BY p) - n AS start FROM (SELECT "
+            f"SHIFTRIGHT(__lc_id, 33) AS p, COUNT(*) AS n FROM {table}__ids GROUP BY 1)"
+        )
+        offsets.createOrReplaceTempView(f"{table}__starts")
+        numbered = self.spark.sql(
+            f"SELECT /*+ BROADCAST(s) */ s.start + (t.__lc_id & 8589934591) AS {ROW_COLUMN}, "
+            f"t.* FROM {table}__ids AS t JOIN {table}__starts AS s ON s.p = "
+            "SHIFTRIGHT(t.__lc_id, 33)"
+        ).drop("__lc_id")
+        numbered.createOrReplaceTempView(table)
+
+    def keep(self, table: str, sql: str) -> None:
+        frame = self.spark.sql(sql).persist()
+        self._kept.append(frame)
+        frame.createOrReplaceTempView(table)
+
+    def query(self, sql: str) -> pl.DataFrame:
+        return pl.from_arrow(self.spark.sql(sql).toArrow())
+
+    def close(self) -> None:
+        for frame in self._kept:
+            frame.unpersist()
+        self._kept.clear()
+        if self._own:
+            self.spark.stop()
+        super().close()
+
+
+def open_engine(name: str, *, spark_master: str | None = None) -> Engine:
+    """The engine `name` (duckdb or spark), or a usage error saying how to install it."""
+    try:
+        if name == "duckdb":
+            return DuckDBEngine()
+        if name == "spark":
+            return SparkEngine(spark_master)
+    except ImportError:
+        raise LifecycleError(
+            f"--engine {name} needs the {name} package: pip install 'lifecycle[{EXTRAS[name]}]'"
+        ) from None
+    raise LifecycleError(f"--engine must be one of {', '.join(ENGINES)}, not '{name}'")

@@ -1,0 +1,158 @@
+"""`classify --engine duckdb|spark`: the same run as the default (Polars) engine, byte for byte.
+
+Every real shape of tests/real_shapes/ (the stops included) and examples/ is classified on
+Polars and on the engine, each in a private copy of its folder, with `--format json`: the exit
+code, the JSON report (its run time aside, which SOURCE_DATE_EPOCH fixes) and the reclassified
+file must be the same. DuckDB runs as the real command (a subprocess each). Spark shares one
+local session for the whole test run (starting Spark's JVM costs seconds): the real Typer app
+runs in this process and finds that session; one test runs the real command, JVM and all.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import EXAMPLES, ROOT, Run, run_cli
+from typer.testing import CliRunner
+
+from lifecycle_cli.cli import app
+
+SHAPES_DIR = ROOT / "tests" / "real_shapes"
+SHAPES = sorted(p.name for p in SHAPES_DIR.iterdir() if (p / "expected.yaml").is_file())
+EXAMPLE_ARGS = ["contacts.csv", "--deals", "deals.csv", "--consent", "consent.csv"]
+#: Shapes Spark runs (each costs a few seconds there): every kind of stop and link, and the
+#: exports unlike the generated ones (German cp1252, a Salesforce Data Export, short rows).
+SPARK_SHAPES = [
+    "d_deals_by_email",
+    "f_excel_rounded_ids",
+    "g_german_semicolon_cp1252",
+    "i_short_rows",
+    "j_weak_link",
+    "m_custom_pipeline_no_flags",
+    "n_salesforce_data_export",
+    "o_renamed_lead_statuses",
+    "p_falling_contacts",
+]
+
+
+def case(name: str) -> tuple[Path, list[str]]:
+    if name == "examples":
+        return EXAMPLES, EXAMPLE_ARGS
+    spec = yaml.safe_load((SHAPES_DIR / name / "expected.yaml").read_text(encoding="utf-8"))
+    return SHAPES_DIR / name, spec["args"]
+
+
+def copy_of(folder: Path, tmp_path: Path, name: str) -> Path:
+    target = tmp_path / name
+    shutil.copytree(folder, target, ignore=shutil.ignore_patterns("expected.yaml"))
+    return target
+
+
+def classify_args(args: list[str], *engine: str) -> list[str]:
+    return ["classify", *args, "-o", "out.csv", "--format", "json", *engine]
+
+
+def outcome(folder: Path, run: Run) -> tuple[int, str, bytes | None]:
+    out = folder / "out.csv"
+    return run.code, run.stdout, out.read_bytes() if out.exists() else None
+
+
+def assert_same(name: str, polars, engine, engine_run: Run) -> None:
+    assert engine[0] == polars[0], (
+        f"{name}: exit {engine[0]} on the engine, {polars[0]} on Polars\n{engine_run.stderr}"
+    )
+    assert engine[1] == polars[1], f"{name}: the JSON reports differ"
+    assert engine[2] == polars[2], f"{name}: the reclassified files differ"
+
+
+@pytest.mark.parametrize("name", [*SHAPES, "examples"])
+def test_duckdb_engine_gives_classifys_run(name, tmp_path):
+    folder, args = case(name)
+    on_polars = copy_of(folder, tmp_path, "polars")
+    on_duckdb = copy_of(folder, tmp_path, "duckdb")
+    polars_run = run_cli(*classify_args(args), cwd=on_polars)
+    duckdb_run = run_cli(*classify_args(args, "--engine", "duckdb"), cwd=on_duckdb)
+    assert polars_run.code in (0, 1, 2), polars_run.stderr
+    assert_same(name, outcome(on_polars, polars_run), outcome(on_duckdb, duckdb_run), duckdb_run)
+    assert duckdb_run.stderr == polars_run.stderr
+
+
+def test_duckdb_engine_checks_repeated_ids_and_keeps_the_first(tmp_path):
+    """A repeated Record ID stops the run on the engine as on Polars; with --on-duplicate
+    keep-first the later row is left out of the output, on both."""
+    lines = (EXAMPLES / "contacts.csv").read_text(encoding="utf-8").splitlines(keepends=True)
+    for engine in ("polars", "duckdb"):
+        folder = tmp_path / engine
+        folder.mkdir()
+        (folder / "contacts.csv").write_text("".join([*lines, lines[3]]), encoding="utf-8")
+        stop = run_cli("classify", "contacts.csv", "-o", "out.csv", "--engine", engine, cwd=folder)
+        assert stop.code == 2 and "Record ID" in stop.stderr and "same id" in stop.stderr
+        assert not (folder / "out.csv").exists()
+        kept = run_cli(
+            "classify", "contacts.csv", "-o", "out.csv", "--on-duplicate", "keep-first",
+            "--engine", engine, cwd=folder,
+        )  # fmt: skip
+        assert kept.code == 0, kept.stderr
+    assert (tmp_path / "polars" / "out.csv").read_bytes() == (
+        tmp_path / "duckdb" / "out.csv"
+    ).read_bytes()
+    assert len((tmp_path / "duckdb" / "out.csv").read_text(encoding="utf-8").splitlines()) == len(
+        lines
+    )
+
+
+def test_spark_master_needs_the_spark_engine():
+    run = run_cli("classify", str(EXAMPLES / "contacts.csv"), "--spark-master", "local[1]")
+    assert run.code == 2
+    assert "--spark-master is for --engine spark" in run.stderr
+
+
+# --------------------------------------------------------------------------- Spark
+
+
+def in_process(args: list[str], folder: Path, monkeypatch) -> Run:
+    """The real Typer app in this process, in `folder`, as run_cli runs it."""
+    monkeypatch.chdir(folder)
+    fixed = {"NO_COLOR": "1", "COLUMNS": "200", "SOURCE_DATE_EPOCH": "1767225600"}
+    for name, value in fixed.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("LIFECYCLE_RULES", raising=False)
+    result = CliRunner().invoke(app, args, catch_exceptions=False)
+    return Run(result.exit_code, result.stdout, result.stderr)
+
+
+@pytest.mark.spark
+@pytest.mark.parametrize("name", [*SPARK_SHAPES, "examples"])
+def test_spark_engine_gives_classifys_run(name, tmp_path, spark, monkeypatch):
+    folder, args = case(name)
+    on_polars = copy_of(folder, tmp_path, "polars")
+    on_spark = copy_of(folder, tmp_path, "spark")
+    polars_run = in_process(classify_args(args), on_polars, monkeypatch)
+    spark_run = in_process(classify_args(args, "--engine", "spark"), on_spark, monkeypatch)
+    assert_same(name, outcome(on_polars, polars_run), outcome(on_spark, spark_run), spark_run)
+    assert spark.getActiveSession() is not None, "the engine stopped a session it did not start"
+
+
+@pytest.mark.spark
+def test_spark_engine_from_the_command_line(tmp_path, spark):
+    """The real command starts its own local Spark, keeps Spark's log lines out of the report
+    and stdout, and writes what Polars writes (with --changes and the HubSpot import files)."""
+    del spark  # the fixture only checks that Java and pyspark are here
+    outputs = {}
+    for engine in ("polars", "spark"):
+        folder = copy_of(EXAMPLES, tmp_path, engine)
+        run = run_cli(
+            "classify", *EXAMPLE_ARGS, "-o", "-", "--changes", "changes.csv",
+            "--hubspot-import", "import", "--engine", engine, cwd=folder,
+        )  # fmt: skip
+        assert run.code == 0, run.stderr
+        outputs[engine] = (
+            run.stdout,
+            run.stderr,
+            (folder / "changes.csv").read_bytes(),
+            sorted((p.name, p.read_bytes()) for p in (folder / "import").iterdir()),
+        )
+    assert outputs["spark"] == outputs["polars"]
