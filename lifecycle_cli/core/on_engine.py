@@ -72,15 +72,12 @@ class _Queries:
     def one(self, text: str) -> dict:
         return self.get(text).row(0, named=True)
 
-    def rows(
-        self, table: str, where: str, row: str = "rn", limit: int = LISTED
-    ) -> tuple[int, list[int]]:
-        """How many rows of `table` hold `where`, and the first `limit` of them (0-based)."""
-        n = self.one(f"SELECT COUNT(*) AS n FROM {table} WHERE {where}")["n"]
+    def first_rows(self, table: str, where: str, row: str = "rn", limit: int = LISTED) -> list[int]:
+        """The first `limit` rows of `table` (0-based) where `where` holds."""
         first = self.get(
             f"SELECT {row} AS r FROM {table} WHERE {where} ORDER BY {row} LIMIT {limit}"
         )
-        return int(n), [int(r) for r in first["r"]]
+        return [int(r) for r in first["r"]]
 
 
 def facts_and_decisions(run: Run, engine: Engine) -> tuple[Facts, pl.DataFrame]:
@@ -115,24 +112,37 @@ def facts_and_decisions(run: Run, engine: Engine) -> tuple[Facts, pl.DataFrame]:
 
 
 def _facts(q: _Queries, run: Run) -> Facts:
+    """The checks' tables. One query counts what each input holds; the rows and values of a
+    problem are read only when it was found (most runs find none: few queries, which matters on
+    Spark, where each is a job)."""
     rules = run.rules
-    repeated = q.get(
-        'SELECT __lc_key, COUNT(*) AS n, MIN(__lc_row) AS "first" FROM __lc_base '
-        "WHERE __lc_key IS NOT NULL GROUP BY __lc_key HAVING COUNT(*) > 1"
-    ).rename({"__lc_key": KEY})
-    repeated = repeated.with_columns(pl.col("n").cast(pl.UInt32), pl.col("first").cast(pl.UInt32))
+    rounded = f"REGEXP_LIKE(__lc_key, {sql_string(EXCEL_ROUNDED)})"
+    n = q.one(
+        "SELECT COUNT(__lc_key) - COUNT(DISTINCT __lc_key) AS repeats, "
+        f"{_count('__lc_key IS NULL')} AS missing, {_count(rounded)} AS rounded FROM __lc_base"
+    )
+    n = {k: int(v or 0) for k, v in n.items()}
+    repeated = pl.DataFrame(schema={KEY: pl.String, "n": pl.UInt32, "first": pl.UInt32})
+    if n["repeats"]:
+        repeated = q.get(
+            'SELECT __lc_key, COUNT(*) AS n, MIN(__lc_row) AS "first" FROM __lc_base '
+            "WHERE __lc_key IS NOT NULL GROUP BY __lc_key HAVING COUNT(*) > 1"
+        ).rename({"__lc_key": KEY})
+        repeated = repeated.with_columns(
+            pl.col("n").cast(pl.UInt32), pl.col("first").cast(pl.UInt32)
+        )
 
-    def counted(where: str) -> pl.DataFrame:
-        n, rows = q.rows("__lc_base", where, "__lc_row")
+    def counted(found: int, where: str) -> pl.DataFrame:
+        rows = q.first_rows("__lc_base", where, "__lc_row") if found else []
         return pl.DataFrame(
-            {"n": [n], "rows": [rows]}, schema={"n": pl.UInt32, "rows": pl.List(pl.UInt32)}
+            {"n": [found], "rows": [rows]}, schema={"n": pl.UInt32, "rows": pl.List(pl.UInt32)}
         )
 
     facts = Facts(
         ContactIds(pl.DataFrame(schema={ROW: pl.UInt32, KEY: pl.String}), False),
         repeated,
-        counted("__lc_key IS NULL"),
-        counted(f"REGEXP_LIKE(__lc_key, {sql_string(EXCEL_ROUNDED)})"),
+        counted(n["missing"], "__lc_key IS NULL"),
+        counted(n["rounded"], rounded),
         tested=tested_columns(rules, run.consent is not None),
     )
     if run.deals is not None:
@@ -147,6 +157,15 @@ def _facts(q: _Queries, run: Run) -> Facts:
         consent_statuses_known=consent is not None and not facts.unknown["consent"].height,
     )
     return facts
+
+
+def _count(condition: str) -> str:
+    return f"COALESCE(SUM(CASE WHEN {condition} THEN 1 ELSE 0 END), 0)"
+
+
+def _one_row(parts: list[str]) -> str:
+    """One row from single-row queries side by side: one query (one Spark job graph)."""
+    return "SELECT * FROM " + " CROSS JOIN ".join(f"({p}) AS q{i}" for i, p in enumerate(parts))
 
 
 def _unreadable(q: _Queries, role: str, table: str, names: list[tuple[str, str]]) -> pl.DataFrame:
@@ -174,11 +193,7 @@ def _unreadable(q: _Queries, role: str, table: str, names: list[tuple[str, str]]
 def _deal_checks(q: _Queries, run: Run, facts: Facts) -> None:
     deals, b = run.deals, q.builder
     assert deals is not None
-    total = q.one(f"SELECT COUNT(*) AS n FROM {TABLES['deals']}")["n"]
-    kept = q.one("SELECT COUNT(*) AS n FROM __lc_deal_rows")["n"]
-    counts = {"deal_rows": total}
-    if "is_deleted" in deals.resolved:
-        counts["deleted_deal_rows"] = total - kept
+    flags = [(n, f"bad_{n}") for n in ("is_won", "is_lost", "is_closed") if n in deals.resolved]
     split = d.split_ids_sql("dr.contact_ids")
     refs = (
         f"SELECT x.rn, x.id FROM (SELECT dr.rn, {d.not_null_id_sql('TRIM(u.id)')} AS id "
@@ -186,41 +201,67 @@ def _deal_checks(q: _Queries, run: Run, facts: Facts) -> None:
         "WHERE x.id IS NOT NULL AND x.id <> '' AND x.id NOT IN "
         "(SELECT __lc_key FROM __lc_keys)"
     )
-    counts |= q.one(
-        "SELECT (SELECT COUNT(*) FROM __lc_deal_rows WHERE contact_ids IS NOT NULL "
-        "OR contact_emails IS NOT NULL) AS deals_with_refs, "
-        "(SELECT COUNT(DISTINCT rn) FROM __lc_deal_pairs) AS deals_linked, "
-        f"(SELECT COUNT(*) FROM ({refs}) AS r) AS unknown_contact_refs, "
-        f"(SELECT COUNT(DISTINCT rn) FROM ({refs}) AS r) AS deals_with_unknown_contacts"
-    )
+    bad = " OR ".join(f"{column} IS NOT NULL" for _, column in flags) or "FALSE"
+    parts = [
+        f"SELECT COUNT(*) AS deal_rows FROM {TABLES['deals']}",
+        "SELECT COUNT(*) AS kept, "
+        f"{_count('contact_ids IS NOT NULL OR contact_emails IS NOT NULL')} AS deals_with_refs, "
+        f"{_count('unknown')} AS unknown_deals, {_count(bad)} AS bad_flags, "
+        f"{_count('account IS NOT NULL')} AS deals_with_accounts FROM __lc_deal_rows",
+        "SELECT COUNT(DISTINCT rn) AS deals_linked FROM __lc_deal_pairs",
+        "SELECT COUNT(*) AS unknown_contact_refs, COUNT(DISTINCT rn) AS "
+        f"deals_with_unknown_contacts FROM ({refs}) AS r",
+    ]
     if "deal_ids" in run.contacts.resolved and "record_id" in deals.resolved:
         ids = d.split_ids_sql("b.__f_deal_ids")
-        counts |= q.one(
+        parts.append(
             "SELECT COUNT(*) AS contact_deal_ids_not_in_deals FROM (SELECT TRIM(u.id) AS id "
             f"FROM __lc_base AS b CROSS JOIN UNNEST({ids}) AS u(id) "
             "WHERE b.__lc_key IS NOT NULL AND TRIM(u.id) <> '') AS x "
             "LEFT JOIN __lc_deal_rows AS dr ON dr.deal_id = x.id WHERE dr.rn IS NULL"
         )
-    if b.deals_by_account():
-        counts |= q.one(
-            "SELECT (SELECT COUNT(*) FROM __lc_deal_rows WHERE account IS NOT NULL) "
-            "AS deals_with_accounts, "
-            "(SELECT COUNT(DISTINCT rn) FROM __lc_account_side) AS deals_linked_by_account, "
-            "(SELECT COUNT(DISTINCT __lc_key) FROM __lc_account_side) "
-            "AS contacts_linked_by_account"
+    by_account = bool(b.deals_by_account())
+    if by_account:
+        parts.append(
+            "SELECT COUNT(DISTINCT rn) AS deals_linked_by_account, "
+            "COUNT(DISTINCT __lc_key) AS contacts_linked_by_account FROM __lc_account_side"
         )
-    facts.links.update({k: int(v or 0) for k, v in counts.items()})
-    facts.unknown["deals"] = (
-        q.get(
+    got = {k: int(v or 0) for k, v in q.one(_one_row(parts)).items()}
+    # In the order facts.deal_facts counts them (the JSON report lists them so).
+    order = ["deal_rows", "deleted_deal_rows", "deals_with_refs", "deals_linked"]
+    order += ["unknown_contact_refs", "deals_with_unknown_contacts"]
+    order += ["contact_deal_ids_not_in_deals", "deals_with_accounts"]
+    order += ["deals_linked_by_account", "contacts_linked_by_account"]
+    got["deleted_deal_rows"] = got["deal_rows"] - got["kept"]
+    shown = set(got) - {"kept", "unknown_deals", "bad_flags"}
+    if "is_deleted" not in deals.resolved:
+        shown.discard("deleted_deal_rows")
+    if not by_account:
+        shown.discard("deals_with_accounts")
+    unknown, bad_flags = got["unknown_deals"], got["bad_flags"]
+    got = {k: got[k] for k in order if k in shown}
+    facts.links.update(got)
+    stages = pl.DataFrame(
+        schema={
+            "stage": pl.String,
+            "pipeline": pl.String,
+            "count": pl.UInt32,
+            "first_row": pl.Int64,
+        }
+    )
+    if unknown:
+        stages = q.get(
             "SELECT COALESCE(stage, '(empty)') AS stage, pipeline, COUNT(*) AS \"count\", "
             "MIN(rn) + 2 AS first_row FROM __lc_deal_rows WHERE unknown "
             "GROUP BY COALESCE(stage, '(empty)'), pipeline"
+        ).with_columns(
+            pl.col("stage").cast(pl.String),
+            pl.col("pipeline").cast(pl.String),
+            pl.col("count").cast(pl.UInt32),
+            pl.col("first_row").cast(pl.Int64),
         )
-        .with_columns(pl.col("count").cast(pl.UInt32), pl.col("first_row").cast(pl.Int64))
-        .sort(["count", "stage"], descending=[True, False])
-    )
-    flags = [(n, f"bad_{n}") for n in ("is_won", "is_lost", "is_closed") if n in deals.resolved]
-    if flags:
+    facts.unknown["deals"] = stages.sort(["count", "stage"], descending=[True, False])
+    if bad_flags:
         facts.bad_values.append(
             (deals, DEAL_FACTS, _unreadable(q, "deals", "__lc_deal_rows", flags))
         )
@@ -229,16 +270,27 @@ def _deal_checks(q: _Queries, run: Run, facts: Facts) -> None:
 def _consent_checks(q: _Queries, run: Run, facts: Facts) -> None:
     consent = run.consent
     assert consent is not None
+    now = datetime.now(UTC).replace(tzinfo=None)
+    future = f"ts > {(now - datetime(1970, 1, 1)).total_seconds()!r}"
     matched = (
-        "SELECT COUNT(DISTINCT e.rn) FROM __lc_events AS e "
+        "SELECT COUNT(DISTINCT e.rn) AS matched FROM __lc_events AS e "
         "LEFT JOIN __lc_keys AS k ON k.__lc_key = e.contact_id "
         "LEFT JOIN __lc_emails AS m ON m.email = e.email "
         "WHERE k.__lc_key IS NOT NULL OR m.__lc_key IS NOT NULL"
     )
-    counts = q.one(
-        f"SELECT (SELECT COUNT(*) FROM {TABLES['consent']}) AS consent_rows, ({matched}) AS m"
+    got = q.one(
+        _one_row(
+            [
+                f"SELECT COUNT(*) AS consent_rows FROM {TABLES['consent']}",
+                matched,
+                f"SELECT {_count('unknown AND status IS NOT NULL')} AS unknown FROM __lc_events",
+                f"SELECT {_count(future)} AS future, "
+                f"{_count('ts IS NULL AND ts_text IS NOT NULL')} AS bad FROM __lc_every_event_ts",
+            ]
+        )
     )
-    total, linked = int(counts["consent_rows"]), int(counts["m"] or 0)
+    got = {k: int(v or 0) for k, v in got.items()}
+    total, linked = got["consent_rows"], got["matched"]
     facts.links.update(
         {
             "consent_rows": total,
@@ -246,18 +298,17 @@ def _consent_checks(q: _Queries, run: Run, facts: Facts) -> None:
             "consent_rows_unknown_contact": total - linked,
         }
     )
-    now = datetime.now(UTC).replace(tzinfo=None)
-    epoch = (now - datetime(1970, 1, 1)).total_seconds()
-    facts.future = q.rows("__lc_every_event_ts", f"ts > {epoch!r}", limit=FUTURE_LISTED)
-    facts.unknown["consent"] = (
-        q.get(
+    future_n = got["future"]
+    rows = q.first_rows("__lc_every_event_ts", future, limit=FUTURE_LISTED) if future_n else []
+    facts.future = (future_n, rows)
+    statuses = pl.DataFrame(schema={"value": pl.String, "count": pl.UInt32})
+    if got["unknown"]:
+        statuses = q.get(
             'SELECT status AS "value", COUNT(*) AS "count" FROM __lc_events '
             "WHERE unknown AND status IS NOT NULL GROUP BY status"
-        )
-        .with_columns(pl.col("count").cast(pl.UInt32))
-        .sort(["count", "value"], descending=[True, False])
-    )
-    if "timestamp" in consent.resolved:
+        ).with_columns(pl.col("value").cast(pl.String), pl.col("count").cast(pl.UInt32))
+    facts.unknown["consent"] = statuses.sort(["count", "value"], descending=[True, False])
+    if "timestamp" in consent.resolved and got["bad"]:
         bad = (
             "SELECT rn, CASE WHEN ts IS NULL THEN ts_text END AS bad_timestamp "
             "FROM __lc_every_event_ts"
