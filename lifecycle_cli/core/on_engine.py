@@ -11,6 +11,7 @@ diagnostics, the report, the gates and the output are made by the same code for 
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 import polars as pl
@@ -30,8 +31,21 @@ from .vocabulary import tested_columns
 
 #: The tables the exports are loaded as.
 TABLES = {"contacts": "lc_contacts", "deals": "lc_deals", "consent": "lc_consent"}
-#: The first CTE of the rule walk's query: the ones before it are kept as tables.
+#: The first CTE of the rule walk's query: the ones before it are kept as tables or views.
 WALK_FROM = "__lc_leaves"
+#: The CTEs the checks read.
+CHECKED = frozenset(
+    {
+        "__lc_base",
+        "__lc_keys",
+        "__lc_deal_rows",
+        "__lc_deal_pairs",
+        "__lc_account_side",
+        "__lc_events",
+        "__lc_every_event_ts",
+        "__lc_emails",
+    }
+)
 #: A text with anything but spaces in it (as Polars' `\S`).
 NON_BLANK = sql_string(r"\S")
 
@@ -95,20 +109,34 @@ def facts_and_decisions(run: Run, engine: Engine) -> tuple[Facts, pl.DataFrame]:
         TABLES["consent"] if consent is not None else None,
     )
     if consent is not None:
-        # Every event's timestamp (the query reads only the marketing ones'): for the checks.
-        walk_at = [name for name, _ in ctes].index(WALK_FROM)
-        ctes[walk_at:walk_at] = timestamp_ctes(
-            "__lc_events", "ts_text", "__lc_every_event", engine.dialect
-        )
+        ctes = _every_event_timestamp(ctes, engine.dialect)
     walk_at = [name for name, _ in ctes].index(WALK_FROM)
     for name, body in ctes[:walk_at]:
-        engine.keep(name, q.sql(body))
+        # A table read more than once is computed once and kept; the others stay views.
+        later = "\n".join(b for _, b in ctes[[n for n, _ in ctes].index(name) + 1 :])
+        uses = len(re.findall(rf"\b{name}\b", later)) + (name in CHECKED)
+        (engine.keep if uses > 1 else engine.view)(name, q.sql(body))
     facts = _facts(q, run)
     q.builder.available = facts.available
     run.progress(f"deciding every contact's stage on {engine.name}")
     decided = _decisions(q, run, facts, ctes[walk_at:])
     facts.ids = ContactIds(decided.select(ROW, KEY), False)
     return facts, decided.drop(KEY)
+
+
+def _every_event_timestamp(ctes: list[tuple[str, str]], dialect: str) -> list[tuple[str, str]]:
+    """The CTEs with every consent event's timestamp read once (`__lc_every_event_ts`: the
+    checks read them all), the marketing events' (`__lc_events_ts`) taken from it."""
+    names = [name for name, _ in ctes]
+    at = names.index("__lc_events") + 1
+    every = timestamp_ctes("__lc_events", "ts_text", "__lc_every_event", dialect)
+    marketing = ("__lc_events_ts", "SELECT * FROM __lc_every_event_ts AS t WHERE t.marketing")
+    rest = [
+        (marketing if name == "__lc_events_ts" else (name, body))
+        for name, body in ctes[at:]
+        if name not in ("__lc_events_parts", "__lc_events_match")
+    ]
+    return [*ctes[:at], *every, *rest]
 
 
 def _facts(q: _Queries, run: Run) -> Facts:

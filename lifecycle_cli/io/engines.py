@@ -49,6 +49,10 @@ class Engine:
         """Compute `sql` once and keep it as `table` for the queries that follow."""
         raise NotImplementedError
 
+    def view(self, table: str, sql: str) -> None:
+        """`sql` as the view `table`: computed where it is read."""
+        raise NotImplementedError
+
     def query(self, sql: str) -> pl.DataFrame:
         raise NotImplementedError
 
@@ -137,6 +141,9 @@ class DuckDBEngine(Engine):
 
     def keep(self, table: str, sql: str) -> None:
         self.con.execute(f"CREATE TEMP TABLE {_quoted(table)} AS {sql}")
+
+    def view(self, table: str, sql: str) -> None:
+        self.con.execute(f"CREATE TEMP VIEW {_quoted(table)} AS {sql}")
 
     def query(self, sql: str) -> pl.DataFrame:
         return pl.DataFrame(self.con.sql(sql))  # through the Arrow C stream: no pyarrow needed
@@ -248,6 +255,9 @@ class SparkEngine(Engine):
         frame = self.spark.sql(sql).persist()
         self._kept.append(frame)
         frame.createOrReplaceTempView(table)
+
+    def view(self, table: str, sql: str) -> None:
+        self.spark.sql(sql).createOrReplaceTempView(table)
 
     def query(self, sql: str) -> pl.DataFrame:
         return pl.from_arrow(self.spark.sql(sql).toArrow())
