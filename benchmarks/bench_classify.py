@@ -3,7 +3,8 @@
     python benchmarks/bench_classify.py --contacts 1000000 [--runs 1] [--skip pandas]
 
 Generates the exports once (benchmarks/data/<size>/, reused on later runs), then runs,
-each in its own subprocess: the real `lifecycle classify` command and the peers, the same
+each in its own subprocess: the real `lifecycle classify` command (on Polars, and as
+lc-duckdb and lc-spark on its other engines, `--engine duckdb|spark`) and the peers, the same
 default-rules classification written by hand (all of them write the whole reclassified
 contacts file): peer_pandas.py and peer_duckdb.py implement lifecycle's normalisations,
 peer_duckdb_plain.py and peer_polars_plain.py are the plain query and pipeline a user
@@ -27,7 +28,17 @@ import polars as pl
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-TOOLS = ("lifecycle", "pandas", "duckdb", "duckdb-plain", "polars-plain")
+TOOLS = (
+    "lifecycle",
+    "lc-duckdb",
+    "lc-spark",
+    "pandas",
+    "duckdb",
+    "duckdb-plain",
+    "polars-plain",
+)
+#: lifecycle itself on its other engines (`classify --engine`): tool -> engine
+ENGINES = {"lc-duckdb": "duckdb", "lc-spark": "spark"}
 #: tool -> its script, for the peers (lifecycle is the CLI itself)
 PEERS = {
     "pandas": "peer_pandas.py",
@@ -66,24 +77,15 @@ def commands(data: Path) -> dict[str, tuple[list[str], Path]]:
     """tool -> (command, output file)."""
     inputs = [str(data / f) for f in ("contacts.csv", "deals.csv", "consent.csv")]
     out = {tool: data / f"out.{tool}.csv" for tool in TOOLS}
+
+    def lifecycle(tool: str, *engine: str) -> tuple[list[str], Path]:
+        files = [inputs[0], "--deals", inputs[1], "--consent", inputs[2]]
+        cli = [sys.executable, "-m", "lifecycle_cli", "classify", *files]
+        return [*cli, "-o", str(out[tool]), "-q", *engine], out[tool]
+
     return {
-        "lifecycle": (
-            [
-                sys.executable,
-                "-m",
-                "lifecycle_cli",
-                "classify",
-                inputs[0],
-                "--deals",
-                inputs[1],
-                "--consent",
-                inputs[2],
-                "-o",
-                str(out["lifecycle"]),
-                "-q",
-            ],
-            out["lifecycle"],
-        ),
+        "lifecycle": lifecycle("lifecycle"),
+        **{tool: lifecycle(tool, "--engine", engine) for tool, engine in ENGINES.items()},
         **{
             tool: ([sys.executable, str(HERE / script), *inputs, str(out[tool])], out[tool])
             for tool, script in PEERS.items()
@@ -249,6 +251,15 @@ def print_table(results: dict[str, tuple[float, float]], failed: list[str]) -> N
             print(
                 f"lifecycle vs {name}: {base[0] / d[0]:.2f}x its time, {base[1] / d[1]:.2f}x its "
                 f"peak memory{target}"
+            )
+    # Each engine against the hand-written DuckDB query (which keeps the file's row order too).
+    plain = results.get("duckdb-plain")
+    for tool, engine in ENGINES.items():
+        if tool in results and plain:
+            e = results[tool]
+            print(
+                f"lifecycle --engine {engine} vs the plain DuckDB query: {e[0] / plain[0]:.2f}x "
+                f"its time, {e[1] / plain[1]:.2f}x its peak memory (target <= 1.0 for duckdb)"
             )
     if base and "pandas" in results:
         print(

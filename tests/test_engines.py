@@ -154,3 +154,44 @@ def test_spark_engine_from_the_command_line(tmp_path, spark):
             sorted((p.name, p.read_bytes()) for p in (folder / "import").iterdir()),
         )
     assert outputs["spark"] == outputs["polars"]
+
+
+def parquet_examples(folder: Path) -> list[str]:
+    """examples/ written as Parquet (every column text, as an export loaded into a lake)."""
+    import polars as pl
+
+    folder.mkdir()
+    for name in ("contacts", "deals", "consent"):
+        frame = pl.read_csv(EXAMPLES / f"{name}.csv", infer_schema=False)
+        frame.write_parquet(folder / f"{name}.parquet")
+    return ["contacts.parquet", "--deals", "deals.parquet", "--consent", "consent.parquet"]
+
+
+@pytest.mark.parametrize("engine", ["duckdb", pytest.param("spark", marks=pytest.mark.spark)])
+def test_engines_read_parquet_as_classify_does(engine, tmp_path, request, monkeypatch):
+    if engine == "spark":
+        request.getfixturevalue("spark")
+    args = parquet_examples(tmp_path / "data")
+    runs = {}
+    for name in ("polars", engine):
+        out = f"out.{name}.parquet"
+        run = in_process(
+            ["classify", *args, "-o", out, "--format", "json", "--engine", name],
+            tmp_path / "data",
+            monkeypatch,
+        )
+        assert run.code == 0, run.stderr
+        runs[name] = (run.stdout.replace(out, "OUT"), (tmp_path / "data" / out).read_bytes())
+    assert runs[engine] == runs["polars"]
+
+
+def test_an_engine_that_is_not_installed_says_how_to_install_it(tmp_path, monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "duckdb", None)  # `import duckdb` fails
+    run = in_process(
+        ["classify", str(EXAMPLES / "contacts.csv"), "-o", "out.csv", "--engine", "duckdb"],
+        tmp_path,
+        monkeypatch,
+    )
+    assert run.code == 2
+    assert "pip install 'lifecycle-cli[duckdb]'" in run.stderr
+    assert not (tmp_path / "out.csv").exists()

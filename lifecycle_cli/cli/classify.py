@@ -167,9 +167,9 @@ EngineOpt = Annotated[
     typer.Option(
         "--engine",
         help="Where the rules run: polars (the default, in this process, nothing to install), "
-        "duckdb (in this process: pip install 'lifecycle[duckdb]') or spark (local mode, or the "
-        "cluster of --spark-master: pip install 'lifecycle[spark]', and Java). The checks, the "
-        "report, the gates and every output file are the same on each.",
+        "duckdb (in this process: pip install 'lifecycle-cli[duckdb]') or spark (local mode, or "
+        "the cluster of --spark-master: pip install 'lifecycle-cli[spark]', and Java). The "
+        "checks, the report, the gates and every output file are the same on each.",
     ),
 ]
 

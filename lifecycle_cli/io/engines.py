@@ -195,7 +195,6 @@ class SparkEngine(Engine):
                 os.close(saved[0])
                 os.close(saved[1])
         self.spark.sparkContext.setLogLevel("ERROR")
-        self._kept: list = []
 
     def load(self, table: str, source: Source, columns: list[str]) -> None:
         from pyspark.errors import AnalysisException
@@ -230,11 +229,11 @@ class SparkEngine(Engine):
                 encoding="UTF-8",
                 mode="PERMISSIVE",
             ).toDF(*source.headers)
+        # Read once: kept in the executors' memory (or disk), so the ids below stay the same.
         frame = frame.select(
             *(F.col(f"`{c}`").cast("string").alias(c) for c in columns),
             F.monotonically_increasing_id().alias("__lc_id"),
-        ).persist()
-        self._kept.append(frame)
+        ).localCheckpoint(eager=True)
         # MONOTONICALLY_INCREASING_ID() is the partition number in its upper bits and the place in
         # the partition below: the rows before each partition make it the file row, dense, with
         # no window over the whole table.
@@ -244,16 +243,17 @@ class SparkEngine(Engine):
             f"SHIFTRIGHT(__lc_id, 33) AS p, COUNT(*) AS n FROM {table}__ids GROUP BY 1)"
         )
         offsets.createOrReplaceTempView(f"{table}__starts")
-        numbered = self.spark.sql(
+        self.keep(
+            table,
             f"SELECT /*+ BROADCAST(s) */ s.start + (t.__lc_id & 8589934591) AS {ROW_COLUMN}, "
-            f"t.* FROM {table}__ids AS t JOIN {table}__starts AS s ON s.p = "
-            "SHIFTRIGHT(t.__lc_id, 33)"
-        ).drop("__lc_id")
-        numbered.createOrReplaceTempView(table)
+            f"t.* EXCEPT (__lc_id) FROM {table}__ids AS t JOIN {table}__starts AS s ON s.p = "
+            "SHIFTRIGHT(t.__lc_id, 33)",
+        )
 
     def keep(self, table: str, sql: str) -> None:
-        frame = self.spark.sql(sql).persist()
-        self._kept.append(frame)
+        # Computed now and kept without its lineage: the plans of the queries that read it stay
+        # small (Spark plans every query whole, and planning a chain of views costs seconds).
+        frame = self.spark.sql(sql).localCheckpoint(eager=True)
         frame.createOrReplaceTempView(table)
 
     def view(self, table: str, sql: str) -> None:
@@ -263,9 +263,6 @@ class SparkEngine(Engine):
         return pl.from_arrow(self.spark.sql(sql).toArrow())
 
     def close(self) -> None:
-        for frame in self._kept:
-            frame.unpersist()
-        self._kept.clear()
         if self._own:
             self.spark.stop()
         super().close()
@@ -280,6 +277,6 @@ def open_engine(name: str, *, spark_master: str | None = None) -> Engine:
             return SparkEngine(spark_master)
     except ImportError:
         raise LifecycleError(
-            f"--engine {name} needs the {name} package: pip install 'lifecycle[{EXTRAS[name]}]'"
+            f"--engine {name} needs the {name} package: pip install 'lifecycle-cli[{EXTRAS[name]}]'"
         ) from None
     raise LifecycleError(f"--engine must be one of {', '.join(ENGINES)}, not '{name}'")
