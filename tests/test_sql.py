@@ -171,6 +171,19 @@ def test_query_transpiles_and_parses_back(dialect: str, deals: bool, consent: bo
     assert isinstance(parsed, sqlglot.exp.Query)
 
 
+@pytest.mark.parametrize("dialect", ["spark", "databricks", "snowflake"])
+def test_no_window_moves_a_whole_table_into_one_partition(dialect: str) -> None:
+    """Every window orders rows within one contact (or contact and subscription type): a window
+    without PARTITION BY is what Spark runs on a single partition (with a warning) and BigQuery
+    rejects as "resources exceeded". Rows are numbered without one (MONOTONICALLY_INCREASING_ID,
+    SEQ8)."""
+    sql = query_for(EXAMPLES, dialect, True, True)
+    windows = list(sqlglot.parse_one(sql, read=dialect).find_all(sqlglot.exp.Window))
+    assert windows, "the consent events are ordered per contact and type by a window"
+    unpartitioned = [w.sql(dialect) for w in windows if not w.args.get("partition_by")]
+    assert not unpartitioned, unpartitioned
+
+
 def test_without_headers_dialects_lacking_star_replace_are_refused() -> None:
     with pytest.raises(ValueError, match="headers"):
         build_query(RULES, dialect="postgres")

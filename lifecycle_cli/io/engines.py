@@ -235,14 +235,19 @@ class SparkEngine(Engine):
             F.monotonically_increasing_id().alias("__lc_id"),
         ).localCheckpoint(eager=True)
         # MONOTONICALLY_INCREASING_ID() is the partition number in its upper bits and the place in
-        # the partition below: the rows before each partition make it the file row, dense, with
-        # no window over the whole table.
+        # the partition below: the rows before each partition make it the file row, dense. The
+        # rows per partition are a few numbers, added up here: no window over the whole table.
         frame.createOrReplaceTempView(f"{table}__ids")
-        offsets = self.spark.sql(
-            f"SELECT p, SUM(n) OVER (ORDER BY p) - n AS start FROM (SELECT "
-            f"SHIFTRIGHT(__lc_id, 33) AS p, COUNT(*) AS n FROM {table}__ids GROUP BY 1)"
-        )
-        offsets.createOrReplaceTempView(f"{table}__starts")
+        counts = self.spark.sql(
+            f"SELECT SHIFTRIGHT(__lc_id, 33) AS p, COUNT(*) AS n FROM {table}__ids GROUP BY 1"
+        ).collect()
+        starts, total = [], 0
+        for p, n in sorted((int(r["p"]), int(r["n"])) for r in counts):
+            starts.append((p, total))
+            total += n
+        self.spark.createDataFrame(
+            starts or [(0, 0)], "p BIGINT, start BIGINT"
+        ).createOrReplaceTempView(f"{table}__starts")
         self.keep(
             table,
             f"SELECT /*+ BROADCAST(s) */ s.start + (t.__lc_id & 8589934591) AS {ROW_COLUMN}, "
