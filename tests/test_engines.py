@@ -11,6 +11,8 @@ Spark's JVM costs seconds). The real command runs in a subprocess in one test pe
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -87,6 +89,28 @@ def test_duckdb_engine_gives_classifys_run(name, tmp_path, monkeypatch):
     assert polars_run.code in (0, 1, 2), polars_run.stderr
     assert_same(name, outcome(on_polars, polars_run), outcome(on_duckdb, duckdb_run), duckdb_run)
     assert duckdb_run.stderr == polars_run.stderr
+
+
+def test_duckdb_engine_agrees_on_generated_exports(tmp_path, monkeypatch):
+    """10,000 generated contacts (every boolean spelling, date format, link kind and consent
+    history the generator makes): the same JSON report and the same file."""
+    subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "generate.py"), "--contacts", "10000",
+         "--seed", "7", "--out", str(tmp_path)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    args = ["contacts.csv", "--deals", "deals.csv", "--consent", "consent.csv"]
+    runs = {}
+    for engine in ("polars", "duckdb"):
+        out = f"out.{engine}.csv"
+        run = in_process(
+            ["classify", *args, "-o", out, "--format", "json", "--engine", engine],
+            tmp_path,
+            monkeypatch,
+        )
+        assert run.code == 0, run.stderr
+        runs[engine] = (run.stdout.replace(out, "OUT"), (tmp_path / out).read_bytes())
+    assert runs["duckdb"] == runs["polars"]
 
 
 def test_duckdb_engine_checks_repeated_ids_and_keeps_the_first(tmp_path):
