@@ -229,11 +229,16 @@ class SparkEngine(Engine):
                 encoding="UTF-8",
                 mode="PERMISSIVE",
             ).toDF(*source.headers)
-        # Read once: kept in the executors' memory (or disk), so the ids below stay the same.
         frame = frame.select(
             *(F.col(f"`{c}`").cast("string").alias(c) for c in columns),
             F.monotonically_increasing_id().alias("__lc_id"),
-        ).localCheckpoint(eager=True)
+        )
+        if frame.rdd.getNumPartitions() == 1:
+            # One partition (a CSV read whole, as multi-line fields need): the ids are the rows.
+            self._checkpoint(table, frame.withColumnRenamed("__lc_id", ROW_COLUMN))
+            return
+        # Read once: kept in the executors' memory (or disk), so the ids below stay the same.
+        frame = frame.localCheckpoint(eager=True)
         # MONOTONICALLY_INCREASING_ID() is the partition number in its upper bits and the place in
         # the partition below: the rows before each partition make it the file row, dense. The
         # rows per partition are a few numbers, added up here: no window over the whole table.
@@ -256,10 +261,20 @@ class SparkEngine(Engine):
         )
 
     def keep(self, table: str, sql: str) -> None:
+        self._checkpoint(table, self.spark.sql(sql))
+
+    @staticmethod
+    def _checkpoint(table: str, frame) -> None:
         # Computed now and kept without its lineage: the plans of the queries that read it stay
         # small (Spark plans every query whole, and planning a chain of views costs seconds).
-        frame = self.spark.sql(sql).localCheckpoint(eager=True)
-        frame.createOrReplaceTempView(table)
+        from pyspark.sql import functions as F
+
+        kept = frame.localCheckpoint(eager=True)
+        # Each column renamed to itself: new attribute ids, so two checkpoints derived from one
+        # another can meet in a UNION (Spark 4 otherwise fails: "key not found: rn#...").
+        kept.select(*(F.col(f"`{c}`").alias(c) for c in kept.columns)).createOrReplaceTempView(
+            table
+        )
 
     def view(self, table: str, sql: str) -> None:
         self.spark.sql(sql).createOrReplaceTempView(table)
