@@ -100,10 +100,11 @@ ALL_FIELDS = (
 )
 
 
-def bad_value(source: Source, name: str, parsed: pl.Expr) -> pl.Expr:
+def bad_value(source: Source, name: str, parsed: pl.Expr, text: pl.Expr | None = None) -> pl.Expr:
     """The trimmed text where `parsed` could not read it (null where it could or the cell is
-    blank)."""
-    text = source.text(name)
+    blank). `text`: that trimmed text worked out already (a column), else it is worked out here."""
+    if text is None:
+        text = source.text(name)
     return pl.when(text.is_not_null() & parsed.is_null()).then(text).alias(BAD_VALUE + name)
 
 
@@ -591,19 +592,22 @@ def consent_facts(
     inputs = {"status": consent.raw("status"), "double_opt_in": consent.raw("double_opt_in")}
     # Read twice below, so worked out once each first: Polars does not share a repeated
     # subexpression (the timestamps would be parsed twice).
+    texts = {"__lc_cid": consent.text("contact_id"), "__lc_ts_text": consent.text("timestamp")}
+    contact_id, ts_text = (pl.col(name) for name in texts)
     once = {
         "__lc_unknown": event_facts["unknown"].polars(inputs, values),
-        "__lc_ts": parse_datetime(consent.text("timestamp"), column_sample(consent, "timestamp")),
+        "__lc_ts": parse_datetime(ts_text, column_sample(consent, "timestamp")),
     }
     unknown, ts = (pl.col(name) for name in once)
     # A known Contact ID decides; otherwise every contact with that email (trimmed, any case).
     # The email is kept only for the rows that need it, so the events table stays small.
     events = (
         consent.frame.with_row_index(ROW)
+        .with_columns(**texts)
         .with_columns(**once)
         .select(
             ROW,
-            ids.key(consent.text("contact_id")).alias("cid"),
+            ids.key(contact_id).alias("cid"),
             consent.raw("email").alias("email"),
             (kind.otherwise(None) if kind is not None else pl.lit(None, dtype=pl.Int16)).alias(
                 "type"
@@ -612,7 +616,7 @@ def consent_facts(
             unknown.alias("unknown"),
             pl.when(unknown).then(consent.raw("status")).alias("unknown_status"),
             ts.alias("ts"),
-            *([bad_value(consent, "timestamp", ts)] if consent.has("timestamp") else []),
+            *([bad_value(consent, "timestamp", ts, ts_text)] if consent.has("timestamp") else []),
             *every_field(
                 consent,
                 (
