@@ -153,9 +153,10 @@ def read_facts(run: Run) -> Facts:
         "no_ids": id_frame.filter(pl.col(KEY).is_null()).select(
             pl.len().alias("n"), pl.col(ROW).head(LISTED).implode().alias("rows")
         ),
-        "rounded": id_frame.filter(pl.col(KEY).cast(pl.String).str.contains(EXCEL_ROUNDED)).select(
-            pl.len().alias("n"), pl.col(ROW).head(LISTED).implode().alias("rows")
-        ),
+        # Integer keys are digits only: none is in scientific notation (and none is cast to text).
+        "rounded": (id_frame.head(0) if ids.integer else id_frame)
+        .filter(pl.col(KEY).cast(pl.String).str.contains(EXCEL_ROUNDED))
+        .select(pl.len().alias("n"), pl.col(ROW).head(LISTED).implode().alias("rows")),
     }
     unknown: dict[str, pl.DataFrame] = {}
     checks = []

@@ -30,6 +30,9 @@ def typed_contacts(
     spec = rules.columns["contacts"]
     used = rules.referenced_columns() | set(DERIVED_INPUTS)
     typed, checked = [], []  # checked: flags for values that do not read as their type
+    # Values read twice below are worked out once first, as columns of their own: Polars does not
+    # share a repeated subexpression (a boolean would be parsed twice, the stage looked up twice).
+    once: dict[str, pl.Expr] = {}
     for name in sorted(used):
         col = spec.get(name)
         kind = col.type if col is not None else DERIVED_INPUTS[name]
@@ -41,6 +44,9 @@ def typed_contacts(
             value = contacts.text(name).cast(pl.Float64, strict=False)
         else:
             value = contacts.text(name)
+        if kind in ("bool", "datetime") and contacts.has(name):
+            once[FACT + name] = value
+            value = pl.col(FACT + name)
         typed.append(value.alias(FACT + name))
         if kind in ("bool", "datetime") and contacts.has(name):
             checked.append(
@@ -80,16 +86,18 @@ def typed_contacts(
     )  # null everywhere when the file has no stage column (it is optional)
     # The keys were computed in pass 1, in file order: set them beside the rows instead of again.
     rows = pl.concat([contacts.frame, ids.frame.lazy().select(KEY)], how="horizontal")
+    once[CUR] = stage_id(raw, rules)
     return (
         rows.with_row_index(ROW)
+        .with_columns(**once)
         .select(
             ROW,
             KEY,
             *typed,
             *checked,
             domain.alias(FACT + "email_domain"),
-            (current := stage_id(raw, rules)).alias(CUR),
-            unknown_spelling(raw, current).alias(RAW),
+            pl.col(CUR),
+            unknown_spelling(raw, pl.col(CUR)).alias(RAW),
             raw.str.strip_chars().alias(SPELLING),
         )
         .with_columns(pl.col(CUR).alias(FACT + "current_stage"), *named_facts)

@@ -100,10 +100,11 @@ ALL_FIELDS = (
 )
 
 
-def bad_value(source: Source, name: str, parsed: pl.Expr) -> pl.Expr:
+def bad_value(source: Source, name: str, parsed: pl.Expr, text: pl.Expr | None = None) -> pl.Expr:
     """The trimmed text where `parsed` could not read it (null where it could or the cell is
-    blank)."""
-    text = source.text(name)
+    blank). `text`: that trimmed text worked out already (a column), else it is worked out here."""
+    if text is None:
+        text = source.text(name)
     return pl.when(text.is_not_null() & parsed.is_null()).then(text).alias(BAD_VALUE + name)
 
 
@@ -141,11 +142,14 @@ def unreadable_values(frame: pl.LazyFrame, source: Source, rules: Rules) -> pl.L
 CANONICAL_ID = r"^[1-9][0-9]{0,17}$"
 
 
-def plain_number(text: pl.Expr) -> pl.Expr:
+def plain_number(text: pl.Expr, parsed: pl.Expr | None = None) -> pl.Expr:
     """An id as an integer where it is written as CANONICAL_ID says (digits only, no leading zero,
     at most 18 of them), else null. On a column as read, parsing and looking at the first character
-    is cheaper than the regex (on an expression, which it evaluates three times, it is not)."""
-    parsed = text.str.to_integer(strict=False)
+    is cheaper than the regex (on an expression, which it evaluates three times, it is not).
+    `parsed`: `text.str.to_integer(strict=False)` worked out already (a column); else it is
+    worked out here."""
+    if parsed is None:
+        parsed = text.str.to_integer(strict=False)
     return pl.when(
         (parsed > 0) & (parsed < 10**18) & ~text.str.starts_with("0") & ~text.str.starts_with("+")
     ).then(parsed)
@@ -198,9 +202,10 @@ def read_contact_ids(
     # Ids are read as plain numbers first, as HubSpot's are: no id is then held as text. Any other
     # id (text, spaces around it, a leading zero) and the ids are read again, as text.
     raw = pl.col(contacts.resolved["record_id"]).cast(pl.String)
-    number = plain_number(raw)
+    number = plain_number(raw, pl.col("__lc_parsed"))
     frame = (
         contacts.frame.with_row_index(ROW)
+        .with_columns(raw.str.to_integer(strict=False).alias("__lc_parsed"))  # once, not thrice
         .select(
             ROW,
             number.alias(KEY),
@@ -386,19 +391,23 @@ def deal_links(deals: Source, ids: ContactIds, rules: Rules) -> DealLinks:
         else None
     )
     by_account = by_account if by_account and deals.has(by_account) else None
-    # Deals are read once into a compact table: every link and count below reads it.
+    # Deals are read once into a compact table: every link and count below reads it. The outcome's
+    # inputs are worked out first, once: the unreadable flags read them too (Polars does not
+    # share a repeated subexpression).
+    inputs = outcome_inputs(deals, rules)
     table = (
         deals.frame.with_row_index(ROW)
+        .with_columns(inputs)
         .select(
             ROW,
             deals.text("record_id").alias("deal_id"),
-            *outcome_inputs(deals, rules),
+            *(pl.col(e.meta.output_name()) for e in inputs),
             deleted(deals, rules).alias("deleted"),
             deals.text("contact_ids").alias("contact_ids"),
             deals.text("contact_email").alias("contact_emails"),
             *([account_key(deals.text(by_account)).alias(ACCOUNT)] if by_account else []),
             *[
-                bad_value(deals, name, parse_bool(deals.raw(name), rules))
+                bad_value(deals, name, pl.col(_FLAGS[name]))  # parse_bool of the column
                 for name in ("is_won", "is_lost", "is_closed")
                 if deals.has(name)
             ],
@@ -581,24 +590,33 @@ def consent_facts(
     # The event's facts read its columns as written (`IN @list` ignores surrounding spaces).
     event_facts, values = d.consent_event(rules)
     inputs = {"status": consent.raw("status"), "double_opt_in": consent.raw("double_opt_in")}
+    # Read twice below, so worked out once each first: Polars does not share a repeated
+    # subexpression (the timestamps would be parsed twice).
+    texts = {"__lc_cid": consent.text("contact_id"), "__lc_ts_text": consent.text("timestamp")}
+    contact_id, ts_text = (pl.col(name) for name in texts)
+    once = {
+        "__lc_unknown": event_facts["unknown"].polars(inputs, values),
+        "__lc_ts": parse_datetime(ts_text, column_sample(consent, "timestamp")),
+    }
+    unknown, ts = (pl.col(name) for name in once)
     # A known Contact ID decides; otherwise every contact with that email (trimmed, any case).
     # The email is kept only for the rows that need it, so the events table stays small.
     events = (
         consent.frame.with_row_index(ROW)
+        .with_columns(**texts)
+        .with_columns(**once)
         .select(
             ROW,
-            ids.key(consent.text("contact_id")).alias("cid"),
+            ids.key(contact_id).alias("cid"),
             consent.raw("email").alias("email"),
             (kind.otherwise(None) if kind is not None else pl.lit(None, dtype=pl.Int16)).alias(
                 "type"
             ),
             *(event_facts[n].polars(inputs, values).alias(n) for n in ("subscribed", "doi")),
-            (unknown := event_facts["unknown"].polars(inputs, values)).alias("unknown"),
+            unknown.alias("unknown"),
             pl.when(unknown).then(consent.raw("status")).alias("unknown_status"),
-            (
-                ts := parse_datetime(consent.text("timestamp"), column_sample(consent, "timestamp"))
-            ).alias("ts"),
-            *([bad_value(consent, "timestamp", ts)] if consent.has("timestamp") else []),
+            ts.alias("ts"),
+            *([bad_value(consent, "timestamp", ts, ts_text)] if consent.has("timestamp") else []),
             *every_field(
                 consent,
                 (
