@@ -24,6 +24,7 @@ from .checks import EXCEL_ROUNDED
 from .columns import BAD, CUR, KEY, NEW, OTHER, RAW, ROW, RULE, SPELLING, UNKNOWN_AT, VOCAB
 from .decide import other_type
 from .facts import FUTURE_LISTED, ContactIds
+from .links import COUNTS
 from .problems import LISTED
 from .run import Facts, Run, typed_decisions, with_keep
 from .sql import QueryBuilder, timestamp_ctes, transpile
@@ -119,9 +120,16 @@ def facts_and_decisions(run: Run, engine: Engine) -> tuple[Facts, pl.DataFrame]:
     facts = _facts(q, run)
     q.builder.available = facts.available
     run.progress(f"deciding every contact's stage on {engine.name}")
-    decided = _decisions(q, run, facts, ctes[walk_at:])
-    facts.ids = ContactIds(decided.select(ROW, KEY), False)
-    return facts, decided.drop(KEY)
+    # A file that links no contact gets a hint naming a column that would: it compares the
+    # contacts' ids and emails with each column (links.suggest_link), so only then are the
+    # emails read back.
+    unlinked = any(
+        facts.links.get(total, 0) and not facts.links.get(linked, 0)
+        for total, linked in COUNTS.values()
+    )
+    decided = _decisions(q, run, facts, ctes[walk_at:], with_email=unlinked)
+    facts.ids = ContactIds(decided.select(ROW, KEY, *(["email"] if unlinked else [])), False)
+    return facts, decided.drop(KEY, "email", strict=False)
 
 
 def _every_event_timestamp(ctes: list[tuple[str, str]], dialect: str) -> list[tuple[str, str]]:
@@ -350,7 +358,9 @@ def _consent_checks(q: _Queries, run: Run, facts: Facts) -> None:
         )
 
 
-def _decisions(q: _Queries, run: Run, facts: Facts, walk: list[tuple[str, str]]) -> pl.DataFrame:
+def _decisions(
+    q: _Queries, run: Run, facts: Facts, walk: list[tuple[str, str]], *, with_email: bool
+) -> pl.DataFrame:
     """Every contact's decision, as classify.decisions gives it, and its key (for the checks)."""
     rules, b, contacts = run.rules, q.builder, run.contacts
     walk = [*walk, *b.walk_ctes(run.deals is not None, run.consent is not None)]
@@ -366,6 +376,7 @@ def _decisions(q: _Queries, run: Run, facts: Facts, walk: list[tuple[str, str]])
         f"CASE WHEN __lc_cur IS NULL AND REGEXP_LIKE(__lc_raw, {NON_BLANK}) "
         f"THEN __lc_raw END AS {_q(RAW)}",
         f"TRIM(__lc_raw) AS {_q(SPELLING)}",
+        *(["__lc_email AS email"] if with_email else []),
     ]
     for name in sorted(used):
         col = spec.get(name)
