@@ -133,24 +133,40 @@ def examples(tmp_path: Path) -> Path:
     return target
 
 
+def made_once(tmp_path_factory, name: str, make) -> Path:
+    """The folder `name`, filled by `make(folder)` once per test run: xdist's workers share it (the
+    run's temp dir, under a lock) instead of each making its own. Read only."""
+    import fcntl
+
+    base = tmp_path_factory.getbasetemp()
+    root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    folder = root / name
+    with (root / f"{name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (folder / ".made").exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            make(folder)
+            (folder / ".made").touch()
+    return folder
+
+
+def generate(contacts: int, folder: Path) -> None:
+    """benchmarks/generate.py's HubSpot-style exports (contacts, deals, consent) into folder."""
+    script = ROOT / "benchmarks" / "generate.py"
+    subprocess.run(
+        [sys.executable, str(script), "--contacts", str(contacts), "--out", str(folder)],
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
+
+
 @pytest.fixture(scope="session")
 def generated_200k(tmp_path_factory) -> Path:
     """A folder of generated HubSpot-style exports, 200,000 contacts (~45 MB): made once per test
     run, shared by the tests that need a file big enough for a write to take a moment. Read only."""
-    folder = tmp_path_factory.mktemp("generated_200k")
-    subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "generate.py"),
-            "--contacts",
-            "200000",
-            "--out",
-            str(folder),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return folder
+    return made_once(tmp_path_factory, "generated_200k", lambda folder: generate(200_000, folder))
 
 
 # --------------------------------------------------------------- tools the suite needs besides pip
