@@ -169,6 +169,12 @@ def generated_200k(tmp_path_factory) -> Path:
     return made_once(tmp_path_factory, "generated_200k", lambda folder: generate(200_000, folder))
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The Spark tests first: xdist's worksteal gives each worker a run of the collection in order
+    (others steal from its end), so they all stay on one worker, which alone starts Spark's JVM."""
+    items.sort(key=lambda item: "spark" not in getattr(item, "fixturenames", ()))
+
+
 # --------------------------------------------------------------- tools the suite needs besides pip
 # Missing, a test that needs one fails saying how to install it (Debian's packages; .ci/run
 # installs them): a skip would pass a run that never opened a report or ran the SQL on Spark.
