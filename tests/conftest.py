@@ -172,7 +172,12 @@ def generated_200k(tmp_path_factory) -> Path:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The Spark tests first: xdist's worksteal gives each worker a run of the collection in order
     (others steal from its end), so they all stay on one worker, which alone starts Spark's JVM."""
-    items.sort(key=lambda item: "spark" not in getattr(item, "fixturenames", ()))
+
+    def on_spark(item: pytest.Item) -> bool:  # the engine fixture asks for `spark` at run time
+        named = "spark" in getattr(item, "fixturenames", ())
+        return named or item.get_closest_marker("spark") is not None
+
+    items.sort(key=lambda item: not on_spark(item))
 
 
 # --------------------------------------------------------------- tools the suite needs besides pip
