@@ -133,24 +133,51 @@ def examples(tmp_path: Path) -> Path:
     return target
 
 
+def made_once(tmp_path_factory, name: str, make) -> Path:
+    """The folder `name`, filled by `make(folder)` once per test run: xdist's workers share it (the
+    run's temp dir, under a lock) instead of each making its own. Read only."""
+    import fcntl
+
+    base = tmp_path_factory.getbasetemp()
+    root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    folder = root / name
+    with (root / f"{name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (folder / ".made").exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            make(folder)
+            (folder / ".made").touch()
+    return folder
+
+
+def generate(contacts: int, folder: Path) -> None:
+    """benchmarks/generate.py's HubSpot-style exports (contacts, deals, consent) into folder."""
+    script = ROOT / "benchmarks" / "generate.py"
+    subprocess.run(
+        [sys.executable, str(script), "--contacts", str(contacts), "--out", str(folder)],
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
+
+
 @pytest.fixture(scope="session")
 def generated_200k(tmp_path_factory) -> Path:
     """A folder of generated HubSpot-style exports, 200,000 contacts (~45 MB): made once per test
     run, shared by the tests that need a file big enough for a write to take a moment. Read only."""
-    folder = tmp_path_factory.mktemp("generated_200k")
-    subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "generate.py"),
-            "--contacts",
-            "200000",
-            "--out",
-            str(folder),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return folder
+    return made_once(tmp_path_factory, "generated_200k", lambda folder: generate(200_000, folder))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The Spark tests first: xdist's worksteal gives each worker a run of the collection in order
+    (others steal from its end), so they all stay on one worker, which alone starts Spark's JVM."""
+
+    def on_spark(item: pytest.Item) -> bool:  # the engine fixture asks for `spark` at run time
+        named = "spark" in getattr(item, "fixturenames", ())
+        return named or item.get_closest_marker("spark") is not None
+
+    items.sort(key=lambda item: not on_spark(item))
 
 
 # --------------------------------------------------------------- tools the suite needs besides pip
@@ -214,6 +241,9 @@ def spark():
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.session.timeZone", "UTC")
+        # C1 only: the JVM lives minutes, so C2's compiling costs more CPU than it wins (about a
+        # third of the JVM's CPU on the Spark tests); a JIT setting, the results are the same.
+        .config("spark.driver.extraJavaOptions", "-XX:TieredStopAtLevel=1")
         .getOrCreate()
     )
     session.sparkContext.setLogLevel("ERROR")

@@ -10,7 +10,6 @@ import os
 import shlex
 import shutil
 import subprocess
-import sys
 import tempfile
 from datetime import UTC
 from functools import partial
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import sqlglot
-from conftest import EXAMPLES, ROOT, missing_tool, read_csv, run_cli
+from conftest import EXAMPLES, ROOT, generate, made_once, missing_tool, read_csv, run_cli
 
 from lifecycle_cli.core.sql import build_query, transpile
 from lifecycle_cli.rules.model import load_rules, preset_path
@@ -103,27 +102,21 @@ def run_duckdb(
 
 @pytest.fixture(scope="session")
 def generated(tmp_path_factory) -> Path:
-    """100,000 contacts with their deals and consent events (benchmarks/generate.py)."""
-    out = tmp_path_factory.mktemp("generated")
-    subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "generate.py"),
-            "--contacts",
-            "100000",
-            "--out",
-            str(out),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=600,
-    )
-    return out
+    """100,000 contacts with their deals and consent events (benchmarks/generate.py), made once
+    per run."""
+    return made_once(tmp_path_factory, "generated_100k", lambda folder: generate(100_000, folder))
 
 
 @pytest.fixture(scope="session")
 def generated_expected(generated: Path, tmp_path_factory) -> dict[str, tuple[str, str]]:
-    return classified(generated, tmp_path_factory.mktemp("classified") / "out.csv", True, True)
+    """classify's (stage, rule) of every record of `generated`, classified once per run."""
+    folder = made_once(
+        tmp_path_factory,
+        "classified_100k",
+        lambda folder: classified(generated, folder / "out.csv", True, True),
+    )
+    key, stage, rule = COMPARED
+    return {row[key]: (row[stage], row[rule]) for row in read_csv(folder / "out.csv")}
 
 
 # --------------------------------------------------------------------------- DuckDB
@@ -260,6 +253,9 @@ class Postgres:
             "work_mem=64MB",
             "-c",
             "TimeZone=Pacific/Chatham",
+            # No LLVM JIT: compiling the 100k query's expressions took longer than running them.
+            "-c",
+            "jit=off",
         ]
         try:
             self._server(
