@@ -268,6 +268,16 @@ def _epoch(p: dict[str, str]) -> str:
     )
 
 
+def _deal_links(column: str, ref: str, contacts: str, on: str) -> str:
+    """(deal row, contact key) for each reference in the deal rows' `column` (split; `ref`: the
+    part `u.id` as compared) that `contacts` has in its column `on`."""
+    return f"""
+                SELECT x.rn, k.__lc_key FROM (
+                  SELECT dr.rn, {ref} AS ref FROM __lc_deal_rows AS dr
+                  CROSS JOIN UNNEST({_split_ids("dr." + column)}) AS u(id)
+                ) AS x JOIN {contacts} AS k ON k.{on} = x.ref"""
+
+
 class _Builder:
     def __init__(
         self,
@@ -692,11 +702,7 @@ class _Builder:
             ),
             (
                 "__lc_deal_side",
-                f"""
-                SELECT x.rn, k.__lc_key FROM (
-                  SELECT dr.rn, {_not_null_id("TRIM(u.id)")} AS id FROM __lc_deal_rows AS dr
-                  CROSS JOIN UNNEST({_split_ids("dr.contact_ids")}) AS u(id)
-                ) AS x JOIN __lc_keys AS k ON k.__lc_key = x.id""",
+                _deal_links("contact_ids", _not_null_id("TRIM(u.id)"), "__lc_keys", "__lc_key"),
             ),
         ]
         pairs = "SELECT rn, __lc_key FROM __lc_deal_side"
@@ -706,11 +712,7 @@ class _Builder:
             ctes.append(
                 (
                     "__lc_deal_email_side",
-                    f"""
-                SELECT x.rn, m.__lc_key FROM (
-                  SELECT dr.rn, {_lowered("u.id")} AS email FROM __lc_deal_rows AS dr
-                  CROSS JOIN UNNEST({_split_ids("dr.contact_emails")}) AS u(id)
-                ) AS x JOIN __lc_emails AS m ON m.email = x.email""",
+                    _deal_links("contact_emails", _lowered("u.id"), "__lc_emails", "email"),
                 )
             )
             pairs += " UNION SELECT rn, __lc_key FROM __lc_deal_email_side"
