@@ -46,7 +46,7 @@ from .facts import (
 )
 from .links import check_links
 from .problems import LISTED, with_rows
-from .run import Facts, Run, typed_decisions, with_keep
+from .run import Facts, Run, availability, typed_decisions, with_keep
 from .summary import ClassifyResult, missing_inputs, stopped_at, summarize, vocabulary_counts
 from .vocabulary import tested_columns, vocabulary
 
@@ -194,12 +194,7 @@ def read_facts(run: Run) -> Facts:
             if FUTURE_EVENTS in counts:
                 facts.future = (counts.pop(FUTURE_EVENTS), counts.pop(FUTURE_ROWS))
             facts.links.update({k: int(v or 0) for k, v in counts.items()})
-    facts.available = rules.availability(
-        set(contacts.resolved),
-        set(deals.resolved) if deals else None,
-        set(consent.resolved) if consent else None,
-        consent_statuses_known=consent is not None and not unknown["consent"].height,
-    )
+    facts.available = availability(run, unknown.get("consent"))
     return facts
 
 

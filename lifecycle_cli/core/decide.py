@@ -19,6 +19,19 @@ from .facts import (
 from .vocabulary import Tested, named_pairs
 
 
+def checked_columns(rules: Rules, contacts: Source) -> list[str]:
+    """The contacts' columns whose every value must read as its type (the booleans and date-times
+    a condition or fact reads, where the file has them): a value that does not is a bad-value
+    problem (checks.contact_problems)."""
+    spec = rules.columns["contacts"]
+    used = rules.referenced_columns() | set(DERIVED_INPUTS)
+    return [
+        name
+        for name in sorted(used)
+        if name in spec and spec[name].type in ("bool", "datetime") and contacts.has(name)
+    ]
+
+
 def typed_contacts(
     contacts: Source, rules: Rules, ids: ContactIds, tested: list[Tested] = ()
 ) -> pl.LazyFrame:
@@ -30,6 +43,7 @@ def typed_contacts(
     spec = rules.columns["contacts"]
     used = rules.referenced_columns() | set(DERIVED_INPUTS)
     typed, checked = [], []  # checked: flags for values that do not read as their type
+    to_check = set(checked_columns(rules, contacts))
     # Values read twice below are worked out once first, as columns of their own: Polars does not
     # share a repeated subexpression (a boolean would be parsed twice, the stage looked up twice).
     once: dict[str, pl.Expr] = {}
@@ -44,11 +58,11 @@ def typed_contacts(
             value = contacts.text(name).cast(pl.Float64, strict=False)
         else:
             value = contacts.text(name)
-        if kind in ("bool", "datetime") and contacts.has(name):
+        if name in to_check:
             once[FACT + name] = value
             value = pl.col(FACT + name)
         typed.append(value.alias(FACT + name))
-        if kind in ("bool", "datetime") and contacts.has(name):
+        if name in to_check:
             checked.append(
                 (contacts.raw(name).str.contains(r"\S") & value.is_null()).alias(BAD + name)
             )

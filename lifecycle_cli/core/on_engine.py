@@ -18,15 +18,15 @@ import polars as pl
 
 from ..io.engines import ROW_COLUMN, Engine
 from ..rules import definitions as d
-from ..rules.definitions import one_of_sql, sql_string
-from ..rules.logic import DEAL_FACTS, DERIVED_INPUTS
+from ..rules.definitions import one_of_sql, sql_identifier, sql_string
+from ..rules.logic import DEAL_FACTS
 from .checks import EXCEL_ROUNDED
 from .columns import BAD, CUR, KEY, NEW, OTHER, RAW, ROW, RULE, SPELLING, UNKNOWN_AT, VOCAB
-from .decide import other_type
+from .decide import checked_columns, other_type
 from .facts import FUTURE_LISTED, ContactIds
 from .links import COUNTS
 from .problems import LISTED
-from .run import Facts, Run, typed_decisions, with_keep
+from .run import Facts, Run, availability, typed_decisions, with_keep
 from .sql import QueryBuilder, timestamp_ctes, transpile
 from .vocabulary import tested_columns
 
@@ -49,10 +49,6 @@ CHECKED = frozenset(
 )
 #: A text with anything but spaces in it (as Polars' `\S`).
 NON_BLANK = sql_string(r"\S")
-
-
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 class _Queries:
@@ -112,9 +108,9 @@ def facts_and_decisions(run: Run, engine: Engine) -> tuple[Facts, pl.DataFrame]:
     if consent is not None:
         ctes = _every_event_timestamp(ctes, engine.dialect)
     walk_at = [name for name, _ in ctes].index(WALK_FROM)
-    for name, body in ctes[:walk_at]:
+    for i, (name, body) in enumerate(ctes[:walk_at]):
         # A table read more than once is computed once and kept; the others stay views.
-        later = "\n".join(b for _, b in ctes[[n for n, _ in ctes].index(name) + 1 :])
+        later = "\n".join(b for _, b in ctes[i + 1 :])
         uses = len(re.findall(rf"\b{name}\b", later)) + (name in CHECKED)
         (engine.keep if uses > 1 else engine.view)(name, q.sql(body))
     facts = _facts(q, run)
@@ -185,13 +181,7 @@ def _facts(q: _Queries, run: Run) -> Facts:
         _deal_checks(q, run, facts)
     if run.consent is not None:
         _consent_checks(q, run, facts)
-    consent = run.consent
-    facts.available = rules.availability(
-        set(run.contacts.resolved),
-        set(run.deals.resolved) if run.deals else None,
-        set(consent.resolved) if consent else None,
-        consent_statuses_known=consent is not None and not facts.unknown["consent"].height,
-    )
+    facts.available = availability(run, facts.unknown.get("consent"))
     return facts
 
 
@@ -364,40 +354,34 @@ def _decisions(
     """Every contact's decision, as classify.decisions gives it, and its key (for the checks)."""
     rules, b, contacts = run.rules, q.builder, run.contacts
     walk = [*walk, *b.walk_ctes(run.deals is not None, run.consent is not None)]
-    spec = rules.columns["contacts"]
-    used = rules.referenced_columns() | set(DERIVED_INPUTS)
     columns = [
-        f"__lc_row AS {_q(ROW)}",
-        f"__lc_key AS {_q(KEY)}",
-        f"__lc_cur AS {_q(CUR)}",
-        f"__lc_new AS {_q(NEW)}",
-        f"__lc_rule AS {_q(RULE)}",
-        f"__lc_unknown_at AS {_q(UNKNOWN_AT)}",
+        f"__lc_row AS {sql_identifier(ROW)}",
+        f"__lc_key AS {sql_identifier(KEY)}",
+        f"__lc_cur AS {sql_identifier(CUR)}",
+        f"__lc_new AS {sql_identifier(NEW)}",
+        f"__lc_rule AS {sql_identifier(RULE)}",
+        f"__lc_unknown_at AS {sql_identifier(UNKNOWN_AT)}",
         f"CASE WHEN __lc_cur IS NULL AND REGEXP_LIKE(__lc_raw, {NON_BLANK}) "
-        f"THEN __lc_raw END AS {_q(RAW)}",
-        f"TRIM(__lc_raw) AS {_q(SPELLING)}",
+        f"THEN __lc_raw END AS {sql_identifier(RAW)}",
+        f"TRIM(__lc_raw) AS {sql_identifier(SPELLING)}",
         *(["__lc_email AS email"] if with_email else []),
     ]
-    for name in sorted(used):
-        col = spec.get(name)
-        if col is not None and col.type in ("bool", "datetime") and contacts.has(name):
-            raw = f"CAST(o.{_q(contacts.resolved[name])} AS VARCHAR)"
-            columns.append(
-                f"COALESCE(REGEXP_LIKE({raw}, {NON_BLANK}) AND "
-                f"o.{_q('__f_' + name)} IS NULL, FALSE) AS {_q(BAD + name)}"
-            )
+    fact = lambda name: f"o.{sql_identifier('__f_' + name)}"  # noqa: E731
+    for name in checked_columns(rules, contacts):
+        raw = f"CAST(o.{sql_identifier(contacts.resolved[name])} AS VARCHAR)"
+        columns.append(
+            f"COALESCE(REGEXP_LIKE({raw}, {NON_BLANK}) AND {fact(name)} IS NULL, FALSE) "
+            f"AS {sql_identifier(BAD + name)}"
+        )
     for t in facts.tested:
         if t.source == "contacts" and contacts.has(t.column):
-            known = one_of_sql(f"o.{_q('__f_' + t.column)}", rules.lists[t.list_name].known)
+            known = one_of_sql(fact(t.column), rules.lists[t.list_name].known)
             columns.append(
-                f"COALESCE(o.{_q('__f_' + t.column)} IS NOT NULL AND NOT COALESCE({known}, FALSE), "
-                f"FALSE) AS {_q(VOCAB + t.column + '@' + t.list_name)}"
+                f"COALESCE({fact(t.column)} IS NOT NULL AND NOT COALESCE({known}, FALSE), FALSE) "
+                f"AS {sql_identifier(VOCAB + t.column + '@' + t.list_name)}"
             )
     if other_type(rules, facts.available) is not None:
-        other_sets = [
-            (r.id, cond) for r in rules.rules for target, cond in r.sets if target == "other_type"
-        ]
-        columns.append(f"{b.other_type(other_sets, None)} AS {_q(OTHER)}")
+        columns.append(f"{b.other_type(None)} AS {sql_identifier(OTHER)}")
     with_sql = ",\n".join(f"{name} AS ({body})" for name, body in walk)
     got = q.get(f"WITH {with_sql}\nSELECT {', '.join(columns)} FROM __lc_decided AS o")
     frame = got.with_columns(

@@ -55,6 +55,18 @@ class Facts:
     available: dict[str, Known] = field(default_factory=dict)
 
 
+def availability(run: Run, unknown_statuses: pl.DataFrame | None) -> dict[str, Known]:
+    """When each name a condition reads is decided, from the columns each input has, and whether
+    the consent file holds statuses no list names (`unknown_statuses`: those found, if read)."""
+    contacts, deals, consent = run.contacts, run.deals, run.consent
+    return run.rules.availability(
+        set(contacts.resolved),
+        set(deals.resolved) if deals else None,
+        set(consent.resolved) if consent else None,
+        consent_statuses_known=consent is not None and not unknown_statuses.height,
+    )
+
+
 def typed_decisions(frame: pl.DataFrame | pl.LazyFrame, rules: Rules):
     """The decision columns as the later steps read them: stages and rules as enums (small, and
     sorted in the rules' order), the spelling as a category."""

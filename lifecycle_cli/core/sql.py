@@ -113,8 +113,7 @@ def _for_postgres(node: exp.Expression) -> exp.Expression:
 # once and generated for the target dialect.
 
 
-def _ident(name: str) -> str:
-    return exp.to_identifier(name, quoted=True).sql(TEMPLATE_DIALECT)
+_ident = d.sql_identifier
 
 
 def _col(table: str, name: str) -> str:
@@ -549,9 +548,21 @@ class _Builder:
 
         return ctes
 
-    def other_type(self, other_sets: list, existing: str | None) -> str:
-        """The Other Type the deciding rule sets (where it can be worked out), else the file's."""
+    @property
+    def other_sets(self) -> list:
+        """(rule id, condition) of each rule that sets the Other Type."""
+        return [
+            (r.id, cond)
+            for r in self.rules.rules
+            for target, cond in r.sets
+            if target == "other_type"
+        ]
+
+    def other_type(self, existing: str | None) -> str:
+        """The Other Type the deciding rule sets (where it can be worked out), else the file's
+        column `existing` (None: NULL, no Other Type set)."""
         other = f"CAST({_col('o', existing)} AS VARCHAR)" if existing else "CAST(NULL AS VARCHAR)"
+        other_sets = self.other_sets
         if not other_sets:
             return other
         hits = []
@@ -579,13 +590,10 @@ class _Builder:
             + " END"
         )
         new_stage = f"COALESCE({written}, __lc_raw)"
-        other_sets = [
-            (r.id, cond) for r in rules.rules for target, cond in r.sets if target == "other_type"
-        ]
         listed = self.headers.get("contacts")
         by_lower = {h.strip().lower(): h for h in listed} if listed is not None else {}
         existing_other = by_lower.get(rules.other_type_column.lower())
-        other = self.other_type(other_sets, existing_other)
+        other = self.other_type(existing_other)
         # A table without the stage column (the rules allow it) gets one, as classify adds it.
         updates = {stage_header: new_stage} if stage_header else {}
         extra: list[tuple[str, str]] = (
@@ -600,7 +608,7 @@ class _Builder:
                 updates[header] = sql
             else:
                 extra.append((wanted, sql))
-        if existing_other or other_sets:
+        if existing_other or self.other_sets:
             if existing_other:
                 updates[existing_other] = other
             else:

@@ -23,14 +23,13 @@ from pathlib import Path
 import polars as pl
 
 from ..base.errors import InputError, LifecycleError
+from ..rules.definitions import sql_identifier, sql_string
 from .sources import Source
 
 #: The engines `classify --engine` runs on; polars is the embedded default.
 ENGINES = ("polars", "duckdb", "spark")
 #: The column each loaded table numbers its rows with, in file order from 0.
 ROW_COLUMN = "__lc_row"
-#: What each engine needs installed, as the user installs it.
-EXTRAS = {"duckdb": "duckdb", "spark": "spark"}
 
 
 class Engine:
@@ -83,12 +82,8 @@ class Engine:
         return str(path)
 
 
-def _quoted(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
+# DuckDB's SQL is the template dialect: its names and strings are written as the query's are.
+_quoted, _literal = sql_identifier, sql_string
 
 
 class DuckDBEngine(Engine):
@@ -297,6 +292,6 @@ def open_engine(name: str, *, spark_master: str | None = None) -> Engine:
             return SparkEngine(spark_master)
     except ImportError:
         raise LifecycleError(
-            f"--engine {name} needs the {name} package: pip install 'lifecycle-cli[{EXTRAS[name]}]'"
+            f"--engine {name} needs the {name} package: pip install 'lifecycle-cli[{name}]'"
         ) from None
     raise LifecycleError(f"--engine must be one of {', '.join(ENGINES)}, not '{name}'")

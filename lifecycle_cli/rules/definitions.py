@@ -43,6 +43,11 @@ def sql_string(value: str) -> str:
     return sql_text(exp.Literal.string(value))
 
 
+def sql_identifier(name: str) -> str:
+    """A quoted identifier (a column or table name) in SQL_DIALECT."""
+    return exp.to_identifier(name, quoted=True).sql(SQL_DIALECT)
+
+
 def _tree(sql: SqlInput) -> exp.Expression:
     # Parenthesised: the text may be any expression, and it lands inside larger ones.
     return sql.copy() if isinstance(sql, exp.Expression) else exp.Paren(this=_parse(sql))
