@@ -14,12 +14,12 @@ decisions alongside, only once the checks have passed (core/outputs.py plans the
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import polars as pl
 
 from ..base.diagnostics import Diagnostics, listed
 from ..base.progress import StepCallback, no_progress
-from ..io.engines import Engine
 from ..io.sources import Source, check_unchanged, explain_read_error
 from ..rules.logic import DEAL_FACTS
 from ..rules.model import Rules
@@ -32,7 +32,6 @@ from .checks import (
     id_problems,
 )
 from .columns import BAD, CUR, KEY, NEW, OTHER, RAW, ROW, RULE, SPELLING, UNKNOWN_AT, VOCAB
-from . import on_engine
 from .companies import classify_companies
 from .decide import decide, other_type, typed_contacts, with_facts
 from .export import changes_table, output_table, stage_spellings
@@ -49,6 +48,9 @@ from .problems import LISTED, with_rows
 from .run import Facts, Run, availability, typed_decisions, with_keep
 from .summary import ClassifyResult, missing_inputs, stopped_at, summarize, vocabulary_counts
 from .vocabulary import tested_columns, vocabulary
+
+if TYPE_CHECKING:
+    from ..io.engines import Engine
 
 
 @dataclass(frozen=True)
@@ -118,7 +120,10 @@ def classify(
             check_facts(run, facts)
             decided = decisions(run, facts)
         else:
-            facts, decided = on_engine.facts_and_decisions(run, engine)
+            # Imported here: the default (Polars) run does not load the SQL builder.
+            from .on_engine import facts_and_decisions
+
+            facts, decided = facts_and_decisions(run, engine)
             check_facts(run, facts)
         result = summarize_run(run, facts, decided)
         done = plan_output(run, decided, result)
