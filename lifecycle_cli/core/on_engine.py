@@ -27,7 +27,7 @@ from .facts import FUTURE_LISTED, ContactIds
 from .links import COUNTS
 from .problems import LISTED
 from .run import Facts, Run, availability, typed_decisions, with_keep
-from .sql import QueryBuilder, timestamp_ctes, transpile
+from .sql import CONTACT_DEAL_IDS, QueryBuilder, deal_refs, timestamp_ctes, transpile
 from .vocabulary import tested_columns
 
 #: The tables the exports are loaded as.
@@ -220,12 +220,11 @@ def _deal_checks(q: _Queries, run: Run, facts: Facts) -> None:
     deals, b = run.deals, q.builder
     assert deals is not None
     flags = [(n, f"bad_{n}") for n in ("is_won", "is_lost", "is_closed") if n in deals.resolved]
-    split = d.split_ids_sql("dr.contact_ids")
+    # The contact ids the deals name that no contact has (as __lc_deal_side reads them).
+    named = deal_refs("contact_ids", d.not_null_id_sql("TRIM(u.id)"))
     refs = (
-        f"SELECT x.rn, x.id FROM (SELECT dr.rn, {d.not_null_id_sql('TRIM(u.id)')} AS id "
-        f"FROM __lc_deal_rows AS dr CROSS JOIN UNNEST({split}) AS u(id)) AS x "
-        "WHERE x.id IS NOT NULL AND x.id <> '' AND x.id NOT IN "
-        "(SELECT __lc_key FROM __lc_keys)"
+        f"SELECT x.rn FROM ({named}) AS x WHERE x.ref IS NOT NULL AND x.ref <> '' "
+        "AND x.ref NOT IN (SELECT __lc_key FROM __lc_keys)"
     )
     bad = " OR ".join(f"{column} IS NOT NULL" for _, column in flags) or "FALSE"
     parts = [
@@ -239,12 +238,10 @@ def _deal_checks(q: _Queries, run: Run, facts: Facts) -> None:
         f"deals_with_unknown_contacts FROM ({refs}) AS r",
     ]
     if "deal_ids" in run.contacts.resolved and "record_id" in deals.resolved:
-        ids = d.split_ids_sql("b.__f_deal_ids")
         parts.append(
-            "SELECT COUNT(*) AS contact_deal_ids_not_in_deals FROM (SELECT TRIM(u.id) AS id "
-            f"FROM __lc_base AS b CROSS JOIN UNNEST({ids}) AS u(id) "
-            "WHERE b.__lc_key IS NOT NULL AND TRIM(u.id) <> '') AS x "
-            "LEFT JOIN __lc_deal_rows AS dr ON dr.deal_id = x.id WHERE dr.rn IS NULL"
+            f"SELECT COUNT(*) AS contact_deal_ids_not_in_deals FROM ({CONTACT_DEAL_IDS}) AS x "
+            "LEFT JOIN __lc_deal_rows AS dr ON dr.deal_id = x.id "
+            "WHERE x.id <> '' AND dr.rn IS NULL"
         )
     by_account = bool(b.deals_by_account())
     if by_account:

@@ -267,14 +267,28 @@ def _epoch(p: dict[str, str]) -> str:
     )
 
 
+def deal_refs(column: str, ref: str) -> str:
+    """(rn, ref): each reference in the deal rows' `column`, split (`ref`: the part `u.id` as
+    compared)."""
+    return (
+        f"SELECT dr.rn, {ref} AS ref FROM __lc_deal_rows AS dr "
+        f"CROSS JOIN UNNEST({_split_ids('dr.' + column)}) AS u(id)"
+    )
+
+
+#: (__lc_key, id): each deal id the contacts' own column names (split, trimmed).
+CONTACT_DEAL_IDS = (
+    "SELECT b.__lc_key, TRIM(u.id) AS id FROM __lc_base AS b "
+    f"CROSS JOIN UNNEST({_split_ids('b.__f_deal_ids')}) AS u(id) WHERE b.__lc_key IS NOT NULL"
+)
+
+
 def _deal_links(column: str, ref: str, contacts: str, on: str) -> str:
-    """(deal row, contact key) for each reference in the deal rows' `column` (split; `ref`: the
-    part `u.id` as compared) that `contacts` has in its column `on`."""
-    return f"""
-                SELECT x.rn, k.__lc_key FROM (
-                  SELECT dr.rn, {ref} AS ref FROM __lc_deal_rows AS dr
-                  CROSS JOIN UNNEST({_split_ids("dr." + column)}) AS u(id)
-                ) AS x JOIN {contacts} AS k ON k.{on} = x.ref"""
+    """(deal row, contact key) for each reference in `column` that `contacts` has in `on`."""
+    return (
+        f"SELECT x.rn, k.__lc_key FROM ({deal_refs(column, ref)}) AS x "
+        f"JOIN {contacts} AS k ON k.{on} = x.ref"
+    )
 
 
 class _Builder:
@@ -298,7 +312,6 @@ class _Builder:
             stage_values,
         )
         self.row_column = row_column
-        self._emails = False  # whether __lc_emails is among the CTEs already
         #: When each name a condition reads is decided; None: worked out from the columns.
         self.available: dict | None = None
         self.resolved = {
@@ -379,7 +392,11 @@ class _Builder:
     ) -> list[tuple[str, str]]:
         """The CTEs up to `__lc_facts`: the contacts typed, their deal and consent facts."""
         self.with_consent = consent is not None
-        return self._base_ctes(contacts) + self._facts_ctes(deals, consent)
+        ctes = self._base_ctes(contacts) + self._facts_ctes(deals, consent)
+        first = {}
+        for name, body in ctes:  # a CTE two parts need (the emails) is written once
+            assert first.setdefault(name, body) == body, f"two CTEs named {name}"
+        return list(first.items())
 
     def walk_ctes(self, with_deals: bool, with_consent: bool) -> list[tuple[str, str]]:
         """The CTEs from `__lc_facts` on: the rule walk and the policies, ending `__lc_decided`."""
@@ -728,12 +745,8 @@ class _Builder:
             ctes.append(
                 (
                     "__lc_contact_side",
-                    f"""
-                SELECT dr.rn, x.__lc_key FROM (
-                  SELECT b.__lc_key, TRIM(u.id) AS id FROM __lc_base AS b
-                  CROSS JOIN UNNEST({_split_ids("b.__f_deal_ids")}) AS u(id)
-                  WHERE b.__lc_key IS NOT NULL
-                ) AS x JOIN __lc_deal_rows AS dr ON dr.deal_id = x.id""",
+                    f"SELECT dr.rn, x.__lc_key FROM ({CONTACT_DEAL_IDS}) AS x "
+                    "JOIN __lc_deal_rows AS dr ON dr.deal_id = x.id",
                 )
             )
             pairs += " UNION SELECT rn, __lc_key FROM __lc_contact_side"
@@ -772,8 +785,8 @@ class _Builder:
         return ctes
 
     def emails(self) -> tuple[str, str]:
-        """The contacts' keys by email (trimmed, lower case), for the links by email."""
-        self._emails = True
+        """The contacts' keys by email (trimmed, lower case), for the links by email (deals' and
+        consent's both add it: `fact_ctes` keeps the first)."""
         return (
             "__lc_emails",
             "SELECT DISTINCT __lc_key, __lc_email AS email FROM __lc_base "
@@ -817,7 +830,7 @@ class _Builder:
             *_timestamp_ctes(
                 "__lc_events", "ts_text", "__lc_events", self.dialect, where="t.marketing"
             ),
-            *([] if self._emails else [self.emails()]),
+            self.emails(),
             # A known Contact ID decides; else every contact with that email.
             (
                 "__lc_matched",
