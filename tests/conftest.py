@@ -63,15 +63,17 @@ class Run:
     stderr: str
 
 
+#: The environment every run of the command gets in the tests. SOURCE_DATE_EPOCH fixes the run
+#: time reports carry (2026-01-01), so golden reports stay equal. LIFECYCLE_RULES is unset.
+CLI_ENV = {"NO_COLOR": "1", "COLUMNS": "200", "SOURCE_DATE_EPOCH": "1767225600"}
+
+
 def run_cli(
     *args: str | Path, stdin: bytes | None = None, cwd: Path | None = None, env: dict | None = None
 ) -> Run:
     """Run `python -m lifecycle_cli ARGS` for real and capture what a user would see."""
     full_env = {k: v for k, v in os.environ.items() if k != "LIFECYCLE_RULES"}
-    # SOURCE_DATE_EPOCH fixes the run time reports carry (2026-01-01), so golden reports stay equal.
-    full_env.update(
-        {"NO_COLOR": "1", "COLUMNS": "200", "SOURCE_DATE_EPOCH": "1767225600", **(env or {})}
-    )
+    full_env.update({**CLI_ENV, **(env or {})})
     proc = subprocess.run(
         [sys.executable, "-m", "lifecycle_cli", *map(str, args)],
         input=stdin,

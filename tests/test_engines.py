@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import EXAMPLES, ROOT, Run, run_cli
+from conftest import CLI_ENV, EXAMPLES, ROOT, Run, run_cli
 from typer.testing import CliRunner
 
 from lifecycle_cli.cli import app
@@ -64,8 +64,7 @@ def assert_same(name: str, polars, engine, engine_run: Run) -> None:
 def in_process(args: list[str], folder: Path, monkeypatch) -> Run:
     """The real Typer app in this process, in `folder`, as run_cli runs it."""
     monkeypatch.chdir(folder)
-    fixed = {"NO_COLOR": "1", "COLUMNS": "200", "SOURCE_DATE_EPOCH": "1767225600"}
-    for name, value in fixed.items():
+    for name, value in CLI_ENV.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("LIFECYCLE_RULES", raising=False)
     result = CliRunner().invoke(app, args, catch_exceptions=False)
