@@ -536,13 +536,24 @@ DATETIMES = [
     "not a date",
     "2024-13-01",
     "3/15/2024 13:30 PM",
+    "2024-02-30 10:00",
+    "2023-02-29",
+    "2024-03-12 24:00",
+    "2024-3-5 9:05",
+    "2024-03-12   09:14",
+    "2024-03-12T09:14:00+0530",
+    "2024-03-12T09:14:00.5+05",
+    "12.03.2024 09:14",
+    "12.03.2024 09:14:05",
+    "31.04.2024",
     "",
 ]
 
 
-def epoch_sql(dialect: str) -> str:
+def epoch_sql(dialect: str, *, template: bool = False) -> str:
     """DATETIMES parsed as the consent timestamps are (lifecycle_cli.core.sql's CTEs for
-    `dialect`)."""
+    `dialect`); `template`: the CTEs written for `dialect`, generated for DuckDB (the template's
+    own dialect) to run there."""
     from lifecycle_cli.core.sql import TEMPLATE_DIALECT, _timestamp_ctes
 
     assert TEMPLATE_DIALECT == "duckdb"
@@ -555,8 +566,8 @@ def epoch_sql(dialect: str) -> str:
         *_timestamp_ctes("__v", "v", "__v", dialect),
     ]
     with_ctes = ", ".join(f"{name} AS ({body})" for name, body in ctes)
-    template = f"WITH {with_ctes} SELECT i, ts FROM __v_ts ORDER BY i"
-    return transpile(template, dialect)
+    query = f"WITH {with_ctes} SELECT i, ts FROM __v_ts ORDER BY i"
+    return transpile(query, TEMPLATE_DIALECT if template else dialect)
 
 
 def expected_epochs() -> list[float | None]:
@@ -572,6 +583,16 @@ def expected_epochs() -> list[float | None]:
 
 def test_duckdb_parses_date_times_as_classify_does() -> None:
     got = [ts for _, ts in duckdb.connect().execute(epoch_sql("duckdb")).fetchall()]
+    assert got == pytest.approx(expected_epochs(), nan_ok=False)
+
+
+def test_date_times_matched_a_format_first_then_a_part_per_call_as_classify_reads_them() -> None:
+    """The CTEs match the formats differently per dialect: DuckDB takes every part of the first
+    format that matches in one call, PostgreSQL matches each format once, and the others
+    (BigQuery allows one capturing group) find the format first, then take one part per call.
+    That last way, run as its DuckDB template, reads every value as classify does."""
+    query = epoch_sql("bigquery", template=True)
+    got = [ts for _, ts in duckdb.connect().execute(query).fetchall()]
     assert got == pytest.approx(expected_epochs(), nan_ok=False)
 
 

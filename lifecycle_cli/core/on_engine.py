@@ -135,10 +135,12 @@ def _every_event_timestamp(ctes: list[tuple[str, str]], dialect: str) -> list[tu
     at = names.index("__lc_events") + 1
     every = timestamp_ctes("__lc_events", "ts_text", "__lc_every_event", dialect)
     marketing = ("__lc_events_ts", "SELECT * FROM __lc_every_event_ts AS t WHERE t.marketing")
+    # The query's own steps towards the marketing events' timestamps (all but the last).
+    steps = {name for name, _ in timestamp_ctes("__lc_events", "ts_text", "__lc_events", dialect)}
     rest = [
         (marketing if name == "__lc_events_ts" else (name, body))
         for name, body in ctes[at:]
-        if name not in ("__lc_events_parts", "__lc_events_match")
+        if name == "__lc_events_ts" or name not in steps
     ]
     return [*ctes[:at], *every, *rest]
 
