@@ -742,43 +742,54 @@ class _Builder:
         v = self.rules.values
         text = lambda name: self.text("deals", "d", name)  # noqa: E731
         flags = ("is_won", "is_lost", "is_closed", "is_deleted")
+        # Each flag read once (its text and its parsed value), then the outcome once: the rules'
+        # expressions read the columns of the step before, not the parsing again.
+        read = "".join(
+            f", {text(n)} AS {n}_text, {self.parse_bool(text(n))} AS {n}_value" for n in flags
+        )
         # A column with true values and no false one (`1`/empty): there empty is false (d.FLAG).
-        one_empty = ", ".join(f"{d.only_true_sql(self.parse_bool(text(n)))} AS {n}" for n in flags)
+        one_empty = ", ".join(f"{d.only_true_sql(f't.{n}_value')} AS {n}" for n in flags)
         flag = lambda n: d.FLAG.sql(  # noqa: E731
-            {
-                "value": self.parse_bool(text(n)),
-                "empty": f"{text(n)} IS NULL",
-                "only_true": f"f.{n}",
-            }
+            {"value": f"t.{n}_value", "empty": f"t.{n}_text IS NULL", "only_true": f"f.{n}"}
         )
         won_flag, lost_flag, closed, is_deleted = (flag(n) for n in flags)
         inputs = {"won_flag": won_flag, "lost_flag": lost_flag, "closed": closed}
         for stage, (_, listed_in) in d.STAGE_LISTS.items():
-            inputs[stage] = f"COALESCE({_in_values(text('stage'), v[listed_in])}, FALSE)"
+            inputs[stage] = f"COALESCE({_in_values('t.stage', v[listed_in])}, FALSE)"
         # d.DEAL_OUTCOME: NULL unknown (classify stops on such a deal; here it counts as neither).
         outcome = d.DEAL_OUTCOME.sql(inputs)
-        won = f"COALESCE({outcome} = {d.WON}, FALSE)"
-        lost_any = f"COALESCE({outcome} = {d.LOST}, FALSE)"
         by_account = self.deals_by_account()
         account = _account_key(text(by_account[0])) if by_account else "CAST(NULL AS VARCHAR)"
         # The flags' values that do not read as true or false (the engines' checks count them).
         unreadable = "".join(
-            f", CASE WHEN {self.parse_bool(text(n))} IS NULL THEN {text(n)} END AS bad_{n}"
+            f", CASE WHEN o.{n}_value IS NULL THEN o.{n}_text END AS bad_{n}"
             for n in flags[:3]
             if n in self.resolved["deals"]
         )
         ctes = [
             (
-                "__lc_deal_rows",
+                "__lc_deal_text",
                 f"""
                 SELECT {self.row_number("d")} AS rn, {text("record_id")} AS deal_id,
-                  {won} AS won, {lost_any} AS lost, {outcome} IS NULL AS unknown,
                   {text("contact_ids")} AS contact_ids, {account} AS account,
                   {text("contact_email")} AS contact_emails, {text("stage")} AS stage,
-                  {text("pipeline")} AS pipeline{unreadable}
-                FROM {self.table(deals)} AS d
-                CROSS JOIN (SELECT {one_empty} FROM {self.table(deals)} AS d) AS f
+                  {text("pipeline")} AS pipeline{read}
+                FROM {self.table(deals)} AS d""",
+            ),
+            (
+                "__lc_deal_outcomes",
+                f"""
+                SELECT t.*, {outcome} AS outcome FROM __lc_deal_text AS t
+                CROSS JOIN (SELECT {one_empty} FROM __lc_deal_text AS t) AS f
                 WHERE NOT COALESCE({is_deleted}, FALSE)""",
+            ),
+            (
+                "__lc_deal_rows",
+                f"""
+                SELECT o.rn, o.deal_id, COALESCE(o.outcome = {d.WON}, FALSE) AS won,
+                  COALESCE(o.outcome = {d.LOST}, FALSE) AS lost, o.outcome IS NULL AS unknown,
+                  o.contact_ids, o.account, o.contact_emails, o.stage, o.pipeline{unreadable}
+                FROM __lc_deal_outcomes AS o""",
             ),
             (
                 "__lc_deal_side",
