@@ -233,3 +233,141 @@ def test_duckdb_engine_names_the_column_that_would_link(tmp_path, monkeypatch):
         assert runs[engine].code == 2
         assert "column 'Mail of person' holds contact emails" in runs[engine].stderr
     assert runs["duckdb"].stderr == runs["polars"].stderr
+
+
+# --------------------------------------------------------------------------- tables as inputs
+
+TABLES = ("contacts", "deals", "consent")
+TABLE_ARGS = ["table:crm.contacts", "--deals", "table:crm.deals", "--consent", "table:crm.consent"]
+PARQUET_ARGS = ["contacts.parquet", "--deals", "deals.parquet", "--consent", "consent.parquet"]
+
+
+def warehouse(folder: Path) -> Path:
+    """examples/ as the tables crm.contacts, crm.deals and crm.consent of a DuckDB database,
+    typed as DuckDB reads the CSVs (Record IDs as BIGINT, dates as TIMESTAMP), and each table
+    exported as Parquet beside it."""
+    import duckdb
+
+    folder.mkdir()
+    database = folder / "warehouse.duckdb"
+    with duckdb.connect(str(database)) as con:
+        con.execute("CREATE SCHEMA crm")
+        for name in TABLES:
+            con.execute(f"CREATE TABLE crm.{name} AS FROM read_csv('{EXAMPLES / name}.csv')")
+            con.execute(f"COPY crm.{name} TO '{folder / name}.parquet' (FORMAT parquet)")
+    return database
+
+
+def report_without_inputs(run: Run) -> dict:
+    import json
+
+    report = json.loads(run.stdout)
+    del report["files"]  # the inputs as given, and the output
+    return report
+
+
+def test_duckdb_engine_reads_a_databases_tables_as_classify_reads_them_exported(
+    tmp_path, monkeypatch
+):
+    """`table:NAME` inputs with --database: the same run as on the tables' Parquet exports, the
+    inputs named as given, and the database left as it was."""
+    import hashlib
+
+    database = warehouse(tmp_path / "data")
+    before = hashlib.sha256(database.read_bytes()).hexdigest()
+    json_out = ["--format", "json"]
+    tables = in_process(
+        ["classify", *TABLE_ARGS, "--engine", "duckdb", "--database", database.name]
+        + ["-o", "out.tables.csv", *json_out],
+        database.parent,
+        monkeypatch,
+    )
+    files = in_process(
+        ["classify", *PARQUET_ARGS, "-o", "out.files.csv", *json_out], database.parent, monkeypatch
+    )
+    assert tables.code == files.code == 0, tables.stderr
+    assert (tmp_path / "data" / "out.tables.csv").read_bytes() == (
+        tmp_path / "data" / "out.files.csv"
+    ).read_bytes()
+    assert report_without_inputs(tables) == report_without_inputs(files)
+    assert '"contacts": "table:crm.contacts"' in tables.stdout
+    assert hashlib.sha256(database.read_bytes()).hexdigest() == before
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["table:crm.contacts", "-o", "o.csv"], "a table is read by --engine duckdb"),
+        (
+            ["table:crm.contacts", "--engine", "duckdb", "-o", "o.csv"],
+            "give the database with --database FILE",
+        ),
+        (
+            ["table:crm.contacts", "--engine", "duckdb", "--database", "warehouse.duckdb"],
+            "give -o/--output FILE (CSV or Parquet), or --check",
+        ),
+        (
+            [
+                "table:crm.nope",
+                "--engine",
+                "duckdb",
+                "--database",
+                "warehouse.duckdb",
+                "-o",
+                "o.csv",
+            ],
+            "table:crm.nope: DuckDB could not read the table from warehouse.duckdb",
+        ),
+        (
+            ["table:crm.contacts; DROP TABLE crm.deals", "--engine", "duckdb"]
+            + ["--database", "warehouse.duckdb", "-o", "o.csv"],
+            "'crm.contacts; DROP TABLE crm.deals' is not a table name",
+        ),
+        (
+            ["contacts.parquet", "--database", "warehouse.duckdb", "-o", "o.csv"],
+            "--database is for --engine duckdb",
+        ),
+    ],
+    ids=["default-engine", "no-database", "no-output", "no-such-table", "not-a-name", "no-engine"],
+)
+def test_table_inputs_that_cannot_run_stop_with_what_to_give(args, expected, tmp_path, monkeypatch):
+    database = warehouse(tmp_path / "data")
+    run = in_process(["classify", *args], database.parent, monkeypatch)
+    assert run.code == 2
+    assert expected in run.stderr
+    assert not (database.parent / "o.csv").exists()
+
+
+@pytest.mark.spark
+def test_spark_engine_reads_the_catalogs_tables_as_classify_reads_them_exported(
+    tmp_path, spark, monkeypatch
+):
+    folder = tmp_path / "data"
+    args = parquet_examples(folder)
+    for name in TABLES:
+        spark.read.parquet(str(folder / f"{name}.parquet")).createOrReplaceTempView(f"hs_{name}")
+    runs = {}
+    for engine, inputs in (
+        (
+            "spark",
+            ["table:hs_contacts", "--deals", "table:hs_deals", "--consent", "table:hs_consent"],
+        ),
+        ("polars", args),
+    ):
+        run = in_process(
+            [
+                "classify",
+                *inputs,
+                "-o",
+                f"out.{engine}.csv",
+                "--format",
+                "json",
+                "--engine",
+                engine,
+            ],
+            folder,
+            monkeypatch,
+        )
+        assert run.code == 0, run.stderr
+        runs[engine] = (report_without_inputs(run), (folder / f"out.{engine}.csv").read_bytes())
+    assert runs["spark"] == runs["polars"]

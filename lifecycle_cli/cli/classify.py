@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import sys
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import replace
 from enum import StrEnum
+from pathlib import Path
+from tempfile import TemporaryDirectory
 from typing import Annotated
 
 import typer
@@ -48,7 +50,10 @@ from .running import (
 ContactsOpt = Annotated[
     str,
     typer.Argument(
-        metavar="CONTACTS", help="Contacts export (CSV or Parquet; - reads CSV from stdin)."
+        metavar="CONTACTS",
+        help="Contacts export (CSV or Parquet; - reads CSV from stdin). With --engine duckdb or "
+        "spark, also table:NAME: a table of the database (--database) or of Spark's catalog; "
+        "the same works for --deals, --consent and --companies.",
     ),
 ]
 
@@ -184,6 +189,16 @@ SparkMasterOpt = Annotated[
     ),
 ]
 
+DatabaseOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--database",
+        metavar="FILE",
+        help="With --engine duckdb: the DuckDB database whose tables the inputs name as "
+        "table:NAME (e.g. table:crm.contacts). Opened read-only: nothing is written to it.",
+    ),
+]
+
 WaitOpt = Annotated[
     float,
     typer.Option(
@@ -229,6 +244,7 @@ def classify(
     wait: WaitOpt = 0,
     engine: EngineOpt = EngineName.polars,
     spark_master: SparkMasterOpt = None,
+    database: DatabaseOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Reclassify every contact's lifecycle stage and report every change.
@@ -238,11 +254,15 @@ def classify(
     """
 
     def body() -> int:
+        # What the run keeps to its end: the files the engine wrote the input tables to.
+        with ExitStack() as kept:
+            return run_keeping(kept)
+
+    def run_keeping(kept: ExitStack) -> int:
         from ..base.diagnostics import strict_failure
         from ..core.classify import classify as classify_contacts
         from ..core.gates import parse_gates
         from ..core.outputs import ClassifyFiles, plan_outputs, stage_outputs
-        from ..io.sources import read_sources
 
         if spark_master is not None and engine != EngineName.spark:
             raise LifecycleError("--spark-master is for --engine spark")
@@ -266,13 +286,18 @@ def classify(
         stamp = report_stamp(rules_file)
         outputs = plan_outputs(files, ruleset, rules_file, gates, stamp)
         outputs.plan.check(wait=wait)  # before anything is read: a clash costs nothing yet
-        read = reader(files.inputs, delimiter, encoding, defer_stage=True)
         show = progress_line(quiet, no_color, "classify")
         stop_stream = sys.stderr if outputs.target == "-" else sys.stdout
-        with say_stop(fmt, "classify", stop_stream):
-            # Every input's problems stop the run together (and go to the JSON report).
-            sources = files.by_role(read_sources(read, files.wanted(ruleset)))
-            with show, running_on(engine.value, spark_master) as on:
+        with say_stop(fmt, "classify", stop_stream), ExitStack() as held:
+            on, sources = open_inputs(
+                files,
+                ruleset,
+                (engine.value, spark_master, database),
+                (delimiter, encoding),
+                held=held,
+                kept=kept,
+            )
+            with show:
                 run = classify_contacts(
                     sources["contacts"],
                     sources["deals"],
@@ -330,15 +355,46 @@ def classify(
     run_command(debug, body)
 
 
+def open_inputs(files, ruleset, engine: tuple, read_options: tuple, *, held, kept):
+    """The engine (None: Polars) and the inputs read. `engine`: (name, Spark master, DuckDB
+    database); `read_options`: (delimiter, encoding). The engine is closed with `held`; input
+    tables (table:NAME) are written to Parquet files that stay until `kept` closes, as the
+    reclassified contacts are written from them after the engine is gone."""
+    from ..io.sources import read_sources, table_of
+
+    name, spark_master, database = engine
+    if database is not None and name != "duckdb":
+        raise LifecycleError("--database is for --engine duckdb: its tables are the inputs")
+    tables = {spec: t for spec in files.inputs if (t := table_of(spec)) is not None}
+    if tables and name == "polars":
+        raise LifecycleError(
+            f"{next(iter(tables))}: a table is read by --engine duckdb (with --database FILE) "
+            "or --engine spark; with the default engine, give the export's file"
+        )
+    on, exported = None, {}
+    if tables:  # the engine first: it writes the tables to files, which the run then reads
+        on = held.enter_context(running_on(*engine))
+        folder = Path(kept.enter_context(TemporaryDirectory(prefix="lifecycle-tables-")))
+        for i, (spec, table) in enumerate(tables.items()):
+            exported[spec] = folder / f"table-{i}.parquet"
+            on.export_table(spec, table, exported[spec])
+    read = reader(files.inputs, *read_options, defer_stage=True, tables=exported)
+    # Every input's problems stop the run together (and go to the JSON report).
+    sources = files.by_role(read_sources(read, files.wanted(ruleset)))
+    if on is None:  # after the inputs: a bad file stops before Spark takes seconds to start
+        on = held.enter_context(running_on(*engine))
+    return on, sources
+
+
 @contextmanager
-def running_on(engine: str, spark_master: str | None):
+def running_on(engine: str, spark_master: str | None, database: Path | None = None):
     """The engine the run's queries go to (None: Polars, in this process), closed afterwards."""
     if engine == "polars":
         yield None
         return
     from ..io.engines import open_engine
 
-    with open_engine(engine, spark_master=spark_master) as on:
+    with open_engine(engine, spark_master=spark_master, database=database) as on:
         yield on
 
 

@@ -253,11 +253,16 @@ def say_found(display: str, found: str, name: str) -> None:
 
 
 def reader(
-    inputs: list[str], delimiter: str | None, encoding: str | None, *, defer_stage: bool = False
+    inputs: list[str],
+    delimiter: str | None,
+    encoding: str | None,
+    *,
+    defer_stage: bool = False,
+    tables: dict[str, Path] | None = None,
 ):
     """A function opening one input; stdin (-) is read once, for the one input that names it.
     `defer_stage`: see sources.read_source (classify reports a missing stage column with the
-    rest)."""
+    rest). `tables`: the Parquet file the engine wrote each table:NAME input to."""
     from ..io.sources import read_source
 
     if inputs.count("-") > 1:
@@ -278,6 +283,7 @@ def reader(
             delimiter=delimiter,
             encoding=encoding,
             defer_stage=defer_stage,
+            file=(tables or {}).get(spec),
         )
 
     return read

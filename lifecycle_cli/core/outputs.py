@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ..base.errors import InputError, OutputError
 from ..io.output import OutputPlan, backup_path, backup_writer, text_writer
+from ..io.sources import table_of
 from ..rules.model import Rules
 
 #: What to do instead of a --report onto a pipe or device (classify and diff have --format).
@@ -162,6 +163,16 @@ def _refuse_contradictions(files: ClassifyFiles) -> None:
         raise OutputError(
             "--in-place writes over CONTACTS itself: it cannot be combined with --output or stdin"
         )
+    # A table has no folder to write beside, and is never written to.
+    for given, output, option in (
+        (files.contacts, files.output, "-o/--output FILE"),
+        (files.companies, files.companies_output, "--companies-output FILE"),
+    ):
+        if table_of(given) is not None and not files.check and (output is None or files.in_place):
+            raise OutputError(
+                f"{given}: the reclassified rows of a table are written to a file: give "
+                f"{option} (CSV or Parquet), or --check to write nothing"
+            )
 
 
 def _companies_target(files: ClassifyFiles) -> str | None:

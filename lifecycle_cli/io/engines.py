@@ -55,6 +55,13 @@ class Engine:
     def query(self, sql: str) -> pl.DataFrame:
         raise NotImplementedError
 
+    def export_table(self, spec: str, name: str, path: Path) -> None:
+        """The engine's table `name` (the input `spec`, table:NAME) written to `path` as Parquet,
+        every column and row as the table has them, in the order the engine reads them: the run
+        then reads that file as it reads any Parquet export (and writes the reclassified contacts
+        from it)."""
+        raise NotImplementedError
+
     def close(self) -> None:
         if self._scratch is not None:
             shutil.rmtree(self._scratch, ignore_errors=True)
@@ -89,12 +96,42 @@ _quoted, _literal = sql_identifier, sql_string
 class DuckDBEngine(Engine):
     name = dialect = "duckdb"
 
-    def __init__(self) -> None:
+    def __init__(self, database: Path | None = None) -> None:
         super().__init__()
         import duckdb
 
         self._duckdb = duckdb
+        self.database = database
         self.con = duckdb.connect(config={"preserve_insertion_order": True})
+
+    def export_table(self, spec: str, name: str, path: Path) -> None:
+        if self.database is None:
+            raise InputError(
+                f"{spec}: --engine duckdb reads tables from a DuckDB database file",
+                hint="give the database with --database FILE",
+            )
+        # Opened read-only, apart from the run's own in-memory tables: nothing is written to it.
+        try:
+            con = self._duckdb.connect(str(self.database), read_only=True)
+        except self._duckdb.Error as exc:
+            first = str(exc).strip().splitlines()[0]
+            raise InputError(
+                f"{self.database}: DuckDB could not open the database: {first}"
+            ) from None
+        try:
+            con.execute(
+                f"COPY (SELECT * FROM {_table_name(spec, name)}) TO {_literal(str(path))} "
+                "(FORMAT parquet)"
+            )
+        except self._duckdb.Error as exc:
+            first = str(exc).strip().splitlines()[0]
+            raise InputError(
+                f"{spec}: DuckDB could not read the table from {self.database}: {first}",
+                hint="name it as the database does: table, schema.table or catalog.schema.table "
+                "(SHOW ALL TABLES lists them)",
+            ) from None
+        finally:
+            con.close()
 
     def load(self, table: str, source: Source, columns: list[str]) -> None:
         path = _literal(self._file_of(source))
@@ -161,6 +198,7 @@ class SparkEngine(Engine):
         # A session this process already has (spark-submit's, or a notebook's) is used and left
         # running; one started here is stopped when the run ends.
         self._own = SparkSession.getActiveSession() is None
+        self._tables: dict[str, object] = {}  # the input tables, by the file each was written to
         builder = SparkSession.builder.appName("lifecycle classify")
         if master:
             builder = builder.master(master)
@@ -208,7 +246,9 @@ class SparkEngine(Engine):
         from pyspark.sql import functions as F
 
         path = self._file_of(source)
-        if source.format == "parquet":
+        if path in self._tables:  # an input table (export_table)
+            frame = self._tables[path]
+        elif source.format == "parquet":
             frame = self.spark.read.parquet(path)
         else:
             separator = source.dialect.separator if source.dialect else ","
@@ -274,6 +314,25 @@ class SparkEngine(Engine):
     def view(self, table: str, sql: str) -> None:
         self.spark.sql(sql).createOrReplaceTempView(table)
 
+    def export_table(self, spec: str, name: str, path: Path) -> None:
+        from pyspark.errors import AnalysisException
+
+        try:
+            frame = self.spark.table(_table_name(spec, name))
+        except AnalysisException as exc:
+            first = str(exc).strip().splitlines()[0]
+            raise InputError(
+                f"{spec}: Spark could not find the table: {first}",
+                hint="name it as the session's catalog does: table, database.table or "
+                "catalog.database.table",
+            ) from None
+        # Kept as Spark read it once: the rows written to `path` here (for the report and the
+        # reclassified file) and the rows the queries number are the same rows in the same order,
+        # and on a cluster the executors keep them (they need not read this machine's file).
+        frame = frame.localCheckpoint(eager=True)
+        pl.from_arrow(frame.toArrow()).write_parquet(path)
+        self._tables[os.path.abspath(path)] = frame
+
     def query(self, sql: str) -> pl.DataFrame:
         return pl.from_arrow(self.spark.sql(sql).toArrow())
 
@@ -283,11 +342,30 @@ class SparkEngine(Engine):
         super().close()
 
 
-def open_engine(name: str, *, spark_master: str | None = None) -> Engine:
+#: A table's name: up to three parts joined by dots, each a plain name or a quoted one.
+_TABLE_NAME = r'(?:[A-Za-z_][A-Za-z0-9_$]*|"[^"]+"|`[^`]+`)'
+
+
+def _table_name(spec: str, name: str) -> str:
+    """`name` checked to be a table name and nothing more (it is written into a query)."""
+    import re
+
+    if not re.fullmatch(rf"{_TABLE_NAME}(?:\.{_TABLE_NAME}){{0,2}}", name):
+        raise InputError(
+            f"{spec}: '{name}' is not a table name",
+            hint="expected table:NAME, NAME a table, schema.table or catalog.schema.table "
+            "(letters, digits and _; a part with other characters in double quotes)",
+        )
+    return name
+
+
+def open_engine(
+    name: str, *, spark_master: str | None = None, database: Path | None = None
+) -> Engine:
     """The engine `name` (duckdb or spark), or a usage error saying how to install it."""
     try:
         if name == "duckdb":
-            return DuckDBEngine()
+            return DuckDBEngine(database)
         if name == "spark":
             return SparkEngine(spark_master)
     except ImportError:

@@ -135,6 +135,17 @@ def detect_dialect(head: bytes) -> CsvDialect:
     )
 
 
+#: An input that names a table of the engine instead of a file: table:NAME.
+TABLE_PREFIX = "table:"
+
+
+def table_of(spec: str | None) -> str | None:
+    """The table an input names (`table:crm.contacts`: crm.contacts), None for a file."""
+    if spec is None or not spec.startswith(TABLE_PREFIX):
+        return None
+    return spec[len(TABLE_PREFIX) :].strip()
+
+
 def read_source(
     spec: str,
     role: str,
@@ -144,18 +155,20 @@ def read_source(
     delimiter: str | None = None,
     encoding: str | None = None,
     defer_stage: bool = False,
+    file: Path | None = None,
 ) -> Source:
-    """Open one export. `spec` is a path or "-" (then `stdin` holds the bytes).
+    """Open one export. `spec` is a path or "-" (then `stdin` holds the bytes); with `file`, the
+    Parquet file the engine wrote an input table to, named `spec` (table:NAME) in messages.
 
     Every problem the file's encoding, header, columns and rows show is found before it stops:
     one InputError lists them all (each as in `InputError.diagnostics`). A file that cannot be
     opened, or is no CSV text at all, stops at once. `defer_stage`: a contacts file without its
     stage column is read all the same, the problem kept in `missing_required`, so that classify
     reports it together with every other problem it finds (it stops on it)."""
-    path = None if spec == "-" else readable_path(spec, role)
+    path = file or (None if spec == "-" else readable_path(spec, role))
     fmt = (
         "parquet"
-        if path is not None and Path(spec).suffix.lower() in (".parquet", ".pq")
+        if path is not None and Path(file or spec).suffix.lower() in (".parquet", ".pq")
         else "csv"
     )
     if path is not None:
