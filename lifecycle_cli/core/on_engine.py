@@ -17,7 +17,6 @@ from datetime import UTC, datetime
 import polars as pl
 
 from ..io.engines import ROW_COLUMN, Engine
-from ..rules import definitions as d
 from ..rules.definitions import one_of_sql, sql_identifier, sql_string
 from ..rules.logic import DEAL_FACTS
 from .checks import EXCEL_ROUNDED
@@ -27,7 +26,7 @@ from .facts import FUTURE_LISTED, ContactIds
 from .links import COUNTS
 from .problems import LISTED
 from .run import Facts, Run, availability, typed_decisions, with_keep
-from .sql import CONTACT_DEAL_IDS, QueryBuilder, deal_refs, timestamp_ctes, transpile
+from .sql import CONTACT_DEAL_IDS, DEAL_CONTACT_REFS, QueryBuilder, timestamp_ctes, transpile
 from .vocabulary import tested_columns
 
 #: The tables the exports are loaded as.
@@ -41,6 +40,8 @@ CHECKED = frozenset(
         "__lc_keys",
         "__lc_deal_rows",
         "__lc_deal_pairs",
+        DEAL_CONTACT_REFS,
+        CONTACT_DEAL_IDS,
         "__lc_account_side",
         "__lc_events",
         "__lc_every_event_ts",
@@ -223,9 +224,8 @@ def _deal_checks(q: _Queries, run: Run, facts: Facts) -> None:
     assert deals is not None
     flags = [(n, f"bad_{n}") for n in ("is_won", "is_lost", "is_closed") if n in deals.resolved]
     # The contact ids the deals name that no contact has (as __lc_deal_side reads them).
-    named = deal_refs("contact_ids", d.not_null_id_sql("TRIM(u.id)"))
     refs = (
-        f"SELECT x.rn FROM ({named}) AS x WHERE x.ref IS NOT NULL AND x.ref <> '' "
+        f"SELECT x.rn FROM {DEAL_CONTACT_REFS} AS x WHERE x.ref IS NOT NULL AND x.ref <> '' "
         "AND x.ref NOT IN (SELECT __lc_key FROM __lc_keys)"
     )
     bad = " OR ".join(f"{column} IS NOT NULL" for _, column in flags) or "FALSE"
@@ -241,7 +241,7 @@ def _deal_checks(q: _Queries, run: Run, facts: Facts) -> None:
     ]
     if "deal_ids" in run.contacts.resolved and "record_id" in deals.resolved:
         parts.append(
-            f"SELECT COUNT(*) AS contact_deal_ids_not_in_deals FROM ({CONTACT_DEAL_IDS}) AS x "
+            f"SELECT COUNT(*) AS contact_deal_ids_not_in_deals FROM {CONTACT_DEAL_IDS} AS x "
             "LEFT JOIN __lc_deal_rows AS dr ON dr.deal_id = x.id "
             "WHERE x.id <> '' AND dr.rn IS NULL"
         )

@@ -331,11 +331,10 @@ def deal_refs(column: str, ref: str) -> str:
     )
 
 
-#: (__lc_key, id): each deal id the contacts' own column names (split, trimmed).
-CONTACT_DEAL_IDS = (
-    "SELECT b.__lc_key, TRIM(u.id) AS id FROM __lc_base AS b "
-    f"CROSS JOIN UNNEST({_split_ids('b.__f_deal_ids')}) AS u(id) WHERE b.__lc_key IS NOT NULL"
-)
+#: The CTE of (__lc_key, id): each deal id the contacts' own column names (split, trimmed).
+CONTACT_DEAL_IDS = "__lc_contact_deal_ids"
+#: The CTE of (rn, ref): each contact id a deal row names (split; the null id as NULL).
+DEAL_CONTACT_REFS = "__lc_deal_contact_refs"
 
 
 def _deal_links(column: str, ref: str, contacts: str, on: str) -> str:
@@ -791,9 +790,12 @@ class _Builder:
                   o.contact_ids, o.account, o.contact_emails, o.stage, o.pipeline{unreadable}
                 FROM __lc_deal_outcomes AS o""",
             ),
+            # The ids split once: the links and the engines' link counts read them.
+            (DEAL_CONTACT_REFS, deal_refs("contact_ids", _not_null_id("TRIM(u.id)"))),
             (
                 "__lc_deal_side",
-                _deal_links("contact_ids", _not_null_id("TRIM(u.id)"), "__lc_keys", "__lc_key"),
+                f"SELECT x.rn, k.__lc_key FROM {DEAL_CONTACT_REFS} AS x "
+                "JOIN __lc_keys AS k ON k.__lc_key = x.ref",
             ),
         ]
         pairs = "SELECT rn, __lc_key FROM __lc_deal_side"
@@ -810,8 +812,16 @@ class _Builder:
         if "deal_ids" in self.resolved["contacts"] and "record_id" in self.resolved["deals"]:
             ctes.append(
                 (
+                    CONTACT_DEAL_IDS,
+                    "SELECT b.__lc_key, TRIM(u.id) AS id FROM __lc_base AS b CROSS JOIN "
+                    f"UNNEST({_split_ids('b.__f_deal_ids')}) AS u(id) "
+                    "WHERE b.__lc_key IS NOT NULL",
+                )
+            )
+            ctes.append(
+                (
                     "__lc_contact_side",
-                    f"SELECT dr.rn, x.__lc_key FROM ({CONTACT_DEAL_IDS}) AS x "
+                    f"SELECT dr.rn, x.__lc_key FROM {CONTACT_DEAL_IDS} AS x "
                     "JOIN __lc_deal_rows AS dr ON dr.deal_id = x.id",
                 )
             )

@@ -182,7 +182,7 @@ def split_ids_sql(sql: str) -> str:
 
 #: Salesforce's null id, written by a Data Export for an empty lookup (18 and 15 characters): no
 #: account or contact at all, never one shared by every row that has it.
-SALESFORCE_NULL_ID = r"^0{15}(?:AAA)?$"
+SALESFORCE_NULL_IDS = ("0" * 15, "0" * 15 + "AAA")
 #: A Salesforce id as Data Loader writes it: 15 case-sensitive characters and a 3-character
 #: checksum. Reports export the 15-character form: an account is compared by its first 15.
 SALESFORCE_ID_18 = r"^[a-zA-Z0-9]{18}$"
@@ -191,11 +191,12 @@ SALESFORCE_ID_KEPT = 15
 
 def not_null_id_polars(text: pl.Expr) -> pl.Expr:
     """The id, or null where it is Salesforce's null id."""
-    return pl.when(~text.str.contains(SALESFORCE_NULL_ID)).then(text)
+    return pl.when(~text.is_in(SALESFORCE_NULL_IDS)).then(text)
 
 
 def not_null_id_sql(sql: str) -> str:
-    return f"(CASE WHEN NOT REGEXP_LIKE({sql}, {sql_string(SALESFORCE_NULL_ID)}) THEN {sql} END)"
+    nulls = ", ".join(map(sql_string, SALESFORCE_NULL_IDS))
+    return f"(CASE WHEN NOT {sql} IN ({nulls}) THEN {sql} END)"
 
 
 def account_key_polars(text: pl.Expr) -> pl.Expr:
