@@ -43,7 +43,6 @@ CHECKED = frozenset(
         DEAL_CONTACT_REFS,
         CONTACT_DEAL_IDS,
         "__lc_account_side",
-        "__lc_events",
         "__lc_every_event_ts",
         "__lc_emails",
     }
@@ -298,7 +297,7 @@ def _consent_checks(q: _Queries, run: Run, facts: Facts) -> None:
     now = datetime.now(UTC).replace(tzinfo=None)
     future = f"ts > {(now - datetime(1970, 1, 1)).total_seconds()!r}"
     matched = (
-        "SELECT COUNT(DISTINCT e.rn) AS matched FROM __lc_events AS e "
+        "SELECT COUNT(DISTINCT e.rn) AS matched FROM __lc_every_event_ts AS e "
         "LEFT JOIN __lc_keys AS k ON k.__lc_key = e.contact_id "
         "LEFT JOIN __lc_emails AS m ON m.email = e.email "
         "WHERE k.__lc_key IS NOT NULL OR m.__lc_key IS NOT NULL"
@@ -308,7 +307,7 @@ def _consent_checks(q: _Queries, run: Run, facts: Facts) -> None:
             [
                 f"SELECT COUNT(*) AS consent_rows FROM {TABLES['consent']}",
                 matched,
-                f"SELECT {_count('unknown AND status IS NOT NULL')} AS unknown FROM __lc_events",
+                f"SELECT {_count('unknown AND status IS NOT NULL')} AS unknown FROM __lc_every_event_ts",
                 f"SELECT {_count(future)} AS future, "
                 f"{_count('ts IS NULL AND ts_text IS NOT NULL')} AS bad FROM __lc_every_event_ts",
             ]
@@ -329,7 +328,7 @@ def _consent_checks(q: _Queries, run: Run, facts: Facts) -> None:
     statuses = pl.DataFrame(schema={"value": pl.String, "count": pl.UInt32})
     if got["unknown"]:
         statuses = q.get(
-            'SELECT status AS "value", COUNT(*) AS "count" FROM __lc_events '
+            'SELECT status AS "value", COUNT(*) AS "count" FROM __lc_every_event_ts '
             "WHERE unknown AND status IS NOT NULL GROUP BY status"
         ).with_columns(pl.col("value").cast(pl.String), pl.col("count").cast(pl.UInt32))
     facts.unknown["consent"] = statuses.sort(["count", "value"], descending=[True, False])
