@@ -307,8 +307,8 @@ def _consent_checks(q: _Queries, run: Run, facts: Facts) -> None:
             [
                 f"SELECT COUNT(*) AS consent_rows FROM {TABLES['consent']}",
                 matched,
-                f"SELECT {_count('unknown AND status IS NOT NULL')} AS unknown FROM __lc_every_event_ts",
-                f"SELECT {_count(future)} AS future, "
+                f"SELECT {_count('unknown AND status IS NOT NULL')} AS unknown, "
+                f"{_count(future)} AS future, "
                 f"{_count('ts IS NULL AND ts_text IS NOT NULL')} AS bad FROM __lc_every_event_ts",
             ]
         )
