@@ -208,6 +208,9 @@ class SparkEngine(Engine):
             builder.config("spark.sql.session.timeZone", "UTC")
             .config("spark.ui.showConsoleProgress", "false")
             .config("spark.sql.ansi.enabled", "false")
+            # Every contact's decision comes back to this process (one narrow row each): at 10M
+            # contacts that is more than the 1 GB Spark allows a result by default.
+            .config("spark.driver.maxResultSize", "0")
         )
         # The JVM Spark starts writes its log lines to the terminal it inherits: started with its
         # output sent to a log file instead, they stay out of the report (and of stdout, where
