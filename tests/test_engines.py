@@ -371,3 +371,24 @@ def test_spark_engine_reads_the_catalogs_tables_as_classify_reads_them_exported(
         assert run.code == 0, run.stderr
         runs[engine] = (report_without_inputs(run), (folder / f"out.{engine}.csv").read_bytes())
     assert runs["spark"] == runs["polars"]
+
+
+def test_duckdb_spills_into_the_runs_private_folder_and_removes_it(tmp_path, monkeypatch):
+    """What DuckDB cannot hold in memory goes to the engine's own scratch folder, not to
+    DuckDB's default `.tmp` in the current folder (a cron job's folder may be read-only)."""
+    from lifecycle_cli.io.engines import DuckDBEngine
+
+    monkeypatch.chdir(tmp_path)
+    engine = DuckDBEngine()
+    engine.con.execute("SET memory_limit = '30MB'")
+    engine.con.execute(
+        "CREATE TABLE big AS SELECT range AS i, md5(range::VARCHAR) AS h FROM range(2000000)"
+    )
+    spill = Path(engine.con.sql("SELECT current_setting('temp_directory')").fetchall()[0][0])
+    assert engine.con.sql("SELECT COUNT(DISTINCT h) FROM big").fetchall() == [(2_000_000,)]
+    scratch = spill.parent
+    assert scratch.name.startswith("lifecycle-engine-")
+    assert spill.is_dir()  # it did spill
+    assert list(tmp_path.iterdir()) == []  # and not here (DuckDB's own default: ./.tmp)
+    engine.close()
+    assert not scratch.exists()

@@ -102,7 +102,14 @@ class DuckDBEngine(Engine):
 
         self._duckdb = duckdb
         self.database = database
-        self.con = duckdb.connect(config={"preserve_insertion_order": True})
+        # What does not fit in memory spills to the run's private scratch folder (removed when
+        # the engine closes), not to DuckDB's default `.tmp` in the current folder.
+        self.con = duckdb.connect(
+            config={
+                "preserve_insertion_order": True,
+                "temp_directory": str(self._scratch_dir() / "spill"),
+            }
+        )
 
     def export_table(self, spec: str, name: str, path: Path) -> None:
         if self.database is None:
