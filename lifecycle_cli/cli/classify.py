@@ -190,7 +190,7 @@ SparkMasterOpt = Annotated[
 ]
 
 DatabaseOpt = Annotated[
-    Path | None,
+    str | None,
     typer.Option(
         "--database",
         metavar="FILE",
@@ -363,6 +363,7 @@ def open_inputs(files, ruleset, engine: tuple, read_options: tuple, *, held, kep
     from ..io.sources import read_sources, table_of
 
     name, spark_master, database = engine
+    engine = (name, spark_master, Path(database) if database is not None else None)
     if database is not None and name != "duckdb":
         raise LifecycleError("--database is for --engine duckdb: its tables are the inputs")
     tables = {spec: t for spec in files.inputs if (t := table_of(spec)) is not None}
