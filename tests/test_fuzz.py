@@ -21,7 +21,7 @@ from lifecycle_cli.cli import app
 RUNNER = CliRunner()
 DEFAULT_RULES = (ROOT / "rules.yaml").read_text(encoding="utf-8")
 FUZZ_SETTINGS = settings(
-    max_examples=150,
+    max_examples=60,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )

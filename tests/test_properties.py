@@ -169,7 +169,7 @@ def read_rows(path: Path, delimiter: str) -> list[dict[str, str]]:
         return list(csv.DictReader(fh, delimiter=delimiter))
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=35, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(exports())
 def test_classify_is_idempotent_and_keeps_every_row_and_value(data) -> None:
     contacts, deals, consent, delimiter = data
