@@ -336,7 +336,7 @@ def spell(folder: Path, name: str, how: str, n: int) -> str:
 
 
 @settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(data=st.data())
 def test_fuzz_output_paths_against_input_paths(tmp_path_factory, data) -> None:

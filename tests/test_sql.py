@@ -102,9 +102,9 @@ def run_duckdb(
 
 @pytest.fixture(scope="session")
 def generated(tmp_path_factory) -> Path:
-    """100,000 contacts with their deals and consent events (benchmarks/generate.py), made once
+    """40,000 contacts with their deals and consent events (benchmarks/generate.py), made once
     per run."""
-    return made_once(tmp_path_factory, "generated_100k", lambda folder: generate(100_000, folder))
+    return made_once(tmp_path_factory, "generated_40k", lambda folder: generate(40_000, folder))
 
 
 @pytest.fixture(scope="session")
@@ -112,7 +112,7 @@ def generated_expected(generated: Path, tmp_path_factory) -> dict[str, tuple[str
     """classify's (stage, rule) of every record of `generated`, classified once per run."""
     folder = made_once(
         tmp_path_factory,
-        "classified_100k",
+        "classified_40k",
         lambda folder: classified(generated, folder / "out.csv", True, True),
     )
     key, stage, rule = COMPARED
@@ -253,7 +253,7 @@ class Postgres:
             "work_mem=64MB",
             "-c",
             "TimeZone=Pacific/Chatham",
-            # No LLVM JIT: compiling the 100k query's expressions took longer than running them.
+            # No LLVM JIT: compiling the query's expressions took longer than running them.
             "-c",
             "jit=off",
         ]
@@ -447,7 +447,7 @@ def engine(request):
         folder: Path, deals: bool, consent: bool, rules=RULES, compared=COMPARED
     ) -> tuple[list[str], dict[str, tuple[str, str]]]:
         columns, rows = run(folder, deals, consent, rules, compared)
-        # run_spark fetches only the compared columns (collecting all of 100k rows is slow).
+        # run_spark fetches only the compared columns (collecting every generated row is slow).
         return columns, by_record(list(compared) if name == "spark" else columns, rows, compared)
 
     return records
@@ -505,7 +505,7 @@ def test_query_matches_classify_with_the_salesforce_preset(
 
 
 @pytest.mark.parametrize("engine", ENGINES, indirect=True)
-def test_query_matches_classify_on_100k_contacts(
+def test_query_matches_classify_on_40k_generated_contacts(
     engine, generated: Path, generated_expected: dict
 ) -> None:
     _, got = engine(generated, True, True)

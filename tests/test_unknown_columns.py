@@ -90,7 +90,7 @@ def settled(tmp_path_factory) -> dict[str, str]:
 
 
 @settings(
-    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(drop=st.sampled_from(COLUMNS))
 # The columns that decide most and the link columns, always tried:

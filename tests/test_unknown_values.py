@@ -410,7 +410,7 @@ def replacements(draw):
     return where, value
 
 
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=10, deadline=None)
 @given(replacements())
 def test_an_unknown_value_never_moves_a_contact_further(original, replacement) -> None:
     (file, index, column), value = replacement
