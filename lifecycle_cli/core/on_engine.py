@@ -38,6 +38,7 @@ CHECKED = frozenset(
     {
         "__lc_base",
         "__lc_keys",
+        "__lc_deal_text",
         "__lc_deal_rows",
         "__lc_deal_pairs",
         DEAL_CONTACT_REFS,
@@ -108,11 +109,18 @@ def facts_and_decisions(run: Run, engine: Engine) -> tuple[Facts, pl.DataFrame]:
     if consent is not None:
         ctes = _every_event_timestamp(ctes, engine.dialect)
     walk_at = [name for name, _ in ctes].index(WALK_FROM)
+    loaded = [TABLES[role] for role in q.sources]
     for i, (name, body) in enumerate(ctes[:walk_at]):
         # A table read more than once is computed once and kept; the others stay views.
         later = "\n".join(b for _, b in ctes[i + 1 :])
         uses = len(re.findall(rf"\b{name}\b", later)) + (name in CHECKED)
         (engine.keep if uses > 1 else engine.view)(name, q.sql(body))
+        if uses > 1:
+            # An export's table that no later step reads (the checks read the kept tables) is
+            # dropped as soon as what it was read for is kept: at 10M contacts, gigabytes.
+            for table in [t for t in loaded if not re.search(rf"\b{t}\b", later)]:
+                engine.drop(table)
+                loaded.remove(table)
     facts = _facts(q, run)
     q.builder.available = facts.available
     run.progress(f"deciding every contact's stage on {engine.name}")
@@ -229,7 +237,7 @@ def _deal_checks(q: _Queries, run: Run, facts: Facts) -> None:
     )
     bad = " OR ".join(f"{column} IS NOT NULL" for _, column in flags) or "FALSE"
     parts = [
-        f"SELECT COUNT(*) AS deal_rows FROM {TABLES['deals']}",
+        "SELECT COUNT(*) AS deal_rows FROM __lc_deal_text",
         "SELECT COUNT(*) AS kept, "
         f"{_count('contact_ids IS NOT NULL OR contact_emails IS NOT NULL')} AS deals_with_refs, "
         f"{_count('unknown')} AS unknown_deals, {_count(bad)} AS bad_flags, "
@@ -305,7 +313,7 @@ def _consent_checks(q: _Queries, run: Run, facts: Facts) -> None:
     got = q.one(
         _one_row(
             [
-                f"SELECT COUNT(*) AS consent_rows FROM {TABLES['consent']}",
+                "SELECT COUNT(*) AS consent_rows FROM __lc_every_event_ts",
                 matched,
                 f"SELECT {_count('unknown AND status IS NOT NULL')} AS unknown, "
                 f"{_count(future)} AS future, "

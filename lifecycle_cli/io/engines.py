@@ -52,6 +52,9 @@ class Engine:
         """`sql` as the view `table`: computed where it is read."""
         raise NotImplementedError
 
+    def drop(self, table: str) -> None:
+        """An export's loaded table (see load) that no later query reads: its memory back."""
+
     def query(self, sql: str) -> pl.DataFrame:
         raise NotImplementedError
 
@@ -102,6 +105,7 @@ class DuckDBEngine(Engine):
 
         self._duckdb = duckdb
         self.database = database
+        self._loaded: dict[str, list[tuple[str, str]]] = {}  # what load created, per table
         # What does not fit in memory spills to the run's private scratch folder (removed when
         # the engine closes), not to DuckDB's default `.tmp` in the current folder.
         self.con = duckdb.connect(
@@ -147,6 +151,7 @@ class DuckDBEngine(Engine):
             body = f"SELECT {wanted}, file_row_number AS {ROW_COLUMN} FROM read_parquet({path}, "
             body += "file_row_number = true)"
             self._run(source, f"CREATE TABLE {_quoted(table)} AS {body}")
+            self._loaded[table] = [("TABLE", table)]
             return
         separator = source.dialect.separator if source.dialect else ","
         names = "[" + ", ".join(_literal(h) for h in source.headers) + "]"
@@ -170,6 +175,11 @@ class DuckDBEngine(Engine):
         self.con.execute(
             f"CREATE VIEW {_quoted(table)} AS SELECT rowid AS {ROW_COLUMN}, * FROM {raw}"
         )
+        self._loaded[table] = [("VIEW", table), ("TABLE", table + "__raw")]
+
+    def drop(self, table: str) -> None:
+        for kind, name in self._loaded.pop(table, []):
+            self.con.execute(f"DROP {kind} IF EXISTS {_quoted(name)}")
 
     def _run(self, source: Source, sql: str) -> None:
         try:
