@@ -92,6 +92,12 @@ class Engine:
         return str(path)
 
 
+def engine_error(what: str, exc: Exception, hint: str | None = None) -> InputError:
+    """The input error for an engine's exception: `what` went wrong, and the first line of the
+    engine's own message (the rest is its stack)."""
+    return InputError(f"{what}: {str(exc).strip().splitlines()[0]}", hint=hint)
+
+
 # DuckDB's SQL is the template dialect: its names and strings are written as the query's are.
 _quoted, _literal = sql_identifier, sql_string
 
@@ -125,9 +131,8 @@ class DuckDBEngine(Engine):
         try:
             con = self._duckdb.connect(str(self.database), read_only=True)
         except self._duckdb.Error as exc:
-            first = str(exc).strip().splitlines()[0]
-            raise InputError(
-                f"{self.database}: DuckDB could not open the database: {first}"
+            raise engine_error(
+                f"{self.database}: DuckDB could not open the database", exc
             ) from None
         try:
             con.execute(
@@ -135,9 +140,9 @@ class DuckDBEngine(Engine):
                 "(FORMAT parquet)"
             )
         except self._duckdb.Error as exc:
-            first = str(exc).strip().splitlines()[0]
-            raise InputError(
-                f"{spec}: DuckDB could not read the table from {self.database}: {first}",
+            raise engine_error(
+                f"{spec}: DuckDB could not read the table from {self.database}",
+                exc,
                 hint="name it as the database does: table, schema.table or catalog.schema.table "
                 "(SHOW ALL TABLES lists them)",
             ) from None
@@ -185,8 +190,7 @@ class DuckDBEngine(Engine):
         try:
             self.con.execute(sql)
         except self._duckdb.Error as exc:
-            first = str(exc).strip().splitlines()[0]
-            raise InputError(f"{source.display}: DuckDB could not read the file: {first}") from None
+            raise engine_error(f"{source.display}: DuckDB could not read the file", exc) from None
 
     def keep(self, table: str, sql: str) -> None:
         self.con.execute(f"CREATE TEMP TABLE {_quoted(table)} AS {sql}")
@@ -255,9 +259,9 @@ class SparkEngine(Engine):
         try:
             self._load(table, source, columns)
         except AnalysisException as exc:
-            first = str(exc).strip().splitlines()[0]
-            raise InputError(
-                f"{source.display}: Spark could not read the file: {first}",
+            raise engine_error(
+                f"{source.display}: Spark could not read the file",
+                exc,
                 hint="on a cluster, every executor must be able to read the input files at the "
                 "paths given (a shared folder, HDFS or object storage mounted the same way)",
             ) from None
@@ -340,9 +344,9 @@ class SparkEngine(Engine):
         try:
             frame = self.spark.table(_table_name(spec, name))
         except AnalysisException as exc:
-            first = str(exc).strip().splitlines()[0]
-            raise InputError(
-                f"{spec}: Spark could not find the table: {first}",
+            raise engine_error(
+                f"{spec}: Spark could not find the table",
+                exc,
                 hint="name it as the session's catalog does: table, database.table or "
                 "catalog.database.table",
             ) from None
