@@ -6,13 +6,19 @@ stage and rule for every contact; BigQuery and Snowflake are only checked to tra
 
 from __future__ import annotations
 
-import re
 
 from sqlglot import exp, parse_one
 from sqlglot.dialects.dialect import Dialect, NormalizationStrategy
 
 from ..rules import definitions as d
-from ..rules.definitions import SQL_DIALECT, lowered_sql, one_of_sql, sql_string
+from ..rules.definitions import (
+    SQL_DIALECT,
+    TABLE_NAME,
+    TABLE_NAME_EXPECTED,
+    lowered_sql,
+    one_of_sql,
+    sql_string,
+)
 from ..rules.logic import DEAL_FACTS, DERIVED_INPUTS, NAMED, derived_facts, known, named_expression
 from ..rules.model import Condition, Rules, stages_at_or_above
 
@@ -24,15 +30,6 @@ STAR_REPLACE_DIALECTS = ("duckdb", "bigquery", "snowflake", "databricks")
 NOT_ASSUMED = {"deals": ("is_deleted", "pipeline", "contact_email")}
 #: The dialect the query is written in before sqlglot transpiles it.
 TEMPLATE_DIALECT = SQL_DIALECT
-#: A table or view name: up to three dot-separated parts (catalog.schema.table), each letters,
-#: digits, _, $ and - (BigQuery project ids), not starting with a digit, $ or -. It is quoted in
-#: the query, so a reserved word works; anything else (quotes, spaces, a function call) is refused.
-TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_$-]*(?:\.[A-Za-z_][A-Za-z0-9_$-]*){0,2}")
-TABLE_NAME_EXPECTED = (
-    "a table or view name such as contacts or crm.contacts: up to three "
-    "parts joined by dots, each letters, digits, _, $ or - (starting with a "
-    "letter or _)"
-)
 _PARTS = d.DATETIME_PARTS
 #: The date-time formats' regexes (definitions.DATETIME_FORMATS), tried in their order.
 _FORMATS = d.DATETIME_REGEXES

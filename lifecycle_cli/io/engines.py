@@ -23,7 +23,7 @@ from pathlib import Path
 import polars as pl
 
 from ..base.errors import InputError, LifecycleError
-from ..rules.definitions import sql_identifier, sql_string
+from ..rules.definitions import TABLE_NAME, TABLE_NAME_EXPECTED, sql_identifier, sql_string
 from .sources import Source
 
 #: The engines `classify --engine` runs on; polars is the embedded default.
@@ -136,7 +136,7 @@ class DuckDBEngine(Engine):
             ) from None
         try:
             con.execute(
-                f"COPY (SELECT * FROM {_table_name(spec, name)}) TO {_literal(str(path))} "
+                f"COPY (SELECT * FROM {_table_name(spec, name, _quoted)}) TO {_literal(str(path))} "
                 "(FORMAT parquet)"
             )
         except self._duckdb.Error as exc:
@@ -342,7 +342,7 @@ class SparkEngine(Engine):
         from pyspark.errors import AnalysisException
 
         try:
-            frame = self.spark.table(_table_name(spec, name))
+            frame = self.spark.table(_table_name(spec, name, lambda part: f"`{part}`"))
         except AnalysisException as exc:
             raise engine_error(
                 f"{spec}: Spark could not find the table",
@@ -366,21 +366,15 @@ class SparkEngine(Engine):
         super().close()
 
 
-#: A table's name: up to three parts joined by dots, each a plain name or a quoted one.
-_TABLE_NAME = r'(?:[A-Za-z_][A-Za-z0-9_$]*|"[^"]+"|`[^`]+`)'
-
-
-def _table_name(spec: str, name: str) -> str:
-    """`name` checked to be a table name and nothing more (it is written into a query)."""
-    import re
-
-    if not re.fullmatch(rf"{_TABLE_NAME}(?:\.{_TABLE_NAME}){{0,2}}", name):
+def _table_name(spec: str, name: str, quote) -> str:
+    """`name` checked to be a table name (TABLE_NAME) and nothing more, each part quoted by
+    `quote` (it is written into a query)."""
+    if not TABLE_NAME.fullmatch(name):
         raise InputError(
             f"{spec}: '{name}' is not a table name",
-            hint="expected table:NAME, NAME a table, schema.table or catalog.schema.table "
-            "(letters, digits and _; a part with other characters in double quotes)",
+            hint=f"expected table:NAME, NAME {TABLE_NAME_EXPECTED}",
         )
-    return name
+    return ".".join(map(quote, name.split(".")))
 
 
 def open_engine(

@@ -43,6 +43,18 @@ def sql_string(value: str) -> str:
     return sql_text(exp.Literal.string(value))
 
 
+#: A table or view name: up to three dot-separated parts (catalog.schema.table), each letters,
+#: digits, _, $ and - (BigQuery project ids), not starting with a digit, $ or -. It is quoted in
+#: the query, so a reserved word works; anything else (quotes, spaces, a function call) is refused.
+#: `lifecycle sql`'s --contacts-table and classify's table:NAME inputs are checked against it.
+TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_$-]*(?:\.[A-Za-z_][A-Za-z0-9_$-]*){0,2}")
+TABLE_NAME_EXPECTED = (
+    "a table or view name such as contacts or crm.contacts: up to three "
+    "parts joined by dots, each letters, digits, _, $ or - (starting with a "
+    "letter or _)"
+)
+
+
 def sql_identifier(name: str) -> str:
     """A quoted identifier (a column or table name) in SQL_DIALECT."""
     return exp.to_identifier(name, quoted=True).sql(SQL_DIALECT)
