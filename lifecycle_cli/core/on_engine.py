@@ -140,17 +140,11 @@ def _every_event_timestamp(ctes: list[tuple[str, str]], dialect: str) -> list[tu
     """The CTEs with every consent event's timestamp read once (`__lc_every_event_ts`: the
     checks read them all), the marketing events' (`__lc_events_ts`) taken from it."""
     names = [name for name, _ in ctes]
-    at = names.index("__lc_events") + 1
+    # The query's own steps from the events to the marketing events' timestamps are replaced.
+    at, end = names.index("__lc_events") + 1, names.index("__lc_events_ts") + 1
     every = timestamp_ctes("__lc_events", "ts_text", "__lc_every_event", dialect)
     marketing = ("__lc_events_ts", "SELECT * FROM __lc_every_event_ts AS t WHERE t.marketing")
-    # The query's own steps towards the marketing events' timestamps (all but the last).
-    steps = {name for name, _ in timestamp_ctes("__lc_events", "ts_text", "__lc_events", dialect)}
-    rest = [
-        (marketing if name == "__lc_events_ts" else (name, body))
-        for name, body in ctes[at:]
-        if name == "__lc_events_ts" or name not in steps
-    ]
-    return [*ctes[:at], *every, *rest]
+    return [*ctes[:at], *every, marketing, *ctes[end:]]
 
 
 def _facts(q: _Queries, run: Run) -> Facts:
