@@ -109,18 +109,26 @@ def facts_and_decisions(run: Run, engine: Engine) -> tuple[Facts, pl.DataFrame]:
     if consent is not None:
         ctes = _every_event_timestamp(ctes, engine.dialect)
     walk_at = [name for name, _ in ctes].index(WALK_FROM)
-    loaded = [TABLES[role] for role in q.sources]
+    # The exports' tables each name reads when it is read: a table itself, or a view of them.
+    reads = {TABLES[role]: {TABLES[role]} for role in q.sources}
+
+    def read_by(sql: str) -> set[str]:
+        return {t for n, tables in reads.items() if re.search(rf"\b{n}\b", sql) for t in tables}
+
     for i, (name, body) in enumerate(ctes[:walk_at]):
         # A table read more than once is computed once and kept; the others stay views.
         later = "\n".join(b for _, b in ctes[i + 1 :])
         uses = len(re.findall(rf"\b{name}\b", later)) + (name in CHECKED)
-        (engine.keep if uses > 1 else engine.view)(name, q.sql(body))
-        if uses > 1:
-            # An export's table that no later step reads (the checks read the kept tables) is
-            # dropped as soon as what it was read for is kept: at 10M contacts, gigabytes.
-            for table in [t for t in loaded if not re.search(rf"\b{t}\b", later)]:
-                engine.drop(table)
-                loaded.remove(table)
+        if uses <= 1:
+            engine.view(name, q.sql(body))
+            reads[name] = read_by(body)
+            continue
+        engine.keep(name, q.sql(body))
+        # An export's table that no later step reads, itself or through a view (the checks read
+        # the kept tables), is dropped once what it was read for is kept: at 10M, gigabytes.
+        for table in {t for t in TABLES.values() if t in reads} - read_by(later):
+            engine.drop(table)
+            del reads[table]
     facts = _facts(q, run)
     q.builder.available = facts.available
     run.progress(f"deciding every contact's stage on {engine.name}")
