@@ -292,7 +292,7 @@ def classify(
             on, sources = open_inputs(
                 files,
                 ruleset,
-                (engine.value, spark_master, database),
+                (engine.value, spark_master, Path(database) if database is not None else None),
                 (delimiter, encoding),
                 held=held,
                 kept=kept,
@@ -362,8 +362,7 @@ def open_inputs(files, ruleset, engine: tuple, read_options: tuple, *, held, kep
     reclassified contacts are written from them after the engine is gone."""
     from ..io.sources import read_sources, table_of
 
-    name, spark_master, database = engine
-    engine = (name, spark_master, Path(database) if database is not None else None)
+    name, _, database = engine
     if database is not None and name != "duckdb":
         raise LifecycleError("--database is for --engine duckdb: its tables are the inputs")
     tables = {spec: t for spec in files.inputs if (t := table_of(spec)) is not None}
