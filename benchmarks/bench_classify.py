@@ -225,6 +225,22 @@ def compare(outputs: dict[str, Path]) -> int:
     return stage_bad.height + rule_bad.height + bad_shape
 
 
+#: How the ratio lines name each DuckDB and Polars peer.
+PEER_NAMES = {
+    "duckdb": "the DuckDB query with every normalisation",
+    "duckdb-plain": "the plain DuckDB query",
+    "polars-plain": "the plain Polars pipeline",
+}
+
+
+def _ratio(who: str, peer: str, mine: tuple, theirs: tuple, target: str) -> None:
+    """`who`'s time and peak memory as a multiple of `peer`'s."""
+    print(
+        f"{who} vs {PEER_NAMES[peer]}: {mine[0] / theirs[0]:.2f}x its time, "
+        f"{mine[1] / theirs[1]:.2f}x its peak memory{target}"
+    )
+
+
 def print_table(results: dict[str, tuple[float, float]], failed: list[str]) -> None:
     """Print each tool's fastest time and peak memory, with ratios against lifecycle's, and
     lifecycle's time and memory against each DuckDB and Polars peer's and pandas'."""
@@ -235,40 +251,20 @@ def print_table(results: dict[str, tuple[float, float]], failed: list[str]) -> N
         print(f"{tool:<14}{seconds:>10.2f}{peak:>10.0f}{ratios}")
     for tool in failed:
         print(f"{tool:<14}{'failed':>10}")
-    if base and "duckdb" in results:
-        d = results["duckdb"]
-        print(
-            f"lifecycle vs the DuckDB query with every normalisation: {base[0] / d[0]:.2f}x its "
-            "time, "
-            f"{base[1] / d[1]:.2f}x its peak memory"
-        )
-    for tool, name, target in (
-        ("duckdb-plain", "the plain DuckDB query", " (targets <= 1.0 at 1M and 10M)"),
-        ("polars-plain", "the plain Polars pipeline", ""),
+    for tool, target in (
+        ("duckdb", ""),
+        ("duckdb-plain", " (targets <= 1.0 at 1M and 10M)"),
+        ("polars-plain", ""),
     ):
         if base and tool in results:
-            d = results[tool]
-            print(
-                f"lifecycle vs {name}: {base[0] / d[0]:.2f}x its time, {base[1] / d[1]:.2f}x its "
-                f"peak memory{target}"
-            )
+            _ratio("lifecycle", tool, base, results[tool], target)
     # Each engine against the hand-written DuckDB query (which keeps the file's row order too),
     # and against the one that reads every value as lifecycle does (every date format, the
     # stage spellings): the same work without the checks.
-    plain, full = results.get("duckdb-plain"), results.get("duckdb")
     for tool, engine in ENGINES.items():
-        if tool in results and plain:
-            e = results[tool]
-            print(
-                f"lifecycle --engine {engine} vs the plain DuckDB query: {e[0] / plain[0]:.2f}x "
-                f"its time, {e[1] / plain[1]:.2f}x its peak memory (target <= 1.0 for duckdb)"
-            )
-        if tool in results and full:
-            e = results[tool]
-            print(
-                f"lifecycle --engine {engine} vs the DuckDB query with every normalisation: "
-                f"{e[0] / full[0]:.2f}x its time, {e[1] / full[1]:.2f}x its peak memory"
-            )
+        for peer, target in (("duckdb-plain", " (target <= 1.0 for duckdb)"), ("duckdb", "")):
+            if tool in results and peer in results:
+                _ratio(f"lifecycle --engine {engine}", peer, results[tool], results[peer], target)
     if base and "pandas" in results:
         print(
             f"lifecycle is {results['pandas'][0] / base[0]:.1f}x faster than pandas (target >= 8 "
