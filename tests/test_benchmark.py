@@ -12,6 +12,8 @@ from conftest import ROOT
 
 SIZE = 100_000
 PEERS = ("pandas", "duckdb", "duckdb-plain", "polars-plain")
+#: lifecycle on its other engines (`classify --engine duckdb|spark`), which the benchmark runs too.
+ENGINES = ("lc-duckdb", "lc-spark")
 
 
 def run(script: str, *args: str) -> str:
@@ -28,22 +30,24 @@ def run(script: str, *args: str) -> str:
 
 @pytest.mark.slow
 def test_benchmark_peers_agree() -> None:
-    """lifecycle and every peer (pandas, DuckDB, the plain DuckDB query, the plain Polars pipeline)
-    give every
-    one of 100,000 contacts the same stage, rule and Other Type, and the table has a row for
-    each."""
+    """lifecycle on each engine and every peer (pandas, DuckDB, the plain DuckDB query, the plain
+    Polars pipeline) give every one of 100,000 contacts the same stage, rule and Other Type, and
+    the table has a row for each."""
     pytest.importorskip("duckdb")
     pytest.importorskip("pandas")
+    pytest.importorskip("pyspark")
     out = run("bench_classify.py")
-    assert f"compared {SIZE:,} contacts across lifecycle, {', '.join(PEERS)}: " in out
+    tools = ("lifecycle", *ENGINES, *PEERS)
+    assert f"compared {SIZE:,} contacts across {', '.join(tools)}: " in out
     assert "0 disagree on the stage, 0 more on the rule or Other Type only" in out
     assert f"all outputs have lifecycle's 23 columns in its order and {SIZE:,} rows" in out
-    for tool in ("lifecycle", *PEERS):
+    for tool in tools:
         assert re.search(rf"^{re.escape(tool)} +[0-9.]+ +[0-9]+ +[0-9.]+ +[0-9.]+$", out, re.M), (
             f"no table row for {tool}:\n{out}"
         )
     assert "lifecycle vs the plain DuckDB query:" in out
     assert "lifecycle vs the plain Polars pipeline:" in out
+    assert "lifecycle --engine duckdb vs the plain DuckDB query:" in out
     assert f"lifecycle diff of two {SIZE:,}-row files" in out
 
 
