@@ -700,7 +700,7 @@ def _short_rows_by_lines(
         plans.append(
             source.frame.select(pl.len())
         )  # records as Polars parses them, quoted line breaks inside a field
-    short, physical, *counted = pl.collect_all(plans)
+    short, physical, *counted = pl.collect_all(plans, engine="streaming")
     if counted:
         records = counted[0].item()
     if physical.item() != records + 1:
