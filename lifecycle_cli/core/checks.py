@@ -6,7 +6,7 @@ from __future__ import annotations
 import polars as pl
 
 from ..base.diagnostics import Diagnostics, listed
-from ..io.sources import Source, short_rows, short_rows_found
+from ..io.sources import LineScan, Source, short_rows, short_rows_found
 from ..rules.model import Rules
 from .columns import BAD, KEY, RAW, ROW
 from .problems import LISTED, missing_ids, repeated_ids, row_list, unknown_stages
@@ -29,14 +29,15 @@ def file_problems(
     sources: list[Source | None],
     records: dict[str, int | None],
     future: tuple[int, list[int]],
+    lines: dict[str, LineScan | None],
 ) -> None:
     """Short rows (Excel drops trailing empty fields) and consent events dated in the future
     (`future`: how many, and the first of their 0-based rows); `records`: each file's rows, as
-    read."""
+    read; `lines`: what the files' lines showed, where they were read already."""
     for src in sources:
         if src is None:
             continue
-        count, rows = short_rows(src, records=records[src.role])
+        count, rows = short_rows(src, records=records[src.role], lines=lines.get(src.role))
         if count:
             found.items.append(short_rows_found(src.display, count, rows))
     count, rows = future

@@ -20,7 +20,7 @@ import polars as pl
 
 from ..base.diagnostics import Diagnostics, listed
 from ..base.progress import StepCallback, no_progress
-from ..io.sources import Source, check_unchanged, explain_read_error
+from ..io.sources import Source, check_unchanged, explain_read_error, scan_lines
 from ..rules.logic import DEAL_FACTS
 from ..rules.model import Rules
 from .checks import (
@@ -143,6 +143,8 @@ def read_facts(run: Run) -> Facts:
     # A missing stage column is reported with every other problem, then the run stops.
     run.found.extend(contacts.missing_required)
     run.progress("reading the contacts' record ids")
+    # The lines first, while nothing else is held: reading them maps the whole file.
+    lines = {src.role: scan_lines(src) for src in (contacts, deals, consent) if src is not None}
     ids = read_contact_ids(
         contacts,
         email=consent is not None or (deals is not None and deals.has("contact_email")),
@@ -192,6 +194,7 @@ def read_facts(run: Run) -> Facts:
         unknown=unknown,
         bad_values=[(src, used, got[key]) for src, used, key in checks],
         tested=tested_columns(rules, consent is not None),
+        lines=lines,
     )
     for key in ("deals_counts", "consent_counts"):
         if key in got:
@@ -227,7 +230,7 @@ def check_facts(run: Run, facts: Facts) -> None:
         "deals": facts.links.get("deal_rows"),
         "consent": facts.links.get("consent_rows"),
     }
-    file_problems(found, [contacts, deals, consent], records, facts.future)
+    file_problems(found, [contacts, deals, consent], records, facts.future, facts.lines)
     for src in (deals, consent):
         if src is not None:
             check_links(

@@ -9,7 +9,7 @@ import polars as pl
 
 from ..base.diagnostics import Diagnostics
 from ..base.progress import StepCallback, no_progress
-from ..io.sources import Source
+from ..io.sources import LineScan, Source
 from ..rules.logic import Known
 from ..rules.model import Rules
 from .columns import CUR, KEY, NEW, ROW, RULE, SPELLING
@@ -53,6 +53,9 @@ class Facts:
     future: tuple[int, list[int]] = (0, [])  #: consent events dated in the future, first rows
     tested: list[Tested] = field(default_factory=list)
     available: dict[str, Known] = field(default_factory=dict)
+    #: What each CSV input's physical lines show (short rows), by role, read first (see
+    #: sources.scan_lines); an input not here is scanned when it is checked.
+    lines: dict[str, LineScan | None] = field(default_factory=dict)
 
 
 def availability(run: Run, unknown_statuses: pl.DataFrame | None) -> dict[str, Known]:

@@ -630,36 +630,26 @@ def _read_frame(path: Path | None, data: bytes | None, separator: str) -> pl.Laz
     return pl.scan_csv(source, separator=separator, infer_schema=False, quote_char='"')
 
 
-def short_rows(
-    source: Source, limit: int = 10, *, records: int | None = None
-) -> tuple[int, list[int]]:
-    """How many data rows have fewer fields than the header (Excel drops trailing empty fields,
-    and Polars reads the missing ones as empty), and the first `limit` of their row numbers as
-    a user counts them: the header is row 1, a record spanning lines is one row. A blank line
-    is a row with no field. Parquet has none.
+@dataclass(frozen=True)
+class LineScan:
+    """What a CSV file's physical lines show: how many lines have fewer fields than the header,
+    the first of their row numbers (the header is row 1), and how many lines there are."""
 
-    Fast path: the file read by Polars as physical lines, streamed (never all held at once),
-    separators counted outside quotes (about 0.45 s for 1M rows on two cores; ~2 s when every
-    field is quoted, as only lines with quotes need the regex). It is exact only when no quoted field spans lines, i.e.
-    when there is one line per record; otherwise the csv module reads the file (~2 s per 1M rows).
-    `records`: the number of data rows when the caller has read them already (else they are
-    counted).
-    """
-    if (
-        source.format != "csv" or len(source.headers) <= 1
-    ):  # one column: a missing field is an empty one
-        return 0, []
-    try:
-        found = _short_rows_by_lines(source, limit, records)
-    except pl.exceptions.PolarsError:  # e.g. a NUL byte in a line: it is not one field
-        found = None
-    return found if found is not None else _short_rows_by_records(source, limit)
+    short_count: int
+    short_rows: list[int]
+    lines: int
 
 
-def _short_rows_by_lines(
-    source: Source, limit: int, records: int | None
-) -> tuple[int, list[int]] | None:
-    """`short_rows` from the physical lines; None when a quoted field spans lines."""
+def scan_lines(source: Source, limit: int = MAX_LISTED) -> LineScan | None:
+    """The file read by Polars as physical lines, streamed, separators counted outside quotes
+    (about 0.45 s for 1M rows on two cores; ~2 s when every field is quoted, as only lines with
+    quotes need the regex). None for Parquet, a one-column file (a missing field is an empty
+    one there) and lines that are not text (a NUL byte in a line: it is not one field).
+
+    The lines of a big file count in the run's peak memory while they are read (Polars maps the
+    file), so classify scans them first, before its other tables are held (`Facts.lines`)."""
+    if source.format != "csv" or len(source.headers) <= 1:
+        return None
     expected = len(source.headers)
     # Counted as a regex: Polars counts a one-character regex about twice as fast as a literal.
     separator = re.escape(source.dialect.separator)
@@ -680,7 +670,7 @@ def _short_rows_by_lines(
         .then(0)
         .otherwise(line.str.replace_all(r'"[^"]*"', "").str.count_matches(separator) + 1)
     )
-    plans = [
+    short_lines = (
         lines.with_row_index("i")
         .filter(
             (pl.col("i") > 0)
@@ -693,19 +683,43 @@ def _short_rows_by_lines(
             fields.alias("fields")
         )  # a column of its own: not evaluated with the filter above, on every line
         .filter(pl.col("fields") < expected)
-        .select("i"),
-        lines.select(pl.len()),
-    ]
-    if records is None:
-        plans.append(
-            source.frame.select(pl.len())
-        )  # records as Polars parses them, quoted line breaks inside a field
-    short, physical, *counted = pl.collect_all(plans, engine="streaming")
-    if counted:
-        records = counted[0].item()
-    if physical.item() != records + 1:
+        .select("i")
+    )
+    try:
+        short, physical = pl.collect_all([short_lines, lines.select(pl.len())], engine="streaming")
+    except pl.exceptions.PolarsError:
         return None
-    return short.height, (short["i"].head(limit) + 1).to_list()
+    return LineScan(short.height, (short["i"].head(limit) + 1).to_list(), physical.item())
+
+
+def short_rows(
+    source: Source,
+    limit: int = MAX_LISTED,
+    *,
+    records: int | None = None,
+    lines: LineScan | None = None,
+) -> tuple[int, list[int]]:
+    """How many data rows have fewer fields than the header (Excel drops trailing empty fields,
+    and Polars reads the missing ones as empty), and the first `limit` of their row numbers as
+    a user counts them: the header is row 1, a record spanning lines is one row. A blank line
+    is a row with no field. Parquet has none.
+
+    From the physical lines (`lines`, else `scan_lines`): exact only when no quoted field spans
+    lines, i.e. when there is one line per record; otherwise the csv module reads the file (~2 s
+    per 1M rows). `records`: the number of data rows when the caller has read them already (else
+    they are counted).
+    """
+    if source.format != "csv" or len(source.headers) <= 1:
+        return 0, []
+    scan = lines if lines is not None else scan_lines(source, limit)
+    if scan is not None and records is None:
+        try:  # records as Polars parses them, quoted line breaks inside a field
+            records = source.frame.select(pl.len()).collect().item()
+        except pl.exceptions.PolarsError:
+            scan = None
+    if scan is not None and scan.lines == records + 1:
+        return scan.short_count, scan.short_rows[:limit]
+    return _short_rows_by_records(source, limit)
 
 
 def _short_rows_by_records(source: Source, limit: int) -> tuple[int, list[int]]:
