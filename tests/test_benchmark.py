@@ -62,3 +62,29 @@ def test_benchmark_diff_agrees_with_duckdb(after: str) -> None:
     if after == "mutated":
         assert re.search(r"[1-9][0-9,]* added, [1-9][0-9,]* removed", out), out
     assert re.search(r"^duckdb +[0-9.]+ +[0-9]+ ", out, re.M), out
+
+
+@pytest.mark.slow
+def test_versions_benchmark_runs_an_earlier_commit_beside_today() -> None:
+    """bench_versions.py runs the code of a commit (here HEAD: the same code) beside today's and
+    the plain peers, round by round, and finds the two versions' files the same."""
+    pytest.importorskip("duckdb")
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bench_versions.py"), "--before", "HEAD"]
+        + ["--contacts", "2000", "--rounds", "2"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    out = done.stdout
+    assert out.count("round ") == 2
+    for mine in ("before", "now"):
+        for peer in ("polars-plain", "duckdb-plain"):
+            assert re.search(rf"^lifecycle {mine} vs {peer}: [0-9.]+x its time", out, re.M), out
+    assert "output: byte for byte the same" in out
+    listed = subprocess.run(
+        ["git", "-C", str(ROOT), "worktree", "list"], capture_output=True, text=True, check=True
+    )
+    assert "lifecycle-before-" not in listed.stdout  # the worktree is removed
