@@ -426,3 +426,35 @@ def test_the_sql_query_stops_falling_contacts_as_classify_does(shape: str, tmp_p
         any(rule == "kept-unknown" and stage != "Opportunity" for stage, rule in expected.values())
         or shape != "p_falling_contacts"
     )
+
+
+def test_a_count_of_one_reads_in_the_singular(tmp_path: Path) -> None:
+    """One contact kept for lack of a deals file, one caught falling, one deal row: the report
+    says '1 contact' and '1 row', not '1 contacts' and '1 rows'."""
+    contacts = write_csv(
+        tmp_path / "contacts.csv",
+        CONTACT_HEADERS,
+        [
+            contact("51234591001", "Opportunity", **{"Lead Status": "Working"}),
+            contact("51234591002", "Lead", **{"Lead Status": "New"}),
+        ],
+    )
+    deals = tmp_path / "deals.csv"
+    deals.write_text(
+        "Record ID,Deal Name,Deal Stage,Pipeline,Is Closed Won,Is Deal Closed?,"
+        "Associated Contact IDs\n"
+        "18091001,Fabrikam lost,Closed Lost,Sales Pipeline,false,true,51234591001\n",
+        encoding="utf-8",
+    )
+    without = run_cli("classify", contacts, "-o", tmp_path / "a.csv", "--format", "markdown")
+    assert without.code == OK, without.stderr
+    assert "(customer, opportunity) cannot fire" in without.stdout
+    assert "lack of deals; 1 contact kept their stage because of it." in without.stdout
+    # The Opportunity's only deal is lost; 'Working' is a status no list names: caught.
+    caught = run_cli(
+        "classify", contacts, "--deals", deals, "-o", tmp_path / "b.csv", "--format", "markdown"
+    )
+    assert caught.code == OK, caught.stderr
+    assert "Note: 1 contact falling from a higher stage stopped at a rule" in caught.stdout
+    assert "deals.csv (1 row, 1 matched to contacts)" in caught.stdout
+    assert "(2 contacts)" in caught.stdout

@@ -181,7 +181,7 @@ def test_github_actions_recipe_puts_the_gate_reason_in_the_summary(tmp_path: Pat
     assert text.startswith("## lifecycle classify: exports/contacts.csv")
     # The reason, near the top (Markdown: &gt; shows as >, \* as *).
     assert (
-        "\n- **Gate tripped: --fail-on customer-&gt;\\*: 1 contacts moved customer -&gt; "
+        "\n- **Gate tripped: --fail-on customer-&gt;\\*: 1 contact moved customer -&gt; "
         "\\***\n" in text[:400]
     )
     assert "lifecycle: --fail-on customer->*" in step.stderr

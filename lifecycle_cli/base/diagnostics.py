@@ -16,6 +16,11 @@ ERROR, WARNING, NOTE = "error", "warning", "note"
 KEYS = ("code", "severity", "file", "line", "row", "column", "message", "hint")
 
 
+def quantity(count: int, noun: str) -> str:
+    """'1 contact', '2,000 contacts': a count and its noun, singular for one."""
+    return f"{count:,} {noun if count == 1 else noun + 's'}"
+
+
 def listed(items: Iterable[object], total: int, more: str = "more") -> str:
     """The first items of a list `total` long, for a message: "3, 9, 12 and 99,980 more" when some
     are left out, so a capped list never reads as the whole of it."""

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from ..base.diagnostics import quantity
 from ..base.errors import LifecycleError
 from ..rules.model import Rules
 
@@ -128,7 +129,8 @@ def evaluate(
             {
                 "gate": gate.spec,
                 "tripped": bool(count),
-                "reason": f"--fail-on {gate.spec}: {count:,} contacts moved {frm} -> {to}",
+                "reason": f"--fail-on {gate.spec}: {quantity(count, 'contact')} moved "
+                f"{frm} -> {to}",
             }
         )
     return out

@@ -8,7 +8,7 @@ from typing import Any
 
 import polars as pl
 
-from ..base.diagnostics import Diagnostics, headline, listed
+from ..base.diagnostics import Diagnostics, headline, listed, quantity
 from ..io.sources import Source
 from ..rules.logic import DEAL_FACTS, Known, inputs_of, known
 from ..rules.model import Rules
@@ -236,9 +236,9 @@ def missing_sources(
         kept = sum(sum(kept_at.get(i, (0, 0))) for i in deal_rules)
         names = ", ".join(rules.rules[i].id for i in deal_rules) or "none"
         missing.append(
-            f"deals: no deals file given, so the deal rules ({names}) cannot "
-            f"fire and nobody is demoted for lack of deals; {kept:,} contacts kept their stage "
-            "because of it"
+            f"deals: no deals file given, so the deal rules ({names}) cannot fire and nobody "
+            f"is demoted for lack of deals; {quantity(kept, 'contact')} kept their stage because "
+            "of it"
         )
     if not contacts.has("stage"):
         looked_for = ", ".join(f"'{h}'" for h in rules.columns["contacts"]["stage"].headers)
@@ -302,7 +302,7 @@ def stopped_at(decisions: pl.DataFrame, rules: Rules) -> dict[int, tuple[int, in
 
 def kept_words(kept: int, caught: int) -> str:
     """What an undecided rule did to the contacts, for messages."""
-    words = f"{kept:,} {'contact' if kept == 1 else 'contacts'} kept their stage"
+    words = f"{quantity(kept, 'contact')} kept their stage"
     return words + (
         f" and {caught:,} falling from a higher stage stopped at that rule's stage"
         if caught

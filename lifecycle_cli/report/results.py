@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..base.diagnostics import listed
+from ..base.diagnostics import listed, quantity
 from .sections import (
     BARS,
     COUNT,
@@ -161,7 +161,8 @@ LINKED_FILES = (
 
 def classify_file_rows(result: dict[str, Any]) -> list[tuple[str, str]]:
     files, links = result["files"], result["links"]
-    rows = [("Contacts", f"{files['contacts']} ({result['summary']['contacts']:,} contacts)")]
+    count = quantity(result["summary"]["contacts"], "contact")
+    rows = [("Contacts", f"{files['contacts']} ({count})")]
     for role, what, total, matched, unknown, words in LINKED_FILES:
         if not files[what]:
             rows.append((role, "not given"))
@@ -171,13 +172,13 @@ def classify_file_rows(result: dict[str, Any]) -> list[tuple[str, str]]:
             # Salesforce opportunities without a contact role count for their account's contacts.
             extra = (
                 f" ({links['deals_linked_by_account']:,} through their account, to "
-                f"{links.get('contacts_linked_by_account', 0):,} contacts){extra}"
+                f"{quantity(links.get('contacts_linked_by_account', 0), 'contact')}){extra}"
             )
         rows.append(
             (
                 role,
-                f"{files[what]} ({links.get(total, 0):,} rows, {links.get(matched, 0):,} matched "
-                f"to contacts{extra})",
+                f"{files[what]} ({quantity(links.get(total, 0), 'row')}, "
+                f"{links.get(matched, 0):,} matched to contacts{extra})",
             )
         )
     if files["output"]:
@@ -196,9 +197,9 @@ def notes(result: dict[str, Any]) -> list[str]:
     unknown = result.get("unknown") or {}
     if unknown.get("caught"):
         found.append(
-            f"Note: {unknown['caught']:,} contacts falling from a higher stage stopped at a rule "
-            "that could not be decided (rule kept-unknown): the known facts do not say they "
-            "belong lower."
+            f"Note: {quantity(unknown['caught'], 'contact')} falling from a higher stage stopped "
+            "at a rule that could not be decided (rule kept-unknown): the known facts do not say "
+            "they belong lower."
         )
     if result.get("redacted"):
         found.append("Note: names and emails are left out of this report (redacted).")
