@@ -67,7 +67,7 @@ def test_every_problem_of_a_contacts_file_in_one_run(tmp_path: Path) -> None:
         f"{contacts}: the contacts file is not UTF-8 at line 6",
         f"{contacts}: the contacts file has rows with more fields than its header's {n}: "
         f"row 4 ({n + 1} fields); check the delimiter",
-        f"warning: {contacts}: 1 rows have fewer fields than the header (rows 3)",
+        f"warning: {contacts}: 1 row has fewer fields than the header (row 3)",
         "hint: Excel drops trailing empty fields",
     )
     assert run.stderr.count("lifecycle: error:") == 1  # one stop, not one per problem
@@ -152,7 +152,7 @@ def test_the_problems_of_every_input_stop_the_run_together(tmp_path: Path) -> No
         f"{contacts}: the contacts file is missing a required column",
         f"{deals}: the deals file is missing a required column: column 'Deal Stage' not found",
         f"{consent}: consent file not found",
-        f"warning: {contacts}: 1 rows have fewer fields",
+        f"warning: {contacts}: 1 row has fewer fields",
     )
 
 
@@ -176,7 +176,7 @@ def test_row_problems_found_while_classifying_name_every_file(tmp_path: Path) ->
         f"{deals}: the deals file has a quoted field that is not closed properly in row 4",
         f"{contacts}: the contacts file is missing a required column: "
         "column 'Lifecycle Stage' not found",
-        f"warning: {contacts}: 1 rows have fewer fields than the header (rows 5)",
+        f"warning: {contacts}: 1 row has fewer fields than the header (row 5)",
     )
 
 

@@ -350,7 +350,7 @@ def test_unreadable_consent_timestamp_after_the_first_rows_is_reported(tmp_path:
     }
     consent = write_csv(tmp_path / "consent.csv", CONSENT_HEADERS, filler + [bad])
     run = invoke_assert_code(USAGE, "classify", contacts_file, "--consent", consent)
-    assert f"{consent}: column 'Timestamp': 1 rows hold values that are not a date" in run.stderr
+    assert f"{consent}: column 'Timestamp': 1 row holds values that are not a date" in run.stderr
     assert "1 value, first at row 10502;" in run.stderr and "yesterday" not in run.stderr
 
 

@@ -324,7 +324,7 @@ def test_unknown_stages_are_listed_with_counts(tmp_path: Path) -> None:
     path = write_csv(tmp_path / "c.csv", CONTACT_HEADERS, rows)
     run = invoke_assert_code(USAGE, "classify", path)
     assert "'1234567' (2 rows, first at row 3)" in run.stderr
-    assert "'Prospect' (1 rows, first at row 5)" in run.stderr
+    assert "'Prospect' (1 row, first at row 5)" in run.stderr
     assert "aliases" in run.stderr
     assert not (tmp_path / "c.reclassified.csv").exists()
 
@@ -348,7 +348,7 @@ def test_duplicate_ids_and_bad_booleans_are_all_reported(tmp_path: Path) -> None
     run = invoke_assert_code(
         USAGE, "classify", write_csv(tmp_path / "c.csv", CONTACT_HEADERS, rows)
     )
-    assert "record ids appear more than once: rows 2 and 3 have the same id" in run.stderr
+    assert "record id appears more than once: rows 2 and 3 have the same id" in run.stderr
     assert "column 'Unsubscribed from all email'" in run.stderr and "1 value: row 2;" in run.stderr
     assert "marketing_lead" in run.stderr  # the rule that needs the column
     assert "secret.person" not in run.stderr  # no personal data in errors
@@ -365,7 +365,7 @@ def test_unreadable_values_are_counted_over_the_whole_file(tmp_path: Path) -> No
         USAGE, "classify", write_csv(tmp_path / "c.csv", CONTACT_HEADERS, rows)
     )
     assert (
-        "column 'Unsubscribed from all email': 2700 rows hold values that are not true/false"
+        "column 'Unsubscribed from all email': 2,700 rows hold values that are not true/false"
         in run.stderr
     )
     assert "2 different values: rows 2, 3, 4, 5, 6, 7, 8, 9, 10, 11 and 2,690 more;" in run.stderr

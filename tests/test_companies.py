@@ -358,4 +358,4 @@ def test_companies_that_nothing_links_stop_the_run(tmp_path: Path) -> None:
         [{"Record ID": "11", "Company name": "Elsewhere", "Lifecycle Stage": "lead"}],
     )
     run = invoke_assert_code(USAGE, *args)
-    assert "none of its 1 companies is named by the contacts' or deals' company IDs" in run.stderr
+    assert "none of its 1 company is named by the contacts' or deals' company IDs" in run.stderr

@@ -198,8 +198,8 @@ def test_duplicate_ids_and_unknown_stages_are_errors(tmp_path: Path) -> None:
     before = export(tmp_path / "b.csv", [("1", "lead"), ("1", "lead"), ("2", "lead")])
     after = export(tmp_path / "a.csv", [("1", "lead"), ("2", "VIP")])
     run = invoke_assert_code(USAGE, "diff", before, after)
-    assert "ids appear more than once: rows 2 and 3 have the same id" in run.stderr
-    assert "'VIP' (1 rows, first at row 3)" in run.stderr
+    assert "id appears more than once: rows 2 and 3 have the same id" in run.stderr
+    assert "'VIP' (1 row, first at row 3)" in run.stderr
 
 
 def test_classify_and_diff_word_the_same_problems_alike(tmp_path: Path) -> None:
@@ -218,11 +218,11 @@ def test_classify_and_diff_word_the_same_problems_alike(tmp_path: Path) -> None:
     )
     assert problems == [line.strip() for line in from_diff.splitlines()[1:] if line.strip()]
     assert (
-        f"{bad}: column 'Record ID': 1 record ids appear more than once: rows 2 and 3 have the "
+        f"{bad}: column 'Record ID': 1 record id appears more than once: rows 2 and 3 have the "
         "same id" in problems
     )
-    assert f"{bad}: column 'Record ID': 1 rows have no record id (rows 4)" in problems
-    assert any("'VIP' (1 rows, first at row 5)" in line for line in problems)
+    assert f"{bad}: column 'Record ID': 1 row has no record id (row 4)" in problems
+    assert any("'VIP' (1 row, first at row 5)" in line for line in problems)
 
 
 def test_diff_of_classify_output_shows_its_rules(examples: Path) -> None:

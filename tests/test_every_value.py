@@ -299,7 +299,7 @@ def test_every_stopping_problem_is_reported_in_one_run(tmp_path: Path) -> None:
         "'Lifecycle Stage' not found",
         "Excel rounded",
         "'Won - Paid' in pipeline 'Renewals'",
-        "none of its 1 rows links",
+        "none of its 1 row links",
     ):
         assert words in run.stderr, words
     codes = {d["code"] for d in json.loads(run.stdout)["diagnostics"] if d["severity"] == "error"}

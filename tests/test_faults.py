@@ -229,9 +229,7 @@ def test_on_duplicate_keep_first(tmp_path: Path) -> None:
     refused = invoke_assert_code(USAGE, "classify", contacts)
     assert "keep-first" in refused.stderr
     run = invoke_assert_code(OK, "classify", contacts, "--on-duplicate", "keep-first", "-q")
-    assert (
-        "left out 1 rows whose Record ID appeared earlier" in run.stderr and "rows 4" in run.stderr
-    )
+    assert "left out 1 row whose Record ID appeared earlier" in run.stderr and "row 4" in run.stderr
     out = read_csv(tmp_path / "c.reclassified.csv")
     assert [(r["Record ID"], r["First Name"]) for r in out] == [("1", "first"), ("2", "")]
 

@@ -272,7 +272,7 @@ def test_unknown_stages_say_how_many_more_there_are(tmp_path: Path) -> None:
     ]
     contacts = write_csv(tmp_path / "c.csv", CONTACT_HEADERS, rows)
     run = invoke_assert_code(USAGE, "classify", contacts, "-q")
-    assert "3000 rows have a stage the rules do not know:" in run.stderr
+    assert "3,000 rows have a stage the rules do not know:" in run.stderr
     assert " and 980 more values\n" in run.stderr
     assert run.stderr.count("first at row") == 20
 

@@ -56,7 +56,7 @@ def test_a_shifted_row_is_diagnosed_without_showing_its_values(tmp_path: Path, d
     assert run.code == USAGE, run.stderr
     assert ("Traceback" in run.stderr) == debug
     assert (
-        f"{contacts}: column 'Lifecycle Stage': 1 rows hold a name, email address or phone number"
+        f"{contacts}: column 'Lifecycle Stage': 1 row holds a name, email address or phone number"
         in run.stderr
     )
     assert "row 3 (7 fields), where the header has 20 fields" in run.stderr
@@ -108,7 +108,7 @@ def test_a_name_in_the_stage_column_is_not_shown_but_a_custom_stage_is(tmp_path:
     )
     assert "2 rows hold a name, email address or phone number instead of a stage" in run.stderr
     assert "rows 3 (20 fields), 4 (20 fields), where the header has 20 fields" in run.stderr
-    assert "'Prospect' (1 rows, first at row 5)" in run.stderr
+    assert "'Prospect' (1 row, first at row 5)" in run.stderr
     assert "2345678" not in run.stderr
     assert_no_personal_data(run.stderr)
 
@@ -125,7 +125,7 @@ def test_diff_by_email_names_rows_of_a_repeat_not_the_email(tmp_path: Path, debu
     run = run_cli("diff", before, after, "--key", "Email", *(["--debug"] if debug else []))
     assert run.code == USAGE, run.stderr
     assert (
-        f"{before}: column 'Email': 1 record ids appear more than once: rows 2 and 4 have the same "
+        f"{before}: column 'Email': 1 record id appears more than once: rows 2 and 4 have the same "
         "id" in run.stderr
     )
     assert_no_personal_data(run.stderr)
@@ -178,14 +178,14 @@ def test_bad_booleans_and_timestamps_are_counted_not_shown(tmp_path: Path, debug
     run = run_cli("classify", contacts, "--consent", consent, *(["--debug"] if debug else []))
     assert run.code == USAGE, run.stderr
     assert (
-        "column 'Unsubscribed from all email': 1 rows hold values that are not true/false"
+        "column 'Unsubscribed from all email': 1 row holds values that are not true/false"
         in run.stderr
     )
     assert (
-        "column 'Opted out of email: Marketing Information': 1 rows hold values that are not "
+        "column 'Opted out of email: Marketing Information': 1 row holds values that are not "
         "true/false" in run.stderr
     )
-    assert f"{consent}: column 'Timestamp': 1 rows hold values that are not a date" in run.stderr
+    assert f"{consent}: column 'Timestamp': 1 row holds values that are not a date" in run.stderr
     assert "or 3/15/2024 2:30 PM, 1 value, first at row 3;" in run.stderr
     assert "not true/false (true/yes/y or false/no/n), 1 value: row 3;" in run.stderr
     assert "not true/false (true/yes/y or false/no/n), 1 value: row 4;" in run.stderr
@@ -204,7 +204,7 @@ def test_escape_sequences_in_values_and_headers_are_shown_escaped(tmp_path: Path
         tmp_path / "c.csv", CONTACT_HEADERS, [{"Record ID": "1", "Lifecycle Stage": "VIP\x1b[2J"}]
     )
     run = invoke_assert_code(USAGE, "classify", stage)
-    assert "'VIP\\x1b[2J' (1 rows, first at row 2)" in run.stderr
+    assert "'VIP\\x1b[2J' (1 row, first at row 2)" in run.stderr
     header = tmp_path / "h.csv"
     header.write_text("Record ID,Lifecycle Stag\x1b[8m\n1,lead\n", encoding="utf-8")
     run = invoke_assert_code(USAGE, "classify", header)
@@ -376,11 +376,11 @@ def test_companies_file_problems_name_rows_not_values(examples: Path) -> None:
     )
     repeat, shifted = len(lines) + 1, len(lines) + 2  # the header is row 1
     assert (
-        "companies.csv: column 'Record ID': 1 record ids appear more than once: rows 2 and "
+        "companies.csv: column 'Record ID': 1 record id appears more than once: rows 2 and "
         f"{repeat} " in run.stderr
     )
     assert (
-        "companies.csv: column 'Lifecycle Stage': 1 rows hold a name, email address or phone "
+        "companies.csv: column 'Lifecycle Stage': 1 row holds a name, email address or phone "
         "number instead of "
         f"a stage: row {shifted} (9 fields), where the header has 9 fields"
     ) in run.stderr

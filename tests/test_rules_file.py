@@ -137,7 +137,7 @@ def test_unreadable_deal_and_consent_values_name_the_rule(tmp_path: Path, exampl
     run = invoke_assert_code(
         USAGE, "classify", examples / "contacts.csv", "--deals", examples / "deals.csv"
     )
-    assert "column 'Is Closed Won': 1 rows hold values that are not true/false" in run.stderr
+    assert "column 'Is Closed Won': 1 row holds values that are not true/false" in run.stderr
     assert (
         "1 value, first at row 2;" in run.stderr
         and "needed by rule(s): customer, opportunity" in run.stderr

@@ -16,9 +16,25 @@ ERROR, WARNING, NOTE = "error", "warning", "note"
 KEYS = ("code", "severity", "file", "line", "row", "column", "message", "hint")
 
 
-def quantity(count: int, noun: str) -> str:
-    """'1 contact', '2,000 contacts': a count and its noun, singular for one."""
-    return f"{count:,} {noun if count == 1 else noun + 's'}"
+def quantity(count: int, noun: str, verb: str = "") -> str:
+    """A count with its noun, singular for one: '1 contact', '2,000 contacts', '1 company'; with
+    a verb given in its plural form, the verb agrees: '1 row has', '3 rows have', '1 id is'."""
+    if count == 1:
+        text = f"1 {noun}"
+        if verb:
+            text += " " + _SINGULAR_VERBS.get(verb, verb + "s")
+        return text
+    plural = noun[:-1] + "ies" if noun.endswith("y") and noun[-2:-1] not in "aeiou" else noun + "s"
+    return f"{count:,} {plural}" + (f" {verb}" if verb else "")
+
+
+_SINGULAR_VERBS = {"have": "has", "are": "is"}
+
+
+def row_list(rows: Iterable[object], total: int) -> str:
+    """Row numbers as a user counts them (`rows`, the first of `total`): "row 3", "rows 3, 9
+    and 12 more"."""
+    return f"row{'s' if total > 1 else ''} {listed(rows, total)}"
 
 
 def listed(items: Iterable[object], total: int, more: str = "more") -> str:

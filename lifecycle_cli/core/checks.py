@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import polars as pl
 
-from ..base.diagnostics import Diagnostics, listed
+from ..base.diagnostics import Diagnostics, listed, quantity, row_list
 from ..io.sources import LineScan, Source, short_rows, short_rows_found
 from ..rules.model import Rules
 from .columns import BAD, KEY, RAW, ROW
-from .problems import LISTED, missing_ids, repeated_ids, row_list, unknown_stages
+from .problems import LISTED, missing_ids, repeated_ids, unknown_stages
 
 
 def expected_value(kind: str, rules: Rules) -> str:
@@ -45,9 +45,10 @@ def file_problems(
         src = next(s for s in sources if s is not None and s.role == "consent")
         found.warn(
             "future-timestamp",
-            f"{src.display}: column '{src.resolved['timestamp']}': {count:,} consent events "
-            f"are dated in the future (rows {listed((r + 2 for r in rows), count)}); they "
-            "count as the latest event of their contact",
+            f"{src.display}: column '{src.resolved['timestamp']}': "
+            f"{quantity(count, 'consent event', 'are')} dated in the future "
+            f"({row_list((r + 2 for r in rows), count)}); they count as the latest event of "
+            "their contact",
             file=src.display,
             column=src.resolved["timestamp"],
             row=rows[0] + 2,
@@ -101,8 +102,8 @@ def id_problems(
         rows = facts.rounded["rows"][0].to_list()
         found.warn(
             "excel-rounded-ids",
-            f"{contacts.display}: column '{id_header}': {rounded:,} record ids are in "
-            f"scientific notation (rows {listed((r + 2 for r in rows), rounded)}); "
+            f"{contacts.display}: column '{id_header}': {quantity(rounded, 'record id', 'are')} "
+            f"in scientific notation ({row_list((r + 2 for r in rows), rounded)}); "
             "they will not match the ids in other files",
             file=contacts.display,
             column=id_header,
@@ -122,10 +123,10 @@ def bad_value_problems(
         firsts = rows["first_row"].sort()
         first_at = row_list(firsts.head(LISTED).to_list(), firsts.len())
         problems.append(
-            f"{src.display}: column '{column}': {rows['count'].sum()} rows hold values that are "
-            f"not {expected_value(rows['kind'][0], rules)}, {different_values(rows.height)}, first "
-            "at "
-            f"{first_at}; needed by rule(s): {', '.join(needed_by) or 'none'}"
+            f"{src.display}: column '{column}': "
+            f"{quantity(int(rows['count'].sum()), 'row', 'hold')} values that are not "
+            f"{expected_value(rows['kind'][0], rules)}, {different_values(rows.height)}, first "
+            f"at {first_at}; needed by rule(s): {', '.join(needed_by) or 'none'}"
         )
     return problems
 
@@ -153,9 +154,9 @@ def deal_stage_problems(
     total = int(stages["count"].sum())
     found.error(
         "unknown-deal-stage",
-        f"{deals.display}: column '{header}': {total:,} deals have a stage the rules do not sort "
-        "into won, "
-        f"lost or open, {why}: {listed(shown, stages.height, 'more stages')}",
+        f"{deals.display}: column '{header}': {quantity(total, 'deal', 'have')} a stage the "
+        f"rules do not sort into won, lost or open, {why}: "
+        f"{listed(shown, stages.height, 'more stages')}",
         file=deals.display,
         column=header,
         row=int(stages["first_row"].min()),
@@ -194,8 +195,8 @@ def contact_problems(
         problems.append(
             (
                 "bad-value",
-                f"{contacts.display}: column '{header}': {len(bad_rows)} rows hold values that are "
-                "not "
+                f"{contacts.display}: column '{header}': "
+                f"{quantity(len(bad_rows), 'row', 'hold')} values that are not "
                 f"{expected_value(spec[name].type, rules)}, {different_values(different)}: {rows}; "
                 f"needed by rule(s): {needed_by}",
             )

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from ..base.diagnostics import Diagnostics, listed
+from ..base.diagnostics import Diagnostics, quantity, row_list
 from ..base.progress import StepCallback, no_progress
 from ..io.sources import Source, check_unchanged, explain_read_error, scan_lines
 from ..rules.logic import DEAL_FACTS
@@ -274,11 +274,11 @@ def summarize_run(run: Run, facts: Facts, decided: pl.DataFrame) -> ClassifyResu
     contacts, rules, found = run.contacts, run.rules, run.found
     if "__lc_keep" in decided.columns:
         dropped = decided.filter(~pl.col("__lc_keep"))
-        rows = listed((r + 2 for r in dropped[ROW].head(10)), dropped.height)
+        rows = row_list((r + 2 for r in dropped[ROW].head(10)), dropped.height)
         found.warn(
             "left-out-repeats",
-            f"{contacts.display}: left out {dropped.height:,} rows whose Record ID appeared "
-            f"earlier (--on-duplicate keep-first): rows {rows}",
+            f"{contacts.display}: left out {quantity(dropped.height, 'row')} whose Record ID "
+            f"appeared earlier (--on-duplicate keep-first): {rows}",
             file=contacts.display,
             column=contacts.resolved["record_id"],
             row=int(dropped[ROW][0]) + 2,

@@ -14,7 +14,7 @@ from typing import Any
 
 import polars as pl
 
-from ..base.diagnostics import Diagnostics
+from ..base.diagnostics import Diagnostics, quantity
 from ..io.sources import Source
 from ..rules.model import Rules
 
@@ -78,8 +78,8 @@ def classify_companies(
     if refs.height and not linked.height and own.height:
         found.error(
             "no-link",
-            f"{companies.display}: none of its {own.height:,} companies is named by the contacts' "
-            "or deals' company IDs; check that the files come from the same portal",
+            f"{companies.display}: none of its {quantity(own.height, 'company')} is named by the "
+            "contacts' or deals' company IDs; check that the files come from the same portal",
             file=companies.display,
             column=companies.resolved["record_id"],
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from ..base.diagnostics import Diagnostics
+from ..base.diagnostics import Diagnostics, quantity
 from ..io.sources import Source
 from ..rules.model import ColumnSpec
 from .columns import KEY
@@ -57,7 +57,8 @@ def check_links(
         # The link column is there but empty: deals without contacts, not a wrong column.
         found.warn(
             "weak-link",
-            f"{src.display}: none of its {total:,} rows names a contact ({tried_text} are empty), "
+            f"{src.display}: none of its {quantity(total, 'row')} names a contact ({tried_text} "
+            "are empty), "
             "so no deal counts for any contact",
             file=src.display,
             column=column,
@@ -80,14 +81,16 @@ def check_links(
         name = LINK_COLUMNS[src.role][kind == "email"]
         hint = (
             f"column '{header}' holds contact {'emails' if kind == 'email' else 'ids'} that match "
-            f"{matched:,} rows: add '{header}' to columns.{src.role}.{name} in your rules file"
+            f"{quantity(matched, 'row')}: add '{header}' to columns.{src.role}.{name} in your "
+            "rules file"
         )
     accepted = [h for name in LINK_COLUMNS[src.role] if name in specs for h in specs[name].headers]
     if src.role == "deals" and by_account_columns and by_account_columns[0] in specs:
         accepted += specs[by_account_columns[0]].headers
     found.error(
         "no-link",
-        f"{src.display}: none of its {total:,} rows links to a contact in {contacts.display}; "
+        f"{src.display}: none of its {quantity(total, 'row')} links to a contact in "
+        f"{contacts.display}; "
         f"link columns tried: {tried_text} (headers looked for: "
         f"{', '.join(repr(h) for h in accepted)})",
         file=src.display,

@@ -7,7 +7,7 @@ import io
 
 import polars as pl
 
-from ..base.diagnostics import listed
+from ..base.diagnostics import listed, quantity, row_list
 from ..base.redact import is_personal_header, looks_personal
 from ..io.sources import Source, normalise_header
 from ..rules.model import Rules
@@ -44,7 +44,7 @@ def unknown_stages(
     if unknown.height:
         values = listed(
             (
-                f"'{r['value']}' ({r['n']} rows, first at row {r['row']})"
+                f"'{r['value']}' ({quantity(r['n'], 'row')}, first at row {r['row']})"
                 for r in unknown.head(2 * LISTED).iter_rows(named=True)
             ),
             unknown.height,
@@ -54,9 +54,9 @@ def unknown_stages(
         problems.append(
             (
                 "unknown-stage",
-                f"{source.display}: column '{source.resolved['stage']}': {unknown['n'].sum()} rows "
-                "have a stage the rules "
-                f"do not know: {values}\n"
+                f"{source.display}: column '{source.resolved['stage']}': "
+                f"{quantity(int(unknown['n'].sum()), 'row', 'have')} a stage the rules do not "
+                f"know: {values}\n"
                 f"    known stages: {known}\n"
                 "    to map a custom stage (e.g. a numeric id), add it to that stage's aliases in "
                 f"{rules.path}",
@@ -122,9 +122,9 @@ def _misplaced(rows: pl.Series, source: Source) -> str | None:
         "quotes"
     )
     return (
-        f"{source.display}: column '{source.resolved['stage']}': {rows.len()} rows hold a name, "
-        "email address or "
-        f"phone number instead of a stage: {listed}{where}{why}"
+        f"{source.display}: column '{source.resolved['stage']}': "
+        f"{quantity(rows.len(), 'row', 'hold')} a name, email address or phone number instead "
+        f"of a stage: {listed}{where}{why}"
     )
 
 
@@ -153,18 +153,12 @@ def field_counts(source: Source, rows: list[int]) -> dict[int, int]:
     return counts
 
 
-def row_list(rows: list[int], total: int) -> str:
-    """Row numbers as a user counts them (`rows`, the first of `total`): "row 3", "rows 3, 9
-    and 12 more"."""
-    return f"row{'s' if total > 1 else ''} {listed(rows, total)}"
-
-
 def missing_ids(count: int, rows: list[int], display: str, header: str) -> str | None:
     """`count` rows without a record id; `rows`: the first of them (0-based data rows)."""
     if not count:
         return None
-    shown = listed((r + 2 for r in rows[:LISTED]), count)
-    return f"{display}: column '{header}': {count} rows have no record id (rows {shown})"
+    shown = row_list((r + 2 for r in rows[:LISTED]), count)
+    return f"{display}: column '{header}': {quantity(count, 'row', 'have')} no record id ({shown})"
 
 
 def repeated_ids(
@@ -182,7 +176,8 @@ def repeated_ids(
     )
     more = f"; and {repeated.height - LISTED} more ids" if repeated.height > LISTED else ""
     return (
-        f"{display}: column '{header}': {repeated.height} record ids appear more than once: "
+        f"{display}: column '{header}': {quantity(repeated.height, 'record id', 'appear')} more "
+        "than once: "
         f"{listed}{more}{hint}"
     )
 

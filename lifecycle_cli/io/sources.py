@@ -22,7 +22,7 @@ from pathlib import Path
 import charset_normalizer
 import polars as pl
 
-from ..base.diagnostics import Diagnostic, Diagnostics, listed
+from ..base.diagnostics import Diagnostic, Diagnostics, listed, quantity, row_list
 from ..base.errors import InputError
 from ..base.redact import scrub_polars_text
 from ..rules.model import REQUIRED_COLUMNS, ColumnSpec
@@ -836,8 +836,8 @@ def short_rows_found(spec: str, count: int, rows: list[int]) -> Diagnostic:
     return Diagnostic(
         "short-rows",
         "warning",
-        f"{spec}: {count:,} rows have fewer fields than the header (rows "
-        f"{listed(rows, count)}); their missing fields were read as empty",
+        f"{spec}: {quantity(count, 'row', 'have')} fewer fields than the header "
+        f"({row_list(rows, count)}); their missing fields were read as empty",
         file=spec,
         row=rows[0],
         hint="Excel drops trailing empty fields when it saves a CSV; if fields are missing in "

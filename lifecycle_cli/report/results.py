@@ -132,8 +132,8 @@ def diff_file_rows(result: dict[str, Any]) -> list[tuple[str, str]]:
     files, s, cols = result["files"], result["summary"], result["columns"]
     matched = f"{cols['key']}; stage column {cols['stage']}"
     return [
-        ("Before", f"{files['before']} ({s['rows_before']:,} rows)"),
-        ("After", f"{files['after']} ({s['rows_after']:,} rows)"),
+        ("Before", f"{files['before']} ({quantity(s['rows_before'], 'row')})"),
+        ("After", f"{files['after']} ({quantity(s['rows_after'], 'row')})"),
         ("Matched on", matched + (f"; rule column {cols['rule']}" if cols["rule"] else "")),
     ]
 
