@@ -5,10 +5,23 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from typer.core import TyperGroup
 
 from .. import __version__
+from .coercion import coerce_as_given
+
+
+class _Group(TyperGroup):
+    """The `lifecycle` group: its own options (--version, completion) skip typer's coercion as the
+    commands' do (coercion.py)."""
+
+    def parse_args(self, ctx, args):
+        coerce_as_given(self.get_params(ctx))  # the help option too, made for this context
+        return super().parse_args(ctx, args)
+
 
 app = typer.Typer(
+    cls=_Group,
     name="lifecycle",
     help="Put every CRM contact into the right lifecycle stage, from your HubSpot or Salesforce "
     "exports, and show what changed.",
