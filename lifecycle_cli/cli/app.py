@@ -8,16 +8,12 @@ import typer
 from typer.core import TyperGroup
 
 from .. import __version__
-from .coercion import coerce_as_given
+from .coercion import CoercedAsGiven
 
 
-class _Group(TyperGroup):
+class _Group(CoercedAsGiven, TyperGroup):
     """The `lifecycle` group: its own options (--version, completion) skip typer's coercion as the
     commands' do (coercion.py)."""
-
-    def parse_args(self, ctx, args):
-        coerce_as_given(self.get_params(ctx))  # the help option too, made for this context
-        return super().parse_args(ctx, args)
 
 
 app = typer.Typer(

@@ -41,16 +41,18 @@ def as_given(kind: Any, info: Any, value: Any) -> Any:
     return COERCE
 
 
-def coerce_as_given(params: list) -> None:
-    """Give each typer parameter of `params` not coerced yet a coercion that passes through a value
-    `as_given` accepts, and leaves any other to typer's."""
-    try:
-        from typer._coercion import RuntimeParam, build_runtime_param
-        from typer.core import _TyperParameter
-    except ImportError:  # another typer: its own coercion, untouched
-        return
+try:  # typer 0.2x's coercion of each parameter (another typer: its own coercion, untouched)
+    from typer._coercion import RuntimeParam, build_runtime_param
+    from typer.core import _TyperParameter
+except ImportError:
+    RuntimeParam = None
 
-    class AsGiven(RuntimeParam):
+
+if RuntimeParam is not None:
+
+    class _AsGiven(RuntimeParam):
+        """A value `as_given` accepts, passed through; any other, to typer's own coercion."""
+
         def _coerce_value(self, value, param, ctx):
             found = as_given(self.annotation, self.parameter_info, value)
             if found is not COERCE:
@@ -58,6 +60,12 @@ def coerce_as_given(params: list) -> None:
             param._runtime_param = build_runtime_param(param.type_descriptor)
             return param._runtime_param._coerce_value(value, param=param, ctx=ctx)
 
+
+def coerce_as_given(params: list) -> None:
+    """Give each typer parameter of `params` not coerced yet a coercion that passes through a value
+    `as_given` accepts, and leaves any other to typer's."""
+    if RuntimeParam is None:
+        return
     for param in params:
         if (
             isinstance(param, _TyperParameter)
@@ -65,4 +73,13 @@ def coerce_as_given(params: list) -> None:
             and getattr(param.type_descriptor.parameter_info, "parser", None) is None
         ):
             descriptor = param.type_descriptor
-            param._runtime_param = AsGiven(descriptor.parameter_info, descriptor.annotation)
+            param._runtime_param = _AsGiven(descriptor.parameter_info, descriptor.annotation)
+
+
+class CoercedAsGiven:
+    """Mixed into a typer command or group: its parameters, the help option made for the
+    context included, are coerced by `coerce_as_given` before the arguments are parsed."""
+
+    def parse_args(self, ctx, args):
+        coerce_as_given(self.get_params(ctx))
+        return super().parse_args(ctx, args)

@@ -14,7 +14,7 @@ from ..base.errors import (
 )
 from . import classify, dbt, diff, explain, history, rules, sql  # noqa: F401 (each registers its commands)
 from .app import app
-from .coercion import coerce_as_given
+from .coercion import CoercedAsGiven
 from .running import say
 
 #: What an option or argument takes (by its name, else its metavar), for the message when it
@@ -40,15 +40,11 @@ _EXPECTED = {
 }
 
 
-class _Command(TyperCommand):
+class _Command(CoercedAsGiven, TyperCommand):
     """Every command: it refuses an option or argument given as an empty text (`--deals "$DEALS"`
     with $DEALS unset must not run as if there were no deals file), checked once here for all of
     them, and tells the streams module which of its options send less output (for the message
     when stdout or stderr is closed)."""
-
-    def parse_args(self, ctx, args):
-        coerce_as_given(self.get_params(ctx))  # the help option too, made for this context
-        return super().parse_args(ctx, args)
 
     def invoke(self, ctx):
         from ..io import streams
