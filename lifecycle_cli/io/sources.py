@@ -640,15 +640,21 @@ class LineScan:
     lines: int
 
 
+def _can_be_short(source: Source) -> bool:
+    """Whether a row of `source` can have fewer fields than its header: not in Parquet, nor in
+    a one-column CSV file (a missing field is an empty one there)."""
+    return source.format == "csv" and len(source.headers) > 1
+
+
 def scan_lines(source: Source, limit: int = MAX_LISTED) -> LineScan | None:
     """The file read by Polars as physical lines, streamed, separators counted outside quotes
     (about 0.45 s for 1M rows on two cores; ~2 s when every field is quoted, as only lines with
-    quotes need the regex). None for Parquet, a one-column file (a missing field is an empty
-    one there) and lines that are not text (a NUL byte in a line: it is not one field).
+    quotes need the regex). None where no row can be short (`_can_be_short`) and for lines that
+    are not text (a NUL byte in a line: it is not one field).
 
     The lines of a big file count in the run's peak memory while they are read (Polars maps the
     file), so classify scans them first, before its other tables are held (`Facts.lines`)."""
-    if source.format != "csv" or len(source.headers) <= 1:
+    if not _can_be_short(source):
         return None
     expected = len(source.headers)
     # Counted as a regex: Polars counts a one-character regex about twice as fast as a literal.
@@ -709,7 +715,7 @@ def short_rows(
     per 1M rows). `records`: the number of data rows when the caller has read them already (else
     they are counted).
     """
-    if source.format != "csv" or len(source.headers) <= 1:
+    if not _can_be_short(source):
         return 0, []
     scan = lines if lines is not None else scan_lines(source, limit)
     if scan is not None and records is None:
