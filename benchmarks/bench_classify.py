@@ -73,6 +73,19 @@ def measure(cmd: list[str], stdout: Path | None = None) -> tuple[float, float]:
     return float(seconds), float(peak)
 
 
+def generated(contacts: int) -> Path:
+    """The folder of generated exports for `contacts` contacts (benchmarks/data/<size>/), made by
+    generate.py the first time (consent.csv is written last) and reused after."""
+    data = HERE / "data" / f"{contacts}"
+    if not (data / "consent.csv").exists():
+        subprocess.run(
+            [sys.executable, str(HERE / "generate.py"), "--contacts", str(contacts)]
+            + ["--out", str(data)],
+            check=True,
+        )
+    return data
+
+
 def commands(data: Path) -> dict[str, tuple[list[str], Path]]:
     """tool -> (command, output file)."""
     inputs = [str(data / f) for f in ("contacts.csv", "deals.csv", "consent.csv")]
@@ -297,19 +310,7 @@ def main() -> int:
         os.environ["DUCKDB_MEMORY_LIMIT"] = (
             args.duckdb_memory_limit
         )  # read by peer_duckdb.py and peer_duckdb_plain.py
-    data = HERE / "data" / f"{args.contacts}"
-    if not (data / "consent.csv").exists():
-        subprocess.run(
-            [
-                sys.executable,
-                str(HERE / "generate.py"),
-                "--contacts",
-                str(args.contacts),
-                "--out",
-                str(data),
-            ],
-            check=True,
-        )
+    data = generated(args.contacts)
     size_mb = (
         sum((data / f).stat().st_size for f in ("contacts.csv", "deals.csv", "consent.csv")) / 1e6
     )

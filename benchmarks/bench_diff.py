@@ -26,7 +26,7 @@ import sys
 from pathlib import Path
 
 import polars as pl
-from bench_classify import HERE, measure
+from bench_classify import HERE, generated, measure
 
 #: What a changed stage becomes (index: a hash of the Record ID); None empties it.
 NEW_STAGES = [
@@ -158,20 +158,8 @@ def main() -> int:
     args = parser.parse_args()
     if args.duckdb_memory_limit:
         os.environ["DUCKDB_MEMORY_LIMIT"] = args.duckdb_memory_limit  # read by peer_duckdb_diff.py
-    data = HERE / "data" / f"{args.contacts}"
+    data = generated(args.contacts)
     before = data / "contacts.csv"
-    if not before.exists():
-        subprocess.run(
-            [
-                sys.executable,
-                str(HERE / "generate.py"),
-                "--contacts",
-                str(args.contacts),
-                "--out",
-                str(data),
-            ],
-            check=True,
-        )
     if args.after == "mutated":
         after = data / "after.mutated.csv"
         if not after.exists():

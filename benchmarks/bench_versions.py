@@ -22,7 +22,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench_classify import HERE, ROOT, commands, measure
+from bench_classify import ROOT, commands, generated, measure
 
 PEERS = ("polars-plain", "duckdb-plain")
 
@@ -33,14 +33,7 @@ def main() -> int:
     parser.add_argument("--contacts", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=7)
     args = parser.parse_args()
-    data = HERE / "data" / f"{args.contacts}"
-    if not (data / "consent.csv").exists():
-        subprocess.run(
-            [sys.executable, str(HERE / "generate.py"), "--contacts", str(args.contacts)]
-            + ["--out", str(data)],
-            check=True,
-        )
-    tools = commands(data)
+    tools = commands(generated(args.contacts))
     now_cmd, now_out = tools["lifecycle"]
     with tempfile.TemporaryDirectory(prefix="lifecycle-before-") as scratch:
         tree = Path(scratch) / "tree"
@@ -49,10 +42,10 @@ def main() -> int:
             check=True,
         )
         try:
-            before_out = data / "out.before.csv"
+            before_out = now_out.with_name("out.before.csv")
             before_cmd = [*now_cmd[: now_cmd.index("-o") + 1], str(before_out), "-q"]
             runs = {
-                "before": ([*before_cmd], {"PYTHONPATH": str(tree)}),
+                "before": (before_cmd, {"PYTHONPATH": str(tree)}),
                 "now": (now_cmd, {}),
                 **{peer: (tools[peer][0], {}) for peer in PEERS},
             }
