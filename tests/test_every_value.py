@@ -457,4 +457,5 @@ def test_a_count_of_one_reads_in_the_singular(tmp_path: Path) -> None:
     assert caught.code == OK, caught.stderr
     assert "Note: 1 contact falling from a higher stage stopped at a rule" in caught.stdout
     assert "deals.csv (1 row, 1 matched to contacts)" in caught.stdout
+    assert "neither names nor rules out, on 1 contact: 'Working' (1)" in caught.stdout
     assert "(2 contacts)" in caught.stdout

@@ -15,7 +15,7 @@ from typing import Any
 import polars as pl
 from sqlglot import exp
 
-from ..base.diagnostics import Diagnostics, listed
+from ..base.diagnostics import Diagnostics, listed, quantity
 from ..io.sources import Source
 from ..rules.logic import derived_facts, reads
 from ..rules.model import Rules, one_of
@@ -129,8 +129,8 @@ def vocabulary(
     entries = []
     for t, src, values in each_found(tested, counted, sources):
         header = src.resolved[t.column]
-        rows = "contacts" if t.source == "contacts" else "rows"
         total = int(values["count"].sum())
+        rows = quantity(total, "contact" if t.source == "contacts" else "row")
         head = values.head(LISTED_VALUES)
         entries.append(
             {
@@ -148,7 +148,7 @@ def vocabulary(
         found.warn(
             "unknown-value",
             f"{src.display}: column '{header}': {values.height:,} value(s) that the list "
-            f"'{t.list_name}' neither names nor rules out, on {total:,} {rows}: {shown}; "
+            f"'{t.list_name}' neither names nor rules out, on {rows}: {shown}; "
             f"rule(s) {', '.join(t.rules)} cannot be decided from them, so the contacts they "
             "concern "
             "were not moved on them",
